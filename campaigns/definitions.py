@@ -1,0 +1,143 @@
+"""The authoring format: a campaign is a folder.
+
+``campaign.yaml`` holds the campaign (id, name, audience rule, cadence, status, review metadata);
+each step is ``NN-slug.md`` with YAML front matter (subject, preheader, delay_days, an optional
+``when`` rule, variants) and a Markdown body. A variant is ``NN-slug.VARIANT.md`` referenced from
+the step's ``variants`` list; the first variant whose ``when`` matches wins.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from subscribers.segments import EVERYONE, Facts, Rule
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+STEP_FILE = re.compile(r"^(\d{2,3})-([a-z0-9][a-z0-9-]*)\.md$")
+WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Review(_Model):
+    sources: list[str] = Field(default_factory=list)
+    reviewed_by: str = "unreviewed"
+    reviewed_on: date | None = None
+
+
+class VariantRef(_Model):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    when: Rule
+    file: str
+
+
+class VariantMeta(_Model):
+    subject: str = Field(min_length=1, max_length=150)
+    preheader: str = Field(default="", max_length=200)
+    cta: Literal["book", "reply", "read", "try"] | None = None
+    review: Review | None = None
+
+
+class StepMeta(VariantMeta):
+    delay_days: int = Field(default=7, ge=0, le=365)
+    when: Rule | None = None
+    variants: list[VariantRef] = Field(default_factory=list)
+
+    @field_validator("variants")
+    @classmethod
+    def _unique(cls, v: list[VariantRef]) -> list[VariantRef]:
+        ids = [x.id for x in v]
+        dupes = sorted({i for i in ids if ids.count(i) > 1} | ({"default"} & set(ids)))
+        if dupes:
+            raise ValueError(f"variant ids must be unique and not 'default': {', '.join(dupes)}")
+        return v
+
+
+class CampaignMeta(_Model):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1)
+    description: str = ""
+    status: Literal["draft", "active", "paused", "archived"] = "draft"
+    cadence_days: int = Field(default=7, ge=1, le=365)
+    audience: Rule = EVERYONE
+    send_window: str | None = None
+    review: Review = Field(default_factory=Review)
+
+    @field_validator("send_window")
+    @classmethod
+    def _window(cls, v: str | None) -> str | None:
+        if v is not None and not WINDOW.match(v):
+            raise ValueError("send_window must look like 08:00-20:00")
+        return v
+
+
+class Variant(BaseModel):
+    """One renderable body: a step's default or one of its variants."""
+
+    model_config = ConfigDict(frozen=True)
+    id: str
+    subject: str
+    preheader: str
+    body: str
+    file: str
+    body_line: int  # line of the body's first line in ``file`` (for error messages)
+    when: Rule | None = None
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    id: str
+    number: int
+    delay_days: int
+    when: Rule | None
+    default: Variant
+    variants: tuple[Variant, ...] = ()
+
+    def applies_to(self, facts: Facts) -> bool:
+        return self.when is None or self.when.matches(facts)
+
+    def variant_for(self, facts: Facts) -> Variant:
+        for v in self.variants:
+            if v.when is not None and v.when.matches(facts):
+                return v
+        return self.default
+
+    def variant(self, variant_id: str) -> Variant:
+        if variant_id == "default":
+            return self.default
+        for v in self.variants:
+            if v.id == variant_id:
+                return v
+        raise KeyError(variant_id)
+
+
+class Campaign(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    meta: CampaignMeta
+    steps: tuple[Step, ...]
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
+
+    @property
+    def active(self) -> bool:
+        return self.meta.status == "active"
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def step_index(self, step_id: str) -> int:
+        for i, s in enumerate(self.steps):
+            if s.id == step_id:
+                return i
+        raise KeyError(step_id)

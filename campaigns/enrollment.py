@@ -1,0 +1,145 @@
+"""Enrollment: who is in which campaign, and which step is due next."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from campaigns.definitions import Campaign, Step, Variant
+from campaigns.loader import Catalog
+from campaigns.tables import ACTIVE, COMPLETED, LEFT, enrollments
+from subscribers.segments import Facts
+from subscribers.store import CONFIRMED, Profile
+
+
+@dataclass(frozen=True)
+class Due:
+    enrollment_id: int
+    subscriber_id: int
+    campaign_id: str
+    step_index: int
+    next_due_at: datetime
+
+
+def _insert(conn: Connection):  # type: ignore[no-untyped-def]
+    dialect = conn.dialect.name
+    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return ins(enrollments)
+
+
+def eligible(campaign: Campaign, profile: Profile, now: datetime) -> bool:
+    """Red-flag subscribers are never enrolled in an educational drip, whatever the rule says."""
+    return (
+        campaign.active
+        and profile.status == CONFIRMED
+        and not profile.red_flag
+        and campaign.meta.audience.matches(profile.facts(now))
+    )
+
+
+def enroll(conn: Connection, catalog: Catalog, people: Iterable[Profile], now: datetime) -> int:
+    """Enter each confirmed person into every active campaign whose audience they match.
+
+    Idempotent: an existing enrollment is left as it is (a re-import never restarts a series).
+    The first email is due at once; the planner waits for the person's send window.
+    """
+    rows = []
+    for profile in people:
+        for campaign in catalog.active():
+            if eligible(campaign, profile, now):
+                rows.append(
+                    {
+                        "subscriber_id": profile.id,
+                        "campaign_id": campaign.id,
+                        "step_index": 0,
+                        "next_due_at": now,
+                        "status": ACTIVE,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+    if not rows:
+        return 0
+    stmt = _insert(conn).on_conflict_do_nothing(
+        index_elements=[enrollments.c.subscriber_id, enrollments.c.campaign_id]
+    )
+    result = conn.execute(stmt, rows)
+    return max(result.rowcount, 0)
+
+
+def leave_all(conn: Connection, subscriber_id: int, now: datetime) -> None:
+    conn.execute(
+        update(enrollments)
+        .where(enrollments.c.subscriber_id == subscriber_id, enrollments.c.status == ACTIVE)
+        .values(status=LEFT, next_due_at=None, updated_at=now)
+    )
+
+
+def due_batch(conn: Connection, now: datetime, after_id: int, limit: int) -> list[Due]:
+    """Active enrollments due by ``now``, keyset-paged by id (uses the partial due index)."""
+    rows = conn.execute(
+        select(
+            enrollments.c.id,
+            enrollments.c.subscriber_id,
+            enrollments.c.campaign_id,
+            enrollments.c.step_index,
+            enrollments.c.next_due_at,
+        )
+        .where(
+            enrollments.c.status == ACTIVE,
+            enrollments.c.next_due_at <= now,
+            enrollments.c.id > after_id,
+        )
+        .order_by(enrollments.c.id)
+        .limit(limit)
+    )
+    return [Due(*r) for r in rows]
+
+
+def next_step(campaign: Campaign, index: int, facts: Facts) -> tuple[int, Step, Variant] | None:
+    """The first step at or after ``index`` that applies to this person, with their variant."""
+    for i in range(index, len(campaign.steps)):
+        step = campaign.steps[i]
+        if step.applies_to(facts):
+            return i, step, step.variant_for(facts)
+    return None
+
+
+def postpone(conn: Connection, enrollment_id: int, until: datetime, now: datetime) -> None:
+    conn.execute(
+        update(enrollments)
+        .where(enrollments.c.id == enrollment_id)
+        .values(next_due_at=until, updated_at=now)
+    )
+
+
+def finish(conn: Connection, enrollment_id: int, status: str, now: datetime) -> None:
+    conn.execute(
+        update(enrollments)
+        .where(enrollments.c.id == enrollment_id)
+        .values(status=status, next_due_at=None, updated_at=now)
+    )
+
+
+def advance(
+    conn: Connection, campaign: Campaign, enrollment_id: int, planned_index: int, now: datetime
+) -> None:
+    """Record that step ``planned_index`` was planned; schedule the next or complete."""
+    following = planned_index + 1
+    if following >= len(campaign.steps):
+        conn.execute(
+            update(enrollments)
+            .where(enrollments.c.id == enrollment_id)
+            .values(step_index=following, status=COMPLETED, next_due_at=None, updated_at=now)
+        )
+        return
+    delay = max(campaign.steps[following].delay_days, 0)
+    conn.execute(
+        update(enrollments)
+        .where(enrollments.c.id == enrollment_id)
+        .values(step_index=following, next_due_at=now + timedelta(days=delay), updated_at=now)
+    )

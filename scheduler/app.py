@@ -1,0 +1,62 @@
+"""The HTTP app: health, and the routes each domain package owns, mounted here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
+
+from campaigns import enrollment
+from scheduler.context import AppContext
+from scheduler.onboarding import on_confirmed
+from subscribers.web import SubscriberPorts
+from subscribers.web import router as subscriber_router
+
+
+def create_app(
+    ctx: AppContext, *, lifespan_hooks: tuple[Callable[[], None], Callable[[], None]] | None = None
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if lifespan_hooks:
+            lifespan_hooks[0]()
+        try:
+            yield
+        finally:
+            if lifespan_hooks:
+                lifespan_hooks[1]()
+
+    app = FastAPI(
+        title="clinicmail", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None
+    )
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        ok = ctx.db.ping()
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "database": ok},
+            status_code=200 if ok else 503,
+        )
+
+    def confirmed(conn: Connection, ids: list[int], now: datetime) -> None:
+        on_confirmed(conn, ctx.catalog, ids, now, staff_email=ctx.settings.staff_email)
+
+    def unsubscribed(conn: Connection, sid: int, now: datetime) -> None:
+        enrollment.leave_all(conn, sid, now)
+
+    app.include_router(
+        subscriber_router(
+            SubscriberPorts(
+                db=ctx.db,
+                tokens=ctx.tokens,
+                clinic_name=ctx.settings.clinic_name,
+                on_confirmed=confirmed,
+                on_unsubscribed=unsubscribed,
+            )
+        )
+    )
+    return app

@@ -1,0 +1,94 @@
+"""The composition root: builds the parts once from :class:`Settings` and hands them around."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from campaigns import BUNDLED_LIBRARY
+from campaigns.loader import Catalog, CatalogError, load_catalog
+from scheduler.settings import Settings
+from scheduler.transports import Transport
+from storage import Database
+from subscribers.tokens import Tokens
+from templates import ClinicInfo, Renderer
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    _transport: Transport | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AppContext:
+        return cls(settings=settings, db=Database(settings.database_url))
+
+    @cached_property
+    def clinic(self) -> ClinicInfo:
+        s = self.settings
+        return ClinicInfo(
+            name=s.clinic_name,
+            address=s.clinic_address,
+            from_email=s.from_email,
+            booking_url=s.booking_link,
+            base_url=s.base_url,
+        )
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        return Renderer(self.clinic)
+
+    @property
+    def campaigns_dir(self) -> Path:
+        return Path(self.settings.campaigns_dir) if self.settings.campaigns_dir else BUNDLED_LIBRARY
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        catalog, problems = load_catalog(self.campaigns_dir, self.renderer)
+        if problems:
+            raise CatalogError(problems)
+        return catalog
+
+    @cached_property
+    def tokens(self) -> Tokens:
+        """Signing keys: CLINICMAIL_SECRET_KEY (comma-separated, newest last, for rotation),
+        else one generated at first use and stored in the database."""
+        s = self.settings.secret_key
+        if s is not None and s.get_secret_value().strip():
+            keys = [k.strip() for k in s.get_secret_value().split(",") if k.strip()]
+        else:
+            keys = [self.db.kv_get_or_create("secret_key")]
+        return Tokens(keys)
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = self._make_transport()
+        return self._transport
+
+    def _make_transport(self) -> Transport:
+        s = self.settings
+        if s.transport == "sendgrid":
+            from scheduler.transports.sendgrid import SendGridTransport
+
+            assert s.sendgrid_api_key is not None  # guaranteed by Settings
+            return SendGridTransport(s.sendgrid_api_key.get_secret_value(), host=s.sendgrid_host)
+        if s.transport == "smtp":
+            from scheduler.transports.smtp import SMTPTransport
+
+            assert s.smtp_url is not None
+            return SMTPTransport(s.smtp_url.get_secret_value())
+        from scheduler.transports.outbox import OutboxTransport
+
+        return OutboxTransport(self.db)
+
+    def link(self, purpose: str, public_id: str) -> str:
+        token = self.tokens.make(purpose, public_id)  # type: ignore[arg-type]
+        return f"{self.settings.base_url}/{purpose}/{token}"
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        self.db.dispose()

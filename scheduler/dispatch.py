@@ -1,0 +1,396 @@
+"""Dispatch: claim ready ledger rows, re-check consent, render once per (step, variant), send.
+
+Claiming is a short transaction with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's
+``BEGIN IMMEDIATE`` serialises writers). Rows are marked ``sending`` in their own commit just
+before the transport is called, so after a crash we know which requests may have left.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select, update
+
+from campaigns.loader import Catalog
+from scheduler.ledger import (
+    CAMPAIGN,
+    CANCELLED,
+    CLAIMED,
+    FAILED,
+    PENDING,
+    RETRY,
+    SENDING,
+    SENT,
+    UNKNOWN,
+    sends,
+)
+from scheduler.transports import Batch, Envelope, Outcome, Result, Transport
+from storage import Database
+from subscribers import store
+from subscribers.addresses import address_hash
+from subscribers.tables import subscribers
+from templates import Content, Rendered, Renderer, html_token
+from templates.system import system_content
+
+log = logging.getLogger("clinicmail.dispatch")
+
+LEASE = timedelta(minutes=10)
+CLAIM_BATCH = 1000
+MAX_ATTEMPTS = 8
+SYSTEM_CAMPAIGN = "_system"
+
+
+def ready_condition(now: datetime) -> Any:
+    """Rows that may be claimed now: due pending/retry rows, or claims whose lease ran out."""
+    return or_(
+        and_(sends.c.status.in_([PENDING, RETRY]), sends.c.next_attempt_at <= now),
+        and_(sends.c.status == CLAIMED, sends.c.lease_until < now),
+    )
+
+
+def count_ready(conn: Connection, now: datetime) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).select_from(sends).where(ready_condition(now))
+        ).scalar_one()
+    )
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    unknown: int = 0
+    cancelled: int = 0
+    requests: int = 0
+
+    def add(self, other: DispatchReport) -> None:
+        for name in ("sent", "failed", "retried", "unknown", "cancelled", "requests"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class Claimed:
+    id: int
+    send_id: str
+    subscriber_id: int
+    campaign_id: str
+    step_id: str
+    variant_id: str
+    kind: str
+    attempts: int
+    email: str = ""
+    first_name: str | None = None
+    public_id: str = ""
+
+
+@dataclass
+class LinkMaker:
+    """Builds the per-recipient links; supplied by the composition root."""
+
+    make: Callable[[str, str], str]
+    record_url: Callable[[str], str]
+    staff_email: str | None
+
+
+@dataclass
+class Dispatcher:
+    db: Database
+    catalog: Catalog
+    renderer: Renderer
+    transport: Transport
+    links: LinkMaker
+    from_email: str
+    from_name: str
+    list_domain: str
+    _cache: dict[tuple[str, str, str], Rendered] = field(default_factory=dict)
+
+    # -- claiming ---------------------------------------------------------------------------
+    def recover(self, now: datetime) -> int:
+        """Rows stuck in ``sending`` past their lease may have left: mark them ``unknown``."""
+        with self.db.begin() as conn:
+            result = conn.execute(
+                update(sends)
+                .where(sends.c.status == SENDING, sends.c.lease_until < now)
+                .values(status=UNKNOWN, error="the sending process stopped after the request left")
+            )
+            return int(result.rowcount or 0)
+
+    def claim(self, now: datetime, limit: int = CLAIM_BATCH) -> tuple[list[Claimed], int]:
+        """Claim up to ``limit`` ready rows; returns them and how many were cancelled."""
+        with self.db.begin() as conn:
+            query = (
+                select(
+                    sends.c.id,
+                    sends.c.send_id,
+                    sends.c.subscriber_id,
+                    sends.c.campaign_id,
+                    sends.c.step_id,
+                    sends.c.variant_id,
+                    sends.c.kind,
+                    sends.c.attempts,
+                )
+                .where(ready_condition(now))
+                .order_by(sends.c.next_attempt_at, sends.c.id)
+                .limit(limit)
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True, of=sends)
+            rows = [Claimed(*r) for r in conn.execute(query)]
+            if not rows:
+                return [], 0
+            people = {
+                r.id: r
+                for r in conn.execute(
+                    select(
+                        subscribers.c.id,
+                        subscribers.c.email,
+                        subscribers.c.email_key,
+                        subscribers.c.first_name,
+                        subscribers.c.public_id,
+                        subscribers.c.status,
+                        subscribers.c.red_flag,
+                    ).where(subscribers.c.id.in_({r.subscriber_id for r in rows}))
+                )
+            }
+            suppressed = store.suppressed_hashes(
+                conn, (address_hash(p.email_key) for p in people.values())
+            )
+            keep: list[Claimed] = []
+            cancel: list[tuple[int, str]] = []
+            for row in rows:
+                person = people.get(row.subscriber_id)
+                reason = self._ineligible(row, person, suppressed)
+                if reason:
+                    cancel.append((row.id, reason))
+                    continue
+                assert person is not None
+                row.email, row.first_name, row.public_id = (
+                    person.email,
+                    person.first_name,
+                    person.public_id,
+                )
+                keep.append(row)
+            for row_id, reason in cancel:
+                conn.execute(
+                    update(sends).where(sends.c.id == row_id).values(status=CANCELLED, error=reason)
+                )
+            if keep:
+                conn.execute(
+                    update(sends)
+                    .where(sends.c.id.in_([r.id for r in keep]))
+                    .values(status=CLAIMED, lease_until=now + LEASE, attempts=sends.c.attempts + 1)
+                )
+            return keep, len(cancel)
+
+    @staticmethod
+    def _ineligible(row: Claimed, person: Any, suppressed: set[str]) -> str | None:
+        """Consent and suppression are re-checked at claim time, every time."""
+        if person is None:
+            return "subscriber no longer exists"
+        if address_hash(person.email_key) in suppressed:
+            return "address is suppressed"
+        if row.kind == CAMPAIGN:
+            if person.status != store.CONFIRMED:
+                return f"subscriber is {person.status}"
+            if person.red_flag:
+                return "red-flag subscribers get no educational email"
+        elif (
+            row.step_id != "confirm"
+            and person.status == store.UNSUBSCRIBED
+            and row.step_id != "staff-alert"
+        ):
+            return "subscriber is unsubscribed"
+        return None
+
+    # -- rendering --------------------------------------------------------------------------
+    def _rendered(self, row: Claimed) -> Rendered:
+        key = (row.campaign_id, row.step_id, row.variant_id)
+        if key in self._cache:
+            return self._cache[key]
+        if row.campaign_id == SYSTEM_CAMPAIGN:
+            content = system_content(row.step_id)
+            reasons = {
+                "confirm": "someone asked to subscribe this address to our weekly emails",
+                "safety": "you signed up for emails from us and told us about a warning sign",
+                "staff-alert": "you are listed as the clinic's staff contact",
+            }
+            rendered = self.renderer.render(
+                content,
+                reason=reasons[row.step_id],
+                list_name="system",
+                extra={"record_url": html_token("record_url")}
+                if row.step_id == "staff-alert"
+                else None,
+                with_unsubscribe=row.step_id == "safety",
+            )
+        else:
+            campaign = self.catalog.get(row.campaign_id)
+            if campaign is None:
+                raise KeyError(f"campaign {row.campaign_id!r} is no longer in the library")
+            variant = campaign.step(row.step_id).variant(row.variant_id)
+            rendered = self.renderer.render(
+                Content(
+                    subject=variant.subject,
+                    preheader=variant.preheader,
+                    body=variant.body,
+                    name=variant.file,
+                ),
+                reason=f"you subscribed to \u201c{campaign.meta.name}\u201d from {self.renderer.clinic.name}",
+                list_name=campaign.id,
+            )
+        self._cache[key] = rendered
+        return rendered
+
+    def _envelope(self, row: Claimed) -> Envelope:
+        values = {"first_name": row.first_name or "there"}
+        headers: dict[str, str] = {}
+        to = row.email
+        if row.step_id == "confirm" and row.campaign_id == SYSTEM_CAMPAIGN:
+            values["confirm_url"] = self.links.make("confirm", row.public_id)
+        elif row.step_id == "staff-alert" and row.campaign_id == SYSTEM_CAMPAIGN:
+            to = self.links.staff_email or row.email
+            values = {"first_name": "team", "record_url": self.links.record_url(row.public_id)}
+        else:
+            unsubscribe = self.links.make("unsubscribe", row.public_id)
+            values["unsubscribe_url"] = unsubscribe
+            values["preferences_url"] = self.links.make("preferences", row.public_id)
+            headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+        return Envelope(
+            send_id=row.send_id,
+            to=to,
+            subscriber_id=row.subscriber_id,
+            values=values,
+            headers=headers,
+        )
+
+    def _batch(self, key: tuple[str, str, str], rows: list[Claimed], rendered: Rendered) -> Batch:
+        campaign_id, step_id, _variant = key
+        headers = {
+            "List-Id": f"{campaign_id.strip('_')} <{campaign_id.strip('_')}.{self.list_domain}>"
+        }
+        if rows and "List-Unsubscribe" in self._envelope(rows[0]).headers:
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        return Batch(
+            rendered=rendered,
+            from_email=self.from_email,
+            from_name=self.from_name,
+            category=campaign_id,
+            custom_args={"campaign_id": campaign_id, "step_id": step_id},
+            headers=headers,
+            recipients=[self._envelope(r) for r in rows],
+        )
+
+    # -- sending ----------------------------------------------------------------------------
+    def run(self, now: datetime, *, max_rounds: int = 10_000) -> DispatchReport:
+        report = DispatchReport()
+        self.recover(now)
+        for _ in range(max_rounds):
+            rows, cancelled = self.claim(now)
+            report.cancelled += cancelled
+            if not rows:
+                if cancelled:
+                    continue
+                break
+            report.add(self._send_claimed(rows, now))
+        return report
+
+    def _send_claimed(self, rows: list[Claimed], now: datetime) -> DispatchReport:
+        report = DispatchReport()
+        groups: dict[tuple[str, str, str], list[Claimed]] = defaultdict(list)
+        for row in rows:
+            groups[(row.campaign_id, row.step_id, row.variant_id)].append(row)
+        for key, group in groups.items():
+            try:
+                rendered = self._rendered(group[0])
+            except Exception as exc:  # a template that cannot render fails its sends, not the tick
+                log.error("cannot render %s/%s/%s: %s", *key, type(exc).__name__)
+                self._record(
+                    group,
+                    [
+                        Result(r.send_id, Outcome.FAILED, error=f"render failed: {exc}")
+                        for r in group
+                    ],
+                    now,
+                    report,
+                )
+                continue
+            size = max(self.transport.max_batch, 1)
+            for start in range(0, len(group), size):
+                chunk = group[start : start + size]
+                with self.db.begin() as conn:
+                    conn.execute(
+                        update(sends)
+                        .where(sends.c.id.in_([r.id for r in chunk]), sends.c.status == CLAIMED)
+                        .values(
+                            status=SENDING, lease_until=now + LEASE, transport=self.transport.name
+                        )
+                    )
+                batch = self._batch(key, chunk, rendered)
+                report.requests += 1
+                try:
+                    results = self.transport.send(batch)
+                except Exception as exc:  # an unexpected transport bug: the request may have left
+                    log.error("transport %s raised %s", self.transport.name, type(exc).__name__)
+                    results = [
+                        Result(
+                            r.send_id,
+                            Outcome.UNKNOWN,
+                            error=f"transport raised {type(exc).__name__}",
+                        )
+                        for r in chunk
+                    ]
+                self._record(chunk, results, now, report)
+        return report
+
+    def _record(
+        self, rows: list[Claimed], results: list[Result], now: datetime, report: DispatchReport
+    ) -> None:
+        by_id = {r.send_id: r for r in results}
+        with self.db.begin() as conn:
+            for row in rows:
+                res = by_id.get(row.send_id) or Result(
+                    row.send_id, Outcome.UNKNOWN, error="no result"
+                )
+                values: dict[str, Any]
+                if res.outcome is Outcome.SENT:
+                    values = {
+                        "status": SENT,
+                        "sent_at": now,
+                        "provider_message_id": res.provider_id,
+                        "error": None,
+                    }
+                    report.sent += 1
+                elif res.outcome is Outcome.RETRY and row.attempts + 1 < MAX_ATTEMPTS:
+                    delay = (
+                        res.retry_after
+                        if res.retry_after is not None
+                        else _backoff(row.attempts + 1)
+                    )
+                    values = {
+                        "status": RETRY,
+                        "next_attempt_at": now + timedelta(seconds=delay),
+                        "error": res.error,
+                    }
+                    report.retried += 1
+                elif res.outcome is Outcome.UNKNOWN:
+                    values = {"status": UNKNOWN, "error": res.error}
+                    report.unknown += 1
+                else:
+                    values = {"status": FAILED, "error": res.error}
+                    report.failed += 1
+                values["lease_until"] = None
+                conn.execute(update(sends).where(sends.c.id == row.id).values(**values))
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with jitter: 1, 2, 4 … minutes, capped at an hour."""
+    base: float = min(60.0 * 2 ** (attempt - 1), 3600.0)
+    return base * (0.8 + 0.4 * random.random())

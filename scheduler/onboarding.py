@@ -1,0 +1,60 @@
+"""What happens when people become confirmed (import, double opt-in) or change symptoms.
+
+Red-flag safety routing (CONTRACT.md): a subscriber with any red-flag code is never enrolled in an
+educational drip; they get one safety email at once (system mail ignores the send window) and
+staff are alerted. Everyone else is enrolled in the campaigns their symptoms select.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from campaigns import enrollment
+from campaigns.loader import Catalog
+from scheduler.dispatch import SYSTEM_CAMPAIGN
+from scheduler.ledger import SYSTEM
+from scheduler.planner import insert_send
+from subscribers import store
+
+
+def on_confirmed(
+    conn: Connection, catalog: Catalog, ids: list[int], now: datetime, *, staff_email: str | None
+) -> None:
+    people = store.profiles(conn, ids)
+    calm = []
+    for person in people.values():
+        if person.status != store.CONFIRMED:
+            continue
+        if person.red_flag:
+            enrollment.leave_all(conn, person.id, now)
+            queue_safety(conn, person.id, now, staff_email=staff_email)
+        else:
+            calm.append(person)
+    enrollment.enroll(conn, catalog, calm, now)
+
+
+def queue_safety(
+    conn: Connection, subscriber_id: int, now: datetime, *, staff_email: str | None
+) -> None:
+    """One safety email per person, ever (the ledger's unique key makes this idempotent)."""
+    insert_send(
+        conn,
+        subscriber_id=subscriber_id,
+        campaign_id=SYSTEM_CAMPAIGN,
+        step_id="safety",
+        variant_id="default",
+        kind=SYSTEM,
+        now=now,
+    )
+    if staff_email:
+        insert_send(
+            conn,
+            subscriber_id=subscriber_id,
+            campaign_id=SYSTEM_CAMPAIGN,
+            step_id="staff-alert",
+            variant_id="default",
+            kind=SYSTEM,
+            now=now,
+        )

@@ -1,0 +1,90 @@
+"""The long-running service: APScheduler ticks (it never holds individual sends) and the web app.
+
+Fixed-id jobs only (DESIGN.md invariant 1): ``plan-and-dispatch`` every minute. ``coalesce`` turns
+a backlog of missed runs (after downtime) into one catch-up run; ``max_instances=1`` stops a slow
+tick from overlapping the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from scheduler.context import AppContext
+from scheduler.tick import run_tick
+
+log = logging.getLogger("clinicmail.service")
+TICK_SECONDS = 60
+
+
+def tick_job(ctx: AppContext) -> None:
+    try:
+        report = run_tick(ctx, datetime.now(UTC))
+        if report.planned or report.delivery.sent or report.delivery.failed:
+            log.info(
+                "tick: planned=%d sent=%d failed=%d",
+                report.planned,
+                report.delivery.sent,
+                report.delivery.failed,
+            )
+    except Exception as exc:  # a failing tick must not kill the scheduler; the next one retries
+        log.error("tick failed: %s", type(exc).__name__)
+
+
+def make_scheduler(ctx: AppContext) -> BackgroundScheduler:
+    sched = BackgroundScheduler(
+        timezone=UTC,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 15 * 60},
+    )
+    sched.add_job(
+        tick_job,
+        "interval",
+        seconds=TICK_SECONDS,
+        args=[ctx],
+        id="plan-and-dispatch",
+        name="plan and dispatch due email",
+        replace_existing=True,
+        next_run_time=datetime.now(UTC),
+    )
+    return sched
+
+
+def run_scheduler_only(ctx: AppContext) -> None:
+    """Run only the scheduler until SIGTERM/SIGINT; the tick in flight finishes first."""
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping after the current tick", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    sched = make_scheduler(ctx)
+    sched.start()
+    log.info("scheduler running (tick every %ds)", TICK_SECONDS)
+    stop.wait()
+    sched.shutdown(wait=True)
+
+
+def serve(ctx: AppContext, host: str, port: int, *, scheduler: bool = True) -> None:
+    import uvicorn
+
+    from scheduler.app import create_app
+
+    sched = make_scheduler(ctx) if scheduler else None
+
+    def start() -> None:
+        if sched is not None:
+            sched.start()
+
+    def stop() -> None:
+        if sched is not None:
+            sched.shutdown(wait=True)  # uvicorn calls this on SIGTERM/SIGINT
+
+    app = create_app(ctx, lifespan_hooks=(start, stop))
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

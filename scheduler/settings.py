@@ -1,0 +1,180 @@
+"""Configuration from the environment (and ``.env``), exactly the variables in CONTRACT.md.
+
+A bad or missing value raises :class:`SettingsError` whose message is one line naming the
+variable; the CLI prints it and exits 1.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from functools import cached_property
+from typing import Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_FIELDS = frozenset({"SENDGRID_API_KEY", "CLINICMAIL_SECRET_KEY", "CLINICMAIL_SMTP_URL"})
+
+
+class SettingsError(ValueError):
+    """One line naming the bad variable."""
+
+
+def parse_window(value: str) -> tuple[time, time]:
+    try:
+        start_s, end_s = value.split("-")
+        start = time.fromisoformat(start_s.strip())
+        end_text = end_s.strip()
+        end = time(23, 59, 59) if end_text == "24:00" else time.fromisoformat(end_text)
+    except ValueError:
+        raise ValueError("must look like 08:00-20:00") from None
+    if start >= end:
+        raise ValueError("the start must be before the end, e.g. 08:00-20:00")
+    return start, end
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+    )
+
+    database_url: str = Field("sqlite:///clinicmail.db", validation_alias="CLINICMAIL_DATABASE_URL")
+    transport: Literal["outbox", "sendgrid", "smtp"] = Field(
+        "outbox", validation_alias="CLINICMAIL_TRANSPORT"
+    )
+    sendgrid_api_key: SecretStr | None = Field(None, validation_alias="SENDGRID_API_KEY")
+    sendgrid_host: str = Field(
+        "https://api.sendgrid.com", validation_alias="CLINICMAIL_SENDGRID_HOST"
+    )
+    sendgrid_webhook_public_key: str | None = Field(
+        None, validation_alias="CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY"
+    )
+    smtp_url: SecretStr | None = Field(None, validation_alias="CLINICMAIL_SMTP_URL")
+    secret_key: SecretStr | None = Field(None, validation_alias="CLINICMAIL_SECRET_KEY")
+    base_url: str = Field("http://127.0.0.1:8000", validation_alias="CLINICMAIL_BASE_URL")
+    from_email: str = Field("hello@clinic.example", validation_alias="CLINICMAIL_FROM_EMAIL")
+    clinic_name: str = Field("Demo Back & Neck Clinic", validation_alias="CLINICMAIL_CLINIC_NAME")
+    clinic_address: str = Field(
+        "1 Example Street, London W1A 1AA, United Kingdom",
+        validation_alias="CLINICMAIL_CLINIC_ADDRESS",
+    )
+    campaigns_dir: str | None = Field(None, validation_alias="CLINICMAIL_CAMPAIGNS_DIR")
+    timezone: str = Field("Europe/London", validation_alias="CLINICMAIL_TIMEZONE")
+    staff_email: str | None = Field(None, validation_alias="CLINICMAIL_STAFF_EMAIL")
+    send_window: str = Field("08:00-20:00", validation_alias="CLINICMAIL_SEND_WINDOW")
+    # Not in the original table: where "Book an assessment" links go (default: a reply email).
+    booking_url: str | None = Field(None, validation_alias="CLINICMAIL_BOOKING_URL")
+
+    @field_validator("database_url")
+    @classmethod
+    def _db(cls, v: str) -> str:
+        if "://" not in v:
+            raise ValueError("must be an SQLAlchemy URL such as sqlite:///clinicmail.db")
+        return v
+
+    @field_validator("sendgrid_host", "base_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL")
+        return v.rstrip("/")
+
+    @field_validator("booking_url")
+    @classmethod
+    def _booking(cls, v: str | None) -> str | None:
+        if v and urlsplit(v).scheme not in ("http", "https", "mailto", "tel"):
+            raise ValueError("must be an http(s), mailto: or tel: URL")
+        return v or None
+
+    @field_validator("from_email", "staff_email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        try:
+            return validate_email(v, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(f"not a valid email address ({exc})") from None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone name such as Europe/London") from None
+        return v
+
+    @field_validator("send_window")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        parse_window(v)
+        return v
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None or not v.get_secret_value():
+            return None
+        parts = urlsplit(v.get_secret_value())
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError(
+                "must look like smtp://user:pass@host:587 or smtps://user:pass@host:465"
+            )
+        try:
+            _ = parts.port
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        return v
+
+    @model_validator(mode="after")
+    def _needs(self) -> Settings:
+        if self.transport == "sendgrid" and not (
+            self.sendgrid_api_key and self.sendgrid_api_key.get_secret_value()
+        ):
+            raise _Missing("SENDGRID_API_KEY", "is required when CLINICMAIL_TRANSPORT=sendgrid")
+        if self.transport == "smtp" and self.smtp_url is None:
+            raise _Missing("CLINICMAIL_SMTP_URL", "is required when CLINICMAIL_TRANSPORT=smtp")
+        return self
+
+    @cached_property
+    def window(self) -> tuple[time, time]:
+        return parse_window(self.send_window)
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def booking_link(self) -> str:
+        return self.booking_url or f"mailto:{self.from_email}?subject=Appointment%20request"
+
+
+class _Missing(ValueError):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name} {message}")
+        self.name = name
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; raise :class:`SettingsError` with one line naming the bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        ctx_error = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, _Missing):
+            raise SettingsError(str(ctx_error)) from None
+        name = str(err["loc"][0]) if err["loc"] else "configuration"
+        name = name.upper()
+        message = err["msg"].removeprefix("Value error, ")
+        shown = "" if name in SECRET_FIELDS else f" (got {err.get('input')!r})"
+        raise SettingsError(f"{name}: {message}{shown}") from None

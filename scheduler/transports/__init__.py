@@ -1,0 +1,29 @@
+"""How mail leaves the machine. One interface (:class:`Transport`), one module per provider.
+
+Exception tree::
+
+    TransportError                    any transport problem an operator must see
+    └── TransportConfigError(ValueError)   bad credentials or settings; fix and restart
+
+Per-recipient outcomes are values (:class:`Result`), not exceptions: a batch can partly succeed.
+"""
+
+from scheduler.transports.base import (
+    Batch,
+    Envelope,
+    Outcome,
+    Result,
+    Transport,
+    TransportConfigError,
+    TransportError,
+)
+
+__all__ = [
+    "Batch",
+    "Envelope",
+    "Outcome",
+    "Result",
+    "Transport",
+    "TransportConfigError",
+    "TransportError",
+]

@@ -1,0 +1,118 @@
+"""The ``sendgrid`` transport: one ``/v3/mail/send`` request per batch of up to 1000 recipients.
+
+The body is built as a plain dict (DESIGN.md invariant 5) and posted through the official client.
+Per-recipient values travel as ``substitutions``, ``headers`` and ``custom_args`` in
+``personalizations``. Categories and custom_args carry opaque ids only (campaign id, step id,
+send id): SendGrid keeps them for ever and treats them as non-personal.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+from typing import Any
+from urllib.error import URLError
+
+import sendgrid
+from python_http_client import exceptions as sg_errors
+
+from scheduler.transports.base import Batch, Outcome, Result, Transport, TransportConfigError
+from templates.render import substitutions
+
+# The SDK logs full request bodies at DEBUG; they hold addresses and names. Never let them out.
+logging.getLogger("python_http_client").setLevel(logging.WARNING)
+
+DEFAULT_TIMEOUT = 30.0
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        value = headers.get("Retry-After") if headers is not None else None
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+class SendGridTransport(Transport):
+    name = "sendgrid"
+    max_batch = 1000
+
+    def __init__(
+        self,
+        api_key: str,
+        host: str = "https://api.sendgrid.com",
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        click_tracking: bool = False,
+    ) -> None:
+        if not api_key:
+            raise TransportConfigError("SENDGRID_API_KEY is required for the sendgrid transport")
+        self.client = sendgrid.SendGridAPIClient(api_key=api_key, host=host)
+        self.timeout = timeout
+        self.click_tracking = click_tracking
+
+    def body(self, batch: Batch) -> dict[str, Any]:
+        r = batch.rendered
+        return {
+            "from": {"email": batch.from_email, "name": batch.from_name},
+            "subject": r.subject,
+            "content": [
+                {"type": "text/plain", "value": r.text},
+                {"type": "text/html", "value": r.html},
+            ],
+            "personalizations": [
+                {
+                    "to": [{"email": env.to}],
+                    "substitutions": substitutions(env.values),
+                    "headers": env.headers,
+                    "custom_args": {"send_id": env.send_id},
+                }
+                for env in batch.recipients
+            ],
+            "headers": batch.headers,
+            "categories": [batch.category],
+            "custom_args": batch.custom_args,
+            # Health-topic URLs stay on the clinic's own domain unless the clinic opts in.
+            "tracking_settings": {
+                "click_tracking": {"enable": self.click_tracking, "enable_text": False},
+                "open_tracking": {"enable": True},
+            },
+        }
+
+    def send(self, batch: Batch) -> list[Result]:
+        if len(batch.recipients) > self.max_batch:
+            raise ValueError(f"a SendGrid request takes at most {self.max_batch} recipients")
+        outcome, provider_id, error, retry_after = self._post(self.body(batch))
+        return [
+            Result(
+                env.send_id, outcome, provider_id=provider_id, error=error, retry_after=retry_after
+            )
+            for env in batch.recipients
+        ]
+
+    def _post(self, body: dict[str, Any]) -> tuple[Outcome, str | None, str | None, float | None]:
+        try:
+            response = self.client.client.mail.send.post(request_body=body, timeout=self.timeout)
+        except sg_errors.HTTPError as exc:
+            status = int(exc.status_code)
+            detail = _error_text(exc.body)
+            if status == 429 or status >= 500:
+                return Outcome.RETRY, None, f"HTTP {status}: {detail}", _retry_after(exc.headers)
+            return Outcome.FAILED, None, f"HTTP {status}: {detail}", None
+        except URLError as exc:
+            # Raised before the request was written (refused, DNS, connect timeout): safe to retry.
+            return Outcome.RETRY, None, f"connection failed: {exc.reason}", None
+        except (TimeoutError, http.client.RemoteDisconnected, ConnectionResetError) as exc:
+            # The request may have reached SendGrid: its fate is settled by a webhook event.
+            return Outcome.UNKNOWN, None, f"no answer after the request was sent: {exc!r}", None
+        status = int(response.status_code)
+        if 200 <= status < 300:
+            message_id = response.headers.get("X-Message-Id") if response.headers else None
+            return Outcome.SENT, message_id, None, None
+        return Outcome.FAILED, None, f"unexpected HTTP {status}", None
+
+
+def _error_text(body: Any) -> str:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    return str(body)[:500]

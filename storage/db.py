@@ -1,0 +1,125 @@
+"""Engine creation with the right per-backend behaviour, and the migration runner."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+
+from storage.schema import kv
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DatabaseError(RuntimeError):
+    """The database could not be opened or migrated; the message is meant for an operator."""
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # The driver's own transaction handling is turned off so "begin" below can say IMMEDIATE:
+    # every transaction takes the write lock up front instead of failing half-way on upgrade.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA secure_delete=ON")  # erased health data is overwritten, not just unlinked
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """One engine plus helpers. ``url`` is any SQLAlchemy URL (SQLite or PostgreSQL)."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise DatabaseError(f"CLINICMAIL_DATABASE_URL is not a database URL: {exc}") from None
+        self.url = parsed
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.is_postgres = parsed.get_backend_name() == "postgresql"
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+        try:
+            self.engine: Engine = create_engine(parsed, **kwargs)
+        except (ArgumentError, ModuleNotFoundError) as exc:
+            raise DatabaseError(f"CLINICMAIL_DATABASE_URL cannot be used: {exc}") from None
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A short transaction: commits on success, rolls back on any exception."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+                conn.rollback()
+            return True
+        except OperationalError:
+            return False
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest revision (idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+
+        if self.is_sqlite and self.url.database not in (None, "", ":memory:"):
+            Path(self.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.set_main_option("path_separator", "os")
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "heads")
+        except OperationalError as exc:
+            raise DatabaseError(f"cannot open the database: {exc.orig}") from None
+
+    def kv_get_or_create(self, key: str, make: Any = None) -> str:
+        """Return the stored value for ``key``, creating it once with ``make()`` if absent.
+
+        Safe when several processes start together: the first insert wins, the rest read it.
+        """
+        make = make or (lambda: secrets.token_urlsafe(48))
+        with self.begin() as conn:
+            value = conn.execute(select(kv.c.value).where(kv.c.key == key)).scalar()
+            if value is not None:
+                return str(value)
+        try:
+            with self.begin() as conn:
+                conn.execute(insert(kv).values(key=key, value=make()))
+        except IntegrityError:
+            pass
+        with self.begin() as conn:
+            return str(conn.execute(select(kv.c.value).where(kv.c.key == key)).scalar_one())
+
+    def dispose(self) -> None:
+        self.engine.dispose()

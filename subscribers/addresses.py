@@ -1,0 +1,32 @@
+"""Email address validation, normalisation and the one-way hash kept on the suppression list."""
+
+from __future__ import annotations
+
+import hashlib
+
+from email_validator import EmailNotValidError, validate_email
+
+
+class InvalidAddress(ValueError):
+    """The text is not a usable email address; the message says why in plain words."""
+
+
+def normalize(raw: str) -> tuple[str, str]:
+    """Return ``(email, key)``: the address as it should be mailed and its comparison key.
+
+    No DNS look-ups: an import of a million rows must not wait on the network.
+    """
+    text = (raw or "").strip()
+    if not text:
+        raise InvalidAddress("email is empty")
+    try:
+        result = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidAddress(f"invalid email: {exc}") from None
+    email = result.normalized
+    return email, email.lower()
+
+
+def address_hash(key: str) -> str:
+    """A stable one-way hash of a lower-cased address (what erasure leaves behind)."""
+    return hashlib.sha256(key.strip().lower().encode("utf-8")).hexdigest()

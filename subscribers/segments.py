@@ -1,0 +1,181 @@
+"""Segment rules: a small rule tree staff write in YAML (``all`` / ``any`` / ``not`` / ``has`` …).
+
+Each rule is a one-key mapping, for example::
+
+    all:
+      - has_any: [sciatica, disc_problem]
+      - not: {in_group: red_flags}
+
+``Rule.matches(facts)`` evaluates it in Python (previews, planning).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, field_validator
+
+from subscribers.symptoms import BY_CODE, GROUP_IDS, codes_in_group
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a rule may look at: plain data about one subscriber."""
+
+    symptoms: frozenset[str] = field(default_factory=frozenset)
+    timezone: str | None = None
+    subscribed_days: int = 0
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def matches(self, facts: Facts) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _check_code(code: str) -> str:
+    if code not in BY_CODE:
+        raise ValueError(f"unknown symptom code {code!r}")
+    return code
+
+
+class Has(_Rule):
+    has: str
+
+    @field_validator("has")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        return _check_code(v)
+
+    def matches(self, facts: Facts) -> bool:
+        return self.has in facts.symptoms
+
+
+class HasAny(_Rule):
+    has_any: list[str] = Field(min_length=1)
+
+    @field_validator("has_any")
+    @classmethod
+    def _codes(cls, v: list[str]) -> list[str]:
+        return [_check_code(c) for c in v]
+
+    def matches(self, facts: Facts) -> bool:
+        return any(c in facts.symptoms for c in self.has_any)
+
+
+class HasAll(_Rule):
+    has_all: list[str] = Field(min_length=1)
+
+    @field_validator("has_all")
+    @classmethod
+    def _codes(cls, v: list[str]) -> list[str]:
+        return [_check_code(c) for c in v]
+
+    def matches(self, facts: Facts) -> bool:
+        return all(c in facts.symptoms for c in self.has_all)
+
+
+class InGroup(_Rule):
+    in_group: str
+
+    @field_validator("in_group")
+    @classmethod
+    def _group(cls, v: str) -> str:
+        if v not in GROUP_IDS:
+            raise ValueError(f"unknown symptom group {v!r}; known: {', '.join(sorted(GROUP_IDS))}")
+        return v
+
+    def matches(self, facts: Facts) -> bool:
+        return bool(codes_in_group(self.in_group) & facts.symptoms)
+
+
+class SubscribedDays(_Rule):
+    subscribed_days_gte: int = Field(ge=0)
+
+    def matches(self, facts: Facts) -> bool:
+        return facts.subscribed_days >= self.subscribed_days_gte
+
+
+class TimezoneIs(_Rule):
+    timezone: str
+
+    def matches(self, facts: Facts) -> bool:
+        return facts.timezone == self.timezone
+
+
+class All(_Rule):
+    all: list[Rule]
+
+    def matches(self, facts: Facts) -> bool:
+        return all(r.matches(facts) for r in self.all)
+
+
+class AnyOf(_Rule):
+    any: list[Rule] = Field(min_length=1)
+
+    def matches(self, facts: Facts) -> bool:
+        return any(r.matches(facts) for r in self.any)
+
+
+class Not(_Rule):
+    not_: Rule = Field(alias="not")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def matches(self, facts: Facts) -> bool:
+        return not self.not_.matches(facts)
+
+
+_TAGS: dict[str, Any] = {
+    "has": Has,
+    "has_any": HasAny,
+    "has_all": HasAll,
+    "in_group": InGroup,
+    "subscribed_days_gte": SubscribedDays,
+    "timezone": TimezoneIs,
+    "all": All,
+    "any": AnyOf,
+    "not": Not,
+}
+
+
+def _rule_kind(value: object) -> str | None:
+    """The rule's kind is its single key; anything else gets one clear error."""
+    if isinstance(value, dict):
+        keys = [k for k in value if k in _TAGS]
+        return keys[0] if len(keys) == 1 and len(value) == 1 else None
+    if isinstance(value, _Rule):
+        return next(k for k, m in _TAGS.items() if isinstance(value, m))
+    return None
+
+
+Rule = Annotated[
+    Union[  # noqa: UP007 - Tag annotations need the explicit Union
+        Annotated[Has, Tag("has")],
+        Annotated[HasAny, Tag("has_any")],
+        Annotated[HasAll, Tag("has_all")],
+        Annotated[InGroup, Tag("in_group")],
+        Annotated[SubscribedDays, Tag("subscribed_days_gte")],
+        Annotated[TimezoneIs, Tag("timezone")],
+        Annotated[All, Tag("all")],
+        Annotated[AnyOf, Tag("any")],
+        Annotated[Not, Tag("not")],
+    ],
+    Discriminator(
+        _rule_kind,
+        custom_error_type="invalid_rule",
+        custom_error_message=("a rule is a mapping with exactly one of: " + ", ".join(_TAGS)),
+    ),
+]
+
+for _model in (All, AnyOf, Not):
+    _model.model_rebuild()
+
+RULE_ADAPTER: TypeAdapter[Rule] = TypeAdapter(Rule)
+EVERYONE = All(all=[])
+
+
+def parse_rule(data: object) -> Rule:
+    """Validate a rule from YAML/JSON data; raises ``pydantic.ValidationError``."""
+    return RULE_ADAPTER.validate_python(data)

@@ -1,0 +1,193 @@
+"""Reads and writes of subscriber rows. Every function takes an open connection (the caller owns
+the transaction) so several changes can commit together."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from subscribers.addresses import address_hash
+from subscribers.segments import Facts
+from subscribers.symptoms import has_red_flag
+from subscribers.tables import consent_events, subscriber_symptoms, subscribers, suppressions
+
+CONFIRMED = "confirmed"
+UNCONFIRMED = "unconfirmed"
+UNSUBSCRIBED = "unsubscribed"
+
+EMAIL_PURPOSE = "email_education"
+HEALTH_PURPOSE = "health_data"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Plain data about one subscriber, safe to hand to templates and rules."""
+
+    id: int
+    public_id: str
+    email: str
+    first_name: str | None
+    timezone: str | None
+    status: str
+    red_flag: bool
+    symptoms: frozenset[str]
+    confirmed_at: datetime | None
+    paused_until: datetime | None
+    last_campaign_send_at: datetime | None
+
+    def facts(self, now: datetime) -> Facts:
+        days = (now - self.confirmed_at).days if self.confirmed_at else 0
+        return Facts(symptoms=self.symptoms, timezone=self.timezone, subscribed_days=max(days, 0))
+
+
+def new_public_id() -> str:
+    return secrets.token_hex(16)
+
+
+def symptoms_of(conn: Connection, ids: Iterable[int]) -> dict[int, frozenset[str]]:
+    ids = list(ids)
+    out: dict[int, set[str]] = {i: set() for i in ids}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        rows = conn.execute(
+            select(subscriber_symptoms.c.subscriber_id, subscriber_symptoms.c.code).where(
+                subscriber_symptoms.c.subscriber_id.in_(chunk)
+            )
+        )
+        for sid, code in rows:
+            out[sid].add(code)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def profiles(conn: Connection, ids: Iterable[int]) -> dict[int, Profile]:
+    ids = list(ids)
+    result: dict[int, Profile] = {}
+    syms = symptoms_of(conn, ids)
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        for r in conn.execute(select(subscribers).where(subscribers.c.id.in_(chunk))).mappings():
+            result[r["id"]] = Profile(
+                id=r["id"],
+                public_id=r["public_id"],
+                email=r["email"],
+                first_name=r["first_name"],
+                timezone=r["timezone"],
+                status=r["status"],
+                red_flag=r["red_flag"],
+                symptoms=syms.get(r["id"], frozenset()),
+                confirmed_at=r["confirmed_at"],
+                paused_until=r["paused_until"],
+                last_campaign_send_at=r["last_campaign_send_at"],
+            )
+    return result
+
+
+def by_public_id(conn: Connection, public_id: str) -> int | None:
+    return conn.execute(
+        select(subscribers.c.id).where(subscribers.c.public_id == public_id)
+    ).scalar_one_or_none()
+
+
+def by_email_key(conn: Connection, key: str) -> int | None:
+    return conn.execute(
+        select(subscribers.c.id).where(subscribers.c.email_key == key.lower())
+    ).scalar_one_or_none()
+
+
+def set_symptoms(conn: Connection, subscriber_id: int, codes: Iterable[str]) -> None:
+    codes = sorted(set(codes))
+    conn.execute(
+        delete(subscriber_symptoms).where(subscriber_symptoms.c.subscriber_id == subscriber_id)
+    )
+    if codes:
+        conn.execute(
+            insert(subscriber_symptoms),
+            [{"subscriber_id": subscriber_id, "code": c} for c in codes],
+        )
+    conn.execute(
+        update(subscribers)
+        .where(subscribers.c.id == subscriber_id)
+        .values(red_flag=has_red_flag(codes))
+    )
+
+
+def record_consent(
+    conn: Connection,
+    subscriber_id: int,
+    *,
+    purpose: str,
+    action: str,
+    at: datetime,
+    source: str | None = None,
+    wording_version: str | None = None,
+    wording_hash: str | None = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> None:
+    conn.execute(
+        insert(consent_events).values(
+            subscriber_id=subscriber_id,
+            purpose=purpose,
+            action=action,
+            at=at,
+            source=source,
+            wording_version=wording_version,
+            wording_hash=wording_hash,
+            ip=ip,
+            user_agent=user_agent,
+        )
+    )
+
+
+def is_suppressed(conn: Connection, email_key: str) -> bool:
+    h = address_hash(email_key)
+    return (
+        conn.execute(
+            select(suppressions.c.email_hash).where(suppressions.c.email_hash == h)
+        ).first()
+        is not None
+    )
+
+
+def suppressed_hashes(conn: Connection, hashes: Iterable[str]) -> set[str]:
+    hashes = list(hashes)
+    found: set[str] = set()
+    for start in range(0, len(hashes), 900):
+        chunk = hashes[start : start + 900]
+        found.update(
+            conn.execute(
+                select(suppressions.c.email_hash).where(suppressions.c.email_hash.in_(chunk))
+            ).scalars()
+        )
+    return found
+
+
+def suppress(conn: Connection, email_key: str, reason: str, at: datetime) -> None:
+    h = address_hash(email_key)
+    if conn.execute(
+        select(suppressions.c.email_hash).where(suppressions.c.email_hash == h)
+    ).first():
+        return
+    conn.execute(insert(suppressions).values(email_hash=h, reason=reason, created_at=at))
+
+
+def unsubscribe(conn: Connection, subscriber_id: int, at: datetime, source: str) -> bool:
+    """Withdraw consent to email; returns False when already unsubscribed (idempotent)."""
+    status = conn.execute(
+        select(subscribers.c.status).where(subscribers.c.id == subscriber_id)
+    ).scalar_one_or_none()
+    if status is None or status == UNSUBSCRIBED:
+        return False
+    conn.execute(
+        update(subscribers)
+        .where(subscribers.c.id == subscriber_id)
+        .values(status=UNSUBSCRIBED, unsubscribed_at=at, updated_at=at)
+    )
+    record_consent(
+        conn, subscriber_id, purpose=EMAIL_PURPOSE, action="withdrawn", at=at, source=source
+    )
+    return True

@@ -1,0 +1,46 @@
+"""Signed, opaque tokens for links in emails (itsdangerous, one salt per purpose).
+
+A token carries only the subscriber's random ``public_id`` (never an address or a symptom).
+Key rotation: pass several keys, newest last; tokens signed with any of them still verify.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+
+Purpose = Literal["unsubscribe", "preferences", "confirm"]
+# Unsubscribe and preference links must work for the life of an email (RFC 8058 wants ≥ 60 days);
+# they never expire. A confirmation link is only good for a week.
+CONFIRM_MAX_AGE = 7 * 24 * 3600
+
+
+class Tokens:
+    def __init__(self, keys: Sequence[str]) -> None:
+        if not keys:
+            raise ValueError("at least one signing key is needed")
+        self._keys = list(keys)
+
+    def _plain(self, purpose: Purpose) -> URLSafeSerializer:
+        return URLSafeSerializer(self._keys, salt=f"clinicmail.{purpose}")
+
+    def _timed(self, purpose: Purpose) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self._keys, salt=f"clinicmail.{purpose}")
+
+    def make(self, purpose: Purpose, public_id: str) -> str:
+        if purpose == "confirm":
+            return str(self._timed(purpose).dumps(public_id))
+        return str(self._plain(purpose).dumps(public_id))
+
+    def read(self, purpose: Purpose, token: str) -> str | None:
+        """The ``public_id`` inside a valid token, or None for a forged/expired/foreign one."""
+        try:
+            if purpose == "confirm":
+                value = self._timed(purpose).loads(token, max_age=CONFIRM_MAX_AGE)
+            else:
+                value = self._plain(purpose).loads(token)
+        except (BadSignature, SignatureExpired, UnicodeDecodeError, ValueError):
+            return None
+        return value if isinstance(value, str) else None

@@ -1,0 +1,39 @@
+"""The system emails (confirmation, safety, staff alert), written like campaign steps."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from templates.render import Content
+
+SYSTEM_DIR = Path(__file__).parent / "emails" / "system"
+SYSTEM_EMAILS = ("confirm", "safety", "staff-alert")
+
+
+def split_front_matter(text: str) -> tuple[str, str, int]:
+    """Return (front matter YAML, body, body's first line number). Front matter is required."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        raise ValueError("missing front matter: the file must start with a line '---'")
+    for i in range(1, len(lines)):
+        if lines[i].strip() == "---":
+            return "".join(lines[1:i]), "".join(lines[i + 1 :]), i + 2
+    raise ValueError("front matter is not closed by a line '---'")
+
+
+@cache
+def system_content(name: str) -> Content:
+    if name not in SYSTEM_EMAILS:
+        raise KeyError(name)
+    path = SYSTEM_DIR / f"{name}.md"
+    fm, body, _ = split_front_matter(path.read_text(encoding="utf-8"))
+    meta = yaml.safe_load(fm) or {}
+    return Content(
+        subject=str(meta["subject"]),
+        preheader=str(meta.get("preheader", "")),
+        body=body,
+        name=f"system/{name}.md",
+    )

@@ -1,0 +1,125 @@
+"""Shared fixtures: every database test runs on SQLite and, when CLINICMAIL_TEST_POSTGRES_URL is
+set (``.ci/run`` sets it), on the real PostgreSQL too."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+PG_URL = os.environ.get("CLINICMAIL_TEST_POSTGRES_URL")
+REQUIRE_PG = os.environ.get("CLINICMAIL_TEST_REQUIRE_POSTGRES") == "1"
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'clinicmail.db'}"
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail(
+                "CLINICMAIL_TEST_REQUIRE_POSTGRES=1 but CLINICMAIL_TEST_POSTGRES_URL is not set"
+            )
+        pytest.skip("set CLINICMAIL_TEST_POSTGRES_URL to run the PostgreSQL tests")
+    _reset_postgres(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'clinicmail.db'}"
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+class CLI:
+    """Runs the real ``clinicmail`` entry point in-process, with its own environment and cwd."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, workdir: Path, db_url: str) -> None:
+        self.monkeypatch = monkeypatch
+        self.workdir = workdir
+        for name in list(os.environ):
+            if (
+                name.startswith("CLINICMAIL_") and not name.startswith("CLINICMAIL_TEST_")
+            ) or name == "SENDGRID_API_KEY":
+                monkeypatch.delenv(name, raising=False)
+        monkeypatch.chdir(workdir)
+        self.env("CLINICMAIL_DATABASE_URL", db_url)
+        self.env("CLINICMAIL_FROM_EMAIL", "care@clinic.example")
+        self.env("CLINICMAIL_BASE_URL", "https://mail.clinic.example")
+
+    def env(self, name: str, value: str | None) -> None:
+        if value is None:
+            self.monkeypatch.delenv(name, raising=False)
+        else:
+            self.monkeypatch.setenv(name, value)
+
+    def __call__(self, *args: str) -> Run:
+        from scheduler.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        old_argv = sys.argv
+        sys.argv = ["clinicmail", *args]
+        code = 0
+        try:
+            with redirect_stdout(out), redirect_stderr(err):
+                main()
+        except SystemExit as exc:
+            code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
+        finally:
+            sys.argv = old_argv
+        return Run(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> Iterator[CLI]:
+    runner = CLI(monkeypatch, tmp_path, db_url)
+    return runner
+
+
+CSV_HEADER = "email,first_name,symptoms,timezone,consent,consent_at,source\n"
+
+
+def write_csv(path: Path, rows: list[str], *, bom: bool = False) -> Path:
+    path.write_text(
+        ("\ufeff" if bom else "") + CSV_HEADER + "".join(r + "\n" for r in rows), encoding="utf-8"
+    )
+    return path
+
+
+@pytest.fixture
+def sqlite_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) -> CLI:
+    """The CLI on SQLite only, for checks that do not depend on the database backend."""
+    return CLI(monkeypatch, tmp_path, sqlite_url)
