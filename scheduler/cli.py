@@ -413,6 +413,18 @@ def _text_part(msg: Message) -> str:
     return ""
 
 
+def _register_commands() -> None:
+    import importlib
+
+    from scheduler.commands import MODULES
+
+    for name in MODULES:
+        importlib.import_module(f"scheduler.commands.{name}").register(cli)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Console entry point: never a traceback for the user."""
     try:
