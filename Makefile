@@ -37,7 +37,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test
-	@echo "bench: the performance suite lands with the performance issue; nothing is measured yet."
+	$(BIN)/python bench/run.py --rows $${BENCH_ROWS:-100000}
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -4,6 +4,18 @@
 each step is ``NN-slug.md`` with YAML front matter (subject, preheader, delay_days, an optional
 ``when`` rule, variants) and a Markdown body. A variant is ``NN-slug.VARIANT.md`` referenced from
 the step's ``variants`` list; the first variant whose ``when`` matches wins.
+
+Bodies are Markdown with Jinja2 expressions, run in a sandbox (templates/render.py):
+
+- variables: ``{{ first_name }}`` (falls back to "there"), ``{{ clinic.name }}``,
+  ``{{ clinic.address }}``, ``{{ clinic.booking_url }}``; anything else is refused;
+- filters: ``capitalize default e first join last length lower replace title trim truncate
+  upper wordcount``; never ``safe`` (values are always escaped) or ``attr``;
+- no raw HTML (it would show as text) and no attribute whose name starts with ``_``;
+- every image needs alt text: ``![A person sitting upright at a desk](https://…)``.
+
+``clinicmail campaigns validate`` reports each problem with its file and line;
+``clinicmail campaigns journey CAMPAIGN --symptoms …`` shows who gets which email when.
 """
 
 from __future__ import annotations
@@ -72,8 +84,14 @@ class CampaignMeta(_Model):
     @field_validator("send_window")
     @classmethod
     def _window(cls, v: str | None) -> str | None:
-        if v is not None and not WINDOW.match(v):
-            raise ValueError("send_window must look like 08:00-20:00")
+        if v is None:
+            return v
+        m = WINDOW.match(v)
+        if not m:
+            raise ValueError("must be local hours like 08:00-20:00 (24-hour HH:MM-HH:MM)")
+        start, end = (int(m[1]), int(m[2])), (int(m[3]), int(m[4]))
+        if start >= end or end > (24, 0):
+            raise ValueError("the start must be before the end, e.g. 08:00-20:00")
         return v
 
 

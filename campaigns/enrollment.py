@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from campaigns.definitions import Campaign, Step, Variant
@@ -109,6 +109,48 @@ def next_step(campaign: Campaign, index: int, facts: Facts) -> tuple[int, Step, 
     return None
 
 
+@dataclass(frozen=True)
+class Change:
+    """A planned change to one enrollment, applied in bulk by :func:`apply_changes`."""
+
+    enrollment_id: int
+    step_index: int
+    next_due_at: datetime | None
+    status: str = ACTIVE
+
+
+def apply_changes(conn: Connection, changes: list[Change], now: datetime) -> None:
+    """One executemany for a whole planning batch (per-row statements dominate otherwise)."""
+    if not changes:
+        return
+    stmt = (
+        update(enrollments)
+        .where(enrollments.c.id == bindparam("_id"))
+        .values(
+            step_index=bindparam("_step"),
+            next_due_at=bindparam("_due"),
+            status=bindparam("_status"),
+            updated_at=now,
+        )
+    )
+    conn.execute(
+        stmt,
+        [
+            {"_id": c.enrollment_id, "_step": c.step_index, "_due": c.next_due_at, "_status": c.status}
+            for c in changes
+        ],
+    )
+
+
+def after_planning(campaign: Campaign, enrollment_id: int, planned_index: int, now: datetime) -> Change:
+    """The change that records step ``planned_index`` as planned: schedule the next or complete."""
+    following = planned_index + 1
+    if following >= len(campaign.steps):
+        return Change(enrollment_id, following, None, COMPLETED)
+    delay = max(campaign.steps[following].delay_days, 0)
+    return Change(enrollment_id, following, now + timedelta(days=delay))
+
+
 def postpone(conn: Connection, enrollment_id: int, until: datetime, now: datetime) -> None:
     conn.execute(
         update(enrollments)
@@ -129,17 +171,4 @@ def advance(
     conn: Connection, campaign: Campaign, enrollment_id: int, planned_index: int, now: datetime
 ) -> None:
     """Record that step ``planned_index`` was planned; schedule the next or complete."""
-    following = planned_index + 1
-    if following >= len(campaign.steps):
-        conn.execute(
-            update(enrollments)
-            .where(enrollments.c.id == enrollment_id)
-            .values(step_index=following, status=COMPLETED, next_due_at=None, updated_at=now)
-        )
-        return
-    delay = max(campaign.steps[following].delay_days, 0)
-    conn.execute(
-        update(enrollments)
-        .where(enrollments.c.id == enrollment_id)
-        .values(step_index=following, next_due_at=now + timedelta(days=delay), updated_at=now)
-    )
+    apply_changes(conn, [after_planning(campaign, enrollment_id, planned_index, now)], now)

@@ -76,21 +76,49 @@ def _line_of(text: str, loc: tuple[int | str, ...], offset: int = 0) -> int | No
         return None
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
+        # Tagged unions (segment rules) repeat the tag in the location, e.g. when.all.all.1:
+        # a part that names nothing at this level is skipped rather than ending the walk.
         if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == part), None)
-            key = next((k for k, v in node.value if k.value == part), None)
-            if match is None:
-                break
-            line = (key.start_mark.line if key is not None else match.start_mark.line) + 1
-            node = match
+            pair = next(((k, v) for k, v in node.value if k.value == part), None)
+            if pair is None:
+                continue
+            line = pair[0].start_mark.line + 1
+            node = pair[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
             if part >= len(node.value):
                 break
             node = node.value[part]
             line = node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            continue
         else:
             break
     return line + offset if line is not None else None
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    """``when.all.all.1.has.has`` → ``when.all[1].has``: drop repeated union tags."""
+    out = ""
+    previous: int | str | None = None
+    for part in loc:
+        if part == previous:
+            continue
+        previous = part
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "(top level)"
+
+
+def _plain(err: Any, path: str, fields: Iterable[str] = ()) -> str:
+    """Pydantic's message, in words a campaign author can act on."""
+    kind = err["type"]
+    field = path.rsplit(".", 1)[-1]
+    if kind == "missing":
+        return f"{path} is missing; add a line '{field}: …'"
+    if kind == "extra_forbidden":
+        known = f" (known: {', '.join(sorted(fields))})" if fields and "." not in path else ""
+        return f"{path} is not a known setting; check the spelling{known}"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"{path}: {msg}"
 
 
 def _model_problems(
@@ -102,10 +130,11 @@ def _model_problems(
         problems = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()))
-            # Tagged-union locations carry the tag as a path part; keep only real keys.
-            path = ".".join(str(p) for p in loc) or "(top level)"
-            msg = err["msg"].removeprefix("Value error, ")
-            problems.append(Problem(file, _line_of(text, loc, offset), f"{path}: {msg}"))
+            problems.append(
+                Problem(
+                    file, _line_of(text, loc, offset), _plain(err, _path(loc), model.model_fields)
+                )
+            )
         return None, problems
 
 
@@ -114,39 +143,62 @@ def _read_yaml(path: Path, text: str, file: str, offset: int = 0) -> tuple[Any, 
         return yaml.safe_load(text) or {}, []
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 + offset if mark is not None else None
+        context_mark = getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
+        # An unclosed bracket or quote is only noticed at the end of the text; the line where
+        # the unclosed thing starts is the one to fix.
+        if context_mark is not None and (mark is None or mark.index >= len(text.rstrip())):
+            mark = context_mark
+            what = str(getattr(exc, "context", "")).removeprefix("while parsing a ")
+            problem = f"{problem}; the {what} that starts on this line is not closed"
+        line = mark.line + 1 + offset if mark is not None else None
         return None, [Problem(file, line, f"invalid YAML: {problem}")]
+
+
+@dataclass(frozen=True)
+class _Markdown:
+    meta: Any
+    front_matter: str
+    body: str
+    body_line: int
 
 
 def _load_markdown(
     path: Path, rel: str, model: type[VariantMeta]
-) -> tuple[Any, str, int, list[Problem]]:
+) -> tuple[_Markdown | None, list[Problem]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return None, "", 0, [Problem(rel, None, f"cannot read: {exc}")]
+        return None, [Problem(rel, None, f"cannot read: {exc}")]
     try:
         fm, body, body_line = split_front_matter(text)
     except ValueError as exc:
-        return None, "", 0, [Problem(rel, 1, str(exc))]
+        return None, [Problem(rel, 1, str(exc))]
     data, problems = _read_yaml(path, fm, rel, offset=1)
     if problems:
-        return None, body, body_line, problems
+        return None, problems
     if not isinstance(data, dict):
-        return None, body, body_line, [Problem(rel, 2, "front matter must be a mapping")]
+        return None, [Problem(rel, 2, "front matter must be a mapping of settings")]
     meta, problems = _model_problems(model, data, fm, rel, offset=1)
-    return meta, body, body_line, problems
+    if meta is None:
+        return None, problems
+    return _Markdown(meta, fm, body, body_line), problems
 
 
-def _check_template(renderer: Renderer, variant: Variant, allowed: frozenset[str]) -> list[Problem]:
+def _check_template(
+    renderer: Renderer, variant: Variant, front_matter: str, allowed: frozenset[str]
+) -> list[Problem]:
     try:
         renderer.check(
             Content(subject=variant.subject, preheader=variant.preheader, body=variant.body),
             allowed,
         )
     except TemplateProblem as exc:
-        line = variant.body_line + exc.line - 1 if exc.line and "body" in exc.message[:5] else None
+        line: int | None = None
+        if exc.part == "body":
+            line = variant.body_line + (exc.line or 1) - 1 if exc.line else None
+        elif exc.part in ("subject", "preheader"):
+            line = _line_of(front_matter, (exc.part,), offset=1)
         return [Problem(variant.file, line, exc.message)]
     return []
 
@@ -191,41 +243,51 @@ def load_campaign(
                 Problem(srel, None, f"step number {number} is also used by {numbers[number]}")
             )
         numbers[number] = path.name
-        smeta, body, body_line, sprobs = _load_markdown(path, srel, StepMeta)
+        step_md, sprobs = _load_markdown(path, srel, StepMeta)
         problems += sprobs
-        if smeta is None:
+        if step_md is None:
             continue
+        smeta = step_md.meta
         default = Variant(
             id="default",
             subject=smeta.subject,
             preheader=smeta.preheader,
-            body=body,
+            body=step_md.body,
             file=srel,
-            body_line=body_line,
+            body_line=step_md.body_line,
         )
-        problems += _check_template(renderer, default, CAMPAIGN_VARIABLES)
+        problems += _check_template(renderer, default, step_md.front_matter, CAMPAIGN_VARIABLES)
         variants: list[Variant] = []
-        for ref in smeta.variants:
+        for i, ref in enumerate(smeta.variants):
             vpath = folder / ref.file
             vrel = str(rel_folder / ref.file)
             referenced.add(ref.file)
-            if "/" in ref.file or not vpath.is_file():
-                problems.append(Problem(srel, None, f"variant {ref.id!r}: missing file {ref.file}"))
+            if "/" in ref.file or "\\" in ref.file or not vpath.is_file():
+                problems.append(
+                    Problem(
+                        srel,
+                        _line_of(step_md.front_matter, ("variants", i, "file"), offset=1),
+                        f"variant {ref.id!r}: the file {ref.file} does not exist; create it "
+                        "next to this step, or fix the name under 'file:'",
+                    )
+                )
                 continue
-            vmeta, vbody, vline, vprobs = _load_markdown(vpath, vrel, VariantMeta)
+            variant_md, vprobs = _load_markdown(vpath, vrel, VariantMeta)
             problems += vprobs
-            if vmeta is None:
+            if variant_md is None:
                 continue
             variant = Variant(
                 id=ref.id,
-                subject=vmeta.subject,
-                preheader=vmeta.preheader,
-                body=vbody,
+                subject=variant_md.meta.subject,
+                preheader=variant_md.meta.preheader,
+                body=variant_md.body,
                 file=vrel,
-                body_line=vline,
+                body_line=variant_md.body_line,
                 when=ref.when,
             )
-            problems += _check_template(renderer, variant, CAMPAIGN_VARIABLES)
+            problems += _check_template(
+                renderer, variant, variant_md.front_matter, CAMPAIGN_VARIABLES
+            )
             variants.append(variant)
         steps.append(
             Step(

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
 from campaigns import enrollment
+from engagement.webhook import sendgrid_router
 from scheduler.context import AppContext
 from scheduler.onboarding import on_confirmed
 from subscribers.web import SubscriberPorts
@@ -48,6 +49,22 @@ def create_app(
     def unsubscribed(conn: Connection, sid: int, now: datetime) -> None:
         enrollment.leave_all(conn, sid, now)
 
+    def signed_up(conn: Connection, sid: int, now: datetime) -> None:
+        from scheduler.dispatch import SYSTEM_CAMPAIGN
+        from scheduler.ledger import SYSTEM
+        from scheduler.planner import insert_send
+
+        insert_send(
+            conn,
+            subscriber_id=sid,
+            campaign_id=SYSTEM_CAMPAIGN,
+            step_id="confirm",
+            variant_id="default",
+            kind=SYSTEM,
+            now=now,
+        )
+
+    app.include_router(sendgrid_router(ctx.db, ctx.settings.sendgrid_webhook_public_key))
     app.include_router(
         subscriber_router(
             SubscriberPorts(
@@ -56,6 +73,7 @@ def create_app(
                 clinic_name=ctx.settings.clinic_name,
                 on_confirmed=confirmed,
                 on_unsubscribed=unsubscribed,
+                on_signup=signed_up,
             )
         )
     )

@@ -28,7 +28,12 @@ class UserError(click.ClickException):
     exit_code = 1
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"clinicmail: {self.format_message()}", err=True)
+        click.echo(f"clinicmail: {one_line(self.format_message())}", err=True)
+
+
+def one_line(message: str) -> str:
+    """Driver errors can span lines; the user gets exactly one."""
+    return " ".join(message.split())
 
 
 def fail(message: str) -> NoReturn:
@@ -444,7 +449,7 @@ def _main() -> None:
         exc.show()
         sys.exit(exc.exit_code if isinstance(exc, UserError) else 1)
     except (SettingsError, DatabaseError, CatalogError) as exc:
-        click.echo(f"clinicmail: {str(exc).splitlines()[0]}", err=True)
+        click.echo(f"clinicmail: {one_line(str(exc))}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

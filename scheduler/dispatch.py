@@ -353,41 +353,36 @@ class Dispatcher:
     def _record(
         self, rows: list[Claimed], results: list[Result], now: datetime, report: DispatchReport
     ) -> None:
+        """Write outcomes with one statement per distinct outcome (a batch mostly shares one)."""
         by_id = {r.send_id: r for r in results}
+        groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+        for row in rows:
+            res = by_id.get(row.send_id) or Result(row.send_id, Outcome.UNKNOWN, error="no result")
+            if res.outcome is Outcome.SENT:
+                key: tuple[Any, ...] = (SENT, res.provider_id, None, None)
+                report.sent += 1
+            elif res.outcome is Outcome.RETRY and row.attempts + 1 < MAX_ATTEMPTS:
+                delay = res.retry_after if res.retry_after is not None else _backoff(row.attempts + 1)
+                key = (RETRY, None, res.error, now + timedelta(seconds=delay))
+                report.retried += 1
+            elif res.outcome is Outcome.UNKNOWN:
+                key = (UNKNOWN, None, res.error, None)
+                report.unknown += 1
+            else:
+                key = (FAILED, None, res.error, None)
+                report.failed += 1
+            groups[key].append(row.id)
         with self.db.begin() as conn:
-            for row in rows:
-                res = by_id.get(row.send_id) or Result(
-                    row.send_id, Outcome.UNKNOWN, error="no result"
-                )
-                values: dict[str, Any]
-                if res.outcome is Outcome.SENT:
-                    values = {
-                        "status": SENT,
-                        "sent_at": now,
-                        "provider_message_id": res.provider_id,
-                        "error": None,
-                    }
-                    report.sent += 1
-                elif res.outcome is Outcome.RETRY and row.attempts + 1 < MAX_ATTEMPTS:
-                    delay = (
-                        res.retry_after
-                        if res.retry_after is not None
-                        else _backoff(row.attempts + 1)
+            for (status, provider_id, error, retry_at), ids in groups.items():
+                values: dict[str, Any] = {"status": status, "error": error, "lease_until": None}
+                if status == SENT:
+                    values.update(sent_at=now, provider_message_id=provider_id)
+                if retry_at is not None:
+                    values["next_attempt_at"] = retry_at
+                for start in range(0, len(ids), 900):
+                    conn.execute(
+                        update(sends).where(sends.c.id.in_(ids[start : start + 900])).values(**values)
                     )
-                    values = {
-                        "status": RETRY,
-                        "next_attempt_at": now + timedelta(seconds=delay),
-                        "error": res.error,
-                    }
-                    report.retried += 1
-                elif res.outcome is Outcome.UNKNOWN:
-                    values = {"status": UNKNOWN, "error": res.error}
-                    report.unknown += 1
-                else:
-                    values = {"status": FAILED, "error": res.error}
-                    report.failed += 1
-                values["lease_until"] = None
-                conn.execute(update(sends).where(sends.c.id == row.id).values(**values))
 
 
 def _backoff(attempt: int) -> float:

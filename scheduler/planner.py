@@ -8,11 +8,11 @@ finished. Postponing to an exact time keeps every tick O(due): nothing is re-rea
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from campaigns import enrollment
@@ -73,11 +73,44 @@ def insert_send(
     return result.rowcount == 1
 
 
+def insert_sends(conn: Connection, rows: list[dict[str, object]]) -> None:
+    """Bulk form of :func:`insert_send` (one executemany per planning batch)."""
+    if not rows:
+        return
+    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = ins(sends).on_conflict_do_nothing(
+        index_elements=[sends.c.subscriber_id, sends.c.campaign_id, sends.c.step_id]
+    )
+    conn.execute(stmt, rows)
+
+
+@dataclass
+class _Batch:
+    """Decisions for one planning batch, written with a few executemany statements."""
+
+    changes: list[enrollment.Change] = field(default_factory=list)
+    sends: list[dict[str, object]] = field(default_factory=list)
+    last_send: dict[int, datetime] = field(default_factory=dict)
+
+    def flush(self, conn: Connection, now: datetime) -> None:
+        insert_sends(conn, self.sends)
+        if self.last_send:
+            conn.execute(
+                update(subscribers)
+                .where(subscribers.c.id == bindparam("_sid"))
+                .values(last_campaign_send_at=bindparam("_at")),
+                [{"_sid": sid, "_at": at} for sid, at in self.last_send.items()],
+            )
+        enrollment.apply_changes(conn, self.changes, now)
+
+
 class Planner:
     def __init__(self, catalog: Catalog, default_zone: ZoneInfo, window: str) -> None:
         self.catalog = catalog
         self.default_zone = default_zone
         self.window = parse_window(window)
+        self._windows: dict[str, tuple[time, time]] = {}
+        self._zones: dict[str | None, ZoneInfo] = {}
 
     def plan_batch(
         self, conn: Connection, now: datetime, after_id: int
@@ -91,77 +124,80 @@ class Planner:
         last_send: dict[int, datetime | None] = {
             pid: p.last_campaign_send_at for pid, p in people.items()
         }
+        batch = _Batch()
         for d in due:
-            self._plan_one(conn, d, people.get(d.subscriber_id), last_send, now, report)
+            self._plan_one(d, people.get(d.subscriber_id), last_send, now, report, batch)
+        batch.flush(conn, now)
         return report, due[-1].enrollment_id
 
     def _plan_one(
         self,
-        conn: Connection,
         d: enrollment.Due,
         person: store.Profile | None,
         last_send: dict[int, datetime | None],
         now: datetime,
         report: PlanReport,
+        batch: _Batch,
     ) -> None:
+        def postpone(until: datetime) -> None:
+            batch.changes.append(enrollment.Change(d.enrollment_id, d.step_index, until))
+            report.postponed += 1
+
+        def finish(status: str) -> None:
+            batch.changes.append(enrollment.Change(d.enrollment_id, d.step_index, None, status))
+            report.finished += 1
+
         campaign = self.catalog.get(d.campaign_id)
         if person is None or campaign is None or campaign.meta.status == "archived":
-            enrollment.finish(conn, d.enrollment_id, LEFT, now)
-            report.finished += 1
-            return
+            return finish(LEFT)
         if person.status != store.CONFIRMED or person.red_flag:
-            enrollment.finish(conn, d.enrollment_id, LEFT, now)
-            report.finished += 1
-            return
+            return finish(LEFT)
         if not campaign.active:  # draft or paused: look again later, cheaply
-            enrollment.postpone(conn, d.enrollment_id, now + PAUSED_CAMPAIGN_RECHECK, now)
-            report.postponed += 1
-            return
+            return postpone(now + PAUSED_CAMPAIGN_RECHECK)
         if person.paused_until and person.paused_until > now:
-            enrollment.postpone(conn, d.enrollment_id, person.paused_until, now)
-            report.postponed += 1
-            return
+            return postpone(person.paused_until)
         previous = last_send.get(person.id)
         if previous is not None and previous + FREQUENCY_CAP > now:
-            enrollment.postpone(conn, d.enrollment_id, previous + FREQUENCY_CAP, now)
-            report.postponed += 1
-            return
+            return postpone(previous + FREQUENCY_CAP)
         zone = self._zone(person.timezone)
-        window = (
-            parse_window(campaign.meta.send_window) if campaign.meta.send_window else self.window
-        )
+        window = self._window(campaign.meta.send_window)
         if not in_window(now, zone, window):
-            enrollment.postpone(conn, d.enrollment_id, next_open(now, zone, window), now)
-            report.postponed += 1
-            return
+            return postpone(next_open(now, zone, window))
         found = enrollment.next_step(campaign, d.step_index, person.facts(now))
         if found is None:
-            enrollment.finish(conn, d.enrollment_id, COMPLETED, now)
-            report.finished += 1
-            return
+            return finish(COMPLETED)
         index, step, variant = found
-        insert_send(
-            conn,
-            subscriber_id=person.id,
-            campaign_id=campaign.id,
-            step_id=step.id,
-            variant_id=variant.id,
-            kind=CAMPAIGN,
-            now=now,
-        )
-        conn.execute(
-            update(subscribers)
-            .where(subscribers.c.id == person.id)
-            .values(last_campaign_send_at=now)
+        batch.sends.append(
+            {
+                "send_id": new_send_id(),
+                "subscriber_id": person.id,
+                "campaign_id": campaign.id,
+                "step_id": step.id,
+                "variant_id": variant.id,
+                "kind": CAMPAIGN,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
         )
         last_send[person.id] = now
-        enrollment.advance(conn, campaign, d.enrollment_id, index, now)
+        batch.last_send[person.id] = now
+        batch.changes.append(enrollment.after_planning(campaign, d.enrollment_id, index, now))
         report.planned += 1
+        return None
+
+    def _window(self, override: str | None) -> tuple[time, time]:
+        if override is None:
+            return self.window
+        if override not in self._windows:
+            self._windows[override] = parse_window(override)
+        return self._windows[override]
 
     def _zone(self, name: str | None) -> ZoneInfo:
-        if name:
+        if name not in self._zones:
             try:
-                return ZoneInfo(name)
+                self._zones[name] = ZoneInfo(name) if name else self.default_zone
             except (KeyError, ValueError):
-                pass
-        return self.default_zone
+                self._zones[name] = self.default_zone
+        return self._zones[name]

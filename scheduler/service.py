@@ -7,12 +7,15 @@ tick from overlapping the next one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import FrameType
 
+import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from scheduler.context import AppContext
@@ -72,8 +75,6 @@ def run_scheduler_only(ctx: AppContext) -> None:
 
 
 def serve(ctx: AppContext, host: str, port: int, *, scheduler: bool = True) -> None:
-    import uvicorn
-
     from scheduler.app import create_app
 
     sched = make_scheduler(ctx) if scheduler else None
@@ -87,4 +88,20 @@ def serve(ctx: AppContext, host: str, port: int, *, scheduler: bool = True) -> N
             sched.shutdown(wait=True)  # uvicorn calls this on SIGTERM/SIGINT
 
     app = create_app(ctx, lifespan_hooks=(start, stop))
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    # Access logs are off: link paths carry signed tokens, which are credentials.
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
+    _QuietServer(config).run()
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown, so the process would die with
+    -15; for an operator (and systemd) a requested stop is a clean exit 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        original = {s: signal.signal(s, self.handle_exit) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in original.items():
+                signal.signal(s, handler)

@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from sqlalchemy import Connection, text
+
+from engagement.process import apply_pending
 from scheduler.context import AppContext
 from scheduler.dispatch import Dispatcher, DispatchReport, LinkMaker, count_ready
 from scheduler.planner import Planner
@@ -75,6 +78,9 @@ def run_tick(ctx: AppContext, now: datetime, *, dry_run: bool = False) -> TickRe
             finally:
                 trans.rollback()
         return report
+    # Stored webhook events first: a bounce or unsubscribe received since the last tick must
+    # stop the email it concerns (CONTRACT.md: before the next tick sends anything).
+    apply_pending(ctx.db.begin, now)
     _plan(planner, ctx.db.begin, now, report)
     assert dispatcher is not None
     report.delivery = dispatcher.run(now)
@@ -102,10 +108,23 @@ class _Same:
         return None
 
 
+PLANNER_LOCK = 0x636C6E6D  # "clnm": the PostgreSQL advisory lock that elects one planner
+
+
+def _planner_lock(conn: Connection) -> bool:
+    """One planner at a time. PostgreSQL: a transaction-scoped advisory lock, so a crashed
+    planner never holds it. SQLite: BEGIN IMMEDIATE already serialises writers."""
+    if conn.dialect.name != "postgresql":
+        return True
+    return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": PLANNER_LOCK}).scalar())
+
+
 def _plan(planner: Planner, begin: object, now: datetime, report: TickReport) -> None:
     after = 0
     while True:
         with begin() as conn:  # type: ignore[operator]
+            if not _planner_lock(conn):
+                return  # another process is planning right now; it will cover these rows
             part, last = planner.plan_batch(conn, now, after)
         if last is None:
             return

@@ -6,17 +6,22 @@ Each rule is a one-key mapping, for example::
       - has_any: [sciatica, disc_problem]
       - not: {in_group: red_flags}
 
-``Rule.matches(facts)`` evaluates it in Python (previews, planning).
+``Rule.matches(facts)`` evaluates it in Python (previews, planning); :func:`compile_rule` turns
+the same rule into a SQL condition over the ``subscribers`` table (counting or selecting a segment
+without loading everyone). A property test keeps the two in step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, field_validator
+from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, true
 
 from subscribers.symptoms import BY_CODE, GROUP_IDS, codes_in_group
+from subscribers.tables import subscriber_symptoms, subscribers
 
 
 @dataclass(frozen=True)
@@ -179,3 +184,46 @@ EVERYONE = All(all=[])
 def parse_rule(data: object) -> Rule:
     """Validate a rule from YAML/JSON data; raises ``pydantic.ValidationError``."""
     return RULE_ADAPTER.validate_python(data)
+
+
+def _has_one_of(codes: list[str] | frozenset[str]) -> ColumnElement[bool]:
+    if not codes:
+        return false()
+    return exists(
+        select(subscriber_symptoms.c.code).where(
+            subscriber_symptoms.c.subscriber_id == subscribers.c.id,
+            subscriber_symptoms.c.code.in_(sorted(codes)),
+        )
+    )
+
+
+def compile_rule(rule: _Rule, *, now: datetime | None = None) -> ColumnElement[bool]:
+    """The rule as a boolean SQL clause over ``subscribers`` (correlated to its symptoms).
+
+    Selects exactly the rows whose :class:`Facts` ``rule.matches`` accepts. Every leaf is
+    NULL-free (a missing zone or confirmation time is plainly false), so ``not`` stays exact
+    under SQL's three-valued logic. ``now`` fixes "subscribed days" (default: the current time).
+    """
+    when = now or datetime.now(UTC)
+    if isinstance(rule, Has):
+        return _has_one_of([rule.has])
+    if isinstance(rule, HasAny):
+        return _has_one_of(rule.has_any)
+    if isinstance(rule, HasAll):
+        return and_(true(), *(_has_one_of([c]) for c in rule.has_all))
+    if isinstance(rule, InGroup):
+        return _has_one_of(codes_in_group(rule.in_group))
+    if isinstance(rule, SubscribedDays):
+        if rule.subscribed_days_gte <= 0:
+            return true()  # Facts clamps days at 0, so everyone has at least 0
+        cutoff = when - timedelta(days=rule.subscribed_days_gte)
+        return and_(subscribers.c.confirmed_at.is_not(None), subscribers.c.confirmed_at <= cutoff)
+    if isinstance(rule, TimezoneIs):
+        return and_(subscribers.c.timezone.is_not(None), subscribers.c.timezone == rule.timezone)
+    if isinstance(rule, All):
+        return and_(true(), *(compile_rule(r, now=when) for r in rule.all))
+    if isinstance(rule, AnyOf):
+        return or_(false(), *(compile_rule(r, now=when) for r in rule.any))
+    if isinstance(rule, Not):
+        return not_(compile_rule(rule.not_, now=when))
+    raise TypeError(f"not a rule: {rule!r}")  # pragma: no cover

@@ -1,24 +1,35 @@
-"""HTTP routes owned by the subscribers package: confirmation and one-click unsubscribe.
+"""HTTP routes owned by the subscribers package: signup (JSON API and hosted form), double opt-in
+confirmation, one-click unsubscribe and the preference centre.
 
 RFC 8058: ``POST /unsubscribe/{token}`` with ``List-Unsubscribe=One-Click`` unsubscribes at once;
 ``GET`` only shows a page with a confirm button (mail scanners follow GET links) and changes nothing.
+A link whose token does not verify answers 404 and changes nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import escape
+from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import ValidationError
 from sqlalchemy import Connection, select, update
 
 from storage import Database
-from subscribers import store
+from subscribers import consent, store
+from subscribers.pages import PAUSE_WEEKS, page, preferences_form, signup_form
+from subscribers.signup import RateLimiter, SignupRequest, field_errors, form_to_data, register
+from subscribers.symptoms import BY_CODE, RED_FLAGS
 from subscribers.tables import subscribers
 from subscribers.tokens import Tokens
+
+__all__ = ["SubscriberPorts", "page", "router"]
+
+Hook = Callable[[Connection, int, datetime], None]
 
 
 @dataclass
@@ -29,21 +40,26 @@ class SubscriberPorts:
     tokens: Tokens
     clinic_name: str
     on_confirmed: Callable[[Connection, list[int], datetime], None]
-    on_unsubscribed: Callable[[Connection, int, datetime], None]
+    on_unsubscribed: Hook
+    # Queue the confirmation email for a new signup (in the same transaction as the signup).
+    on_signup: Hook | None = None
+    signups_per_minute: int = 10  # per client IP, in this process
 
 
-def page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    html = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(title)}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;
-line-height:1.6;color:#1d2a26}}button{{font-size:1.1rem;padding:.6rem 1.2rem;border-radius:6px;
-border:0;background:#17453b;color:#fff;cursor:pointer}}button:focus{{outline:3px solid #f2b705}}</style>
-</head><body><main><h1>{escape(title)}</h1>{body}</main></body></html>"""
-    return HTMLResponse(html, status_code=status)
+ACCEPTED = {
+    "status": "accepted",
+    "message": "If this address can be subscribed, a confirmation email is on its way.",
+}
+
+
+def _client(request: Request) -> tuple[str, str | None]:
+    ip = request.client.host if request.client else "unknown"
+    return ip, request.headers.get("user-agent")
 
 
 def router(ports: SubscriberPorts) -> APIRouter:
     r = APIRouter()
+    limiter = RateLimiter(ports.signups_per_minute)
 
     def not_found() -> HTMLResponse:
         return page(
@@ -54,36 +70,66 @@ def router(ports: SubscriberPorts) -> APIRouter:
         public_id = ports.tokens.read(purpose, token)  # type: ignore[arg-type]
         return store.by_public_id(conn, public_id) if public_id else None
 
-    @r.get("/unsubscribe/{token}", response_class=HTMLResponse, include_in_schema=False)
-    def unsubscribe_page(token: str) -> HTMLResponse:
-        with ports.db.begin() as conn:
-            if subscriber_for(conn, "unsubscribe", token) is None:
-                return not_found()
-        form = (
-            f"<p>Do you want to stop receiving emails from {escape(ports.clinic_name)}?</p>"
-            f'<form method="post" action="/unsubscribe/{escape(token)}">'
-            '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
-            '<button type="submit">Unsubscribe</button></form>'
-        )
-        return page("Unsubscribe", form)
-
-    @r.post("/unsubscribe/{token}", response_class=HTMLResponse, include_in_schema=False)
-    async def unsubscribe(token: str, request: Request) -> HTMLResponse:
-        # The body is read but not required to be exact: a one-click POST, or our own form.
-        await request.body()
+    def sign_up(req: SignupRequest, request: Request) -> None:
         now = datetime.now(UTC)
+        ip, agent = _client(request)
         with ports.db.begin() as conn:
-            sid = subscriber_for(conn, "unsubscribe", token)
-            if sid is None:
-                return not_found()
-            if store.unsubscribe(conn, sid, now, source="one-click"):
-                ports.on_unsubscribed(conn, sid, now)
+            sid = register(conn, req, now=now, ip=ip, user_agent=agent)
+            if sid is not None and ports.on_signup is not None:
+                ports.on_signup(conn, sid, now)
+
+    # -- signup ---------------------------------------------------------------------------
+    @r.post(
+        "/api/subscribers",
+        status_code=202,
+        responses={
+            422: {"description": "Each bad field named in `detail[].loc`; nothing is stored."},
+            429: {"description": "Too many signups from this client; try again in a minute."},
+        },
+        summary="Sign someone up (double opt-in)",
+    )
+    def api_signup(body: SignupRequest, request: Request) -> JSONResponse:
+        """Stores an unconfirmed subscriber and emails them a confirmation link. The answer is the
+        same whether or not the address is already known."""
+        if not limiter.allow(_client(request)[0]):
+            return JSONResponse(
+                {"detail": "too many signups from this address; try again in a minute"},
+                status_code=429,
+                headers={"Retry-After": "60"},
+            )
+        sign_up(body, request)
+        return JSONResponse(ACCEPTED, status_code=202)
+
+    @r.get("/signup", response_class=HTMLResponse, include_in_schema=False)
+    def signup_page() -> HTMLResponse:
+        return page("Weekly back and neck care emails", signup_form(ports.clinic_name))
+
+    @r.post("/signup", response_class=HTMLResponse, include_in_schema=False)
+    async def signup_submit(request: Request) -> HTMLResponse:
+        if not limiter.allow(_client(request)[0]):
+            return page(
+                "Please wait a moment",
+                "<p>We have had many signups from your connection. Please try again in a "
+                "minute.</p>",
+                429,
+            )
+        data = form_to_data(await request.form())
+        try:
+            req = SignupRequest.model_validate(data)
+        except ValidationError as exc:
+            return page(
+                "Weekly back and neck care emails",
+                signup_form(ports.clinic_name, data, field_errors(exc)),
+                422,
+            )
+        sign_up(req, request)
         return page(
-            "You are unsubscribed",
-            f"<p>You will not get any more emails from {escape(ports.clinic_name)}. "
-            "Sorry to see you go, and we hope your back feels better soon.</p>",
+            "Check your inbox",
+            "<p>We have sent you an email with a link. Please click it to confirm; nothing else "
+            "will be sent until you do.</p>",
         )
 
+    # -- confirmation -----------------------------------------------------------------------
     @r.get("/confirm/{token}", response_class=HTMLResponse, include_in_schema=False)
     def confirm(token: str) -> HTMLResponse:
         now = datetime.now(UTC)
@@ -119,4 +165,128 @@ def router(ports: SubscriberPorts) -> APIRouter:
             "<p>Your first email will arrive soon, at a sensible hour.</p>",
         )
 
+    # -- unsubscribe ------------------------------------------------------------------------
+    @r.get("/unsubscribe/{token}", response_class=HTMLResponse, include_in_schema=False)
+    def unsubscribe_page(token: str) -> HTMLResponse:
+        with ports.db.begin() as conn:
+            if subscriber_for(conn, "unsubscribe", token) is None:
+                return not_found()
+        form = (
+            f"<p>Do you want to stop receiving emails from {escape(ports.clinic_name)}?</p>"
+            f'<form method="post" action="/unsubscribe/{escape(token)}">'
+            '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+            '<button type="submit">Unsubscribe</button></form>'
+        )
+        return page("Unsubscribe", form)
+
+    def leave(conn: Connection, sid: int, now: datetime, source: str) -> None:
+        if store.unsubscribe(conn, sid, now, source=source):
+            ports.on_unsubscribed(conn, sid, now)
+
+    def left_page() -> HTMLResponse:
+        return page(
+            "You are unsubscribed",
+            f"<p>You will not get any more emails from {escape(ports.clinic_name)}. "
+            "Sorry to see you go, and we hope your back feels better soon.</p>",
+        )
+
+    @r.post("/unsubscribe/{token}", response_class=HTMLResponse, include_in_schema=False)
+    async def unsubscribe(token: str, request: Request) -> HTMLResponse:
+        # The body is read but not required to be exact: a one-click POST, or our own form.
+        await request.body()
+        now = datetime.now(UTC)
+        with ports.db.begin() as conn:
+            sid = subscriber_for(conn, "unsubscribe", token)
+            if sid is None:
+                return not_found()
+            leave(conn, sid, now, "one-click")
+        return left_page()
+
+    # -- preference centre ------------------------------------------------------------------
+    def preferences(token: str, message: str = "", status: int = 200) -> HTMLResponse:
+        now = datetime.now(UTC)
+        with ports.db.begin() as conn:
+            sid = subscriber_for(conn, "preferences", token)
+            if sid is None:
+                return not_found()
+            person = store.profiles(conn, [sid])[sid]
+        if person.status == store.UNSUBSCRIBED:
+            return page(
+                "Your email preferences",
+                "<p>You are unsubscribed and will get no emails from us. To hear from us again, "
+                'please <a href="/signup">sign up</a>.</p>',
+            )
+        body = preferences_form(
+            token,
+            clinic_name=ports.clinic_name,
+            symptoms=person.symptoms,
+            paused_until=person.paused_until,
+            now=now,
+            message=message,
+        )
+        return page("Your email preferences", body, status)
+
+    @r.get("/preferences/{token}", response_class=HTMLResponse, include_in_schema=False)
+    def preferences_page(token: str) -> HTMLResponse:
+        return preferences(token)
+
+    @r.post("/preferences/{token}", response_class=HTMLResponse, include_in_schema=False)
+    async def preferences_submit(token: str, request: Request) -> HTMLResponse:
+        form = await request.form()
+        now = datetime.now(UTC)
+        with ports.db.begin() as conn:
+            sid = subscriber_for(conn, "preferences", token)
+            if sid is None:
+                return not_found()
+            if form.get("action") == "leave":
+                leave(conn, sid, now, "preferences")
+                return left_page()
+            chosen = {str(c) for c in form.getlist("symptoms")}
+            pause = str(form.get("pause") or "keep")
+            if any(c not in BY_CODE for c in chosen) or pause not in {
+                "keep",
+                "0",
+                *map(str, PAUSE_WEEKS),
+            }:
+                return page(
+                    "Your email preferences",
+                    "<p>Something in the form was not recognised. Nothing was changed. "
+                    f'<a href="/preferences/{escape(token)}">Try again</a>.</p>',
+                    422,
+                )
+            message = _save_preferences(conn, ports, sid, chosen, pause, now)
+        return preferences(token, message)
+
     return r
+
+
+def _save_preferences(
+    conn: Connection, ports: SubscriberPorts, sid: int, chosen: set[str], pause: str, now: datetime
+) -> str:
+    person = store.profiles(conn, [sid])[sid]
+    if person.status == store.UNSUBSCRIBED:
+        return "You are unsubscribed; nothing was changed."
+    # Warning signs are not edited here: they were reported for safety and stay on record.
+    new = frozenset((chosen - RED_FLAGS) | (person.symptoms & RED_FLAGS))
+    values: dict[str, Any] = {}
+    if pause != "keep":
+        weeks = int(pause)
+        values["paused_until"] = now + timedelta(weeks=weeks) if weeks else None
+    if values:
+        values["updated_at"] = now
+        conn.execute(update(subscribers).where(subscribers.c.id == sid).values(**values))
+    if new != person.symptoms:
+        store.set_symptoms(conn, sid, new)
+        store.record_consent(
+            conn,
+            sid,
+            purpose=store.HEALTH_PURPOSE,
+            action="given" if new else "withdrawn",
+            at=now,
+            source="preferences",
+            wording_version=consent.VERSION if new else None,
+            wording_hash=consent.wording_hash(store.HEALTH_PURPOSE) if new else None,
+        )
+        if person.status == store.CONFIRMED:
+            ports.on_confirmed(conn, [sid], now)  # enrols in what the new symptoms select
+    return "Your choices are saved."

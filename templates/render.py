@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -27,6 +28,7 @@ from jinja2 import (
     TemplateError,
     TemplateSyntaxError,
     meta,
+    nodes,
     select_autoescape,
 )
 from jinja2.exceptions import SecurityError
@@ -54,10 +56,11 @@ def text_token(name: str) -> str:
 class TemplateProblem(ValueError):
     """A staff-written template cannot be used; ``line`` is 1-based within its body when known."""
 
-    def __init__(self, message: str, line: int | None = None) -> None:
+    def __init__(self, message: str, line: int | None = None, *, part: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
+        self.part = part  # "subject", "preheader" or "body" when known
 
 
 @dataclass(frozen=True)
@@ -116,15 +119,115 @@ def substitutions(values: dict[str, str]) -> dict[str, str]:
     return out
 
 
+# The filters staff may use. Anything else (``safe``, ``attr``, ``format``, ``map`` …) either
+# defeats escaping, reaches attributes by name, or can blow up the output; it is refused at
+# validation with a plain message.
+ALLOWED_FILTERS = frozenset(
+    {
+        "capitalize",
+        "d",
+        "default",
+        "e",
+        "escape",
+        "first",
+        "join",
+        "last",
+        "length",
+        "lower",
+        "replace",
+        "title",
+        "trim",
+        "truncate",
+        "upper",
+        "wordcount",
+    }
+)
+_MAX_SEQUENCE = 10_000  # longest string or list a template may build with ``*``
+
+
+class _EmailSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox with ``*`` and ``**`` bounded, so ``{{ 'x' * 10**10 }}`` cannot exhaust memory."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > 64:
+            raise SecurityError("exponent too large")
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                sized = isinstance(seq, (str, list, tuple)) and isinstance(n, int)
+                if sized and len(seq) * n > _MAX_SEQUENCE:
+                    raise SecurityError("result too large")
+        return super().call_binop(context, operator, left, right)
+
+
 def _sandbox() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
-        autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True
-    )
+    env = _EmailSandbox(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True)
     # Staff templates may never mark text as safe HTML or reach attributes by name.
-    for name in ("safe", "attr", "xmlattr", "indent", "wordwrap", "pprint"):
-        env.filters.pop(name, None)
+    for name in list(env.filters):
+        if name not in ALLOWED_FILTERS:
+            del env.filters[name]
     env.globals.clear()
     return env
+
+
+def _first_line(ast: nodes.Template, match: Callable[[nodes.Node], bool]) -> int | None:
+    for node in ast.find_all(nodes.Node):
+        if match(node):
+            return int(node.lineno)
+    return None
+
+
+def _static_problems(
+    ast: nodes.Template, label: str, allowed: frozenset[str], fields: dict[str, frozenset[str]]
+) -> None:
+    """Refuse what the sandbox would only catch at render time, with the line it is on."""
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        name = node.attr if isinstance(node, nodes.Getattr) else None
+        if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            name = node.arg.value if isinstance(node.arg.value, str) else None
+        if name is not None and name.startswith("_"):
+            raise TemplateProblem(
+                f"{label}: '{name}' reaches into Python internals, which email templates may not "
+                "do; use only the variables listed in the authoring guide",
+                node.lineno,
+                part=label,
+            )
+        if (
+            isinstance(node, nodes.Getattr)
+            and isinstance(node.node, nodes.Name)
+            and node.node.name in fields
+            and node.attr not in fields[node.node.name]
+        ):
+            known = ", ".join(f"{node.node.name}.{f}" for f in sorted(fields[node.node.name]))
+            raise TemplateProblem(
+                f"{label}: unknown variable '{node.node.name}.{node.attr}' (allowed: {known})",
+                node.lineno,
+                part=label,
+            )
+    for node in ast.find_all(nodes.Filter):
+        if node.name not in ALLOWED_FILTERS:
+            if node.name in ("safe", "forceescape"):
+                why = (
+                    f"'|{node.name}' is not allowed: email templates always escape values, "
+                    "so remove it"
+                )
+            else:
+                why = (
+                    f"the filter '|{node.name}' is not available in email templates "
+                    f"(filters you can use: {', '.join(sorted(ALLOWED_FILTERS))})"
+                )
+            raise TemplateProblem(f"{label}: {why}", node.lineno, part=label)
+    unknown = sorted(meta.find_undeclared_variables(ast) - allowed)
+    if unknown:
+        first = unknown[0]
+        line = _first_line(ast, lambda n: isinstance(n, nodes.Name) and n.name == first)
+        names = ", ".join(f"'{u}'" for u in unknown)
+        raise TemplateProblem(
+            f"{label}: unknown variable {names} (allowed variables: {', '.join(sorted(allowed))})",
+            line,
+            part=label,
+        )
 
 
 class Renderer:
@@ -136,6 +239,8 @@ class Renderer:
         self.markdown = MarkdownIt("commonmark", {"html": False, "typographer": True}).enable(
             ["replacements", "smartquotes"]
         )
+        # Only for validation: finds raw HTML that the rendering parser would show as text.
+        self._html_aware = MarkdownIt("commonmark", {"html": True})
         self.layouts = Environment(
             loader=FileSystemLoader(LAYOUTS),
             autoescape=select_autoescape(["html"]),
@@ -145,11 +250,16 @@ class Renderer:
 
     @cached_property
     def _text_config(self) -> ParserConfig:
-        return ParserConfig(display_links=True)
+        return ParserConfig(display_links=True, display_images=True)
 
     # -- validation -------------------------------------------------------------------------
     def check(self, content: Content, allowed: frozenset[str]) -> None:
-        """Raise :class:`TemplateProblem` if the content would fail or escape the sandbox."""
+        """Raise :class:`TemplateProblem` if the content would fail or escape the sandbox.
+
+        ``line`` on the problem is 1-based within the part named by ``part`` (subject,
+        preheader or body).
+        """
+        fields = {"clinic": frozenset(self.clinic.as_context())} if "clinic" in allowed else {}
         for label, source in (
             ("subject", content.subject),
             ("preheader", content.preheader),
@@ -158,18 +268,42 @@ class Renderer:
             try:
                 ast = self.sandbox.parse(source)
             except TemplateSyntaxError as exc:
-                raise TemplateProblem(f"{label}: {exc.message}", exc.lineno) from None
-            unknown = sorted(meta.find_undeclared_variables(ast) - allowed)
-            if unknown:
                 raise TemplateProblem(
-                    f"{label}: unknown variable {', '.join(unknown)} "
-                    f"(allowed: {', '.join(sorted(allowed))})"
-                )
+                    f"{label}: template syntax: {exc.message}", exc.lineno, part=label
+                ) from None
+            _static_problems(ast, label, allowed, fields)
             try:
                 self.sandbox.compile(ast)
-            except TemplateSyntaxError as exc:  # e.g. a filter that does not exist, like |safe
-                raise TemplateProblem(f"{label}: {exc.message}", exc.lineno) from None
-        self.render(content, reason="(validation)", list_name="validation")
+            except TemplateSyntaxError as exc:
+                raise TemplateProblem(f"{label}: {exc.message}", exc.lineno, part=label) from None
+        self._check_markdown(content.body)
+        # Allowed variables the caller fills per recipient (e.g. record_url) render as tokens.
+        extra = {n: html_token(n) for n in allowed if n != "clinic" and n not in PLACEHOLDER_FIELDS}
+        self.render(content, reason="(validation)", list_name="validation", extra=extra)
+
+    def _check_markdown(self, body: str) -> None:
+        """No raw HTML (it would show as text), and every image has alt text: many clients block
+        images, and screen readers read the alt text aloud."""
+        for token in self._html_aware.parse(body):
+            if token.type == "html_block" or any(
+                c.type == "html_inline" for c in token.children or ()
+            ):
+                line = token.map[0] + 1 if token.map else None
+                raise TemplateProblem(
+                    "body: raw HTML is not allowed in an email body (it would show as text); "
+                    "write Markdown instead, like **bold** or [a link](https://…)",
+                    line,
+                    part="body",
+                )
+            for child in token.children or ():
+                if child.type == "image" and not child.content.strip():
+                    line = token.map[0] + 1 if token.map else None
+                    raise TemplateProblem(
+                        "body: an image has no alt text; write what it shows between the "
+                        "brackets, like ![A person sitting upright at a desk](https://…)",
+                        line,
+                        part="body",
+                    )
 
     # -- rendering --------------------------------------------------------------------------
     def _context(self, extra: dict[str, Any] | None) -> dict[str, Any]:
@@ -184,13 +318,19 @@ class Renderer:
         try:
             out = self.sandbox.from_string(source).render(ctx)
         except SecurityError as exc:
-            raise TemplateProblem(f"{label}: not allowed in an email template ({exc})") from None
+            raise TemplateProblem(
+                f"{label}: not allowed in an email template ({exc})",
+                _template_line(exc),
+                part=label,
+            ) from None
         except TemplateSyntaxError as exc:
-            raise TemplateProblem(f"{label}: {exc.message}", exc.lineno) from None
+            raise TemplateProblem(f"{label}: {exc.message}", exc.lineno, part=label) from None
         except TemplateError as exc:
-            raise TemplateProblem(f"{label}: {exc}") from None
+            raise TemplateProblem(f"{label}: {exc}", _template_line(exc), part=label) from None
         if len(out) > MAX_OUTPUT:
-            raise TemplateProblem(f"{label}: renders to more than {MAX_OUTPUT} characters")
+            raise TemplateProblem(
+                f"{label}: renders to more than {MAX_OUTPUT} characters", part=label
+            )
         return out
 
     def render(
@@ -233,6 +373,17 @@ class Renderer:
         text = _to_text_tokens(f"{text_body}\n\n{text_footer.strip()}\n")
         used = frozenset(_TOKEN.findall(inlined))
         return Rendered(subject=_to_text_tokens(subject), html=inlined, text=text, fields=used)
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line a render-time error came from (Jinja maps its frames to it)."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def _to_text_tokens(s: str) -> str:

@@ -1,0 +1,86 @@
+"""A person's journey through a campaign: which emails they would get, week by week.
+
+This replays the planner's rules on a calendar of whole days, without a database: a step is
+skipped when its ``when`` rule does not match, the first matching variant is chosen, each step
+waits its ``delay_days`` after the one before, and no two campaign emails are closer than the
+frequency cap. Send windows only move an email within its day, so they do not change the week.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from campaigns.definitions import Campaign
+from campaigns.enrollment import next_step
+from subscribers.segments import Facts
+from subscribers.symptoms import has_red_flag
+
+# Mirrors scheduler.planner.FREQUENCY_CAP (campaigns may not import scheduler); a test keeps
+# the two equal.
+FREQUENCY_CAP_DAYS = 7
+
+
+@dataclass(frozen=True)
+class JourneyEmail:
+    week: int  # 1-based week after confirmation
+    day: int  # days after confirmation
+    number: int  # the step's file number (01-…)
+    step: str
+    variant: str
+    subject: str  # as written, before rendering
+    file: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Journey:
+    campaign: str
+    symptoms: tuple[str, ...]
+    emails: tuple[JourneyEmail, ...]
+    # Why there is no journey at all: "red_flag", "audience", or None.
+    excluded: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign,
+            "symptoms": list(self.symptoms),
+            "excluded": self.excluded,
+            "emails": [e.as_dict() for e in self.emails],
+        }
+
+
+def journey(campaign: Campaign, symptoms: frozenset[str]) -> Journey:
+    """The emails someone who confirmed on day 0 with ``symptoms`` would receive."""
+    codes = tuple(sorted(symptoms))
+    if has_red_flag(symptoms):
+        return Journey(campaign.id, codes, (), excluded="red_flag")
+    if not campaign.meta.audience.matches(Facts(symptoms=symptoms)):
+        return Journey(campaign.id, codes, (), excluded="audience")
+    emails: list[JourneyEmail] = []
+    day, index, last = 0, 0, None
+    while index < len(campaign.steps):
+        if last is not None and day < last + FREQUENCY_CAP_DAYS:
+            day = last + FREQUENCY_CAP_DAYS
+        found = next_step(campaign, index, Facts(symptoms=symptoms, subscribed_days=day))
+        if found is None:
+            break
+        i, step, variant = found
+        emails.append(
+            JourneyEmail(
+                week=day // 7 + 1,
+                day=day,
+                number=step.number,
+                step=step.id,
+                variant=variant.id,
+                subject=variant.subject,
+                file=variant.file,
+            )
+        )
+        last = day
+        index = i + 1
+        if index < len(campaign.steps):
+            day += campaign.steps[index].delay_days
+    return Journey(campaign.id, codes, tuple(emails))

@@ -1,0 +1,13 @@
+"""Engagement: what recipients do with an email, flowing back from the provider.
+
+``events``   the normalized event model and the SendGrid mapping table (raw payload always kept)
+``tables``   the stored raw events (``email_events``), deduplicated on ``sg_event_id`` + a natural key
+``ingest``   verify nothing, parse nothing clever: store a batch fast and idempotently
+``process``  apply stored, unapplied events: suppression, unsubscribe, soft-bounce counting
+``webhook``  ``POST /webhooks/sendgrid``: verify the signature over the raw body, store, answer 200
+``stats``    engagement per campaign, step and variant
+
+Imports point one way: engagement uses storage, subscribers and campaigns; the scheduler (the
+composition root) mounts its router, calls :func:`engagement.process.apply_pending` at the start of
+every tick and hands the ``sends`` table to :mod:`engagement.stats`.
+"""

@@ -1,0 +1,153 @@
+"""The normalized tracking-event model and the table mapping SendGrid's event names onto it.
+
+Like django-anymail's ``AnymailTrackingEvent``: every provider event becomes one :class:`Event`
+with a small, closed set of kinds, and the raw payload is always kept beside it so nothing the
+provider said is lost. Only this module knows SendGrid's vocabulary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from subscribers.addresses import address_hash
+
+
+class Kind(StrEnum):
+    PROCESSED = "processed"
+    DELIVERED = "delivered"
+    DEFERRED = "deferred"
+    BOUNCED = "bounced"
+    DROPPED = "dropped"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    COMPLAINED = "complained"
+    UNSUBSCRIBED = "unsubscribed"
+    RESUBSCRIBED = "resubscribed"
+    UNKNOWN = "unknown"
+
+
+HARD = "hard"
+SOFT = "soft"
+
+# SendGrid Event Webhook "event" → our kind.
+SENDGRID_KINDS: dict[str, Kind] = {
+    "processed": Kind.PROCESSED,
+    "delivered": Kind.DELIVERED,
+    "deferred": Kind.DEFERRED,
+    "bounce": Kind.BOUNCED,
+    "dropped": Kind.DROPPED,
+    "open": Kind.OPENED,
+    "click": Kind.CLICKED,
+    "spamreport": Kind.COMPLAINED,
+    "unsubscribe": Kind.UNSUBSCRIBED,
+    "group_unsubscribe": Kind.UNSUBSCRIBED,
+    "group_resubscribe": Kind.RESUBSCRIBED,
+}
+
+# A bounce event's "type": "bounce" is a hard bounce, "blocked" a soft one. A bounce without a
+# type is treated as hard (the contract: a bounce suppresses the address).
+SENDGRID_BOUNCE_CLASS: dict[str, str] = {"bounce": HARD, "blocked": SOFT}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One provider event, normalized. ``raw`` is the event exactly as the provider sent it."""
+
+    provider: str
+    kind: Kind
+    event: str
+    sg_event_id: str | None
+    sg_message_id: str | None
+    email_key: str | None
+    send_id: str | None
+    url: str | None
+    occurred_at: datetime | None
+    timestamp: int | None
+    machine: bool = False
+    bounce_class: str | None = None
+    reason: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def email_hash(self) -> str | None:
+        return address_hash(self.email_key) if self.email_key else None
+
+    @property
+    def natural_key(self) -> str:
+        parts = (
+            self.provider,
+            self.sg_message_id or "",
+            self.event,
+            "" if self.timestamp is None else str(self.timestamp),
+            self.url or "",
+            self.email_key or "",
+            self.send_id or "",
+        )
+        return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def _text(value: Any, limit: int) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value[:limit] or None
+
+
+def _email_key(value: Any) -> str | None:
+    # SendGrid echoes the address we sent to, which was already normalized at import: lower-casing
+    # gives our comparison key without a validator call per event on the hot path.
+    text = _text(value, 320)
+    return text.lower() if text else None
+
+
+def _timestamp(value: Any) -> tuple[int | None, datetime | None]:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None, None
+    try:
+        ts = int(float(value))
+        return ts, datetime.fromtimestamp(ts, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None, None
+
+
+def from_sendgrid(raw: dict[str, Any]) -> Event:
+    """Normalize one element of a SendGrid Event Webhook batch.
+
+    ``custom_args`` arrive as top-level keys of the event (SendGrid flattens them), so the
+    ledger's ``send_id`` is ``raw["send_id"]``.
+    """
+    name = _text(raw.get("event"), 32) or "unknown"
+    kind = SENDGRID_KINDS.get(name, Kind.UNKNOWN)
+    ts, at = _timestamp(raw.get("timestamp"))
+    bounce_class = None
+    reason = None
+    if kind is Kind.BOUNCED:
+        bounce_class = SENDGRID_BOUNCE_CLASS.get(_text(raw.get("type"), 16) or "bounce", HARD)
+        reason = _text(raw.get("reason"), 2000)
+    elif kind is Kind.DROPPED:
+        reason = _text(raw.get("reason"), 2000)
+    machine = kind is Kind.OPENED and raw.get("sg_machine_open") is True
+    return Event(
+        provider="sendgrid",
+        kind=kind,
+        event=name,
+        sg_event_id=_text(raw.get("sg_event_id"), 128),
+        sg_message_id=_text(raw.get("sg_message_id"), 255),
+        email_key=_email_key(raw.get("email")),
+        send_id=_text(raw.get("send_id"), 64),
+        url=_text(raw.get("url"), 8000) if kind is Kind.CLICKED else None,
+        occurred_at=at,
+        timestamp=ts,
+        machine=machine,
+        bounce_class=bounce_class,
+        reason=reason,
+        raw=raw,
+    )

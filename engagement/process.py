@@ -1,0 +1,159 @@
+"""Apply stored events that have not been applied yet (DESIGN.md invariant 6: store, then process).
+
+What each kind does:
+
+==============  ===========================================================================
+bounced hard    suppress the address (reason ``bounce``)
+bounced soft    counted; the address is suppressed after :data:`SOFT_BOUNCE_LIMIT` soft bounces
+                with no delivery in between
+dropped         suppress the address (reason ``dropped``)
+complained      suppress (reason ``complaint``) and unsubscribe: a spam report withdraws consent
+unsubscribed    unsubscribe and leave every campaign
+opened/clicked  nothing to change: they are engagement of their send, read by :mod:`.stats`
+others          recorded only (``resubscribed`` never re-subscribes: consent comes only through
+                our own double opt-in)
+==============  ===========================================================================
+
+Every action is idempotent, so applying an event twice (two processes racing on SQLite, a crash
+between the action and ``applied_at``) does no harm; on PostgreSQL rows are claimed with
+``FOR UPDATE SKIP LOCKED`` so concurrent appliers split the work instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime
+
+import orjson
+from sqlalchemy import Connection, delete, func, select, update
+
+from campaigns import enrollment
+from engagement.events import SOFT, Kind
+from engagement.tables import email_events
+from subscribers import store
+from subscribers.addresses import address_hash
+from subscribers.tables import subscribers
+
+SOFT_BOUNCE_LIMIT = 3
+BATCH = 500
+
+ConnFactory = Callable[[], AbstractContextManager[Connection]]
+
+
+def apply_pending(conn_factory: ConnFactory, now: datetime, *, limit: int | None = None) -> int:
+    """Apply every unapplied event (oldest first) in short batches; return how many were applied."""
+    applied = 0
+    while limit is None or applied < limit:
+        size = BATCH if limit is None else min(BATCH, limit - applied)
+        with conn_factory() as conn:
+            done = _apply_batch(conn, now, size)
+        applied += done
+        if done < size:
+            break
+    return applied
+
+
+def _apply_batch(conn: Connection, now: datetime, size: int) -> int:
+    query = (
+        select(
+            email_events.c.id,
+            email_events.c.kind,
+            email_events.c.payload,
+            email_events.c.bounce_class,
+            email_events.c.email_hash,
+        )
+        .where(email_events.c.applied_at.is_(None))
+        .order_by(email_events.c.id)
+        .limit(size)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = conn.execute(query).all()
+    if not rows:
+        return 0
+    for row in rows:
+        _apply_one(conn, row.kind, row.payload, row.bounce_class, row.email_hash, row.id, now)
+    conn.execute(
+        update(email_events)
+        .where(email_events.c.id.in_([r.id for r in rows]))
+        .values(applied_at=now)
+    )
+    return len(rows)
+
+
+def _email_key(payload: str) -> str | None:
+    value = orjson.loads(payload).get("email")
+    return value.strip().lower() if isinstance(value, str) and value.strip() else None
+
+
+def _apply_one(
+    conn: Connection,
+    kind: str,
+    payload: str,
+    bounce_class: str | None,
+    email_hash: str | None,
+    event_id: int,
+    now: datetime,
+) -> None:
+    if kind not in (Kind.BOUNCED, Kind.DROPPED, Kind.COMPLAINED, Kind.UNSUBSCRIBED):
+        return
+    key = _email_key(payload)
+    if key is None:
+        return
+    if kind == Kind.BOUNCED:
+        soft = bounce_class == SOFT
+        if (
+            soft
+            and _soft_bounces(conn, email_hash or address_hash(key), event_id) < SOFT_BOUNCE_LIMIT
+        ):
+            return
+        store.suppress(conn, key, "bounce", now)
+    elif kind == Kind.DROPPED:
+        store.suppress(conn, key, "dropped", now)
+    elif kind == Kind.COMPLAINED:
+        store.suppress(conn, key, "complaint", now)
+        _unsubscribe(conn, key, now, "sendgrid spam report")
+    else:
+        _unsubscribe(conn, key, now, "sendgrid unsubscribe")
+
+
+def _unsubscribe(conn: Connection, key: str, now: datetime, source: str) -> None:
+    sid = conn.execute(
+        select(subscribers.c.id).where(subscribers.c.email_key == key)
+    ).scalar_one_or_none()
+    if sid is None:
+        return
+    store.unsubscribe(conn, sid, now, source)
+    enrollment.leave_all(conn, sid, now)
+
+
+def _soft_bounces(conn: Connection, email_hash: str, up_to_id: int) -> int:
+    """Soft bounces for the address since its last delivery, counting this one."""
+    last_delivery = (
+        select(func.coalesce(func.max(email_events.c.id), 0))
+        .where(email_events.c.email_hash == email_hash, email_events.c.kind == Kind.DELIVERED)
+        .scalar_subquery()
+    )
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                email_events.c.email_hash == email_hash,
+                email_events.c.kind == Kind.BOUNCED,
+                email_events.c.bounce_class == SOFT,
+                email_events.c.id > last_delivery,
+                email_events.c.id <= up_to_id,
+            )
+        ).scalar_one()
+    )
+
+
+def forget(conn: Connection, email_key: str) -> int:
+    """Delete every stored event about one address (erasure: raw payloads hold the address).
+
+    For the composition root to call beside ``subscribers erase``; returns rows deleted.
+    """
+    result = conn.execute(
+        delete(email_events).where(email_events.c.email_hash == address_hash(email_key))
+    )
+    return max(result.rowcount, 0)

@@ -1,0 +1,40 @@
+"""Tables owned by the engagement package."""
+
+from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text
+
+from storage.schema import UTCDateTime, metadata
+
+# One row per provider event, stored raw before anything is applied (DESIGN.md invariant 6).
+email_events = Table(
+    "email_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("provider", String(16), nullable=False),
+    # SendGrid's own id for the event; NULL when a payload lacks it (the natural key still dedupes).
+    Column("sg_event_id", String(128), unique=True),
+    # sha256 over (sg_message_id, event, timestamp, url, address): catches re-posts with new ids.
+    Column("natural_key", String(64), nullable=False, unique=True),
+    Column("sg_message_id", String(255)),
+    Column("event", String(32), nullable=False),  # the provider's name, as sent
+    Column("kind", String(16), nullable=False),  # our normalized kind (engagement.events.Kind)
+    Column("send_id", String(64)),  # from custom_args: our ledger's opaque send id
+    Column("email_hash", String(64)),  # address_hash of the recipient, for erasure and counting
+    Column("url", Text),
+    Column("machine", Boolean, nullable=False, default=False),  # e.g. Apple MPP prefetch opens
+    Column("bounce_class", String(8)),  # hard | soft for bounces
+    Column("reason", Text),
+    Column("occurred_at", UTCDateTime()),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("applied_at", UTCDateTime()),
+    Column("payload", Text, nullable=False),  # the raw event JSON, exactly one array element
+)
+
+Index("ix_email_events_send_id", email_events.c.send_id)
+Index("ix_email_events_email_hash", email_events.c.email_hash)
+# The processing queue: only unapplied rows are indexed.
+Index(
+    "ix_email_events_pending",
+    email_events.c.id,
+    sqlite_where=email_events.c.applied_at.is_(None),
+    postgresql_where=email_events.c.applied_at.is_(None),
+)

@@ -1,0 +1,134 @@
+"""Data portability and erasure (CONTRACT.md ``subscribers export`` / ``subscribers erase``).
+
+Other packages hold rows about a person too (enrollments, the send ledger). This package may not
+import them, so the composition root passes *sections*: named readers that add their rows to an
+export. Erasure relies on ``ON DELETE CASCADE`` from every table that references a subscriber.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, select
+
+from storage import Database
+from subscribers import store
+from subscribers.addresses import address_hash, normalize
+from subscribers.symptoms import BY_CODE, GROUPS
+from subscribers.tables import consent_events, subscriber_symptoms, subscribers, suppressions
+
+Section = Callable[[Connection, int], list[dict[str, Any]]]
+ERASED = "erased"
+_GROUP_LABELS = {g.id: g.label for g in GROUPS}
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready value: times as ISO 8601, bytes never (content is not exported)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def row_dict(row: Mapping[Any, Any], *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {k: plain(v) for k, v in row.items() if k not in skip}
+
+
+def _suppression(conn: Connection, key: str) -> dict[str, Any]:
+    row = (
+        conn.execute(select(suppressions).where(suppressions.c.email_hash == address_hash(key)))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return {"suppressed": False}
+    return {"suppressed": True, "reason": row["reason"], "since": plain(row["created_at"])}
+
+
+def export_person(
+    conn: Connection, email: str, *, sections: Mapping[str, Section] | None = None
+) -> dict[str, Any] | None:
+    """Everything held about the person with this address, or None when there is no one.
+
+    Raises :class:`~subscribers.addresses.InvalidAddress` for text that is not an address.
+    """
+    _, key = normalize(email)
+    person = (
+        conn.execute(select(subscribers).where(subscribers.c.email_key == key)).mappings().first()
+    )
+    if person is None:
+        return None
+    sid = person["id"]
+    codes = conn.execute(
+        select(subscriber_symptoms.c.code)
+        .where(subscriber_symptoms.c.subscriber_id == sid)
+        .order_by(subscriber_symptoms.c.code)
+    ).scalars()
+    symptoms = []
+    for code in codes:
+        known = BY_CODE.get(code)
+        symptoms.append(
+            {
+                "code": code,
+                "label": known.label if known else code,
+                "group": _GROUP_LABELS.get(known.group, known.group) if known else None,
+            }
+        )
+    consent = [
+        row_dict(r, skip=("id", "subscriber_id"))
+        for r in conn.execute(
+            select(consent_events)
+            .where(consent_events.c.subscriber_id == sid)
+            .order_by(consent_events.c.at, consent_events.c.id)
+        ).mappings()
+    ]
+    out: dict[str, Any] = {
+        "profile": row_dict(person, skip=("id", "email_key")),
+        "symptoms": symptoms,
+        "consent_events": consent,
+        "suppression": _suppression(conn, key),
+    }
+    for name, read in (sections or {}).items():
+        out[name] = read(conn, sid)
+    return out
+
+
+@dataclass(frozen=True)
+class Erasure:
+    found: bool  # a subscriber row existed and was deleted
+    already_suppressed: bool  # the hash was on the suppression list before
+
+
+def erase(conn: Connection, email: str, now: datetime) -> Erasure:
+    """Delete the person and everything that references them; keep only the address's hash.
+
+    Idempotent. An address nobody holds still gets its hash listed, so a later import or signup
+    cannot add it back by accident. Raises ``InvalidAddress`` for text that is not an address.
+    """
+    _, key = normalize(email)
+    already = store.is_suppressed(conn, key)
+    result = conn.execute(delete(subscribers).where(subscribers.c.email_key == key))
+    store.suppress(conn, key, ERASED, now)
+    return Erasure(found=bool(result.rowcount), already_suppressed=already)
+
+
+def scrub(db: Database) -> bool:
+    """Make an erasure final on disk; call after the erasing transaction committed.
+
+    ``secure_delete`` zeroes the freed space in the database file, but in WAL mode the old
+    pages still sit in the write-ahead log until a checkpoint. A TRUNCATE checkpoint copies the
+    log back and empties it. Returns False if a reader kept it from completing (the next
+    checkpoint finishes the job). PostgreSQL reclaims dead rows with VACUUM; nothing to do here.
+    """
+    if not db.is_sqlite:
+        return True
+    raw = db.engine.raw_connection()  # outside any transaction: a checkpoint cannot run in one
+    try:
+        cur = raw.cursor()
+        busy, _log, _done = cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        cur.close()
+    finally:
+        raw.close()
+    return int(busy) == 0

@@ -1,0 +1,166 @@
+"""`clinicmail campaigns journey`: the week-by-week emails for a set of symptoms."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from campaigns import BUNDLED_LIBRARY
+from campaigns.journey import FREQUENCY_CAP_DAYS, journey
+from campaigns.loader import load_catalog
+from scheduler.planner import FREQUENCY_CAP
+from tests.conftest import CLI, write_csv
+
+SCIATICA = "lower_back,sciatica"
+DESK_NECK = "neck,desk_posture"
+
+
+def _journey(cli: CLI, symptoms: str) -> dict[str, object]:
+    run = cli("campaigns", "journey", "spasm-education", "--symptoms", symptoms, "--json")
+    assert run.code == 0, run.err
+    data: dict[str, object] = run.json()
+    return data
+
+
+def test_sciatica_and_desk_neck_journeys_differ(sqlite_cli: CLI) -> None:
+    sciatica = _journey(sqlite_cli, SCIATICA)["emails"]
+    neck = _journey(sqlite_cli, DESK_NECK)["emails"]
+    assert isinstance(sciatica, list) and isinstance(neck, list)
+    assert len(sciatica) >= 8 and len(neck) >= 8  # CONTRACT: at least eight weekly emails
+    assert [e["week"] for e in sciatica] == list(range(1, len(sciatica) + 1))
+    by_week_s = {e["week"]: (e["step"], e["variant"], e["subject"]) for e in sciatica}
+    by_week_n = {e["week"]: (e["step"], e["variant"], e["subject"]) for e in neck}
+    differ = [w for w in by_week_s if by_week_s[w] != by_week_n.get(w)]
+    assert len(differ) >= 3, differ
+    assert {e["variant"] for e in sciatica} == {"sciatica", "default"}
+    assert {e["variant"] for e in neck} == {"neck", "default"}
+    # Every subject differs where the variant differs.
+    for w in differ:
+        assert by_week_s[w][2] != by_week_n[w][2]
+
+
+def test_text_output_is_a_timeline(sqlite_cli: CLI) -> None:
+    run = sqlite_cli("campaigns", "journey", "spasm-education", "--symptoms", DESK_NECK)
+    assert run.code == 0, run.err
+    lines = run.out.splitlines()
+    assert lines[0] == "spasm-education for desk_posture, neck: 13 emails over 13 weeks"
+    assert lines[1].split() == ["week", "day", "step", "variant", "subject"]
+    assert lines[2].split()[:4] == ["1", "0", "why-your-back-locks-up", "neck"]
+    assert lines[2].endswith("Why your neck 'locks up'")
+
+
+def test_red_flag_persona_gets_no_journey(sqlite_cli: CLI) -> None:
+    run = sqlite_cli(
+        "campaigns", "journey", "spasm-education", "--symptoms", "lower_back,red_flag_leg_weakness"
+    )
+    assert run.code == 0, run.err
+    assert "no journey" in run.out
+    assert "red-flag" in run.out and "safety email" in run.out
+    data = _journey(sqlite_cli, "lower_back,red_flag_leg_weakness")
+    assert data["excluded"] == "red_flag"
+    assert data["emails"] == []
+
+
+def test_user_errors_are_one_line(sqlite_cli: CLI) -> None:
+    run = sqlite_cli("campaigns", "journey", "spasm-education", "--symptoms", "sciatic")
+    assert run.code == 1
+    assert run.err.strip() == "clinicmail: unknown symptom code: sciatic"
+    run = sqlite_cli("campaigns", "journey", "nope", "--symptoms", "neck")
+    assert run.code == 1
+    assert run.err.strip().startswith("clinicmail: no campaign 'nope'; known: spasm-education")
+    run = sqlite_cli("campaigns", "journey", "--help")
+    assert run.code == 0 and "--symptoms" in run.out
+
+
+def _write(folder: Path, name: str, front: str, body: str = "Hi {{ first_name }}.\n") -> None:
+    (folder / name).write_text(f"---\n{front}---\n{body}", encoding="utf-8")
+
+
+def test_when_rules_delays_and_the_seven_day_cap(sqlite_cli: CLI, tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    folder = root / "rules"
+    folder.mkdir(parents=True)
+    (folder / "campaign.yaml").write_text(
+        "id: rules\nname: Rules\nstatus: active\naudience: {has: lower_back}\n", encoding="utf-8"
+    )
+    _write(folder, "01-start.md", 'subject: "Start"\ndelay_days: 0\n')
+    # Only for sciatica; 2 days later, but the cap holds it to day 7.
+    _write(folder, "02-leg.md", 'subject: "Leg"\ndelay_days: 2\nwhen: {has: sciatica}\n')
+    _write(folder, "03-later.md", 'subject: "Later"\ndelay_days: 14\n')
+    _write(
+        folder,
+        "04-desk.md",
+        'subject: "Desk"\ndelay_days: 7\nvariants:\n'
+        "  - {id: sit, when: {has: desk_posture}, file: 04-desk.sit.md}\n",
+    )
+    _write(folder, "04-desk.sit.md", 'subject: "Desk, sitting"\n')
+    catalog, problems = load_catalog(root)
+    assert problems == []
+    campaign = catalog.get("rules")
+    assert campaign is not None
+
+    legs = journey(campaign, frozenset({"lower_back", "sciatica"}))
+    assert [(e.day, e.week, e.step, e.variant) for e in legs.emails] == [
+        (0, 1, "start", "default"),
+        (7, 2, "leg", "default"),  # delay 2, capped to 7
+        (21, 4, "later", "default"),
+        (28, 5, "desk", "default"),
+    ]
+    desk = journey(campaign, frozenset({"lower_back", "desk_posture"}))
+    # "leg" is skipped: "later" goes out when "leg" would have (day 2 → capped to 7), then desk.
+    assert [(e.day, e.step, e.variant) for e in desk.emails] == [
+        (0, "start", "default"),
+        (7, "later", "default"),
+        (14, "desk", "sit"),
+    ]
+    outside = journey(campaign, frozenset({"neck"}))
+    assert outside.excluded == "audience" and outside.emails == ()
+
+    sqlite_cli.env("CLINICMAIL_CAMPAIGNS_DIR", str(root))
+    run = sqlite_cli("campaigns", "journey", "rules", "--symptoms", "neck")
+    assert run.code == 0
+    assert "outside the campaign's audience" in run.out
+
+
+def test_cap_matches_the_planner() -> None:
+    assert timedelta(days=FREQUENCY_CAP_DAYS) == FREQUENCY_CAP
+
+
+@pytest.mark.slow
+def test_journey_matches_what_the_scheduler_sends(sqlite_cli: CLI, tmp_path: Path) -> None:
+    """Drive the real tick: each email goes out on the journey's day, not the day before."""
+    assert sqlite_cli("init").code == 0
+    csv = write_csv(
+        tmp_path / "people.csv",
+        ["ana@example.com,Ana,lower_back;sciatica,Europe/London,yes,2026-01-01T09:00:00Z,test"],
+    )
+    assert sqlite_cli("subscribers", "import", str(csv)).code == 0
+    expected = _journey(sqlite_cli, SCIATICA)["emails"]
+    assert isinstance(expected, list)
+    start = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    start += timedelta(days=1)
+
+    def sent_on(day: int) -> int:
+        run = sqlite_cli("tick", "--now", (start + timedelta(days=day)).isoformat(), "--json")
+        assert run.code == 0, run.err
+        sent: int = run.json()["sent"]
+        return sent
+
+    for email in expected:
+        if email["day"] > 0:
+            assert sent_on(email["day"] - 1) == 0, email
+        assert sent_on(email["day"]) == 1, email
+    assert sent_on(expected[-1]["day"] + 7) == 0
+    run = sqlite_cli("outbox", "list", "--limit", "100", "--json")
+    assert run.code == 0, run.err
+    assert [m["subject"] for m in reversed(run.json())] == [e["subject"] for e in expected]
+
+
+def test_bundled_journeys_have_at_least_eight_emails() -> None:
+    catalog, _ = load_catalog(BUNDLED_LIBRARY)
+    campaign = catalog.get("spasm-education")
+    assert campaign is not None
+    for codes in ({"lower_back"}, {"neck"}, {"lower_back", "sciatica"}, {"mid_back"}, set()):
+        assert len(journey(campaign, frozenset(codes)).emails) >= 8, codes

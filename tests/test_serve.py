@@ -1,0 +1,97 @@
+"""`clinicmail serve` as a real process: HTTP + scheduler, clean shutdown on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import write_csv
+
+EXE = str(Path(sys.executable).with_name("clinicmail"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLINICMAIL_")}
+    env["CLINICMAIL_DATABASE_URL"] = f"sqlite:///{tmp_path / 'svc.db'}"
+    # A window that is always open, so the scheduler's first tick sends whatever the hour.
+    env["CLINICMAIL_SEND_WINDOW"] = "00:00-24:00"
+    return env
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 30) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited early: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            return httpx.get(url, timeout=1)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("serve did not answer in time")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_answers_ticks_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+    env = _env(tmp_path)
+    subprocess.run([EXE, "init"], env=env, cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    write_csv(tmp_path / "p.csv", ["pat@example.com,Pat,lower_back,Europe/London,yes,,"])
+    subprocess.run([EXE, "subscribers", "import", "p.csv"], env=env, cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [EXE, "serve", "--port", str(port)], env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        health = _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        assert health.status_code == 200
+        assert health.json()["status"] == "ok"
+        # The scheduler's first tick runs at start-up and delivers the due email to the outbox.
+        deadline = time.monotonic() + 20
+        listed = ""
+        while time.monotonic() < deadline and "pat@example.com" not in listed:
+            listed = subprocess.run([EXE, "outbox", "list"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60).stdout
+            time.sleep(0.3)
+        assert "pat@example.com" in listed
+    finally:
+        proc.send_signal(sig)
+        try:
+            _, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+
+
+def test_scheduler_only_and_no_scheduler(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    subprocess.run([EXE, "init"], env=env, cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    sched = subprocess.Popen([EXE, "serve", "--scheduler-only"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    port = _free_port()
+    web = subprocess.Popen([EXE, "serve", "--no-scheduler", "--port", str(port)], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_healthy(f"http://127.0.0.1:{port}/healthz", web).status_code == 200
+        time.sleep(1.0)
+        assert sched.poll() is None
+    finally:
+        for p in (sched, web):
+            p.send_signal(signal.SIGTERM)
+        errs = [p.communicate(timeout=20)[1] for p in (sched, web)]
+    assert sched.returncode == 0, errs[0]
+    assert web.returncode == 0, errs[1]
+    both = subprocess.run([EXE, "serve", "--no-scheduler", "--scheduler-only"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert both.returncode == 1 and "cannot be used together" in both.stderr

@@ -1,0 +1,259 @@
+"""Links in emails: one-click unsubscribe (RFC 8058), key rotation, and the preference centre."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from scheduler.context import AppContext
+from scheduler.ledger import CAMPAIGN
+from scheduler.planner import insert_send
+from subscribers.tables import consent_events, subscriber_symptoms, subscribers
+from subscribers.tokens import Tokens
+from tests.conftest import CLI, write_csv
+from tests.test_subscribers_support import (
+    app_for,
+    future_noon,
+    iso,
+    ledger,
+    link_in,
+    messages,
+    person,
+)
+
+MONDAY_10_LONDON = "2026-11-23T10:00:00Z"
+ONE_CLICK = {"List-Unsubscribe": "One-Click"}
+
+
+def _two_people(cli: CLI, tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "people.csv",
+        [
+            "ann@example.com,Ann,lower_back;sciatica,Europe/London,yes,,",
+            "bob@example.com,Bob,neck;desk_posture,Europe/London,yes,,",
+        ],
+    )
+    assert cli("subscribers", "import", str(path)).code == 0
+    assert cli("tick", "--now", MONDAY_10_LONDON, "--json").json()["sent"] == 2
+
+
+def _unsubscribe_path(ctx: AppContext, email: str) -> str:
+    header = messages(ctx, email)[-1]["List-Unsubscribe"]
+    url = header.split(",")[0].strip().strip("<>")
+    assert url.startswith("https://mail.clinic.example/unsubscribe/")
+    return url.removeprefix("https://mail.clinic.example")
+
+
+def _status(ctx: AppContext, email: str) -> object:
+    row = person(ctx, email)
+    assert row is not None
+    return row["status"]
+
+
+def test_get_shows_a_page_and_changes_nothing(cli: CLI, tmp_path: Path) -> None:
+    _two_people(cli, tmp_path)
+    with app_for(cli) as (client, ctx):
+        path = _unsubscribe_path(ctx, "ann@example.com")
+        page = client.get(path)
+        assert page.status_code == 200
+        assert f'<form method="post" action="{path}">' in page.text
+        assert "<button" in page.text
+        assert "ann@example.com" not in page.text  # the page does not reveal the address
+        assert _status(ctx, "ann@example.com") == "confirmed"
+        assert "ann" not in path.lower() and "example" not in path
+
+
+def test_one_click_post_unsubscribes_and_later_ticks_send_nothing(cli: CLI, tmp_path: Path) -> None:
+    _two_people(cli, tmp_path)
+    with app_for(cli) as (client, ctx):
+        ann = person(ctx, "ann@example.com")
+        assert ann is not None
+        with ctx.db.begin() as conn:  # an email already queued when she clicks
+            insert_send(
+                conn,
+                subscriber_id=int(str(ann["id"])),
+                campaign_id="spasm-education",
+                step_id="queued-before-unsubscribe",
+                variant_id="default",
+                kind=CAMPAIGN,
+                now=datetime(2026, 11, 23, 10, 30, tzinfo=UTC),
+            )
+        reply = client.post(_unsubscribe_path(ctx, "ann@example.com"), data=ONE_CLICK)
+        assert reply.status_code == 200 and "unsubscribed" in reply.text
+        assert _status(ctx, "ann@example.com") == "unsubscribed"
+        assert _status(ctx, "bob@example.com") == "confirmed"
+        with ctx.db.begin() as conn:
+            actions = (
+                conn.execute(
+                    select(consent_events.c.action).where(
+                        consent_events.c.subscriber_id == ann["id"]
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert actions[-1] == "withdrawn"
+        # a second click is harmless
+        assert (
+            client.post(_unsubscribe_path(ctx, "ann@example.com"), data=ONE_CLICK).status_code
+            == 200
+        )
+        tick = cli("tick", "--now", "2026-11-23T11:00:00Z", "--json").json()
+        assert tick["sent"] == 0 and tick["cancelled"] == 1
+        assert ("spasm-education", "queued-before-unsubscribe", "cancelled") in ledger(ctx)
+        week_later = cli("tick", "--now", "2026-11-30T10:00:00Z", "--json").json()
+        assert week_later["sent"] == 1  # Bob's second email; nothing for Ann
+        assert len(messages(ctx, "ann@example.com")) == 1
+        assert len(messages(ctx, "bob@example.com")) == 2
+
+
+def test_forged_or_tampered_tokens_change_nothing(cli: CLI, tmp_path: Path) -> None:
+    _two_people(cli, tmp_path)
+    with app_for(cli) as (client, ctx):
+        real = _unsubscribe_path(ctx, "ann@example.com")
+        token = real.rsplit("/", 1)[1]
+        tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+        payload, _, _sig = token.rpartition(".")
+        forged_by_stranger = Tokens(["not-our-key"]).make("unsubscribe", "x" * 32)
+        other_purpose = ctx.tokens.make(
+            "preferences", str(person(ctx, "ann@example.com")["public_id"])
+        )  # type: ignore[index]
+        for bad in (tampered, payload, forged_by_stranger, "garbage", other_purpose):
+            assert client.get(f"/unsubscribe/{bad}").status_code == 404
+            assert client.post(f"/unsubscribe/{bad}", data=ONE_CLICK).status_code == 404
+        assert client.post(f"/preferences/{tampered}", data={"action": "leave"}).status_code == 404
+        assert _status(ctx, "ann@example.com") == _status(ctx, "bob@example.com") == "confirmed"
+        # Bob's token only ever unsubscribes Bob
+        assert (
+            client.post(_unsubscribe_path(ctx, "bob@example.com"), data=ONE_CLICK).status_code
+            == 200
+        )
+        assert _status(ctx, "bob@example.com") == "unsubscribed"
+        assert _status(ctx, "ann@example.com") == "confirmed"
+
+
+def test_key_rotation_keeps_old_links_working(cli: CLI, tmp_path: Path) -> None:
+    cli.env("CLINICMAIL_SECRET_KEY", "old-key-0123456789")
+    _two_people(cli, tmp_path)
+    cli.env("CLINICMAIL_SECRET_KEY", "old-key-0123456789,new-key-9876543210")
+    with app_for(cli) as (client, ctx):
+        old_link = _unsubscribe_path(ctx, "ann@example.com")
+        assert client.get(old_link).status_code == 200
+        bob_id = str(person(ctx, "bob@example.com")["public_id"])  # type: ignore[index]
+        new_only = Tokens(["new-key-9876543210"]).make("unsubscribe", bob_id)
+        assert ctx.tokens.make("unsubscribe", bob_id) == new_only  # new links use the new key
+        assert client.post(old_link, data=ONE_CLICK).status_code == 200
+        assert client.post(f"/unsubscribe/{new_only}", data=ONE_CLICK).status_code == 200
+        assert _status(ctx, "ann@example.com") == _status(ctx, "bob@example.com") == "unsubscribed"
+    cli.env("CLINICMAIL_SECRET_KEY", "new-key-9876543210")  # the old key retired
+    with app_for(cli) as (client, _ctx):
+        assert client.get(old_link).status_code == 404
+
+
+def _codes(ctx: AppContext, email: str) -> set[str]:
+    row = person(ctx, email)
+    assert row is not None
+    with ctx.db.begin() as conn:
+        return set(
+            conn.execute(
+                select(subscriber_symptoms.c.code).where(
+                    subscriber_symptoms.c.subscriber_id == row["id"]
+                )
+            ).scalars()
+        )
+
+
+def test_preference_centre_form(cli: CLI, tmp_path: Path) -> None:
+    _two_people(cli, tmp_path)
+    with app_for(cli) as (client, ctx):
+        path = link_in(messages(ctx, "ann@example.com")[-1], "preferences")
+        page = client.get(path)
+        assert page.status_code == 200
+        html = page.text
+        assert html.count("<legend>") == 6  # five symptom groups and the pause choice
+        assert "red_flag" not in html  # warning signs are not edited here
+        assert 'value="sciatica" id="symptom-sciatica" checked' in html
+        assert 'value="neck" id="symptom-neck" aria' in html  # not ticked
+        for weeks in (2, 4, 8):
+            assert f'name="pause" value="{weeks}"' in html
+        assert 'value="leave"' in html
+        # GET changed nothing
+        assert _codes(ctx, "ann@example.com") == {"lower_back", "sciatica"}
+
+        saved = client.post(path, data={"symptoms": ["neck", "desk_posture"], "pause": "0"})
+        assert saved.status_code == 200 and "saved" in saved.text
+        assert _codes(ctx, "ann@example.com") == {"neck", "desk_posture"}
+        assert _codes(ctx, "bob@example.com") == {"neck", "desk_posture"}  # untouched anyway
+        assert client.post(path, data={"symptoms": ["sore_toe"]}).status_code == 422
+        assert client.post(path, data={"pause": "3"}).status_code == 422
+        assert _codes(ctx, "ann@example.com") == {"neck", "desk_posture"}
+
+
+def test_pause_holds_campaign_email_until_it_ends(cli: CLI, tmp_path: Path) -> None:
+    _two_people(cli, tmp_path)
+    with app_for(cli) as (client, ctx):
+        path = link_in(messages(ctx, "ann@example.com")[-1], "preferences")
+        before = datetime.now(UTC)
+        reply = client.post(path, data={"symptoms": ["lower_back", "sciatica"], "pause": "4"})
+        assert reply.status_code == 200
+        row = person(ctx, "ann@example.com")
+        assert row is not None
+        until = row["paused_until"]
+        assert isinstance(until, datetime)
+        assert (
+            before + timedelta(weeks=4) - timedelta(minutes=1)
+            <= until
+            <= datetime.now(UTC) + timedelta(weeks=4)
+        )
+        assert "Keep my pause" in client.get(path).text
+        during = until - timedelta(days=1)
+        during = during.replace(hour=12)
+        cli("tick", "--now", iso(during))
+        assert len(messages(ctx, "ann@example.com")) == 1
+        assert len(messages(ctx, "bob@example.com")) == 2
+        after = (until + timedelta(days=1)).replace(hour=12)
+        cli("tick", "--now", iso(after))
+        assert len(messages(ctx, "ann@example.com")) == 2
+        # resume clears the pause
+        assert client.post(path, data={"symptoms": ["lower_back"], "pause": "0"}).status_code == 200
+        assert person(ctx, "ann@example.com")["paused_until"] is None  # type: ignore[index]
+
+
+def test_leave_all_from_preferences(cli: CLI, tmp_path: Path) -> None:
+    _two_people(cli, tmp_path)
+    with app_for(cli) as (client, ctx):
+        path = link_in(messages(ctx, "ann@example.com")[-1], "preferences")
+        reply = client.post(path, data={"action": "leave"})
+        assert reply.status_code == 200 and "unsubscribed" in reply.text
+        assert _status(ctx, "ann@example.com") == "unsubscribed"
+        assert "You are unsubscribed" in client.get(path).text
+        assert cli("tick", "--now", iso(future_noon(30)), "--json").json()["sent"] == 1  # Bob only
+        assert len(messages(ctx, "ann@example.com")) == 1
+
+
+def test_red_flags_survive_a_preferences_save(cli: CLI, tmp_path: Path) -> None:
+    path_csv = write_csv(
+        tmp_path / "rf.csv",
+        ["rf@example.com,Rae,lower_back;red_flag_leg_weakness,Europe/London,yes,,"],
+    )
+    assert cli("subscribers", "import", str(path_csv)).code == 0
+    with app_for(cli) as (client, ctx):
+        row = person(ctx, "rf@example.com")
+        assert row is not None
+        token = ctx.tokens.make("preferences", str(row["public_id"]))
+        assert (
+            client.post(
+                f"/preferences/{token}", data={"symptoms": ["neck"], "pause": "0"}
+            ).status_code
+            == 200
+        )
+        assert _codes(ctx, "rf@example.com") == {"neck", "red_flag_leg_weakness"}
+        with ctx.db.begin() as conn:
+            assert (
+                conn.execute(
+                    select(subscribers.c.red_flag).where(subscribers.c.id == row["id"])
+                ).scalar_one()
+                is True
+            )

@@ -1,0 +1,178 @@
+"""`clinicmail subscribers export|erase` and the expiry of unconfirmed signups."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from campaigns.tables import enrollments
+from scheduler.ledger import outbox, sends
+from storage import Database
+from subscribers.addresses import address_hash
+from subscribers.housekeeping import expire_unconfirmed
+from subscribers.tables import consent_events, subscriber_symptoms, subscribers, suppressions
+from tests.conftest import CLI, write_csv
+from tests.test_subscribers_support import app_for, iso
+
+MONDAY_10_LONDON = "2026-11-23T10:00:00Z"
+ANN_ROW = "ann@example.com,Ann,lower_back;sciatica,Europe/London,yes,2026-11-01T09:00:00Z,clinic"
+BOB_ROW = "bob@example.com,Bob,neck,Europe/London,yes,,"
+
+
+def _imported(cli: CLI, tmp_path: Path, *rows: str) -> Path:
+    path = write_csv(tmp_path / "people.csv", list(rows or (ANN_ROW, BOB_ROW)))
+    result = cli("subscribers", "import", str(path), "--json")
+    assert result.code == 0, result.err
+    return path
+
+
+def _count(db: Database, table: object) -> int:
+    with db.begin() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+
+
+def test_export_holds_everything_about_one_person(cli: CLI, tmp_path: Path) -> None:
+    _imported(cli, tmp_path)
+    assert cli("tick", "--now", MONDAY_10_LONDON).code == 0
+    result = cli("subscribers", "export", "ANN@example.com")
+    assert result.code == 0, result.err
+    data = result.json()
+    assert data["profile"]["email"] == "ann@example.com"
+    assert data["profile"]["first_name"] == "Ann"
+    assert data["profile"]["status"] == "confirmed"
+    assert data["profile"]["confirmed_at"].startswith("2026-11-01T09:00:00")
+    assert data["symptoms"] == [
+        {"code": "lower_back", "label": "Lower back", "group": "Where"},
+        {"code": "sciatica", "label": "Into the leg", "group": "Spreading"},
+    ]
+    assert [(e["purpose"], e["action"]) for e in data["consent_events"]] == [
+        ("email_education", "given"),
+        ("email_education", "confirmed"),
+        ("health_data", "given"),
+    ]
+    assert [e["campaign_id"] for e in data["enrollments"]] == ["spasm-education"]
+    [send] = data["sends"]
+    assert send["campaign_id"] == "spasm-education" and send["status"] == "sent"
+    assert set(send) >= {"send_id", "step_id", "created_at", "sent_at"}
+    assert data["suppression"] == {"suppressed": False}
+    # only Ann: nothing about Bob, and no message content
+    assert "bob" not in result.out.lower()
+    assert "message" not in {k for s in data["sends"] for k in s}
+
+
+def test_export_of_an_unknown_or_bad_address_is_one_line(cli: CLI) -> None:
+    assert cli("init").code == 0
+    unknown = cli("subscribers", "export", "nobody@example.com")
+    assert unknown.code == 1 and unknown.out == ""
+    assert unknown.err.strip().count("\n") == 0 and "no subscriber" in unknown.err
+    bad = cli("subscribers", "export", "not an address")
+    assert bad.code == 1 and "invalid email" in bad.err and "Traceback" not in bad.err
+
+
+def test_erase_removes_everything_and_keeps_only_the_hash(cli: CLI, tmp_path: Path) -> None:
+    people = _imported(cli, tmp_path)
+    assert cli("tick", "--now", MONDAY_10_LONDON).code == 0
+    with app_for(cli) as (_client, ctx):
+        db = ctx.db
+        before = {t.name: _count(db, t) for t in (subscribers, sends, outbox, enrollments)}
+        assert before == {"subscribers": 2, "sends": 2, "outbox": 2, "enrollments": 2}
+        result = cli("subscribers", "erase", "Ann@Example.com")
+        assert result.code == 0, result.err
+        assert "erased" in result.out
+        with db.begin() as conn:
+            assert conn.execute(select(subscribers.c.email)).scalars().all() == ["bob@example.com"]
+            bob = conn.execute(select(subscribers.c.id)).scalar_one()
+            for table in (subscriber_symptoms, consent_events, sends, outbox, enrollments):
+                owners = set(conn.execute(select(table.c.subscriber_id)).scalars())
+                assert owners == {bob}, table.name
+            assert conn.execute(select(outbox.c.recipient)).scalars().all() == ["bob@example.com"]
+            rows = conn.execute(select(suppressions)).mappings().all()
+        assert [(r["email_hash"], r["reason"]) for r in rows] == [
+            (address_hash("ann@example.com"), "erased")
+        ]
+        # nothing readable is left anywhere in the database
+        if db.is_sqlite:
+            assert db.url.database is not None
+            raw = Path(db.url.database).read_bytes()
+            for path in Path(db.url.database).parent.glob("clinicmail.db-wal"):
+                raw += path.read_bytes()
+            assert b"ann@example.com" not in raw.lower()
+
+    again = cli("subscribers", "erase", "ann@example.com")
+    assert again.code == 0 and "already" in again.out
+    assert cli("subscribers", "export", "ann@example.com").code == 1
+    # a later import of the same file cannot add her back, and says why
+    report = tmp_path / "rejects.csv"
+    reimport = cli("subscribers", "import", str(people), "--json", "--report", str(report))
+    assert reimport.json() == {"imported": 0, "updated": 0, "unchanged": 1, "rejected": 1}
+    assert "suppressed" in report.read_text(encoding="utf-8")
+    assert "ann@example.com" in report.read_text(encoding="utf-8")
+
+
+def test_erasing_an_unknown_address_still_blocks_it(cli: CLI, tmp_path: Path) -> None:
+    assert cli("init").code == 0
+    result = cli("subscribers", "erase", "ghost@example.com")
+    assert result.code == 0
+    assert "nothing held" in result.out and "suppression list" in result.out
+    imported = cli(
+        "subscribers",
+        "import",
+        str(write_csv(tmp_path / "g.csv", ["GHOST@example.com,,,,yes,,"])),
+        "--json",
+    )
+    assert imported.json()["rejected"] == 1 and imported.json()["imported"] == 0
+    bad = cli("subscribers", "erase", "@@@")
+    assert bad.code == 1 and bad.err.count("\n") == 1
+
+
+def test_signup_after_erasure_stores_nothing(cli: CLI) -> None:
+    assert cli("subscribers", "erase", "gone@example.com").code == 0
+    with app_for(cli) as (client, ctx):
+        reply = client.post("/api/subscribers", json={"email": "gone@example.com", "consent": True})
+        assert reply.status_code == 202
+        assert _count(ctx.db, subscribers) == 0 and _count(ctx.db, sends) == 0
+
+
+def test_unconfirmed_signups_expire_after_seven_days(cli: CLI) -> None:
+    now = datetime.now(UTC)
+    with app_for(cli) as (client, ctx):
+        for name in ("old", "fresh"):
+            body = {"email": f"{name}@example.com", "symptoms": ["neck"], "consent": True}
+            assert client.post("/api/subscribers", json=body).status_code == 202
+        with ctx.db.begin() as conn:
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.email_key == "old@example.com")
+                .values(created_at=now - timedelta(days=7, minutes=1))
+            )
+        _imported(
+            cli,
+            Path(str(ctx.db.url.database or "/tmp")).parent if ctx.db.is_sqlite else cli.workdir,
+        )
+        with ctx.db.begin() as conn:
+            # confirmed people are never touched, however old
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.status == "confirmed")
+                .values(created_at=now - timedelta(days=400))
+            )
+            assert expire_unconfirmed(conn, now) == 1
+        with ctx.db.begin() as conn:
+            assert sorted(conn.execute(select(subscribers.c.email_key)).scalars()) == [
+                "ann@example.com",
+                "bob@example.com",
+                "fresh@example.com",
+            ]
+            assert expire_unconfirmed(conn, now) == 0
+            assert expire_unconfirmed(conn, now + timedelta(days=8)) == 1
+        assert _count(ctx.db, sends) == 0  # the queued confirmation emails went with them
+        assert cli("tick", "--now", iso(now + timedelta(days=9))).code == 0
+
+
+@pytest.mark.parametrize("command", ["export", "erase"])
+def test_help(sqlite_cli: CLI, command: str) -> None:
+    result = sqlite_cli("subscribers", command, "--help")
+    assert result.code == 0 and "EMAIL" in result.out

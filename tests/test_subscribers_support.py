@@ -1,0 +1,95 @@
+"""Helpers for the subscribers tests: the real app on the `cli` fixture's database, and reading
+what the outbox transport stored. (No tests here.)"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.message import Message
+
+from sqlalchemy import select
+
+from scheduler.app import create_app
+from scheduler.context import AppContext
+from scheduler.ledger import outbox, sends
+from scheduler.settings import load_settings
+from subscribers.tables import subscribers
+from tests.conftest import CLI
+
+with warnings.catch_warnings():
+    # Starlette asks for its `httpx2` fork; the `httpx` we have works the same for tests.
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+BASE = "https://mail.clinic.example"
+
+
+@contextmanager
+def app_for(cli: CLI) -> Iterator[tuple[TestClient, AppContext]]:
+    """The real HTTP app on the same database and settings the `cli` fixture uses."""
+    assert cli("init").code == 0
+    ctx = AppContext.from_settings(load_settings())
+    try:
+        with TestClient(create_app(ctx), base_url=BASE) as client:
+            yield client, ctx
+    finally:
+        ctx.close()
+
+
+def future_noon(days: int = 2) -> datetime:
+    """A time inside the London send window, after anything the app did in real time."""
+    day = datetime.now(UTC) + timedelta(days=days)
+    return day.replace(hour=12, minute=0, second=0, microsecond=0)
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def text_part(msg: Message) -> str:
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload.decode(part.get_content_charset() or "utf-8")
+    raise AssertionError("no text part")
+
+
+def messages(ctx: AppContext, to: str | None = None) -> list[Message]:
+    with ctx.db.begin() as conn:
+        rows = conn.execute(select(outbox.c.recipient, outbox.c.message).order_by(outbox.c.id))
+        return [
+            message_from_bytes(bytes(m)) for r, m in rows if to is None or r.lower() == to.lower()
+        ]
+
+
+def link_in(msg: Message, purpose: str) -> str:
+    """The path of the first `{BASE}/{purpose}/{token}` link in the message's text part."""
+    found = re.search(rf"{re.escape(BASE)}(/{purpose}/[A-Za-z0-9._-]+)", text_part(msg))
+    assert found, text_part(msg)
+    return found.group(1)
+
+
+def person(ctx: AppContext, email: str) -> dict[str, object] | None:
+    with ctx.db.begin() as conn:
+        row = (
+            conn.execute(select(subscribers).where(subscribers.c.email_key == email.lower()))
+            .mappings()
+            .first()
+        )
+        return dict(row) if row else None
+
+
+def ledger(ctx: AppContext) -> list[tuple[str, str, str]]:
+    """(campaign, step, status) of every send, oldest first."""
+    with ctx.db.begin() as conn:
+        return [
+            (r.campaign_id, r.step_id, r.status)
+            for r in conn.execute(
+                select(sends.c.campaign_id, sends.c.step_id, sends.c.status).order_by(sends.c.id)
+            )
+        ]

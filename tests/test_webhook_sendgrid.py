@@ -1,0 +1,288 @@
+"""POST /webhooks/sendgrid: signed with a real P-256 key exactly as SendGrid signs, stored once,
+applied from the stored rows."""
+
+from __future__ import annotations
+
+import base64
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from campaigns.tables import enrollments
+from engagement.tables import email_events
+from engagement.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sendgrid_router
+from storage import Database
+from subscribers import store
+from subscribers.tables import subscribers
+from tests.conftest import CLI, write_csv
+
+with warnings.catch_warnings():
+    # Starlette asks for its `httpx2` fork; the `httpx` we have works the same for tests.
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+class Signer:
+    """What SendGrid does: ECDSA P-256 / SHA-256 over timestamp + raw body, base64 DER."""
+
+    def __init__(self) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        der = self.key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        self.public_key = base64.b64encode(der).decode("ascii")
+
+    def headers(self, body: bytes, timestamp: str = "1763900000") -> dict[str, str]:
+        sig = self.key.sign(timestamp.encode("utf-8") + body, ec.ECDSA(hashes.SHA256()))
+        return {
+            SIGNATURE_HEADER: base64.b64encode(sig).decode("ascii"),
+            TIMESTAMP_HEADER: timestamp,
+            "Content-Type": "application/json",
+        }
+
+
+def event(kind: str, email: str, n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "email": email,
+        "timestamp": 1763900000 + n,
+        "event": kind,
+        "sg_event_id": f"evt-{kind}-{n}-{email}",
+        "sg_message_id": f"msg-{email}.filter0001.{n}",
+        **extra,
+    }
+
+
+def body_of(events: list[dict[str, Any]]) -> bytes:
+    return json.dumps(events, separators=(",", ":")).encode("utf-8")
+
+
+class Hook:
+    def __init__(self, db: Database, client: TestClient, signer: Signer) -> None:
+        self.db = db
+        self.client = client
+        self.signer = signer
+
+    def post(self, events: list[dict[str, Any]]) -> Any:
+        body = body_of(events)
+        return self.client.post(
+            "/webhooks/sendgrid", content=body, headers=self.signer.headers(body)
+        )
+
+    def count(self) -> int:
+        with self.db.begin() as conn:
+            return int(conn.execute(select(func.count()).select_from(email_events)).scalar_one())
+
+
+@pytest.fixture
+def signer() -> Signer:
+    return Signer()
+
+
+@pytest.fixture
+def hook(db_url: str, signer: Signer) -> Iterator[Hook]:
+    db = Database(db_url)
+    db.migrate()
+    app = FastAPI()
+    app.include_router(sendgrid_router(db, signer.public_key))
+    with TestClient(app) as client:
+        yield Hook(db, client, signer)
+    db.dispose()
+
+
+def test_signed_batch_is_stored_once(hook: Hook) -> None:
+    batch = [event("delivered", "a@example.com", 1), event("open", "a@example.com", 2)]
+    r = hook.post(batch)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"received": 2, "stored": 2}
+    for _ in range(5):
+        again = hook.post(batch)
+        assert again.status_code == 200
+        assert again.json()["stored"] == 0
+    assert hook.count() == 2
+    with hook.db.begin() as conn:
+        rows = conn.execute(select(email_events).order_by(email_events.c.id)).mappings().all()
+    assert [r["kind"] for r in rows] == ["delivered", "opened"]
+    assert all(r["applied_at"] is not None for r in rows)  # applied by the background task
+    assert json.loads(rows[0]["payload"]) == batch[0]  # raw payload kept
+
+
+def test_same_event_with_a_new_id_is_caught_by_the_natural_key(hook: Hook) -> None:
+    first = event("open", "a@example.com", 1)
+    second = {**first, "sg_event_id": "another-id"}
+    assert hook.post([first]).json()["stored"] == 1
+    assert hook.post([second, second]).json()["stored"] == 0
+    assert hook.count() == 1
+
+
+def _refused(hook: Hook, body: bytes, headers: dict[str, str]) -> None:
+    r = hook.client.post("/webhooks/sendgrid", content=body, headers=headers)
+    assert r.status_code == 403, r.text
+    assert hook.count() == 0
+
+
+def test_forged_or_missing_signatures_are_refused(hook: Hook, signer: Signer) -> None:
+    batch = [event("bounce", "a@example.com", 1)]
+    body = body_of(batch)
+    good = signer.headers(body)
+
+    _refused(hook, body.replace(b"a@example", b"b@example"), good)  # tampered body
+    _refused(hook, body, Signer().headers(body))  # signed with another key
+    _refused(hook, body, {TIMESTAMP_HEADER: good[TIMESTAMP_HEADER]})  # no signature
+    _refused(hook, body, {SIGNATURE_HEADER: good[SIGNATURE_HEADER]})  # no timestamp
+    _refused(hook, body, {})
+    _refused(hook, body, {**good, SIGNATURE_HEADER: "!!!not base64!!!"})
+    _refused(hook, body, {**good, SIGNATURE_HEADER: "aGVsbG8="})  # base64, not a signature
+    _refused(hook, body, {**good, TIMESTAMP_HEADER: "1763900001"})  # another timestamp
+    # the same data re-serialised (other whitespace) is not what was signed
+    _refused(hook, json.dumps(batch, indent=2).encode("utf-8"), good)
+    _refused(hook, b"\xff\xfe" + body, signer.headers(b"\xff\xfe" + body))  # not UTF-8
+    assert hook.post(batch).status_code == 200  # and the genuine one still passes
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"not json", b'{"event": "open"}', b"[1, 2]", b'[{"event": "open"}, "x"]'],
+)
+def test_bad_bodies_are_400(hook: Hook, signer: Signer, body: bytes) -> None:
+    r = hook.client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+    assert r.status_code == 400
+    assert hook.count() == 0
+
+
+def test_unsigned_posts_are_accepted_when_no_key_is_configured(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    db.migrate()
+    app = FastAPI()
+    app.include_router(sendgrid_router(db, None))
+    with TestClient(app) as client:
+        r = client.post("/webhooks/sendgrid", content=body_of([event("open", "a@x.org", 1)]))
+        assert r.status_code == 200 and r.json()["stored"] == 1
+    db.dispose()
+
+
+def test_an_unusable_configured_key_refuses_everything(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    db.migrate()
+    app = FastAPI()
+    app.include_router(sendgrid_router(db, "not-a-key"))
+    body = body_of([event("open", "a@x.org", 1)])
+    with TestClient(app) as client:
+        r = client.post("/webhooks/sendgrid", content=body, headers=Signer().headers(body))
+        assert r.status_code == 403
+    db.dispose()
+
+
+def test_a_pem_key_is_accepted_too(sqlite_url: str, signer: Signer) -> None:
+    db = Database(sqlite_url)
+    db.migrate()
+    pem = f"-----BEGIN PUBLIC KEY-----\n{signer.public_key}\n-----END PUBLIC KEY-----\n"
+    app = FastAPI()
+    app.include_router(sendgrid_router(db, pem))
+    body = body_of([event("open", "a@x.org", 1)])
+    with TestClient(app) as client:
+        assert (
+            client.post(
+                "/webhooks/sendgrid", content=body, headers=signer.headers(body)
+            ).status_code
+            == 200
+        )
+    db.dispose()
+
+
+# -- applying stored events to people -------------------------------------------------------------
+
+
+@pytest.fixture
+def people(cli: CLI, tmp_path: Path) -> CLI:
+    csv = write_csv(
+        tmp_path / "people.csv",
+        [
+            f"{name}@example.com,{name.title()},lower_back,Europe/London,yes,,"
+            for name in ("hard", "soft", "drop", "spam", "unsub", "group", "opener")
+        ],
+    )
+    run = cli("subscribers", "import", str(csv))
+    assert run.code == 0, run.err
+    return cli
+
+
+def _status(db: Database, email: str) -> str:
+    with db.begin() as conn:
+        return str(
+            conn.execute(
+                select(subscribers.c.status).where(subscribers.c.email_key == email)
+            ).scalar_one()
+        )
+
+
+def _suppressed(db: Database, email: str) -> bool:
+    with db.begin() as conn:
+        return store.is_suppressed(conn, email)
+
+
+def _active_enrollments(db: Database, email: str) -> int:
+    with db.begin() as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(enrollments.join(subscribers))
+                .where(subscribers.c.email_key == email, enrollments.c.status == "active")
+            ).scalar_one()
+        )
+
+
+def test_events_suppress_and_unsubscribe(people: CLI, hook: Hook) -> None:
+    db = hook.db
+    assert _active_enrollments(db, "unsub@example.com") == 1
+    batch = [
+        event("bounce", "HARD@example.com", 1, type="bounce", reason="550 no such user"),
+        event("bounce", "soft@example.com", 2, type="blocked", reason="421 try later"),
+        event("bounce", "soft@example.com", 3, type="blocked"),
+        event("dropped", "drop@example.com", 4, reason="Bounced Address"),
+        event("spamreport", "spam@example.com", 5),
+        event("unsubscribe", "unsub@example.com", 6),
+        event("group_unsubscribe", "group@example.com", 7, asm_group_id=1),
+        event("open", "opener@example.com", 8, sg_machine_open=True),
+        event("bounce", "nobody-we-know@example.com", 9),
+    ]
+    assert hook.post(batch).json()["stored"] == len(batch)
+
+    assert _suppressed(db, "hard@example.com")
+    assert not _suppressed(db, "soft@example.com")  # two soft bounces are not enough
+    assert _suppressed(db, "drop@example.com")
+    assert _suppressed(db, "spam@example.com") and _status(db, "spam@example.com") == "unsubscribed"
+    assert _status(db, "unsub@example.com") == "unsubscribed"
+    assert _active_enrollments(db, "unsub@example.com") == 0
+    assert _status(db, "group@example.com") == "unsubscribed"
+    assert _status(db, "opener@example.com") == "confirmed" and not _suppressed(
+        db, "opener@example.com"
+    )
+    assert _suppressed(db, "nobody-we-know@example.com")  # unknown people are suppressed too
+
+    hook.post([event("bounce", "soft@example.com", 10, type="blocked")])
+    assert _suppressed(db, "soft@example.com")  # the third soft bounce in a row
+
+
+def test_a_delivery_resets_the_soft_bounce_count(people: CLI, hook: Hook) -> None:
+    hook.post([event("bounce", "soft@example.com", n, type="blocked") for n in (1, 2)])
+    hook.post([event("delivered", "soft@example.com", 3)])
+    hook.post([event("bounce", "soft@example.com", n, type="blocked") for n in (4, 5)])
+    assert not _suppressed(hook.db, "soft@example.com")
+    hook.post([event("bounce", "soft@example.com", 6, type="blocked")])
+    assert _suppressed(hook.db, "soft@example.com")
+
+
+def test_forget_erases_every_event_about_an_address(hook: Hook) -> None:
+    from engagement.process import forget
+
+    hook.post([event("open", "Gone@example.com", 1), event("open", "kept@example.com", 2)])
+    with hook.db.begin() as conn:
+        assert forget(conn, "gone@example.com") == 1
+    assert hook.count() == 1
