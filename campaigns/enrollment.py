@@ -136,13 +136,20 @@ def apply_changes(conn: Connection, changes: list[Change], now: datetime) -> Non
     conn.execute(
         stmt,
         [
-            {"_id": c.enrollment_id, "_step": c.step_index, "_due": c.next_due_at, "_status": c.status}
+            {
+                "_id": c.enrollment_id,
+                "_step": c.step_index,
+                "_due": c.next_due_at,
+                "_status": c.status,
+            }
             for c in changes
         ],
     )
 
 
-def after_planning(campaign: Campaign, enrollment_id: int, planned_index: int, now: datetime) -> Change:
+def after_planning(
+    campaign: Campaign, enrollment_id: int, planned_index: int, now: datetime
+) -> Change:
     """The change that records step ``planned_index`` as planned: schedule the next or complete."""
     following = planned_index + 1
     if following >= len(campaign.steps):

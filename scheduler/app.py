@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from campaigns import enrollment
 from engagement.webhook import sendgrid_router
 from scheduler.context import AppContext
-from scheduler.onboarding import on_confirmed
+from scheduler.onboarding import on_confirmed, on_signup
 from subscribers.web import SubscriberPorts
 from subscribers.web import router as subscriber_router
 
@@ -50,19 +50,7 @@ def create_app(
         enrollment.leave_all(conn, sid, now)
 
     def signed_up(conn: Connection, sid: int, now: datetime) -> None:
-        from scheduler.dispatch import SYSTEM_CAMPAIGN
-        from scheduler.ledger import SYSTEM
-        from scheduler.planner import insert_send
-
-        insert_send(
-            conn,
-            subscriber_id=sid,
-            campaign_id=SYSTEM_CAMPAIGN,
-            step_id="confirm",
-            variant_id="default",
-            kind=SYSTEM,
-            now=now,
-        )
+        on_signup(conn, sid, now, staff_email=ctx.settings.staff_email)
 
     app.include_router(sendgrid_router(ctx.db, ctx.settings.sendgrid_webhook_public_key))
     app.include_router(

@@ -74,7 +74,11 @@ class AppContext:
             from scheduler.transports.sendgrid import SendGridTransport
 
             assert s.sendgrid_api_key is not None  # guaranteed by Settings
-            return SendGridTransport(s.sendgrid_api_key.get_secret_value(), host=s.sendgrid_host)
+            return SendGridTransport(
+                s.sendgrid_api_key.get_secret_value(),
+                host=s.sendgrid_host,
+                timeout=s.sendgrid_timeout,
+            )
         if s.transport == "smtp":
             from scheduler.transports.smtp import SMTPTransport
 

@@ -24,6 +24,7 @@ from scheduler.ledger import (
     CLAIMED,
     FAILED,
     PENDING,
+    RECONCILE_WINDOW,
     RETRY,
     SENDING,
     SENT,
@@ -119,7 +120,11 @@ class Dispatcher:
             result = conn.execute(
                 update(sends)
                 .where(sends.c.status == SENDING, sends.c.lease_until < now)
-                .values(status=UNKNOWN, error="the sending process stopped after the request left")
+                .values(
+                    status=UNKNOWN,
+                    error="the sending process stopped after the request left",
+                    next_attempt_at=now + RECONCILE_WINDOW,
+                )
             )
             return int(result.rowcount or 0)
 
@@ -362,11 +367,13 @@ class Dispatcher:
                 key: tuple[Any, ...] = (SENT, res.provider_id, None, None)
                 report.sent += 1
             elif res.outcome is Outcome.RETRY and row.attempts + 1 < MAX_ATTEMPTS:
-                delay = res.retry_after if res.retry_after is not None else _backoff(row.attempts + 1)
+                delay = (
+                    res.retry_after if res.retry_after is not None else _backoff(row.attempts + 1)
+                )
                 key = (RETRY, None, res.error, now + timedelta(seconds=delay))
                 report.retried += 1
             elif res.outcome is Outcome.UNKNOWN:
-                key = (UNKNOWN, None, res.error, None)
+                key = (UNKNOWN, None, res.error, now + RECONCILE_WINDOW)
                 report.unknown += 1
             else:
                 key = (FAILED, None, res.error, None)
@@ -381,7 +388,9 @@ class Dispatcher:
                     values["next_attempt_at"] = retry_at
                 for start in range(0, len(ids), 900):
                     conn.execute(
-                        update(sends).where(sends.c.id.in_(ids[start : start + 900])).values(**values)
+                        update(sends)
+                        .where(sends.c.id.in_(ids[start : start + 900]))
+                        .values(**values)
                     )
 
 

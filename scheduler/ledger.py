@@ -16,6 +16,8 @@ blindly.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import (
     Column,
     ForeignKey,
@@ -38,6 +40,9 @@ RETRY = "retry"
 FAILED = "failed"
 UNKNOWN = "unknown"
 CANCELLED = "cancelled"
+
+# How long an ``unknown`` send waits for a provider event before it may be sent again.
+RECONCILE_WINDOW = timedelta(hours=6)
 
 # kinds of email
 CAMPAIGN = "campaign"

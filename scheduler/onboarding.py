@@ -35,6 +35,25 @@ def on_confirmed(
     enrollment.enroll(conn, catalog, calm, now)
 
 
+def on_signup(
+    conn: Connection, subscriber_id: int, now: datetime, *, staff_email: str | None
+) -> None:
+    """A new (unconfirmed) signup gets its confirmation email. One who reported a warning sign
+    also gets the safety email at once, before confirming: it must not wait on a click."""
+    insert_send(
+        conn,
+        subscriber_id=subscriber_id,
+        campaign_id=SYSTEM_CAMPAIGN,
+        step_id="confirm",
+        variant_id="default",
+        kind=SYSTEM,
+        now=now,
+    )
+    person = store.profiles(conn, [subscriber_id]).get(subscriber_id)
+    if person is not None and person.red_flag:
+        queue_safety(conn, subscriber_id, now, staff_email=staff_email)
+
+
 def queue_safety(
     conn: Connection, subscriber_id: int, now: datetime, *, staff_email: str | None
 ) -> None:

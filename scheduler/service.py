@@ -39,6 +39,18 @@ def tick_job(ctx: AppContext) -> None:
         log.error("tick failed: %s", type(exc).__name__)
 
 
+def housekeeping_job(ctx: AppContext) -> None:
+    from subscribers.housekeeping import expire_unconfirmed
+
+    try:
+        with ctx.db.begin() as conn:
+            expired = expire_unconfirmed(conn, datetime.now(UTC))
+        if expired:
+            log.info("housekeeping: deleted %d unconfirmed signups older than 7 days", expired)
+    except Exception as exc:
+        log.error("housekeeping failed: %s", type(exc).__name__)
+
+
 def make_scheduler(ctx: AppContext) -> BackgroundScheduler:
     sched = BackgroundScheduler(
         timezone=UTC,
@@ -53,6 +65,15 @@ def make_scheduler(ctx: AppContext) -> BackgroundScheduler:
         name="plan and dispatch due email",
         replace_existing=True,
         next_run_time=datetime.now(UTC),
+    )
+    sched.add_job(
+        housekeeping_job,
+        "interval",
+        hours=1,
+        args=[ctx],
+        id="housekeeping",
+        name="expire unconfirmed signups",
+        replace_existing=True,
     )
     return sched
 

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     sendgrid_host: str = Field(
         "https://api.sendgrid.com", validation_alias="CLINICMAIL_SENDGRID_HOST"
     )
+    sendgrid_timeout: float = Field(
+        30.0, gt=0, le=300, validation_alias="CLINICMAIL_SENDGRID_TIMEOUT"
+    )
     sendgrid_webhook_public_key: str | None = Field(
         None, validation_alias="CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY"
     )
@@ -71,6 +74,24 @@ class Settings(BaseSettings):
     send_window: str = Field("08:00-20:00", validation_alias="CLINICMAIL_SEND_WINDOW")
     # Not in the original table: where "Book an assessment" links go (default: a reply email).
     booking_url: str | None = Field(None, validation_alias="CLINICMAIL_BOOKING_URL")
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _public_key(cls, v: str | None) -> str | None:
+        if not v or not v.strip():
+            return None
+        from sendgrid.helpers.eventwebhook import EventWebhook
+
+        text = v.strip()
+        if text.startswith("-----BEGIN"):  # a full PEM block is fine too
+            text = "".join(line for line in text.splitlines() if not line.startswith("-----"))
+        try:
+            EventWebhook().convert_public_key_to_ecdsa(text)
+        except Exception:
+            raise ValueError(
+                "is not a usable public key (paste the base64 key from SendGrid's Event Webhook settings)"
+            ) from None
+        return v.strip()
 
     @field_validator("database_url")
     @classmethod

@@ -13,6 +13,7 @@ from engagement.process import apply_pending
 from scheduler.context import AppContext
 from scheduler.dispatch import Dispatcher, DispatchReport, LinkMaker, count_ready
 from scheduler.planner import Planner
+from scheduler.reconcile import settle_unknown
 
 log = logging.getLogger("clinicmail.tick")
 
@@ -25,6 +26,8 @@ class TickReport:
     postponed: int = 0
     finished: int = 0
     would_send: int = 0
+    settled: int = 0  # unknown sends proven delivered by a provider event
+    released: int = 0  # unknown sends with no event in the reconciliation window, sent again
     delivery: DispatchReport = field(default_factory=DispatchReport)
 
     def as_dict(self) -> dict[str, object]:
@@ -42,6 +45,8 @@ class TickReport:
             "postponed": self.postponed,
             "finished": self.finished,
             "would_send": self.would_send,
+            "settled": self.settled,
+            "released": self.released,
         }
 
 
@@ -81,6 +86,8 @@ def run_tick(ctx: AppContext, now: datetime, *, dry_run: bool = False) -> TickRe
     # Stored webhook events first: a bounce or unsubscribe received since the last tick must
     # stop the email it concerns (CONTRACT.md: before the next tick sends anything).
     apply_pending(ctx.db.begin, now)
+    with ctx.db.begin() as conn:
+        report.settled, report.released = settle_unknown(conn, now)
     _plan(planner, ctx.db.begin, now, report)
     assert dispatcher is not None
     report.delivery = dispatcher.run(now)
@@ -116,7 +123,9 @@ def _planner_lock(conn: Connection) -> bool:
     planner never holds it. SQLite: BEGIN IMMEDIATE already serialises writers."""
     if conn.dialect.name != "postgresql":
         return True
-    return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": PLANNER_LOCK}).scalar())
+    return bool(
+        conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": PLANNER_LOCK}).scalar()
+    )
 
 
 def _plan(planner: Planner, begin: object, now: datetime, report: TickReport) -> None:

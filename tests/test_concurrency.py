@@ -17,11 +17,15 @@ EXE = str(Path(sys.executable).with_name("clinicmail"))
 N = 3000
 
 
-def test_two_ticking_processes_never_double_send(cli: CLI, httpserver: HTTPServer, tmp_path: Path, db_url: str) -> None:
+def test_two_ticking_processes_never_double_send(
+    cli: CLI, httpserver: HTTPServer, tmp_path: Path, db_url: str
+) -> None:
     sendgrid = FakeSendGrid(httpserver)
     rows = [f"p{i}@example.com,P{i},lower_back,Europe/London,yes,,bulk" for i in range(N)]
     write_csv(tmp_path / "bulk.csv", rows)
-    assert cli("subscribers", "import", str(tmp_path / "bulk.csv"), "--json").json()["imported"] == N
+    assert (
+        cli("subscribers", "import", str(tmp_path / "bulk.csv"), "--json").json()["imported"] == N
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLINICMAIL_")}
     env.update(
         CLINICMAIL_DATABASE_URL=db_url,
@@ -30,8 +34,14 @@ def test_two_ticking_processes_never_double_send(cli: CLI, httpserver: HTTPServe
         CLINICMAIL_SENDGRID_HOST=httpserver.url_for("").rstrip("/"),
     )
     procs = [
-        subprocess.Popen([EXE, "tick", "--now", "2026-11-23T10:00:00Z", "--json"], env=env, cwd=tmp_path,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [EXE, "tick", "--now", "2026-11-23T10:00:00Z", "--json"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     outs = [p.communicate(timeout=300) for p in procs]
@@ -39,5 +49,7 @@ def test_two_ticking_processes_never_double_send(cli: CLI, httpserver: HTTPServe
     counts = Counter(sendgrid.recipients)
     assert len(counts) == N
     assert max(counts.values()) == 1
-    send_ids = Counter(p["custom_args"]["send_id"] for b in sendgrid.requests for p in b["personalizations"])
+    send_ids = Counter(
+        p["custom_args"]["send_id"] for b in sendgrid.requests for p in b["personalizations"]
+    )
     assert len(send_ids) == N and max(send_ids.values()) == 1

@@ -17,18 +17,26 @@ def _messages(db_url: str) -> list[tuple[str, str, str]]:
     db = Database(db_url)
     try:
         with db.begin() as conn:
-            rows = conn.execute(select(outbox.c.recipient, outbox.c.subject, outbox.c.message).order_by(outbox.c.id)).all()
+            rows = conn.execute(
+                select(outbox.c.recipient, outbox.c.subject, outbox.c.message).order_by(outbox.c.id)
+            ).all()
     finally:
         db.dispose()
     out = []
     for to, subject, raw in rows:
         msg = message_from_bytes(bytes(raw))
-        text = next(p for p in msg.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
+        text = (
+            next(p for p in msg.walk() if p.get_content_type() == "text/plain")
+            .get_payload(decode=True)
+            .decode()
+        )
         out.append((to, subject, text))
     return out
 
 
-def test_red_flag_gets_safety_email_at_night_and_never_a_drip(cli: CLI, tmp_path: Path, db_url: str) -> None:
+def test_red_flag_gets_safety_email_at_night_and_never_a_drip(
+    cli: CLI, tmp_path: Path, db_url: str
+) -> None:
     cli.env("CLINICMAIL_STAFF_EMAIL", "frontdesk@clinic.example")
     write_csv(
         tmp_path / "p.csv",

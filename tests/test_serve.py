@@ -47,13 +47,26 @@ def _wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 30) ->
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_serve_answers_ticks_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
     env = _env(tmp_path)
-    subprocess.run([EXE, "init"], env=env, cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [EXE, "init"], env=env, cwd=tmp_path, check=True, capture_output=True, timeout=60
+    )
     write_csv(tmp_path / "p.csv", ["pat@example.com,Pat,lower_back,Europe/London,yes,,"])
-    subprocess.run([EXE, "subscribers", "import", "p.csv"], env=env, cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [EXE, "subscribers", "import", "p.csv"],
+        env=env,
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     port = _free_port()
     proc = subprocess.Popen(
-        [EXE, "serve", "--port", str(port)], env=env, cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [EXE, "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         health = _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
@@ -63,7 +76,14 @@ def test_serve_answers_ticks_and_stops_cleanly(tmp_path: Path, sig: signal.Signa
         deadline = time.monotonic() + 20
         listed = ""
         while time.monotonic() < deadline and "pat@example.com" not in listed:
-            listed = subprocess.run([EXE, "outbox", "list"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60).stdout
+            listed = subprocess.run(
+                [EXE, "outbox", "list"],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            ).stdout
             time.sleep(0.3)
         assert "pat@example.com" in listed
     finally:
@@ -79,10 +99,20 @@ def test_serve_answers_ticks_and_stops_cleanly(tmp_path: Path, sig: signal.Signa
 
 def test_scheduler_only_and_no_scheduler(tmp_path: Path) -> None:
     env = _env(tmp_path)
-    subprocess.run([EXE, "init"], env=env, cwd=tmp_path, check=True, capture_output=True, timeout=60)
-    sched = subprocess.Popen([EXE, "serve", "--scheduler-only"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    subprocess.run(
+        [EXE, "init"], env=env, cwd=tmp_path, check=True, capture_output=True, timeout=60
+    )
+    sched = subprocess.Popen(
+        [EXE, "serve", "--scheduler-only"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
     port = _free_port()
-    web = subprocess.Popen([EXE, "serve", "--no-scheduler", "--port", str(port)], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    web = subprocess.Popen(
+        [EXE, "serve", "--no-scheduler", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert _wait_healthy(f"http://127.0.0.1:{port}/healthz", web).status_code == 200
         time.sleep(1.0)
@@ -93,5 +123,12 @@ def test_scheduler_only_and_no_scheduler(tmp_path: Path) -> None:
         errs = [p.communicate(timeout=20)[1] for p in (sched, web)]
     assert sched.returncode == 0, errs[0]
     assert web.returncode == 0, errs[1]
-    both = subprocess.run([EXE, "serve", "--no-scheduler", "--scheduler-only"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    both = subprocess.run(
+        [EXE, "serve", "--no-scheduler", "--scheduler-only"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert both.returncode == 1 and "cannot be used together" in both.stderr

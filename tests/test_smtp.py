@@ -19,7 +19,9 @@ class Sink:
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.sessions: set[int] = set()
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
         if address.startswith("refused"):
             return "550 5.1.1 no such user"
         if address.startswith("busy"):
@@ -29,7 +31,9 @@ class Sink:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.sessions.add(id(session))
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        self.messages.append(
+            (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+        )
         return "250 Message accepted"
 
 
@@ -67,7 +71,10 @@ def test_smtp_delivers_multipart_with_headers_over_one_connection(
     assert result["sent"] == 2
     assert result["failed"] == 1  # 550: permanent
     assert result["retried"] == 1  # 451: try again later
-    assert sorted(r for _, rcpts, _ in sink.messages for r in rcpts) == ["ann@example.com", "ben@example.com"]
+    assert sorted(r for _, rcpts, _ in sink.messages for r in rcpts) == [
+        "ann@example.com",
+        "ben@example.com",
+    ]
     assert len(sink.sessions) == 1  # the connection is reused within a batch
     msg = message_from_bytes(sink.messages[0][2])
     assert msg["List-Unsubscribe"].startswith("<https://mail.clinic.example/unsubscribe/")

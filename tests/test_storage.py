@@ -40,7 +40,9 @@ def test_sqlite_pragmas(sqlite_url: str) -> None:
             assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
             assert conn.execute(text("PRAGMA secure_delete")).scalar() == 1
             conn.rollback()
-        assert {"subscribers", "sends", "enrollments", "outbox"} <= set(inspect(db.engine).get_table_names())
+        assert {"subscribers", "sends", "enrollments", "outbox"} <= set(
+            inspect(db.engine).get_table_names()
+        )
     finally:
         db.dispose()
 

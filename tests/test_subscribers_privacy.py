@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from campaigns.tables import enrollments
+from engagement.tables import email_events
 from scheduler.ledger import outbox, sends
 from storage import Database
 from subscribers.addresses import address_hash
@@ -75,10 +76,31 @@ def test_export_of_an_unknown_or_bad_address_is_one_line(cli: CLI) -> None:
 def test_erase_removes_everything_and_keeps_only_the_hash(cli: CLI, tmp_path: Path) -> None:
     people = _imported(cli, tmp_path)
     assert cli("tick", "--now", MONDAY_10_LONDON).code == 0
-    with app_for(cli) as (_client, ctx):
+    with app_for(cli) as (client, ctx):
         db = ctx.db
         before = {t.name: _count(db, t) for t in (subscribers, sends, outbox, enrollments)}
         assert before == {"subscribers": 2, "sends": 2, "outbox": 2, "enrollments": 2}
+        with db.begin() as conn:
+            send_ids = dict(
+                conn.execute(
+                    select(subscribers.c.email_key, sends.c.send_id).join(
+                        sends, sends.c.subscriber_id == subscribers.c.id
+                    )
+                ).all()
+            )
+        events = [
+            {
+                "email": email,
+                "event": "delivered",
+                "timestamp": 1795428000,
+                "sg_event_id": f"ev-{email}",
+                "sg_message_id": f"m-{email}",
+                "send_id": send_ids[email],
+            }
+            for email in ("ann@example.com", "bob@example.com")
+        ]
+        assert client.post("/webhooks/sendgrid", json=events).status_code < 300
+        assert _count(db, email_events) == 2
         result = cli("subscribers", "erase", "Ann@Example.com")
         assert result.code == 0, result.err
         assert "erased" in result.out
@@ -89,6 +111,8 @@ def test_erase_removes_everything_and_keeps_only_the_hash(cli: CLI, tmp_path: Pa
                 owners = set(conn.execute(select(table.c.subscriber_id)).scalars())
                 assert owners == {bob}, table.name
             assert conn.execute(select(outbox.c.recipient)).scalars().all() == ["bob@example.com"]
+            payloads = conn.execute(select(email_events.c.payload)).scalars().all()
+            assert len(payloads) == 1 and "bob@example.com" in payloads[0]
             rows = conn.execute(select(suppressions)).mappings().all()
         assert [(r["email_hash"], r["reason"]) for r in rows] == [
             (address_hash("ann@example.com"), "erased")

@@ -1,5 +1,6 @@
 """Signup through the JSON API and the hosted form, and the full double opt-in: nothing but the
-confirmation email before the link is clicked; a red-flag signup gets the safety email only."""
+confirmation email before the link is clicked; a red-flag signup gets the safety email at once
+and never a campaign email."""
 
 from __future__ import annotations
 
@@ -172,16 +173,19 @@ def test_red_flag_signup_gets_safety_email_never_campaign(cli: CLI) -> None:
             "symptoms": ["lower_back", "red_flag_bladder_bowel"],
         }
         assert client.post("/api/subscribers", json=body).status_code == 202
-        assert cli("tick", "--now", iso(t1), "--json").json()["sent"] == 1
-        assert client.get(link_in(messages(ctx)[0], "confirm")).status_code == 200
-        # the safety email goes at once, even outside the send window (03:00 London)
-        night = (t1 + timedelta(days=1)).replace(hour=3)
+        # The safety email must not wait for a click: it goes with the confirmation, at once,
+        # even outside the send window (03:00 London), and staff are alerted.
+        night = t1.replace(hour=3)
         result = cli("tick", "--now", iso(night), "--json").json()
-        assert result["sent"] == 2  # the safety email and the staff alert
+        assert result["sent"] == 3  # confirmation, safety email, staff alert
         to_them = messages(ctx, "rf@example.com")
         assert len(to_them) == 2  # confirmation + safety
-        assert "medical care" in to_them[-1]["Subject"].lower()
+        assert any("medical care" in m["Subject"].lower() for m in to_them)
         assert len(messages(ctx, "staff@clinic.example")) == 1
+        # Confirming later sends no second safety email and enrols them in nothing.
+        confirm = next(m for m in to_them if "medical care" not in m["Subject"].lower())
+        assert client.get(link_in(confirm, "confirm")).status_code == 200
+        assert cli("tick", "--now", iso(t1), "--json").json()["sent"] == 0
         for weeks in range(1, 4):
             later = t1 + timedelta(weeks=weeks)
             assert cli("tick", "--now", iso(later), "--json").json()["sent"] == 0

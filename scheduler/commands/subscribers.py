@@ -74,8 +74,9 @@ def register(cli: click.Group) -> None:
     @click.argument("email")
     def erase(email: str) -> None:
         """Erase the person with EMAIL: profile, symptoms, consent records, sends, stored
-        messages and enrollments. Only a one-way hash of the address stays, on the suppression
+        messages, enrollments and provider events. Only a one-way hash of the address stays, on the suppression
         list, so a later import or signup cannot add them back. Safe to run twice."""
+        from engagement.process import forget
         from scheduler.cli import _context, fail
         from scheduler.ledger import outbox
         from subscribers.addresses import InvalidAddress, normalize
@@ -91,6 +92,7 @@ def register(cli: click.Group) -> None:
                 # Cascades remove the outbox rows of this subscriber; this also catches any
                 # stored message that reached the address without a subscriber link.
                 conn.execute(delete(outbox).where(func.lower(outbox.c.recipient) == key))
+                forget(conn, key)  # provider events: their raw payloads hold the address
         except InvalidAddress as exc:
             fail(str(exc))
         scrub(ctx.db)

@@ -1,0 +1,84 @@
+"""A timeout after the request left is `unknown`: settled by a webhook event, never resent blindly."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from scheduler.app import create_app
+from scheduler.context import AppContext
+from scheduler.settings import load_settings
+from tests.conftest import CLI, write_csv
+
+
+def _setup(
+    cli: CLI, httpserver: HTTPServer, tmp_path: Path, stall: list[bool]
+) -> list[dict[str, object]]:
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: Request) -> Response:
+        bodies.append(json.loads(request.get_data()))
+        if stall and stall.pop(0):
+            time.sleep(2.5)  # the request arrived; the answer never comes in time
+        return Response(status=202, headers={"X-Message-Id": "m1"})
+
+    httpserver.expect_request("/v3/mail/send", method="POST").respond_with_handler(handler)
+    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
+    cli.env("SENDGRID_API_KEY", "SG.x")
+    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
+    cli.env("CLINICMAIL_SENDGRID_TIMEOUT", "1")
+    write_csv(tmp_path / "p.csv", ["una@example.com,Una,lower_back,Europe/London,yes,,"])
+    cli("subscribers", "import", str(tmp_path / "p.csv"))
+    return bodies
+
+
+def test_unknown_is_settled_by_a_webhook_event(
+    cli: CLI, httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    bodies = _setup(cli, httpserver, tmp_path, [True])
+    first = cli("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()
+    assert first["unknown"] == 1
+    assert first["sent"] == 0
+    # Later ticks do not resend while the outcome is unknown.
+    assert cli("tick", "--now", "2026-11-23T11:00:00Z", "--json").json()["sent"] == 0
+    assert len(bodies) == 1
+    send_id = bodies[0]["personalizations"][0]["custom_args"]["send_id"]  # type: ignore[index]
+    ctx = AppContext.from_settings(load_settings())
+    try:
+        with TestClient(create_app(ctx)) as client:
+            event = [
+                {
+                    "email": "una@example.com",
+                    "event": "processed",
+                    "sg_event_id": "e1",
+                    "sg_message_id": "m1.filter",
+                    "timestamp": 1795428000,
+                    "send_id": send_id,
+                }
+            ]
+            assert client.post("/webhooks/sendgrid", content=json.dumps(event)).status_code == 200
+    finally:
+        ctx.close()
+    settled = cli("tick", "--now", "2026-11-23T12:00:00Z", "--json").json()
+    assert settled["settled"] == 1
+    # Well past the reconciliation window: still exactly one request.
+    cli("tick", "--now", "2026-11-23T19:00:00Z")
+    assert len(bodies) == 1
+
+
+def test_unknown_without_any_event_is_resent_after_the_window(
+    cli: CLI, httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    bodies = _setup(cli, httpserver, tmp_path, [True])
+    assert cli("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()["unknown"] == 1
+    time.sleep(2)  # let the fake server finish its stalled answer (it serves one at a time)
+    assert cli("tick", "--now", "2026-11-23T15:59:00Z", "--json").json()["sent"] == 0
+    later = cli("tick", "--now", "2026-11-23T16:01:00Z", "--json").json()
+    assert later["released"] == 1
+    assert later["sent"] == 1
+    assert len(bodies) == 2
