@@ -79,6 +79,30 @@ def leave_all(conn: Connection, subscriber_id: int, now: datetime) -> None:
     )
 
 
+def leave(conn: Connection, subscriber_id: int, campaign_id: str, now: datetime) -> bool:
+    """Leave one campaign; re-enrolment never revives it (enroll skips existing rows)."""
+    result = conn.execute(
+        update(enrollments)
+        .where(
+            enrollments.c.subscriber_id == subscriber_id,
+            enrollments.c.campaign_id == campaign_id,
+            enrollments.c.status == ACTIVE,
+        )
+        .values(status=LEFT, next_due_at=None, updated_at=now)
+    )
+    return bool(result.rowcount)
+
+
+def active_campaign_ids(conn: Connection, subscriber_id: int) -> list[str]:
+    return list(
+        conn.execute(
+            select(enrollments.c.campaign_id)
+            .where(enrollments.c.subscriber_id == subscriber_id, enrollments.c.status == ACTIVE)
+            .order_by(enrollments.c.id)
+        ).scalars()
+    )
+
+
 def due_batch(conn: Connection, now: datetime, after_id: int, limit: int) -> list[Due]:
     """Active enrollments due by ``now``, keyset-paged by id (uses the partial due index)."""
     rows = conn.execute(

@@ -49,6 +49,10 @@ def create_app(
     def unsubscribed(conn: Connection, sid: int, now: datetime) -> None:
         enrollment.leave_all(conn, sid, now)
 
+    def series_of(conn: Connection, sid: int) -> list[tuple[str, str]]:
+        names = {c.id: c.meta.name for c in ctx.catalog}
+        return [(cid, names.get(cid, cid)) for cid in enrollment.active_campaign_ids(conn, sid)]
+
     def signed_up(conn: Connection, sid: int, now: datetime) -> None:
         on_signup(conn, sid, now, staff_email=ctx.settings.staff_email)
 
@@ -62,6 +66,8 @@ def create_app(
                 on_confirmed=confirmed,
                 on_unsubscribed=unsubscribed,
                 on_signup=signed_up,
+                series_of=series_of,
+                on_leave_series=lambda conn, sid, cid, now: enrollment.leave(conn, sid, cid, now),
             )
         )
     )

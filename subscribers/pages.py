@@ -165,6 +165,7 @@ def preferences_form(
     paused_until: datetime | None,
     now: datetime,
     message: str = "",
+    series: Collection[tuple[str, str]] = (),
 ) -> str:
     t = escape(token)
     paused = paused_until is not None and paused_until > now
@@ -193,7 +194,13 @@ def preferences_form(
         + symptom_fieldsets(symptoms, include_red_flags=False)
         + f"<fieldset><legend>Take a break</legend>{''.join(options)}</fieldset>"
         '<button type="submit" name="action" value="save">Save my choices</button></form>'
-        f'<form method="post" action="/preferences/{t}"><h2>Leave all emails</h2>'
+        + "".join(
+            f'<form method="post" action="/preferences/{t}"><h2>{escape(name)}</h2>'
+            f'<button type="submit" class="secondary" name="action" value="leave-series:{escape(cid)}">'
+            f"Leave this series</button></form>"
+            for cid, name in series
+        )
+        + f'<form method="post" action="/preferences/{t}"><h2>Leave all emails</h2>'
         "<p>Stop every email from us. You can sign up again any time.</p>"
         '<button type="submit" class="secondary" name="action" value="leave">'
         "Unsubscribe from everything</button></form>"

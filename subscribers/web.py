@@ -44,6 +44,9 @@ class SubscriberPorts:
     # Queue the confirmation email for a new signup (in the same transaction as the signup).
     on_signup: Hook | None = None
     signups_per_minute: int = 10  # per client IP, in this process
+    # The series a person is in, as (id, name), and how to leave one (preference centre).
+    series_of: Callable[[Connection, int], list[tuple[str, str]]] = lambda _c, _s: []
+    on_leave_series: Callable[[Connection, int, str, datetime], object] | None = None
 
 
 ACCEPTED = {
@@ -203,13 +206,8 @@ def router(ports: SubscriberPorts) -> APIRouter:
         return left_page()
 
     # -- preference centre ------------------------------------------------------------------
-    def preferences(token: str, message: str = "", status: int = 200) -> HTMLResponse:
-        now = datetime.now(UTC)
-        with ports.db.begin() as conn:
-            sid = subscriber_for(conn, "preferences", token)
-            if sid is None:
-                return not_found()
-            person = store.profiles(conn, [sid])[sid]
+    def preferences_in(conn: Connection, token: str, sid: int, message: str = "") -> HTMLResponse:
+        person = store.profiles(conn, [sid])[sid]
         if person.status == store.UNSUBSCRIBED:
             return page(
                 "Your email preferences",
@@ -221,14 +219,19 @@ def router(ports: SubscriberPorts) -> APIRouter:
             clinic_name=ports.clinic_name,
             symptoms=person.symptoms,
             paused_until=person.paused_until,
-            now=now,
+            now=datetime.now(UTC),
             message=message,
+            series=ports.series_of(conn, sid),
         )
-        return page("Your email preferences", body, status)
+        return page("Your email preferences", body)
 
     @r.get("/preferences/{token}", response_class=HTMLResponse, include_in_schema=False)
     def preferences_page(token: str) -> HTMLResponse:
-        return preferences(token)
+        with ports.db.begin() as conn:
+            sid = subscriber_for(conn, "preferences", token)
+            if sid is None:
+                return not_found()
+            return preferences_in(conn, token, sid)
 
     @r.post("/preferences/{token}", response_class=HTMLResponse, include_in_schema=False)
     async def preferences_submit(token: str, request: Request) -> HTMLResponse:
@@ -238,9 +241,19 @@ def router(ports: SubscriberPorts) -> APIRouter:
             sid = subscriber_for(conn, "preferences", token)
             if sid is None:
                 return not_found()
-            if form.get("action") == "leave":
+            action = str(form.get("action") or "save")
+            if action == "leave":
                 leave(conn, sid, now, "preferences")
                 return left_page()
+            if action.startswith("leave-series:"):
+                wanted = action.removeprefix("leave-series:")
+                names = dict(ports.series_of(conn, sid))
+                if wanted not in names or ports.on_leave_series is None:
+                    return not_found()
+                ports.on_leave_series(conn, sid, wanted, now)
+                return preferences_in(
+                    conn, token, sid, f"You left \u201c{names[wanted]}\u201d. Nothing else changed."
+                )
             chosen = {str(c) for c in form.getlist("symptoms")}
             pause = str(form.get("pause") or "keep")
             if any(c not in BY_CODE for c in chosen) or pause not in {
@@ -255,7 +268,7 @@ def router(ports: SubscriberPorts) -> APIRouter:
                     422,
                 )
             message = _save_preferences(conn, ports, sid, chosen, pause, now)
-        return preferences(token, message)
+            return preferences_in(conn, token, sid, message)
 
     return r
 

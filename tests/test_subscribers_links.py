@@ -257,3 +257,23 @@ def test_red_flags_survive_a_preferences_save(cli: CLI, tmp_path: Path) -> None:
                 ).scalar_one()
                 is True
             )
+
+
+def test_leave_one_series_keeps_the_subscription(cli: CLI, tmp_path: Path) -> None:
+    _two_people(cli, tmp_path)
+    with app_for(cli) as (client, ctx):
+        path = link_in(messages(ctx, "ann@example.com")[-1], "preferences")
+        page = client.get(path).text
+        assert 'value="leave-series:spasm-education"' in page
+        assert "Understanding back and neck spasms" in page
+        # A series they are not in (or made up) is refused and changes nothing.
+        assert client.post(path, data={"action": "leave-series:nope"}).status_code == 404
+        reply = client.post(path, data={"action": "leave-series:spasm-education"})
+        assert reply.status_code == 200
+        assert "You left" in reply.text
+        assert 'value="leave-series:spasm-education"' not in reply.text
+        assert _status(ctx, "ann@example.com") == "confirmed"  # still subscribed, just not to it
+        # Changing symptoms afterwards does not put her back into the series she left.
+        client.post(path, data={"action": "save", "symptoms": ["neck"], "pause": "0"})
+        assert cli("tick", "--now", iso(future_noon(30)), "--json").json()["sent"] == 1  # Bob only
+        assert len(messages(ctx, "ann@example.com")) == 1
