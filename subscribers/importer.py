@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -47,8 +47,6 @@ class Summary:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
-    # Subscribers who became confirmed or whose symptoms changed: the caller enrols them.
-    touched: list[int] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -304,8 +302,9 @@ class Importer:
                 touched.extend(self._insert(conn, new_rows))
                 summary.imported += len(new_rows)
             if touched:
+                # Subscribers who became confirmed or whose symptoms changed: the caller enrols
+                # them now, chunk by chunk, so memory stays flat however long the file is.
                 on_chunk(conn, touched)
-                summary.touched.extend(touched)
 
     def _insert(self, conn: Connection, rows: list[Row]) -> list[int]:
         now = self.now
