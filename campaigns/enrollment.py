@@ -180,26 +180,3 @@ def after_planning(
         return Change(enrollment_id, following, None, COMPLETED)
     delay = max(campaign.steps[following].delay_days, 0)
     return Change(enrollment_id, following, now + timedelta(days=delay))
-
-
-def postpone(conn: Connection, enrollment_id: int, until: datetime, now: datetime) -> None:
-    conn.execute(
-        update(enrollments)
-        .where(enrollments.c.id == enrollment_id)
-        .values(next_due_at=until, updated_at=now)
-    )
-
-
-def finish(conn: Connection, enrollment_id: int, status: str, now: datetime) -> None:
-    conn.execute(
-        update(enrollments)
-        .where(enrollments.c.id == enrollment_id)
-        .values(status=status, next_due_at=None, updated_at=now)
-    )
-
-
-def advance(
-    conn: Connection, campaign: Campaign, enrollment_id: int, planned_index: int, now: datetime
-) -> None:
-    """Record that step ``planned_index`` was planned; schedule the next or complete."""
-    apply_changes(conn, [after_planning(campaign, enrollment_id, planned_index, now)], now)

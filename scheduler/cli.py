@@ -241,9 +241,10 @@ def preview(campaign: str, step: str, symptoms: str, fmt: str, first_name: str |
 
     STEP is a step id (e.g. why-your-back-locks-up) or its number (e.g. 1).
     """
+    from campaigns.rendering import render_variant
     from subscribers.segments import Facts
     from subscribers.symptoms import unknown_codes
-    from templates import Content, fill
+    from templates import fill
 
     ctx = _context(migrate=False)
     _catalog(ctx)
@@ -262,11 +263,7 @@ def preview(campaign: str, step: str, symptoms: str, fmt: str, first_name: str |
     if bad:
         fail(f"unknown symptom code: {', '.join(bad)}")
     variant = chosen.variant_for(Facts(symptoms=codes))
-    rendered = ctx.renderer.render(
-        Content(variant.subject, variant.preheader, variant.body, variant.file),
-        reason=f"you subscribed to \u201c{camp.meta.name}\u201d from {ctx.settings.clinic_name}",
-        list_name=camp.id,
-    )
+    rendered = render_variant(ctx.renderer, camp, variant)
     base = ctx.settings.base_url
     subject, html_part, text_part = fill(
         rendered,

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from campaigns.loader import Catalog
+from campaigns.rendering import render_variant
 from scheduler.ledger import (
     CAMPAIGN,
     CANCELLED,
@@ -36,7 +37,7 @@ from storage import Database
 from subscribers import store
 from subscribers.addresses import address_hash
 from subscribers.tables import subscribers
-from templates import Content, Rendered, Renderer, html_token
+from templates import Rendered, Renderer, html_token
 from templates.system import system_content
 
 log = logging.getLogger("clinicmail.dispatch")
@@ -241,16 +242,7 @@ class Dispatcher:
             if campaign is None:
                 raise KeyError(f"campaign {row.campaign_id!r} is no longer in the library")
             variant = campaign.step(row.step_id).variant(row.variant_id)
-            rendered = self.renderer.render(
-                Content(
-                    subject=variant.subject,
-                    preheader=variant.preheader,
-                    body=variant.body,
-                    name=variant.file,
-                ),
-                reason=f"you subscribed to \u201c{campaign.meta.name}\u201d from {self.renderer.clinic.name}",
-                list_name=campaign.id,
-            )
+            rendered = render_variant(self.renderer, campaign, variant)
         self._cache[key] = rendered
         return rendered
 
@@ -281,7 +273,8 @@ class Dispatcher:
         headers = {
             "List-Id": f"{campaign_id.strip('_')} <{campaign_id.strip('_')}.{self.list_domain}>"
         }
-        if rows and "List-Unsubscribe" in self._envelope(rows[0]).headers:
+        recipients = [self._envelope(r) for r in rows]
+        if recipients and "List-Unsubscribe" in recipients[0].headers:
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         return Batch(
             rendered=rendered,
@@ -290,7 +283,7 @@ class Dispatcher:
             category=campaign_id,
             custom_args={"campaign_id": campaign_id, "step_id": step_id},
             headers=headers,
-            recipients=[self._envelope(r) for r in rows],
+            recipients=recipients,
         )
 
     # -- sending ----------------------------------------------------------------------------

@@ -40,15 +40,7 @@ def on_signup(
 ) -> None:
     """A new (unconfirmed) signup gets its confirmation email. One who reported a warning sign
     also gets the safety email at once, before confirming: it must not wait on a click."""
-    insert_send(
-        conn,
-        subscriber_id=subscriber_id,
-        campaign_id=SYSTEM_CAMPAIGN,
-        step_id="confirm",
-        variant_id="default",
-        kind=SYSTEM,
-        now=now,
-    )
+    _queue_system(conn, subscriber_id, "confirm", now)
     person = store.profiles(conn, [subscriber_id]).get(subscriber_id)
     if person is not None and person.red_flag:
         queue_safety(conn, subscriber_id, now, staff_email=staff_email)
@@ -58,22 +50,18 @@ def queue_safety(
     conn: Connection, subscriber_id: int, now: datetime, *, staff_email: str | None
 ) -> None:
     """One safety email per person, ever (the ledger's unique key makes this idempotent)."""
+    _queue_system(conn, subscriber_id, "safety", now)
+    if staff_email:
+        _queue_system(conn, subscriber_id, "staff-alert", now)
+
+
+def _queue_system(conn: Connection, subscriber_id: int, step_id: str, now: datetime) -> None:
     insert_send(
         conn,
         subscriber_id=subscriber_id,
         campaign_id=SYSTEM_CAMPAIGN,
-        step_id="safety",
+        step_id=step_id,
         variant_id="default",
         kind=SYSTEM,
         now=now,
     )
-    if staff_email:
-        insert_send(
-            conn,
-            subscriber_id=subscriber_id,
-            campaign_id=SYSTEM_CAMPAIGN,
-            step_id="staff-alert",
-            variant_id="default",
-            kind=SYSTEM,
-            now=now,
-        )

@@ -40,6 +40,30 @@ def new_send_id() -> str:
     return uuid.uuid4().hex
 
 
+def send_row(
+    *,
+    subscriber_id: int,
+    campaign_id: str,
+    step_id: str,
+    variant_id: str,
+    kind: str,
+    now: datetime,
+) -> dict[str, object]:
+    """A new pending ledger row, due at once."""
+    return {
+        "send_id": new_send_id(),
+        "subscriber_id": subscriber_id,
+        "campaign_id": campaign_id,
+        "step_id": step_id,
+        "variant_id": variant_id,
+        "kind": kind,
+        "status": PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
 def insert_send(
     conn: Connection,
     *,
@@ -49,28 +73,21 @@ def insert_send(
     variant_id: str,
     kind: str,
     now: datetime,
-) -> bool:
-    """Write a pending ledger row; False if one already exists for (subscriber, campaign, step)."""
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = ins(sends).on_conflict_do_nothing(
-        index_elements=[sends.c.subscriber_id, sends.c.campaign_id, sends.c.step_id]
+) -> None:
+    """Write a pending ledger row, unless one exists for (subscriber, campaign, step)."""
+    insert_sends(
+        conn,
+        [
+            send_row(
+                subscriber_id=subscriber_id,
+                campaign_id=campaign_id,
+                step_id=step_id,
+                variant_id=variant_id,
+                kind=kind,
+                now=now,
+            )
+        ],
     )
-    result = conn.execute(
-        stmt,
-        {
-            "send_id": new_send_id(),
-            "subscriber_id": subscriber_id,
-            "campaign_id": campaign_id,
-            "step_id": step_id,
-            "variant_id": variant_id,
-            "kind": kind,
-            "status": PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        },
-    )
-    return result.rowcount == 1
 
 
 def insert_sends(conn: Connection, rows: list[dict[str, object]]) -> None:
@@ -168,18 +185,14 @@ class Planner:
             return finish(COMPLETED)
         index, step, variant = found
         batch.sends.append(
-            {
-                "send_id": new_send_id(),
-                "subscriber_id": person.id,
-                "campaign_id": campaign.id,
-                "step_id": step.id,
-                "variant_id": variant.id,
-                "kind": CAMPAIGN,
-                "status": PENDING,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
+            send_row(
+                subscriber_id=person.id,
+                campaign_id=campaign.id,
+                step_id=step.id,
+                variant_id=variant.id,
+                kind=CAMPAIGN,
+                now=now,
+            )
         )
         last_send[person.id] = now
         batch.last_send[person.id] = now

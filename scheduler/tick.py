@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -78,7 +79,8 @@ def run_tick(ctx: AppContext, now: datetime, *, dry_run: bool = False) -> TickRe
         with ctx.db.engine.connect() as conn:
             trans = conn.begin()
             try:
-                _plan(planner, lambda: _Same(conn), now, report)
+                # nullcontext hands the one open connection to every batch; nothing commits.
+                _plan(planner, lambda: nullcontext(conn), now, report)
                 report.would_send = count_ready(conn, now)
             finally:
                 trans.rollback()
@@ -100,19 +102,6 @@ def run_tick(ctx: AppContext, now: datetime, *, dry_run: bool = False) -> TickRe
         },
     )
     return report
-
-
-class _Same:
-    """A context manager that hands out one existing connection (dry-run planning)."""
-
-    def __init__(self, conn: object) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> object:
-        return self.conn
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 PLANNER_LOCK = 0x636C6E6D  # "clnm": the PostgreSQL advisory lock that elects one planner

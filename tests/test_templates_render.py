@@ -18,6 +18,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from campaigns import BUNDLED_LIBRARY
 from campaigns.loader import CAMPAIGN_VARIABLES, load_catalog
+from campaigns.rendering import render_variant
 from subscribers.segments import Facts
 from templates import ClinicInfo, Content, Rendered, Renderer, TemplateProblem, fill
 from templates.render import MAX_OUTPUT, PLACEHOLDER_FIELDS, substitutions, text_token
@@ -281,11 +282,8 @@ def test_snapshots(renderer: Renderer, persona: str, step_number: int) -> None:
     assert campaign is not None
     step = next(s for s in campaign.steps if s.number == step_number)
     variant = step.variant_for(Facts(symptoms=frozenset(PERSONAS[persona])))
-    rendered = renderer.render(
-        Content(variant.subject, variant.preheader, variant.body, variant.file),
-        reason=f"you subscribed to \u201c{campaign.meta.name}\u201d from {CLINIC.name}",
-        list_name=campaign.id,
-    )
+    # The production path: the dispatcher renders campaign email through render_variant.
+    rendered = render_variant(renderer, campaign, variant)
     subject, page, text = fill(rendered, VALUES)
     stem = f"spasm-education/{step_number:02d}-{persona}"
     _compare(f"{stem}.txt", f"Subject: {subject}\nVariant: {variant.id}\n\n{text}")

@@ -42,9 +42,10 @@ def journey_command(campaign: str, symptoms: str, first_name: str | None, as_jso
     cap. Week 1 starts when the subscriber confirms.
     """
     from campaigns.journey import journey
+    from campaigns.rendering import render_variant
     from scheduler.cli import _catalog, _context, fail
     from subscribers.symptoms import unknown_codes
-    from templates import Content, fill
+    from templates import fill
 
     codes = frozenset(c.strip() for c in symptoms.split(",") if c.strip())
     bad = unknown_codes(codes)
@@ -59,11 +60,7 @@ def journey_command(campaign: str, symptoms: str, first_name: str | None, as_jso
     subjects: list[str] = []
     for email in path.emails:
         variant = camp.step(email.step).variant(email.variant)
-        rendered = ctx.renderer.render(
-            Content(variant.subject, variant.preheader, variant.body, variant.file),
-            reason="(journey)",
-            list_name=camp.id,
-        )
+        rendered = render_variant(ctx.renderer, camp, variant)
         subjects.append(fill(rendered, {"first_name": first_name or "there"})[0])
     if as_json:
         data = path.as_dict()

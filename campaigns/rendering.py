@@ -1,0 +1,20 @@
+"""Rendering one campaign email (a step's variant) with its footer reason: the one place the
+dispatcher, `campaigns preview` and `campaigns journey` share."""
+
+from __future__ import annotations
+
+from campaigns.definitions import Campaign, Variant
+from templates import Content, Rendered, Renderer
+
+
+def render_variant(renderer: Renderer, campaign: Campaign, variant: Variant) -> Rendered:
+    return renderer.render(
+        Content(
+            subject=variant.subject,
+            preheader=variant.preheader,
+            body=variant.body,
+            name=variant.file,
+        ),
+        reason=f"you subscribed to \u201c{campaign.meta.name}\u201d from {renderer.clinic.name}",
+        list_name=campaign.id,
+    )
