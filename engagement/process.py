@@ -9,7 +9,9 @@ bounced soft    counted; the address is suppressed after :data:`SOFT_BOUNCE_LIMI
 dropped         suppress the address (reason ``dropped``)
 complained      suppress (reason ``complaint``) and unsubscribe: a spam report withdraws consent
 unsubscribed    unsubscribe and leave every campaign
-opened/clicked  nothing to change: they are engagement of their send, read by :mod:`.stats`
+opened/clicked  human ones become activity facts of their (person, campaign, step), which
+                segment rules (``clicked:``/``opened:``) and branching read; machine opens are
+                are stored and never counted
 others          recorded only (``resubscribed`` never re-subscribes: consent comes only through
                 our own double opt-in)
 ==============  ===========================================================================
@@ -24,14 +26,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, delete, func, select, update
 
 from campaigns import enrollment
+from campaigns.ledger import CAMPAIGN, sends
 from engagement.events import SOFT, Kind
 from engagement.tables import email_events
-from subscribers import store
+from subscribers import activity, store
 from subscribers.addresses import address_hash
 from subscribers.tables import subscribers
 
@@ -62,6 +66,9 @@ def _apply_batch(conn: Connection, now: datetime, size: int) -> int:
             email_events.c.payload,
             email_events.c.bounce_class,
             email_events.c.email_hash,
+            email_events.c.send_id,
+            email_events.c.machine,
+            email_events.c.occurred_at,
         )
         .where(email_events.c.applied_at.is_(None))
         .order_by(email_events.c.id)
@@ -72,6 +79,7 @@ def _apply_batch(conn: Connection, now: datetime, size: int) -> int:
     rows = conn.execute(query).all()
     if not rows:
         return 0
+    _record_engagement(conn, [r for r in rows if r.kind in _ENGAGEMENT and not r.machine], now)
     for row in rows:
         _apply_one(conn, row.kind, row.payload, row.bounce_class, row.email_hash, row.id, now)
     conn.execute(
@@ -80,6 +88,36 @@ def _apply_batch(conn: Connection, now: datetime, size: int) -> int:
         .values(applied_at=now)
     )
     return len(rows)
+
+
+_ENGAGEMENT = {Kind.OPENED: activity.OPEN, Kind.CLICKED: activity.CLICK}
+
+
+def _record_engagement(conn: Connection, rows: list[Any], now: datetime) -> None:
+    """Human opens and clicks of campaign email become the person's activity facts."""
+    send_ids = {r.send_id for r in rows if r.send_id}
+    if not send_ids:
+        return
+    owners = {
+        s.send_id: s
+        for s in conn.execute(
+            select(
+                sends.c.send_id, sends.c.subscriber_id, sends.c.campaign_id, sends.c.step_id
+            ).where(sends.c.send_id.in_(send_ids), sends.c.kind == CAMPAIGN)
+        )
+    }
+    for r in rows:
+        owner = owners.get(r.send_id)
+        if owner is None:
+            continue
+        activity.record(
+            conn,
+            owner.subscriber_id,
+            _ENGAGEMENT[r.kind],
+            r.occurred_at or now,
+            campaign_id=owner.campaign_id,
+            step_id=owner.step_id,
+        )
 
 
 def _email_key(payload: str) -> str | None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, field_validator
-from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
 
+from subscribers.activity import CHECKIN, CLICK, NOTHING, OPEN, Activity
 from subscribers.symptoms import BY_CODE, GROUP_IDS, codes_in_group
-from subscribers.tables import subscriber_symptoms, subscribers
+from subscribers.tables import subscriber_activity, subscriber_symptoms, subscribers
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Facts:
     symptoms: frozenset[str] = field(default_factory=frozenset)
     timezone: str | None = None
     subscribed_days: int = 0
+    activity: Activity = NOTHING
 
 
 class _Rule(BaseModel):
@@ -110,6 +112,70 @@ class TimezoneIs(_Rule):
         return facts.timezone == self.timezone
 
 
+def _split_target(value: str) -> tuple[str, str | None]:
+    campaign, _, step = value.partition("/")
+    return campaign, (step or None)
+
+
+def _check_target(value: str) -> str:
+    campaign, step = _split_target(value.strip())
+    if not campaign or "/" in (step or ""):
+        raise ValueError(
+            f"{value!r} is not a step reference; write CAMPAIGN or CAMPAIGN/STEP, "
+            "for example spasm-education/the-slow-build-up"
+        )
+    return value.strip()
+
+
+class _Engaged(_Rule):
+    """Shared by ``clicked`` and ``opened``: the person did it for that step (or any step of
+    that campaign when no step is named). Human engagement only."""
+
+    activity_kind: ClassVar[str] = ""
+
+    def target(self) -> tuple[str, str | None]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def matches(self, facts: Facts) -> bool:
+        campaign, step = self.target()
+        return facts.activity.did(self.activity_kind, campaign, step)
+
+
+class Clicked(_Engaged):
+    clicked: str
+    activity_kind: ClassVar[str] = CLICK
+
+    @field_validator("clicked")
+    @classmethod
+    def _valid(cls, v: str) -> str:
+        return _check_target(v)
+
+    def target(self) -> tuple[str, str | None]:
+        return _split_target(self.clicked)
+
+
+class Opened(_Engaged):
+    opened: str
+    activity_kind: ClassVar[str] = OPEN
+
+    @field_validator("opened")
+    @classmethod
+    def _valid(cls, v: str) -> str:
+        return _check_target(v)
+
+    def target(self) -> tuple[str, str | None]:
+        return _split_target(self.opened)
+
+
+class CheckinIs(_Rule):
+    """The person's latest check-in answer ("How is your back this week?")."""
+
+    checkin: Literal["better", "same", "worse"]
+
+    def matches(self, facts: Facts) -> bool:
+        return facts.activity.last_checkin == self.checkin
+
+
 class All(_Rule):
     all: list[Rule]
 
@@ -139,6 +205,9 @@ _TAGS: dict[str, Any] = {
     "in_group": InGroup,
     "subscribed_days_gte": SubscribedDays,
     "timezone": TimezoneIs,
+    "clicked": Clicked,
+    "opened": Opened,
+    "checkin": CheckinIs,
     "all": All,
     "any": AnyOf,
     "not": Not,
@@ -163,6 +232,9 @@ Rule = Annotated[
         Annotated[InGroup, Tag("in_group")],
         Annotated[SubscribedDays, Tag("subscribed_days_gte")],
         Annotated[TimezoneIs, Tag("timezone")],
+        Annotated[Clicked, Tag("clicked")],
+        Annotated[Opened, Tag("opened")],
+        Annotated[CheckinIs, Tag("checkin")],
         Annotated[All, Tag("all")],
         Annotated[AnyOf, Tag("any")],
         Annotated[Not, Tag("not")],
@@ -220,6 +292,24 @@ def compile_rule(rule: _Rule, *, now: datetime | None = None) -> ColumnElement[b
         return and_(subscribers.c.confirmed_at.is_not(None), subscribers.c.confirmed_at <= cutoff)
     if isinstance(rule, TimezoneIs):
         return and_(subscribers.c.timezone.is_not(None), subscribers.c.timezone == rule.timezone)
+    if isinstance(rule, _Engaged):
+        campaign, step = rule.target()
+        t = subscriber_activity
+        conds = [t.c.subscriber_id == subscribers.c.id, t.c.kind == rule.activity_kind]
+        conds.append(t.c.campaign_id == campaign)
+        if step is not None:
+            conds.append(t.c.step_id == step)
+        return exists(select(t.c.id).where(*conds))
+    if isinstance(rule, CheckinIs):
+        t = subscriber_activity
+        latest = (
+            select(t.c.value)
+            .where(t.c.subscriber_id == subscribers.c.id, t.c.kind == CHECKIN)
+            .order_by(t.c.last_at.desc(), t.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        return func.coalesce(latest, "") == rule.checkin
     if isinstance(rule, All):
         return and_(true(), *(compile_rule(r, now=when) for r in rule.all))
     if isinstance(rule, AnyOf):

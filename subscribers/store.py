@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
+from subscribers.activity import NOTHING, Activity, activity_of
 from subscribers.addresses import address_hash
 from subscribers.segments import Facts
 from subscribers.symptoms import has_red_flag
@@ -38,10 +40,16 @@ class Profile:
     confirmed_at: datetime | None
     paused_until: datetime | None
     last_campaign_send_at: datetime | None
+    activity: Activity = NOTHING
 
     def facts(self, now: datetime) -> Facts:
         days = (now - self.confirmed_at).days if self.confirmed_at else 0
-        return Facts(symptoms=self.symptoms, timezone=self.timezone, subscribed_days=max(days, 0))
+        return Facts(
+            symptoms=self.symptoms,
+            timezone=self.timezone,
+            subscribed_days=max(days, 0),
+            activity=self.activity,
+        )
 
 
 def new_public_id() -> str:
@@ -67,6 +75,7 @@ def profiles(conn: Connection, ids: Iterable[int]) -> dict[int, Profile]:
     ids = list(ids)
     result: dict[int, Profile] = {}
     syms = symptoms_of(conn, ids)
+    acts = activity_of(conn, ids)
     for start in range(0, len(ids), 900):
         chunk = ids[start : start + 900]
         for r in conn.execute(select(subscribers).where(subscribers.c.id.in_(chunk))).mappings():
@@ -82,6 +91,7 @@ def profiles(conn: Connection, ids: Iterable[int]) -> dict[int, Profile]:
                 confirmed_at=r["confirmed_at"],
                 paused_until=r["paused_until"],
                 last_campaign_send_at=r["last_campaign_send_at"],
+                activity=acts.get(r["id"], NOTHING),
             )
     return result
 
@@ -167,12 +177,16 @@ def suppressed_hashes(conn: Connection, hashes: Iterable[str]) -> set[str]:
 
 
 def suppress(conn: Connection, email_key: str, reason: str, at: datetime) -> None:
-    h = address_hash(email_key)
-    if conn.execute(
-        select(suppressions.c.email_hash).where(suppressions.c.email_hash == h)
-    ).first():
-        return
-    conn.execute(insert(suppressions).values(email_hash=h, reason=reason, created_at=at))
+    """Add the address's hash to the suppression list; the first reason recorded stays.
+
+    ON CONFLICT DO NOTHING rather than look-then-insert, so two webhook workers suppressing the
+    same address at once cannot collide on the primary key."""
+    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(
+        ins(suppressions)
+        .values(email_hash=address_hash(email_key), reason=reason, created_at=at)
+        .on_conflict_do_nothing(index_elements=[suppressions.c.email_hash])
+    )
 
 
 def unsubscribe(conn: Connection, subscriber_id: int, at: datetime, source: str) -> bool:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from storage.schema import UTCDateTime, metadata
@@ -79,3 +80,27 @@ suppressions = Table(
 )
 
 Index("ix_subscribers_status", subscribers.c.status)
+
+# What each person did with their email, as plain facts segment rules can test: the first and
+# last time they opened or clicked a step (human engagement only; machine opens and link
+# scanners are filtered out before anything lands here) and their check-in answers. One row per
+# (person, kind, campaign, step), so the table stays small and a rule needs one indexed probe.
+subscriber_activity = Table(
+    "subscriber_activity",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("kind", String(16), nullable=False),  # open | click | checkin
+    Column("campaign_id", String(64), nullable=False),  # '' when not tied to a campaign
+    Column("step_id", String(64), nullable=False),  # '' when not tied to a step
+    Column("value", String(16)),  # a check-in's answer: better | same | worse
+    Column("count", Integer, nullable=False, default=1),
+    Column("first_at", UTCDateTime(), nullable=False),
+    Column("last_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("subscriber_id", "kind", "campaign_id", "step_id"),
+)

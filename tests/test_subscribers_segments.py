@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
 from storage import Database
-from subscribers import store
+from subscribers import activity, store
 from subscribers.segments import compile_rule, parse_rule
 from subscribers.symptoms import BY_CODE, GROUP_IDS, has_red_flag
 from subscribers.tables import subscriber_symptoms, subscribers
@@ -20,6 +20,8 @@ from subscribers.tables import subscriber_symptoms, subscribers
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 CODES = sorted(BY_CODE)
 ZONES = ["Europe/London", "America/New_York"]
+TARGETS = ["c1", "c1/01", "c1/02", "c2/01"]
+ANSWERS = list(activity.CHECKIN_ANSWERS)
 
 leaf = st.one_of(
     st.builds(lambda c: {"has": c}, st.sampled_from(CODES)),
@@ -28,6 +30,9 @@ leaf = st.one_of(
     st.builds(lambda g: {"in_group": g}, st.sampled_from(sorted(GROUP_IDS))),
     st.builds(lambda n: {"subscribed_days_gte": n}, st.integers(0, 40)),
     st.builds(lambda z: {"timezone": z}, st.sampled_from(ZONES)),
+    st.builds(lambda t: {"clicked": t}, st.sampled_from(TARGETS)),
+    st.builds(lambda t: {"opened": t}, st.sampled_from(TARGETS)),
+    st.builds(lambda a: {"checkin": a}, st.sampled_from(ANSWERS)),
 )
 rules = st.recursive(
     leaf,
@@ -44,6 +49,18 @@ people = st.lists(
         st.sampled_from([None, *ZONES]),
         # confirmed this long ago (hours; negative = a clock-skewed future time), or never
         st.one_of(st.none(), st.integers(-48, 40 * 24)),
+        # what they did: (kind, campaign, step, check-in answer, minutes ago); equal times on
+        # purpose, so "latest check-in" ties are exercised too
+        st.lists(
+            st.tuples(
+                st.sampled_from(activity.KINDS),
+                st.sampled_from(["c1", "c2"]),
+                st.sampled_from(["01", "02"]),
+                st.sampled_from(ANSWERS),
+                st.integers(0, 3),
+            ),
+            max_size=4,
+        ),
     ),
     min_size=1,
     max_size=12,
@@ -64,15 +81,13 @@ def db(db_url: str) -> Any:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(rule_data=rules, population=people)
-def test_sql_selection_equals_python_matches(
-    db: Database, rule_data: Any, population: list[tuple[frozenset[str], str | None, int | None]]
-) -> None:
+def test_sql_selection_equals_python_matches(db: Database, rule_data: Any, population: Any) -> None:
     rule = parse_rule(rule_data)
     with db.engine.connect() as conn:
         trans = conn.begin()
         try:
             ids = []
-            for i, (codes, zone, hours) in enumerate(population):
+            for i, (codes, zone, hours, did) in enumerate(population):
                 sid = conn.execute(
                     insert(subscribers)
                     .values(
@@ -92,6 +107,16 @@ def test_sql_selection_equals_python_matches(
                     conn.execute(
                         insert(subscriber_symptoms),
                         [{"subscriber_id": sid, "code": c} for c in codes],
+                    )
+                for kind, campaign, step, answer, minutes in did:
+                    activity.record(
+                        conn,
+                        sid,
+                        kind,
+                        NOW - timedelta(minutes=minutes),
+                        campaign_id=campaign,
+                        step_id=step,
+                        value=answer if kind == activity.CHECKIN else None,
                     )
                 ids.append(sid)
             in_sql = set(
