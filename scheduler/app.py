@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Connection
 
 from campaigns import enrollment
@@ -42,6 +43,11 @@ def create_app(
             {"status": "ok" if ok else "unavailable", "database": ok},
             status_code=200 if ok else 503,
         )
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        registry, _ = ctx.metrics
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     def confirmed(conn: Connection, ids: list[int], now: datetime) -> None:
         on_confirmed(conn, ctx.catalog, ids, now, staff_email=ctx.settings.staff_email)

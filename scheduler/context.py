@@ -6,8 +6,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from campaigns import BUNDLED_LIBRARY
 from campaigns.loader import Catalog, CatalogError, load_catalog
+from scheduler.metrics import TickMetrics, make_registry
 from scheduler.settings import Settings
 from scheduler.transports import Transport
 from storage import Database
@@ -35,6 +38,11 @@ class AppContext:
             booking_url=s.booking_link,
             base_url=s.base_url,
         )
+
+    @cached_property
+    def metrics(self) -> tuple[CollectorRegistry, TickMetrics]:
+        """Prometheus registry for ``GET /metrics`` and the tick counters (one per context)."""
+        return make_registry(self.db)
 
     @cached_property
     def renderer(self) -> Renderer:
