@@ -38,6 +38,7 @@ test: lint
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run.py --rows $${BENCH_ROWS:-100000}
+	$(BIN)/python bench/webhook.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

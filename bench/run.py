@@ -1,10 +1,16 @@
 """`make bench`: measured figures for the import and the send path (not a test; prints numbers).
 
-    python bench/run.py [--rows 100000] [--database-url URL]
+    python bench/run.py [--rows 100000] [--per-recipient-rows N] [--path both|batched|per-recipient]
+                        [--database-url URL] [--import-only]
 
 1. CSV import of N generated rows: rows/second and peak memory (RSS).
 2. One tick delivering N due first emails through the real `sendgrid` client to a local fake
-   SendGrid (202 + X-Message-Id, on loopback): emails/second and requests made.
+   SendGrid (202 + X-Message-Id, on loopback): emails/second and requests made, on
+   - the batched path: one render per (step, variant), up to 1000 personalizations a request;
+   - the per-recipient path (``Dispatcher.per_recipient``, for templates that need their own
+     render): each email filled in full and posted alone, one personalization a request.
+   Each path runs on its own fresh database (default: SQLite files in a temporary directory; with
+   ``--database-url`` pick one path per run, the database must be empty).
 """
 
 from __future__ import annotations
@@ -20,27 +26,37 @@ import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 SYMPTOMS = ["lower_back;acute_spasm", "lower_back;sciatica", "neck;desk_posture", "mid_back", ""]
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 class FakeSendGrid(BaseHTTPRequestHandler):
     requests = 0
     recipients = 0
+    lock = threading.Lock()
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        FakeSendGrid.requests += 1
-        FakeSendGrid.recipients += len(json.loads(body)["personalizations"])
+        with FakeSendGrid.lock:
+            FakeSendGrid.requests += 1
+            FakeSendGrid.recipients += len(json.loads(body)["personalizations"])
+            n = FakeSendGrid.requests
         self.send_response(202)
-        self.send_header("X-Message-Id", f"bench{FakeSendGrid.requests}")
+        self.send_header("X-Message-Id", f"bench{n}")
         self.send_header("Content-Length", "0")
         self.end_headers()
 
     def log_message(self, *args: object) -> None:
         return
+
+    @classmethod
+    def reset(cls) -> None:
+        with cls.lock:
+            cls.requests = cls.recipients = 0
 
 
 def make_csv(path: Path, rows: int) -> None:
@@ -56,76 +72,96 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def run_path(path: str, rows: int, url: str, workdir: Path, *, import_only: bool) -> dict[str, Any]:
+    os.environ["CLINICMAIL_DATABASE_URL"] = url
+    from scheduler.context import AppContext
+    from scheduler.onboarding import on_confirmed
+    from scheduler.settings import load_settings
+    from scheduler.tick import make_dispatcher, run_tick
+    from subscribers.importer import Importer
+
+    ctx = AppContext.from_settings(load_settings())
+    ctx.db.migrate()
+    csv_path = workdir / f"people-{path}.csv"
+    make_csv(csv_path, rows)
+
+    started = time.perf_counter()
+    summary = Importer(ctx.db, NOW).run(
+        csv_path,
+        on_chunk=lambda conn, ids: on_confirmed(conn, ctx.catalog, ids, NOW, staff_email=None),
+    )
+    import_s = time.perf_counter() - started
+    figures: dict[str, Any] = {
+        "rows": rows,
+        "database": url.split(":", 1)[0],
+        "import_seconds": round(import_s, 2),
+        "import_rows_per_second": round(rows / import_s),
+        "import_peak_rss_mb": round(peak_rss_mb(), 1),
+        "imported": summary.imported,
+    }
+    if import_only:
+        ctx.close()
+        return figures
+    FakeSendGrid.reset()
+    dispatcher = make_dispatcher(ctx)
+    dispatcher.per_recipient = path == "per-recipient"
+    started = time.perf_counter()
+    report = run_tick(ctx, NOW, dispatcher=dispatcher)
+    tick_s = time.perf_counter() - started
+    ctx.close()
+    figures.update(
+        {
+            "path": path,
+            "tick_seconds": round(tick_s, 2),
+            "emails_sent": report.delivery.sent,
+            "emails_per_second": round(report.delivery.sent / tick_s) if tick_s else None,
+            "sendgrid_requests": FakeSendGrid.requests,
+            "recipients_seen_by_fake_sendgrid": FakeSendGrid.recipients,
+        }
+    )
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--per-recipient-rows",
+        type=int,
+        default=None,
+        help="rows for the per-recipient path (default: --rows)",
+    )
+    parser.add_argument(
+        "--path", choices=["both", "batched", "per-recipient"], default="both", help="send path"
+    )
+    parser.add_argument("--database-url", default=None, help="default: fresh SQLite files")
     parser.add_argument("--import-only", action="store_true", help="measure the import alone")
     args = parser.parse_args()
+    paths = ["batched", "per-recipient"] if args.path == "both" else [args.path]
+    if args.import_only:
+        paths = ["batched"]
+    if args.database_url and len(paths) > 1:
+        parser.error("with --database-url choose one --path (each path needs an empty database)")
 
     workdir = Path(tempfile.mkdtemp(prefix="clinicmail-bench-"))
-    url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeSendGrid)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     os.environ.update(
-        CLINICMAIL_DATABASE_URL=url,
         CLINICMAIL_TRANSPORT="sendgrid",
         SENDGRID_API_KEY="SG.bench",
         CLINICMAIL_SENDGRID_HOST=f"http://127.0.0.1:{server.server_address[1]}",
     )
-    from scheduler.context import AppContext
-    from scheduler.onboarding import on_confirmed
-    from scheduler.settings import load_settings
-    from scheduler.tick import run_tick
-    from subscribers.importer import Importer
-
-    ctx = AppContext.from_settings(load_settings())
-    ctx.db.migrate()
-    csv_path = workdir / "people.csv"
-    make_csv(csv_path, args.rows)
-    now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-
-    started = time.perf_counter()
-    summary = Importer(ctx.db, now).run(
-        csv_path,
-        on_chunk=lambda conn, ids: on_confirmed(conn, ctx.catalog, ids, now, staff_email=None),
-    )
-    import_s = time.perf_counter() - started
-    import_rss = peak_rss_mb()
-
-    figures: dict[str, object] = {
-        "rows": args.rows,
-        "import_seconds": round(import_s, 2),
-        "import_rows_per_second": round(args.rows / import_s),
-        "import_peak_rss_mb": round(import_rss, 1),
-        "imported": summary.imported,
-    }
-    if args.import_only:
-        ctx.close()
-        server.shutdown()
-        print(json.dumps(figures, indent=2))
-        return
-    started = time.perf_counter()
-    report = run_tick(ctx, now)
-    tick_s = time.perf_counter() - started
-    ctx.close()
+    results: dict[str, Any] = {}
+    for path in paths:
+        rows = args.rows
+        if path == "per-recipient" and args.per_recipient_rows:
+            rows = args.per_recipient_rows
+        url = args.database_url or f"sqlite:///{workdir / f'bench-{path}.db'}"
+        results[path] = run_path(path, rows, url, workdir, import_only=args.import_only)
     server.shutdown()
-    figures = {
-        "rows": args.rows,
-        "database": url.split(":", 1)[0],
-        "import_seconds": round(import_s, 2),
-        "import_rows_per_second": round(args.rows / import_s),
-        "import_peak_rss_mb": round(import_rss, 1),
-        "imported": summary.imported,
-        "tick_seconds": round(tick_s, 2),
-        "emails_sent": report.delivery.sent,
-        "emails_per_second": round(report.delivery.sent / tick_s) if tick_s else None,
-        "sendgrid_requests": FakeSendGrid.requests,
-        "recipients_seen_by_fake_sendgrid": FakeSendGrid.recipients,
-    }
-    print(json.dumps(figures, indent=2))
+    print(json.dumps(results if len(results) > 1 else results[paths[0]], indent=2))
 
 
 if __name__ == "__main__":

@@ -56,19 +56,27 @@ class VariantMeta(_Model):
     review: Review | None = None
 
 
+def unique_variants(v: list[VariantRef]) -> list[VariantRef]:
+    """Variant ids are unique within a step and never the reserved ``default``."""
+    ids = [x.id for x in v]
+    dupes = sorted({i for i in ids if ids.count(i) > 1} | ({"default"} & set(ids)))
+    if dupes:
+        raise ValueError(f"variant ids must be unique and not 'default': {', '.join(dupes)}")
+    return v
+
+
 class StepMeta(VariantMeta):
     delay_days: int = Field(default=7, ge=0, le=365)
     when: Rule | None = None
+    # Adds the one-click check-in ("How is your pain this week? Better / About the same /
+    # Worse") to this step and all its variants; answers feed the ``checkin:`` segment rule.
+    checkin: bool = False
     variants: list[VariantRef] = Field(default_factory=list)
 
     @field_validator("variants")
     @classmethod
     def _unique(cls, v: list[VariantRef]) -> list[VariantRef]:
-        ids = [x.id for x in v]
-        dupes = sorted({i for i in ids if ids.count(i) > 1} | ({"default"} & set(ids)))
-        if dupes:
-            raise ValueError(f"variant ids must be unique and not 'default': {', '.join(dupes)}")
-        return v
+        return unique_variants(v)
 
 
 class CampaignMeta(_Model):
@@ -106,6 +114,7 @@ class Variant(BaseModel):
     file: str
     body_line: int  # line of the body's first line in ``file`` (for error messages)
     when: Rule | None = None
+    checkin: bool = False  # the step's ``checkin`` setting, shared by all its variants
 
 
 class Step(BaseModel):
@@ -139,6 +148,9 @@ class Campaign(BaseModel):
     model_config = ConfigDict(frozen=True)
     meta: CampaignMeta
     steps: tuple[Step, ...]
+    # A one-off broadcast (campaigns/broadcasts.py), not a library series: it never waits out a
+    # subscriber's pause, is never offered in the preference centre, and is never resumed.
+    one_off: bool = False
 
     @property
     def id(self) -> str:

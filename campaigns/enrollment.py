@@ -11,7 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from campaigns.definitions import Campaign, Step, Variant
 from campaigns.loader import Catalog
-from campaigns.tables import ACTIVE, COMPLETED, LEFT, enrollments
+from campaigns.references import BROADCAST_PREFIX
+from campaigns.tables import ACTIVE, COMPLETED, LEFT, STOPPED, enrollments
 from subscribers.segments import Facts
 from subscribers.store import CONFIRMED, Profile
 
@@ -44,8 +45,10 @@ def eligible(campaign: Campaign, profile: Profile, now: datetime) -> bool:
 def enroll(conn: Connection, catalog: Catalog, people: Iterable[Profile], now: datetime) -> int:
     """Enter each confirmed person into every active campaign whose audience they match.
 
-    Idempotent: an existing enrollment is left as it is (a re-import never restarts a series).
-    The first email is due at once; the planner waits for the person's send window.
+    Idempotent: an existing enrollment is left as it is (a re-import never restarts a series),
+    except one *stopped* when the person unsubscribed: being confirmed again (a new signup and
+    confirmation) resumes it at the step where it stopped. The first email is due at once; the
+    planner waits for the person's send window.
     """
     rows = []
     for profile in people:
@@ -64,18 +67,22 @@ def enroll(conn: Connection, catalog: Catalog, people: Iterable[Profile], now: d
                 )
     if not rows:
         return 0
-    stmt = _insert(conn).on_conflict_do_nothing(
-        index_elements=[enrollments.c.subscriber_id, enrollments.c.campaign_id]
+    ins = _insert(conn)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[enrollments.c.subscriber_id, enrollments.c.campaign_id],
+        set_={"status": ACTIVE, "next_due_at": ins.excluded.next_due_at, "updated_at": now},
+        where=enrollments.c.status == STOPPED,
     )
     result = conn.execute(stmt, rows)
     return max(result.rowcount, 0)
 
 
 def leave_all(conn: Connection, subscriber_id: int, now: datetime) -> None:
+    """The person stopped all email (unsubscribed, or a red flag): every series stops."""
     conn.execute(
         update(enrollments)
         .where(enrollments.c.subscriber_id == subscriber_id, enrollments.c.status == ACTIVE)
-        .values(status=LEFT, next_due_at=None, updated_at=now)
+        .values(status=STOPPED, next_due_at=None, updated_at=now)
     )
 
 
@@ -94,13 +101,16 @@ def leave(conn: Connection, subscriber_id: int, campaign_id: str, now: datetime)
 
 
 def active_campaign_ids(conn: Connection, subscriber_id: int) -> list[str]:
-    return list(
-        conn.execute(
+    """The series a person is in (a waiting one-off broadcast is not a series)."""
+    return [
+        cid
+        for cid in conn.execute(
             select(enrollments.c.campaign_id)
             .where(enrollments.c.subscriber_id == subscriber_id, enrollments.c.status == ACTIVE)
             .order_by(enrollments.c.id)
         ).scalars()
-    )
+        if not cid.startswith(BROADCAST_PREFIX)
+    ]
 
 
 def due_batch(conn: Connection, now: datetime, after_id: int, limit: int) -> list[Due]:
@@ -122,6 +132,25 @@ def due_batch(conn: Connection, now: datetime, after_id: int, limit: int) -> lis
         .limit(limit)
     )
     return [Due(*r) for r in rows]
+
+
+def one_offs_due(conn: Connection, subscriber_ids: Iterable[int], now: datetime) -> set[int]:
+    """People among ``subscriber_ids`` with a one-off broadcast due by ``now``: their series
+    email gives way, so a broadcast is never starved by a series due at the same moment."""
+    ids = list(subscriber_ids)
+    found: set[int] = set()
+    for start in range(0, len(ids), 900):
+        found.update(
+            conn.execute(
+                select(enrollments.c.subscriber_id).where(
+                    enrollments.c.subscriber_id.in_(ids[start : start + 900]),
+                    enrollments.c.status == ACTIVE,
+                    enrollments.c.next_due_at <= now,
+                    enrollments.c.campaign_id.startswith(BROADCAST_PREFIX, autoescape=True),
+                )
+            ).scalars()
+        )
+    return found
 
 
 def next_step(campaign: Campaign, index: int, facts: Facts) -> tuple[int, Step, Variant] | None:

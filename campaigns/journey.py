@@ -4,15 +4,21 @@ This replays the planner's rules on a calendar of whole days, without a database
 skipped when its ``when`` rule does not match, the first matching variant is chosen, each step
 waits its ``delay_days`` after the one before, and no two campaign emails are closer than the
 frequency cap. Send windows only move an email within its day, so they do not change the week.
+
+Engagement can be simulated to preview branches (``clicked:`` / ``opened:`` / ``checkin:``
+rules): a simulated click or open on a step of this campaign counts from the day that step's
+email is sent (a rule can never see a click on an email not yet received); one on another
+campaign's step counts from day 0; a check-in answer counts from day 0.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from campaigns.definitions import Campaign
 from campaigns.enrollment import next_step
+from subscribers.activity import CLICK, OPEN, Activity
 from subscribers.segments import Facts
 from subscribers.symptoms import has_red_flag
 
@@ -52,7 +58,31 @@ class Journey:
         }
 
 
-def journey(campaign: Campaign, symptoms: frozenset[str]) -> Journey:
+@dataclass(frozen=True)
+class Engagement:
+    """Simulated behaviour: (campaign, step) pairs clicked or opened, and a check-in answer."""
+
+    clicked: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    opened: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    checkin: str | None = None
+
+    def activity(self, campaign_id: str, received: set[str]) -> Activity:
+        """What the person has done by now, given the steps of ``campaign_id`` received."""
+        done = {
+            (kind, c, s)
+            for kind, pairs in ((CLICK, self.clicked), (OPEN, self.opened))
+            for c, s in pairs
+            if c != campaign_id or s in received
+        }
+        return Activity(done=frozenset(done), last_checkin=self.checkin)
+
+
+NO_ENGAGEMENT = Engagement()
+
+
+def journey(
+    campaign: Campaign, symptoms: frozenset[str], engagement: Engagement = NO_ENGAGEMENT
+) -> Journey:
     """The emails someone who confirmed on day 0 with ``symptoms`` would receive."""
     codes = tuple(sorted(symptoms))
     if has_red_flag(symptoms):
@@ -60,11 +90,17 @@ def journey(campaign: Campaign, symptoms: frozenset[str]) -> Journey:
     if not campaign.meta.audience.matches(Facts(symptoms=symptoms)):
         return Journey(campaign.id, codes, (), excluded="audience")
     emails: list[JourneyEmail] = []
+    received: set[str] = set()
     day, index, last = 0, 0, None
     while index < len(campaign.steps):
         if last is not None and day < last + FREQUENCY_CAP_DAYS:
             day = last + FREQUENCY_CAP_DAYS
-        found = next_step(campaign, index, Facts(symptoms=symptoms, subscribed_days=day))
+        facts = Facts(
+            symptoms=symptoms,
+            subscribed_days=day,
+            activity=engagement.activity(campaign.id, received),
+        )
+        found = next_step(campaign, index, facts)
         if found is None:
             break
         i, step, variant = found
@@ -79,6 +115,7 @@ def journey(campaign: Campaign, symptoms: frozenset[str]) -> Journey:
                 file=variant.file,
             )
         )
+        received.add(step.id)
         last = day
         index = i + 1
         if index < len(campaign.steps):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection
 
 from campaigns.definitions import (
     STEP_FILE,
@@ -19,6 +20,7 @@ from campaigns.definitions import (
     Variant,
     VariantMeta,
 )
+from campaigns.references import RuleSite, check_sites
 from templates import ClinicInfo, Content, Renderer, TemplateProblem
 from templates.system import split_front_matter
 
@@ -49,14 +51,42 @@ class CatalogError(ValueError):
         self.problems = problems
 
 
+class StoredCampaigns(Protocol):
+    """Campaigns kept in the database rather than in files (one-off broadcasts).
+
+    ``get`` may open its own short transaction, so it must not be called while the caller holds
+    a write transaction on SQLite; code that plans inside a transaction calls ``preload`` with
+    its own connection first.
+    """
+
+    def get(self, campaign_id: str) -> Campaign | None: ...
+
+    def preload(self, conn: Connection, campaign_ids: Iterable[str]) -> None: ...
+
+
 class Catalog:
-    """All campaigns loaded from one directory, keyed by id, in a stable order."""
+    """All campaigns loaded from one directory, keyed by id, in a stable order.
+
+    Iterating, ``active()`` and ``len()`` cover the library only; ``get`` also finds a stored
+    campaign (a broadcast) when a :class:`StoredCampaigns` source is attached.
+    """
 
     def __init__(self, campaigns: Iterable[Campaign]) -> None:
         self.campaigns: dict[str, Campaign] = {c.id: c for c in campaigns}
+        self.stored: StoredCampaigns | None = None
 
     def get(self, campaign_id: str) -> Campaign | None:
-        return self.campaigns.get(campaign_id)
+        found = self.campaigns.get(campaign_id)
+        if found is None and self.stored is not None:
+            return self.stored.get(campaign_id)
+        return found
+
+    def preload(self, conn: Connection, campaign_ids: Iterable[str]) -> None:
+        """Make ``get`` answer from memory for these ids (call inside a planning transaction)."""
+        if self.stored is not None:
+            missing = {c for c in campaign_ids if c not in self.campaigns}
+            if missing:
+                self.stored.preload(conn, missing)
 
     def active(self) -> list[Campaign]:
         return [c for c in self.campaigns.values() if c.active]
@@ -138,7 +168,7 @@ def _model_problems(
         return None, problems
 
 
-def _read_yaml(path: Path, text: str, file: str, offset: int = 0) -> tuple[Any, list[Problem]]:
+def _read_yaml(text: str, file: str, offset: int = 0) -> tuple[Any, list[Problem]]:
     try:
         return yaml.safe_load(text) or {}, []
     except yaml.YAMLError as exc:
@@ -170,11 +200,18 @@ def _load_markdown(
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(rel, None, f"cannot read: {exc}")]
+    return parse_markdown(text, rel, model)
+
+
+def parse_markdown(
+    text: str, rel: str, model: type[VariantMeta]
+) -> tuple[_Markdown | None, list[Problem]]:
+    """One step-style Markdown text (front matter + body), checked against ``model``."""
     try:
         fm, body, body_line = split_front_matter(text)
     except ValueError as exc:
         return None, [Problem(rel, 1, str(exc))]
-    data, problems = _read_yaml(path, fm, rel, offset=1)
+    data, problems = _read_yaml(fm, rel, offset=1)
     if problems:
         return None, problems
     if not isinstance(data, dict):
@@ -185,7 +222,7 @@ def _load_markdown(
     return _Markdown(meta, fm, body, body_line), problems
 
 
-def _check_template(
+def check_template(
     renderer: Renderer, variant: Variant, front_matter: str, allowed: frozenset[str]
 ) -> list[Problem]:
     try:
@@ -204,18 +241,23 @@ def _check_template(
 
 
 def load_campaign(
-    folder: Path, root: Path, renderer: Renderer
+    folder: Path, root: Path, renderer: Renderer, sites: list[RuleSite] | None = None
 ) -> tuple[Campaign | None, list[Problem]]:
+    """Load one campaign folder. ``sites`` collects where its rules are written, so the catalog
+    can check ``clicked:`` / ``opened:`` references once every campaign is known."""
+    sites = sites if sites is not None else []
     rel_folder = folder.relative_to(root.parent) if folder.is_relative_to(root.parent) else folder
     yaml_path = folder / "campaign.yaml"
     rel = str(rel_folder / "campaign.yaml")
     if not yaml_path.is_file():
         return None, [Problem(str(rel_folder), None, "missing campaign.yaml")]
     text = yaml_path.read_text(encoding="utf-8")
-    data, problems = _read_yaml(yaml_path, text, rel)
+    data, problems = _read_yaml(text, rel)
     if problems:
         return None, problems
     meta, problems = _model_problems(CampaignMeta, data, text, rel)
+    if meta is not None:
+        sites.append(RuleSite(rel, text, 0, meta.audience, folder.name, None))
     if meta is not None and meta.id != folder.name:
         problems.append(
             Problem(
@@ -248,6 +290,12 @@ def load_campaign(
         if step_md is None:
             continue
         smeta = step_md.meta
+        index = len(steps)
+        fm = step_md.front_matter
+        if smeta.when is not None:
+            sites.append(RuleSite(srel, fm, 1, smeta.when, folder.name, index))
+        for ref in smeta.variants:
+            sites.append(RuleSite(srel, fm, 1, ref.when, folder.name, index))
         default = Variant(
             id="default",
             subject=smeta.subject,
@@ -255,8 +303,9 @@ def load_campaign(
             body=step_md.body,
             file=srel,
             body_line=step_md.body_line,
+            checkin=smeta.checkin,
         )
-        problems += _check_template(renderer, default, step_md.front_matter, CAMPAIGN_VARIABLES)
+        problems += check_template(renderer, default, step_md.front_matter, CAMPAIGN_VARIABLES)
         variants: list[Variant] = []
         for i, ref in enumerate(smeta.variants):
             vpath = folder / ref.file
@@ -284,8 +333,9 @@ def load_campaign(
                 file=vrel,
                 body_line=variant_md.body_line,
                 when=ref.when,
+                checkin=smeta.checkin,
             )
-            problems += _check_template(
+            problems += check_template(
                 renderer, variant, variant_md.front_matter, CAMPAIGN_VARIABLES
             )
             variants.append(variant)
@@ -319,11 +369,20 @@ def load_catalog(root: Path, renderer: Renderer | None = None) -> tuple[Catalog,
         return Catalog([]), [Problem(str(root), None, "campaigns directory does not exist")]
     campaigns: list[Campaign] = []
     problems: list[Problem] = []
+    sites: list[RuleSite] = []
     for folder in sorted(
         p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
     ):
-        campaign, probs = load_campaign(folder, root, renderer)
+        campaign, probs = load_campaign(folder, root, renderer, sites)
         problems += probs
         if campaign is not None:
             campaigns.append(campaign)
+    steps = {c.id: [s.id for s in c.steps] for c in campaigns}
+    # A folder that failed to load has its own problems reported; references into it are not
+    # checked against steps nobody could read.
+    broken = {p.name for p in root.iterdir() if p.is_dir()} - set(steps)
+    problems += [
+        Problem(p.file, p.line, p.message)
+        for p in check_sites([s for s in sites if s.campaign_id not in broken], steps, broken)
+    ]
     return Catalog(campaigns), problems

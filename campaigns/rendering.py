@@ -15,6 +15,11 @@ def render_variant(renderer: Renderer, campaign: Campaign, variant: Variant) -> 
             body=variant.body,
             name=variant.file,
         ),
-        reason=f"you subscribed to \u201c{campaign.meta.name}\u201d from {renderer.clinic.name}",
+        reason=(
+            f"you subscribed to emails from {renderer.clinic.name}"
+            if campaign.one_off
+            else f"you subscribed to \u201c{campaign.meta.name}\u201d from {renderer.clinic.name}"
+        ),
         list_name=campaign.id,
+        checkin=variant.checkin,
     )

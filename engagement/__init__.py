@@ -5,7 +5,10 @@
 ``ingest``   verify nothing, parse nothing clever: store a batch fast and idempotently
 ``process``  apply stored, unapplied events: suppression, unsubscribe, soft-bounce counting
 ``webhook``  ``POST /webhooks/sendgrid``: verify the signature over the raw body, store, answer 200
-``stats``    engagement per campaign, step and variant
+``stats``    engagement per campaign, step, variant and symptom group; ``chart`` draws it by week
+``complaints``  the daily spam-complaint rate, staff alerts, the automatic pause of campaign email
+``sunset``   dormant people asked once, then paused until "keep me" (``keep``: that route)
+``scores``   engagement scores (recency and frequency of human opens, clicks, check-ins)
 
 Imports point one way: engagement uses storage, subscribers and campaigns; the scheduler (the
 composition root) mounts its router, calls :func:`engagement.process.apply_pending` at the start of

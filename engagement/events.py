@@ -8,6 +8,7 @@ provider said is lost. Only this module knows SendGrid's vocabulary.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -118,6 +119,32 @@ def _timestamp(value: Any) -> tuple[int | None, datetime | None]:
         return None, None
 
 
+# Apple Mail Privacy Protection fetches every image through Apple's proxies soon after delivery,
+# whether or not anyone reads the email. SendGrid flags most of these (``sg_machine_open``); the
+# rest are recognised the way the proxies present themselves: the bare user agent
+# "Mozilla/5.0" with nothing after it (no real mail client sends that), or an address in Apple's
+# own 17.0.0.0/8 network. A human reading in Apple Mail with MPP on is indistinguishable from
+# the prefetch, so those opens are machine opens too: only clicks prove a person there.
+APPLE_PROXY_AGENTS = frozenset({"mozilla/5.0"})
+APPLE_NETWORK = ipaddress.ip_network("17.0.0.0/8")
+
+
+def is_machine_open(raw: dict[str, Any]) -> bool:
+    """Is this SendGrid ``open`` event a privacy proxy's prefetch rather than a person?"""
+    if raw.get("sg_machine_open") is True:
+        return True
+    agent = raw.get("useragent")
+    if isinstance(agent, str) and agent.strip().lower() in APPLE_PROXY_AGENTS:
+        return True
+    ip = raw.get("ip")
+    if isinstance(ip, str):
+        try:
+            return ipaddress.ip_address(ip.strip()) in APPLE_NETWORK
+        except ValueError:
+            return False
+    return False
+
+
 def from_sendgrid(raw: dict[str, Any]) -> Event:
     """Normalize one element of a SendGrid Event Webhook batch.
 
@@ -134,7 +161,7 @@ def from_sendgrid(raw: dict[str, Any]) -> Event:
         reason = _text(raw.get("reason"), 2000)
     elif kind is Kind.DROPPED:
         reason = _text(raw.get("reason"), 2000)
-    machine = kind is Kind.OPENED and raw.get("sg_machine_open") is True
+    machine = kind is Kind.OPENED and is_machine_open(raw)
     return Event(
         provider="sendgrid",
         kind=kind,

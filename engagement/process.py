@@ -10,11 +10,16 @@ dropped         suppress the address (reason ``dropped``)
 complained      suppress (reason ``complaint``) and unsubscribe: a spam report withdraws consent
 unsubscribed    unsubscribe and leave every campaign
 opened/clicked  human ones become activity facts of their (person, campaign, step), which
-                segment rules (``clicked:``/``opened:``) and branching read; machine opens are
-                are stored and never counted
+                segment rules (``clicked:``/``opened:``) and branching read; machine opens
+                (see :func:`engagement.events.is_machine_open`) and link-scanner clicks
+                (within :data:`SCANNER_SECONDS` of the send's delivery) are stored, marked
+                ``machine`` and never counted
 others          recorded only (``resubscribed`` never re-subscribes: consent comes only through
                 our own double opt-in)
 ==============  ===========================================================================
+
+After a batch with spam reports the day's complaint rate is checked at once
+(:mod:`engagement.complaints`), so an automatic pause does not wait for housekeeping.
 
 Every action is idempotent, so applying an event twice (two processes racing on SQLite, a crash
 between the action and ``applied_at``) does no harm; on PostgreSQL rows are claimed with
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -33,6 +38,7 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from campaigns import enrollment
 from campaigns.ledger import CAMPAIGN, sends
+from engagement import complaints
 from engagement.events import SOFT, Kind
 from engagement.tables import email_events
 from subscribers import activity, store
@@ -41,6 +47,11 @@ from subscribers.tables import subscribers
 
 SOFT_BOUNCE_LIMIT = 3
 BATCH = 500
+# Mail security gateways (Safe Links, Mimecast, Proofpoint…) follow every link of a message
+# within a second or two of receiving it; a person needs longer to get the notification, open
+# the email and click. A click this close to the send's delivery (or, before the delivery event
+# is known, to the moment our transport handed it over) is a scanner's.
+SCANNER_SECONDS = 10
 
 ConnFactory = Callable[[], AbstractContextManager[Connection]]
 
@@ -79,15 +90,58 @@ def _apply_batch(conn: Connection, now: datetime, size: int) -> int:
     rows = conn.execute(query).all()
     if not rows:
         return 0
-    _record_engagement(conn, [r for r in rows if r.kind in _ENGAGEMENT and not r.machine], now)
-    for row in rows:
+    human = [r for r in rows if r.kind in _ENGAGEMENT and not r.machine]
+    scanned = _scanner_clicks(conn, [r for r in human if r.kind == Kind.CLICKED])
+    if scanned:
+        conn.execute(
+            update(email_events).where(email_events.c.id.in_(scanned)).values(machine=True)
+        )
+    _record_engagement(conn, [r for r in human if r.id not in scanned], now)
+    # per address, in event order; addresses in one global order (see _record_engagement)
+    for row in sorted(rows, key=lambda r: (r.email_hash or "", r.id)):
         _apply_one(conn, row.kind, row.payload, row.bounce_class, row.email_hash, row.id, now)
     conn.execute(
         update(email_events)
         .where(email_events.c.id.in_([r.id for r in rows]))
         .values(applied_at=now)
     )
+    if any(r.kind == Kind.COMPLAINED for r in rows):
+        complaints.evaluate(conn, now)
     return len(rows)
+
+
+def _scanner_clicks(conn: Connection, clicks: list[Any]) -> set[int]:
+    """Ids of the click events that came too soon after their send's delivery to be human."""
+    clicks = [c for c in clicks if c.send_id and c.occurred_at is not None]
+    if not clicks:
+        return set()
+    send_ids = {c.send_id for c in clicks}
+    handed_over: dict[str, datetime] = {
+        sid: at
+        for sid, at in conn.execute(
+            select(sends.c.send_id, sends.c.sent_at).where(
+                sends.c.send_id.in_(send_ids), sends.c.sent_at.is_not(None)
+            )
+        )
+    }
+    e = email_events.c
+    delivered: dict[str, datetime] = {
+        sid: at
+        for sid, at in conn.execute(
+            select(e.send_id, func.max(e.occurred_at))
+            .where(e.send_id.in_(send_ids), e.kind == Kind.DELIVERED)
+            .group_by(e.send_id)
+        )
+        if at is not None
+    }
+    window = timedelta(seconds=SCANNER_SECONDS)
+    machine: set[int] = set()
+    for c in clicks:
+        known = [t for t in (handed_over.get(c.send_id), delivered.get(c.send_id)) if t]
+        # A click long *before* the send (clock trouble, or test data) proves nothing either way.
+        if known and abs(c.occurred_at - max(known)) < window:
+            machine.add(c.id)
+    return machine
 
 
 _ENGAGEMENT = {Kind.OPENED: activity.OPEN, Kind.CLICKED: activity.CLICK}
@@ -106,18 +160,15 @@ def _record_engagement(conn: Connection, rows: list[Any], now: datetime) -> None
             ).where(sends.c.send_id.in_(send_ids), sends.c.kind == CAMPAIGN)
         )
     }
-    for r in rows:
-        owner = owners.get(r.send_id)
-        if owner is None:
-            continue
-        activity.record(
-            conn,
-            owner.subscriber_id,
-            _ENGAGEMENT[r.kind],
-            r.occurred_at or now,
-            campaign_id=owner.campaign_id,
-            step_id=owner.step_id,
-        )
+    facts = sorted(
+        (o.subscriber_id, _ENGAGEMENT[r.kind], o.campaign_id, o.step_id, r.occurred_at or now)
+        for r in rows
+        if (o := owners.get(r.send_id)) is not None
+    )
+    # Sorted by the row they upsert: two appliers (a web process and a tick) touching the same
+    # person's facts then lock those rows in the same order and never deadlock.
+    for sid, kind, campaign_id, step_id, at in facts:
+        activity.record(conn, sid, kind, at, campaign_id=campaign_id, step_id=step_id)
 
 
 def _email_key(payload: str) -> str | None:

@@ -1,7 +1,8 @@
 """Tables owned by the engagement package."""
 
-from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, Text
 
+from campaigns.ledger import sends
 from storage.schema import UTCDateTime, metadata
 
 # One row per provider event, stored raw before anything is applied (DESIGN.md invariant 6).
@@ -38,3 +39,27 @@ Index(
     sqlite_where=email_events.c.applied_at.is_(None),
     postgresql_where=email_events.c.applied_at.is_(None),
 )
+
+# The complaint rate is counted per UTC day (engagement.complaints): spam reports by when they
+# happened, deliveries likewise, sends by when they left. These indexes keep that O(day).
+Index("ix_email_events_kind_occurred_at", email_events.c.kind, email_events.c.occurred_at)
+Index("ix_sends_sent_at", sends.c.sent_at)
+
+# Sunset policy (engagement.sunset): one row per person the policy has ever acted on.
+# ``paused`` people get no campaign email until they click "keep me" (or any link, or answer a
+# check-in); ``kept`` people are active again and their dormancy clock restarts at ``kept_at``.
+sunset = Table(
+    "sunset",
+    metadata,
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("state", String(16), nullable=False),  # paused | kept
+    Column("cycles", Integer, nullable=False, default=1),  # re-engagement emails so far
+    Column("asked_at", UTCDateTime(), nullable=False),  # the latest re-engagement email
+    Column("kept_at", UTCDateTime()),
+)
+Index("ix_sunset_state", sunset.c.state)

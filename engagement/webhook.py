@@ -14,12 +14,15 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
 
 from engagement.ingest import BadBatch, parse_sendgrid, store
 from engagement.process import apply_pending
@@ -64,6 +67,29 @@ class SignatureVerifier:
             return False
 
 
+class Coalesced:
+    """Runs ``work`` in at most one thread of this process at a time. A call while it runs
+    makes the running one go round once more instead of starting a second: under a burst of
+    batches one applier drains the queue while the rest of the threads keep accepting posts,
+    rather than a hundred appliers queueing for the same rows (and, on SQLite, the one lock)."""
+
+    def __init__(self, work: Callable[[], object]) -> None:
+        self._work = work
+        self._lock = threading.Lock()
+        self._again = threading.Event()
+
+    def __call__(self) -> None:
+        self._again.set()
+        while self._again.is_set():
+            if not self._lock.acquire(blocking=False):
+                return  # the running one sees the flag and goes round again
+            try:
+                self._again.clear()
+                self._work()
+            finally:
+                self._lock.release()
+
+
 def sendgrid_router(
     db: Database,
     public_key: str | None,
@@ -74,18 +100,30 @@ def sendgrid_router(
     verifier = SignatureVerifier(public_key) if public_key and public_key.strip() else None
     router = APIRouter(tags=["webhooks"])
 
-    def apply_now() -> None:
+    # SQLite has one writer. Threads that all knock on BEGIN IMMEDIATE sleep in the busy
+    # handler's growing back-off while the lock sits free; taking turns on a process lock first
+    # keeps the single writer busy (other processes still wait in the busy handler as before).
+    turn: AbstractContextManager[object] = threading.Lock() if db.is_sqlite else nullcontext()
+
+    @contextmanager
+    def writing() -> Iterator[Connection]:
+        with turn, db.begin() as conn:
+            yield conn
+
+    def apply_once() -> None:
         try:
             if apply is not None:
                 apply()
             else:
-                apply_pending(db.begin, utcnow())
+                apply_pending(writing, utcnow())
         except Exception as exc:  # the next tick applies them anyway; never crash the server
             log.error("applying webhook events failed: %s", type(exc).__name__)
 
+    apply_now = Coalesced(apply_once)
+
     def ingest(body: bytes) -> tuple[int, int]:
         events = parse_sendgrid(body)
-        with db.begin() as conn:
+        with writing() as conn:
             stored = store(conn, events, utcnow())
         return len(events), stored
 

@@ -12,9 +12,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Connection
 
 from campaigns import enrollment
+from engagement import complaints
+from engagement.keep import KeepPorts
+from engagement.keep import router as keep_router
+from engagement.web import EngagementPorts
+from engagement.web import router as engagement_router
 from engagement.webhook import sendgrid_router
 from scheduler.context import AppContext
-from scheduler.onboarding import on_confirmed, on_signup
+from scheduler.onboarding import on_confirmed, on_signup, queue_checkin_followup
 from subscribers.web import SubscriberPorts
 from subscribers.web import router as subscriber_router
 
@@ -39,10 +44,11 @@ def create_app(
     @app.get("/healthz")
     def healthz() -> JSONResponse:
         ok = ctx.db.ping()
-        return JSONResponse(
-            {"status": "ok" if ok else "unavailable", "database": ok},
-            status_code=200 if ok else 503,
-        )
+        body: dict[str, object] = {"status": "ok" if ok else "unavailable", "database": ok}
+        if ok:  # one primary-key read: is campaign email paused for spam complaints?
+            with ctx.db.begin() as conn:
+                body["campaigns_paused"] = complaints.is_paused(conn)
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -63,6 +69,23 @@ def create_app(
         on_signup(conn, sid, now, staff_email=ctx.settings.staff_email)
 
     app.include_router(sendgrid_router(ctx.db, ctx.settings.sendgrid_webhook_public_key))
+    app.include_router(
+        keep_router(KeepPorts(db=ctx.db, tokens=ctx.tokens, clinic_name=ctx.settings.clinic_name))
+    )
+    app.include_router(
+        engagement_router(
+            EngagementPorts(
+                db=ctx.db,
+                signer=ctx.link_signer,
+                clinic_name=ctx.settings.clinic_name,
+                booking_url=ctx.settings.booking_link,
+                tracking=ctx.settings.tracking == "on",
+                on_worse=lambda conn, sid, send_id, now: queue_checkin_followup(
+                    conn, sid, send_id, now, staff_email=ctx.settings.staff_email
+                ),
+            )
+        )
+    )
     app.include_router(
         subscriber_router(
             SubscriberPorts(

@@ -271,6 +271,7 @@ def preview(campaign: str, step: str, symptoms: str, fmt: str, first_name: str |
             "first_name": first_name or "there",
             "unsubscribe_url": f"{base}/unsubscribe/PREVIEW",
             "preferences_url": f"{base}/preferences/PREVIEW",
+            "checkin_url": f"{base}/checkin/PREVIEW",
         },
     )
     if fmt == "html":
@@ -317,17 +318,14 @@ def tick(now_text: str | None, dry_run: bool, as_json: bool) -> None:
 @click.option("--scheduler-only", is_flag=True, help="Run the scheduler only, no HTTP.")
 def serve(host: str, port: int, no_scheduler: bool, scheduler_only: bool) -> None:
     """Run the HTTP app and the scheduler in one process."""
-    import logging
-
+    from scheduler.logs import configure as configure_logging
     from scheduler.service import run_scheduler_only
     from scheduler.service import serve as run_serve
 
     if no_scheduler and scheduler_only:
         fail("--no-scheduler and --scheduler-only cannot be used together")
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     ctx = _context()
+    configure_logging(ctx.settings.log_format, ctx.settings.log_level)
     _catalog(ctx)
     _ = ctx.tokens
     if scheduler_only:

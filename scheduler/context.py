@@ -9,7 +9,9 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from campaigns import BUNDLED_LIBRARY
+from campaigns.broadcasts import BroadcastSource
 from campaigns.loader import Catalog, CatalogError, load_catalog
+from engagement.tracking import LinkSigner
 from scheduler.metrics import TickMetrics, make_registry
 from scheduler.settings import Settings
 from scheduler.transports import Transport
@@ -57,18 +59,26 @@ class AppContext:
         catalog, problems = load_catalog(self.campaigns_dir, self.renderer)
         if problems:
             raise CatalogError(problems)
+        catalog.stored = BroadcastSource(self.db)  # one-off broadcasts live in the database
         return catalog
 
     @cached_property
-    def tokens(self) -> Tokens:
+    def signing_keys(self) -> list[str]:
         """Signing keys: CLINICMAIL_SECRET_KEY (comma-separated, newest last, for rotation),
         else one generated at first use and stored in the database."""
         s = self.settings.secret_key
         if s is not None and s.get_secret_value().strip():
-            keys = [k.strip() for k in s.get_secret_value().split(",") if k.strip()]
-        else:
-            keys = [self.db.kv_get_or_create("secret_key")]
-        return Tokens(keys)
+            return [k.strip() for k in s.get_secret_value().split(",") if k.strip()]
+        return [self.db.kv_get_or_create("secret_key")]
+
+    @cached_property
+    def tokens(self) -> Tokens:
+        return Tokens(self.signing_keys)
+
+    @cached_property
+    def link_signer(self) -> LinkSigner:
+        """Signs tracked links, the open pixel and check-in links (their own salts)."""
+        return LinkSigner(self.signing_keys)
 
     @property
     def transport(self) -> Transport:

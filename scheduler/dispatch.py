@@ -11,7 +11,7 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,9 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 
 from campaigns.loader import Catalog
 from campaigns.rendering import render_variant
+from engagement.tracking import EngagementLinks
+from scheduler.crashpoints import crash_point
+from scheduler.health import TransportHealth
 from scheduler.ledger import (
     CAMPAIGN,
     CANCELLED,
@@ -32,12 +35,14 @@ from scheduler.ledger import (
     UNKNOWN,
     sends,
 )
+from scheduler.ratelimit import TokenBucket
+from scheduler.sendtimes import SendTimes
 from scheduler.transports import Batch, Envelope, Outcome, Result, Transport
 from storage import Database
 from subscribers import store
 from subscribers.addresses import address_hash
 from subscribers.tables import subscribers
-from templates import Rendered, Renderer, html_token
+from templates import Rendered, Renderer, fill, html_token
 from templates.system import system_content
 
 log = logging.getLogger("clinicmail.dispatch")
@@ -46,6 +51,8 @@ LEASE = timedelta(minutes=10)
 CLAIM_BATCH = 1000
 MAX_ATTEMPTS = 8
 SYSTEM_CAMPAIGN = "_system"
+# System emails about a person that go to the clinic's staff, not to the person.
+STAFF_EMAILS = frozenset({"staff-alert", "checkin-staff"})
 
 
 def ready_condition(now: datetime) -> Any:
@@ -72,10 +79,15 @@ class DispatchReport:
     unknown: int = 0
     cancelled: int = 0
     requests: int = 0
+    deferred: int = 0  # campaign email whose local window had closed by send time
+    backed_off: bool = False  # the transport is failing: dispatch skipped or stopped early
+    backoff_until: str | None = None
 
     def add(self, other: DispatchReport) -> None:
-        for name in ("sent", "failed", "retried", "unknown", "cancelled", "requests"):
+        for name in ("sent", "failed", "retried", "unknown", "cancelled", "requests", "deferred"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        if other.backed_off:
+            self.backed_off, self.backoff_until = True, other.backoff_until
 
 
 @dataclass
@@ -100,6 +112,8 @@ class LinkMaker:
     make: Callable[[str, str], str]
     record_url: Callable[[str], str]
     staff_email: str | None
+    # Tracked links, the open pixel and check-in links of campaign email (engagement.tracking).
+    engagement: EngagementLinks | None = None
 
 
 @dataclass
@@ -113,6 +127,13 @@ class Dispatcher:
     from_name: str
     list_domain: str
     _cache: dict[tuple[str, str, str], Rendered] = field(default_factory=dict)
+    # Delivery controls, all optional: the shared transport circuit breaker, the send rate
+    # limit, the send-time window re-check, and the per-recipient render path (one fully
+    # rendered email per request, for templates that cannot use provider substitutions).
+    health: TransportHealth | None = None
+    pacer: TokenBucket | None = None
+    times: SendTimes | None = None
+    per_recipient: bool = False
 
     # -- claiming ---------------------------------------------------------------------------
     def recover(self, now: datetime) -> int:
@@ -196,11 +217,13 @@ class Dispatcher:
                 )
             return keep, len(cancel)
 
-    @staticmethod
-    def _ineligible(row: Claimed, person: Any, suppressed: set[str]) -> str | None:
+    def _ineligible(self, row: Claimed, person: Any, suppressed: set[str]) -> str | None:
         """Consent and suppression are re-checked at claim time, every time."""
         if person is None:
             return "subscriber no longer exists"
+        system = row.step_id.partition(":")[0] if row.campaign_id == SYSTEM_CAMPAIGN else None
+        if system in STAFF_EMAILS:  # to the clinic's staff, whatever the person's own state
+            return None if self.links.staff_email else "no staff address is configured"
         if address_hash(person.email_key) in suppressed:
             return "address is suppressed"
         if row.kind == CAMPAIGN:
@@ -208,34 +231,38 @@ class Dispatcher:
                 return f"subscriber is {person.status}"
             if person.red_flag:
                 return "red-flag subscribers get no educational email"
-        elif (
-            row.step_id != "confirm"
-            and person.status == store.UNSUBSCRIBED
-            and row.step_id != "staff-alert"
-        ):
+        elif system != "confirm" and person.status == store.UNSUBSCRIBED:
             return "subscriber is unsubscribed"
         return None
 
     # -- rendering --------------------------------------------------------------------------
     def _rendered(self, row: Claimed) -> Rendered:
-        key = (row.campaign_id, row.step_id, row.variant_id)
+        # A system email's step id may name what it answers ("checkin-staff:<send_id>", so the
+        # ledger's unique key allows one per answered email); its content is the part before ":".
+        system = row.step_id.partition(":")[0] if row.campaign_id == SYSTEM_CAMPAIGN else None
+        key = (row.campaign_id, system or row.step_id, row.variant_id)
         if key in self._cache:
             return self._cache[key]
-        if row.campaign_id == SYSTEM_CAMPAIGN:
-            content = system_content(row.step_id)
+        if system is not None:
+            content = system_content(system)
             reasons = {
                 "confirm": "someone asked to subscribe this address to our weekly emails",
                 "safety": "you signed up for emails from us and told us about a warning sign",
                 "staff-alert": "you are listed as the clinic's staff contact",
+                "checkin-followup": "you answered a check-in in one of our weekly emails",
+                "checkin-staff": "you are listed as the clinic's staff contact",
+                "reengage": "you subscribed to our weekly back and neck care emails",
             }
+            staff = system in STAFF_EMAILS
+            extra = {"record_url": html_token("record_url")} if staff else None
+            if system == "reengage":  # the sunset policy's "keep me" link (engagement.sunset)
+                extra = {"keep_url": html_token("keep_url")}
             rendered = self.renderer.render(
                 content,
-                reason=reasons[row.step_id],
+                reason=reasons[system],
                 list_name="system",
-                extra={"record_url": html_token("record_url")}
-                if row.step_id == "staff-alert"
-                else None,
-                with_unsubscribe=row.step_id == "safety",
+                extra=extra,
+                with_unsubscribe=system in ("safety", "checkin-followup", "reengage"),
             )
         else:
             campaign = self.catalog.get(row.campaign_id)
@@ -243,6 +270,8 @@ class Dispatcher:
                 raise KeyError(f"campaign {row.campaign_id!r} is no longer in the library")
             variant = campaign.step(row.step_id).variant(row.variant_id)
             rendered = render_variant(self.renderer, campaign, variant)
+            if self.links.engagement is not None:
+                rendered = self.links.engagement.prepare(key, rendered)
         self._cache[key] = rendered
         return rendered
 
@@ -250,16 +279,24 @@ class Dispatcher:
         values = {"first_name": row.first_name or "there"}
         headers: dict[str, str] = {}
         to = row.email
-        if row.step_id == "confirm" and row.campaign_id == SYSTEM_CAMPAIGN:
+        system = row.step_id.partition(":")[0] if row.campaign_id == SYSTEM_CAMPAIGN else None
+        if system == "confirm":
             values["confirm_url"] = self.links.make("confirm", row.public_id)
-        elif row.step_id == "staff-alert" and row.campaign_id == SYSTEM_CAMPAIGN:
-            to = self.links.staff_email or row.email
+        elif system in STAFF_EMAILS:
+            to = self.links.staff_email or ""  # never the person: _ineligible saw to that
             values = {"first_name": "team", "record_url": self.links.record_url(row.public_id)}
         else:
             unsubscribe = self.links.make("unsubscribe", row.public_id)
             values["unsubscribe_url"] = unsubscribe
             values["preferences_url"] = self.links.make("preferences", row.public_id)
             headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+            if system == "reengage":
+                values["keep_url"] = self.links.make("keep", row.public_id)
+            if system is None and self.links.engagement is not None:
+                key = (row.campaign_id, row.step_id, row.variant_id)
+                values.update(
+                    self.links.engagement.values(key, row.send_id, self._rendered(row).fields)
+                )
         return Envelope(
             send_id=row.send_id,
             to=to,
@@ -290,22 +327,49 @@ class Dispatcher:
     def run(self, now: datetime, *, max_rounds: int = 10_000) -> DispatchReport:
         report = DispatchReport()
         self.recover(now)
+        if self.health is not None:
+            until = self.health.backed_off_until(now)
+            if until is not None:
+                report.backed_off, report.backoff_until = True, until.isoformat()
+                return report
+            self._deliver_staff_alert(now, report)
         for _ in range(max_rounds):
-            rows, cancelled = self.claim(now)
+            rows, cancelled = self.claim(now, self._claim_limit())
             report.cancelled += cancelled
             if not rows:
                 if cancelled:
                     continue
                 break
+            crash_point("after-claim")
             report.add(self._send_claimed(rows, now))
+            if report.backed_off:
+                break
         return report
+
+    def _claim_limit(self) -> int:
+        # A paced process claims at most a minute's worth, well inside the lease, so no claim
+        # expires (and is taken by another process) while it waits its turn.
+        if self.pacer is None:
+            return CLAIM_BATCH
+        return max(1, min(CLAIM_BATCH, int(self.pacer.rate * 60)))
+
+    def _batch_size(self) -> int:
+        if self.per_recipient:
+            return 1
+        size = max(self.transport.max_batch, 1)
+        return min(size, self.pacer.max_batch) if self.pacer is not None else size
 
     def _send_claimed(self, rows: list[Claimed], now: datetime) -> DispatchReport:
         report = DispatchReport()
+        rows = self._defer_closed(rows, now, report)
         groups: dict[tuple[str, str, str], list[Claimed]] = defaultdict(list)
         for row in rows:
             groups[(row.campaign_id, row.step_id, row.variant_id)].append(row)
+        unsent: list[Claimed] = []
         for key, group in groups.items():
+            if report.backed_off:
+                unsent.extend(group)
+                continue
             try:
                 rendered = self._rendered(group[0])
             except Exception as exc:  # a template that cannot render fails its sends, not the tick
@@ -320,9 +384,14 @@ class Dispatcher:
                     report,
                 )
                 continue
-            size = max(self.transport.max_batch, 1)
+            size = self._batch_size()
             for start in range(0, len(group), size):
                 chunk = group[start : start + size]
+                if report.backed_off:
+                    unsent.extend(chunk)
+                    continue
+                if self.pacer is not None:
+                    self.pacer.acquire(len(chunk))
                 with self.db.begin() as conn:
                     conn.execute(
                         update(sends)
@@ -332,6 +401,8 @@ class Dispatcher:
                         )
                     )
                 batch = self._batch(key, chunk, rendered)
+                if self.per_recipient:
+                    batch = _personal(batch)
                 report.requests += 1
                 try:
                     results = self.transport.send(batch)
@@ -345,8 +416,86 @@ class Dispatcher:
                         )
                         for r in chunk
                     ]
+                crash_point("after-response")
                 self._record(chunk, results, now, report)
+                if self.health is not None and self.health.record(results, now):
+                    report.backed_off = True
+                    until = self.health.backed_off_until(now)
+                    report.backoff_until = until.isoformat() if until else None
+        if unsent:
+            self._release(unsent)
         return report
+
+    def _release(self, rows: list[Claimed]) -> None:
+        """Hand back claimed rows that never reached the transport, as if never claimed."""
+        with self.db.begin() as conn:
+            ids = [r.id for r in rows]
+            for start in range(0, len(ids), 900):
+                conn.execute(
+                    update(sends)
+                    .where(sends.c.id.in_(ids[start : start + 900]), sends.c.status == CLAIMED)
+                    .values(status=PENDING, lease_until=None, attempts=sends.c.attempts - 1)
+                )
+
+    def _defer_closed(
+        self, rows: list[Claimed], now: datetime, report: DispatchReport
+    ) -> list[Claimed]:
+        """Campaign email whose local window closed between planning and sending (a retry, a
+        backlog after downtime or a back-off) waits for the next open moment instead of going
+        out at night or on a quiet day. System email is exempt."""
+        if self.times is None:
+            return rows
+        campaign_rows = [r for r in rows if r.kind == CAMPAIGN]
+        if not campaign_rows:
+            return rows
+        with self.db.begin() as conn:
+            zones = dict(
+                conn.execute(
+                    select(subscribers.c.id, subscribers.c.timezone).where(
+                        subscribers.c.id.in_({r.subscriber_id for r in campaign_rows})
+                    )
+                ).all()
+            )
+        later: dict[datetime, list[int]] = defaultdict(list)
+        deferred: set[int] = set()
+        for row in campaign_rows:
+            campaign = self.catalog.get(row.campaign_id)
+            override = campaign.meta.send_window if campaign is not None else None
+            zone = zones.get(row.subscriber_id)
+            if not self.times.is_open(now, zone, override):
+                later[self.times.next_open(now, zone, override)].append(row.id)
+                deferred.add(row.id)
+        if not deferred:
+            return rows
+        with self.db.begin() as conn:
+            for when, ids in later.items():
+                conn.execute(
+                    update(sends)
+                    .where(sends.c.id.in_(ids), sends.c.status == CLAIMED)
+                    .values(
+                        status=PENDING,
+                        lease_until=None,
+                        next_attempt_at=when,
+                        attempts=sends.c.attempts - 1,
+                    )
+                )
+        report.deferred += len(deferred)
+        return [r for r in rows if r.id not in deferred]
+
+    def _deliver_staff_alert(self, now: datetime, report: DispatchReport) -> None:
+        """A queued transport-failure alert goes first, once the back-off allows a request."""
+        assert self.health is not None
+        state = self.health.pending_alert()
+        if state is None:
+            return
+        batch = self.health.alert_batch(state, self.renderer, self.from_email, self.from_name)
+        report.requests += 1
+        try:
+            results = self.transport.send(batch)
+        except Exception as exc:
+            log.error("transport %s raised %s", self.transport.name, type(exc).__name__)
+            return
+        self.health.alert_result(results, now)
 
     def _record(
         self, rows: list[Claimed], results: list[Result], now: datetime, report: DispatchReport
@@ -391,3 +540,10 @@ def _backoff(attempt: int) -> float:
     """Exponential backoff with jitter: 1, 2, 4 … minutes, capped at an hour."""
     base: float = min(60.0 * 2 ** (attempt - 1), 3600.0)
     return base * (0.8 + 0.4 * random.random())
+
+
+def _personal(batch: Batch) -> Batch:
+    """The per-recipient render path: the one recipient's values written into the content."""
+    (recipient,) = batch.recipients
+    subject, html, text = fill(batch.rendered, recipient.values)
+    return replace(batch, rendered=Rendered(subject=subject, html=html, text=text))

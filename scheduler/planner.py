@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, update
@@ -17,15 +17,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from campaigns import enrollment
 from campaigns.loader import Catalog
-from campaigns.tables import COMPLETED, LEFT
+from campaigns.tables import COMPLETED, LEFT, STOPPED
+from engagement import complaints, sunset
 from scheduler.ledger import CAMPAIGN, PENDING, sends
-from scheduler.settings import parse_window
-from scheduler.windows import in_window, next_open
+from scheduler.sendtimes import SendTimes
+from scheduler.windows import OPEN_EVERY_DAY, Closures
 from subscribers import store
 from subscribers.tables import subscribers
 
 FREQUENCY_CAP = timedelta(days=7)  # at most one campaign email in any seven days
 PAUSED_CAMPAIGN_RECHECK = timedelta(hours=1)
+ONE_OFF_FIRST = timedelta(minutes=1)  # a series email due with a broadcast waits this long
+SUNSET_RECHECK = timedelta(hours=6)  # a dormant person's "keep me" waits at most this long
 BATCH = 500
 
 
@@ -108,6 +111,8 @@ class _Batch:
     changes: list[enrollment.Change] = field(default_factory=list)
     sends: list[dict[str, object]] = field(default_factory=list)
     last_send: dict[int, datetime] = field(default_factory=dict)
+    # People with a broadcast due now: their series email waits a minute, for the broadcast.
+    yield_to_one_off: set[int] = field(default_factory=set)
 
     def flush(self, conn: Connection, now: datetime) -> None:
         insert_sends(conn, self.sends)
@@ -122,26 +127,38 @@ class _Batch:
 
 
 class Planner:
-    def __init__(self, catalog: Catalog, default_zone: ZoneInfo, window: str) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        default_zone: ZoneInfo,
+        window: str,
+        closures: Closures = OPEN_EVERY_DAY,
+    ) -> None:
         self.catalog = catalog
-        self.default_zone = default_zone
-        self.window = parse_window(window)
-        self._windows: dict[str, tuple[time, time]] = {}
-        self._zones: dict[str | None, ZoneInfo] = {}
+        self.times = SendTimes(default_zone, window, closures)
+        self._complaint_pause = False
+        self._sunset: set[int] = set()
 
     def plan_batch(
         self, conn: Connection, now: datetime, after_id: int
     ) -> tuple[PlanReport, int | None]:
         """Plan one keyset batch; returns the report and the last id seen (None when done)."""
         report = PlanReport()
+        # List health: spam complaints over the limit pause all campaign email (rows already
+        # in the ledger wait too); the sunset policy pauses dormant people until "keep me".
+        self._complaint_pause = complaints.is_paused(conn)
+        if self._complaint_pause and after_id == 0:
+            complaints.hold_campaign_sends(conn, now, now + PAUSED_CAMPAIGN_RECHECK)
         due = enrollment.due_batch(conn, now, after_id, BATCH)
         if not due:
             return report, None
+        self.catalog.preload(conn, {d.campaign_id for d in due})  # broadcasts, read in this txn
         people = store.profiles(conn, {d.subscriber_id for d in due})
+        self._sunset = sunset.paused_among(conn, set(people))
         last_send: dict[int, datetime | None] = {
             pid: p.last_campaign_send_at for pid, p in people.items()
         }
-        batch = _Batch()
+        batch = _Batch(yield_to_one_off=enrollment.one_offs_due(conn, people, now))
         for d in due:
             self._plan_one(d, people.get(d.subscriber_id), last_send, now, report, batch)
         batch.flush(conn, now)
@@ -168,18 +185,25 @@ class Planner:
         if person is None or campaign is None or campaign.meta.status == "archived":
             return finish(LEFT)
         if person.status != store.CONFIRMED or person.red_flag:
-            return finish(LEFT)
+            # Stopped, not left: a series resumes if the person opts in and confirms again.
+            return finish(LEFT if campaign.one_off else STOPPED)
         if not campaign.active:  # draft or paused: look again later, cheaply
             return postpone(now + PAUSED_CAMPAIGN_RECHECK)
+        if self._complaint_pause:  # until staff run `clinicmail health resume`
+            return postpone(now + PAUSED_CAMPAIGN_RECHECK)
+        if person.id in self._sunset:
+            return finish(LEFT) if campaign.one_off else postpone(now + SUNSET_RECHECK)
         if person.paused_until and person.paused_until > now:
-            return postpone(person.paused_until)
+            # A one-off broadcast is skipped, not caught up after the pause.
+            return finish(LEFT) if campaign.one_off else postpone(person.paused_until)
         previous = last_send.get(person.id)
         if previous is not None and previous + FREQUENCY_CAP > now:
             return postpone(previous + FREQUENCY_CAP)
-        zone = self._zone(person.timezone)
-        window = self._window(campaign.meta.send_window)
-        if not in_window(now, zone, window):
-            return postpone(next_open(now, zone, window))
+        if not campaign.one_off and person.id in batch.yield_to_one_off:
+            return postpone(now + ONE_OFF_FIRST)
+        # Outside the local window, or a quiet day or clinic holiday where the person lives.
+        if not self.times.is_open(now, person.timezone, campaign.meta.send_window):
+            return postpone(self.times.next_open(now, person.timezone, campaign.meta.send_window))
         found = enrollment.next_step(campaign, d.step_index, person.facts(now))
         if found is None:
             return finish(COMPLETED)
@@ -199,18 +223,3 @@ class Planner:
         batch.changes.append(enrollment.after_planning(campaign, d.enrollment_id, index, now))
         report.planned += 1
         return None
-
-    def _window(self, override: str | None) -> tuple[time, time]:
-        if override is None:
-            return self.window
-        if override not in self._windows:
-            self._windows[override] = parse_window(override)
-        return self._windows[override]
-
-    def _zone(self, name: str | None) -> ZoneInfo:
-        if name not in self._zones:
-            try:
-                self._zones[name] = ZoneInfo(name) if name else self.default_zone
-            except (KeyError, ValueError):
-                self._zones[name] = self.default_zone
-        return self._zones[name]

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import FrameType
@@ -26,8 +27,15 @@ TICK_SECONDS = 60
 
 
 def tick_job(ctx: AppContext) -> None:
+    _, metrics = ctx.metrics
+    started = time.monotonic()
     try:
         report = run_tick(ctx, datetime.now(UTC))
+        d = report.delivery
+        metrics.observe(
+            {"sent": d.sent, "failed": d.failed, "retried": d.retried, "unknown": d.unknown},
+            started,
+        )
         if report.planned or report.delivery.sent or report.delivery.failed:
             log.info(
                 "tick: planned=%d sent=%d failed=%d",
@@ -36,6 +44,7 @@ def tick_job(ctx: AppContext) -> None:
                 report.delivery.failed,
             )
     except Exception as exc:  # a failing tick must not kill the scheduler; the next one retries
+        metrics.failed(started)
         log.error("tick failed: %s", type(exc).__name__)
 
 
@@ -49,6 +58,13 @@ def housekeeping_job(ctx: AppContext) -> None:
             log.info("housekeeping: deleted %d unconfirmed signups older than 7 days", expired)
     except Exception as exc:
         log.error("housekeeping failed: %s", type(exc).__name__)
+    # List health on its own: a failure above must not stop the complaint check and the sunset.
+    from scheduler.listhealth import housekeeping as list_health
+
+    try:
+        list_health(ctx, datetime.now(UTC))
+    except Exception as exc:
+        log.error("list-health housekeeping failed: %s", type(exc).__name__)
 
 
 def make_scheduler(ctx: AppContext) -> BackgroundScheduler:

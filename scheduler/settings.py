@@ -16,6 +16,8 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from scheduler.windows import Closures, parse_holidays, parse_quiet_days
+
 SECRET_FIELDS = frozenset({"SENDGRID_API_KEY", "CLINICMAIL_SECRET_KEY", "CLINICMAIL_SMTP_URL"})
 
 
@@ -72,8 +74,30 @@ class Settings(BaseSettings):
     timezone: str = Field("Europe/London", validation_alias="CLINICMAIL_TIMEZONE")
     staff_email: str | None = Field(None, validation_alias="CLINICMAIL_STAFF_EMAIL")
     send_window: str = Field("08:00-20:00", validation_alias="CLINICMAIL_SEND_WINDOW")
+    # Delivery (not in the original table): campaign email is held on quiet weekdays and clinic
+    # holidays in the subscriber's local time; SEND_RATE caps emails per second per sending
+    # process (0 = unlimited).
+    quiet_days: str = Field("", validation_alias="CLINICMAIL_QUIET_DAYS")
+    holidays: str = Field("", validation_alias="CLINICMAIL_HOLIDAYS")
+    send_rate: float = Field(0.0, ge=0, le=100_000, validation_alias="CLINICMAIL_SEND_RATE")
     # Not in the original table: where "Book an assessment" links go (default: a reply email).
     booking_url: str | None = Field(None, validation_alias="CLINICMAIL_BOOKING_URL")
+    # List health (not in the original table): weeks without human engagement before the sunset
+    # policy asks once and then pauses campaign email (engagement.sunset); 0 turns it off.
+    sunset_weeks: int = Field(26, validation_alias="CLINICMAIL_SUNSET_WEEKS")
+    # Not in the original table: own open/click tracking for the smtp and outbox transports
+    # (SendGrid reports opens through its webhook and its click tracking stays off).
+    tracking: str = Field("on", validation_alias="CLINICMAIL_TRACKING")
+    # Not in the original table: log lines as readable text (default) or one JSON object each.
+    log_format: Literal["text", "json"] = Field("text", validation_alias="CLINICMAIL_LOG_FORMAT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias="CLINICMAIL_LOG_LEVEL"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
 
     @field_validator("sendgrid_webhook_public_key")
     @classmethod
@@ -108,6 +132,22 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return v.rstrip("/")
 
+    @field_validator("tracking")
+    @classmethod
+    def _tracking(cls, v: str) -> str:
+        value = v.strip().lower()
+        if value not in ("on", "off"):
+            raise ValueError("must be on or off")
+        return value
+
+    @field_validator("sunset_weeks", mode="before")
+    @classmethod
+    def _sunset_weeks(cls, v: object) -> int:
+        text = str(v).strip()
+        if not text.isdigit() or int(text) > 520:
+            raise ValueError("must be a whole number of weeks from 0 (off) to 520")
+        return int(text)
+
     @field_validator("booking_url")
     @classmethod
     def _booking(cls, v: str | None) -> str | None:
@@ -138,6 +178,18 @@ class Settings(BaseSettings):
     @classmethod
     def _window(cls, v: str) -> str:
         parse_window(v)
+        return v
+
+    @field_validator("quiet_days")
+    @classmethod
+    def _quiet_days(cls, v: str) -> str:
+        parse_quiet_days(v)
+        return v
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, v: str) -> str:
+        parse_holidays(v)
         return v
 
     @field_validator("smtp_url")
@@ -174,9 +226,19 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @cached_property
+    def closures(self) -> Closures:
+        return Closures(parse_quiet_days(self.quiet_days), parse_holidays(self.holidays))
+
     @property
     def booking_link(self) -> str:
         return self.booking_url or f"mailto:{self.from_email}?subject=Appointment%20request"
+
+    @property
+    def own_tracking(self) -> bool:
+        """Our own open pixel and tracked links: on for the smtp and outbox transports unless
+        CLINICMAIL_TRACKING=off; never for SendGrid (its webhook reports opens)."""
+        return self.tracking == "on" and self.transport in ("smtp", "outbox")
 
 
 class _Missing(ValueError):

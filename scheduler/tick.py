@@ -11,10 +11,14 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, text
 
 from engagement.process import apply_pending
+from engagement.tracking import EngagementLinks
 from scheduler.context import AppContext
 from scheduler.dispatch import Dispatcher, DispatchReport, LinkMaker, count_ready
+from scheduler.health import TransportHealth
 from scheduler.planner import Planner
+from scheduler.ratelimit import TokenBucket
 from scheduler.reconcile import settle_unknown
+from scheduler.sendtimes import SendTimes
 
 log = logging.getLogger("clinicmail.tick")
 
@@ -42,6 +46,9 @@ class TickReport:
             "unknown": d["unknown"],
             "cancelled": d["cancelled"],
             "requests": d["requests"],
+            "deferred": d["deferred"],
+            "backed_off": d["backed_off"],
+            "backoff_until": d["backoff_until"],
             "planned": self.planned,
             "postponed": self.postponed,
             "finished": self.finished,
@@ -54,26 +61,42 @@ class TickReport:
 def make_dispatcher(ctx: AppContext) -> Dispatcher:
     s = ctx.settings
     domain = s.from_email.rsplit("@", 1)[-1]
+    transport = ctx.transport
     return Dispatcher(
         db=ctx.db,
         catalog=ctx.catalog,
         renderer=ctx.renderer,
-        transport=ctx.transport,
+        transport=transport,
         links=LinkMaker(
             make=ctx.link,
             record_url=lambda public_id: f"{s.base_url}/console/subscribers/{public_id}",
             staff_email=s.staff_email,
+            engagement=EngagementLinks(ctx.db, ctx.link_signer, s.base_url, s.own_tracking),
         ),
         from_email=s.from_email,
         from_name=s.clinic_name,
         list_domain=domain or urlsplit(s.base_url).hostname or "clinicmail.local",
+        health=TransportHealth(ctx.db, transport.name, s.staff_email),
+        pacer=TokenBucket(s.send_rate) if s.send_rate > 0 else None,
+        times=SendTimes(s.zone, s.send_window, s.closures),
     )
 
 
-def run_tick(ctx: AppContext, now: datetime, *, dry_run: bool = False) -> TickReport:
+def run_tick(
+    ctx: AppContext,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    dispatcher: Dispatcher | None = None,
+) -> TickReport:
+    """One pass. ``dispatcher`` lets the bench and tests supply one built by
+    :func:`make_dispatcher` with a different option (per-recipient path, an injected clock)."""
     report = TickReport(now=now.isoformat(), dry_run=dry_run)
-    planner = Planner(ctx.catalog, ctx.settings.zone, ctx.settings.send_window)
-    dispatcher = make_dispatcher(ctx) if not dry_run else None
+    planner = Planner(
+        ctx.catalog, ctx.settings.zone, ctx.settings.send_window, ctx.settings.closures
+    )
+    if dispatcher is None and not dry_run:
+        dispatcher = make_dispatcher(ctx)
     if dry_run:
         # Plan inside one transaction that is rolled back: exact figures, nothing changes.
         with ctx.db.engine.connect() as conn:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, update
 
-from subscribers.store import UNCONFIRMED
+from subscribers.store import UNCONFIRMED, UNSUBSCRIBED
 from subscribers.tables import subscribers
 
 UNCONFIRMED_TTL = timedelta(days=7)  # the life of a confirmation link (tokens.CONFIRM_MAX_AGE)
@@ -17,11 +17,26 @@ def expire_unconfirmed(conn: Connection, now: datetime) -> int:
 
     Their symptoms, consent events and queued confirmation email go with them (ON DELETE
     CASCADE). No hash is kept: they never agreed, so there is nothing to remember.
+
+    Someone who had unsubscribed and signed up again without confirming is not deleted (their
+    consent history is evidence worth keeping): seven days after that signup they simply go
+    back to unsubscribed.
     """
+    stale = now - UNCONFIRMED_TTL
     result = conn.execute(
         delete(subscribers).where(
             subscribers.c.status == UNCONFIRMED,
-            subscribers.c.created_at < now - UNCONFIRMED_TTL,
+            subscribers.c.unsubscribed_at.is_(None),
+            subscribers.c.created_at < stale,
         )
+    )
+    conn.execute(
+        update(subscribers)
+        .where(
+            subscribers.c.status == UNCONFIRMED,
+            subscribers.c.unsubscribed_at.is_not(None),
+            subscribers.c.updated_at < stale,
+        )
+        .values(status=UNSUBSCRIBED, updated_at=now)
     )
     return int(result.rowcount or 0)

@@ -114,10 +114,13 @@ def register(
     ip: str | None,
     user_agent: str | None,
 ) -> int | None:
-    """Store a signup; returns the new subscriber's id when a confirmation email should go out.
+    """Store a signup; returns the subscriber's id when a confirmation email should go out.
 
-    None means nothing new to confirm (suppressed, already confirmed or unsubscribed, or an
-    unconfirmed signup that was updated and already has its confirmation email queued).
+    That is a new address, or one that unsubscribed earlier and asks again: it becomes
+    unconfirmed (its history kept) and gets nothing but a new confirmation email until that is
+    clicked. None means nothing new to confirm: a suppressed address (bounced, complained,
+    erased: never re-added), one already confirmed, or an unconfirmed signup that was updated
+    and already has its confirmation email queued.
     """
     key = req.email.lower()
     if store.is_suppressed(conn, key):
@@ -125,8 +128,9 @@ def register(
     row = conn.execute(
         select(subscribers.c.id, subscribers.c.status).where(subscribers.c.email_key == key)
     ).first()
-    if row is not None and row.status != store.UNCONFIRMED:
+    if row is not None and row.status == store.CONFIRMED:
         return None
+    returning = row is not None and row.status == store.UNSUBSCRIBED
     if row is None:
         sid = int(
             conn.execute(
@@ -148,14 +152,17 @@ def register(
         )
     else:
         sid = row.id
-        conn.execute(
-            update(subscribers)
-            .where(subscribers.c.id == sid)
-            .values(first_name=req.first_name, timezone=req.timezone, updated_at=now)
-        )
+        values: dict[str, Any] = {
+            "first_name": req.first_name,
+            "timezone": req.timezone,
+            "updated_at": now,
+        }
+        if returning:
+            values["status"] = store.UNCONFIRMED
+        conn.execute(update(subscribers).where(subscribers.c.id == sid).values(**values))
     store.set_symptoms(conn, sid, req.symptoms)
     _consent_events(conn, sid, req, now, ip, user_agent)
-    return sid if row is None else None
+    return sid if row is None or returning else None
 
 
 def _consent_events(

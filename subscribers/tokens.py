@@ -11,7 +11,8 @@ from typing import Literal
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
-Purpose = Literal["unsubscribe", "preferences", "confirm"]
+# "keep": the re-engagement email's "keep sending me emails" link (engagement.sunset).
+Purpose = Literal["unsubscribe", "preferences", "confirm", "keep"]
 # Unsubscribe and preference links must work for the life of an email (RFC 8058 wants ≥ 60 days);
 # they never expire. A confirmation link is only good for a week.
 CONFIRM_MAX_AGE = 7 * 24 * 3600

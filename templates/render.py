@@ -36,13 +36,17 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from templates.checkin import CHOICES, QUESTION
+from templates.checkin import URL_FIELD as CHECKIN_FIELD
+
 LAYOUTS = Path(__file__).parent / "layouts"
 MAX_OUTPUT = 256 * 1024  # a rendered email larger than this is a template bug, not content
 
 # Values that differ per recipient; everything else is rendered once.
 PLACEHOLDER_FIELDS = ("first_name", "unsubscribe_url", "preferences_url", "confirm_url")
-# "@@" survives Markdown link normalisation, CSS inlining and HTML-to-text untouched.
-_TOKEN = re.compile(r"@@([a-z_]+)@@")
+# "@@" survives Markdown link normalisation, CSS inlining and HTML-to-text untouched. Names may
+# carry digits after the first letter (tracked links are ``link_0``, ``link_1`` …).
+_TOKEN = re.compile(r"@@([a-z][a-z0-9_]*)@@")
 
 
 def html_token(name: str) -> str:
@@ -98,7 +102,7 @@ class Rendered:
 def fill(rendered: Rendered, values: dict[str, str]) -> tuple[str, str, str]:
     """Return ``(subject, html, text)`` with one recipient's values in place of the tokens."""
     subs = substitutions(values)
-    pattern = re.compile(r"@@[a-z_]+@@")
+    pattern = re.compile(r"@@[a-z][a-z0-9_]*@@")
 
     def repl(m: re.Match[str]) -> str:
         return subs.get(m.group(0), m.group(0))
@@ -341,11 +345,14 @@ class Renderer:
         list_name: str,
         extra: dict[str, Any] | None = None,
         with_unsubscribe: bool = True,
+        checkin: bool = False,
     ) -> Rendered:
         """Render subject, HTML and text once, with per-recipient tokens left in place.
 
         ``reason`` is the footer's "why you get this"; ``with_unsubscribe`` is False only for
-        transactional mail (a confirmation request) that has no list to leave.
+        transactional mail (a confirmation request) that has no list to leave. ``checkin`` adds
+        the one-click check-in block (:mod:`templates.checkin`) after the body, whose links use
+        the per-recipient token ``checkin_url``.
         """
         ctx = self._context(extra)
         subject = html.unescape(self._sandboxed(content.subject, ctx, "subject")).strip()
@@ -357,6 +364,11 @@ class Renderer:
             "unsubscribe_url": html_token("unsubscribe_url") if with_unsubscribe else None,
             "preferences_url": html_token("preferences_url") if with_unsubscribe else None,
         }
+        block = (
+            {"question": QUESTION, "choices": CHOICES, "url": html_token(CHECKIN_FIELD)}
+            if checkin
+            else None
+        )
         page = self.layouts.get_template("base.html").render(
             subject=subject,
             preheader=preheader,
@@ -364,9 +376,15 @@ class Renderer:
             clinic=self.clinic,
             footer=footer,
             list_name=list_name,
+            checkin=block,
         )
         inlined = self.inliner.inline(page)
         text_body = get_text(body_html, self._text_config).strip()
+        if block is not None:
+            checkin_text = self.layouts.get_template("checkin.txt").render(
+                clinic=self.clinic, checkin=block
+            )
+            text_body = f"{text_body}\n\n{checkin_text.strip()}"
         text_footer = self.layouts.get_template("footer.txt").render(
             clinic=self.clinic, footer=footer
         )

@@ -1,4 +1,5 @@
-"""The system emails (confirmation, safety, staff alert), written like campaign steps."""
+"""The system emails (confirmation, safety, staff alert, check-in follow-ups), written like
+campaign steps."""
 
 from __future__ import annotations
 
@@ -10,7 +11,20 @@ import yaml
 from templates.render import Content
 
 SYSTEM_DIR = Path(__file__).parent / "emails" / "system"
-SYSTEM_EMAILS = ("confirm", "safety", "staff-alert")
+# checkin-followup: to a subscriber who answered "Worse" to a check-in (an invitation to book);
+# checkin-staff: the matching notice to CLINICMAIL_STAFF_EMAIL (a link to the record, nothing more).
+# reengage: the sunset policy's one "still want these?" email with its "keep me" link (keep_url).
+SYSTEM_EMAILS = (
+    "confirm",
+    "safety",
+    "staff-alert",
+    "checkin-followup",
+    "checkin-staff",
+    "reengage",
+)
+# Emails to staff about the service itself (no subscriber; each has its own variables):
+# a failing transport (scheduler.health) and a spam-complaint rate alert (engagement.complaints).
+OPS_EMAILS = ("transport-alert", "complaint-alert")
 
 
 def split_front_matter(text: str) -> tuple[str, str, int]:
@@ -26,7 +40,7 @@ def split_front_matter(text: str) -> tuple[str, str, int]:
 
 @cache
 def system_content(name: str) -> Content:
-    if name not in SYSTEM_EMAILS:
+    if name not in SYSTEM_EMAILS and name not in OPS_EMAILS:
         raise KeyError(name)
     path = SYSTEM_DIR / f"{name}.md"
     fm, body, _ = split_front_matter(path.read_text(encoding="utf-8"))

@@ -10,10 +10,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from sqlalchemy import create_engine, text
 
 PG_URL = os.environ.get("CLINICMAIL_TEST_POSTGRES_URL")
@@ -33,6 +35,21 @@ def _reset_postgres(url: str) -> None:
             conn.execute(text("CREATE SCHEMA public"))
     finally:
         engine.dispose()
+
+
+# In-process tests run on a fixed, ticking clock: many import subscribers "now" and then tick at
+# fixed dates (Monday 23 November 2026 and after), which must stay in the future whatever day
+# the suite runs. Subprocesses keep the real clock; tests that need it mark `real_clock`.
+TEST_TODAY = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _fixed_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.node.get_closest_marker("real_clock"):
+        yield
+        return
+    with time_machine.travel(TEST_TODAY, tick=True):
+        yield
 
 
 @pytest.fixture(params=BACKENDS)

@@ -115,4 +115,4 @@ def test_every_library_email_is_plain_and_short(figures: dict[str, tuple[float, 
     too_long = {f: n for f, (_, n) in figures.items() if n >= MAX_WORDS}
     assert not too_hard, f"reading grade above {MAX_GRADE}: {too_hard}"
     assert not too_long, f"{MAX_WORDS} words or more: {too_long}"
-    assert len(figures) == 26  # 13 steps + 13 variants
+    assert len(figures) == 28  # 13 steps + 13 symptom variants + 2 engagement variants

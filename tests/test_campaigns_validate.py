@@ -61,6 +61,27 @@ CASES: dict[str, tuple[str, int | None, tuple[str, ...]]] = {
     "bad_send_window": ("demo/campaign.yaml", 4, ("send_window", "08:00-20:00")),
     "reversed_send_window": ("demo/campaign.yaml", 4, ("send_window", "start must be before")),
     "id_mismatch": ("demo/campaign.yaml", 1, ("'demo-two'", "folder name 'demo'")),
+    # branching by engagement: references must name a real step that can already have happened
+    "engagement_unknown_step": (
+        "demo/02-next.md",
+        8,
+        ("'clicked: demo/helo'", "has no step 'helo'", "step ids: hello, next"),
+    ),
+    "engagement_unknown_campaign": (
+        "demo/01-hello.md",
+        3,
+        ("names no campaign 'spasm-educaton'", "known campaigns: demo"),
+    ),
+    "engagement_later_step": (
+        "demo/02-next.md",
+        4,
+        ("'opened: demo/next'", "could never match", "earlier step: hello"),
+    ),
+    "engagement_in_audience": (
+        "demo/campaign.yaml",
+        5,
+        ("'clicked: demo/hello'", "audience", "could never match"),
+    ),
     "unknown_setting": (
         "demo/campaign.yaml",
         4,
@@ -123,7 +144,8 @@ def test_bundled_library_shape() -> None:
     assert campaign is not None and campaign.active
     assert len(campaign.steps) == 13
     variant_ids = {v.id for s in campaign.steps for v in s.variants}
-    assert variant_ids == {"sciatica", "neck"}
+    # symptom paths, and two engagement branches: a "worse" check-in, a strength-plan click
+    assert variant_ids == {"sciatica", "neck", "checkin-worse", "strength"}
 
 
 def test_missing_directory_is_one_clear_line(sqlite_cli: CLI, tmp_path: Path) -> None:

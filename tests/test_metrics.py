@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
+import time_machine
 from prometheus_client.parser import text_string_to_metric_families
 
+from scheduler.app import create_app
+from scheduler.context import AppContext
+from scheduler.service import tick_job
+from scheduler.settings import load_settings
 from tests.conftest import CLI, write_csv
 from tests.test_stats_end_to_end import web
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # Starlette asks for its `httpx2` fork
+    from fastapi.testclient import TestClient
 
 MONDAY = "2026-11-23T10:00:00Z"
 
@@ -49,3 +59,20 @@ def test_metrics_follow_the_ledger(cli: CLI, tmp_path: Path) -> None:
         assert got[("clinicmail_webhook_events_pending", ())] == 0
         # nothing personal: no address, name or symptom code anywhere in the scrape
         assert not re.search(r"\bann\b|\bbob\b|example\.com|sciatica|lower_back", after, re.I)
+
+
+def test_scheduler_ticks_are_counted(cli: CLI, tmp_path: Path) -> None:
+    csv = write_csv(tmp_path / "p.csv", ["dee@example.com,Dee,neck,Europe/London,yes,,"])
+    assert cli("subscribers", "import", str(csv)).code == 0
+    ctx = AppContext.from_settings(load_settings())
+    try:
+        with time_machine.travel(MONDAY, tick=False):
+            tick_job(ctx)  # the job the scheduler runs every minute
+            tick_job(ctx)  # nothing left to send: counted as a tick, no more emails
+        with TestClient(create_app(ctx)) as client:
+            got = _samples(client.get("/metrics").text)
+    finally:
+        ctx.close()
+    assert got[("clinicmail_ticks_total", (("result", "ok"),))] == 2
+    assert got[("clinicmail_emails_total", (("outcome", "sent"),))] == 1
+    assert got[("clinicmail_tick_seconds_count", ())] == 2

@@ -231,7 +231,9 @@ def test_images_need_alt_text(renderer: Renderer) -> None:
 # -- the library and system emails --------------------------------------------------------------
 def test_system_emails_pass_the_same_checks(renderer: Renderer) -> None:
     for name in SYSTEM_EMAILS:
-        renderer.check(system_content(name), CAMPAIGN_VARIABLES | {"confirm_url", "record_url"})
+        renderer.check(
+            system_content(name), CAMPAIGN_VARIABLES | {"confirm_url", "record_url", "keep_url"}
+        )
 
 
 def test_every_library_email_renders_with_footer_and_no_leftover_markup(

@@ -30,7 +30,7 @@ class Envelope:
 
     send_id: str
     to: str
-    subscriber_id: int
+    subscriber_id: int | None  # None for operational mail about no subscriber (a staff alert)
     values: dict[str, str]
     headers: dict[str, str] = field(default_factory=dict)
 

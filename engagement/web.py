@@ -1,0 +1,211 @@
+"""HTTP routes for what people do with an email: tracked clicks, the open pixel, check-ins.
+
+==================================  =============================================================
+``GET|HEAD /r/{link_id}/{sig}``     302 to the stored URL that link names; records a click
+``GET|HEAD /o/{send_id}/{sig}.gif`` a 1x1 GIF, never cached; records an open
+``GET /checkin/{token}/{answer}``   a small page that sends the answer (changes nothing itself)
+``POST /checkin/{token}/{answer}``  records the answer (idempotent; the latest answer wins)
+==================================  =============================================================
+
+Anything tampered, unsigned or unknown is a 404 and records nothing. With tracking off
+(``CLINICMAIL_TRACKING=off``) links in emails already sent still redirect, but nothing is recorded.
+
+Why a check-in GET does not record: mail security gateways fetch every link in an email, which
+would answer all three at once (and "worse" alerts staff). The GET page submits the answer with
+a POST on its own when a browser shows it, and shows a plain button when scripts are off. An
+automatic POST that still looks like a machine (a scanner's user agent, or within seconds of
+the email leaving) is not recorded; the page then asks for one click on the button.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Connection
+
+from engagement import checkins
+from engagement.process import apply_pending
+from engagement.tracking import Hit, LinkSigner, machine_reason, record_click, record_open
+from storage import Database, utcnow
+from subscribers.pages import page
+from templates.checkin import ANSWERS, LABELS, QUESTION
+
+log = logging.getLogger("clinicmail.engagement")
+
+# The smallest transparent GIF (1x1, 43 bytes).
+PIXEL_GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+NO_CACHE = {
+    "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0, private",
+    "Pragma": "no-cache",
+    "Expires": "0",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@dataclass
+class EngagementPorts:
+    """What the routes need from the composition root."""
+
+    db: Database
+    signer: LinkSigner
+    clinic_name: str
+    booking_url: str
+    tracking: bool = True  # record opens and clicks (links always redirect)
+    on_worse: checkins.WorseHook | None = None
+    # Runs after a response that stored events (default: apply pending events at once).
+    apply: Callable[[], object] | None = None
+    clock: Callable[[], datetime] = utcnow
+
+
+def router(ports: EngagementPorts) -> APIRouter:
+    r = APIRouter()
+
+    def apply_now() -> None:
+        try:
+            if ports.apply is not None:
+                ports.apply()
+            else:
+                apply_pending(ports.db.begin, ports.clock())
+        except Exception as exc:  # the next tick applies them anyway; never crash the server
+            log.error("applying tracking events failed: %s", type(exc).__name__)
+
+    def hit(request: Request) -> Hit:
+        return Hit(request.method, request.headers.get("user-agent"), ports.clock())
+
+    # -- tracked links and the open pixel ---------------------------------------------------
+    def click(link_id: str, signature: str, h: Hit) -> tuple[str, bool] | None:
+        with ports.db.begin() as conn:
+            return record_click(conn, ports.signer, link_id, signature, h, record=ports.tracking)
+
+    @r.api_route("/r/{link_id}/{signature}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def tracked_link(
+        link_id: str, signature: str, request: Request, background: BackgroundTasks
+    ) -> Response:
+        found = await run_in_threadpool(click, link_id, signature, hit(request))
+        if found is None:
+            return Response(status_code=404, headers=NO_CACHE)
+        url, stored = found
+        if stored:
+            background.add_task(apply_now)
+        return RedirectResponse(url, status_code=302, headers=NO_CACHE)
+
+    def opened(send_id: str, signature: str, h: Hit) -> bool | None:
+        with ports.db.begin() as conn:
+            return record_open(conn, ports.signer, send_id, signature, h, record=ports.tracking)
+
+    @r.api_route("/o/{send_id}/{signature}.gif", methods=["GET", "HEAD"], include_in_schema=False)
+    async def open_pixel(
+        send_id: str, signature: str, request: Request, background: BackgroundTasks
+    ) -> Response:
+        stored = await run_in_threadpool(opened, send_id, signature, hit(request))
+        if stored is None:
+            return Response(status_code=404, headers=NO_CACHE)
+        if stored:
+            background.add_task(apply_now)
+        return Response(PIXEL_GIF, media_type="image/gif", headers=NO_CACHE)
+
+    # -- check-ins ----------------------------------------------------------------------------
+    def not_found() -> HTMLResponse:
+        return page(
+            "Link not recognised", "<p>This link is not valid. Nothing was recorded.</p>", 404
+        )
+
+    def send_for(conn: Connection, token: str, answer: str) -> checkins.CheckinSend | None:
+        if answer not in ANSWERS:
+            return None
+        send_id = ports.signer.read("checkin", token)
+        return checkins.find_send(conn, send_id) if send_id else None
+
+    def others(token: str, answer: str) -> str:
+        t = escape(token)
+        links = " &middot; ".join(
+            f'<a href="/checkin/{t}/{value}">{escape(LABELS[value])}</a>'
+            for value in ANSWERS
+            if value != answer
+        )
+        return f"<p>Not what you meant? Choose {links}.</p>"
+
+    def ask_page(token: str, answer: str, *, auto: bool) -> HTMLResponse:
+        t, a = escape(token), escape(answer)
+        script = (
+            "<script>(function(){var f=document.getElementById('checkin-form');"
+            "function go(){if(document.visibilityState==='visible'){"
+            "document.getElementById('checkin-via').value='auto';f.submit();return true;}"
+            "return false;}"
+            "if(!go()){document.addEventListener('visibilitychange',go);}})();</script>"
+            if auto
+            else ""
+        )
+        body = (
+            f"<p>Your answer: <strong>{escape(LABELS[answer])}</strong></p>"
+            f'<form method="post" action="/checkin/{t}/{a}" id="checkin-form">'
+            '<input type="hidden" name="via" value="button" id="checkin-via">'
+            '<button type="submit">Send my answer</button></form>' + others(token, answer) + script
+        )
+        return page(QUESTION, body)
+
+    def thanks_page(token: str, answer: str) -> HTMLResponse:
+        clinic = escape(ports.clinic_name)
+        if answer == checkins.WORSE:
+            booking = escape(ports.booking_url)
+            body = (
+                "<p>Thank you for telling us. We're sorry things are harder at the moment.</p>"
+                "<p>When pain isn't easing, a check-up can help you understand what is going on "
+                f'and what will help. You can <a href="{booking}">book an assessment</a> with '
+                f"{clinic}; we are emailing you the details too.</p>"
+                '<p class="urgent"><strong>Please seek urgent care now</strong> if you notice '
+                "numbness around your bottom or genitals, new trouble controlling your bladder or "
+                "bowel, weakness in your legs that is getting worse, or pain with a fever or "
+                "weight loss you can't explain. Call 999 or go to A&amp;E, or call NHS 111 (or "
+                "your local emergency number) for urgent advice.</p>"
+            )
+        elif answer == "better":
+            body = (
+                "<p>Thank you for letting us know. We're glad things are getting better: keep "
+                "going with what is helping.</p>"
+            )
+        else:
+            body = (
+                "<p>Thank you for letting us know. Recovery often comes in small steps, and "
+                "next week's email has more that may help.</p>"
+            )
+        return page("Thank you", body + others(token, answer))
+
+    @r.get("/checkin/{token}/{answer}", response_class=HTMLResponse, include_in_schema=False)
+    def checkin_page(token: str, answer: str) -> HTMLResponse:
+        with ports.db.begin() as conn:
+            if send_for(conn, token, answer) is None:
+                return not_found()
+        return ask_page(token, answer, auto=True)
+
+    @r.post("/checkin/{token}/{answer}", response_class=HTMLResponse, include_in_schema=False)
+    async def checkin_answer(token: str, answer: str, request: Request) -> HTMLResponse:
+        form = await request.form()
+        via = str(form.get("via") or "button")
+        agent = request.headers.get("user-agent")
+
+        def save() -> HTMLResponse:
+            now = ports.clock()
+            with ports.db.begin() as conn:
+                send = send_for(conn, token, answer)
+                if send is None:
+                    return not_found()
+                if via == "auto" and machine_reason("POST", agent, send.sent_at, now):
+                    # Probably a link scanner running the page's script: ask for a real click.
+                    return ask_page(token, answer, auto=False)
+                checkins.answer(conn, send, answer, now, ports.on_worse)
+            return thanks_page(token, answer)
+
+        return await run_in_threadpool(save)
+
+    return r

@@ -1,0 +1,261 @@
+"""Transport health: a circuit breaker every sending process shares through the ``kv`` table.
+
+A request whose every recipient came back ``RETRY`` (429, 5xx, connection refused) is a failure;
+a request with any recipient accepted is a success; permanent refusals and unknown outcomes say
+nothing about the transport. After :data:`THRESHOLD` consecutive failures:
+
+- dispatch stops and every process skips dispatching until a stored back-off time (planning and
+  webhook processing go on); the back-off starts at :data:`BACKOFF_BASE` and doubles, up to
+  :data:`BACKOFF_CAP`, each time the first request after it fails again;
+- one ERROR line is logged (transport name, count, status class: no address, name or body);
+- one staff alert is queued for ``CLINICMAIL_STAFF_EMAIL``. It is held here, not in the send
+  ledger (it concerns no subscriber), and is sent through the transport at the first tick that is
+  not backed off, until the provider accepts it. One incident, one alert.
+
+The first successful request clears the incident.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from scheduler.transports import Batch, Envelope, Outcome, Result
+from storage import Database
+from storage.schema import kv
+from templates import Rendered, Renderer
+from templates.system import system_content
+
+log = logging.getLogger("clinicmail.health")
+
+KEY = "delivery.transport_health"
+THRESHOLD = 3
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(minutes=30)
+PENDING_ALERT = "pending"
+SENT_ALERT = "sent"
+
+
+@dataclass
+class HealthState:
+    failures: int = 0  # consecutive requests whose recipients all came back RETRY
+    backoff_seconds: float = 0.0  # 0 while healthy
+    backoff_until: str | None = None  # ISO 8601 UTC
+    since: str | None = None  # the first failure of this incident
+    last_error: str | None = None  # a status class such as "HTTP 500": never a body
+    alert: str | None = None  # None, "pending" or "sent"
+    alert_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def clean(self) -> bool:
+        return self.failures == 0 and self.backoff_seconds == 0 and self.alert is None
+
+    @classmethod
+    def load(cls, raw: str | None) -> HealthState:
+        if not raw:
+            return cls()
+        data: dict[str, Any] = json.loads(raw)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def _error_class(results: list[Result]) -> str:
+    """``"HTTP 500: <body>"`` → ``"HTTP 500"``: provider bodies can echo what we sent."""
+    error = next((r.error for r in results if r.error), None) or "no answer"
+    return error.split(":", 1)[0][:40]
+
+
+class TransportHealth:
+    """Read and update the shared state. All writes are short transactions on one kv row."""
+
+    def __init__(
+        self,
+        db: Database,
+        transport_name: str,
+        staff_email: str | None,
+        *,
+        threshold: int = THRESHOLD,
+        base: timedelta = BACKOFF_BASE,
+        cap: timedelta = BACKOFF_CAP,
+    ) -> None:
+        self.db = db
+        self.transport_name = transport_name
+        self.staff_email = staff_email
+        self.threshold = threshold
+        self.base = base
+        self.cap = cap
+        self._clean: bool | None = None  # what this process last saw; spares writes when healthy
+
+    # -- reading ----------------------------------------------------------------------------
+    def state(self) -> HealthState:
+        with self.db.begin() as conn:
+            raw = conn.execute(select(kv.c.value).where(kv.c.key == KEY)).scalar()
+        state = HealthState.load(raw)
+        self._clean = state.clean
+        return state
+
+    def backed_off_until(self, now: datetime) -> datetime | None:
+        """When dispatch may start again, if that is later than ``now``; else None."""
+        state = self.state()
+        if state.backoff_until is None:
+            return None
+        until = datetime.fromisoformat(state.backoff_until)
+        return until if until > now else None
+
+    # -- writing ----------------------------------------------------------------------------
+    def _update(self, change: Callable[[HealthState], HealthState]) -> HealthState:
+        """Apply ``change(state) -> state`` under a row lock (SQLite: BEGIN IMMEDIATE)."""
+        with self.db.begin() as conn:
+            _ensure_row(conn)
+            query = select(kv.c.value).where(kv.c.key == KEY)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            state = change(HealthState.load(conn.execute(query).scalar()))
+            conn.execute(update(kv).where(kv.c.key == KEY).values(value=state.dump()))
+        self._clean = state.clean
+        return state
+
+    def record(self, results: list[Result], now: datetime) -> bool:
+        """Record one request's outcome; True when dispatch must stop (the breaker is open)."""
+        outcomes = {r.outcome for r in results}
+        if Outcome.SENT in outcomes:
+            if self._clean is not True:
+                self._update(lambda s: self._recovered(s, now))
+            return False
+        if not outcomes or outcomes != {Outcome.RETRY}:
+            return False
+        state = self._update(lambda s: self._failed(s, results, now))
+        return state.backoff_until is not None and datetime.fromisoformat(state.backoff_until) > now
+
+    def _failed(self, state: HealthState, results: list[Result], now: datetime) -> HealthState:
+        state.failures += 1
+        state.since = state.since or now.isoformat()
+        state.last_error = _error_class(results)
+        if state.failures < self.threshold:
+            return state
+        opening = state.backoff_seconds == 0
+        seconds = (
+            self.base.total_seconds()
+            if opening
+            else min(state.backoff_seconds * 2, self.cap.total_seconds())
+        )
+        state.backoff_seconds = seconds
+        state.backoff_until = (now + timedelta(seconds=seconds)).isoformat()
+        if opening:
+            queued = bool(self.staff_email) and state.alert is None
+            if queued:
+                state.alert = PENDING_ALERT
+                state.alert_id = uuid.uuid4().hex
+            # The one ERROR line of the incident. No addresses, names or provider bodies.
+            log.error(
+                "transport %s is failing: %d requests in a row were refused (%s); dispatch "
+                "backs off for %ds%s",
+                self.transport_name,
+                state.failures,
+                state.last_error,
+                int(seconds),
+                "; staff alert queued" if queued else "",
+            )
+        else:
+            log.warning(
+                "transport %s still failing (%s); dispatch backs off for %ds",
+                self.transport_name,
+                state.last_error,
+                int(seconds),
+            )
+        return state
+
+    def _recovered(self, state: HealthState, now: datetime) -> HealthState:
+        if state.backoff_seconds:
+            log.info("transport %s works again; dispatch resumes", self.transport_name)
+        # A queued alert outlives the incident: staff still need to hear it happened.
+        alert = state.alert if state.alert == PENDING_ALERT else None
+        fresh = HealthState(alert=alert, alert_id=state.alert_id)
+        if alert:
+            fresh.since, fresh.last_error = state.since, state.last_error
+            fresh.failures = 0
+        return fresh
+
+    # -- the staff alert ----------------------------------------------------------------------
+    def pending_alert(self) -> HealthState | None:
+        state = self.state()
+        if state.alert != PENDING_ALERT or not self.staff_email:
+            return None
+        return state
+
+    def alert_batch(
+        self, state: HealthState, renderer: Renderer, from_email: str, from_name: str
+    ) -> Batch:
+        assert self.staff_email is not None
+        rendered = render_alert(
+            renderer,
+            transport=self.transport_name,
+            since=(state.since or "")[:19].replace("T", " "),
+            failures=max(state.failures, self.threshold),
+            error=state.last_error or "no answer",
+        )
+        return Batch(
+            rendered=rendered,
+            from_email=from_email,
+            from_name=from_name,
+            category="_system",
+            custom_args={"campaign_id": "_system", "step_id": "transport-alert"},
+            headers={},
+            recipients=[
+                Envelope(
+                    send_id=state.alert_id,
+                    to=self.staff_email,
+                    subscriber_id=None,
+                    values={"first_name": "team"},
+                )
+            ],
+        )
+
+    def alert_result(self, results: list[Result], now: datetime) -> None:
+        if any(r.outcome is Outcome.SENT for r in results):
+
+            def sent(s: HealthState) -> HealthState:
+                s.alert = SENT_ALERT if s.backoff_seconds or s.failures else None
+                return s
+
+            self._update(sent)
+            self.record(results, now)
+        elif any(r.outcome is Outcome.FAILED for r in results):
+            log.error("the transport refused the staff alert for good; it will not be retried")
+
+            def dropped(s: HealthState) -> HealthState:
+                s.alert = SENT_ALERT if s.backoff_seconds or s.failures else None
+                return s
+
+            self._update(dropped)
+
+
+def _ensure_row(conn: Connection) -> None:
+    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(
+        ins(kv)
+        .values(key=KEY, value=HealthState().dump())
+        .on_conflict_do_nothing(index_elements=[kv.c.key])
+    )
+
+
+def render_alert(
+    renderer: Renderer, *, transport: str, since: str, failures: int, error: str
+) -> Rendered:
+    return renderer.render(
+        system_content("transport-alert"),
+        reason="you are listed as the clinic's staff contact",
+        list_name="system",
+        extra={"transport": transport, "since": since, "failures": failures, "error": error},
+        with_unsubscribe=False,
+    )

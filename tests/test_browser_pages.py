@@ -1,0 +1,153 @@
+"""The hosted pages in a real browser (Debian's chromium driven by Playwright) against a real
+`clinicmail serve`: the signup form's red-flag warning appears at once, the zone fills itself,
+a signup confirms through the emailed link, and unsubscribe needs the button (GET changes nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.test_serve import EXE, _env, _free_port, _wait_healthy
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+REQUIRE = os.environ.get("CLINICMAIL_TEST_REQUIRE_BROWSER") == "1"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        if REQUIRE:
+            pytest.fail("CLINICMAIL_TEST_REQUIRE_BROWSER=1 but Debian's chromium is not installed")
+        pytest.skip("install Debian's chromium to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class Site:
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = _env(tmp_path)
+        self.env["CLINICMAIL_BASE_URL"] = self.base
+        self.db_url = self.env["CLINICMAIL_DATABASE_URL"]
+
+    def cli(self, *args: str) -> str:
+        run = subprocess.run(
+            [EXE, *args],
+            env=self.env,
+            cwd=self.tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    def link_in_latest(self, kind: str) -> str:
+        """The `kind` link (confirm, unsubscribe…) in the newest outbox message."""
+        newest = self.cli("outbox", "list", "--limit", "1").split("\t")[0]
+        body = self.cli("outbox", "show", newest)
+        found = re.search(rf"{re.escape(self.base)}/{kind}/[A-Za-z0-9._~-]+", body)
+        assert found, body
+        return found.group(0)
+
+    def person(self, email: str) -> Any:
+        engine = create_engine(self.db_url)
+        try:
+            with engine.connect() as conn:
+                return conn.execute(
+                    text("SELECT status, timezone FROM subscribers WHERE email_key = :e"),
+                    {"e": email},
+                ).one()
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    s = Site(tmp_path)
+    s.cli("init")
+    proc = subprocess.Popen(
+        [EXE, "serve", "--no-scheduler", "--port", str(s.port)],
+        env=s.env,
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_healthy(f"{s.base}/healthz", proc)
+        yield s
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+
+
+def test_red_flag_warning_shows_at_once_and_zone_fills_itself(browser: Any, site: Site) -> None:
+    context = browser.new_context(timezone_id="America/New_York")
+    page = context.new_page()
+    page.goto(f"{site.base}/signup")
+    urgent = page.locator("#urgent")
+    assert urgent.is_hidden()
+    assert page.locator("#timezone").input_value() == "America/New_York"
+    # every visible form control has a label a screen reader can announce
+    unlabelled = page.evaluate(
+        "[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
+        ".filter(e => !e.labels || e.labels.length === 0).length"
+    )
+    assert unlabelled == 0
+    box = page.locator("input[value=red_flag_bladder_bowel]")
+    box.check()
+    assert urgent.is_visible()
+    assert urgent.get_attribute("role") == "alert"
+    assert "urgent" in urgent.inner_text().lower() or "emergency" in urgent.inner_text().lower()
+    box.uncheck()
+    assert urgent.is_hidden()
+    context.close()
+
+
+def test_signup_confirm_and_unsubscribe_in_a_browser(browser: Any, site: Site) -> None:
+    context = browser.new_context(timezone_id="Europe/London")
+    page = context.new_page()
+    page.goto(f"{site.base}/signup")
+    page.locator("#submit, button[type=submit]").first.click()  # nothing filled in
+    assert page.locator("[role=alert], .error-summary").first.is_visible()
+
+    page.fill("#email", "Ann.Lee@Example.com")
+    page.fill("#first_name", "Ann")
+    page.locator("input[value=lower_back]").check()
+    page.locator("input[value=sciatica]").check()
+    page.locator("#consent").check()
+    page.locator("#health_consent").check()
+    page.locator("button[type=submit]").click()
+    assert page.get_by_role("heading", name="Check your inbox").is_visible()
+    assert tuple(site.person("ann.lee@example.com")) == ("unconfirmed", "Europe/London")
+
+    site.cli("tick")  # sends the confirmation email (system email: any hour)
+    page.goto(site.link_in_latest("confirm"))
+    assert site.person("ann.lee@example.com").status == "confirmed"
+
+    site.cli("tick")  # the first weekly email (the test window is open all day)
+    unsubscribe = site.link_in_latest("unsubscribe")
+    page.goto(unsubscribe)
+    assert site.person("ann.lee@example.com").status == "confirmed"  # GET changes nothing
+    page.get_by_role("button", name="Unsubscribe").click()
+    assert page.get_by_role("heading", name="You are unsubscribed").is_visible()
+    assert site.person("ann.lee@example.com").status == "unsubscribed"
+    context.close()

@@ -1,0 +1,225 @@
+"""100 concurrent signed batches of 1,000 events against a real uvicorn server: every post
+accepted (no 5xx), no event lost (100,000 distinct rows), replayed batches change no counts.
+Speed is measured by `make bench` (bench/webhook.py), not here."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import uvicorn
+from sqlalchemy import func, insert, select
+
+from engagement.process import apply_pending
+from engagement.tables import email_events
+from scheduler.app import create_app
+from scheduler.context import AppContext
+from scheduler.ledger import sends
+from scheduler.settings import load_settings
+from subscribers.tables import subscriber_activity, subscribers
+from tests.conftest import CLI
+from tests.test_webhook_sendgrid import Signer
+
+BATCHES = 100
+PER_BATCH = 1000
+PEOPLE = 1000
+T0 = 1795000000  # 2026-11-18
+KINDS = ("processed", "delivered", "deferred", "delivered", "processed") * 19 + (
+    "open",
+    "open",
+    "click",
+    "bounce",
+    "unsubscribe",
+)
+
+
+@contextmanager
+def real_server(app: Any) -> Iterator[str]:
+    """uvicorn on a free loopback port, in a thread, for the duration of the block."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+        sock.close()
+
+
+def seed(ctx: AppContext) -> list[tuple[str, str]]:
+    """PEOPLE confirmed subscribers with one sent campaign email each: (address, send_id)."""
+    now = datetime(2026, 11, 16, 10, tzinfo=UTC)
+    people = [f"load{i}@example.com" for i in range(PEOPLE)]
+    with ctx.db.begin() as conn:
+        conn.execute(
+            insert(subscribers),
+            [
+                {
+                    "public_id": uuid.uuid4().hex,
+                    "email": e,
+                    "email_key": e,
+                    "status": "confirmed",
+                    "red_flag": False,
+                    "created_at": now,
+                    "updated_at": now,
+                    "confirmed_at": now,
+                }
+                for e in people
+            ],
+        )
+        ids = dict(conn.execute(select(subscribers.c.email_key, subscribers.c.id)).all())
+        rows = [
+            {
+                "send_id": uuid.uuid4().hex,
+                "subscriber_id": ids[e],
+                "campaign_id": "spasm-education",
+                "step_id": "why-your-back-locks-up",
+                "variant_id": "default",
+                "kind": "campaign",
+                "status": "sent",
+                "attempts": 1,
+                "next_attempt_at": now,
+                "created_at": now,
+                "sent_at": now,
+            }
+            for e in people
+        ]
+        conn.execute(insert(sends), rows)
+    return [(e, str(r["send_id"])) for e, r in zip(people, rows, strict=True)]
+
+
+def batches(targets: list[tuple[str, str]]) -> list[bytes]:
+    out = []
+    for b in range(BATCHES):
+        events = []
+        for i in range(PER_BATCH):
+            n = b * PER_BATCH + i
+            email, send_id = targets[n % len(targets)]
+            kind = KINDS[n % len(KINDS)]
+            event: dict[str, Any] = {
+                "email": email,
+                "timestamp": T0 + n,
+                "event": kind,
+                "sg_event_id": f"load-{n}",
+                "sg_message_id": f"{send_id}.filter0001.{n}",
+                "send_id": send_id,
+                "campaign_id": "spasm-education",
+            }
+            if kind == "click":
+                event["url"] = "https://clinic.example/book"
+            if kind == "bounce":
+                event["type"] = "blocked"  # soft: keeps the list intact across the batches
+            events.append(event)
+        out.append(orjson.dumps(events))
+    return out
+
+
+async def post_all(base: str, bodies: list[bytes], signer: Signer) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=len(bodies), max_keepalive_connections=len(bodies))
+    async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as client:
+        return await asyncio.gather(
+            *(
+                client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+                for body in bodies
+            )
+        )
+
+
+def counts(ctx: AppContext) -> dict[str, Any]:
+    with ctx.db.begin() as conn:
+        by_kind = dict(
+            conn.execute(
+                select(email_events.c.kind, func.count()).group_by(email_events.c.kind)
+            ).all()
+        )
+        facts = conn.execute(
+            select(
+                subscriber_activity.c.kind,
+                func.count(),
+                func.sum(subscriber_activity.c.count),
+            ).group_by(subscriber_activity.c.kind)
+        ).all()
+        statuses = dict(
+            conn.execute(
+                select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
+            ).all()
+        )
+    return {"events": by_kind, "activity": sorted(map(tuple, facts)), "people": statuses}
+
+
+def drain(ctx: AppContext) -> None:
+    """Apply whatever the server's background applier has not yet (safe to run beside it)."""
+    pending = select(func.count()).where(email_events.c.applied_at.is_(None))
+    for _ in range(600):
+        apply_pending(ctx.db.begin, datetime.now(UTC))
+        with ctx.db.begin() as conn:
+            if conn.execute(pending).scalar_one() == 0:
+                return
+        time.sleep(0.1)
+    pytest.fail("events were never all applied")
+
+
+@pytest.mark.slow
+def test_100_concurrent_batches_of_1000_events(cli: CLI) -> None:
+    signer = Signer()
+    cli.env("CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY", signer.public_key)
+    assert cli("init").code == 0
+    ctx = AppContext.from_settings(load_settings())
+    try:
+        targets = seed(ctx)
+        bodies = batches(targets)
+        with real_server(create_app(ctx)) as base:
+            replies = asyncio.run(post_all(base, bodies, signer))
+            assert [r.status_code for r in replies] == [200] * BATCHES
+            assert sum(r.json()["stored"] for r in replies) == BATCHES * PER_BATCH
+            with ctx.db.begin() as conn:
+                stored = conn.execute(select(func.count()).select_from(email_events)).scalar()
+                distinct = conn.execute(
+                    select(func.count(func.distinct(email_events.c.sg_event_id)))
+                ).scalar()
+            assert stored == distinct == BATCHES * PER_BATCH
+            drain(ctx)
+            before = counts(ctx)
+            assert before["events"]["opened"] == 2 * BATCHES * PER_BATCH // len(KINDS)
+            assert before["people"]["unsubscribed"] > 0  # the unsubscribes were applied
+
+            # SendGrid retries a quarter of the batches, some twice at once
+            again = bodies[::4] + bodies[::20]
+            replays = asyncio.run(post_all(base, again, signer))
+            assert [r.status_code for r in replays] == [200] * len(again)
+            assert sum(r.json()["stored"] for r in replays) == 0
+            drain(ctx)
+            assert counts(ctx) == before
+        stats = cli("stats", "--json")
+        assert stats.code == 0, stats.err
+        totals = stats.json()["totals"]
+
+        # each send always gets the same kinds (send = n mod 1000, kind = n mod 100)
+        def sends_with(kind: str) -> int:
+            return sum(1 for s in range(PEOPLE) if KINDS[s % len(KINDS)] == kind)
+
+        assert totals["delivered"] == sends_with("delivered")
+        assert totals["unique_opens"] == sends_with("open")
+        assert totals["opens"] == BATCHES * PER_BATCH * 2 // len(KINDS)
+    finally:
+        ctx.close()
