@@ -26,21 +26,20 @@ figures (no address, name or symptom).
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from campaigns.ledger import SENT, sends
 from engagement.events import Kind
 from engagement.tables import email_events
-from storage.schema import kv
+from storage import kvstate
+from storage.kvstate import JsonState
 from templates import Rendered, Renderer
 from templates.system import system_content
 
@@ -91,7 +90,7 @@ class DayFigures:
 
 
 @dataclass
-class ComplaintState:
+class ComplaintState(JsonState):
     paused: bool = False
     paused_at: str | None = None
     paused_because: dict[str, Any] | None = None  # the DayFigures that paused it
@@ -100,16 +99,6 @@ class ComplaintState:
     resumed_with: dict[str, int] = field(default_factory=dict)
     alerted: dict[str, str] = field(default_factory=dict)  # day → highest level alerted
     pending: list[dict[str, Any]] = field(default_factory=list)  # alerts not yet handed over
-
-    @classmethod
-    def load(cls, raw: str | None) -> ComplaintState:
-        if not raw:
-            return cls()
-        data: dict[str, Any] = json.loads(raw)
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-    def dump(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
     def prune(self, today: date) -> None:
         oldest = (today - timedelta(days=KEEP_DAYS)).isoformat()
@@ -154,7 +143,7 @@ def day_figures(conn: Connection, day: date, *, min_volume: int = MIN_VOLUME) ->
 
 
 def load(conn: Connection) -> ComplaintState:
-    return ComplaintState.load(conn.execute(select(kv.c.value).where(kv.c.key == KEY)).scalar())
+    return ComplaintState.load(kvstate.read(conn, KEY))
 
 
 def is_paused(conn: Connection) -> bool:
@@ -164,18 +153,9 @@ def is_paused(conn: Connection) -> bool:
 
 def _update(conn: Connection, change: Callable[[ComplaintState], bool]) -> ComplaintState:
     """Apply ``change`` to the stored state under a row lock; write only if it says it changed."""
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(
-        ins(kv)
-        .values(key=KEY, value=ComplaintState().dump())
-        .on_conflict_do_nothing(index_elements=[kv.c.key])
-    )
-    query = select(kv.c.value).where(kv.c.key == KEY)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    state = ComplaintState.load(conn.execute(query).scalar())
+    state = ComplaintState.load(kvstate.read_locked(conn, KEY, ComplaintState().dump()))
     if change(state):
-        conn.execute(update(kv).where(kv.c.key == KEY).values(value=state.dump()))
+        kvstate.write(conn, KEY, state.dump())
     return state
 
 

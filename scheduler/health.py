@@ -17,20 +17,15 @@ The first successful request clears the incident.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from scheduler.transports import Batch, Envelope, Outcome, Result
-from storage import Database
-from storage.schema import kv
+from storage import Database, kvstate
+from storage.kvstate import JsonState
 from templates import Rendered, Renderer
 from templates.system import system_content
 
@@ -45,7 +40,7 @@ SENT_ALERT = "sent"
 
 
 @dataclass
-class HealthState:
+class HealthState(JsonState):
     failures: int = 0  # consecutive requests whose recipients all came back RETRY
     backoff_seconds: float = 0.0  # 0 while healthy
     backoff_until: str | None = None  # ISO 8601 UTC
@@ -57,16 +52,6 @@ class HealthState:
     @property
     def clean(self) -> bool:
         return self.failures == 0 and self.backoff_seconds == 0 and self.alert is None
-
-    @classmethod
-    def load(cls, raw: str | None) -> HealthState:
-        if not raw:
-            return cls()
-        data: dict[str, Any] = json.loads(raw)
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-    def dump(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 def _error_class(results: list[Result]) -> str:
@@ -99,8 +84,7 @@ class TransportHealth:
     # -- reading ----------------------------------------------------------------------------
     def state(self) -> HealthState:
         with self.db.begin() as conn:
-            raw = conn.execute(select(kv.c.value).where(kv.c.key == KEY)).scalar()
-        state = HealthState.load(raw)
+            state = HealthState.load(kvstate.read(conn, KEY))
         self._clean = state.clean
         return state
 
@@ -116,12 +100,9 @@ class TransportHealth:
     def _update(self, change: Callable[[HealthState], HealthState]) -> HealthState:
         """Apply ``change(state) -> state`` under a row lock (SQLite: BEGIN IMMEDIATE)."""
         with self.db.begin() as conn:
-            _ensure_row(conn)
-            query = select(kv.c.value).where(kv.c.key == KEY)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update()
-            state = change(HealthState.load(conn.execute(query).scalar()))
-            conn.execute(update(kv).where(kv.c.key == KEY).values(value=state.dump()))
+            raw = kvstate.read_locked(conn, KEY, HealthState().dump())
+            state = change(HealthState.load(raw))
+            kvstate.write(conn, KEY, state.dump())
         self._clean = state.clean
         return state
 
@@ -238,15 +219,6 @@ class TransportHealth:
                 return s
 
             self._update(dropped)
-
-
-def _ensure_row(conn: Connection) -> None:
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(
-        ins(kv)
-        .values(key=KEY, value=HealthState().dump())
-        .on_conflict_do_nothing(index_elements=[kv.c.key])
-    )
 
 
 def render_alert(
