@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import socket
@@ -29,127 +28,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
-import orjson
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 
-KINDS = ("processed", "delivered", "deferred", "delivered", "processed") * 19 + (
-    "open",
-    "open",
-    "click",
-    "bounce",
-    "unsubscribe",
-)
-PEOPLE = 1000
-T0 = 1795000000
-
-
-class Signer:
-    def __init__(self) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        der = self.key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-        self.public_key = base64.b64encode(der).decode("ascii")
-
-    def headers(self, body: bytes, timestamp: str = "1795000000") -> dict[str, str]:
-        sig = self.key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
-        return {
-            "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(sig).decode("ascii"),
-            "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
-            "Content-Type": "application/json",
-        }
-
-
-def seed(url: str) -> list[tuple[str, str]]:
-    from scheduler.ledger import sends
-    from storage import Database
-    from subscribers.tables import subscribers
-
-    db = Database(url)
-    db.migrate()
-    now = datetime(2026, 11, 16, 10, tzinfo=UTC)
-    people = [f"bench{i}@example.com" for i in range(PEOPLE)]
-    with db.begin() as conn:
-        conn.execute(
-            insert(subscribers),
-            [
-                {
-                    "public_id": uuid.uuid4().hex,
-                    "email": e,
-                    "email_key": e,
-                    "status": "confirmed",
-                    "red_flag": False,
-                    "created_at": now,
-                    "updated_at": now,
-                    "confirmed_at": now,
-                }
-                for e in people
-            ],
-        )
-        ids = dict(conn.execute(select(subscribers.c.email_key, subscribers.c.id)).all())
-        rows = [
-            {
-                "send_id": uuid.uuid4().hex,
-                "subscriber_id": ids[e],
-                "campaign_id": "spasm-education",
-                "step_id": "why-your-back-locks-up",
-                "variant_id": "default",
-                "kind": "campaign",
-                "status": "sent",
-                "attempts": 1,
-                "next_attempt_at": now,
-                "created_at": now,
-                "sent_at": now,
-            }
-            for e in people
-        ]
-        conn.execute(insert(sends), rows)
-    db.dispose()
-    return [(e, str(r["send_id"])) for e, r in zip(people, rows, strict=True)]
-
-
-def bodies(targets: list[tuple[str, str]], batches: int, per_batch: int) -> list[bytes]:
-    out = []
-    for b in range(batches):
-        events = []
-        for i in range(per_batch):
-            n = b * per_batch + i
-            email, send_id = targets[n % len(targets)]
-            kind = KINDS[n % len(KINDS)]
-            event: dict[str, Any] = {
-                "email": email,
-                "timestamp": T0 + n,
-                "event": kind,
-                "sg_event_id": f"bench-{n}",
-                "sg_message_id": f"{send_id}.filter0001.{n}",
-                "send_id": send_id,
-                "campaign_id": "spasm-education",
-            }
-            if kind == "click":
-                event["url"] = "https://clinic.example/book"
-            if kind == "bounce":
-                event["type"] = "blocked"
-            events.append(event)
-        out.append(orjson.dumps(events))
-    return out
-
-
-async def post_all(base: str, payloads: list[bytes], signer: Signer) -> list[httpx.Response]:
-    signed = [(p, signer.headers(p)) for p in payloads]  # signing is SendGrid's cost, not ours
-    limits = httpx.Limits(max_connections=len(payloads), max_keepalive_connections=len(payloads))
-    async with httpx.AsyncClient(base_url=base, timeout=600, limits=limits) as client:
-        return await asyncio.gather(
-            *(client.post("/webhooks/sendgrid", content=p, headers=h) for p, h in signed)
-        )
+from storage import Database
+from tests.test_webhook_sendgrid import Signer
+from tests.webhook_batches import bodies, post_all, seed
 
 
 def free_port() -> int:
@@ -195,7 +83,10 @@ def main() -> None:
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
     signer = Signer()
-    targets = seed(url)
+    db = Database(url)
+    db.migrate()
+    targets = seed(db)
+    db.dispose()
     payloads = bodies(targets, args.batches, args.per_batch)
     total = args.batches * args.per_batch
 
@@ -226,7 +117,6 @@ def main() -> None:
         stored = sum(r.json().get("stored", 0) for r in replies if r.status_code == 200)
 
         from engagement.tables import email_events
-        from storage import Database
 
         db = Database(url)
         pending = select(func.count()).where(email_events.c.applied_at.is_(None))

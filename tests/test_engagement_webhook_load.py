@@ -8,39 +8,27 @@ import asyncio
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-import orjson
 import pytest
 import uvicorn
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from engagement.process import apply_pending
 from engagement.tables import email_events
 from scheduler.app import create_app
 from scheduler.context import AppContext
-from scheduler.ledger import sends
 from scheduler.settings import load_settings
 from subscribers.tables import subscriber_activity, subscribers
 from tests.conftest import CLI
 from tests.test_webhook_sendgrid import Signer
+from tests.webhook_batches import KINDS, PEOPLE, bodies, post_all, seed
 
 BATCHES = 100
 PER_BATCH = 1000
-PEOPLE = 1000
-T0 = 1795000000  # 2026-11-18
-KINDS = ("processed", "delivered", "deferred", "delivered", "processed") * 19 + (
-    "open",
-    "open",
-    "click",
-    "bounce",
-    "unsubscribe",
-)
 
 
 @contextmanager
@@ -64,85 +52,6 @@ def real_server(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=60)
         sock.close()
-
-
-def seed(ctx: AppContext) -> list[tuple[str, str]]:
-    """PEOPLE confirmed subscribers with one sent campaign email each: (address, send_id)."""
-    now = datetime(2026, 11, 16, 10, tzinfo=UTC)
-    people = [f"load{i}@example.com" for i in range(PEOPLE)]
-    with ctx.db.begin() as conn:
-        conn.execute(
-            insert(subscribers),
-            [
-                {
-                    "public_id": uuid.uuid4().hex,
-                    "email": e,
-                    "email_key": e,
-                    "status": "confirmed",
-                    "red_flag": False,
-                    "created_at": now,
-                    "updated_at": now,
-                    "confirmed_at": now,
-                }
-                for e in people
-            ],
-        )
-        ids = dict(conn.execute(select(subscribers.c.email_key, subscribers.c.id)).all())
-        rows = [
-            {
-                "send_id": uuid.uuid4().hex,
-                "subscriber_id": ids[e],
-                "campaign_id": "spasm-education",
-                "step_id": "why-your-back-locks-up",
-                "variant_id": "default",
-                "kind": "campaign",
-                "status": "sent",
-                "attempts": 1,
-                "next_attempt_at": now,
-                "created_at": now,
-                "sent_at": now,
-            }
-            for e in people
-        ]
-        conn.execute(insert(sends), rows)
-    return [(e, str(r["send_id"])) for e, r in zip(people, rows, strict=True)]
-
-
-def batches(targets: list[tuple[str, str]]) -> list[bytes]:
-    out = []
-    for b in range(BATCHES):
-        events = []
-        for i in range(PER_BATCH):
-            n = b * PER_BATCH + i
-            email, send_id = targets[n % len(targets)]
-            kind = KINDS[n % len(KINDS)]
-            event: dict[str, Any] = {
-                "email": email,
-                "timestamp": T0 + n,
-                "event": kind,
-                "sg_event_id": f"load-{n}",
-                "sg_message_id": f"{send_id}.filter0001.{n}",
-                "send_id": send_id,
-                "campaign_id": "spasm-education",
-            }
-            if kind == "click":
-                event["url"] = "https://clinic.example/book"
-            if kind == "bounce":
-                event["type"] = "blocked"  # soft: keeps the list intact across the batches
-            events.append(event)
-        out.append(orjson.dumps(events))
-    return out
-
-
-async def post_all(base: str, bodies: list[bytes], signer: Signer) -> list[httpx.Response]:
-    limits = httpx.Limits(max_connections=len(bodies), max_keepalive_connections=len(bodies))
-    async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as client:
-        return await asyncio.gather(
-            *(
-                client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
-                for body in bodies
-            )
-        )
 
 
 def counts(ctx: AppContext) -> dict[str, Any]:
@@ -186,10 +95,10 @@ def test_100_concurrent_batches_of_1000_events(cli: CLI) -> None:
     assert cli("init").code == 0
     ctx = AppContext.from_settings(load_settings())
     try:
-        targets = seed(ctx)
-        bodies = batches(targets)
+        targets = seed(ctx.db)
+        payloads = bodies(targets, BATCHES, PER_BATCH)
         with real_server(create_app(ctx)) as base:
-            replies = asyncio.run(post_all(base, bodies, signer))
+            replies = asyncio.run(post_all(base, payloads, signer, timeout=300))
             assert [r.status_code for r in replies] == [200] * BATCHES
             assert sum(r.json()["stored"] for r in replies) == BATCHES * PER_BATCH
             with ctx.db.begin() as conn:
@@ -204,8 +113,8 @@ def test_100_concurrent_batches_of_1000_events(cli: CLI) -> None:
             assert before["people"]["unsubscribed"] > 0  # the unsubscribes were applied
 
             # SendGrid retries a quarter of the batches, some twice at once
-            again = bodies[::4] + bodies[::20]
-            replays = asyncio.run(post_all(base, again, signer))
+            again = payloads[::4] + payloads[::20]
+            replays = asyncio.run(post_all(base, again, signer, timeout=300))
             assert [r.status_code for r in replays] == [200] * len(again)
             assert sum(r.json()["stored"] for r in replays) == 0
             drain(ctx)
