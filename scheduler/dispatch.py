@@ -103,6 +103,16 @@ class Claimed:
     email: str = ""
     first_name: str | None = None
     public_id: str = ""
+    timezone: str | None = None
+
+    @property
+    def system(self) -> str | None:
+        """Which system email this is (None for campaign email). A system step id may name what
+        it answers ("checkin-staff:<send_id>", so the ledger's unique key allows one per
+        answered email); the email itself is the part before ":"."""
+        if self.campaign_id != SYSTEM_CAMPAIGN:
+            return None
+        return self.step_id.partition(":")[0]
 
 
 @dataclass
@@ -184,6 +194,7 @@ class Dispatcher:
                         subscribers.c.public_id,
                         subscribers.c.status,
                         subscribers.c.red_flag,
+                        subscribers.c.timezone,
                     ).where(subscribers.c.id.in_({r.subscriber_id for r in rows}))
                 )
             }
@@ -199,10 +210,11 @@ class Dispatcher:
                     cancel.append((row.id, reason))
                     continue
                 assert person is not None
-                row.email, row.first_name, row.public_id = (
+                row.email, row.first_name, row.public_id, row.timezone = (
                     person.email,
                     person.first_name,
                     person.public_id,
+                    person.timezone,
                 )
                 keep.append(row)
             for row_id, reason in cancel:
@@ -221,7 +233,7 @@ class Dispatcher:
         """Consent and suppression are re-checked at claim time, every time."""
         if person is None:
             return "subscriber no longer exists"
-        system = row.step_id.partition(":")[0] if row.campaign_id == SYSTEM_CAMPAIGN else None
+        system = row.system
         if system in STAFF_EMAILS:  # to the clinic's staff, whatever the person's own state
             return None if self.links.staff_email else "no staff address is configured"
         if address_hash(person.email_key) in suppressed:
@@ -237,9 +249,7 @@ class Dispatcher:
 
     # -- rendering --------------------------------------------------------------------------
     def _rendered(self, row: Claimed) -> Rendered:
-        # A system email's step id may name what it answers ("checkin-staff:<send_id>", so the
-        # ledger's unique key allows one per answered email); its content is the part before ":".
-        system = row.step_id.partition(":")[0] if row.campaign_id == SYSTEM_CAMPAIGN else None
+        system = row.system
         key = (row.campaign_id, system or row.step_id, row.variant_id)
         if key in self._cache:
             return self._cache[key]
@@ -279,7 +289,7 @@ class Dispatcher:
         values = {"first_name": row.first_name or "there"}
         headers: dict[str, str] = {}
         to = row.email
-        system = row.step_id.partition(":")[0] if row.campaign_id == SYSTEM_CAMPAIGN else None
+        system = row.system
         if system == "confirm":
             values["confirm_url"] = self.links.make("confirm", row.public_id)
         elif system in STAFF_EMAILS:
@@ -429,13 +439,7 @@ class Dispatcher:
     def _release(self, rows: list[Claimed]) -> None:
         """Hand back claimed rows that never reached the transport, as if never claimed."""
         with self.db.begin() as conn:
-            ids = [r.id for r in rows]
-            for start in range(0, len(ids), 900):
-                conn.execute(
-                    update(sends)
-                    .where(sends.c.id.in_(ids[start : start + 900]), sends.c.status == CLAIMED)
-                    .values(status=PENDING, lease_until=None, attempts=sends.c.attempts - 1)
-                )
+            _unclaim(conn, [r.id for r in rows])
 
     def _defer_closed(
         self, rows: list[Claimed], now: datetime, report: DispatchReport
@@ -448,37 +452,19 @@ class Dispatcher:
         campaign_rows = [r for r in rows if r.kind == CAMPAIGN]
         if not campaign_rows:
             return rows
-        with self.db.begin() as conn:
-            zones = dict(
-                conn.execute(
-                    select(subscribers.c.id, subscribers.c.timezone).where(
-                        subscribers.c.id.in_({r.subscriber_id for r in campaign_rows})
-                    )
-                ).all()
-            )
         later: dict[datetime, list[int]] = defaultdict(list)
         deferred: set[int] = set()
         for row in campaign_rows:
             campaign = self.catalog.get(row.campaign_id)
             override = campaign.meta.send_window if campaign is not None else None
-            zone = zones.get(row.subscriber_id)
-            if not self.times.is_open(now, zone, override):
-                later[self.times.next_open(now, zone, override)].append(row.id)
+            if not self.times.is_open(now, row.timezone, override):
+                later[self.times.next_open(now, row.timezone, override)].append(row.id)
                 deferred.add(row.id)
         if not deferred:
             return rows
         with self.db.begin() as conn:
             for when, ids in later.items():
-                conn.execute(
-                    update(sends)
-                    .where(sends.c.id.in_(ids), sends.c.status == CLAIMED)
-                    .values(
-                        status=PENDING,
-                        lease_until=None,
-                        next_attempt_at=when,
-                        attempts=sends.c.attempts - 1,
-                    )
-                )
+                _unclaim(conn, ids, next_attempt_at=when)
         report.deferred += len(deferred)
         return [r for r in rows if r.id not in deferred]
 
@@ -540,6 +526,24 @@ def _backoff(attempt: int) -> float:
     """Exponential backoff with jitter: 1, 2, 4 … minutes, capped at an hour."""
     base: float = min(60.0 * 2 ** (attempt - 1), 3600.0)
     return base * (0.8 + 0.4 * random.random())
+
+
+def _unclaim(conn: Connection, ids: list[int], *, next_attempt_at: datetime | None = None) -> None:
+    """Claimed rows that never reached the transport go back to ``pending`` as if never
+    claimed (the attempt is not counted), optionally due later."""
+    values: dict[str, Any] = {
+        "status": PENDING,
+        "lease_until": None,
+        "attempts": sends.c.attempts - 1,
+    }
+    if next_attempt_at is not None:
+        values["next_attempt_at"] = next_attempt_at
+    for start in range(0, len(ids), 900):
+        conn.execute(
+            update(sends)
+            .where(sends.c.id.in_(ids[start : start + 900]), sends.c.status == CLAIMED)
+            .values(**values)
+        )
 
 
 def _personal(batch: Batch) -> Batch:

@@ -113,6 +113,9 @@ class _Batch:
     last_send: dict[int, datetime] = field(default_factory=dict)
     # People with a broadcast due now: their series email waits a minute, for the broadcast.
     yield_to_one_off: set[int] = field(default_factory=set)
+    # List health, read once per batch: the complaint pause and the sunset-paused people.
+    complaint_pause: bool = False
+    sunset: set[int] = field(default_factory=set)
 
     def flush(self, conn: Connection, now: datetime) -> None:
         insert_sends(conn, self.sends)
@@ -136,8 +139,6 @@ class Planner:
     ) -> None:
         self.catalog = catalog
         self.times = SendTimes(default_zone, window, closures)
-        self._complaint_pause = False
-        self._sunset: set[int] = set()
 
     def plan_batch(
         self, conn: Connection, now: datetime, after_id: int
@@ -146,19 +147,22 @@ class Planner:
         report = PlanReport()
         # List health: spam complaints over the limit pause all campaign email (rows already
         # in the ledger wait too); the sunset policy pauses dormant people until "keep me".
-        self._complaint_pause = complaints.is_paused(conn)
-        if self._complaint_pause and after_id == 0:
+        complaint_pause = complaints.is_paused(conn)
+        if complaint_pause and after_id == 0:
             complaints.hold_campaign_sends(conn, now, now + PAUSED_CAMPAIGN_RECHECK)
         due = enrollment.due_batch(conn, now, after_id, BATCH)
         if not due:
             return report, None
         self.catalog.preload(conn, {d.campaign_id for d in due})  # broadcasts, read in this txn
         people = store.profiles(conn, {d.subscriber_id for d in due})
-        self._sunset = sunset.paused_among(conn, set(people))
         last_send: dict[int, datetime | None] = {
             pid: p.last_campaign_send_at for pid, p in people.items()
         }
-        batch = _Batch(yield_to_one_off=enrollment.one_offs_due(conn, people, now))
+        batch = _Batch(
+            yield_to_one_off=enrollment.one_offs_due(conn, people, now),
+            complaint_pause=complaint_pause,
+            sunset=sunset.paused_among(conn, set(people)),
+        )
         for d in due:
             self._plan_one(d, people.get(d.subscriber_id), last_send, now, report, batch)
         batch.flush(conn, now)
@@ -189,9 +193,9 @@ class Planner:
             return finish(LEFT if campaign.one_off else STOPPED)
         if not campaign.active:  # draft or paused: look again later, cheaply
             return postpone(now + PAUSED_CAMPAIGN_RECHECK)
-        if self._complaint_pause:  # until staff run `clinicmail health resume`
+        if batch.complaint_pause:  # until staff run `clinicmail health resume`
             return postpone(now + PAUSED_CAMPAIGN_RECHECK)
-        if person.id in self._sunset:
+        if person.id in batch.sunset:
             return finish(LEFT) if campaign.one_off else postpone(now + SUNSET_RECHECK)
         if person.paused_until and person.paused_until > now:
             # A one-off broadcast is skipped, not caught up after the pause.
