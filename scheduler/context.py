@@ -109,8 +109,9 @@ class AppContext:
 
         return OutboxTransport(self.db)
 
-    def link(self, purpose: str, public_id: str) -> str:
-        token = self.tokens.make(purpose, public_id)  # type: ignore[arg-type]
+    def link(self, purpose: str, public_id: str, send_id: str | None = None) -> str:
+        """``send_id``: the email the link is in, for unsubscribe and preference links."""
+        token = self.tokens.make(purpose, public_id, send_id)  # type: ignore[arg-type]
         return f"{self.settings.base_url}/{purpose}/{token}"
 
     def close(self) -> None:

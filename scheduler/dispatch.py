@@ -118,7 +118,7 @@ class Claimed:
 class LinkMaker:
     """Builds the per-recipient links; supplied by the composition root."""
 
-    make: Callable[[str, str], str]
+    make: Callable[..., str]  # (purpose, public_id[, send_id]) -> URL
     record_url: Callable[[str], str]
     staff_email: str | None
     # Tracked links, the open pixel and check-in links of campaign email (engagement.tracking).
@@ -293,9 +293,10 @@ class Dispatcher:
             to = self.links.staff_email or ""  # never the person: _ineligible saw to that
             values = {"first_name": "team", "record_url": self.links.record_url(row.public_id)}
         else:
-            unsubscribe = self.links.make("unsubscribe", row.public_id)
+            # The links name this email, so an unsubscribe counts against its campaign and step.
+            unsubscribe = self.links.make("unsubscribe", row.public_id, row.send_id)
             values["unsubscribe_url"] = unsubscribe
-            values["preferences_url"] = self.links.make("preferences", row.public_id)
+            values["preferences_url"] = self.links.make("preferences", row.public_id, row.send_id)
             headers["List-Unsubscribe"] = f"<{unsubscribe}>"
             if system == "reengage":
                 values["keep_url"] = self.links.make("keep", row.public_id)
