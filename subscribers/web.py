@@ -190,9 +190,7 @@ def router(ports: SubscriberPorts) -> APIRouter:
         )
         return page("Unsubscribe", form)
 
-    def leave(
-        conn: Connection, sid: int, now: datetime, source: str, send_id: str | None
-    ) -> None:
+    def leave(conn: Connection, sid: int, now: datetime, source: str, send_id: str | None) -> None:
         if store.unsubscribe(conn, sid, now, source=source):
             ports.on_unsubscribed(conn, sid, now, send_id)
 

@@ -137,7 +137,10 @@ def test_forged_or_tampered_tokens_change_nothing(cli: CLI, tmp_path: Path) -> N
 def test_key_rotation_keeps_old_links_working(cli: CLI, tmp_path: Path) -> None:
     cli.env("CLINICMAIL_SECRET_KEY", "old-key-0123456789-0123456789-0123456789")
     _two_people(cli, tmp_path)
-    cli.env("CLINICMAIL_SECRET_KEY", "old-key-0123456789-0123456789-0123456789,new-key-9876543210-9876543210-9876543210")
+    cli.env(
+        "CLINICMAIL_SECRET_KEY",
+        "old-key-0123456789-0123456789-0123456789,new-key-9876543210-9876543210-9876543210",
+    )
     with app_for(cli) as (client, ctx):
         old_link = _unsubscribe_path(ctx, "ann@example.com")
         assert client.get(old_link).status_code == 200
@@ -147,7 +150,9 @@ def test_key_rotation_keeps_old_links_working(cli: CLI, tmp_path: Path) -> None:
         assert client.post(old_link, data=ONE_CLICK).status_code == 200
         assert client.post(f"/unsubscribe/{new_only}", data=ONE_CLICK).status_code == 200
         assert _status(ctx, "ann@example.com") == _status(ctx, "bob@example.com") == "unsubscribed"
-    cli.env("CLINICMAIL_SECRET_KEY", "new-key-9876543210-9876543210-9876543210")  # the old key retired
+    cli.env(
+        "CLINICMAIL_SECRET_KEY", "new-key-9876543210-9876543210-9876543210"
+    )  # the old key retired
     with app_for(cli) as (client, _ctx):
         assert client.get(old_link).status_code == 404
 
