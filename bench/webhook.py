@@ -95,7 +95,7 @@ def main() -> None:
         **{k: v for k, v in os.environ.items() if not k.startswith("CLINICMAIL_")},
         "CLINICMAIL_DATABASE_URL": url,
         "CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY": signer.public_key,
-        "CLINICMAIL_SECRET_KEY": "bench-only-secret",
+        "CLINICMAIL_SECRET_KEY": "bench-only-secret-bench-only-secret-0123",
     }
     exe = Path(sys.executable).parent / "clinicmail"
     proc = subprocess.Popen(  # noqa: S603 - our own console script

@@ -72,7 +72,6 @@ from campaigns.tables import (
 )
 from storage import Database
 from subscribers import store
-from subscribers.addresses import address_hash
 from subscribers.segments import EVERYONE, Rule, compile_rule, parse_rule
 from subscribers.tables import subscribers
 from templates import Renderer
@@ -413,11 +412,10 @@ def audience(
         if not rows:
             return
         after = rows[-1].id
-        hashes = {r.id: address_hash(r.email_key) for r in rows}
-        suppressed = store.suppressed_hashes(conn, hashes.values())
+        suppressed = store.suppressed_keys(conn, (r.email_key for r in rows))
         chunk: list[tuple[Recipient, datetime]] = []
         for r in rows:
-            if hashes[r.id] in suppressed:
+            if r.email_key in suppressed:
                 excluded.suppressed += 1
                 continue
             due: datetime = due_for(r.timezone)

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from campaigns import enrollment
 from engagement import complaints
+from engagement import own as own_events
 from engagement.keep import KeepPorts
 from engagement.keep import router as keep_router
 from engagement.web import EngagementPorts
@@ -58,8 +59,10 @@ def create_app(
     def confirmed(conn: Connection, ids: list[int], now: datetime) -> None:
         on_confirmed(conn, ctx.catalog, ids, now, staff_email=ctx.settings.staff_email)
 
-    def unsubscribed(conn: Connection, sid: int, now: datetime) -> None:
+    def unsubscribed(conn: Connection, sid: int, now: datetime, send_id: str | None) -> None:
         enrollment.leave_all(conn, sid, now)
+        if send_id is not None:  # counted in stats against the email whose link was used
+            own_events.record_unsubscribe(conn, send_id, now)
 
     def series_of(conn: Connection, sid: int) -> list[tuple[str, str]]:
         names = {c.id: c.meta.name for c in ctx.catalog}

@@ -28,7 +28,10 @@ class AppContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
-        return cls(settings=settings, db=Database(settings.database_url))
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url, key_file=settings.secret_key_file),
+        )
 
     @cached_property
     def clinic(self) -> ClinicInfo:
@@ -65,11 +68,11 @@ class AppContext:
     @cached_property
     def signing_keys(self) -> list[str]:
         """Signing keys: CLINICMAIL_SECRET_KEY (comma-separated, newest last, for rotation),
-        else one generated at first use and stored in the database."""
+        else the one generated once in the key file beside the database (storage.keys)."""
         s = self.settings.secret_key
         if s is not None and s.get_secret_value().strip():
             return [k.strip() for k in s.get_secret_value().split(",") if k.strip()]
-        return [self.db.kv_get_or_create("secret_key")]
+        return [self.db.keys().signing]
 
     @cached_property
     def tokens(self) -> Tokens:
@@ -106,8 +109,9 @@ class AppContext:
 
         return OutboxTransport(self.db)
 
-    def link(self, purpose: str, public_id: str) -> str:
-        token = self.tokens.make(purpose, public_id)  # type: ignore[arg-type]
+    def link(self, purpose: str, public_id: str, send_id: str | None = None) -> str:
+        """``send_id``: the email the link is in, for unsubscribe and preference links."""
+        token = self.tokens.make(purpose, public_id, send_id)  # type: ignore[arg-type]
         return f"{self.settings.base_url}/{purpose}/{token}"
 
     def close(self) -> None:

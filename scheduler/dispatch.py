@@ -40,7 +40,6 @@ from scheduler.sendtimes import SendTimes
 from scheduler.transports import Batch, Envelope, Outcome, Result, Transport
 from storage import Database
 from subscribers import store
-from subscribers.addresses import address_hash
 from subscribers.tables import subscribers
 from templates import Rendered, Renderer, fill, html_token
 from templates.system import system_content
@@ -119,7 +118,7 @@ class Claimed:
 class LinkMaker:
     """Builds the per-recipient links; supplied by the composition root."""
 
-    make: Callable[[str, str], str]
+    make: Callable[..., str]  # (purpose, public_id[, send_id]) -> URL
     record_url: Callable[[str], str]
     staff_email: str | None
     # Tracked links, the open pixel and check-in links of campaign email (engagement.tracking).
@@ -198,9 +197,7 @@ class Dispatcher:
                     ).where(subscribers.c.id.in_({r.subscriber_id for r in rows}))
                 )
             }
-            suppressed = store.suppressed_hashes(
-                conn, (address_hash(p.email_key) for p in people.values())
-            )
+            suppressed = store.suppressed_keys(conn, (p.email_key for p in people.values()))
             keep: list[Claimed] = []
             cancel: list[tuple[int, str]] = []
             for row in rows:
@@ -236,7 +233,7 @@ class Dispatcher:
         system = row.system
         if system in STAFF_EMAILS:  # to the clinic's staff, whatever the person's own state
             return None if self.links.staff_email else "no staff address is configured"
-        if address_hash(person.email_key) in suppressed:
+        if person.email_key in suppressed:
             return "address is suppressed"
         if row.kind == CAMPAIGN:
             if person.status != store.CONFIRMED:
@@ -296,9 +293,10 @@ class Dispatcher:
             to = self.links.staff_email or ""  # never the person: _ineligible saw to that
             values = {"first_name": "team", "record_url": self.links.record_url(row.public_id)}
         else:
-            unsubscribe = self.links.make("unsubscribe", row.public_id)
+            # The links name this email, so an unsubscribe counts against its campaign and step.
+            unsubscribe = self.links.make("unsubscribe", row.public_id, row.send_id)
             values["unsubscribe_url"] = unsubscribe
-            values["preferences_url"] = self.links.make("preferences", row.public_id)
+            values["preferences_url"] = self.links.make("preferences", row.public_id, row.send_id)
             headers["List-Unsubscribe"] = f"<{unsubscribe}>"
             if system == "reengage":
                 values["keep_url"] = self.links.make("keep", row.public_id)

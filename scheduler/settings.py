@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from scheduler.windows import Closures, parse_holidays, parse_quiet_days
 
 SECRET_FIELDS = frozenset({"SENDGRID_API_KEY", "CLINICMAIL_SECRET_KEY", "CLINICMAIL_SMTP_URL"})
+# A link-signing key shorter than this can be guessed offline from one signed link.
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class SettingsError(ValueError):
@@ -63,6 +65,10 @@ class Settings(BaseSettings):
     )
     smtp_url: SecretStr | None = Field(None, validation_alias="CLINICMAIL_SMTP_URL")
     secret_key: SecretStr | None = Field(None, validation_alias="CLINICMAIL_SECRET_KEY")
+    # Not in the original table: where the generated keys live (the link-signing key when
+    # CLINICMAIL_SECRET_KEY is unset, and the suppression-list hash key). Default: beside the
+    # SQLite database file; for any other database, clinicmail.keys in the working directory.
+    secret_key_file: str | None = Field(None, validation_alias="CLINICMAIL_SECRET_KEY_FILE")
     base_url: str = Field("http://127.0.0.1:8000", validation_alias="CLINICMAIL_BASE_URL")
     from_email: str = Field("hello@clinic.example", validation_alias="CLINICMAIL_FROM_EMAIL")
     clinic_name: str = Field("Demo Back & Neck Clinic", validation_alias="CLINICMAIL_CLINIC_NAME")
@@ -116,6 +122,24 @@ class Settings(BaseSettings):
                 "is not a usable public key (paste the base64 key from SendGrid's Event Webhook settings)"
             ) from None
         return v.strip()
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None or not v.get_secret_value().strip():
+            return None
+        keys = [k.strip() for k in v.get_secret_value().split(",") if k.strip()]
+        if any(len(k) < MIN_SECRET_KEY_LENGTH for k in keys):
+            raise ValueError(
+                f"is too short: each key needs at least {MIN_SECRET_KEY_LENGTH} characters "
+                "(unset it to use a generated key)"
+            )
+        return v
+
+    @field_validator("secret_key_file")
+    @classmethod
+    def _key_file(cls, v: str | None) -> str | None:
+        return v.strip() if v and v.strip() else None
 
     @field_validator("database_url")
     @classmethod
@@ -216,6 +240,9 @@ class Settings(BaseSettings):
             raise _Missing("SENDGRID_API_KEY", "is required when CLINICMAIL_TRANSPORT=sendgrid")
         if self.transport == "smtp" and self.smtp_url is None:
             raise _Missing("CLINICMAIL_SMTP_URL", "is required when CLINICMAIL_TRANSPORT=smtp")
+        if self.staff_email is None:
+            # An alert always has somewhere to go: the clinic's own sending address.
+            self.staff_email = self.from_email
         return self
 
     @cached_property

@@ -13,6 +13,15 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
+from storage.keys import (
+    InstallationKeys,
+    KeyFileError,
+    ephemeral_keys,
+    key_file_for,
+    open_keys,
+    read_keys,
+    register,
+)
 from storage.schema import kv
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -46,7 +55,8 @@ def _sqlite_begin(conn: Connection) -> None:
 class Database:
     """One engine plus helpers. ``url`` is any SQLAlchemy URL (SQLite or PostgreSQL)."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, key_file: str | None = None) -> None:
+        """``key_file``: where the generated keys live (default: :func:`storage.keys.key_file_for`)."""
         try:
             parsed = make_url(url)
         except ArgumentError as exc:
@@ -66,6 +76,37 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
+        self.key_file = key_file_for(parsed, key_file)
+        self._keys: InstallationKeys | None = None
+        register(self.engine, self)
+
+    @property
+    def file(self) -> Path | None:
+        """The SQLite database file (None for a server database or an in-memory one)."""
+        if not self.is_sqlite or self.url.database in (None, "", ":memory:"):
+            return None
+        return Path(self.url.database).expanduser()
+
+    def exists(self) -> bool:
+        """False only for an SQLite file that is not there yet (``clinicmail init`` makes it)."""
+        return self.file is None or self.file.exists()
+
+    def keys(self) -> InstallationKeys:
+        """The installation's generated keys (storage.keys); :meth:`migrate` sets them up."""
+        if self._keys is None:
+            if self.key_file is None:
+                self._keys = ephemeral_keys()
+            else:
+                try:
+                    found = read_keys(self.key_file)
+                except KeyFileError as exc:
+                    raise DatabaseError(str(exc)) from None
+                if found is None:
+                    raise DatabaseError(
+                        f"no key file at {self.key_file}; run 'clinicmail init' to set it up"
+                    )
+                self._keys = found
+        return self._keys
 
     @property
     def dialect(self) -> str:
@@ -102,6 +143,10 @@ class Database:
                 command.upgrade(cfg, "heads")
         except OperationalError as exc:
             raise DatabaseError(f"cannot open the database: {exc.orig}") from None
+        try:
+            self._keys = open_keys(self.engine, self.key_file) if self.key_file else self.keys()
+        except KeyFileError as exc:
+            raise DatabaseError(str(exc)) from None
 
     def kv_get_or_create(self, key: str, make: Any = None) -> str:
         """Return the stored value for ``key``, creating it once with ``make()`` if absent.

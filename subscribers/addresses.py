@@ -1,4 +1,6 @@
-"""Email address validation, normalisation and the one-way hash kept on the suppression list."""
+"""Email address validation, normalisation and the bare one-way hash stored events carry.
+
+The suppression list uses a *keyed* hash instead (``storage.keys.suppression_hash``)."""
 
 from __future__ import annotations
 
@@ -28,5 +30,7 @@ def normalize(raw: str) -> tuple[str, str]:
 
 
 def address_hash(key: str) -> str:
-    """A stable one-way hash of a lower-cased address (what erasure leaves behind)."""
+    """A stable SHA-256 of a lower-cased address: how stored provider events are found again
+    for erasure and counting (their payloads hold the address anyway). Suppression-list entries
+    made before the keyed hash used it too."""
     return hashlib.sha256(key.strip().lower().encode("utf-8")).hexdigest()

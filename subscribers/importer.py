@@ -20,7 +20,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from storage import Database
 from subscribers import store
-from subscribers.addresses import InvalidAddress, address_hash, normalize
+from subscribers.addresses import InvalidAddress, normalize
 from subscribers.symptoms import BY_CODE, has_red_flag
 from subscribers.tables import consent_events, subscriber_symptoms, subscribers
 
@@ -229,7 +229,7 @@ class Importer:
                 duplicates += 1
             latest[row.key] = row
         with self.db.begin() as conn:
-            suppressed = store.suppressed_hashes(conn, (address_hash(k) for k in latest))
+            suppressed = store.suppressed_keys(conn, latest)
             existing = {
                 r.email_key: r
                 for r in conn.execute(
@@ -246,7 +246,7 @@ class Importer:
             new_rows: list[Row] = []
             touched: list[int] = []
             for key, row in latest.items():
-                if address_hash(key) in suppressed:
+                if key in suppressed:
                     summary.rejected += 1
                     on_reject(
                         Rejection(row.line, row.email, "suppressed (erased, bounced or complained)")

@@ -16,9 +16,9 @@ from sqlalchemy import Connection, delete, select
 
 from storage import Database
 from subscribers import store
-from subscribers.addresses import address_hash, normalize
+from subscribers.addresses import normalize
 from subscribers.symptoms import BY_CODE, GROUPS
-from subscribers.tables import consent_events, subscriber_symptoms, subscribers, suppressions
+from subscribers.tables import consent_events, subscriber_symptoms, subscribers
 
 Section = Callable[[Connection, int], list[dict[str, Any]]]
 ERASED = "erased"
@@ -37,11 +37,7 @@ def row_dict(row: Mapping[Any, Any], *, skip: tuple[str, ...] = ()) -> dict[str,
 
 
 def _suppression(conn: Connection, key: str) -> dict[str, Any]:
-    row = (
-        conn.execute(select(suppressions).where(suppressions.c.email_hash == address_hash(key)))
-        .mappings()
-        .first()
-    )
+    row = store.suppression_entry(conn, key)
     if row is None:
         return {"suppressed": False}
     return {"suppressed": True, "reason": row["reason"], "since": plain(row["created_at"])}

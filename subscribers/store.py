@@ -11,11 +11,19 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from storage.keys import suppression_hash
 from subscribers.activity import NOTHING, Activity, activity_of
 from subscribers.addresses import address_hash
 from subscribers.segments import Facts
 from subscribers.symptoms import has_red_flag
-from subscribers.tables import consent_events, subscriber_symptoms, subscribers, suppressions
+from subscribers.tables import (
+    SCHEME_HMAC,
+    SCHEME_SHA256,
+    consent_events,
+    subscriber_symptoms,
+    subscribers,
+    suppressions,
+)
 
 CONFIRMED = "confirmed"
 UNCONFIRMED = "unconfirmed"
@@ -153,38 +161,69 @@ def record_consent(
     )
 
 
-def is_suppressed(conn: Connection, email_key: str) -> bool:
-    h = address_hash(email_key)
-    return (
-        conn.execute(
-            select(suppressions.c.email_hash).where(suppressions.c.email_hash == h)
-        ).first()
-        is not None
-    )
+def _hashes(conn: Connection, email_key: str) -> tuple[str, str]:
+    """The keyed hash new entries get, and the bare SHA-256 entries made before it existed."""
+    return suppression_hash(conn, email_key), address_hash(email_key)
 
 
-def suppressed_hashes(conn: Connection, hashes: Iterable[str]) -> set[str]:
-    hashes = list(hashes)
+def suppressed_keys(conn: Connection, email_keys: Iterable[str]) -> set[str]:
+    """The lower-cased addresses among ``email_keys`` that are on the suppression list.
+
+    Looks up both hash schemes: entries written before the keyed hash (bare SHA-256, marked
+    ``scheme = 'sha256'``) keep working; they cannot be re-keyed without the address.
+    """
+    by_hash: dict[str, str] = {}
+    for key in email_keys:
+        keyed, bare = _hashes(conn, key)
+        by_hash[keyed] = key
+        by_hash.setdefault(bare, key)
+    hashes = list(by_hash)
     found: set[str] = set()
     for start in range(0, len(hashes), 900):
         chunk = hashes[start : start + 900]
         found.update(
-            conn.execute(
+            by_hash[h]
+            for h in conn.execute(
                 select(suppressions.c.email_hash).where(suppressions.c.email_hash.in_(chunk))
             ).scalars()
         )
     return found
 
 
-def suppress(conn: Connection, email_key: str, reason: str, at: datetime) -> None:
-    """Add the address's hash to the suppression list; the first reason recorded stays.
+def is_suppressed(conn: Connection, email_key: str) -> bool:
+    return bool(suppressed_keys(conn, [email_key]))
 
+
+def suppression_entry(conn: Connection, email_key: str) -> dict[str, object] | None:
+    """The suppression row for this address (either hash scheme), as plain data."""
+    row = (
+        conn.execute(
+            select(suppressions).where(suppressions.c.email_hash.in_(_hashes(conn, email_key)))
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row is not None else None
+
+
+def suppress(conn: Connection, email_key: str, reason: str, at: datetime) -> None:
+    """Add the address's keyed hash to the suppression list; the first reason recorded stays.
+
+    An old bare-SHA-256 entry for the address is re-keyed in place (its reason and date kept).
     ON CONFLICT DO NOTHING rather than look-then-insert, so two webhook workers suppressing the
     same address at once cannot collide on the primary key."""
+    keyed, bare = _hashes(conn, email_key)
+    upgraded = conn.execute(
+        update(suppressions)
+        .where(suppressions.c.email_hash == bare, suppressions.c.scheme == SCHEME_SHA256)
+        .values(email_hash=keyed, scheme=SCHEME_HMAC)
+    )
+    if upgraded.rowcount:
+        return
     ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     conn.execute(
         ins(suppressions)
-        .values(email_hash=address_hash(email_key), reason=reason, created_at=at)
+        .values(email_hash=keyed, scheme=SCHEME_HMAC, reason=reason, created_at=at)
         .on_conflict_do_nothing(index_elements=[suppressions.c.email_hash])
     )
 

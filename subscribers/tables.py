@@ -70,13 +70,18 @@ consent_events = Table(
     Column("user_agent", Text),
 )
 
-# Hashed addresses that must never be mailed again (bounces, complaints, erasures).
+# Hashed addresses that must never be mailed again (bounces, complaints, erasures). New entries
+# are HMAC-SHA256 under the installation's suppression key (storage.keys); entries written before
+# that are bare SHA-256 and keep working (subscribers.store.suppressed_keys looks up both).
+SCHEME_HMAC = "hmac-sha256"
+SCHEME_SHA256 = "sha256"
 suppressions = Table(
     "suppressions",
     metadata,
     Column("email_hash", String(64), primary_key=True),
     Column("reason", String(32), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("scheme", String(16), nullable=False, server_default=SCHEME_SHA256),
 )
 
 Index("ix_subscribers_status", subscribers.c.status)

@@ -1,6 +1,9 @@
 """Signed, opaque tokens for links in emails (itsdangerous, one salt per purpose).
 
-A token carries only the subscriber's random ``public_id`` (never an address or a symptom).
+A token carries only the subscriber's random ``public_id`` (never an address or a symptom) and,
+in the unsubscribe and preference links of an email, that email's opaque ``send_id``, so an
+unsubscribe is counted against the campaign and step whose link was used. Tokens made before
+the ``send_id`` was added (a bare ``public_id``) still verify.
 Key rotation: pass several keys, newest last; tokens signed with any of them still verify.
 """
 
@@ -30,13 +33,21 @@ class Tokens:
     def _timed(self, purpose: Purpose) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(self._keys, salt=f"clinicmail.{purpose}")
 
-    def make(self, purpose: Purpose, public_id: str) -> str:
+    def make(self, purpose: Purpose, public_id: str, send_id: str | None = None) -> str:
+        """``send_id``: the email this link is in (unsubscribe and preference links)."""
         if purpose == "confirm":
             return str(self._timed(purpose).dumps(public_id))
-        return str(self._plain(purpose).dumps(public_id))
+        payload: str | list[str] = [public_id, send_id] if send_id else public_id
+        return str(self._plain(purpose).dumps(payload))
 
     def read(self, purpose: Purpose, token: str) -> str | None:
         """The ``public_id`` inside a valid token, or None for a forged/expired/foreign one."""
+        found = self.read_link(purpose, token)
+        return found[0] if found else None
+
+    def read_link(self, purpose: Purpose, token: str) -> tuple[str, str | None] | None:
+        """``(public_id, send_id)`` inside a valid token (``send_id`` None when the link names no
+        email), or None for a forged/expired/foreign one."""
         try:
             if purpose == "confirm":
                 value = self._timed(purpose).loads(token, max_age=CONFIRM_MAX_AGE)
@@ -44,4 +55,12 @@ class Tokens:
                 value = self._plain(purpose).loads(token)
         except (BadSignature, SignatureExpired, UnicodeDecodeError, ValueError):
             return None
-        return value if isinstance(value, str) else None
+        if isinstance(value, str):
+            return value, None
+        if (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(isinstance(v, str) and v for v in value)
+        ):
+            return value[0], value[1]
+        return None

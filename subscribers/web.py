@@ -30,6 +30,9 @@ from subscribers.tokens import Tokens
 __all__ = ["SubscriberPorts", "page", "router"]
 
 Hook = Callable[[Connection, int, datetime], None]
+# After someone unsubscribed: (conn, subscriber id, when, send_id of the email whose link was
+# used, or None when the link names no email).
+UnsubscribeHook = Callable[[Connection, int, datetime, str | None], None]
 
 
 @dataclass
@@ -40,7 +43,7 @@ class SubscriberPorts:
     tokens: Tokens
     clinic_name: str
     on_confirmed: Callable[[Connection, list[int], datetime], None]
-    on_unsubscribed: Hook
+    on_unsubscribed: UnsubscribeHook
     # Queue the confirmation email for a new signup (in the same transaction as the signup).
     on_signup: Hook | None = None
     signups_per_minute: int = 10  # per client IP, in this process
@@ -72,6 +75,11 @@ def router(ports: SubscriberPorts) -> APIRouter:
     def subscriber_for(conn: Connection, purpose: str, token: str) -> int | None:
         public_id = ports.tokens.read(purpose, token)  # type: ignore[arg-type]
         return store.by_public_id(conn, public_id) if public_id else None
+
+    def send_of(purpose: str, token: str) -> str | None:
+        """The email whose link this is (None for links that name no email)."""
+        found = ports.tokens.read_link(purpose, token)  # type: ignore[arg-type]
+        return found[1] if found else None
 
     def sign_up(req: SignupRequest, request: Request) -> None:
         now = datetime.now(UTC)
@@ -182,9 +190,9 @@ def router(ports: SubscriberPorts) -> APIRouter:
         )
         return page("Unsubscribe", form)
 
-    def leave(conn: Connection, sid: int, now: datetime, source: str) -> None:
+    def leave(conn: Connection, sid: int, now: datetime, source: str, send_id: str | None) -> None:
         if store.unsubscribe(conn, sid, now, source=source):
-            ports.on_unsubscribed(conn, sid, now)
+            ports.on_unsubscribed(conn, sid, now, send_id)
 
     def left_page() -> HTMLResponse:
         return page(
@@ -202,7 +210,7 @@ def router(ports: SubscriberPorts) -> APIRouter:
             sid = subscriber_for(conn, "unsubscribe", token)
             if sid is None:
                 return not_found()
-            leave(conn, sid, now, "one-click")
+            leave(conn, sid, now, "one-click", send_of("unsubscribe", token))
         return left_page()
 
     # -- preference centre ------------------------------------------------------------------
@@ -243,7 +251,7 @@ def router(ports: SubscriberPorts) -> APIRouter:
                 return not_found()
             action = str(form.get("action") or "save")
             if action == "leave":
-                leave(conn, sid, now, "preferences")
+                leave(conn, sid, now, "preferences", send_of("preferences", token))
                 return left_page()
             if action.startswith("leave-series:"):
                 wanted = action.removeprefix("leave-series:")

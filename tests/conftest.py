@@ -52,6 +52,13 @@ def _fixed_clock(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def _own_workdir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each test runs in its own folder: a server database keeps its generated keys in the
+    working directory (storage.keys), and one test's key file must not meet another's."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":

@@ -149,7 +149,8 @@ def test_a_single_failure_after_recovery_does_not_back_off(
     assert cli("tick", "--now", "2026-11-23T10:10:00Z", "--json").json()["sent"] == 2
     # The count of consecutive failures started again from zero.
     assert _state().clean
-    assert fake.to(STAFF) == []  # no staff address configured: nothing queued, nothing sent
+    # Staff (by default the from address) heard nothing: the breaker never opened.
+    assert fake.to("care@clinic.example") == []
 
 
 def test_breaker_stops_a_tick_midway_and_hands_back_what_was_not_sent(
@@ -188,6 +189,11 @@ def test_breaker_stops_a_tick_midway_and_hands_back_what_was_not_sent(
     fake.failing = False
     later = tick(datetime(2026, 11, 23, 10, 5, tzinfo=UTC)).delivery
     assert later.sent == 5 and not later.backed_off
-    assert sorted(p["to"][0]["email"] for b in fake.bodies for p in b["personalizations"]) == [
-        f"m{i}@example.com" for i in range(5)
-    ]
+    # Besides the staff alert (to the from address, the default staff address) all five went.
+    assert sorted(
+        p["to"][0]["email"]
+        for b in fake.bodies
+        for p in b["personalizations"]
+        if p["to"][0]["email"] != "care@clinic.example"
+    ) == [f"m{i}@example.com" for i in range(5)]
+    assert len(fake.to("care@clinic.example")) == 1

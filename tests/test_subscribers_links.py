@@ -135,19 +135,24 @@ def test_forged_or_tampered_tokens_change_nothing(cli: CLI, tmp_path: Path) -> N
 
 
 def test_key_rotation_keeps_old_links_working(cli: CLI, tmp_path: Path) -> None:
-    cli.env("CLINICMAIL_SECRET_KEY", "old-key-0123456789")
+    cli.env("CLINICMAIL_SECRET_KEY", "old-key-0123456789-0123456789-0123456789")
     _two_people(cli, tmp_path)
-    cli.env("CLINICMAIL_SECRET_KEY", "old-key-0123456789,new-key-9876543210")
+    cli.env(
+        "CLINICMAIL_SECRET_KEY",
+        "old-key-0123456789-0123456789-0123456789,new-key-9876543210-9876543210-9876543210",
+    )
     with app_for(cli) as (client, ctx):
         old_link = _unsubscribe_path(ctx, "ann@example.com")
         assert client.get(old_link).status_code == 200
         bob_id = str(person(ctx, "bob@example.com")["public_id"])  # type: ignore[index]
-        new_only = Tokens(["new-key-9876543210"]).make("unsubscribe", bob_id)
+        new_only = Tokens(["new-key-9876543210-9876543210-9876543210"]).make("unsubscribe", bob_id)
         assert ctx.tokens.make("unsubscribe", bob_id) == new_only  # new links use the new key
         assert client.post(old_link, data=ONE_CLICK).status_code == 200
         assert client.post(f"/unsubscribe/{new_only}", data=ONE_CLICK).status_code == 200
         assert _status(ctx, "ann@example.com") == _status(ctx, "bob@example.com") == "unsubscribed"
-    cli.env("CLINICMAIL_SECRET_KEY", "new-key-9876543210")  # the old key retired
+    cli.env(
+        "CLINICMAIL_SECRET_KEY", "new-key-9876543210-9876543210-9876543210"
+    )  # the old key retired
     with app_for(cli) as (client, _ctx):
         assert client.get(old_link).status_code == 404
 
@@ -277,3 +282,56 @@ def test_leave_one_series_keeps_the_subscription(cli: CLI, tmp_path: Path) -> No
         client.post(path, data={"action": "save", "symptoms": ["neck"], "pause": "0"})
         assert cli("tick", "--now", iso(future_noon(30)), "--json").json()["sent"] == 1  # Bob only
         assert len(messages(ctx, "ann@example.com")) == 1
+
+
+def _step_unsubscribes(cli: CLI) -> dict[str, int]:
+    stats = cli("stats", "--json").json()
+    assert stats["totals"]["unsubscribes"] == sum(
+        s["unsubscribes"] for c in stats["campaigns"] for s in c["steps"]
+    )
+    return {
+        f"{c['id']}/{s['step']}": s["unsubscribes"]
+        for c in stats["campaigns"]
+        for s in c["steps"]
+        if s["unsubscribes"]
+    }
+
+
+def test_own_link_unsubscribes_count_in_stats_against_the_email_used(
+    cli: CLI, tmp_path: Path
+) -> None:
+    _two_people(cli, tmp_path)
+    assert _step_unsubscribes(cli) == {}
+    with app_for(cli) as (client, ctx):
+        ann_path = _unsubscribe_path(ctx, "ann@example.com")
+        steps = {step for _c, step, _s in ledger(ctx)}
+        assert len(steps) == 1  # both got the first step of the series
+        first_step = steps.pop()
+        # Ann uses the one-click header (RFC 8058); twice, as mail clients sometimes do.
+        assert client.post(ann_path, data=ONE_CLICK).status_code == 200
+        assert client.post(ann_path, data=ONE_CLICK).status_code == 200
+        # Bob opens the footer link's page and presses its button (the same form post).
+        bob_path = _unsubscribe_path(ctx, "bob@example.com")
+        page = client.get(bob_path)
+        assert f'action="{bob_path}"' in page.text
+        assert client.post(bob_path, data=ONE_CLICK).status_code == 200
+        assert "ann" not in ann_path.lower() and "example" not in ann_path
+    counted = _step_unsubscribes(cli)
+    assert counted == {f"spasm-education/{first_step}": 2}, counted
+
+
+def test_preference_centre_unsubscribe_counts_and_old_links_still_work(
+    cli: CLI, tmp_path: Path
+) -> None:
+    _two_people(cli, tmp_path)
+    with app_for(cli) as (client, ctx):
+        prefs = link_in(messages(ctx, "ann@example.com")[-1], "preferences")
+        assert client.post(prefs, data={"action": "leave"}).status_code == 200
+        assert _status(ctx, "ann@example.com") == "unsubscribed"
+        # A link from before links named their email still unsubscribes (counted nowhere).
+        bob = person(ctx, "bob@example.com")
+        assert bob is not None
+        old = Tokens(ctx.signing_keys).make("unsubscribe", str(bob["public_id"]))
+        assert client.post(f"/unsubscribe/{old}", data=ONE_CLICK).status_code == 200
+        assert _status(ctx, "bob@example.com") == "unsubscribed"
+    assert sum(_step_unsubscribes(cli).values()) == 1

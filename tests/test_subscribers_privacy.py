@@ -12,6 +12,7 @@ from campaigns.tables import enrollments
 from engagement.tables import email_events
 from scheduler.ledger import outbox, sends
 from storage import Database
+from storage.keys import suppression_hash
 from subscribers.addresses import address_hash
 from subscribers.housekeeping import expire_unconfirmed
 from subscribers.tables import consent_events, subscriber_symptoms, subscribers, suppressions
@@ -114,9 +115,9 @@ def test_erase_removes_everything_and_keeps_only_the_hash(cli: CLI, tmp_path: Pa
             payloads = conn.execute(select(email_events.c.payload)).scalars().all()
             assert len(payloads) == 1 and "bob@example.com" in payloads[0]
             rows = conn.execute(select(suppressions)).mappings().all()
-        assert [(r["email_hash"], r["reason"]) for r in rows] == [
-            (address_hash("ann@example.com"), "erased")
-        ]
+            keyed = suppression_hash(conn, "ann@example.com")
+        assert [(r["email_hash"], r["reason"]) for r in rows] == [(keyed, "erased")]
+        assert keyed != address_hash("ann@example.com")  # a keyed hash, not bare SHA-256
         # nothing readable is left anywhere in the database
         if db.is_sqlite:
             assert db.url.database is not None

@@ -1,0 +1,162 @@
+"""Generated keys live in a file beside the database (mode 0600), not in the database; a
+configured signing key must be long enough; the suppression list uses a keyed hash."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from scheduler.context import AppContext
+from scheduler.settings import load_settings
+from storage import Database
+from storage.keys import CHECK_ROW, DEFAULT_FILE, LEGACY_SIGNING_ROW
+from storage.schema import kv
+from subscribers import store
+from subscribers.tables import SCHEME_HMAC, SCHEME_SHA256, suppressions
+from subscribers.tokens import Tokens
+from tests.conftest import CLI
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def _kv(db: Database) -> dict[str, str]:
+    with db.begin() as conn:
+        return {r.key: r.value for r in conn.execute(select(kv))}
+
+
+def test_init_writes_a_private_key_file_beside_the_database(
+    sqlite_cli: CLI, tmp_path: Path
+) -> None:
+    run = sqlite_cli("init")
+    assert run.code == 0, run.err
+    key_file = tmp_path / "clinicmail.db.keys"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    data = json.loads(key_file.read_text())
+    assert len(data["signing"]) >= 32 and len(bytes.fromhex(data["suppression"])) == 32
+    db = Database(f"sqlite:///{tmp_path / 'clinicmail.db'}")
+    try:
+        stored = _kv(db)
+        assert LEGACY_SIGNING_ROW not in stored  # a database backup carries no signing key
+        assert data["signing"] not in stored.values()
+        assert CHECK_ROW in stored
+    finally:
+        db.dispose()
+    # a second start reads the same key: links already sent keep working
+    assert sqlite_cli("init").code == 0
+    assert json.loads(key_file.read_text()) == data
+
+
+def test_a_key_stored_in_the_database_moves_to_the_file(db_url: str, tmp_path: Path) -> None:
+    db = Database(db_url)
+    try:
+        db.migrate()
+        assert db.key_file is not None
+        # An installation from before the key file: the key is in the database, no file.
+        db.key_file.unlink()
+        with db.begin() as conn:
+            conn.execute(kv.delete())
+            conn.execute(insert(kv).values(key=LEGACY_SIGNING_ROW, value="old-key-" + "x" * 40))
+        old_link = Tokens(["old-key-" + "x" * 40]).make("unsubscribe", "pub123")
+    finally:
+        db.dispose()
+    settings = load_settings(CLINICMAIL_DATABASE_URL=db_url)
+    ctx = AppContext.from_settings(settings)
+    try:
+        ctx.db.migrate()
+        assert ctx.tokens.read("unsubscribe", old_link) == "pub123"
+        assert LEGACY_SIGNING_ROW not in _kv(ctx.db)
+        assert json.loads(Path(str(ctx.db.key_file)).read_text())["signing"].startswith("old-key-")
+    finally:
+        ctx.close()
+
+
+def test_server_database_keeps_its_keys_in_the_working_directory(
+    db_url: str, tmp_path: Path
+) -> None:
+    db = Database(db_url)
+    try:
+        expected = tmp_path / "clinicmail.db.keys" if db.is_sqlite else tmp_path / DEFAULT_FILE
+        assert db.key_file == expected
+        assert Database(db_url, key_file=str(tmp_path / "k" / "keys.json")).key_file == (
+            tmp_path / "k" / "keys.json"
+        )
+    finally:
+        db.dispose()
+
+
+def test_short_secret_key_is_refused_in_one_line(sqlite_cli: CLI) -> None:
+    sqlite_cli.env("CLINICMAIL_SECRET_KEY", "too-short-secret")
+    run = sqlite_cli("init")
+    assert run.code == 1
+    assert run.err.strip().count("\n") == 0
+    assert "CLINICMAIL_SECRET_KEY" in run.err and "32" in run.err
+    assert "too-short-secret" not in run.err
+    sqlite_cli.env("CLINICMAIL_SECRET_KEY", "k" * 32)
+    assert sqlite_cli("init").code == 0
+
+
+def test_a_lost_or_foreign_key_file_stops_with_one_line(sqlite_cli: CLI, tmp_path: Path) -> None:
+    assert sqlite_cli("init").code == 0
+    key_file = tmp_path / "clinicmail.db.keys"
+    original = key_file.read_text()
+    key_file.unlink()
+    run = sqlite_cli("stats", "--json")
+    assert run.code == 1 and "missing" in run.err and str(key_file) in run.err
+    other = json.loads(original)
+    other["suppression"] = "00" * 32
+    key_file.write_text(json.dumps(other))
+    run = sqlite_cli("stats", "--json")
+    assert run.code == 1 and "another database" in run.err
+    assert run.err.strip().count("\n") == 0
+    key_file.write_text(original)
+    assert sqlite_cli("stats", "--json").code == 0
+
+
+def test_suppression_list_uses_a_keyed_hash_and_old_entries_still_count(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        db.migrate()
+        bare = hashlib.sha256(b"old@example.com").hexdigest()
+        with db.begin() as conn:
+            # An entry written before the keyed hash existed.
+            conn.execute(
+                insert(suppressions).values(email_hash=bare, reason="bounce", created_at=NOW)
+            )
+            store.suppress(conn, "new@example.com", "complaint", NOW)
+        with db.begin() as conn:
+            rows = {r.email_hash: r for r in conn.execute(select(suppressions))}
+            assert rows[bare].scheme == SCHEME_SHA256
+            keyed = hmac.new(db.keys().suppression, b"new@example.com", hashlib.sha256).hexdigest()
+            assert rows[keyed].scheme == SCHEME_HMAC
+            assert hashlib.sha256(b"new@example.com").hexdigest() not in rows
+            assert store.suppressed_keys(
+                conn, ["old@example.com", "new@example.com", "free@example.com"]
+            ) == {"old@example.com", "new@example.com"}
+            # Seeing an old entry's address again re-keys it, keeping its reason and date.
+            store.suppress(conn, "old@example.com", "erased", NOW)
+        with db.begin() as conn:
+            rows = {r.email_hash: r for r in conn.execute(select(suppressions))}
+            assert bare not in rows and len(rows) == 2
+            assert {r.scheme for r in rows.values()} == {SCHEME_HMAC}
+            assert store.is_suppressed(conn, "old@example.com")
+            assert "bounce" in {r.reason for r in rows.values()}
+    finally:
+        db.dispose()
+
+
+def test_staff_address_defaults_to_the_from_address(sqlite_cli: CLI) -> None:
+    assert load_settings(CLINICMAIL_FROM_EMAIL="care@clinic.example").staff_email == (
+        "care@clinic.example"
+    )
+    assert (
+        load_settings(
+            CLINICMAIL_FROM_EMAIL="care@clinic.example", CLINICMAIL_STAFF_EMAIL="ops@clinic.example"
+        ).staff_email
+        == "ops@clinic.example"
+    )
