@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from subscribers.addresses import address_hash
 
 
@@ -29,6 +31,9 @@ class Kind(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     RESUBSCRIBED = "resubscribed"
     UNKNOWN = "unknown"
+    # Kept for the record but never applied: the event cannot be stored as sent (see
+    # :func:`from_sendgrid`); ``reason`` says why.
+    REJECTED = "rejected"
 
 
 HARD = "hard"
@@ -72,6 +77,7 @@ class Event:
     bounce_class: str | None = None
     reason: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    rejected_key: str | None = None  # set on REJECTED events: a digest of the whole payload
 
     @property
     def email_hash(self) -> str | None:
@@ -79,6 +85,15 @@ class Event:
 
     @property
     def natural_key(self) -> str:
+        """Unique per event. With an ``sg_event_id`` it is derived from that id alone, so two
+        events with different ids are never merged; without one, from what the event says (so a
+        payload lacking ids that is posted twice is still stored once)."""
+        if self.rejected_key:
+            parts: tuple[str, ...] = (self.provider, "rejected", self.rejected_key)
+            return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+        if self.sg_event_id:
+            parts = (self.provider, "sg_event_id", self.sg_event_id)
+            return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
         parts = (
             self.provider,
             self.sg_message_id or "",
@@ -145,12 +160,61 @@ def is_machine_open(raw: dict[str, Any]) -> bool:
     return False
 
 
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """Where a NUL character hides in a decoded JSON value (a key or a string), if anywhere."""
+    if isinstance(value, str):
+        return path or "event" if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return here.replace("\x00", "\\u0000")
+            found = _nul_path(item, here)
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _rejected(raw: dict[str, Any], why: str) -> Event:
+    """An event kept for the record only. No id or send is taken from it (they may be the bad
+    part), and it is deduplicated on its whole payload. The address's hash is kept so erasing
+    that person erases this record too."""
+    digest = hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS))
+    name = (_text(raw.get("event"), 32) or "unknown").replace("\x00", "")
+    email = raw.get("email")
+    return Event(
+        provider="sendgrid",
+        kind=Kind.REJECTED,
+        event=name or "unknown",
+        sg_event_id=None,
+        sg_message_id=None,
+        email_key=_email_key(email.replace("\x00", "")) if isinstance(email, str) else None,
+        send_id=None,
+        url=None,
+        occurred_at=None,
+        timestamp=None,
+        reason=why[:500],
+        raw=raw,
+        rejected_key=digest.hexdigest(),
+    )
+
+
 def from_sendgrid(raw: dict[str, Any]) -> Event:
     """Normalize one element of a SendGrid Event Webhook batch.
 
     ``custom_args`` arrive as top-level keys of the event (SendGrid flattens them), so the
-    ledger's ``send_id`` is ``raw["send_id"]``.
+    ledger's ``send_id`` is ``raw["send_id"]``. An event carrying a NUL character anywhere
+    (no database text column can hold one, and no genuine event has one) becomes a
+    :attr:`Kind.REJECTED` record naming the field, so the rest of its batch is still stored.
     """
+    bad = _nul_path(raw)
+    if bad is not None:
+        return _rejected(raw, f"rejected: a NUL character in {bad}")
     name = _text(raw.get("event"), 32) or "unknown"
     kind = SENDGRID_KINDS.get(name, Kind.UNKNOWN)
     ts, at = _timestamp(raw.get("timestamp"))

@@ -13,7 +13,8 @@ email_events = Table(
     Column("provider", String(16), nullable=False),
     # SendGrid's own id for the event; NULL when a payload lacks it (the natural key still dedupes).
     Column("sg_event_id", String(128), unique=True),
-    # sha256 over (sg_message_id, event, timestamp, url, address): catches re-posts with new ids.
+    # sha256 of the sg_event_id when there is one (events with different ids are never merged),
+    # else over (sg_message_id, event, timestamp, url, address, send_id).
     Column("natural_key", String(64), nullable=False, unique=True),
     Column("sg_message_id", String(255)),
     Column("event", String(32), nullable=False),  # the provider's name, as sent

@@ -1,10 +1,15 @@
 """``POST /webhooks/sendgrid``: verify, store, acknowledge, then process (DESIGN.md invariant 6).
 
-* With ``CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY`` set, the ECDSA signature in
-  ``X-Twilio-Email-Event-Webhook-Signature`` must verify over ``timestamp + raw body`` (checked by
-  the ``sendgrid`` package's ``EventWebhook``); anything missing, malformed or forged is 403 and
-  nothing is stored. The raw bytes are verified, never a re-serialisation of the parsed JSON.
+* Without ``CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY`` the webhook is closed: every post is 403 and
+  nothing is stored (an open webhook lets anyone suppress or unsubscribe the whole list).
+* With the key set, the ECDSA signature in ``X-Twilio-Email-Event-Webhook-Signature`` must verify
+  over ``timestamp + raw body`` (checked by the ``sendgrid`` package's ``EventWebhook``), and the
+  signed timestamp must be within :data:`MAX_SKEW_SECONDS` of our clock; anything missing,
+  malformed, forged or stale is 403 and nothing is stored. The raw bytes are verified, never a
+  re-serialisation of the parsed JSON.
 * A body that is not a JSON array of objects is 400.
+* An event no database can hold (a NUL character anywhere) is recorded as ``rejected`` with its
+  reason, and the rest of its batch is stored as usual: one bad event never loses a batch.
 * Accepted events are stored (deduplicated) and the answer is 200 at once; they are applied by a
   background task right after the response, and in any case by the next tick.
 """
@@ -15,6 +20,7 @@ import base64
 import binascii
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
@@ -24,6 +30,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
+from engagement.events import Kind
 from engagement.ingest import BadBatch, parse_sendgrid, store
 from engagement.process import apply_pending
 from storage import Database, utcnow
@@ -33,6 +40,11 @@ log = logging.getLogger("clinicmail.webhooks")
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 MAX_BODY = 16 * 1024 * 1024  # SendGrid batches are far smaller; refuse absurd bodies early
+# SendGrid signs each delivery attempt (retries included) when it posts, so a genuine post is
+# seconds old. Five minutes either way absorbs clock drift between two NTP-synced machines and
+# slow networks (Stripe and Slack use the same bound) while a captured post can only be replayed
+# for a short while, and then changes nothing: events are deduplicated by ``sg_event_id``.
+MAX_SKEW_SECONDS = 300
 
 
 class SignatureVerifier:
@@ -54,8 +66,12 @@ class SignatureVerifier:
         except (ValueError, TypeError):
             log.error("CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY is not a valid public key")
 
-    def verify(self, body: bytes, signature: str | None, timestamp: str | None) -> bool:
+    def verify(
+        self, body: bytes, signature: str | None, timestamp: str | None, *, now: float | None = None
+    ) -> bool:
         if self._webhook is None or not signature or not timestamp:
+            return False
+        if not _fresh(timestamp, time.time() if now is None else now):
             return False
         try:
             base64.b64decode(signature, validate=True)
@@ -65,6 +81,14 @@ class SignatureVerifier:
             return False
         except Exception:  # the SDK may raise anything on a malformed DER signature: still a 403
             return False
+
+
+def _fresh(timestamp: str, now: float) -> bool:
+    """Is the signed timestamp (Unix seconds) within :data:`MAX_SKEW_SECONDS` of ``now``?"""
+    text = timestamp.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        return False
+    return abs(int(text) - now) <= MAX_SKEW_SECONDS
 
 
 class Coalesced:
@@ -96,7 +120,9 @@ def sendgrid_router(
     *,
     apply: Callable[[], object] | None = None,
 ) -> APIRouter:
-    """The webhook route. ``apply`` runs after each accepted batch (default: apply pending events)."""
+    """The webhook route. ``apply`` runs after each accepted batch (default: apply pending events).
+
+    Without ``public_key`` every post is refused (403) and nothing is stored."""
     verifier = SignatureVerifier(public_key) if public_key and public_key.strip() else None
     router = APIRouter(tags=["webhooks"])
 
@@ -121,11 +147,11 @@ def sendgrid_router(
 
     apply_now = Coalesced(apply_once)
 
-    def ingest(body: bytes) -> tuple[int, int]:
+    def ingest(body: bytes) -> tuple[int, int, int]:
         events = parse_sendgrid(body)
         with writing() as conn:
             stored = store(conn, events, utcnow())
-        return len(events), stored
+        return len(events), stored, sum(1 for e in events if e.kind is Kind.REJECTED)
 
     @router.post("/webhooks/sendgrid", summary="SendGrid Event Webhook batches")
     async def receive(request: Request, background: BackgroundTasks) -> JSONResponse:
@@ -135,16 +161,23 @@ def sendgrid_router(
         body = await request.body()
         if len(body) > MAX_BODY:
             return JSONResponse({"detail": "body too large"}, status_code=413)
-        if verifier is not None and not verifier.verify(
+        if verifier is None:
+            return JSONResponse(
+                {"detail": "the webhook is closed until its public key is configured"},
+                status_code=403,
+            )
+        if not verifier.verify(
             body, request.headers.get(SIGNATURE_HEADER), request.headers.get(TIMESTAMP_HEADER)
         ):
             return JSONResponse({"detail": "invalid or missing signature"}, status_code=403)
         try:
-            received, stored = await run_in_threadpool(ingest, body)
+            received, stored, rejected = await run_in_threadpool(ingest, body)
         except BadBatch as exc:
             return JSONResponse({"detail": str(exc)}, status_code=400)
         if stored:
             background.add_task(apply_now)
-        return JSONResponse({"received": received, "stored": stored})
+        # 200 even with rejected events: they are recorded with their reason, and a retry of the
+        # batch would be refused the same way, so SendGrid must not retry it.
+        return JSONResponse({"received": received, "stored": stored, "rejected": rejected})
 
     return router

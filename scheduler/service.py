@@ -111,9 +111,21 @@ def run_scheduler_only(ctx: AppContext) -> None:
     sched.shutdown(wait=True)
 
 
+def warn_if_webhook_closed(ctx: AppContext) -> None:
+    """Sending through SendGrid without the webhook key means bounces, spam reports and
+    unsubscribes are refused (and so never applied): say so once, at start."""
+    s = ctx.settings
+    if s.transport == "sendgrid" and not s.sendgrid_webhook_public_key:
+        log.warning(
+            "SendGrid events are refused (403) until CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY is "
+            "set: bounces, spam reports and unsubscribes reported by SendGrid are not applied"
+        )
+
+
 def serve(ctx: AppContext, host: str, port: int, *, scheduler: bool = True) -> None:
     from scheduler.app import create_app
 
+    warn_if_webhook_closed(ctx)
     sched = make_scheduler(ctx) if scheduler else None
 
     def start() -> None:

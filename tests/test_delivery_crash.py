@@ -37,6 +37,7 @@ from scheduler.ledger import sends
 from scheduler.settings import load_settings
 from tests.conftest import CLI
 from tests.test_delivery_calendar import import_people
+from tests.test_webhook_sendgrid import Signer
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -108,10 +109,14 @@ def _statuses() -> Counter[str]:
 
 
 def _post_events(events: list[dict[str, Any]]) -> None:
-    ctx = AppContext.from_settings(load_settings())
+    signer = Signer()
+    ctx = AppContext.from_settings(
+        load_settings(CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY=signer.public_key)
+    )
     try:
         with TestClient(create_app(ctx)) as client:
-            answer = client.post("/webhooks/sendgrid", content=json.dumps(events))
+            body = json.dumps(events).encode("utf-8")
+            answer = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
             assert answer.status_code == 200
     finally:
         ctx.close()

@@ -74,9 +74,12 @@ def test_odd_values_do_not_break_normalization() -> None:
     assert len(e.natural_key) == 64
 
 
-def test_natural_key_ignores_the_event_id() -> None:
+def test_natural_key_never_merges_different_event_ids() -> None:
     base = {"event": "open", "email": "a@x.org", "timestamp": 1, "sg_message_id": "m"}
     a = from_sendgrid({**base, "sg_event_id": "1"})
     b = from_sendgrid({**base, "sg_event_id": "2"})
-    c = from_sendgrid({**base, "timestamp": 2})
-    assert a.natural_key == b.natural_key != c.natural_key
+    assert a.natural_key != b.natural_key
+    assert a.natural_key == from_sendgrid({**base, "sg_event_id": "1", "timestamp": 9}).natural_key
+    # without an id, what the event says is the key
+    c, d = from_sendgrid(base), from_sendgrid({**base, "timestamp": 2})
+    assert c.natural_key == from_sendgrid(dict(base)).natural_key != d.natural_key

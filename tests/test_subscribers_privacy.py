@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from subscribers.housekeeping import expire_unconfirmed
 from subscribers.tables import consent_events, subscriber_symptoms, subscribers, suppressions
 from tests.conftest import CLI, write_csv
 from tests.test_subscribers_support import app_for, iso
+from tests.test_webhook_sendgrid import Signer
 
 MONDAY_10_LONDON = "2026-11-23T10:00:00Z"
 ANN_ROW = "ann@example.com,Ann,lower_back;sciatica,Europe/London,yes,2026-11-01T09:00:00Z,clinic"
@@ -77,6 +79,8 @@ def test_export_of_an_unknown_or_bad_address_is_one_line(cli: CLI) -> None:
 def test_erase_removes_everything_and_keeps_only_the_hash(cli: CLI, tmp_path: Path) -> None:
     people = _imported(cli, tmp_path)
     assert cli("tick", "--now", MONDAY_10_LONDON).code == 0
+    signer = Signer()
+    cli.env("CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY", signer.public_key)
     with app_for(cli) as (client, ctx):
         db = ctx.db
         before = {t.name: _count(db, t) for t in (subscribers, sends, outbox, enrollments)}
@@ -100,7 +104,9 @@ def test_erase_removes_everything_and_keeps_only_the_hash(cli: CLI, tmp_path: Pa
             }
             for email in ("ann@example.com", "bob@example.com")
         ]
-        assert client.post("/webhooks/sendgrid", json=events).status_code < 300
+        body = json.dumps(events).encode("utf-8")
+        posted = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+        assert posted.status_code < 300
         assert _count(db, email_events) == 2
         result = cli("subscribers", "erase", "Ann@Example.com")
         assert result.code == 0, result.err

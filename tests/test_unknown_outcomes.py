@@ -14,6 +14,7 @@ from scheduler.app import create_app
 from scheduler.context import AppContext
 from scheduler.settings import load_settings
 from tests.conftest import CLI, write_csv
+from tests.test_webhook_sendgrid import Signer
 
 
 def _setup(
@@ -48,6 +49,8 @@ def test_unknown_is_settled_by_a_webhook_event(
     assert cli("tick", "--now", "2026-11-23T11:00:00Z", "--json").json()["sent"] == 0
     assert len(bodies) == 1
     send_id = bodies[0]["personalizations"][0]["custom_args"]["send_id"]  # type: ignore[index]
+    signer = Signer()
+    cli.env("CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY", signer.public_key)
     ctx = AppContext.from_settings(load_settings())
     try:
         with TestClient(create_app(ctx)) as client:
@@ -61,7 +64,9 @@ def test_unknown_is_settled_by_a_webhook_event(
                     "send_id": send_id,
                 }
             ]
-            assert client.post("/webhooks/sendgrid", content=json.dumps(event)).status_code == 200
+            body = json.dumps(event).encode("utf-8")
+            posted = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+            assert posted.status_code == 200
     finally:
         ctx.close()
     settled = cli("tick", "--now", "2026-11-23T12:00:00Z", "--json").json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +40,9 @@ class Signer:
         der = self.key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         self.public_key = base64.b64encode(der).decode("ascii")
 
-    def headers(self, body: bytes, timestamp: str = "1763900000") -> dict[str, str]:
+    def headers(self, body: bytes, timestamp: str | None = None) -> dict[str, str]:
+        """Signed now (the server refuses timestamps minutes away from its clock)."""
+        timestamp = str(int(time.time())) if timestamp is None else timestamp
         sig = self.key.sign(timestamp.encode("utf-8") + body, ec.ECDSA(hashes.SHA256()))
         return {
             SIGNATURE_HEADER: base64.b64encode(sig).decode("ascii"),
@@ -100,7 +103,7 @@ def test_signed_batch_is_stored_once(hook: Hook) -> None:
     batch = [event("delivered", "a@example.com", 1), event("open", "a@example.com", 2)]
     r = hook.post(batch)
     assert r.status_code == 200, r.text
-    assert r.json() == {"received": 2, "stored": 2}
+    assert r.json() == {"received": 2, "stored": 2, "rejected": 0}
     for _ in range(5):
         again = hook.post(batch)
         assert again.status_code == 200
@@ -113,12 +116,62 @@ def test_signed_batch_is_stored_once(hook: Hook) -> None:
     assert json.loads(rows[0]["payload"]) == batch[0]  # raw payload kept
 
 
-def test_same_event_with_a_new_id_is_caught_by_the_natural_key(hook: Hook) -> None:
+def test_events_with_different_ids_are_never_merged(hook: Hook) -> None:
+    # Two opens of one email in the same second look alike; SendGrid's ids tell them apart.
     first = event("open", "a@example.com", 1)
     second = {**first, "sg_event_id": "another-id"}
     assert hook.post([first]).json()["stored"] == 1
-    assert hook.post([second, second]).json()["stored"] == 0
+    assert hook.post([second, second]).json()["stored"] == 1
+    assert hook.post([first, second]).json()["stored"] == 0
+    assert hook.count() == 2
+
+
+def test_events_without_an_id_are_deduplicated_by_what_they_say(hook: Hook) -> None:
+    bare = {k: v for k, v in event("open", "a@example.com", 1).items() if k != "sg_event_id"}
+    assert hook.post([bare, bare]).json()["stored"] == 1
+    assert hook.post([bare]).json()["stored"] == 0
     assert hook.count() == 1
+
+
+@pytest.mark.parametrize("skew", [-3600, -301, 301, 86400])
+def test_signed_posts_far_from_now_are_refused(hook: Hook, signer: Signer, skew: int) -> None:
+    body = body_of([event("spamreport", "a@example.com", 1)])
+    stale = signer.headers(body, timestamp=str(int(time.time()) + skew))
+    _refused(hook, body, stale)
+
+
+@pytest.mark.parametrize("skew", [-240, 0, 240])
+def test_signed_posts_within_minutes_are_accepted(hook: Hook, signer: Signer, skew: int) -> None:
+    body = body_of([event("open", "a@example.com", 1)])
+    r = hook.client.post(
+        "/webhooks/sendgrid",
+        content=body,
+        headers=signer.headers(body, timestamp=str(int(time.time()) + skew)),
+    )
+    assert r.status_code == 200 and r.json()["stored"] == 1
+
+
+@pytest.mark.parametrize("field", ["send_id", "url", "reason", "sg_event_id", "email"])
+def test_a_nul_in_one_event_keeps_the_rest_of_the_batch(
+    people: CLI, hook: Hook, field: str
+) -> None:
+    bad = event("click", "opener@example.com", 2, url="https://clinic.example/", send_id="s-1")
+    bad[field] = f"{bad.get(field, 'x')}\u0000tail"
+    batch = [event("unsubscribe", "unsub@example.com", 1), bad, event("open", "spam@x.org", 3)]
+    r = hook.post(batch)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"received": 3, "stored": 3, "rejected": 1}
+    assert _status(hook.db, "unsub@example.com") == "unsubscribed"  # the good event applied
+    with hook.db.begin() as conn:
+        rows = conn.execute(
+            select(email_events.c.kind, email_events.c.reason, email_events.c.send_id).order_by(
+                email_events.c.id
+            )
+        ).all()
+    assert [r.kind for r in rows] == ["unsubscribed", "rejected", "opened"]
+    assert rows[1].reason == f"rejected: a NUL character in {field}"
+    assert rows[1].send_id is None
+    assert hook.post(batch).json()["stored"] == 0  # a retry changes nothing
 
 
 def _refused(hook: Hook, body: bytes, headers: dict[str, str]) -> None:
@@ -156,14 +209,19 @@ def test_bad_bodies_are_400(hook: Hook, signer: Signer, body: bytes) -> None:
     assert hook.count() == 0
 
 
-def test_unsigned_posts_are_accepted_when_no_key_is_configured(sqlite_url: str) -> None:
-    db = Database(sqlite_url)
+@pytest.mark.parametrize("key", [None, "", "  "])
+def test_without_a_key_the_webhook_is_closed(db_url: str, key: str | None) -> None:
+    db = Database(db_url)
     db.migrate()
     app = FastAPI()
-    app.include_router(sendgrid_router(db, None))
+    app.include_router(sendgrid_router(db, key))
+    body = body_of([event("spamreport", f"p{n}@x.org", n) for n in range(4)])
     with TestClient(app) as client:
-        r = client.post("/webhooks/sendgrid", content=body_of([event("open", "a@x.org", 1)]))
-        assert r.status_code == 200 and r.json()["stored"] == 1
+        for headers in ({}, Signer().headers(body), {"Content-Type": "application/json"}):
+            r = client.post("/webhooks/sendgrid", content=body, headers=headers)
+            assert r.status_code == 403, r.text
+    with db.begin() as conn:
+        assert conn.execute(select(func.count()).select_from(email_events)).scalar_one() == 0
     db.dispose()
 
 
