@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -133,9 +134,9 @@ def test_a_longer_cadence_spaces_the_journey() -> None:
     )
     days = [e.day for e in journey(slow, frozenset({"lower_back"})).emails]
     assert len(days) >= 8
-    assert all(b - a >= 14 for a, b in zip(days, days[1:], strict=False))
+    assert all(b - a >= 14 for a, b in itertools.pairwise(days))
     weekly = [e.day for e in journey(campaign, frozenset({"lower_back"})).emails]
-    assert min(b - a for a, b in zip(weekly, weekly[1:], strict=False)) == 7
+    assert min(b - a for a, b in itertools.pairwise(weekly)) == 7
 
 
 @pytest.mark.slow
