@@ -12,9 +12,12 @@ Rules, decided once:
 - **Who**: confirmed, not suppressed, no red-flag symptom, not pausing at the chosen time, and
   matching the segment. The segment is checked again when the email is planned, so someone
   whose symptoms changed since no longer gets it; someone who unsubscribed never does.
-- **Frequency cap**: a broadcast is campaign email. A person who had one within the last seven
-  days gets the broadcast as soon as the cap allows (at the next open moment of their send
-  window), and the broadcast counts toward the cap, so their next series email waits seven days.
+- **Weekly cap** (:mod:`campaigns.cadence`): a broadcast is campaign email. A person whose last
+  campaign email was accepted less than seven days before gets the broadcast as soon as the cap
+  allows (at the next open moment of their send window), and the broadcast counts toward the
+  cap, so their next series email waits seven days from its acceptance.
+- **Time-sensitive**: staff may mark a broadcast time-sensitive (a closure, a changed phone
+  number): it goes at its time whatever the cap says, and still counts toward it.
 - **Pause**: a person who pauses email before it goes out is skipped, not caught up later.
 - **Cancel**: waiting enrollments stop and queued ledger rows are cancelled; emails already
   handed to the provider cannot be recalled.
@@ -139,6 +142,7 @@ def build(
     renderer: Renderer | None = None,
     *,
     folder: str = "",
+    time_sensitive: bool = False,
 ) -> tuple[Campaign | None, list[Problem]]:
     """The one-step campaign a broadcast sends. With ``renderer`` every template is checked in
     the sandbox (scheduling); without, stored sources are trusted (they were checked then)."""
@@ -210,7 +214,8 @@ def build(
         send_window=None,
         review=meta.review or Review(),
     )
-    return Campaign(meta=camp_meta, steps=(step,), one_off=True), []
+    campaign = Campaign(meta=camp_meta, steps=(step,), one_off=True, time_sensitive=time_sensitive)
+    return campaign, []
 
 
 def variant_rules(campaign: Campaign) -> list[Rule]:
@@ -228,13 +233,20 @@ class Stored:
     status: str
     created_at: datetime
     cancelled_at: datetime | None
+    time_sensitive: bool = False
 
     @property
     def slug(self) -> str:
         return self.campaign_id.removeprefix(BROADCAST_PREFIX)
 
     def campaign(self) -> Campaign | None:
-        built, _ = build(self.campaign_id, self.source_name, self.sources, parse_rule(self.segment))
+        built, _ = build(
+            self.campaign_id,
+            self.source_name,
+            self.sources,
+            parse_rule(self.segment),
+            time_sensitive=self.time_sensitive,
+        )
         if built is not None and self.status == CANCELLED:
             meta = built.meta.model_copy(update={"status": "archived"})
             return built.model_copy(update={"meta": meta})
@@ -251,6 +263,7 @@ def _stored(row: Any) -> Stored:
         status=row.status,
         created_at=row.created_at,
         cancelled_at=row.cancelled_at,
+        time_sensitive=bool(row.time_sensitive),
     )
 
 
@@ -272,6 +285,7 @@ def save(
     segment: Any,
     local_at: datetime,
     now: datetime,
+    time_sensitive: bool = False,
 ) -> None:
     conn.execute(
         insert(broadcasts).values(
@@ -282,15 +296,21 @@ def save(
             local_at=local_at.strftime(LOCAL_FORMAT),
             status=SCHEDULED,
             created_at=now,
+            time_sensitive=time_sensitive,
         )
     )
 
 
 def same_content(
-    stored: Stored, sources: Mapping[str, str], segment: Any, local_at: datetime
+    stored: Stored,
+    sources: Mapping[str, str],
+    segment: Any,
+    local_at: datetime,
+    time_sensitive: bool = False,
 ) -> bool:
     return (
-        stored.sources == dict(sources)
+        stored.time_sensitive == time_sensitive
+        and stored.sources == dict(sources)
         and json.dumps(stored.segment, sort_keys=True) == json.dumps(segment, sort_keys=True)
         and stored.local_at == local_at
     )

@@ -151,6 +151,12 @@ class Campaign(BaseModel):
     # A one-off broadcast (campaigns/broadcasts.py), not a library series: it never waits out a
     # subscriber's pause, is never offered in the preference centre, and is never resumed.
     one_off: bool = False
+    # A broadcast staff marked time-sensitive: it goes at its time whatever the weekly cap says
+    # (campaigns/cadence.py), and still counts toward it.
+    time_sensitive: bool = False
+    # Which stored content version this is, when the content comes from the database; the
+    # ledger records it on each send (``sends.content_version``).
+    version_id: str | None = None
 
     @property
     def id(self) -> str:

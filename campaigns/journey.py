@@ -3,7 +3,9 @@
 This replays the planner's rules on a calendar of whole days, without a database: a step is
 skipped when its ``when`` rule does not match, the first matching variant is chosen, each step
 waits its ``delay_days`` after the one before, and no two campaign emails are closer than the
-frequency cap. Send windows only move an email within its day, so they do not change the week.
+cadence gap (:func:`campaigns.cadence.gap`: seven days, or the campaign's longer
+``cadence_days``). Send windows only move an email within its day, so they do not change the
+week; delivery delays (retries, outages) are not simulated.
 
 Engagement can be simulated to preview branches (``clicked:`` / ``opened:`` / ``checkin:``
 rules): a simulated click or open on a step of this campaign counts from the day that step's
@@ -16,15 +18,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from campaigns.cadence import gap
 from campaigns.definitions import Campaign
 from campaigns.enrollment import next_step
 from subscribers.activity import CLICK, OPEN, Activity
 from subscribers.segments import Facts
 from subscribers.symptoms import has_red_flag
-
-# Mirrors scheduler.planner.FREQUENCY_CAP (campaigns may not import scheduler); a test keeps
-# the two equal.
-FREQUENCY_CAP_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -92,9 +91,10 @@ def journey(
     emails: list[JourneyEmail] = []
     received: set[str] = set()
     day, index, last = 0, 0, None
+    gap_days = gap(campaign).days
     while index < len(campaign.steps):
-        if last is not None and day < last + FREQUENCY_CAP_DAYS:
-            day = last + FREQUENCY_CAP_DAYS
+        if last is not None and day < last + gap_days:
+            day = last + gap_days
         facts = Facts(
             symptoms=symptoms,
             subscribed_days=day,

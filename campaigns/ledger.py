@@ -20,10 +20,14 @@ blindly.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     Column,
+    ColumnElement,
+    Connection,
     ForeignKey,
     Index,
     Integer,
@@ -31,9 +35,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    or_,
+    select,
+    update,
 )
 
 from storage.schema import UTCDateTime, metadata
+from subscribers.tables import subscribers
 
 PENDING = "pending"
 CLAIMED = "claimed"
@@ -75,6 +84,8 @@ sends = Table(
     Column("transport", String(16)),
     Column("provider_message_id", String(128)),
     Column("error", Text),
+    # The stored content version the email was rendered from (Campaign.version_id), if any.
+    Column("content_version", String(64)),
     UniqueConstraint("subscriber_id", "campaign_id", "step_id"),
 )
 
@@ -87,3 +98,66 @@ Index(
     postgresql_where=sends.c.status.in_([PENDING, RETRY, CLAIMED, SENDING]),
 )
 Index("ix_sends_subscriber", sends.c.subscriber_id)
+
+
+# Planned or sent but not yet accepted by the provider (``unknown`` may have been: it waits).
+IN_FLIGHT = (PENDING, RETRY, CLAIMED, SENDING, UNKNOWN)
+_CHUNK = 900  # ids per IN list: below SQLite's bound-parameter limit
+
+
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def campaign_in_flight(conn: Connection, subscriber_ids: Iterable[int]) -> dict[int, datetime]:
+    """People among ``subscriber_ids`` with a campaign email not yet accepted, with the latest
+    moment one of them is due (it cannot be accepted before)."""
+    ids = sorted(set(subscriber_ids))
+    found: dict[int, datetime] = {}
+    for chunk in _chunks(ids):
+        rows = conn.execute(
+            select(sends.c.subscriber_id, func.max(sends.c.next_attempt_at))
+            .where(
+                sends.c.subscriber_id.in_(chunk),
+                sends.c.kind == CAMPAIGN,
+                sends.c.status.in_(IN_FLIGHT),
+            )
+            .group_by(sends.c.subscriber_id)
+        )
+        found.update({sid: due for sid, due in rows})
+    return found
+
+
+def count_toward_cap(conn: Connection, which: ColumnElement[bool], at: datetime) -> None:
+    """The weekly cap moves when the provider accepts a campaign email: the people owning the
+    campaign rows ``which`` selects had their last campaign email at ``at`` (never earlier
+    than a later acceptance already recorded)."""
+    owners = select(sends.c.subscriber_id).where(which, sends.c.kind == CAMPAIGN)
+    conn.execute(
+        update(subscribers)
+        .where(
+            subscribers.c.id.in_(owners),
+            or_(
+                subscribers.c.last_campaign_send_at.is_(None),
+                subscribers.c.last_campaign_send_at < at,
+            ),
+        )
+        .values(last_campaign_send_at=at)
+    )
+
+
+def mark_sent(
+    conn: Connection, ids: list[int], *, at: datetime, provider_message_id: str | None
+) -> None:
+    """``sending`` → ``sent``: the provider accepted these emails at ``at``."""
+    values: dict[str, Any] = {
+        "status": SENT,
+        "sent_at": at,
+        "provider_message_id": provider_message_id,
+        "error": None,
+        "lease_until": None,
+    }
+    for chunk in _chunks(ids):
+        conn.execute(update(sends).where(sends.c.id.in_(chunk)).values(**values))
+        count_toward_cap(conn, sends.c.id.in_(chunk), at)

@@ -1,6 +1,17 @@
 """Tables owned by the campaigns package."""
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+)
 
 from storage.schema import UTCDateTime, metadata
 
@@ -58,4 +69,6 @@ broadcasts = Table(
     Column("status", String(16), nullable=False),  # scheduled | cancelled
     Column("created_at", UTCDateTime(), nullable=False),
     Column("cancelled_at", UTCDateTime()),
+    # Goes at its time whatever the weekly cap says (campaigns/cadence.py); still counts.
+    Column("time_sensitive", Boolean, nullable=False, default=False, server_default=false()),
 )

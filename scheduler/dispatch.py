@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
+from campaigns import ledger
+from campaigns.cadence import Cadence
 from campaigns.loader import Catalog
 from campaigns.rendering import render_variant
 from engagement.tracking import EngagementLinks
@@ -36,7 +38,6 @@ from scheduler.ledger import (
     sends,
 )
 from scheduler.ratelimit import TokenBucket
-from scheduler.sendtimes import SendTimes
 from scheduler.transports import Batch, Envelope, Outcome, Result, Transport
 from storage import Database
 from subscribers import store
@@ -103,6 +104,8 @@ class Claimed:
     first_name: str | None = None
     public_id: str = ""
     timezone: str | None = None
+    # When the provider accepted the person's previous campaign email (the weekly cap).
+    last_accepted: datetime | None = None
 
     @property
     def system(self) -> str | None:
@@ -141,7 +144,7 @@ class Dispatcher:
     # rendered email per request, for templates that cannot use provider substitutions).
     health: TransportHealth | None = None
     pacer: TokenBucket | None = None
-    times: SendTimes | None = None
+    times: Cadence | None = None
     per_recipient: bool = False
 
     # -- claiming ---------------------------------------------------------------------------
@@ -194,6 +197,7 @@ class Dispatcher:
                         subscribers.c.status,
                         subscribers.c.red_flag,
                         subscribers.c.timezone,
+                        subscribers.c.last_campaign_send_at,
                     ).where(subscribers.c.id.in_({r.subscriber_id for r in rows}))
                 )
             }
@@ -207,11 +211,12 @@ class Dispatcher:
                     cancel.append((row.id, reason))
                     continue
                 assert person is not None
-                row.email, row.first_name, row.public_id, row.timezone = (
+                row.email, row.first_name, row.public_id, row.timezone, row.last_accepted = (
                     person.email,
                     person.first_name,
                     person.public_id,
                     person.timezone,
+                    person.last_campaign_send_at,
                 )
                 keep.append(row)
             for row_id, reason in cancel:
@@ -369,7 +374,7 @@ class Dispatcher:
 
     def _send_claimed(self, rows: list[Claimed], now: datetime) -> DispatchReport:
         report = DispatchReport()
-        rows = self._defer_closed(rows, now, report)
+        rows = self._defer_not_allowed(rows, now, report)
         groups: dict[tuple[str, str, str], list[Claimed]] = defaultdict(list)
         for row in rows:
             groups[(row.campaign_id, row.step_id, row.variant_id)].append(row)
@@ -439,25 +444,37 @@ class Dispatcher:
         with self.db.begin() as conn:
             _unclaim(conn, [r.id for r in rows])
 
-    def _defer_closed(
+    def _defer_not_allowed(
         self, rows: list[Claimed], now: datetime, report: DispatchReport
     ) -> list[Claimed]:
-        """Campaign email whose local window closed between planning and sending (a retry, a
-        backlog after downtime or a back-off) waits for the next open moment instead of going
-        out at night or on a quiet day. System email is exempt."""
+        """The cadence rule, re-checked at send time: campaign email whose local window closed
+        since planning (a retry, a backlog after downtime, a back-off), or whose person had a
+        campaign email accepted since (a time-sensitive broadcast went first), waits for the
+        moment :mod:`campaigns.cadence` allows instead of going now. Of two campaign emails to
+        one person in a claim, the second waits for the first. System email is exempt."""
         if self.times is None:
-            return rows
-        campaign_rows = [r for r in rows if r.kind == CAMPAIGN]
-        if not campaign_rows:
             return rows
         later: dict[datetime, list[int]] = defaultdict(list)
         deferred: set[int] = set()
+        # A time-sensitive broadcast goes first when two meet in one claim.
+        campaign_rows = sorted(
+            (r for r in rows if r.kind == CAMPAIGN), key=lambda r: not self._time_sensitive(r)
+        )
+        taken: set[int] = set()
         for row in campaign_rows:
             campaign = self.catalog.get(row.campaign_id)
-            override = campaign.meta.send_window if campaign is not None else None
-            if not self.times.is_open(now, row.timezone, override):
-                later[self.times.next_open(now, row.timezone, override)].append(row.id)
+            slot = self.times.earliest(
+                now,
+                campaign,
+                zone=row.timezone,
+                last_accepted=row.last_accepted,
+                in_flight_from=now if row.subscriber_id in taken else None,
+            )
+            if slot.reason is not None:
+                later[slot.at].append(row.id)
                 deferred.add(row.id)
+            else:
+                taken.add(row.subscriber_id)
         if not deferred:
             return rows
         with self.db.begin() as conn:
@@ -465,6 +482,10 @@ class Dispatcher:
                 _unclaim(conn, ids, next_attempt_at=when)
         report.deferred += len(deferred)
         return [r for r in rows if r.id not in deferred]
+
+    def _time_sensitive(self, row: Claimed) -> bool:
+        campaign = self.catalog.get(row.campaign_id)
+        return campaign is not None and campaign.time_sensitive
 
     def _deliver_staff_alert(self, now: datetime, report: DispatchReport) -> None:
         """A queued transport-failure alert goes first, once the back-off allows a request."""
@@ -507,9 +528,10 @@ class Dispatcher:
             groups[key].append(row.id)
         with self.db.begin() as conn:
             for (status, provider_id, error, retry_at), ids in groups.items():
-                values: dict[str, Any] = {"status": status, "error": error, "lease_until": None}
                 if status == SENT:
-                    values.update(sent_at=now, provider_message_id=provider_id)
+                    ledger.mark_sent(conn, ids, at=now, provider_message_id=provider_id)
+                    continue
+                values: dict[str, Any] = {"status": status, "error": error, "lease_until": None}
                 if retry_at is not None:
                     values["next_attempt_at"] = retry_at
                 for start in range(0, len(ids), 900):

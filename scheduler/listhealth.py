@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from campaigns.cadence import Cadence
 from engagement import complaints, sunset
 from engagement.sunset import Dormant, SunsetReport
 from scheduler.context import AppContext
 from scheduler.onboarding import queue_reengagement
-from scheduler.sendtimes import SendTimes
 from scheduler.transports import Batch, Envelope, Outcome
 
 log = logging.getLogger("clinicmail.listhealth")
@@ -73,7 +73,7 @@ def deliver_complaint_alerts(ctx: AppContext) -> int:
 
 def run_sunset(ctx: AppContext, now: datetime, *, dry_run: bool = False) -> SunsetReport:
     s = ctx.settings
-    times = SendTimes(s.zone, s.send_window, s.closures)
+    times = Cadence(s.zone, s.send_window, s.closures)
 
     def ask(conn: Connection, people: list[Dormant], at: datetime) -> None:
         queue_reengagement(conn, people, at, times)

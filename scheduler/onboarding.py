@@ -12,12 +12,12 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select, update
 
 from campaigns import enrollment
+from campaigns.cadence import Cadence
 from campaigns.loader import Catalog
 from engagement.sunset import Dormant
 from scheduler.dispatch import SYSTEM_CAMPAIGN
 from scheduler.ledger import CANCELLED, CLAIMED, PENDING, RETRY, SYSTEM, UNKNOWN, sends
 from scheduler.planner import insert_send, insert_sends, send_row
-from scheduler.sendtimes import SendTimes
 from subscribers import store
 
 
@@ -99,7 +99,7 @@ def queue_checkin_followup(
 
 
 def queue_reengagement(
-    conn: Connection, people: list[Dormant], now: datetime, times: SendTimes
+    conn: Connection, people: list[Dormant], now: datetime, times: Cadence
 ) -> None:
     """The sunset policy's one "still want these?" email per dormant person and cycle. Not
     urgent, so unlike other system email it waits for the person's local send window."""

@@ -1,8 +1,11 @@
 """Planning: turn due enrollments into pending rows in the send ledger.
 
 Each due enrollment is either planned (a ledger row is written and the enrollment advances),
-postponed to a precise later time (outside the person's send window, frequency cap, pause), or
-finished. Postponing to an exact time keeps every tick O(due): nothing is re-read until it is due.
+postponed to a precise later time (the cadence rule of :mod:`campaigns.cadence`: send window,
+closed days, weekly cap, an email still in flight; or a pause), or finished. Postponing to an
+exact time keeps every tick O(due): nothing is re-read until it is due.
+
+Planning never moves the weekly cap: the ledger does, when the provider accepts an email.
 """
 
 from __future__ import annotations
@@ -12,20 +15,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
-from campaigns import enrollment
+from campaigns import enrollment, ledger
+from campaigns.cadence import OPEN_EVERY_DAY, Cadence, Closures
 from campaigns.loader import Catalog
 from campaigns.tables import COMPLETED, LEFT, STOPPED
 from engagement import complaints, sunset
 from scheduler.ledger import CAMPAIGN, PENDING, sends
-from scheduler.sendtimes import SendTimes
-from scheduler.windows import OPEN_EVERY_DAY, Closures
 from subscribers import store
-from subscribers.tables import subscribers
 
-FREQUENCY_CAP = timedelta(days=7)  # at most one campaign email in any seven days
 PAUSED_CAMPAIGN_RECHECK = timedelta(hours=1)
 ONE_OFF_FIRST = timedelta(minutes=1)  # a series email due with a broadcast waits this long
 SUNSET_RECHECK = timedelta(hours=6)  # a dormant person's "keep me" waits at most this long
@@ -51,9 +51,11 @@ def send_row(
     variant_id: str,
     kind: str,
     now: datetime,
+    content_version: str | None = None,
 ) -> dict[str, object]:
     """A new pending ledger row, due at once."""
     return {
+        "content_version": content_version,
         "send_id": new_send_id(),
         "subscriber_id": subscriber_id,
         "campaign_id": campaign_id,
@@ -110,7 +112,9 @@ class _Batch:
 
     changes: list[enrollment.Change] = field(default_factory=list)
     sends: list[dict[str, object]] = field(default_factory=list)
-    last_send: dict[int, datetime] = field(default_factory=dict)
+    # People with a campaign email planned but not yet accepted, with when it is due: the next
+    # waits for its acceptance (planned in this batch too, so two never go out together).
+    in_flight: dict[int, datetime] = field(default_factory=dict)
     # People with a broadcast due now: their series email waits a minute, for the broadcast.
     yield_to_one_off: set[int] = field(default_factory=set)
     # List health, read once per batch: the complaint pause and the sunset-paused people.
@@ -119,13 +123,6 @@ class _Batch:
 
     def flush(self, conn: Connection, now: datetime) -> None:
         insert_sends(conn, self.sends)
-        if self.last_send:
-            conn.execute(
-                update(subscribers)
-                .where(subscribers.c.id == bindparam("_sid"))
-                .values(last_campaign_send_at=bindparam("_at")),
-                [{"_sid": sid, "_at": at} for sid, at in self.last_send.items()],
-            )
         enrollment.apply_changes(conn, self.changes, now)
 
 
@@ -138,7 +135,7 @@ class Planner:
         closures: Closures = OPEN_EVERY_DAY,
     ) -> None:
         self.catalog = catalog
-        self.times = SendTimes(default_zone, window, closures)
+        self.cadence = Cadence(default_zone, window, closures)
 
     def plan_batch(
         self, conn: Connection, now: datetime, after_id: int
@@ -155,16 +152,14 @@ class Planner:
             return report, None
         self.catalog.preload(conn, {d.campaign_id for d in due})  # broadcasts, read in this txn
         people = store.profiles(conn, {d.subscriber_id for d in due})
-        last_send: dict[int, datetime | None] = {
-            pid: p.last_campaign_send_at for pid, p in people.items()
-        }
         batch = _Batch(
+            in_flight=ledger.campaign_in_flight(conn, people),
             yield_to_one_off=enrollment.one_offs_due(conn, people, now),
             complaint_pause=complaint_pause,
             sunset=sunset.paused_among(conn, set(people)),
         )
         for d in due:
-            self._plan_one(d, people.get(d.subscriber_id), last_send, now, report, batch)
+            self._plan_one(d, people.get(d.subscriber_id), now, report, batch)
         batch.flush(conn, now)
         return report, due[-1].enrollment_id
 
@@ -172,7 +167,6 @@ class Planner:
         self,
         d: enrollment.Due,
         person: store.Profile | None,
-        last_send: dict[int, datetime | None],
         now: datetime,
         report: PlanReport,
         batch: _Batch,
@@ -200,14 +194,19 @@ class Planner:
         if person.paused_until and person.paused_until > now:
             # A one-off broadcast is skipped, not caught up after the pause.
             return finish(LEFT) if campaign.one_off else postpone(person.paused_until)
-        previous = last_send.get(person.id)
-        if previous is not None and previous + FREQUENCY_CAP > now:
-            return postpone(previous + FREQUENCY_CAP)
+        slot = self.cadence.earliest(
+            now,
+            campaign,
+            zone=person.timezone,
+            last_accepted=person.last_campaign_send_at,
+            in_flight_from=batch.in_flight.get(person.id),
+        )
+        if slot.reason in ("weekly_cap", "in_flight"):
+            return postpone(slot.at)
         if not campaign.one_off and person.id in batch.yield_to_one_off:
             return postpone(now + ONE_OFF_FIRST)
-        # Outside the local window, or a quiet day or clinic holiday where the person lives.
-        if not self.times.is_open(now, person.timezone, campaign.meta.send_window):
-            return postpone(self.times.next_open(now, person.timezone, campaign.meta.send_window))
+        if slot.reason is not None:  # outside the window, a quiet day or a holiday, locally
+            return postpone(slot.at)
         found = enrollment.next_step(campaign, d.step_index, person.facts(now))
         if found is None:
             return finish(COMPLETED)
@@ -220,10 +219,10 @@ class Planner:
                 variant_id=variant.id,
                 kind=CAMPAIGN,
                 now=now,
+                content_version=campaign.version_id,
             )
         )
-        last_send[person.id] = now
-        batch.last_send[person.id] = now
+        batch.in_flight[person.id] = now
         batch.changes.append(enrollment.after_planning(campaign, d.enrollment_id, index, now))
         report.planned += 1
         return None

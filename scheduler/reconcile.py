@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, exists, select, update
+from sqlalchemy import Connection, and_, exists, select, update
 
+from campaigns.ledger import count_toward_cap
 from engagement.tables import email_events
 from scheduler.ledger import PENDING, RECONCILE_WINDOW, SENT, UNKNOWN, sends
 
@@ -21,6 +22,8 @@ __all__ = ["RECONCILE_WINDOW", "settle_unknown"]
 def settle_unknown(conn: Connection, now: datetime) -> tuple[int, int]:
     """Returns (settled as sent, released for another attempt)."""
     has_event = exists(select(email_events.c.id).where(email_events.c.send_id == sends.c.send_id))
+    # Accepted at some moment before now: counting it from now only ever waits longer.
+    count_toward_cap(conn, and_(sends.c.status == UNKNOWN, has_event), now)
     settled = conn.execute(
         update(sends)
         .where(sends.c.status == UNKNOWN, has_event)

@@ -16,7 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from scheduler.windows import Closures, parse_holidays, parse_quiet_days
+from campaigns.cadence import Closures, parse_holidays, parse_quiet_days, parse_window
 
 SECRET_FIELDS = frozenset({"SENDGRID_API_KEY", "CLINICMAIL_SECRET_KEY", "CLINICMAIL_SMTP_URL"})
 # A link-signing key shorter than this can be guessed offline from one signed link.
@@ -25,19 +25,6 @@ MIN_SECRET_KEY_LENGTH = 32
 
 class SettingsError(ValueError):
     """One line naming the bad variable."""
-
-
-def parse_window(value: str) -> tuple[time, time]:
-    try:
-        start_s, end_s = value.split("-")
-        start = time.fromisoformat(start_s.strip())
-        end_text = end_s.strip()
-        end = time(23, 59, 59) if end_text == "24:00" else time.fromisoformat(end_text)
-    except ValueError:
-        raise ValueError("must look like 08:00-20:00") from None
-    if start >= end:
-        raise ValueError("the start must be before the end, e.g. 08:00-20:00")
-    return start, end
 
 
 class Settings(BaseSettings):

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, text
 
+from campaigns.cadence import Cadence
 from engagement.process import apply_pending
 from engagement.tracking import EngagementLinks
 from scheduler.context import AppContext
@@ -18,7 +19,6 @@ from scheduler.health import TransportHealth
 from scheduler.planner import Planner
 from scheduler.ratelimit import TokenBucket
 from scheduler.reconcile import settle_unknown
-from scheduler.sendtimes import SendTimes
 
 log = logging.getLogger("clinicmail.tick")
 
@@ -78,7 +78,7 @@ def make_dispatcher(ctx: AppContext) -> Dispatcher:
         list_domain=domain or urlsplit(s.base_url).hostname or "clinicmail.local",
         health=TransportHealth(ctx.db, transport.name, s.staff_email),
         pacer=TokenBucket(s.send_rate) if s.send_rate > 0 else None,
-        times=SendTimes(s.zone, s.send_window, s.closures),
+        times=Cadence(s.zone, s.send_window, s.closures),
     )
 
 

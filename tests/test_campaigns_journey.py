@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from campaigns import BUNDLED_LIBRARY
-from campaigns.journey import FREQUENCY_CAP_DAYS, journey
+from campaigns.journey import journey
 from campaigns.loader import load_catalog
-from scheduler.planner import FREQUENCY_CAP
 from tests.conftest import CLI, write_csv
 
 SCIATICA = "lower_back,sciatica"
@@ -124,8 +124,19 @@ def test_when_rules_delays_and_the_seven_day_cap(sqlite_cli: CLI, tmp_path: Path
     assert "outside the campaign's audience" in run.out
 
 
-def test_cap_matches_the_planner() -> None:
-    assert timedelta(days=FREQUENCY_CAP_DAYS) == FREQUENCY_CAP
+def test_a_longer_cadence_spaces_the_journey() -> None:
+    """``cadence_days`` is read through the cadence rule: it can lengthen the gap, never shorten
+    it below the weekly cap."""
+    campaign = load_catalog(BUNDLED_LIBRARY)[0].get("spasm-education")
+    assert campaign is not None
+    slow = campaign.model_copy(
+        update={"meta": campaign.meta.model_copy(update={"cadence_days": 14})}
+    )
+    days = [e.day for e in journey(slow, frozenset({"lower_back"})).emails]
+    assert len(days) >= 8
+    assert all(b - a >= 14 for a, b in itertools.pairwise(days))
+    weekly = [e.day for e in journey(campaign, frozenset({"lower_back"})).emails]
+    assert min(b - a for a, b in itertools.pairwise(weekly)) == 7
 
 
 @pytest.mark.slow

@@ -16,7 +16,6 @@ from typing import Any
 import click
 import yaml
 
-from scheduler.planner import FREQUENCY_CAP
 from subscribers.segments import EVERYONE, Rule
 
 JOURNEY_REASONS = {
@@ -189,6 +188,10 @@ def _reference_problems(rules: list[Rule], catalog: Any, where: str) -> list[str
     return out
 
 
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
 @dataclass
 class _Plan:
     """Who would get a broadcast and when (the dry-run report, and what scheduling writes)."""
@@ -197,8 +200,11 @@ class _Plan:
     zones: dict[str, list[Any]] = field(default_factory=dict)  # zone -> [count, local, utc]
     capped: int = 0
     cap_until: datetime | None = None
+    in_flight: int = 0  # an earlier campaign email to them is not accepted yet
     closed: int = 0
     latest: datetime | None = None
+    # Who waits and why: (subscriber id, reason, until), for --json.
+    waits: list[dict[str, Any]] = field(default_factory=list)
 
     def note(self, zone: str, local: datetime, due: datetime, actual: datetime) -> None:
         self.recipients += 1
@@ -228,6 +234,12 @@ class _Plan:
 @click.option(
     "--id", "slug", default=None, help="The broadcast's id (default: from the file name)."
 )
+@click.option(
+    "--time-sensitive",
+    is_flag=True,
+    help="Goes at its time even to people emailed in the last seven days (a closure, a changed "
+    "number); it still counts toward the weekly cap.",
+)
 @click.option("--dry-run", is_flag=True, help="Count who would get it and when; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def broadcast_command(
@@ -235,6 +247,7 @@ def broadcast_command(
     at_text: str,
     segment: str | None,
     slug: str | None,
+    time_sensitive: bool,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -247,8 +260,9 @@ def broadcast_command(
     Running the same command again adds people who joined the segment since, and nobody twice.
     """
     from campaigns import broadcasts as bc
+    from campaigns import ledger
+    from campaigns.cadence import Cadence
     from scheduler.cli import _catalog, _context, fail
-    from scheduler.sendtimes import SendTimes
 
     local_at = _parse_at(at_text)
     segment_data, rule = _parse_segment(segment)
@@ -271,6 +285,7 @@ def broadcast_command(
             rule,
             ctx.renderer,
             folder=str(file.parent) if str(file.parent) != "." else "",
+            time_sensitive=time_sensitive,
         )
     lines = [str(p) for p in problems]
     lines += _reference_problems([rule], ctx.catalog, "--segment")
@@ -280,8 +295,9 @@ def broadcast_command(
         for line in lines:
             click.echo(line, err=True)
         fail(f"{len(lines)} problem(s) in {file}; nothing was scheduled")
+    assert campaign is not None  # no problems: it was built
     settings = ctx.settings
-    times = SendTimes(settings.zone, settings.send_window, settings.closures)
+    times = Cadence(settings.zone, settings.send_window, settings.closures)
     start, end = times.window
     if not start <= local_at.time() < end:
         fail(
@@ -306,7 +322,7 @@ def broadcast_command(
         if existing is not None:
             if existing.status == "cancelled":
                 fail(f"broadcast {slug!r} was cancelled; ids are never reused, choose a new --id")
-            if not bc.same_content(existing, sources, segment_data, local_at):
+            if not bc.same_content(existing, sources, segment_data, local_at, time_sensitive):
                 fail(
                     f"broadcast {slug!r} is already scheduled with different content, segment or "
                     f"time; cancel it (clinicmail campaigns cancel-broadcast {slug}) and "
@@ -321,20 +337,36 @@ def broadcast_command(
                 segment=segment_data,
                 local_at=local_at,
                 now=now,
+                time_sensitive=time_sensitive,
             )
         for chunk in bc.audience(conn, rule, now, due_for, excluded):
+            in_flight = ledger.campaign_in_flight(conn, (p.subscriber_id for p, _ in chunk))
             for person, due in chunk:
-                actual = due
-                last = person.last_campaign_send_at
-                if last is not None and last + FREQUENCY_CAP > actual:
-                    actual = last + FREQUENCY_CAP
-                    plan.capped += 1
-                    if plan.cap_until is None or actual > plan.cap_until:
-                        plan.cap_until = actual
-                if not times.is_open(actual, person.timezone):
-                    actual = times.next_open(actual, person.timezone)
+                # The same rule the planner applies when the broadcast falls due.
+                slot = times.earliest(
+                    due,
+                    campaign,
+                    zone=person.timezone,
+                    last_accepted=person.last_campaign_send_at,
+                    in_flight_from=in_flight.get(person.subscriber_id),
+                )
+                if slot.reason == "closed":
                     plan.closed += 1
-                plan.note(zone_name(person.timezone), local_at, due, actual)
+                elif slot.reason == "in_flight":
+                    plan.in_flight += 1
+                elif slot.reason == "weekly_cap":
+                    plan.capped += 1
+                    if plan.cap_until is None or slot.at > plan.cap_until:
+                        plan.cap_until = slot.at
+                if slot.reason is not None:
+                    plan.waits.append(
+                        {
+                            "subscriber_id": person.subscriber_id,
+                            "reason": slot.reason,
+                            "until": _iso(slot.at),
+                        }
+                    )
+                plan.note(zone_name(person.timezone), local_at, due, slot.at)
             if not dry_run:
                 added += bc.enroll(conn, campaign_id, chunk, now)
     zones = [
@@ -359,7 +391,10 @@ def broadcast_command(
             "paused": excluded.paused,
         },
         "zones": zones,
+        "time_sensitive": time_sensitive,
         "waiting_for_frequency_cap": plan.capped,
+        "waiting_for_email_in_flight": plan.in_flight,
+        "waits": plan.waits,
         "cap_until": plan.cap_until.isoformat().replace("+00:00", "Z") if plan.cap_until else None,
         "moved_to_open_time": plan.closed,
         "last_delivery": plan.latest.isoformat().replace("+00:00", "Z") if plan.latest else None,
@@ -379,8 +414,18 @@ def broadcast_command(
             f"  {plan.capped} had a campaign email in the last 7 days and get it when the cap "
             f"allows (the last by {result['cap_until']})"
         )
+    if plan.in_flight:
+        click.echo(
+            f"  {plan.in_flight} have an earlier campaign email not yet accepted by the provider "
+            "and get this one seven days after it is"
+        )
     if plan.closed:
         click.echo(f"  {plan.closed} fall on a closed day or hour and go at the next open time")
+    if time_sensitive:
+        click.echo(
+            "  time-sensitive: goes at its time even to people emailed in the last seven days; "
+            "their next series email waits seven days from it"
+        )
     skipped = excluded.red_flag + excluded.suppressed + excluded.paused
     if skipped:
         click.echo(
