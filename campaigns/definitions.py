@@ -115,6 +115,7 @@ class Variant(BaseModel):
     body_line: int  # line of the body's first line in ``file`` (for error messages)
     when: Rule | None = None
     checkin: bool = False  # the step's ``checkin`` setting, shared by all its variants
+    cta: str | None = None  # "book" shows the booking button after the body
 
 
 class Step(BaseModel):
