@@ -126,6 +126,7 @@ class Variant(BaseModel):
     when: Rule | None = None
     checkin: bool = False  # the step's ``checkin`` setting, shared by all its variants
     cta: str | None = None  # "book" shows the booking button after the body
+    review: Review | None = None  # this email's own sources and review state
 
 
 class Step(BaseModel):

@@ -306,6 +306,7 @@ def load_campaign(
             body_line=step_md.body_line,
             checkin=smeta.checkin,
             cta=smeta.cta,
+            review=smeta.review,
         )
         problems += check_template(renderer, default, step_md.front_matter, CAMPAIGN_VARIABLES)
         variants: list[Variant] = []
@@ -337,6 +338,7 @@ def load_campaign(
                 when=ref.when,
                 checkin=smeta.checkin,
                 cta=variant_md.meta.cta,
+                review=variant_md.meta.review,
             )
             problems += check_template(
                 renderer, variant, variant_md.front_matter, CAMPAIGN_VARIABLES
