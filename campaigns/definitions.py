@@ -37,8 +37,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+NOT_REVIEWED = "not yet reviewed by a clinician at your clinic"
+APPROVED = "approved by a clinician at your clinic"
+
+
 class Review(_Model):
+    """Governance a reader can check: the sources an email rests on (article titles or the
+    guideline followed, never a file the project does not hold) and its honest review state."""
+
     sources: list[str] = Field(default_factory=list)
+    status: Literal[
+        "not yet reviewed by a clinician at your clinic", "approved by a clinician at your clinic"
+    ] = NOT_REVIEWED
     reviewed_by: str = "unreviewed"
     reviewed_on: date | None = None
 
@@ -115,6 +125,8 @@ class Variant(BaseModel):
     body_line: int  # line of the body's first line in ``file`` (for error messages)
     when: Rule | None = None
     checkin: bool = False  # the step's ``checkin`` setting, shared by all its variants
+    cta: str | None = None  # "book" shows the booking button after the body
+    review: Review | None = None  # this email's own sources and review state
 
 
 class Step(BaseModel):

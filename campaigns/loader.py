@@ -21,7 +21,8 @@ from campaigns.definitions import (
     VariantMeta,
 )
 from campaigns.references import RuleSite, check_sites
-from templates import ClinicInfo, Content, Renderer, TemplateProblem
+from campaigns.rendering import content_of
+from templates import ClinicInfo, Renderer, TemplateProblem
 from templates.system import split_front_matter
 
 CAMPAIGN_VARIABLES = frozenset({"first_name", "clinic"})
@@ -227,7 +228,7 @@ def check_template(
 ) -> list[Problem]:
     try:
         renderer.check(
-            Content(subject=variant.subject, preheader=variant.preheader, body=variant.body),
+            content_of(variant),
             allowed,
         )
     except TemplateProblem as exc:
@@ -304,6 +305,8 @@ def load_campaign(
             file=srel,
             body_line=step_md.body_line,
             checkin=smeta.checkin,
+            cta=smeta.cta,
+            review=smeta.review,
         )
         problems += check_template(renderer, default, step_md.front_matter, CAMPAIGN_VARIABLES)
         variants: list[Variant] = []
@@ -334,6 +337,8 @@ def load_campaign(
                 body_line=variant_md.body_line,
                 when=ref.when,
                 checkin=smeta.checkin,
+                cta=variant_md.meta.cta,
+                review=variant_md.meta.review,
             )
             problems += check_template(
                 renderer, variant, variant_md.front_matter, CAMPAIGN_VARIABLES

@@ -6,15 +6,24 @@ from __future__ import annotations
 from campaigns.definitions import Campaign, Variant
 from templates import Content, Rendered, Renderer
 
+# ``cta: book`` in a step's front matter: the email's one call to action, a button to the
+# clinic's booking page (CLINICMAIL_BOOKING_URL), tracked like every other link.
+BOOK_BUTTON = ("Book an assessment", "{{ clinic.booking_url }}")
+
+
+def content_of(variant: Variant) -> Content:
+    return Content(
+        subject=variant.subject,
+        preheader=variant.preheader,
+        body=variant.body,
+        name=variant.file,
+        button=BOOK_BUTTON if variant.cta == "book" else None,
+    )
+
 
 def render_variant(renderer: Renderer, campaign: Campaign, variant: Variant) -> Rendered:
     return renderer.render(
-        Content(
-            subject=variant.subject,
-            preheader=variant.preheader,
-            body=variant.body,
-            name=variant.file,
-        ),
+        content_of(variant),
         reason=(
             f"you subscribed to emails from {renderer.clinic.name}"
             if campaign.one_off

@@ -199,9 +199,18 @@ def campaigns() -> None:
 
 @campaigns.command()
 @click.argument("directory", required=False, type=click.Path(path_type=Path, file_okay=False))
-def validate(directory: Path | None) -> None:
-    """Check every campaign and template in DIRECTORY (default: the configured library)."""
+@click.option(
+    "--strict", is_flag=True, help="Fail on content-gate warnings too (reading grade, length …)."
+)
+def validate(directory: Path | None, strict: bool) -> None:
+    """Check every campaign and template in DIRECTORY (default: the configured library).
+
+    Then the content gate reads every email: phrases a clinic should not send, subjects that
+    name a condition, reading grade, length, and the urgent-care section in week 1. Its errors
+    fail; its warnings are listed and fail only with --strict.
+    """
     from campaigns import BUNDLED_LIBRARY
+    from campaigns.gate import check_campaign
 
     if directory is None:
         s = _settings()
@@ -211,8 +220,15 @@ def validate(directory: Path | None) -> None:
         for p in problems:
             click.echo(str(p), err=True)
         fail(f"{len(problems)} problem(s) in {directory}")
+    findings = [f for c in catalog for f in check_campaign(c)]
+    for f in findings:
+        click.echo(str(f), err=True)
+    blocking = [f for f in findings if strict or f.severity == "error"]
+    if blocking:
+        fail(f"{len(blocking)} problem(s) in {directory}")
     steps = sum(len(c.steps) for c in catalog)
-    click.echo(f"ok: {len(catalog)} campaign(s), {steps} step(s) in {directory}")
+    warned = f" ({len(findings)} content warning(s))" if findings else ""
+    click.echo(f"ok: {len(catalog)} campaign(s), {steps} step(s) in {directory}{warned}")
 
 
 @campaigns.command("list")

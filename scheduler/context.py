@@ -42,6 +42,10 @@ class AppContext:
             from_email=s.from_email,
             booking_url=s.booking_link,
             base_url=s.base_url,
+            emergency_number=s.emergency_number,
+            urgent_advice=s.urgent_advice,
+            logo_url=s.logo_url,
+            brand_colour=s.brand_colour,
         )
 
     @cached_property

@@ -6,6 +6,7 @@ variable; the CLI prints it and exits 1.
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from functools import cached_property
 from typing import Literal
@@ -86,6 +87,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias="CLINICMAIL_LOG_LEVEL"
     )
+    # Clinical content: where the library's urgent-care sections send people (a clinic in the US
+    # or the EU says 911 or 112), and the clinic's look in every email.
+    emergency_number: str = Field("999", validation_alias="CLINICMAIL_EMERGENCY_NUMBER")
+    urgent_advice: str = Field("NHS 111", validation_alias="CLINICMAIL_URGENT_ADVICE")
+    logo_url: str | None = Field(None, validation_alias="CLINICMAIL_LOGO_URL")
+    brand_colour: str = Field("#17453b", validation_alias="CLINICMAIL_BRAND_COLOUR")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -158,6 +165,32 @@ class Settings(BaseSettings):
         if not text.isdigit() or int(text) > 520:
             raise ValueError("must be a whole number of weeks from 0 (off) to 520")
         return int(text)
+
+    @field_validator("emergency_number", "urgent_advice")
+    @classmethod
+    def _care_line(cls, v: str) -> str:
+        value = " ".join(v.split())
+        if not value or len(value) > 60:
+            raise ValueError("must be a short phone number or service name, e.g. 999 or NHS 111")
+        return value
+
+    @field_validator("logo_url")
+    @classmethod
+    def _logo(cls, v: str | None) -> str | None:
+        if v and urlsplit(v).scheme != "https":
+            raise ValueError("must be an https:// image URL (email clients block other images)")
+        return v or None
+
+    @field_validator("brand_colour")
+    @classmethod
+    def _colour(cls, v: str) -> str:
+        value = v.strip().lower()
+        if not re.fullmatch(r"#[0-9a-f]{6}", value):
+            raise ValueError("must be a hex colour like #17453b")
+        if contrast_with_white(value) < 4.5:
+            # The call-to-action button carries white text on this colour.
+            raise ValueError("is too light: white button text on it would be hard to read")
+        return value
 
     @field_validator("booking_url")
     @classmethod
@@ -253,6 +286,18 @@ class Settings(BaseSettings):
         """Our own open pixel and tracked links: on for the smtp and outbox transports unless
         CLINICMAIL_TRACKING=off; never for SendGrid (its webhook reports opens)."""
         return self.tracking == "on" and self.transport in ("smtp", "outbox")
+
+
+def contrast_with_white(hex_colour: str) -> float:
+    """WCAG 2 contrast ratio of white text on ``#rrggbb`` (4.5 or more reads well)."""
+
+    def channel(c: int) -> float:
+        x = c / 255
+        return x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    lum = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+    return 1.05 / (lum + 0.05)
 
 
 class _Missing(ValueError):

@@ -74,9 +74,21 @@ class ClinicInfo:
     from_email: str
     booking_url: str
     base_url: str
+    # Where urgent-care sections send people; a clinic outside the UK sets its own.
+    emergency_number: str = "999"
+    urgent_advice: str = "NHS 111"
+    # The clinic's look: a logo image (none when unset) and the colour of headings and the button.
+    logo_url: str | None = None
+    brand_colour: str = "#17453b"
 
     def as_context(self) -> dict[str, str]:
-        return {"name": self.name, "address": self.address, "booking_url": self.booking_url}
+        return {
+            "name": self.name,
+            "address": self.address,
+            "booking_url": self.booking_url,
+            "emergency_number": self.emergency_number,
+            "urgent_advice": self.urgent_advice,
+        }
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,9 @@ class Content:
     preheader: str
     body: str
     name: str = "<email>"  # where it came from, for error messages
+    # The one call to action, shown as a button after the body: (label, url). The url may be a
+    # template such as "{{ clinic.booking_url }}"; it is rendered in the sandbox like the body.
+    button: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -359,6 +374,11 @@ class Renderer:
         preheader = html.unescape(self._sandboxed(content.preheader, ctx, "preheader")).strip()
         body_md = self._sandboxed(content.body, ctx, "body")
         body_html = self.markdown.render(body_md)
+        if content.button is not None:
+            label, url = content.button
+            body_html += self.layouts.get_template("button.html").render(
+                label=label, url=html.unescape(self._sandboxed(url, ctx, "button")).strip()
+            )
         footer = {
             "reason": reason,
             "unsubscribe_url": html_token("unsubscribe_url") if with_unsubscribe else None,

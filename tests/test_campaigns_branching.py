@@ -28,20 +28,20 @@ def test_journey_previews_engagement_branches(sqlite_cli: CLI) -> None:
     plain = _journey(sqlite_cli)
     assert set(plain.values()) == {"default"}
     worse = _journey(sqlite_cli, "--checkin", "worse")
-    assert worse["unload-and-stabilise"] == "checkin-worse"
-    assert {k: v for k, v in worse.items() if k != "unload-and-stabilise"} == {
-        k: v for k, v in plain.items() if k != "unload-and-stabilise"
+    assert worse["build-strength-step-by-step"] == "checkin-worse"
+    assert {k: v for k, v in worse.items() if k != "build-strength-step-by-step"} == {
+        k: v for k, v in plain.items() if k != "build-strength-step-by-step"
     }
     assert _journey(sqlite_cli, "--checkin", "better") == plain
     keen = _journey(sqlite_cli, "--clicked", "build-strength-step-by-step")
-    assert keen["when-spasms-keep-coming-back"] == "strength"
+    assert keen["looking-ahead"] == "strength"
     # A click on an email counts only once it has been received: clicking the last email
-    # changes nothing before it, and a click on step 11 nothing before step 11.
-    assert _journey(sqlite_cli, "--clicked", "when-spasms-keep-coming-back") == plain
+    # changes nothing before it, and a click on step 9 nothing before step 9.
+    assert _journey(sqlite_cli, "--clicked", "looking-ahead") == plain
     text = sqlite_cli(
         "campaigns", "journey", "spasm-education", "--symptoms", "neck", "--checkin", "worse"
     )
-    assert "Sorry it's been a harder week" in text.out
+    assert "Sorry this week has been harder" in text.out
 
 
 def test_journey_engagement_options_refuse_unknown_steps(sqlite_cli: CLI) -> None:

@@ -52,7 +52,7 @@ CASES: dict[str, tuple[str, int | None, tuple[str, ...]]] = {
     "unknown_clinic_field": (
         "demo/01-hello.md",
         7,
-        ("'clinic.phone'", "clinic.address, clinic.booking_url, clinic.name"),
+        ("'clinic.phone'", "clinic.address, clinic.booking_url, clinic.emergency_number"),
     ),
     "template_syntax": ("demo/01-hello.md", 7, ("template syntax", "endif")),
     "image_without_alt": ("demo/01-hello.md", 7, ("image has no alt text",)),
@@ -129,9 +129,11 @@ def test_every_problem_is_reported_not_just_the_first(sqlite_cli: CLI, tmp_path:
 
 
 def test_bundled_library_validates(sqlite_cli: CLI) -> None:
-    run = sqlite_cli("campaigns", "validate", str(BUNDLED_LIBRARY))
+    # Strictly: the content gate's warnings (grade, length, urgent care …) fail it too.
+    run = sqlite_cli("campaigns", "validate", "--strict", str(BUNDLED_LIBRARY))
     assert run.code == 0, run.err
-    assert run.out.startswith("ok: 1 campaign(s), 13 step(s)")
+    assert run.out.startswith("ok: 1 campaign(s), 10 step(s)")
+    assert run.err == ""
     # The default directory is the bundled library too.
     run = sqlite_cli("campaigns", "validate")
     assert run.code == 0, run.err
@@ -142,10 +144,26 @@ def test_bundled_library_shape() -> None:
     assert problems == []
     campaign = catalog.get("spasm-education")
     assert campaign is not None and campaign.active
-    assert len(campaign.steps) == 13
+    assert len(campaign.steps) == 10
     variant_ids = {v.id for s in campaign.steps for v in s.variants}
-    # symptom paths, and two engagement branches: a "worse" check-in, a strength-plan click
-    assert variant_ids == {"sciatica", "neck", "checkin-worse", "strength"}
+    # a path per patient group, and two engagement branches: a "worse" check-in, a click on
+    # the strength email
+    assert variant_ids == {
+        "accident",
+        "acute",
+        "arm",
+        "chronic",
+        "disc",
+        "facet",
+        "mid-back",
+        "neck",
+        "recurring",
+        "sciatica",
+        "sports",
+        "stenosis",
+        "checkin-worse",
+        "strength",
+    }
 
 
 def test_missing_directory_is_one_clear_line(sqlite_cli: CLI, tmp_path: Path) -> None:

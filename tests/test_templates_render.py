@@ -276,7 +276,7 @@ def _compare(name: str, actual: str) -> None:
     assert actual == expected, f"{name} changed; review it and set CLINICMAIL_UPDATE_SNAPSHOTS=1"
 
 
-@pytest.mark.parametrize("step_number", [1, 10])
+@pytest.mark.parametrize("step_number", [1, 6])
 @pytest.mark.parametrize("persona", sorted(PERSONAS))
 def test_snapshots(renderer: Renderer, persona: str, step_number: int) -> None:
     catalog, _ = load_catalog(BUNDLED_LIBRARY)
@@ -295,5 +295,7 @@ def test_snapshots(renderer: Renderer, persona: str, step_number: int) -> None:
 def test_snapshots_differ_by_persona() -> None:
     if UPDATE:
         return
+    six = {p: (SNAPSHOTS / f"spasm-education/06-{p}.txt").read_text() for p in PERSONAS}
+    assert len(set(six.values())) == 3
     one = {p: (SNAPSHOTS / f"spasm-education/01-{p}.txt").read_text() for p in PERSONAS}
-    assert len(set(one.values())) == 3
+    assert one["general"] == one["sciatica"] != one["desk-neck"]  # week 1: back or neck
