@@ -12,6 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Connection
 
 from campaigns import enrollment
+from console.ports import ConsolePorts
+from console.web import install as install_console
 from engagement import complaints
 from engagement import own as own_events
 from engagement.keep import KeepPorts
@@ -38,8 +40,14 @@ def create_app(
             if lifespan_hooks:
                 lifespan_hooks[1]()
 
+    # The API docs are served by the console, to signed-in staff only (console.docs).
     app = FastAPI(
-        title="clinicmail", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None
+        title="clinicmail",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
 
     @app.get("/healthz")
@@ -103,4 +111,16 @@ def create_app(
             )
         )
     )
+    # The staff console last: its catch-all keeps every other /admin path behind the sign-in.
+    install_console(app, console_ports(ctx))
     return app
+
+
+def console_ports(ctx: AppContext) -> ConsolePorts:
+    from scheduler.commands.subscribers import record_sections
+
+    return ConsolePorts(
+        db=ctx.db,
+        secure_cookies=ctx.settings.base_url.startswith("https://"),
+        record_sections=record_sections(),
+    )

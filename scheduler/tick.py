@@ -69,7 +69,7 @@ def make_dispatcher(ctx: AppContext) -> Dispatcher:
         transport=transport,
         links=LinkMaker(
             make=ctx.link,
-            record_url=lambda public_id: f"{s.base_url}/console/subscribers/{public_id}",
+            record_url=lambda public_id: f"{s.base_url}/admin/subscribers/{public_id}",
             staff_email=s.staff_email,
             engagement=EngagementLinks(ctx.db, ctx.link_signer, s.base_url, s.own_tracking),
         ),

@@ -154,7 +154,7 @@ def test_worse_queues_a_booking_invitation_and_a_staff_notice_exactly_once(
         (notice,) = messages(ctx, "team@clinic.example")
         notice_subject, notice_text = str(notice["Subject"]), part(notice, "plain")
         said = notice_text.split("You are receiving this")[0]  # what the notice itself says
-        assert f"{BASE}/console/subscribers/{public_id}" in notice_text
+        assert f"{BASE}/admin/subscribers/{public_id}" in notice_text
         for secret in ("ann", "annabel", "worse", "sciatica", "lower_back", "back pain"):
             assert secret not in notice_subject.lower()
         for secret in ("ann@", "annabel", "worse", "sciatica", "lower_back"):

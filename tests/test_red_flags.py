@@ -58,7 +58,7 @@ def test_red_flag_gets_safety_email_at_night_and_never_a_drip(
     for private in ("saddle", "red_flag", "sciatica", "flag@example.com", "Fay"):
         assert private not in alert[1]
         assert private not in alert[2]
-    assert "/console/subscribers/" in alert[2]
+    assert "/admin/subscribers/" in alert[2]
 
     # Weeks of ticks later: the calm subscriber gets the series, the red-flag one nothing more.
     for day in ("2026-11-23", "2026-11-30", "2026-12-07", "2026-12-14"):

@@ -9,6 +9,8 @@ from typing import Any
 import click
 from sqlalchemy import Connection, delete, func, select
 
+from subscribers.privacy import Section
+
 
 def _enrollments(conn: Connection, sid: int) -> list[dict[str, Any]]:
     from campaigns.tables import enrollments
@@ -40,6 +42,11 @@ def _sends(conn: Connection, sid: int) -> list[dict[str, Any]]:
         select(*cols).where(sends.c.subscriber_id == sid).order_by(sends.c.id)
     ).mappings()
     return [row_dict(r) for r in rows]
+
+
+def record_sections() -> dict[str, Section]:
+    """The rows other packages hold about a person, for the CLI export and the console's page."""
+    return {"enrollments": _enrollments, "sends": _sends}
 
 
 def register(cli: click.Group) -> None:

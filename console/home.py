@@ -1,0 +1,66 @@
+"""The console's home page, a small JSON API about the signed-in account, and the catch-all
+that keeps unknown ``/admin`` paths behind the sign-in too."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from console.auth import Staff
+from console.ports import ConsolePorts
+from console.render import STATIC, page
+from staff.roles import may_approve
+
+STATIC_FILES = {
+    "console.css": "text/css",
+    "htmx.min.js": "text/javascript",
+    "console.js": "text/javascript",
+}
+
+
+def router(ports: ConsolePorts) -> APIRouter:
+    r = APIRouter()
+
+    @r.get("/admin", include_in_schema=False)
+    def home(request: Request, session: Staff) -> Response:
+        return page(request, "home.html", {"title": "Console"})
+
+    @r.get("/admin/api/me")
+    def me(session: Staff) -> JSONResponse:
+        """The signed-in staff member: address, role and what the role allows."""
+        user = session.user
+        return JSONResponse(
+            {"email": user.email, "role": user.role, "may_approve": may_approve(user.role)}
+        )
+
+    @r.get("/admin/static/{name}", include_in_schema=False)
+    def static(name: str, session: Staff) -> Response:
+        if name not in STATIC_FILES:
+            return JSONResponse({"detail": "not found"}, status_code=404)
+        return FileResponse(
+            STATIC / name,
+            media_type=STATIC_FILES[name],
+            headers={"Cache-Control": "private, max-age=3600"},
+        )
+
+    return r
+
+
+def catch_all(ports: ConsolePorts) -> APIRouter:
+    """Mounted last: any other ``/admin`` path, any method, answers only after the guard."""
+    r = APIRouter()
+
+    @r.api_route(
+        "/admin/{rest:path}",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
+    def unknown(request: Request, rest: str, session: Staff) -> Response:
+        return page(
+            request,
+            "error.html",
+            {"title": "Not found", "message": "There is no console page at this address."},
+            status=404,
+        )
+
+    return r

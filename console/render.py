@@ -1,0 +1,60 @@
+"""Server-rendered pages: one autoescaping Jinja2 environment over ``console/templates``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%d %b %Y %H:%M UTC") if value else "—"
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = _when
+    return env
+
+
+@cache
+def stylesheet() -> str:
+    return (STATIC / "console.css").read_text(encoding="utf-8")
+
+
+def page(
+    request: Request, name: str, context: dict[str, Any], *, status: int = 200
+) -> HTMLResponse:
+    """Render a page; the signed-in session (if any) and its CSRF token are always available."""
+    session = getattr(request.state, "staff_session", None)
+    full = {
+        "session": session,
+        "user": session.user if session else None,
+        "csrf_token": session.csrf_token if session else "",
+        "path": request.url.path,
+        **context,
+    }
+    html = environment().get_template(name).render(full)
+    # Staff pages hold personal and health data: never cached, never framed elsewhere.
+    headers = {
+        "Cache-Control": "no-store",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "same-origin",
+    }
+    return HTMLResponse(html, status_code=status, headers=headers)

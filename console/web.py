@@ -1,0 +1,25 @@
+"""Mount the console on the app: its routers, the guard's answers, the gated API docs.
+
+Call :func:`install` from the composition root after every other router is included (the
+console's catch-all for ``/admin/...`` must come last), with the app created with
+``docs_url=None, redoc_url=None, openapi_url=None``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from console import docs, home, login, people
+from console.auth import Forbidden, SignInRequired, forbidden, sign_in_required
+from console.ports import ConsolePorts
+
+
+def install(app: FastAPI, ports: ConsolePorts) -> None:
+    app.state.console_db = ports.db
+    app.add_exception_handler(SignInRequired, sign_in_required)
+    app.add_exception_handler(Forbidden, forbidden)
+    app.include_router(login.router(ports))
+    app.include_router(home.router(ports))
+    app.include_router(people.router(ports))
+    app.include_router(docs.router(app, ports))
+    app.include_router(home.catch_all(ports))
