@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias="CLINICMAIL_LOG_LEVEL"
     )
+    # Deliverability (not in the original table): the DNS server `clinicmail doctor` asks, as
+    # host:port; unset means the machine's resolver.
+    dns_resolver: str | None = Field(None, validation_alias="CLINICMAIL_DNS_RESOLVER")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -115,6 +118,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 "is not a usable public key (paste the base64 key from SendGrid's Event Webhook settings)"
             ) from None
+        return v.strip()
+
+    @field_validator("dns_resolver")
+    @classmethod
+    def _dns_resolver(cls, v: str | None) -> str | None:
+        if not v or not v.strip():
+            return None
+        from deliverability.lookup import parse_server
+
+        parse_server(v)
         return v.strip()
 
     @field_validator("database_url")
