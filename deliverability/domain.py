@@ -8,7 +8,7 @@ and one-click unsubscribe. SPF follows RFC 7208, DKIM RFC 6376, DMARC RFC 7489.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from publicsuffixlist import PublicSuffixList
@@ -58,9 +58,11 @@ _COUNTED = {"include", "a", "mx", "ptr", "exists", "redirect"}
 
 @dataclass
 class SpfWalk:
-    lookups: int = 0
-    includes: set[str] | None = None
-    broken: list[str] | None = None
+    """What following a record's includes and redirects found."""
+
+    lookups: int = 0  # DNS-querying terms, counted through every include (RFC 7208 §4.6.4)
+    includes: set[str] = field(default_factory=set)  # every domain included, at any depth
+    broken: list[str] = field(default_factory=list)  # included domains without one SPF record
 
 
 def _spf_records(lookup: Lookup, domain: str) -> list[str]:
@@ -68,7 +70,6 @@ def _spf_records(lookup: Lookup, domain: str) -> list[str]:
 
 
 def _walk_spf(lookup: Lookup, record: str, walk: SpfWalk, seen: set[str], depth: int) -> None:
-    assert walk.includes is not None and walk.broken is not None
     for term in record.split()[1:]:
         name = re.split(r"[:=/]", term.lstrip("+-~?"), maxsplit=1)[0].lower()
         if name not in _COUNTED:
@@ -137,9 +138,8 @@ def check_spf(lookup: Lookup, domain: str, provider: Provider) -> list[Finding]:
                 f'{domain}. TXT "{record} ~all"',
             )
         )
-    walk = SpfWalk(includes=set(), broken=[])
+    walk = SpfWalk()
     _walk_spf(lookup, record, walk, {domain}, 0)
-    assert walk.includes is not None and walk.broken is not None
     for target in walk.broken:
         findings.append(
             Finding(
@@ -296,7 +296,11 @@ def _tags(record: str) -> dict[str, str]:
     return tags
 
 
-def check_dmarc(lookup: Lookup, domain: str, signing: str | None) -> list[Finding]:
+def check_dmarc(
+    lookup: Lookup, domain: str, signing: str | None, *, dkim_checked: bool = True
+) -> list[Finding]:
+    """The DMARC record (at the from-domain, else its organisational domain) and whether the
+    DKIM signing domain found (``signing``) aligns with From under its ``adkim`` mode."""
     org = org_domain(domain)
     why = f"{GMAIL_YAHOO}; RFC 7489"
     suggestion = f'_dmarc.{org}. TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@{org}; adkim=r; aspf=r"'
@@ -355,7 +359,30 @@ def check_dmarc(lookup: Lookup, domain: str, signing: str | None) -> list[Findin
             )
         else:
             findings.append(Finding("dmarc.policy", "pass", f"DMARC policy is {policy}"))
-    findings.append(_alignment(domain, signing, tags.get("adkim", "r").lower()))
+        if "rua" not in tags:
+            findings.append(
+                Finding(
+                    "dmarc.reports",
+                    "warn",
+                    "the DMARC record asks for no aggregate reports (no rua=)",
+                    "RFC 7489 §7.2: without reports nobody sees who sends mail in the clinic's name, "
+                    "or whether the clinic's own mail passes",
+                    f"add rua=mailto:dmarc-reports@{org} to the record at _dmarc.{found_at}",
+                )
+            )
+    if dkim_checked:
+        findings.append(_alignment(domain, signing, tags.get("adkim", "r").lower()))
+    else:
+        findings.append(
+            Finding(
+                "dmarc.alignment",
+                "warn",
+                "DKIM alignment not checked: no DKIM selector is known",
+                f"{GMAIL_YAHOO}; RFC 7489 §3.1: DMARC passes only when the DKIM (or SPF) domain "
+                "aligns with the From domain",
+                "run clinicmail doctor --dkim-selector SELECTOR",
+            )
+        )
     return findings
 
 
@@ -418,6 +445,7 @@ def check_domain(
     findings = check_spf(lookup, domain, provider)
     dkim, signing = check_dkim(lookup, domain, provider, selectors)
     findings += dkim
-    findings += check_dmarc(lookup, domain, signing)
+    checked = bool(selectors or provider.dkim_selectors)
+    findings += check_dmarc(lookup, domain, signing, dkim_checked=checked)
     findings += check_mx(lookup, domain)
     return findings

@@ -45,7 +45,12 @@ class Lookup:
             self.resolver.port = port
             self.resolver.nameservers = [host]
         else:
-            self.resolver = dns.resolver.Resolver()
+            try:
+                self.resolver = dns.resolver.Resolver()
+            except dns.resolver.NoResolverConfiguration:
+                raise DnsUnavailable(
+                    "this machine has no DNS resolver configured; set CLINICMAIL_DNS_RESOLVER"
+                ) from None
         self.resolver.lifetime = timeout
         self.resolver.timeout = timeout
 

@@ -37,7 +37,9 @@ def _host_problem(host: str) -> str | None:
     return f"{host} is a bare IP address: spam filters score links to IP addresses as phishing"
 
 
-def check_setup(setup: Setup, lookup: Lookup) -> list[Finding]:
+def check_setup(setup: Setup, lookup: Lookup | None) -> list[Finding]:
+    """Every configuration check; the staff address is looked up through ``lookup`` (skipped
+    when DNS is unavailable, which is reported on its own)."""
     findings: list[Finding] = []
     url = urlsplit(setup.base_url)
     host = (url.hostname or "").lower()
@@ -105,6 +107,8 @@ def check_setup(setup: Setup, lookup: Lookup) -> list[Finding]:
         )
     elif setup.click_tracking is False:
         findings.append(Finding("config.click_tracking", "pass", "SendGrid click tracking is off"))
+    if lookup is None:
+        return findings
     try:
         validate_email(setup.staff_email, check_deliverability=True, dns_resolver=lookup.resolver)
     except EmailNotValidError as exc:

@@ -76,6 +76,9 @@ ZONES = "".join(
         ),
         "misaligned.example. 300 IN A 192.0.2.1\n",
         domain_zone("nomx.example", mx=False),
+        # An SMTP relay's domain: its own SPF include and a DKIM key under its own selector.
+        domain_zone("relay.example", spf='"v=spf1 include:_spf.google.com ~all"', dkim_at=None),
+        'google._domainkey.relay.example. 300 IN TXT "v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0B"\n',
         # A staff address elsewhere that can receive mail (nomx.example cannot).
         "staff.example. 300 IN MX 10 mx.staff.example.\nmx.staff.example. 300 IN A 192.0.2.26\n",
     ]
@@ -281,3 +284,26 @@ def test_spf_lookups_are_counted_through_includes(dns: tuple[str, ZoneResolver])
     assert findings["spf.lookups"].summary.startswith("the SPF record needs 11 DNS lookups")
     good = {f.check: f for f in check_domain(Lookup(dns[0]), "good.example", SENDGRID)}
     assert good["spf.lookups"].summary.startswith("the SPF record needs 1 of")
+
+
+def test_an_smtp_relay_is_checked_with_the_include_and_selector_named(
+    sqlite_cli: CLI, dns: tuple[str, ZoneResolver]
+) -> None:
+    relay = {"CLINICMAIL_TRANSPORT": "smtp", "CLINICMAIL_SMTP_URL": "smtp://127.0.0.1:2525"}
+    code, report = doctor(sqlite_cli, dns[0], "relay.example", **relay)
+    assert code == 0 and report["provider"] == "smtp"
+    checks = by_check(report)
+    # Without the provider's names the doctor cannot judge, and says what to pass.
+    assert (
+        checks["spf.provider"]["status"] == "warn"
+        and "--spf-include" in checks["spf.provider"]["fix"]
+    )
+    assert checks["dkim"]["status"] == "warn" and "--dkim-selector" in checks["dkim"]["fix"]
+    assert "config.webhook_key" not in checks and "config.click_tracking" not in checks
+    named = ("--spf-include", "_spf.google.com", "--dkim-selector", "google")
+    code, report = doctor(sqlite_cli, dns[0], "relay.example", *named, **relay)
+    assert code == 0
+    assert [f["check"] for f in report["findings"] if f["status"] != "pass"] == []
+    wrong = ("--spf-include", "spf.protection.outlook.com", "--dkim-selector", "google")
+    code, report = doctor(sqlite_cli, dns[0], "relay.example", *wrong, **relay)
+    assert code == 1 and by_check(report)["spf.provider"]["status"] == "fail"

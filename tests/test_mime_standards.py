@@ -2,6 +2,9 @@
 standards receivers enforce (RFC 5322 line and zone rules, RFC 2045 encoded-line length, one
 MIME-Version, RFC 8058 one-click unsubscribe on campaign email only).
 
+The same messages also pass the check ``clinicmail doctor`` runs on its sample
+(:func:`deliverability.message.message_problems`), and both catch each planted fault.
+
 The library is enumerated, never named: every step and variant of every campaign the catalog
 holds, every system email and both staff alerts about the service go through the real dispatcher
 and the real transport (the outbox table, or a real aiosmtpd server on loopback).
@@ -21,6 +24,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from deliverability.message import message_problems
 from engagement import complaints
 from scheduler.context import AppContext
 from scheduler.dispatch import SYSTEM_CAMPAIGN
@@ -217,6 +221,13 @@ def _check_all(made: list[Made], labels: set[str]) -> None:
     assert labels <= seen, f"never produced: {sorted(labels - seen)}"
     failures = {m.label: p for m in made if (p := standards_problems(m))}
     assert failures == {}
+    # The doctor's own check of a sample message agrees on every one.
+    doctor = {m.label: p for m in made if (p := _doctor_problems(m))}
+    assert doctor == {}
+
+
+def _doctor_problems(made: Made) -> list[str]:
+    return message_problems(made.raw, from_domain=FROM_DOMAIN, list_mail=made.list_headers)
 
 
 def _configure(cli: CLI) -> None:
@@ -295,3 +306,5 @@ def test_the_checks_catch_what_they_look_for(
     bad = Made(good.label, good.campaign, good.list_headers, mangle(good.raw))
     assert bad.raw != good.raw
     assert any(expected in p for p in standards_problems(bad)), standards_problems(bad)
+    assert _doctor_problems(good) == []
+    assert _doctor_problems(bad) != []  # `clinicmail doctor` sees the same fault

@@ -66,11 +66,13 @@ def doctor(as_json: bool, selectors: tuple[str, ...], spf_include: str | None) -
                 "CLINICMAIL_TRANSPORT=sendgrid (or smtp with --spf-include and --dkim-selector)",
             )
         )
-    lookup = Lookup(settings.dns_resolver)
+    lookup: Lookup | None = None
     try:
+        lookup = Lookup(settings.dns_resolver)
         report.findings += check_domain(lookup, domain, provider, selectors)
     except DnsUnavailable as exc:
         report.findings.append(_no_dns(str(exc)))
+        lookup = None  # the staff address cannot be checked either
     samples, click_tracking = _samples()
     setup = Setup(
         from_email=settings.from_email,
@@ -80,10 +82,7 @@ def doctor(as_json: bool, selectors: tuple[str, ...], spf_include: str | None) -
         staff_email=settings.staff_email or settings.from_email,
         click_tracking=click_tracking,
     )
-    try:
-        report.findings += check_setup(setup, lookup)
-    except DnsUnavailable as exc:
-        report.findings.append(_no_dns(str(exc)))
+    report.findings += check_setup(setup, lookup)
     report.findings += samples
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
