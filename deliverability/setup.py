@@ -80,7 +80,11 @@ def check_setup(setup: Setup, lookup: Lookup | None) -> list[Finding]:
     if setup.transport == "sendgrid":
         if setup.webhook_key_set:
             findings.append(
-                Finding("config.webhook_key", "pass", "the SendGrid event webhook is verified")
+                Finding(
+                    "config.webhook_key",
+                    "pass",
+                    "the SendGrid Event Webhook key is set (bounces and complaints arrive signed)",
+                )
             )
         else:
             findings.append(
