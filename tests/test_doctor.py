@@ -5,6 +5,7 @@ No network beyond loopback: CLINICMAIL_DNS_RESOLVER points the doctor at the tes
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -307,3 +308,14 @@ def test_an_smtp_relay_is_checked_with_the_include_and_selector_named(
     wrong = ("--spf-include", "spf.protection.outlook.com", "--dkim-selector", "google")
     code, report = doctor(sqlite_cli, dns[0], "relay.example", *wrong, **relay)
     assert code == 1 and by_check(report)["spf.provider"]["status"] == "fail"
+
+
+def test_a_broken_library_is_a_failed_sample_not_a_traceback(
+    sqlite_cli: CLI, dns: tuple[str, ZoneResolver]
+) -> None:
+    broken = Path(__file__).parent / "fixtures" / "campaigns" / "broken"
+    code, report = doctor(sqlite_cli, dns[0], "good.example", CLINICMAIL_CAMPAIGNS_DIR=str(broken))
+    assert code == 1
+    (sample,) = [f for f in report["findings"] if f["check"] == "message"]
+    assert sample["status"] == "fail" and "campaigns validate" in sample["fix"]
+    assert by_check(report)["dkim"]["status"] == "pass"  # the other checks still ran

@@ -106,6 +106,8 @@ def _samples() -> tuple[list[Finding], bool | None]:
     """A campaign email (the first step of the first active campaign) and the confirmation
     email, each built by the dispatcher and MIME builder the service sends with. Returns their
     findings and whether SendGrid click tracking would be on (None for other transports)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from campaigns.loader import CatalogError
     from scheduler.cli import _context
     from scheduler.dispatch import SYSTEM_CAMPAIGN, Claimed, Dispatcher, LinkMaker
@@ -114,18 +116,18 @@ def _samples() -> tuple[list[Finding], bool | None]:
     from scheduler.transports.sendgrid import SendGridTransport
     from subscribers.tokens import Tokens
 
-    ctx = _context(migrate=False)
+    ctx = _context(migrate=False)  # the doctor writes nothing, not even a new database
     s = ctx.settings
     try:
         campaign = next((c for c in ctx.catalog if c.active), None)
-    except CatalogError as exc:
+    except (CatalogError, SQLAlchemyError) as exc:
         return [
             Finding(
                 "message",
                 "fail",
-                f"the campaign library has {len(exc.problems)} problem(s), so no sample could be built",
+                f"no sample message could be built: the campaign library cannot be read ({type(exc).__name__})",
                 "",
-                "clinicmail campaigns validate",
+                "clinicmail init, then clinicmail campaigns validate",
             )
         ], None
     # A throwaway key: sample links look real but open nothing, and no key is stored.
