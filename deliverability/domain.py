@@ -69,7 +69,9 @@ def _spf_records(lookup: Lookup, domain: str) -> list[str]:
     return [t for t in lookup.txt(domain) if t.lower().split(" ")[0] == "v=spf1"]
 
 
-def _walk_spf(lookup: Lookup, record: str, walk: SpfWalk, seen: set[str], depth: int) -> None:
+def _walk_spf(lookup: Lookup, record: str, walk: SpfWalk, path: frozenset[str]) -> None:
+    """Count as an evaluating receiver does: an include reached twice is evaluated (and
+    counted) twice; ``path`` only stops a loop, and 10 levels stop anything deeper."""
     for term in record.split()[1:]:
         name = re.split(r"[:=/]", term.lstrip("+-~?"), maxsplit=1)[0].lower()
         if name not in _COUNTED:
@@ -78,15 +80,15 @@ def _walk_spf(lookup: Lookup, record: str, walk: SpfWalk, seen: set[str], depth:
         if name not in ("include", "redirect"):
             continue
         target = re.split(r"[:=]", term, maxsplit=1)[-1].lower().rstrip(".")
-        if "%" in target or target in seen or depth > 10:  # macros cannot be followed here
+        if "%" in target or target in path or len(path) > 10:  # macros cannot be followed here
             continue
-        seen.add(target)
         walk.includes.add(target)
         found = _spf_records(lookup, target)
         if len(found) != 1:
-            walk.broken.append(target)
+            if target not in walk.broken:
+                walk.broken.append(target)
             continue
-        _walk_spf(lookup, found[0], walk, seen, depth + 1)
+        _walk_spf(lookup, found[0], walk, path | {target})
 
 
 def check_spf(lookup: Lookup, domain: str, provider: Provider) -> list[Finding]:
@@ -139,7 +141,7 @@ def check_spf(lookup: Lookup, domain: str, provider: Provider) -> list[Finding]:
             )
         )
     walk = SpfWalk()
-    _walk_spf(lookup, record, walk, {domain}, 0)
+    _walk_spf(lookup, record, walk, frozenset({domain}))
     for target in walk.broken:
         findings.append(
             Finding(

@@ -60,6 +60,15 @@ ZONES = "".join(
         '_spf.google.com. 300 IN TXT "v=spf1 ip4:74.125.0.0/16 ~all"\n',
         *(f'spf{i}.lookups.example. 300 IN TXT "v=spf1 ip4:192.0.2.{i} -all"\n' for i in range(10)),
         domain_zone("good.example"),
+        # Two includes at the top, nine more one level down: 11 in all.
+        domain_zone(
+            "nested.example", spf='"v=spf1 include:sendgrid.net include:hub.lookups.example ~all"'
+        ),
+        'hub.lookups.example. 300 IN TXT "v=spf1 '
+        + " ".join(f"include:spf{i}.lookups.example" for i in range(5))
+        + '" " '
+        + " ".join(f"include:spf{i}.lookups.example" for i in range(5, 9))
+        + ' -all"\n',
         domain_zone("nospf.example", spf=None),
         domain_zone("plusall.example", spf='"v=spf1 include:sendgrid.net +all"'),
         domain_zone("lookups.example", spf=f'"v=spf1 include:sendgrid.net {TOO_MANY} ~all"'),
@@ -283,6 +292,9 @@ def test_a_bad_resolver_setting_is_one_line(sqlite_cli: CLI) -> None:
 def test_spf_lookups_are_counted_through_includes(dns: tuple[str, ZoneResolver]) -> None:
     findings = {f.check: f for f in check_domain(Lookup(dns[0]), "lookups.example", SENDGRID)}
     assert findings["spf.lookups"].summary.startswith("the SPF record needs 11 DNS lookups")
+    nested = {f.check: f for f in check_domain(Lookup(dns[0]), "nested.example", SENDGRID)}
+    assert nested["spf.lookups"].status == "fail"
+    assert nested["spf.lookups"].summary.startswith("the SPF record needs 11 DNS lookups")
     good = {f.check: f for f in check_domain(Lookup(dns[0]), "good.example", SENDGRID)}
     assert good["spf.lookups"].summary.startswith("the SPF record needs 1 of")
 
