@@ -24,13 +24,14 @@ SPF_LOOKUP_LIMIT = 10  # RFC 7208 §4.6.4: more DNS-querying terms than this is 
 class Provider:
     """What a sending provider needs in the clinic's DNS."""
 
-    name: str
+    name: str  # the transport's name, as in CLINICMAIL_TRANSPORT
+    label: str  # how findings name it
     spf_include: str | None  # the include: domain, None when unknown
     dkim_selectors: tuple[str, ...]  # selectors it signs with by default
     dkim_cname_suffix: str | None  # where its selector CNAMEs point
 
 
-SENDGRID = Provider("sendgrid", "sendgrid.net", ("s1", "s2"), "sendgrid.net")
+SENDGRID = Provider("sendgrid", "SendGrid", "sendgrid.net", ("s1", "s2"), "sendgrid.net")
 
 
 def provider_for(name: str, spf_include: str | None = None) -> Provider:
@@ -38,7 +39,7 @@ def provider_for(name: str, spf_include: str | None = None) -> Provider:
     selector must be named by the clinic."""
     if name == "sendgrid":
         return SENDGRID
-    return Provider(name, spf_include, (), None)
+    return Provider(name, "your SMTP relay", spf_include, (), None)
 
 
 @cache
@@ -178,7 +179,7 @@ def check_spf(lookup: Lookup, domain: str, provider: Provider) -> list[Finding]:
             Finding(
                 "spf.provider",
                 "warn",
-                f"cannot tell which SPF include your {provider.name} provider needs",
+                f"cannot tell which SPF include {provider.label} needs",
                 f"{why}: the servers that send for you must be authorised by SPF",
                 "run clinicmail doctor --spf-include DOMAIN with the include your provider documents",
             )
@@ -186,7 +187,7 @@ def check_spf(lookup: Lookup, domain: str, provider: Provider) -> list[Finding]:
     elif provider.spf_include in walk.includes:
         findings.append(
             Finding(
-                "spf.provider", "pass", f"SPF authorises {provider.name} ({provider.spf_include})"
+                "spf.provider", "pass", f"SPF authorises {provider.label} ({provider.spf_include})"
             )
         )
     else:
@@ -194,8 +195,8 @@ def check_spf(lookup: Lookup, domain: str, provider: Provider) -> list[Finding]:
             Finding(
                 "spf.provider",
                 "fail",
-                f"the SPF record does not include {provider.spf_include}, so {provider.name} may not send for {domain}",
-                f"{why}: mail from {provider.name}'s servers fails SPF",
+                f"the SPF record does not include {provider.spf_include}, so {provider.label} may not send for {domain}",
+                f"{why}: mail from {provider.label}'s servers fails SPF",
                 f'{domain}. TXT "{_with_include(record, provider.spf_include)}"',
             )
         )
@@ -269,7 +270,7 @@ def check_dkim(
             f"{s}._domainkey.{domain}. CNAME {s}.domainkey.uNNNN.wlNNN.{provider.dkim_cname_suffix}."
             for s in missing
         )
-        fix += f" (exact targets: {provider.name} → Settings → Sender Authentication)"
+        fix += f" (exact targets: {provider.label} → Settings → Sender Authentication)"
     else:
         fix = "; ".join(
             f'{s}._domainkey.{domain}. TXT "v=DKIM1; k=rsa; p=<public key from your provider>"'

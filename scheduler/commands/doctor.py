@@ -185,6 +185,5 @@ def _print(report: Report) -> None:
                 click.echo(f"      fix: {f.fix}")
     counts = report.counts()
     verdict = "ready to send" if report.ok else "fix the FAIL lines before the first send"
-    click.echo(
-        f"{counts['pass']} passed, {counts['warn']} warnings, {counts['fail']} failed: {verdict}"
-    )
+    warnings = "1 warning" if counts["warn"] == 1 else f"{counts['warn']} warnings"
+    click.echo(f"{counts['pass']} passed, {warnings}, {counts['fail']} failed: {verdict}")
