@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     urgent_advice: str = Field("NHS 111", validation_alias="CLINICMAIL_URGENT_ADVICE")
     logo_url: str | None = Field(None, validation_alias="CLINICMAIL_LOGO_URL")
     brand_colour: str = Field("#17453b", validation_alias="CLINICMAIL_BRAND_COLOUR")
+    # Deliverability (not in the original table): the DNS server `clinicmail doctor` asks, as
+    # host:port; unset means the machine's resolver.
+    dns_resolver: str | None = Field(None, validation_alias="CLINICMAIL_DNS_RESOLVER")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -134,6 +137,16 @@ class Settings(BaseSettings):
     @classmethod
     def _key_file(cls, v: str | None) -> str | None:
         return v.strip() if v and v.strip() else None
+
+    @field_validator("dns_resolver")
+    @classmethod
+    def _dns_resolver(cls, v: str | None) -> str | None:
+        if not v or not v.strip():
+            return None
+        from deliverability.lookup import parse_server
+
+        parse_server(v)
+        return v.strip()
 
     @field_validator("database_url")
     @classmethod

@@ -1,10 +1,15 @@
 """Every message the outbox and SMTP transports produce, checked line by line against the
 standards receivers enforce (RFC 5322 line and zone rules, RFC 2045 encoded-line length, one
-MIME-Version, RFC 8058 one-click unsubscribe on campaign email only).
+MIME-Version, RFC 8058 one-click unsubscribe on list mail only: campaign email and the system
+email that carries an unsubscribe link, never the confirmation email or email to staff).
+
+The same messages also pass the check ``clinicmail doctor`` runs on its sample
+(:func:`deliverability.message.message_problems`), and both catch each planted fault.
 
 The library is enumerated, never named: every step and variant of every campaign the catalog
-holds, every system email and both staff alerts about the service go through the real dispatcher
-and the real transport (the outbox table, or a real aiosmtpd server on loopback).
+holds, a one-off broadcast with a variant, every system email and both staff alerts about the
+service go through the real dispatcher and the real transport (the outbox table, or a real
+aiosmtpd server on loopback).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from deliverability.message import message_problems
 from engagement import complaints
 from scheduler.context import AppContext
 from scheduler.dispatch import SYSTEM_CAMPAIGN
@@ -42,6 +48,26 @@ STAFF = "staff@clinic.example"
 # Emails to staff or to someone not yet subscribed: no unsubscribe headers.
 NO_LIST_HEADERS = {"confirm", "staff-alert", "checkin-staff", *OPS_EMAILS}
 MSGID = re.compile(r"^<[^<>@\s]+@([^<>@\s]+)>$")
+BROADCAST = "broadcast.clinic-news"  # scheduled with --id clinic-news
+NEWS = """---
+subject: "Opening hours over the holidays"
+preheader: "When we are open in December."
+variants:
+  - id: neck
+    when: {has: neck}
+    file: news.neck.md
+---
+Hi {{ first_name }},
+
+We are open over the holidays. [Book a visit]({{ clinic.booking_url }}).
+"""
+NEWS_NECK = """---
+subject: "Opening hours, and a tip for your neck"
+---
+Hi {{ first_name }},
+
+We are open over the holidays. A short walk each day helps a stiff neck.
+"""
 
 
 @dataclass(frozen=True)
@@ -152,6 +178,12 @@ def _plant_every_email(cli: CLI, tmp_path: Path) -> tuple[AppContext, set[str]]:
     rows = [f"p{i}@example.com,Ann,lower_back,Europe/London,yes,," for i in range(len(wanted))]
     rows.append("sys@example.com,Sam,neck,Europe/London,yes,,")
     import_people(cli, tmp_path, rows, at=MONDAY)
+    # A one-off broadcast (newsletter) with a variant goes out in the same tick.
+    (tmp_path / "news.md").write_text(NEWS, encoding="utf-8")
+    (tmp_path / "news.neck.md").write_text(NEWS_NECK, encoding="utf-8")
+    news = str(tmp_path / "news.md")
+    run = cli("campaigns", "broadcast", news, "--at", "2026-11-23 10:00", "--id", "clinic-news")
+    assert run.code == 0, run.err
     with ctx.db.begin() as conn:
         ids = {r.email: r.id for r in conn.execute(select(subscribers.c.email, subscribers.c.id))}
         ledger = [
@@ -179,6 +211,7 @@ def _plant_every_email(cli: CLI, tmp_path: Path) -> tuple[AppContext, set[str]]:
         # A row the planner may have written already keeps its own variant; ours then loses.
         insert_sends(conn, ledger)
     labels = {"/".join(w) for w in wanted} | {f"system/{name}" for name in SYSTEM_EMAILS}
+    labels |= {f"{BROADCAST}/default", f"{BROADCAST}/neck"}
     return ctx, labels | {f"system/{name}" for name in OPS_EMAILS}
 
 
@@ -209,6 +242,8 @@ def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:
     if row.campaign_id == SYSTEM_CAMPAIGN:
         name = row.step_id.partition(":")[0]
         return Made(f"system/{name}", False, name not in NO_LIST_HEADERS, raw)
+    if row.campaign_id == BROADCAST:  # its one step is named by the broadcast itself
+        return Made(f"{BROADCAST}/{row.variant_id}", True, True, raw)
     return Made(f"{row.campaign_id}/{row.step_id}/{row.variant_id}", True, True, raw)
 
 
@@ -217,6 +252,13 @@ def _check_all(made: list[Made], labels: set[str]) -> None:
     assert labels <= seen, f"never produced: {sorted(labels - seen)}"
     failures = {m.label: p for m in made if (p := standards_problems(m))}
     assert failures == {}
+    # The doctor's own check of a sample message agrees on every one.
+    doctor = {m.label: p for m in made if (p := _doctor_problems(m))}
+    assert doctor == {}
+
+
+def _doctor_problems(made: Made) -> list[str]:
+    return message_problems(made.raw, from_domain=FROM_DOMAIN, list_mail=made.list_headers)
 
 
 def _configure(cli: CLI) -> None:
@@ -295,3 +337,5 @@ def test_the_checks_catch_what_they_look_for(
     bad = Made(good.label, good.campaign, good.list_headers, mangle(good.raw))
     assert bad.raw != good.raw
     assert any(expected in p for p in standards_problems(bad)), standards_problems(bad)
+    assert _doctor_problems(good) == []
+    assert _doctor_problems(bad) != []  # `clinicmail doctor` sees the same fault
