@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from html import escape
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Connection
 
@@ -20,7 +21,7 @@ from engagement.web import router as engagement_router
 from engagement.webhook import sendgrid_router
 from scheduler.context import AppContext
 from scheduler.onboarding import on_confirmed, on_signup, queue_checkin_followup
-from subscribers.web import SubscriberPorts
+from subscribers.web import SubscriberPorts, page
 from subscribers.web import router as subscriber_router
 
 
@@ -50,6 +51,18 @@ def create_app(
                 body["campaigns_paused"] = complaints.is_paused(conn)
         return JSONResponse(body, status_code=200 if ok else 503)
 
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def landing() -> HTMLResponse:
+        """A small front door: the signup page for patients, the console for staff."""
+        name = escape(ctx.settings.clinic_name)
+        return page(
+            name,
+            f"<p>Weekly emails on back and neck care from {name}: why spasms happen, what helps "
+            "in the first few days and how rehab works.</p>"
+            '<p><a href="/signup">Sign up for the weekly emails</a></p>'
+            '<p><a href="/admin/login">Staff sign-in</a></p>',
+        )
+
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         registry, _ = ctx.metrics
@@ -64,9 +77,6 @@ def create_app(
     def series_of(conn: Connection, sid: int) -> list[tuple[str, str]]:
         names = {c.id: c.meta.name for c in ctx.catalog}
         return [(cid, names.get(cid, cid)) for cid in enrollment.active_campaign_ids(conn, sid)]
-
-    def signed_up(conn: Connection, sid: int, now: datetime) -> None:
-        on_signup(conn, sid, now, staff_email=ctx.settings.staff_email)
 
     app.include_router(sendgrid_router(ctx.db, ctx.settings.sendgrid_webhook_public_key))
     app.include_router(
@@ -94,7 +104,7 @@ def create_app(
                 clinic_name=ctx.settings.clinic_name,
                 on_confirmed=confirmed,
                 on_unsubscribed=unsubscribed,
-                on_signup=signed_up,
+                on_signup=on_signup,
                 series_of=series_of,
                 on_leave_series=lambda conn, sid, cid, now: enrollment.leave(conn, sid, cid, now),
             )

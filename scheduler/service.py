@@ -49,11 +49,13 @@ def tick_job(ctx: AppContext) -> None:
 
 
 def housekeeping_job(ctx: AppContext) -> None:
+    from subscribers import held
     from subscribers.housekeeping import expire_unconfirmed
 
     try:
         with ctx.db.begin() as conn:
             expired = expire_unconfirmed(conn, datetime.now(UTC))
+            held.expire(conn, datetime.now(UTC))  # held signups nobody confirmed in time
         if expired:
             log.info("housekeeping: deleted %d unconfirmed signups older than 7 days", expired)
     except Exception as exc:
