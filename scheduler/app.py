@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from html import escape
+from ipaddress import ip_address
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 from sqlalchemy import Connection
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from campaigns import enrollment
 from engagement import complaints
@@ -23,6 +27,34 @@ from scheduler.context import AppContext
 from scheduler.onboarding import on_confirmed, on_signup, queue_checkin_followup
 from subscribers.web import SubscriberPorts, page
 from subscribers.web import router as subscriber_router
+
+
+def metrics_refusal(request: Request, token: SecretStr | None) -> Response | None:
+    """Who may read ``/metrics``: its gauges move when someone signs up or leaves, so strangers
+    must not watch them. With ``CLINICMAIL_METRICS_TOKEN``, a request bearing it (Prometheus's
+    ``authorization`` / ``bearer_token`` setting); without one, loopback clients only."""
+    if token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        expected = token.get_secret_value().encode("utf-8")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode("utf-8"), expected
+        ):
+            return None
+        return JSONResponse(
+            {"detail": "a bearer token is required"},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    try:
+        loopback = ip_address(request.client.host if request.client else "").is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return None
+    return JSONResponse(
+        {"detail": "metrics answer only on loopback until CLINICMAIL_METRICS_TOKEN is set"},
+        status_code=403,
+    )
 
 
 def create_app(
@@ -63,8 +95,16 @@ def create_app(
             '<p><a href="/admin/login">Staff sign-in</a></p>',
         )
 
+    if ctx.settings.proxies:
+        # Only these peers may say who the client is (X-Forwarded-For, X-Forwarded-Proto);
+        # from anyone else the headers are ignored and the socket's address is the client's.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=ctx.settings.proxies)
+
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        refused = metrics_refusal(request, ctx.settings.metrics_token)
+        if refused is not None:
+            return refused
         registry, _ = ctx.metrics
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -140,7 +140,11 @@ def serve(ctx: AppContext, host: str, port: int, *, scheduler: bool = True) -> N
 
     app = create_app(ctx, lifespan_hooks=(start, stop))
     # Access logs are off: link paths carry signed tokens, which are credentials.
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
+    # proxy_headers off: uvicorn would trust X-Forwarded-For from any loopback peer; the app
+    # trusts CLINICMAIL_TRUSTED_PROXIES only (scheduler.app).
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="info", access_log=False, proxy_headers=False
+    )
     _QuietServer(config).run()
 
 
