@@ -10,9 +10,12 @@ the endpoint must not tell strangers who is subscribed.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+import unicodedata
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +33,15 @@ from subscribers.tables import subscribers
 SOURCE = "signup"
 
 
+# A first name is greeted in emails ("Hi Ann"), so it must stay a name: letters (any script),
+# marks, spaces, apostrophes, hyphens and full stops. A stranger must not be able to put a link
+# ("Click evil.example") or markup into an email we send to someone else's address.
+FIRST_NAME_MAX = 50
+_NAME_CHARS = re.compile(r"^[^\W\d_]([^\W\d_]|[\s'\u2019.\-])*$")
+_DOMAIN_LIKE = re.compile(r"[^\W\d_]{2,}\.[^\W\d_]{2,}")
+_NOT_TEXT = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})  # controls, invisible formatting
+
+
 class SignupRequest(BaseModel):
     """``POST /api/subscribers``. ``consent`` must be ``true``: it covers weekly email and, when
     symptoms are given, keeping them. The hosted form asks the two separately (``health_consent``)."""
@@ -37,7 +49,11 @@ class SignupRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     email: str = Field(max_length=320, description="The address to subscribe.")
-    first_name: str | None = Field(default=None, max_length=100)
+    first_name: str | None = Field(
+        default=None,
+        max_length=200,
+        description=f"Optional; letters only, at most {FIRST_NAME_MAX} characters.",
+    )
     symptoms: list[str] = Field(
         default_factory=list, max_length=len(BY_CODE), description="Symptom codes."
     )
@@ -49,20 +65,43 @@ class SignupRequest(BaseModel):
         description="Separate consent to store symptoms; when omitted, `consent` covers it.",
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, v: Any) -> Any:
+        # No database text column can hold a NUL (PostgreSQL refuses it outright).
+        values = v if isinstance(v, list) else [v]
+        if any(isinstance(x, str) and "\x00" in x for x in values):
+            raise ValueError(NUL_MESSAGE)
+        return v
+
     @field_validator("email")
     @classmethod
     def _email(cls, v: str) -> str:
+        if not v:
+            raise ValueError("Please enter your email address.")
         try:
             email, _ = normalize(v)
-        except InvalidAddress as exc:
-            raise ValueError(str(exc)) from None
+        except InvalidAddress:
+            raise ValueError(
+                "Please check your email address: it should look like name@example.com."
+            ) from None
         return email
 
     @field_validator("first_name")
     @classmethod
     def _first_name(cls, v: str | None) -> str | None:
-        text = " ".join((v or "").split())
-        return text or None
+        visible = "".join(c for c in (v or "") if unicodedata.category(c) not in _NOT_TEXT)
+        text = " ".join(visible.split())
+        if not text:
+            return None
+        if len(text) > FIRST_NAME_MAX:
+            raise ValueError(f"Please keep your first name to {FIRST_NAME_MAX} characters.")
+        if not _NAME_CHARS.match(text) or _DOMAIN_LIKE.search(text):
+            raise ValueError(
+                "Please enter just your first name, using letters only (no web addresses, "
+                "numbers or symbols such as < > / @)."
+            )
+        return text
 
     @field_validator("symptoms")
     @classmethod
@@ -70,7 +109,10 @@ class SignupRequest(BaseModel):
         codes = sorted({c.strip() for c in v if c.strip()})
         unknown = [c for c in codes if c not in BY_CODE]
         if unknown:
-            raise ValueError(f"unknown symptom code: {', '.join(unknown)}")
+            raise ValueError(
+                f"We don't recognise this symptom: {', '.join(unknown)[:200]}. Please choose "
+                "from the list."
+            )
         return codes
 
     @field_validator("timezone")
@@ -79,33 +121,81 @@ class SignupRequest(BaseModel):
         if not v:
             return None
         if v not in known_zones():
-            raise ValueError(f"unknown time zone: {v} (use an IANA name such as Europe/London)")
+            raise ValueError(
+                f"We don't recognise the time zone {v!r}. Please use a name such as Europe/London."
+            )
         return v
 
     @field_validator("consent")
     @classmethod
     def _consent(cls, v: bool) -> bool:
         if v is not True:
-            raise ValueError("consent must be true: we only email people who ask us to")
+            raise ValueError(CONSENT_MESSAGE)
         return v
 
     @field_validator("health_consent")
     @classmethod
     def _health(cls, v: bool | None, info: ValidationInfo) -> bool | None:
         if v is False and info.data.get("symptoms"):
-            raise ValueError("to keep the symptoms you ticked we need your consent to store them")
+            raise ValueError(
+                "To keep the symptoms you ticked, we need your consent to store them. Please "
+                "tick that box, or untick the symptoms."
+            )
         return v
 
 
+NUL_MESSAGE = "This contains a character we can't accept (a NUL). Please retype it."
+CONSENT_MESSAGE = "Please tick the box to give your consent to our weekly emails."
+# Pydantic's own error types, in words a patient reads (our validators word their own).
+_PLAIN = {
+    "missing": "This is required.",
+    "string_type": "Please enter this as text.",
+    "string_too_long": "This is too long.",
+    "list_type": "Please give a list of symptoms.",
+    "too_long": "Too many symptoms were given.",
+    "bool_type": "Please answer yes or no.",
+    "bool_parsing": "Please answer yes or no.",
+}
+_PLAIN_BY_FIELD = {
+    ("email", "missing"): "Please enter your email address.",
+    ("consent", "missing"): CONSENT_MESSAGE,
+    ("consent", "bool_type"): CONSENT_MESSAGE,
+    ("consent", "bool_parsing"): CONSENT_MESSAGE,
+    ("first_name", "string_too_long"): (
+        f"Please keep your first name to {FIRST_NAME_MAX} characters."
+    ),
+    ("email", "string_too_long"): "Please check your email address: it is too long.",
+}
+
+
+def plain_message(err: Mapping[str, Any]) -> str:
+    """One validation error in plain English (the first element of ``loc`` is the field)."""
+    name = str(err["loc"][0]) if err.get("loc") else ""
+    kind = str(err.get("type", ""))
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    return _PLAIN_BY_FIELD.get((name, kind)) or _PLAIN.get(kind) or "Please check this."
+
+
+def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """The API's 422 ``detail``: each bad field (``loc``), what is wrong (``msg``) and pydantic's
+    ``type``; never the rejected value (it may be personal)."""
+    return [
+        {
+            "loc": ["body", *[str(p) for p in err["loc"]]],
+            "msg": plain_message(err),
+            "type": err["type"],
+        }
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
 def field_errors(exc: ValidationError) -> dict[str, str]:
-    """``{field: message}`` for each bad field (the first problem of each)."""
+    """``{field: message}`` for each bad field (the first problem of each), for the form."""
     out: dict[str, str] = {}
-    for err in exc.errors(include_url=False):
+    for err in exc.errors(include_url=False, include_input=False):
         name = str(err["loc"][0]) if err["loc"] else "body"
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "missing":
-            msg = "this field is required"
-        out.setdefault(name, msg)
+        out.setdefault(name, plain_message(err))
     return out
 
 

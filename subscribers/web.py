@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
@@ -31,6 +32,7 @@ from subscribers.signup import (
     field_errors,
     form_to_data,
     register,
+    validation_errors,
 )
 from subscribers.symptoms import BY_CODE, RED_FLAGS, has_red_flag
 from subscribers.tables import subscribers
@@ -64,6 +66,7 @@ ACCEPTED = {
     "status": "accepted",
     "message": "If this address can be subscribed, a confirmation email is on its way.",
 }
+NOT_JSON = "The request body must be a JSON object with the signup's fields."
 # Shown at once to whoever ticked a warning sign (the page and the API answer alike): it must
 # not wait for an email to be confirmed. General on purpose: it never repeats what was ticked.
 URGENT_CARE = (
@@ -112,10 +115,14 @@ def router(ports: SubscriberPorts) -> APIRouter:
             429: {"description": "Too many signups from this client; try again in a minute."},
         },
         summary="Sign someone up (double opt-in)",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": SignupRequest.model_json_schema()}},
+            }
+        },
     )
-    def api_signup(
-        body: SignupRequest, request: Request, background: BackgroundTasks
-    ) -> JSONResponse:
+    async def api_signup(request: Request, background: BackgroundTasks) -> JSONResponse:
         """Emails the address a confirmation link (double opt-in); nothing is sent before it is
         confirmed. The answer is the same whatever we know about the address: new, waiting for
         confirmation, subscribed, unsubscribed or suppressed. When warning signs were ticked the
@@ -127,6 +134,20 @@ def router(ports: SubscriberPorts) -> APIRouter:
                 status_code=429,
                 headers={"Retry-After": "60"},
             )
+        # Validated here rather than by FastAPI so every message reads as plain English.
+        try:
+            data = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict):
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "msg": NOT_JSON, "type": "json_invalid"}]},
+                status_code=422,
+            )
+        try:
+            body = SignupRequest.model_validate(data)
+        except ValidationError as exc:
+            return JSONResponse({"detail": validation_errors(exc)}, status_code=422)
         background.add_task(sign_up, body, ip, agent)
         answer = (
             {**ACCEPTED, "urgent_care": URGENT_CARE} if has_red_flag(body.symptoms) else ACCEPTED
