@@ -23,10 +23,17 @@ from engagement.keep import router as keep_router
 from engagement.web import EngagementPorts
 from engagement.web import router as engagement_router
 from engagement.webhook import sendgrid_router
+from scheduler.bodylimit import KIB, BodyLimit
 from scheduler.context import AppContext
+from scheduler.errors import ErrorPages
 from scheduler.onboarding import on_confirmed, on_signup, queue_checkin_followup
 from subscribers.web import SubscriberPorts, page
 from subscribers.web import router as subscriber_router
+
+# Request bodies, in bytes: a signup or a form is a few hundred; SendGrid's event batches are
+# well under a megabyte; the staff console (signed in) may upload content.
+BODY_LIMIT = 64 * KIB
+BODY_LIMITS = (("/webhooks/", 4 * 1024 * KIB), ("/admin/", 2 * 1024 * KIB))
 
 
 def metrics_refusal(request: Request, token: SecretStr | None) -> Response | None:
@@ -99,6 +106,10 @@ def create_app(
         # Only these peers may say who the client is (X-Forwarded-For, X-Forwarded-Proto);
         # from anyone else the headers are ignored and the socket's address is the client's.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=ctx.settings.proxies)
+    # Added last = outermost: bodies are counted before any route reads them, and any error
+    # (a body limit's included) is answered plainly.
+    app.add_middleware(BodyLimit, default=BODY_LIMIT, limits=BODY_LIMITS)
+    app.add_middleware(ErrorPages)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:
