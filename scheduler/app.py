@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from html import escape
+from ipaddress import ip_address
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 from sqlalchemy import Connection
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from campaigns import enrollment
 from console.ports import ConsolePorts
@@ -21,10 +26,45 @@ from engagement.keep import router as keep_router
 from engagement.web import EngagementPorts
 from engagement.web import router as engagement_router
 from engagement.webhook import sendgrid_router
+from scheduler.bodylimit import KIB, BodyLimit
 from scheduler.context import AppContext
+from scheduler.errors import ErrorPages
 from scheduler.onboarding import on_confirmed, on_signup, queue_checkin_followup
-from subscribers.web import SubscriberPorts
+from subscribers.web import SubscriberPorts, page
 from subscribers.web import router as subscriber_router
+
+# Request bodies, in bytes: a signup or a form is a few hundred; SendGrid's event batches are
+# well under a megabyte; the staff console (signed in) may upload content.
+BODY_LIMIT = 64 * KIB
+BODY_LIMITS = (("/webhooks/", 4 * 1024 * KIB), ("/admin/", 2 * 1024 * KIB))
+
+
+def metrics_refusal(request: Request, token: SecretStr | None) -> Response | None:
+    """Who may read ``/metrics``: its gauges move when someone signs up or leaves, so strangers
+    must not watch them. With ``CLINICMAIL_METRICS_TOKEN``, a request bearing it (Prometheus's
+    ``authorization`` / ``bearer_token`` setting); without one, loopback clients only."""
+    if token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        expected = token.get_secret_value().encode("utf-8")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode("utf-8"), expected
+        ):
+            return None
+        return JSONResponse(
+            {"detail": "a bearer token is required"},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    try:
+        loopback = ip_address(request.client.host if request.client else "").is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return None
+    return JSONResponse(
+        {"detail": "metrics answer only on loopback until CLINICMAIL_METRICS_TOKEN is set"},
+        status_code=403,
+    )
 
 
 def create_app(
@@ -59,8 +99,32 @@ def create_app(
                 body["campaigns_paused"] = complaints.is_paused(conn)
         return JSONResponse(body, status_code=200 if ok else 503)
 
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def landing() -> HTMLResponse:
+        """A small front door: the signup page for patients, the console for staff."""
+        name = escape(ctx.settings.clinic_name)
+        return page(
+            name,
+            f"<p>Weekly emails on back and neck care from {name}: why spasms happen, what helps "
+            "in the first few days and how rehab works.</p>"
+            '<p><a href="/signup">Sign up for the weekly emails</a></p>'
+            '<p><a href="/admin/login">Staff sign-in</a></p>',
+        )
+
+    if ctx.settings.proxies:
+        # Only these peers may say who the client is (X-Forwarded-For, X-Forwarded-Proto);
+        # from anyone else the headers are ignored and the socket's address is the client's.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=ctx.settings.proxies)
+    # Added last = outermost: bodies are counted before any route reads them, and any error
+    # (a body limit's included) is answered plainly.
+    app.add_middleware(BodyLimit, default=BODY_LIMIT, limits=BODY_LIMITS)
+    app.add_middleware(ErrorPages)
+
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        refused = metrics_refusal(request, ctx.settings.metrics_token)
+        if refused is not None:
+            return refused
         registry, _ = ctx.metrics
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -75,9 +139,6 @@ def create_app(
     def series_of(conn: Connection, sid: int) -> list[tuple[str, str]]:
         names = {c.id: c.meta.name for c in ctx.catalog}
         return [(cid, names.get(cid, cid)) for cid in enrollment.active_campaign_ids(conn, sid)]
-
-    def signed_up(conn: Connection, sid: int, now: datetime) -> None:
-        on_signup(conn, sid, now, staff_email=ctx.settings.staff_email)
 
     app.include_router(sendgrid_router(ctx.db, ctx.settings.sendgrid_webhook_public_key))
     app.include_router(
@@ -105,7 +166,7 @@ def create_app(
                 clinic_name=ctx.settings.clinic_name,
                 on_confirmed=confirmed,
                 on_unsubscribed=unsubscribed,
-                on_signup=signed_up,
+                on_signup=on_signup,
                 series_of=series_of,
                 on_leave_series=lambda conn, sid, cid, now: enrollment.leave(conn, sid, cid, now),
             )

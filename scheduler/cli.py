@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import sys
 from datetime import UTC, datetime
@@ -335,11 +336,14 @@ def tick(now_text: str | None, dry_run: bool, as_json: bool) -> None:
 def serve(host: str, port: int, no_scheduler: bool, scheduler_only: bool) -> None:
     """Run the HTTP app and the scheduler in one process."""
     from scheduler.logs import configure as configure_logging
-    from scheduler.service import run_scheduler_only
+    from scheduler.service import port_problem, run_scheduler_only
     from scheduler.service import serve as run_serve
 
     if no_scheduler and scheduler_only:
         fail("--no-scheduler and --scheduler-only cannot be used together")
+    busy = None if scheduler_only else port_problem(host, port)
+    if busy:
+        fail(busy)
     ctx = _context()
     configure_logging(ctx.settings.log_format, ctx.settings.log_level)
     _catalog(ctx)
@@ -347,8 +351,9 @@ def serve(host: str, port: int, no_scheduler: bool, scheduler_only: bool) -> Non
     if scheduler_only:
         run_scheduler_only(ctx)
     else:
-        click.echo(
-            f"clinicmail on http://{host}:{port} (transport: {ctx.settings.transport})", err=True
+        # a log line, not a bare echo: with CLINICMAIL_LOG_FORMAT=json every line is JSON
+        logging.getLogger("clinicmail.service").info(
+            "clinicmail on http://%s:%d (transport: %s)", host, port, ctx.settings.transport
         )
         run_serve(ctx, host, port, scheduler=not no_scheduler)
 

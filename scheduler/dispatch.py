@@ -40,7 +40,8 @@ from scheduler.ledger import (
 from scheduler.ratelimit import TokenBucket
 from scheduler.transports import Batch, Envelope, Outcome, Result, Transport
 from storage import Database
-from subscribers import store
+from subscribers import held, store
+from subscribers.addresses import address_hash
 from subscribers.tables import subscribers
 from templates import Rendered, Renderer, fill, html_token
 from templates.system import system_content
@@ -266,7 +267,11 @@ class Dispatcher:
                 "reengage": "you subscribed to our weekly back and neck care emails",
             }
             staff = system in STAFF_EMAILS
-            extra = {"record_url": html_token("record_url")} if staff else None
+            extra: dict[str, Any] | None = (
+                {"record_url": html_token("record_url")} if staff else None
+            )
+            if system == "confirm":  # the "urgent" variant adds a general urgent-care note
+                extra = {"urgent": row.variant_id == "urgent"}
             if system == "reengage":  # the sunset policy's "keep me" link (engagement.sunset)
                 extra = {"keep_url": html_token("keep_url")}
             rendered = self.renderer.render(
@@ -292,8 +297,10 @@ class Dispatcher:
         headers: dict[str, str] = {}
         to = row.email
         system = row.system
-        if system == "confirm":
-            values["confirm_url"] = self.links.make("confirm", row.public_id)
+        if system == "confirm":  # "confirm:<id>" confirms a held request (subscribers.held)
+            held_id = row.step_id.partition(":")[2]
+            subject = held.token_subject(held_id) if held_id else row.public_id
+            values["confirm_url"] = self.links.make("confirm", subject)
         elif system in STAFF_EMAILS:
             to = self.links.staff_email or ""  # never the person: _ineligible saw to that
             values = {"first_name": "team", "record_url": self.links.record_url(row.public_id)}

@@ -1,8 +1,10 @@
 """Logging for the long-running commands: readable text or one JSON object per line (structlog).
 
-Every record, ours or a library's, goes through :func:`redact`, a last line of defence for
-DESIGN.md invariant 7: our own code never logs an address, a name or a symptom, but a library's
-error message might quote a recipient, so anything shaped like an email address is masked.
+Every record, ours or a library's (uvicorn's included), goes through :func:`redact`, a last line
+of defence: our own code never logs an address, a name or a symptom, but a library's error
+message might quote a recipient or a database might quote a row, so anything shaped like an
+email address and any value a database quotes back is masked. SQL parameters never get this
+far: the engine hides them (``hide_parameters``).
 """
 
 from __future__ import annotations
@@ -15,13 +17,37 @@ from typing import Any
 
 import structlog
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Anything shaped like an address: every character RFC 5322 allows in a local part (o'brien+tag,
+# {ann}~!), or a quoted one, at a dotted domain or an address literal.
+_EMAIL = re.compile(
+    r"""(?:"[^"\n]+"|[\w.!#$%&'*+/=?^`{|}~-]+)@(?:[\w-]+(?:\.[\w-]+)+|\[[^\]\s]+\])"""
+)
+# Values a database quotes back in its own error messages: PostgreSQL's "Key (email_key)=(…)"
+# and "Failing row contains (…)", and SQLAlchemy's "[parameters: …]" (the engine hides them
+# too; this also covers an engine built elsewhere).
+_QUOTED_VALUES = (
+    (
+        re.compile(r"(Key \([^)]*\)=\().*?(\) (?:already exists|is not present|conflicts))"),
+        r"\1…\2",
+    ),
+    (re.compile(r"(Failing row contains \().*(\))"), r"\1…\2"),
+    (re.compile(r"\[parameters: [^\n]*"), "[parameters: hidden]"),
+)
+
+
+def redact_text(text: str) -> str:
+    """Mask addresses and database-quoted values in one string."""
+    if "@" in text:
+        text = _EMAIL.sub("[address]", text)
+    for pattern, replacement in _QUOTED_VALUES:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
-        if isinstance(value, str) and "@" in value:
-            event[key] = _EMAIL.sub("[address]", value)
+        if isinstance(value, str):
+            event[key] = redact_text(value)
     return event
 
 
@@ -42,6 +68,9 @@ def configure(fmt: str = "text", level: str = "INFO") -> None:
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            # A traceback becomes plain text here, so redaction sees it, and no renderer can
+            # print local variables (which may hold a person's data).
+            structlog.processors.format_exc_info,
             redact,
             renderer,
         ],
@@ -51,5 +80,13 @@ def configure(fmt: str = "text", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # The SDK's HTTP client logs request bodies at DEBUG; never let them through.
-    logging.getLogger("python_http_client").setLevel(logging.WARNING)
+    # HTTP clients log request bodies (the SendGrid SDK's, at DEBUG) or full URLs, whose
+    # paths may carry signed tokens (httpx, at INFO); never let them through.
+    for name in ("python_http_client", "httpx", "httpx2", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # uvicorn's loggers (when it is told log_config=None) and any library's: no handlers of
+    # their own, so every line reaches the one handler above.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "sqlalchemy"):
+        named = logging.getLogger(name)
+        named.handlers[:] = []
+        named.propagate = True

@@ -1,8 +1,9 @@
 """What happens when people become confirmed (import, double opt-in) or change symptoms.
 
-Red-flag safety routing (CONTRACT.md): a subscriber with any red-flag code is never enrolled in an
-educational drip; they get one safety email at once (system mail ignores the send window) and
-staff are alerted. Everyone else is enrolled in the campaigns their symptoms select.
+Red-flag safety routing: a subscriber with any red-flag code is never enrolled in an educational
+drip; once confirmed (imported with consent, or through the double opt-in link) they get one
+safety email at once (system mail ignores the send window) and staff are alerted. Everyone else
+is enrolled in the campaigns their symptoms select.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from scheduler.dispatch import SYSTEM_CAMPAIGN
 from scheduler.ledger import CANCELLED, CLAIMED, PENDING, RETRY, SYSTEM, UNKNOWN, sends
 from scheduler.planner import insert_send, insert_sends, send_row
 from subscribers import store
+from subscribers.signup import Confirmation
+
+# The confirmation email's variant for a signup that ticked warning signs (see on_signup).
+URGENT = "urgent"
 
 
 def on_confirmed(
@@ -37,16 +42,21 @@ def on_confirmed(
     enrollment.enroll(conn, catalog, calm, now)
 
 
-def on_signup(
-    conn: Connection, subscriber_id: int, now: datetime, *, staff_email: str | None
-) -> None:
-    """A new (unconfirmed) signup gets its confirmation email. One who reported a warning sign
-    also gets the safety email at once, before confirming: it must not wait on a click."""
-    _retire_confirmation(conn, subscriber_id)
-    _queue_system(conn, subscriber_id, "confirm", now)
-    person = store.profiles(conn, [subscriber_id]).get(subscriber_id)
-    if person is not None and person.red_flag:
-        queue_safety(conn, subscriber_id, now, staff_email=staff_email)
+def on_signup(conn: Connection, confirmation: Confirmation, now: datetime) -> None:
+    """A web signup gets its confirmation email, and nothing else until it is confirmed: the
+    address may not belong to whoever typed it. Warning signs ticked make it the ``urgent``
+    variant, which carries a short, general urgent-care note (the signup page showed the advice
+    at once); the safety email and the staff alert follow the confirmation (:func:`on_confirmed`).
+
+    A held request (an address we already had) gets its own step, ``confirm:<request id>``,
+    whose link names that request."""
+    sid = confirmation.subscriber_id
+    variant = URGENT if confirmation.urgent else "default"
+    if confirmation.held is None:
+        _retire_confirmation(conn, sid)
+        _queue_system(conn, sid, "confirm", now, variant=variant)
+    else:
+        _queue_system(conn, sid, f"confirm:{confirmation.held}", now, variant=variant)
 
 
 def _retire_confirmation(conn: Connection, subscriber_id: int) -> None:
@@ -119,13 +129,15 @@ def queue_reengagement(
     insert_sends(conn, rows)
 
 
-def _queue_system(conn: Connection, subscriber_id: int, step_id: str, now: datetime) -> None:
+def _queue_system(
+    conn: Connection, subscriber_id: int, step_id: str, now: datetime, *, variant: str = "default"
+) -> None:
     insert_send(
         conn,
         subscriber_id=subscriber_id,
         campaign_id=SYSTEM_CAMPAIGN,
         step_id=step_id,
-        variant_id="default",
+        variant_id=variant,
         kind=SYSTEM,
         now=now,
     )

@@ -8,8 +8,10 @@ tick from overlapping the next one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -49,11 +51,13 @@ def tick_job(ctx: AppContext) -> None:
 
 
 def housekeeping_job(ctx: AppContext) -> None:
+    from subscribers import held
     from subscribers.housekeeping import expire_unconfirmed
 
     try:
         with ctx.db.begin() as conn:
             expired = expire_unconfirmed(conn, datetime.now(UTC))
+            held.expire(conn, datetime.now(UTC))  # held signups nobody confirmed in time
         if expired:
             log.info("housekeeping: deleted %d unconfirmed signups older than 7 days", expired)
     except Exception as exc:
@@ -111,6 +115,30 @@ def run_scheduler_only(ctx: AppContext) -> None:
     sched.shutdown(wait=True)
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """Why ``serve`` could not listen on ``host:port`` (None: it can), checked before anything
+    else starts, so a second ``make run`` does not tick the scheduler and then die."""
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        )[0]
+    except (socket.gaierror, UnicodeError):
+        return f"cannot listen on {host}: not a known host name or address"
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    f"port {port} on {host} is already in use (is clinicmail already running?); "
+                    f"use another port: PORT={port + 1} make run, or clinicmail serve --port "
+                    f"{port + 1}"
+                )
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
 def warn_if_webhook_closed(ctx: AppContext) -> None:
     """Sending through SendGrid without the webhook key means bounces, spam reports and
     unsubscribes are refused (and so never applied): say so once, at start."""
@@ -138,7 +166,20 @@ def serve(ctx: AppContext, host: str, port: int, *, scheduler: bool = True) -> N
 
     app = create_app(ctx, lifespan_hooks=(start, stop))
     # Access logs are off: link paths carry signed tokens, which are credentials.
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
+    # proxy_headers off: uvicorn would trust X-Forwarded-For from any loopback peer; the app
+    # trusts CLINICMAIL_TRUSTED_PROXIES only (scheduler.app).
+    # log_config=None: uvicorn keeps its hands off logging, so its lines reach the root
+    # handler that scheduler.logs set up (same format, same redaction).
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        proxy_headers=False,
+        log_config=None,
+        server_header=False,
+    )
     _QuietServer(config).run()
 
 

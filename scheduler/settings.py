@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import time
 from functools import cached_property
+from ipaddress import ip_network
 from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,13 +20,36 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from campaigns.cadence import Closures, parse_holidays, parse_quiet_days, parse_window
 
-SECRET_FIELDS = frozenset({"SENDGRID_API_KEY", "CLINICMAIL_SECRET_KEY", "CLINICMAIL_SMTP_URL"})
+SECRET_FIELDS = frozenset(
+    {
+        "SENDGRID_API_KEY",
+        "CLINICMAIL_SECRET_KEY",
+        "CLINICMAIL_SMTP_URL",
+        "CLINICMAIL_METRICS_TOKEN",
+    }
+)
 # A link-signing key shorter than this can be guessed offline from one signed link.
 MIN_SECRET_KEY_LENGTH = 32
 
 
 class SettingsError(ValueError):
     """One line naming the bad variable."""
+
+
+def parse_networks(value: str) -> list[str]:
+    """``"10.0.0.1, 10.1.0.0/16"`` → each entry normalized; a bad entry raises ValueError."""
+    out = []
+    for part in value.split(","):
+        entry = part.strip()
+        if not entry:
+            continue
+        try:
+            out.append(str(ip_network(entry, strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"{entry!r} is not an IP address or network (e.g. 10.0.0.1 or 10.0.0.0/8)"
+            ) from None
+    return out
 
 
 class Settings(BaseSettings):
@@ -96,6 +120,28 @@ class Settings(BaseSettings):
     # Deliverability (not in the original table): the DNS server `clinicmail doctor` asks, as
     # host:port; unset means the machine's resolver.
     dns_resolver: str | None = Field(None, validation_alias="CLINICMAIL_DNS_RESOLVER")
+
+    # HTTP edge (docs/security.md): the bearer token Prometheus sends to GET /metrics (without
+    # one, /metrics answers loopback clients only), and the reverse proxies whose
+    # X-Forwarded-For / X-Forwarded-Proto are believed (IPs or CIDRs, comma-separated; none by
+    # default, so a client cannot forge its address for the rate limit or the consent record).
+    metrics_token: SecretStr | None = Field(None, validation_alias="CLINICMAIL_METRICS_TOKEN")
+    trusted_proxies: str = Field("", validation_alias="CLINICMAIL_TRUSTED_PROXIES")
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None or not v.get_secret_value().strip():
+            return None
+        if len(v.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters (use a long random string)")
+        return SecretStr(v.get_secret_value().strip())
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        parse_networks(v)
+        return v
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -277,6 +323,10 @@ class Settings(BaseSettings):
             # An alert always has somewhere to go: the clinic's own sending address.
             self.staff_email = self.from_email
         return self
+
+    @cached_property
+    def proxies(self) -> list[str]:
+        return parse_networks(self.trusted_proxies)
 
     @cached_property
     def window(self) -> tuple[time, time]:

@@ -64,7 +64,9 @@ class Database:
         self.url = parsed
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.is_postgres = parsed.get_backend_name() == "postgresql"
-        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        # hide_parameters: an error's message names the statement but never its values
+        # (addresses, names, symptoms), so a failed query cannot put health data in a log.
+        kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": True}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:

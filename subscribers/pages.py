@@ -17,7 +17,9 @@ from subscribers import consent
 from subscribers.store import EMAIL_PURPOSE, HEALTH_PURPOSE
 from subscribers.symptoms import GROUPS, SYMPTOMS
 
-STYLE = """body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;
+# box-sizing and overflow-wrap keep every page inside a 390 px phone: full-width inputs with
+# padding, and long words (an address, a URL), would otherwise push the page sideways.
+STYLE = """*,*::before,*::after{box-sizing:border-box}body{overflow-wrap:anywhere;font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;
 line-height:1.6;color:#1d2a26}button{font-size:1.1rem;padding:.6rem 1.2rem;border-radius:6px;
 border:0;background:#17453b;color:#fff;cursor:pointer}button.secondary{background:#6b3a2a}
 :focus{outline:3px solid #f2b705;outline-offset:2px}fieldset{border:1px solid #9bb0a8;

@@ -109,3 +109,29 @@ subscriber_activity = Table(
     Column("last_at", UTCDateTime(), nullable=False),
     UniqueConstraint("subscriber_id", "kind", "campaign_id", "step_id"),
 )
+
+# A signup for an address we already hold, kept apart until the owner of the address confirms
+# it through the link emailed to them (subscribers.held); nothing about the person changes
+# before that. Deleted when applied, when it expires, and with the person (CASCADE).
+signup_requests = Table(
+    "signup_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("public_id", String(32), nullable=False, unique=True),  # inside the confirm token
+    Column(
+        "subscriber_id",
+        Integer,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # sha256 of what was asked (name, zone, symptoms): the same request twice is held once.
+    Column("fingerprint", String(64), nullable=False),
+    Column("first_name", String(100)),
+    Column("timezone", String(64)),
+    Column("symptoms", Text, nullable=False),  # codes joined by ";"
+    Column("ip", String(64)),
+    Column("user_agent", String(500)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("subscriber_id", "fingerprint"),
+)
+Index("ix_signup_requests_created_at", signup_requests.c.created_at)

@@ -8,26 +8,39 @@ A link whose token does not verify answers 404 and changes nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, update
 
 from storage import Database
 from subscribers import consent, store
 from subscribers.pages import PAUSE_WEEKS, page, preferences_form, signup_form
-from subscribers.signup import RateLimiter, SignupRequest, field_errors, form_to_data, register
-from subscribers.symptoms import BY_CODE, RED_FLAGS
+from subscribers.signup import (
+    Confirmation,
+    RateLimiter,
+    SignupRequest,
+    confirm,
+    field_errors,
+    form_to_data,
+    register,
+    validation_errors,
+)
+from subscribers.symptoms import BY_CODE, RED_FLAGS, has_red_flag
 from subscribers.tables import subscribers
 from subscribers.tokens import Tokens
 
 __all__ = ["SubscriberPorts", "page", "router"]
+
+log = logging.getLogger("clinicmail.subscribers")
 
 Hook = Callable[[Connection, int, datetime], None]
 # After someone unsubscribed: (conn, subscriber id, when, send_id of the email whose link was
@@ -44,8 +57,8 @@ class SubscriberPorts:
     clinic_name: str
     on_confirmed: Callable[[Connection, list[int], datetime], None]
     on_unsubscribed: UnsubscribeHook
-    # Queue the confirmation email for a new signup (in the same transaction as the signup).
-    on_signup: Hook | None = None
+    # Queue the confirmation email a signup asks for (in the same transaction as the signup).
+    on_signup: Callable[[Connection, Confirmation, datetime], None] | None = None
     signups_per_minute: int = 10  # per client IP, in this process
     # The series a person is in, as (id, name), and how to leave one (preference centre).
     series_of: Callable[[Connection, int], list[tuple[str, str]]] = lambda _c, _s: []
@@ -56,6 +69,14 @@ ACCEPTED = {
     "status": "accepted",
     "message": "If this address can be subscribed, a confirmation email is on its way.",
 }
+NOT_JSON = "The request body must be a JSON object with the signup's fields."
+# Shown at once to whoever ticked a warning sign (the page and the API answer alike): it must
+# not wait for an email to be confirmed. General on purpose: it never repeats what was ticked.
+URGENT_CARE = (
+    "Some of what you told us can be a sign that a doctor needs to see you quickly. Please get "
+    "urgent medical care now: call the emergency number (999 in the UK) or go to your nearest "
+    "emergency department (A&E), or call NHS 111 for urgent advice. Don't wait for our emails."
+)
 
 
 def _client(request: Request) -> tuple[str, str | None]:
@@ -81,13 +102,17 @@ def router(ports: SubscriberPorts) -> APIRouter:
         found = ports.tokens.read_link(purpose, token)  # type: ignore[arg-type]
         return found[1] if found else None
 
-    def sign_up(req: SignupRequest, request: Request) -> None:
+    def sign_up(req: SignupRequest, ip: str, agent: str | None) -> None:
+        """Runs after the answer has gone (a background task): how long the work takes, and
+        whether it finds the address held, suppressed or new, never shows in the answer."""
         now = datetime.now(UTC)
-        ip, agent = _client(request)
-        with ports.db.begin() as conn:
-            sid = register(conn, req, now=now, ip=ip, user_agent=agent)
-            if sid is not None and ports.on_signup is not None:
-                ports.on_signup(conn, sid, now)
+        try:
+            with ports.db.begin() as conn:
+                confirmation = register(conn, req, now=now, ip=ip, user_agent=agent)
+                if confirmation is not None and ports.on_signup is not None:
+                    ports.on_signup(conn, confirmation, now)
+        except Exception as exc:  # logged without the request: it holds personal data
+            log.error("storing a signup failed: %s", type(exc).__name__)
 
     # -- signup ---------------------------------------------------------------------------
     @r.post(
@@ -98,26 +123,53 @@ def router(ports: SubscriberPorts) -> APIRouter:
             429: {"description": "Too many signups from this client; try again in a minute."},
         },
         summary="Sign someone up (double opt-in)",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": SignupRequest.model_json_schema()}},
+            }
+        },
     )
-    def api_signup(body: SignupRequest, request: Request) -> JSONResponse:
-        """Stores an unconfirmed subscriber and emails them a confirmation link. The answer is the
-        same whether or not the address is already known."""
-        if not limiter.allow(_client(request)[0]):
+    async def api_signup(request: Request, background: BackgroundTasks) -> JSONResponse:
+        """Emails the address a confirmation link (double opt-in); nothing is sent before it is
+        confirmed. The answer is the same whatever we know about the address: new, waiting for
+        confirmation, subscribed, unsubscribed or suppressed. When warning signs were ticked the
+        answer carries urgent-care advice (`urgent_care`) to show at once."""
+        ip, agent = _client(request)
+        if not limiter.allow(ip):
             return JSONResponse(
-                {"detail": "too many signups from this address; try again in a minute"},
+                {"detail": "Too many signups from your connection. Please try again in a minute."},
                 status_code=429,
                 headers={"Retry-After": "60"},
             )
-        sign_up(body, request)
-        return JSONResponse(ACCEPTED, status_code=202)
+        # Validated here rather than by FastAPI so every message reads as plain English.
+        try:
+            data = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict):
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "msg": NOT_JSON, "type": "json_invalid"}]},
+                status_code=422,
+            )
+        try:
+            body = SignupRequest.model_validate(data)
+        except ValidationError as exc:
+            return JSONResponse({"detail": validation_errors(exc)}, status_code=422)
+        background.add_task(sign_up, body, ip, agent)
+        answer = (
+            {**ACCEPTED, "urgent_care": URGENT_CARE} if has_red_flag(body.symptoms) else ACCEPTED
+        )
+        return JSONResponse(answer, status_code=202)
 
     @r.get("/signup", response_class=HTMLResponse, include_in_schema=False)
     def signup_page() -> HTMLResponse:
         return page("Weekly back and neck care emails", signup_form(ports.clinic_name))
 
     @r.post("/signup", response_class=HTMLResponse, include_in_schema=False)
-    async def signup_submit(request: Request) -> HTMLResponse:
-        if not limiter.allow(_client(request)[0]):
+    async def signup_submit(request: Request, background: BackgroundTasks) -> HTMLResponse:
+        ip, agent = _client(request)
+        if not limiter.allow(ip):
             return page(
                 "Please wait a moment",
                 "<p>We have had many signups from your connection. Please try again in a "
@@ -133,44 +185,53 @@ def router(ports: SubscriberPorts) -> APIRouter:
                 signup_form(ports.clinic_name, data, field_errors(exc)),
                 422,
             )
-        sign_up(req, request)
+        background.add_task(sign_up, req, ip, agent)
+        urgent = (
+            f'<div class="urgent" role="alert"><p><strong>Please get urgent medical care '
+            f"now.</strong></p><p>{escape(URGENT_CARE)}</p></div>"
+            if has_red_flag(req.symptoms)
+            else ""
+        )
         return page(
             "Check your inbox",
-            "<p>We have sent you an email with a link. Please click it to confirm; nothing else "
-            "will be sent until you do.</p>",
+            urgent + "<p>We have sent you an email with a link. Please click it to confirm; "
+            "nothing else will be sent until you do.</p>",
         )
 
     # -- confirmation -----------------------------------------------------------------------
+    # GET only shows a button: mail scanners fetch every link in an email, and a GET that
+    # confirmed would subscribe people (and apply a stranger's held request) without anyone
+    # clicking. The button POSTs to the same URL; no body is needed.
+    def expired() -> HTMLResponse:
+        return page(
+            "Link not recognised",
+            "<p>This confirmation link is not valid or has expired. Nothing was changed.</p>",
+            404,
+        )
+
     @r.get("/confirm/{token}", response_class=HTMLResponse, include_in_schema=False)
-    def confirm(token: str) -> HTMLResponse:
+    def confirm_page(token: str) -> HTMLResponse:
+        if ports.tokens.read("confirm", token) is None:
+            return expired()
+        form = (
+            f"<p>Please confirm that you would like weekly back and neck care emails from "
+            f"{escape(ports.clinic_name)}.</p>"
+            f'<form method="post" action="/confirm/{escape(token)}">'
+            '<button type="submit">Confirm my subscription</button></form>'
+        )
+        return page("Confirm your subscription", form)
+
+    @r.post("/confirm/{token}", response_class=HTMLResponse, include_in_schema=False)
+    def confirm_submit(token: str) -> HTMLResponse:
         now = datetime.now(UTC)
+        subject = ports.tokens.read("confirm", token)
+        if subject is None:
+            return expired()
         with ports.db.begin() as conn:
-            sid = subscriber_for(conn, "confirm", token)
+            sid = confirm(conn, subject, now)
             if sid is None:
-                return page(
-                    "Link not recognised",
-                    "<p>This confirmation link is not valid or has expired. "
-                    "Nothing was changed.</p>",
-                    404,
-                )
-            status = conn.execute(
-                select(subscribers.c.status).where(subscribers.c.id == sid)
-            ).scalar_one()
-            if status == store.UNCONFIRMED:
-                conn.execute(
-                    update(subscribers)
-                    .where(subscribers.c.id == sid)
-                    .values(status=store.CONFIRMED, confirmed_at=now, updated_at=now)
-                )
-                store.record_consent(
-                    conn,
-                    sid,
-                    purpose=store.EMAIL_PURPOSE,
-                    action="confirmed",
-                    at=now,
-                    source="double-opt-in",
-                )
-                ports.on_confirmed(conn, [sid], now)
+                return expired()
+            ports.on_confirmed(conn, [sid], now)
         return page(
             "Thank you, you're subscribed",
             "<p>Your first email will arrive soon, at a sensible hour.</p>",

@@ -1,6 +1,7 @@
 """The hosted pages in a real browser (Debian's chromium driven by Playwright) against a real
 `clinicmail serve`: the signup form's red-flag warning appears at once, the zone fills itself,
-a signup confirms through the emailed link, and unsubscribe needs the button (GET changes nothing).
+a signup confirms through the emailed link's button and unsubscribe needs the button (GET changes
+nothing), urgent-care advice shows after a red-flag signup, and the form fits a 390 px phone.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,13 +71,20 @@ class Site:
         return found.group(0)
 
     def person(self, email: str) -> Any:
+        """The person's row; a signup is stored just after its page is answered, so wait a
+        moment for it to appear."""
         engine = create_engine(self.db_url)
         try:
-            with engine.connect() as conn:
-                return conn.execute(
-                    text("SELECT status, timezone FROM subscribers WHERE email_key = :e"),
-                    {"e": email},
-                ).one()
+            for _ in range(50):
+                with engine.connect() as conn:
+                    row = conn.execute(
+                        text("SELECT status, timezone FROM subscribers WHERE email_key = :e"),
+                        {"e": email},
+                    ).first()
+                if row is not None:
+                    return row
+                time.sleep(0.1)
+            raise AssertionError(f"{email} was never stored")
         finally:
             engine.dispose()
 
@@ -141,6 +150,9 @@ def test_signup_confirm_and_unsubscribe_in_a_browser(browser: Any, site: Site) -
 
     site.cli("tick")  # sends the confirmation email (system email: any hour)
     page.goto(site.link_in_latest("confirm"))
+    assert site.person("ann.lee@example.com").status == "unconfirmed"  # GET changes nothing
+    page.get_by_role("button", name="Confirm my subscription").click()
+    assert page.get_by_role("heading", name="Thank you, you're subscribed").is_visible()
     assert site.person("ann.lee@example.com").status == "confirmed"
 
     site.cli("tick")  # the first weekly email (the test window is open all day)
@@ -150,4 +162,39 @@ def test_signup_confirm_and_unsubscribe_in_a_browser(browser: Any, site: Site) -
     page.get_by_role("button", name="Unsubscribe").click()
     assert page.get_by_role("heading", name="You are unsubscribed").is_visible()
     assert site.person("ann.lee@example.com").status == "unsubscribed"
+    context.close()
+
+
+def test_red_flag_signup_shows_urgent_advice_after_submit(browser: Any, site: Site) -> None:
+    context = browser.new_context(timezone_id="Europe/London")
+    page = context.new_page()
+    page.goto(f"{site.base}/signup")
+    page.fill("#email", "rf@example.com")
+    page.locator("input[value=red_flag_leg_weakness]").check()
+    page.locator("#consent").check()
+    page.locator("#health_consent").check()
+    page.locator("button[type=submit]").click()
+    assert page.get_by_role("heading", name="Check your inbox").is_visible()
+    advice = page.get_by_role("alert")
+    assert advice.is_visible()
+    assert "urgent medical care" in advice.inner_text()
+    assert "leg" not in advice.inner_text().lower()  # general: never what was ticked
+    context.close()
+
+
+@pytest.mark.parametrize("path", ["/signup", "/"])
+def test_pages_fit_a_390px_phone(browser: Any, site: Site, path: str) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3)
+    page = context.new_page()
+    page.goto(f"{site.base}{path}")
+    widths = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], widths  # no horizontal scroll
+    if path == "/signup":  # and after a failed submit, with every error shown
+        page.locator("button[type=submit]").click()
+        widths = page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1], widths
     context.close()

@@ -23,6 +23,10 @@ with warnings.catch_warnings():
 MONDAY = "2026-11-23T10:00:00Z"
 
 
+TOKEN = "prometheus-scrape-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -42,8 +46,9 @@ def test_metrics_follow_the_ledger(cli: CLI, tmp_path: Path) -> None:
     )
     assert cli("init").code == 0
     assert cli("subscribers", "import", str(csv)).code == 0
+    cli.env("CLINICMAIL_METRICS_TOKEN", TOKEN)
     with web(cli) as client:
-        before = client.get("/metrics")
+        before = client.get("/metrics", headers=AUTH)
         assert before.status_code == 200
         assert before.headers["content-type"].startswith("text/plain")
         got = _samples(before.text)
@@ -52,7 +57,7 @@ def test_metrics_follow_the_ledger(cli: CLI, tmp_path: Path) -> None:
         assert ("clinicmail_sends", (("status", "sent"),)) not in got
 
         assert cli("tick", "--now", MONDAY, "--json").json()["sent"] == 2
-        after = client.get("/metrics").text
+        after = client.get("/metrics", headers=AUTH).text
         got = _samples(after)
         assert got[("clinicmail_sends", (("status", "sent"),))] == 2
         assert got[("clinicmail_sends_ready", ())] == 0
@@ -69,10 +74,47 @@ def test_scheduler_ticks_are_counted(cli: CLI, tmp_path: Path) -> None:
         with time_machine.travel(MONDAY, tick=False):
             tick_job(ctx)  # the job the scheduler runs every minute
             tick_job(ctx)  # nothing left to send: counted as a tick, no more emails
-        with TestClient(create_app(ctx)) as client:
-            got = _samples(client.get("/metrics").text)
+        with TestClient(create_app(ctx), client=("127.0.0.1", 40000)) as client:
+            got = _samples(client.get("/metrics").text)  # loopback, no token configured
     finally:
         ctx.close()
     assert got[("clinicmail_ticks_total", (("result", "ok"),))] == 2
     assert got[("clinicmail_emails_total", (("outcome", "sent"),))] == 1
     assert got[("clinicmail_tick_seconds_count", ())] == 2
+
+
+def _metrics_status(
+    cli: CLI, client_host: str, headers: dict[str, str] | None = None, **env: str
+) -> int:
+    for name, value in env.items():
+        cli.env(name, value)
+    ctx = AppContext.from_settings(load_settings())
+    try:
+        with TestClient(create_app(ctx), client=(client_host, 40000)) as client:
+            return client.get("/metrics", headers=headers or {}).status_code
+    finally:
+        ctx.close()
+
+
+def test_metrics_without_a_token_answer_loopback_only(cli: CLI) -> None:
+    assert cli("init").code == 0
+    assert _metrics_status(cli, "127.0.0.1") == 200
+    assert _metrics_status(cli, "::1") == 200
+    assert _metrics_status(cli, "203.0.113.9") == 403
+    # a forged X-Forwarded-For from a stranger does not make them loopback
+    assert _metrics_status(cli, "203.0.113.9", {"X-Forwarded-For": "127.0.0.1"}) == 403
+
+
+def test_metrics_with_a_token_need_it_from_everyone(cli: CLI) -> None:
+    assert cli("init").code == 0
+    cli.env("CLINICMAIL_METRICS_TOKEN", TOKEN)
+    assert _metrics_status(cli, "203.0.113.9", AUTH) == 200
+    assert _metrics_status(cli, "127.0.0.1") == 401  # loopback too: the token is the rule
+    assert _metrics_status(cli, "203.0.113.9", {"Authorization": "Bearer wrong"}) == 401
+    assert _metrics_status(cli, "203.0.113.9", {"Authorization": TOKEN}) == 401
+
+
+def test_a_short_metrics_token_is_refused_at_start(cli: CLI) -> None:
+    cli.env("CLINICMAIL_METRICS_TOKEN", "short")
+    run = cli("init")
+    assert run.code == 1 and "CLINICMAIL_METRICS_TOKEN" in run.err and "short" not in run.err

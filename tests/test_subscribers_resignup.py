@@ -1,6 +1,7 @@
-"""Coming back: someone who unsubscribed and signs up again gets a NEW confirmation email, no
-campaign email until they confirm it, and then their series resumes where it stopped. A
-suppressed (bounced, complained, erased) address is never re-added or mailed."""
+"""Coming back: someone who unsubscribed and signs up again stays unsubscribed, and gets a NEW
+confirmation email naming that request; no campaign email until they confirm it, and then their
+series resumes where it stopped. A suppressed (bounced, complained, erased) address is never
+re-added or mailed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import select
 
 from scheduler.ledger import sends
 from storage import utcnow
-from subscribers import store
+from subscribers import held, store
 from subscribers.housekeeping import expire_unconfirmed
 from subscribers.tables import consent_events
 from tests.conftest import CLI, write_csv
@@ -52,27 +53,32 @@ def test_signing_up_again_after_unsubscribing_needs_a_new_confirmation(cli: CLI)
         assert client.post("/api/subscribers", json=ANN).status_code == 202
         assert _sent(cli, t) == 1
         first_confirm = messages(ctx, "ann@example.com")[-1]
-        assert client.get(link_in(first_confirm, "confirm")).status_code == 200
+        assert client.post(link_in(first_confirm, "confirm")).status_code == 200
         assert _sent(cli, t + timedelta(minutes=1)) == 1  # the series' first email
         _unsubscribe(client, messages(ctx, "ann@example.com")[-1])
         assert person(ctx, "ann@example.com")["status"] == "unsubscribed"  # type: ignore[index]
 
-        # They come back through the JSON API.
+        # They come back through the JSON API: held apart, nothing changes until confirmed.
         assert client.post("/api/subscribers", json=ANN).status_code == 202
         row = person(ctx, "ann@example.com")
-        assert row is not None and row["status"] == "unconfirmed"
+        assert row is not None and row["status"] == "unsubscribed"
         confirms = [s for s in ledger(ctx) if s[1].startswith("confirm")]
-        assert confirms == [("_system", "confirm~1", "sent"), ("_system", "confirm", "pending")]
+        assert confirms[0] == ("_system", "confirm", "sent")
+        assert [(c, s.partition(":")[0], st) for c, s, st in confirms[1:]] == [
+            ("_system", "confirm", "pending")
+        ]
         assert _sent(cli, t + timedelta(days=1)) == 1
         second_confirm = messages(ctx, "ann@example.com")[-1]
         assert "confirm" in second_confirm["Subject"].lower()
-        # Signing up again before confirming does not send a third.
+        # The same signup again before confirming does not send a third.
         assert client.post("/api/subscribers", json=ANN).status_code == 202
-        assert [s for s in ledger(ctx) if s[1] == "confirm"] == [("_system", "confirm", "sent")]
+        assert len([s for s in ledger(ctx) if s[1].startswith("confirm")]) == 2
         # No campaign email until the new link is clicked, however many weeks pass.
         for weeks in range(1, 3):
             assert _sent(cli, t + timedelta(days=1, weeks=weeks)) == 0
         assert client.get(link_in(second_confirm, "confirm")).status_code == 200
+        assert person(ctx, "ann@example.com")["status"] == "unsubscribed"  # type: ignore[index]
+        assert client.post(link_in(second_confirm, "confirm")).status_code == 200
         assert person(ctx, "ann@example.com")["status"] == "confirmed"  # type: ignore[index]
         later = t + timedelta(days=1, weeks=3)
         assert _sent(cli, later) == 1
@@ -91,7 +97,7 @@ def test_signing_up_again_after_unsubscribing_needs_a_new_confirmation(cli: CLI)
                     .order_by(consent_events.c.id)
                 )
             ]
-        assert actions == ["given", "confirmed", "withdrawn", "given", "given", "confirmed"]
+        assert actions == ["given", "confirmed", "withdrawn", "given", "confirmed"]
 
 
 def test_the_hosted_form_also_sends_a_new_confirmation(cli: CLI, tmp_path: object) -> None:
@@ -106,7 +112,7 @@ def test_the_hosted_form_also_sends_a_new_confirmation(cli: CLI, tmp_path: objec
         _unsubscribe(client, messages(ctx, "bob@example.com")[-1])
         form = {"email": "bob@example.com", "first_name": "Bob", "consent": "yes"}
         assert client.post("/signup", data=form).status_code == 200
-        assert ("_system", "confirm", "pending") in ledger(ctx)
+        assert next(s for s in ledger(ctx) if s[1].startswith("confirm:"))[2] == "pending"
         assert _sent(cli, t + timedelta(hours=1)) == 1
         assert "confirm" in messages(ctx, "bob@example.com")[-1]["Subject"].lower()
 
@@ -145,22 +151,25 @@ def test_suppressed_or_erased_addresses_are_never_re_added(cli: CLI, tmp_path: o
         assert _sent(cli, t + timedelta(days=8)) == 0
 
 
-def test_an_unconfirmed_return_goes_back_to_unsubscribed_not_deleted(cli: CLI) -> None:
+def test_an_unconfirmed_return_expires_and_leaves_them_unsubscribed(cli: CLI) -> None:
     t = future_noon()
     with app_for(cli) as (client, ctx):
         assert client.post("/api/subscribers", json=ANN).status_code == 202
         assert _sent(cli, t) == 1
-        assert client.get(link_in(messages(ctx)[-1], "confirm")).status_code == 200
+        assert client.post(link_in(messages(ctx)[-1], "confirm")).status_code == 200
         assert _sent(cli, t + timedelta(minutes=1)) == 1
         _unsubscribe(client, messages(ctx)[-1])
         assert client.post("/api/subscribers", json=ANN).status_code == 202
+        assert _sent(cli, t + timedelta(minutes=2)) == 1
+        link = link_in(messages(ctx)[-1], "confirm")
         with ctx.db.begin() as conn:
-            assert expire_unconfirmed(conn, utcnow() + timedelta(days=1)) == 0
-        assert person(ctx, "ann@example.com")["status"] == "unconfirmed"  # type: ignore[index]
-        with ctx.db.begin() as conn:
+            assert held.expire(conn, utcnow() + timedelta(days=1)) == 0
+            assert held.expire(conn, utcnow() + timedelta(days=8)) == 1
             assert expire_unconfirmed(conn, utcnow() + timedelta(days=8)) == 0
         row = person(ctx, "ann@example.com")
         assert row is not None and row["status"] == "unsubscribed"  # history kept
+        assert client.post(link).status_code == 404  # the expired request is gone
+        assert person(ctx, "ann@example.com")["status"] == "unsubscribed"  # type: ignore[index]
         with ctx.db.begin() as conn:
             kept = conn.execute(select(sends.c.step_id).order_by(sends.c.id)).scalars().all()
         assert "why-your-back-locks-up" in kept
@@ -186,8 +195,9 @@ def test_forged_confirmation_links_change_nothing(cli: CLI) -> None:
             "garbage",
         ):
             assert client.get(f"/confirm/{bad}").status_code == 404
+            assert client.post(f"/confirm/{bad}").status_code == 404
         assert person(ctx, "ann@example.com")["status"] == "unconfirmed"  # type: ignore[index]
         # Ann's real link confirms Ann, and only Ann.
-        assert client.get(link_in(messages(ctx, "ann@example.com")[-1], "confirm")).status_code
+        assert client.post(link_in(messages(ctx, "ann@example.com")[-1], "confirm")).status_code
         assert person(ctx, "ann@example.com")["status"] == "confirmed"  # type: ignore[index]
         assert person(ctx, "b@example.com")["status"] == "unconfirmed"  # type: ignore[index]

@@ -19,6 +19,7 @@ from tests.test_subscribers_support import (
     link_in,
     messages,
     person,
+    text_part,
 )
 
 ANN = {
@@ -147,8 +148,14 @@ def test_double_opt_in_end_to_end(cli: CLI) -> None:
         path = link_in(confirm, "confirm")
         assert client.get(path[:-2] + "xx").status_code == 404  # a tampered link changes nothing
         assert person(ctx, "ann@example.com")["status"] == "unconfirmed"  # type: ignore[index]
+        # GET (what a mail scanner does) shows a button and changes nothing; POST confirms.
         page = client.get(path)
-        assert page.status_code == 200 and "subscribed" in page.text
+        assert page.status_code == 200 and f'action="{path}"' in page.text
+        assert 'method="post"' in page.text
+        assert person(ctx, "ann@example.com")["status"] == "unconfirmed"  # type: ignore[index]
+        assert client.post(path[:-2] + "xx").status_code == 404
+        done = client.post(path)
+        assert done.status_code == 200 and "subscribed" in done.text
         assert person(ctx, "ann@example.com")["status"] == "confirmed"  # type: ignore[index]
         t2 = t1 + timedelta(days=8, minutes=1)
         after = cli("tick", "--now", iso(t2), "--json").json()
@@ -159,11 +166,11 @@ def test_double_opt_in_end_to_end(cli: CLI) -> None:
         )
         assert [s[0] for s in ledger(ctx)] == ["_system", "spasm-education"]
         # clicking the link again changes nothing
-        assert client.get(path).status_code == 200
+        assert client.post(path).status_code == 200
         assert cli("tick", "--now", iso(t2 + timedelta(minutes=1)), "--json").json()["sent"] == 0
 
 
-def test_red_flag_signup_gets_safety_email_never_campaign(cli: CLI) -> None:
+def test_red_flag_web_signup_is_told_at_once_and_mailed_only_to_confirm(cli: CLI) -> None:
     cli.env("CLINICMAIL_STAFF_EMAIL", "staff@clinic.example")
     t1 = future_noon()
     with app_for(cli) as (client, ctx):
@@ -172,24 +179,38 @@ def test_red_flag_signup_gets_safety_email_never_campaign(cli: CLI) -> None:
             "email": "rf@example.com",
             "symptoms": ["lower_back", "red_flag_bladder_bowel"],
         }
-        assert client.post("/api/subscribers", json=body).status_code == 202
-        # The safety email must not wait for a click: it goes with the confirmation, at once,
-        # even outside the send window (03:00 London), and staff are alerted.
+        answer = client.post("/api/subscribers", json=body)
+        assert answer.status_code == 202
+        assert "urgent medical care" in answer.json()["urgent_care"]  # shown at once
+        assert "bladder" not in answer.text
+        # Until the address is confirmed the only email is the confirmation (it may not be
+        # theirs), at once even at 03:00 London, with a general urgent-care note; no staff alert.
         night = t1.replace(hour=3)
-        result = cli("tick", "--now", iso(night), "--json").json()
-        assert result["sent"] == 3  # confirmation, safety email, staff alert
+        assert cli("tick", "--now", iso(night), "--json").json()["sent"] == 1
+        [confirm] = messages(ctx)
+        assert confirm["To"].lower() == "rf@example.com"
+        assert confirm["Subject"] == "Please confirm your subscription"
+        note = text_part(confirm).split("Thanks for signing up")[0]  # the part added for them
+        assert "urgent medical care" in note and "999" in note
+        assert "bladder" not in note.lower() and "bowel" not in note.lower()
+        # Once confirmed: the safety email and the staff alert, at once; never a campaign.
+        assert client.post(link_in(confirm, "confirm")).status_code == 200
+        assert cli("tick", "--now", iso(night + timedelta(minutes=1)), "--json").json()["sent"] == 2
         to_them = messages(ctx, "rf@example.com")
-        assert len(to_them) == 2  # confirmation + safety
-        assert any("medical care" in m["Subject"].lower() for m in to_them)
+        assert len(to_them) == 2 and "medical care" in to_them[-1]["Subject"].lower()
         assert len(messages(ctx, "staff@clinic.example")) == 1
-        # Confirming later sends no second safety email and enrols them in nothing.
-        confirm = next(m for m in to_them if "medical care" not in m["Subject"].lower())
-        assert client.get(link_in(confirm, "confirm")).status_code == 200
-        assert cli("tick", "--now", iso(t1), "--json").json()["sent"] == 0
         for weeks in range(1, 4):
             later = t1 + timedelta(weeks=weeks)
             assert cli("tick", "--now", iso(later), "--json").json()["sent"] == 0
         assert all(s[0] == "_system" for s in ledger(ctx))
+
+
+def test_a_plain_signup_gets_no_urgent_note(cli: CLI) -> None:
+    with app_for(cli) as (client, ctx):
+        answer = client.post("/api/subscribers", json=ANN)
+        assert answer.status_code == 202 and "urgent_care" not in answer.json()
+        assert cli("tick", "--now", iso(future_noon()), "--json").json()["sent"] == 1
+        assert "urgent" not in text_part(messages(ctx)[0]).lower()
 
 
 def test_hosted_form_page_is_accessible(cli: CLI) -> None:

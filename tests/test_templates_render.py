@@ -232,7 +232,8 @@ def test_images_need_alt_text(renderer: Renderer) -> None:
 def test_system_emails_pass_the_same_checks(renderer: Renderer) -> None:
     for name in SYSTEM_EMAILS:
         renderer.check(
-            system_content(name), CAMPAIGN_VARIABLES | {"confirm_url", "record_url", "keep_url"}
+            system_content(name),
+            CAMPAIGN_VARIABLES | {"confirm_url", "record_url", "keep_url", "urgent"},
         )
 
 

@@ -1,0 +1,139 @@
+"""`clinicmail serve` at its edge, as a real process: a closed webhook is announced once, a busy
+port is one clear line before anything starts, uvicorn's own lines go through our JSON logs, and
+oversized bodies (chunked included) are refused while they stream in."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.http_edge import post_chunked, post_declaring
+from tests.test_serve import EXE, _env, _free_port, _wait_healthy
+from tests.test_webhook_sendgrid import Signer
+
+MB = 1024 * 1024
+
+
+@contextmanager
+def serving(tmp_path: Path, **extra: str) -> Iterator[tuple[int, list[str]]]:
+    """A running `clinicmail serve --no-scheduler`; yields (port, stderr lines once stopped)."""
+    env = {**_env(tmp_path), **extra}
+    subprocess.run([EXE, "init"], env=env, cwd=tmp_path, check=True, capture_output=True)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [EXE, "serve", "--no-scheduler", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        yield port, lines
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+        lines.extend(line for line in err.splitlines() if line.strip())
+    assert proc.returncode == 0, err
+
+
+SENDGRID = {
+    "CLINICMAIL_TRANSPORT": "sendgrid",
+    "SENDGRID_API_KEY": "SG.test-key",
+    "CLINICMAIL_SENDGRID_HOST": "http://127.0.0.1:9",
+}
+
+
+def test_sendgrid_without_a_webhook_key_warns_once_and_refuses(tmp_path: Path) -> None:
+    with serving(tmp_path, **SENDGRID) as (port, lines):
+        body = json.dumps([{"event": "spamreport", "email": "a@example.com"}])
+        r = httpx.post(f"http://127.0.0.1:{port}/webhooks/sendgrid", content=body)
+        assert r.status_code == 403
+    warnings = [line for line in lines if "CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY" in line]
+    assert len(warnings) == 1, lines
+    assert "warning" in warnings[0].lower() and "refused" in warnings[0]
+
+
+def test_no_warning_once_the_key_is_set(tmp_path: Path) -> None:
+    key = Signer().public_key
+    with serving(tmp_path, **SENDGRID, CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY=key) as (
+        _port,
+        lines,
+    ):
+        pass
+    assert not [line for line in lines if "CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY" in line]
+
+
+def test_every_line_is_json_uvicorns_included(tmp_path: Path) -> None:
+    with serving(tmp_path, CLINICMAIL_LOG_FORMAT="json") as (port, lines):
+        httpx.get(f"http://127.0.0.1:{port}/nowhere")
+    records = [json.loads(line) for line in lines]  # fails on any line that is not JSON
+    loggers = {r.get("logger") for r in records}
+    assert "uvicorn.error" in loggers, records  # "Uvicorn running on …", startup, shutdown
+    assert "clinicmail.service" in loggers
+
+
+def test_forwarded_for_from_loopback_is_not_believed_by_the_server(tmp_path: Path) -> None:
+    with serving(tmp_path) as (port, _lines):
+        codes = [
+            httpx.post(
+                f"http://127.0.0.1:{port}/api/subscribers",
+                json={"email": f"p{n}@example.com", "consent": True},
+                headers={"X-Forwarded-For": f"198.51.100.{n}"},
+            ).status_code
+            for n in range(11)
+        ]
+    assert codes == [202] * 10 + [429]  # one client, however it dresses up
+
+
+def test_a_busy_port_is_one_line_naming_port_before_anything_starts(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        run = subprocess.run(
+            [EXE, "serve", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert run.returncode == 1
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert "already in use" in run.stderr and "PORT=" in run.stderr
+    assert "Traceback" not in run.stderr and "tick" not in run.stderr
+    assert not (tmp_path / "svc.db").exists()  # nothing else happened first
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize(
+    ("path", "limit", "kind"),
+    [
+        ("/webhooks/sendgrid", 4 * MB, "application/json"),
+        ("/api/subscribers", 64 * 1024, "application/json"),
+        ("/signup", 64 * 1024, "application/x-www-form-urlencoded"),
+    ],
+)
+def test_oversized_chunked_bodies_are_refused_early(
+    tmp_path: Path, path: str, limit: int, kind: str
+) -> None:
+    with serving(tmp_path) as (port, _lines):
+        status, sent = post_chunked(port, path, 64 * MB, content_type=kind)
+        assert status == 413
+        assert sent < 32 * MB  # answered long before the body was done
+        # a declared length over the limit is refused before a byte of the body is read
+        assert post_declaring(port, path, limit + 1) == 413
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200  # still fine

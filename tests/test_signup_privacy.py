@@ -1,0 +1,141 @@
+"""The signup endpoint must not tell a stranger whether an address is held: it answers alike, and
+its answer never waits on the work, whatever the state of the address (new, unconfirmed,
+confirmed, unsubscribed, suppressed). Checked against a real server, with the database held by
+another writer while each answer comes back: the answer cannot depend on what the work finds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Connection, func, select, text
+
+from scheduler.app import create_app
+from scheduler.context import AppContext
+from scheduler.ledger import sends
+from scheduler.settings import load_settings
+from storage import utcnow
+from subscribers import store
+from subscribers.tables import signup_requests, subscribers
+from tests.conftest import CLI, write_csv
+from tests.test_engagement_webhook_load import real_server
+
+STATES = ("new", "unconfirmed", "confirmed", "unsubscribed", "suppressed")
+
+
+def _signup(email: str) -> dict[str, Any]:
+    return {
+        "email": email,
+        "first_name": "Sam",
+        "symptoms": ["neck"],
+        "timezone": "Europe/London",
+        "consent": True,
+    }
+
+
+@contextmanager
+def _writer_holds(ctx: AppContext) -> Iterator[Connection]:
+    """Another writer holds the tables a signup writes, for the length of the block."""
+    with ctx.db.begin() as conn:  # on SQLite: BEGIN IMMEDIATE, the one write lock
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("LOCK TABLE subscribers, signup_requests IN EXCLUSIVE MODE"))
+        yield conn
+
+
+def _sends(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(sends)).scalar_one())
+
+
+def _wait_for(check: Any, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def ctx(cli: CLI, tmp_path: Path) -> Iterator[AppContext]:
+    write_csv(
+        tmp_path / "p.csv",
+        [f"{s}@example.com,Kim,lower_back,Europe/London,yes,," for s in STATES[2:]],
+    )
+    assert cli("init").code == 0
+    assert cli("subscribers", "import", str(tmp_path / "p.csv")).code == 0
+    context = AppContext.from_settings(load_settings())
+    with context.db.begin() as conn:
+        unsub = store.by_email_key(conn, "unsubscribed@example.com")
+        assert unsub is not None and store.unsubscribe(conn, unsub, utcnow(), "test")
+        store.suppress(conn, "suppressed@example.com", "bounce", utcnow())
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+def test_the_answer_is_the_same_and_never_waits_on_the_work(ctx: AppContext) -> None:
+    with real_server(create_app(ctx)) as base, httpx.Client(base_url=base) as client:
+        assert client.post("/api/subscribers", json=_signup("unconfirmed@example.com")).is_success
+        _wait_for(lambda: _status(ctx, "unconfirmed@example.com") == "unconfirmed", "stored")
+        answers = {}
+        for state in STATES:
+            with _writer_holds(ctx) as conn:
+                queued = _sends(conn)
+                r = client.post("/api/subscribers", json=_signup(f"{state}@example.com"))
+                assert _sends(conn) == queued  # nothing was queued before the answer
+            headers = {k: v for k, v in r.headers.items() if k.lower() != "date"}
+            answers[state] = (r.status_code, r.content, headers)
+        assert all(a == answers["new"] for a in answers.values()), answers
+        assert answers["new"][0] == 202
+
+        # And the work was done after the answer: a new subscriber, held requests for the
+        # others (each with its confirmation email), nothing at all for the suppressed address.
+        _wait_for(lambda: _status(ctx, "new@example.com") == "unconfirmed", "new signup stored")
+        _wait_for(lambda: _held(ctx) == 2, "held requests stored")  # confirmed, unsubscribed
+        assert _status(ctx, "confirmed@example.com") == "confirmed"
+        assert _status(ctx, "unsubscribed@example.com") == "unsubscribed"
+        assert _status(ctx, "suppressed@example.com") == "confirmed"  # untouched
+
+
+def test_eight_concurrent_signups_of_one_new_address(
+    ctx: AppContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def post_all(base: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            body = _signup("twin@example.com")
+            return await asyncio.gather(
+                *(client.post("/api/subscribers", json=body) for _ in range(8))
+            )
+
+    with real_server(create_app(ctx)) as base:
+        replies = asyncio.run(post_all(base))
+        assert {(r.status_code, r.content) for r in replies} == {(202, replies[0].content)}
+        _wait_for(lambda: _status(ctx, "twin@example.com") is not None, "stored")
+        time.sleep(0.5)  # let every background signup finish
+    with ctx.db.begin() as conn:
+        twins = conn.execute(
+            select(func.count()).where(subscribers.c.email_key == "twin@example.com")
+        ).scalar_one()
+        confirms = conn.execute(
+            select(func.count()).where(sends.c.step_id.like("confirm%"))
+        ).scalar_one()
+    assert twins == 1 and confirms == 1 and _held(ctx) == 0
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def _status(ctx: AppContext, email: str) -> str | None:
+    with ctx.db.begin() as conn:
+        found = conn.execute(
+            select(subscribers.c.status).where(subscribers.c.email_key == email)
+        ).scalar_one_or_none()
+        return None if found is None else str(found)
+
+
+def _held(ctx: AppContext) -> int:
+    with ctx.db.begin() as conn:
+        return int(conn.execute(select(func.count()).select_from(signup_requests)).scalar_one())
