@@ -105,8 +105,6 @@ class Claimed:
     first_name: str | None = None
     public_id: str = ""
     timezone: str | None = None
-    # When the provider accepted the person's previous campaign email (the weekly cap).
-    last_accepted: datetime | None = None
 
     @property
     def system(self) -> str | None:
@@ -198,7 +196,6 @@ class Dispatcher:
                         subscribers.c.status,
                         subscribers.c.red_flag,
                         subscribers.c.timezone,
-                        subscribers.c.last_campaign_send_at,
                     ).where(subscribers.c.id.in_({r.subscriber_id for r in rows}))
                 )
             }
@@ -214,12 +211,11 @@ class Dispatcher:
                     cancel.append((row.id, reason))
                     continue
                 assert person is not None
-                row.email, row.first_name, row.public_id, row.timezone, row.last_accepted = (
+                row.email, row.first_name, row.public_id, row.timezone = (
                     person.email,
                     person.first_name,
                     person.public_id,
                     person.timezone,
-                    person.last_campaign_send_at,
                 )
                 keep.append(row)
             for row_id, reason in cancel:
@@ -376,7 +372,7 @@ class Dispatcher:
 
     def _send_claimed(self, rows: list[Claimed], now: datetime) -> DispatchReport:
         report = DispatchReport()
-        rows = self._defer_not_allowed(rows, now, report)
+        rows = self._defer_closed(rows, now, report)
         groups: dict[tuple[str, str, str], list[Claimed]] = defaultdict(list)
         for row in rows:
             groups[(row.campaign_id, row.step_id, row.variant_id)].append(row)
@@ -446,37 +442,28 @@ class Dispatcher:
         with self.db.begin() as conn:
             _unclaim(conn, [r.id for r in rows])
 
-    def _defer_not_allowed(
+    def _defer_closed(
         self, rows: list[Claimed], now: datetime, report: DispatchReport
     ) -> list[Claimed]:
-        """The cadence rule, re-checked at send time: campaign email whose local window closed
-        since planning (a retry, a backlog after downtime, a back-off), or whose person had a
-        campaign email accepted since (a time-sensitive broadcast went first), waits for the
-        moment :mod:`campaigns.cadence` allows instead of going now. Of two campaign emails to
-        one person in a claim, the second waits for the first. System email is exempt."""
+        """Campaign email whose local window closed between planning and sending (a retry, a
+        backlog after downtime or a back-off) waits for the next open moment instead of going
+        out at night or on a quiet day (:mod:`campaigns.cadence`). System email is exempt.
+
+        The weekly cap is the planner's: it plans a campaign email only when the person's last
+        one was accepted seven days before and none is in flight, so a row that goes later than
+        planned only moves the next one."""
         if self.times is None:
             return rows
         later: dict[datetime, list[int]] = defaultdict(list)
         deferred: set[int] = set()
-        # A time-sensitive broadcast goes first when two meet in one claim.
-        campaign_rows = sorted(
-            (r for r in rows if r.kind == CAMPAIGN), key=lambda r: not self._time_sensitive(r)
-        )
-        taken: set[int] = set()
-        for row in campaign_rows:
+        for row in rows:
+            if row.kind != CAMPAIGN:
+                continue
             campaign = self.catalog.get(row.campaign_id)
-            slot = self.times.earliest(
-                now,
-                campaign,
-                zone=row.timezone,
-                last_accepted=row.last_accepted,
-                in_flight_from=now if row.subscriber_id in taken else None,
-            )
-            if slot.reason is not None:
-                later[slot.at].append(row.id)
+            override = campaign.meta.send_window if campaign is not None else None
+            if not self.times.is_open(now, row.timezone, override):
+                later[self.times.next_open(now, row.timezone, override)].append(row.id)
                 deferred.add(row.id)
-            else:
-                taken.add(row.subscriber_id)
         if not deferred:
             return rows
         with self.db.begin() as conn:
@@ -484,10 +471,6 @@ class Dispatcher:
                 _unclaim(conn, ids, next_attempt_at=when)
         report.deferred += len(deferred)
         return [r for r in rows if r.id not in deferred]
-
-    def _time_sensitive(self, row: Claimed) -> bool:
-        campaign = self.catalog.get(row.campaign_id)
-        return campaign is not None and campaign.time_sensitive
 
     def _deliver_staff_alert(self, now: datetime, report: DispatchReport) -> None:
         """A queued transport-failure alert goes first, once the back-off allows a request."""
