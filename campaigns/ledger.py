@@ -150,6 +150,16 @@ Index(
     postgresql_where=_READY,
 )
 Index(
+    "ix_sends_ready_email",
+    sends.c.campaign_id,
+    sends.c.step_id,
+    sends.c.variant_id,
+    sends.c.next_attempt_at,
+    sends.c.id,
+    sqlite_where=_READY,
+    postgresql_where=_READY,
+)
+Index(
     "ix_sends_claimed",
     sends.c.lease_until,
     sqlite_where=in_states(CLAIMED),
@@ -193,8 +203,18 @@ def _update_ids(conn: Connection, ids: Sequence[int], where: Any, **values: Any)
 
 
 # -- reading -----------------------------------------------------------------------------------
-def ready_query(now: datetime) -> Select[Any]:
-    """Rows that may be claimed now, oldest due first (the ``ix_sends_ready`` order)."""
+def ready_query(conn: Connection, now: datetime) -> Select[Any] | None:
+    """Rows that may be claimed now, of the same email (campaign, step, variant) as the oldest
+    due one, oldest first; None when nothing is due. One email per claim is what lets dispatch
+    fill each provider request (up to 1000 recipients share one rendered body)."""
+    oldest = conn.execute(
+        select(sends.c.campaign_id, sends.c.step_id, sends.c.variant_id)
+        .where(_READY, sends.c.next_attempt_at <= now)
+        .order_by(sends.c.next_attempt_at, sends.c.id)
+        .limit(1)
+    ).first()
+    if oldest is None:
+        return None
     return (
         select(
             sends.c.id,
@@ -206,7 +226,13 @@ def ready_query(now: datetime) -> Select[Any]:
             sends.c.kind,
             sends.c.attempts,
         )
-        .where(_READY, sends.c.next_attempt_at <= now)
+        .where(
+            _READY,
+            sends.c.next_attempt_at <= now,
+            sends.c.campaign_id == oldest.campaign_id,
+            sends.c.step_id == oldest.step_id,
+            sends.c.variant_id == oldest.variant_id,
+        )
         .order_by(sends.c.next_attempt_at, sends.c.id)
     )
 

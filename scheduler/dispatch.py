@@ -127,7 +127,10 @@ class Dispatcher:
     def claim(self, now: datetime, limit: int = CLAIM_BATCH) -> tuple[list[Claimed], int]:
         """Claim up to ``limit`` ready rows; returns them and how many were cancelled."""
         with self.db.begin() as conn:
-            query = ledger.ready_query(now).limit(limit)
+            ready = ledger.ready_query(conn, now)
+            if ready is None:
+                return [], 0
+            query = ready.limit(limit)
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True, of=sends)
             rows = [Claimed(*r) for r in conn.execute(query)]

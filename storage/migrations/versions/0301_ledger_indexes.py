@@ -1,7 +1,9 @@
 """Ledger indexes for an O(due) tick: one partial index per transition that looks for rows.
 
-``ix_sends_ready`` now holds only claimable rows (pending, retry); expired claims and sends are
-found through their own small indexes, and ``unknown`` rows through ``ix_sends_unknown``.
+``ix_sends_ready`` now holds only claimable rows (pending, retry); ``ix_sends_ready_email`` finds
+them by email (campaign, step, variant) so a claim fills a provider request; expired claims and
+sends are found through their own small indexes, and ``unknown`` rows through
+``ix_sends_unknown``.
 
 Revision ID: 0301
 Revises: 0300
@@ -18,6 +20,10 @@ depends_on = None
 
 _PARTIAL = {
     "ix_sends_ready": (["next_attempt_at", "id"], "status IN ('pending', 'retry')"),
+    "ix_sends_ready_email": (
+        ["campaign_id", "step_id", "variant_id", "next_attempt_at", "id"],
+        "status IN ('pending', 'retry')",
+    ),
     "ix_sends_claimed": (["lease_until"], "status = 'claimed'"),
     "ix_sends_sending": (["lease_until"], "status = 'sending'"),
     "ix_sends_unknown": (["next_attempt_at"], "status = 'unknown'"),
