@@ -37,8 +37,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test
-	$(BIN)/python bench/run.py --rows $${BENCH_ROWS:-100000}
-	$(BIN)/python bench/webhook.py
+	$(BIN)/python bench/delivery.py --rows $${BENCH_ROWS:-100000} --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -117,6 +117,7 @@ def run_path(path: str, rows: int, url: str, workdir: Path, *, import_only: bool
             "emails_per_second": round(report.delivery.sent / tick_s) if tick_s else None,
             "sendgrid_requests": FakeSendGrid.requests,
             "recipients_seen_by_fake_sendgrid": FakeSendGrid.recipients,
+            "peak_rss_mb": round(peak_rss_mb(), 1),
         }
     )
     return figures

@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 from sqlalchemy import Connection, func, insert, not_, select, update
 
-from campaigns import enrollment
+from campaigns import enrollment, ledger
 from campaigns.definitions import (
     Campaign,
     CampaignMeta,
@@ -328,17 +328,8 @@ def cancel(conn: Connection, campaign_id: str, now: datetime) -> tuple[int, int]
         .where(enrollments.c.campaign_id == campaign_id, enrollments.c.status == ACTIVE)
         .values(status=LEFT, next_due_at=None, updated_at=now)
     ).rowcount
-    # Claimed rows have not reached the transport yet either: dispatch only sends rows it
-    # still finds claimed, so cancelling them here stops them too.
-    dropped = conn.execute(
-        update(sends)
-        .where(
-            sends.c.campaign_id == campaign_id,
-            sends.c.status.in_([PENDING, RETRY, CLAIMED]),
-        )
-        .values(status=SEND_CANCELLED, error="the broadcast was cancelled")
-    ).rowcount
-    return int(stopped or 0), int(dropped or 0)
+    dropped = ledger.cancel_campaign(conn, campaign_id, "the broadcast was cancelled")
+    return int(stopped or 0), dropped
 
 
 class BroadcastSource:

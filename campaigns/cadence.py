@@ -19,9 +19,14 @@ The rule, in full:
   judged in the *subscriber's* own time zone (DST-correct). System email (confirmation, safety,
   staff alerts) ignores all of this.
 
-Callers: the planner (which postpones a due enrollment to :meth:`Cadence.earliest`), dispatch
-(which re-checks at send time, so a retry or a backlog never breaks the rule), ``campaigns
-journey`` (:func:`gap`, on whole days) and the broadcast ``--dry-run``.
+Callers: the planner (which postpones a due enrollment to :meth:`Cadence.earliest`; it alone
+enforces the cap, so a row that leaves later than planned only moves the next one), dispatch
+(which re-checks the window at send time, so a retry or a backlog never mails anyone at night),
+``campaigns journey`` (:func:`gap`, on whole days) and the broadcast ``--dry-run``.
+
+One consequence of the time-sensitive exception: a series email already planned (still
+retrying) when a time-sensitive broadcast falls due is not held back by it; every series email
+planned after the broadcast waits seven days from its acceptance.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, literal, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from campaigns.definitions import Campaign, Step, Variant
@@ -113,24 +113,25 @@ def active_campaign_ids(conn: Connection, subscriber_id: int) -> list[str]:
     ]
 
 
-def due_batch(conn: Connection, now: datetime, after_id: int, limit: int) -> list[Due]:
-    """Active enrollments due by ``now``, keyset-paged by id (uses the partial due index)."""
-    rows = conn.execute(
-        select(
-            enrollments.c.id,
-            enrollments.c.subscriber_id,
-            enrollments.c.campaign_id,
-            enrollments.c.step_index,
-            enrollments.c.next_due_at,
-        )
-        .where(
-            enrollments.c.status == ACTIVE,
-            enrollments.c.next_due_at <= now,
-            enrollments.c.id > after_id,
-        )
-        .order_by(enrollments.c.id)
-        .limit(limit)
+def due_batch(
+    conn: Connection, now: datetime, after: tuple[datetime, int] | None, limit: int
+) -> list[Due]:
+    """Active enrollments due by ``now``, keyset-paged in ``ix_enrollments_due`` order
+    ``(next_due_at, id)`` after ``after``. The status is a literal in the SQL so the partial
+    index applies (SQLite cannot match a bound parameter against an index's WHERE)."""
+    query = select(
+        enrollments.c.id,
+        enrollments.c.subscriber_id,
+        enrollments.c.campaign_id,
+        enrollments.c.step_index,
+        enrollments.c.next_due_at,
+    ).where(
+        enrollments.c.status == literal(ACTIVE, literal_execute=True),
+        enrollments.c.next_due_at <= now,
     )
+    if after is not None:
+        query = query.where(tuple_(enrollments.c.next_due_at, enrollments.c.id) > after)
+    rows = conn.execute(query.order_by(enrollments.c.next_due_at, enrollments.c.id).limit(limit))
     return [Due(*r) for r in rows]
 
 

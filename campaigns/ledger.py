@@ -1,27 +1,53 @@
 """The send ledger (DESIGN.md invariant 2): one row per email, written before any transport call.
 
-It lives with the campaigns (what was planned for whom, for which step) so that engagement can
-map provider events back to a (person, campaign, step) without importing the scheduler; the
-scheduler owns how rows move through the states below.
+This module is the ledger's one owner: every state change of a send is one named, set-based
+function below (one statement for a whole batch), and no other module writes the table. It
+lives with the campaigns (what was planned for whom, for which step) so that engagement can map
+provider events back to a (person, campaign, step) without importing the scheduler.
 
-States::
+The main path, and every transition (each a function here)::
 
-    pending ──claim──▶ claimed ──request leaves──▶ sending ──▶ sent
-       ▲                  │                           │
-       └── lease expires ─┘                           ├──▶ retry (next_attempt_at) ──▶ pending
-                                                      ├──▶ failed (permanent, with reason)
-                                                      └──▶ unknown (timeout after the request left)
-    cancelled: consent or suppression re-check failed at claim time.
+    pending ──claim──▶ claimed ──start_sending──▶ sending ──mark_sent──▶ sent
+       ▲  ▲              │                          │
+       │  └──unclaim─────┘                          ├──mark_retry──▶ retry ──claim──▶ claimed
+       │                                            ├──mark_failed─▶ failed
+       └──settle_unknown (no event in window)───────┴──mark_unknown─▶ unknown
 
-A ``claimed`` row whose lease expired never reached the transport, so it is safe to claim again.
-A ``sending`` row whose lease expired may have been delivered: it becomes ``unknown``, never resent
-blindly.
+    transition        from                        to
+    plan              (none)                      pending
+    claim             pending, retry              claimed (lease; the attempt counts)
+    cancel            pending, retry              cancelled (consent/suppression failed)
+    unclaim           claimed                     pending (never reached the transport)
+    start_sending     claimed                     sending (committed before the request)
+    mark_sent         sending                     sent (moves the weekly cap)
+    mark_retry        sending                     retry (due again later)
+    mark_failed       sending, claimed            failed (permanent, or it cannot render)
+    mark_unknown      sending                     unknown (no answer to the request)
+    recover_expired   claimed / sending, lease    pending / unknown
+                      ran out
+    settle_unknown    unknown                     sent (a provider event proves it) /
+                                                  pending (no event in RECONCILE_WINDOW)
+    cancel_campaign   pending, retry, claimed     cancelled (a broadcast was cancelled)
+    hold_campaign     pending, retry              the same, due later (complaint pause)
+
+A ``claimed`` row whose lease expired never reached the transport, so it goes back to
+``pending`` and is claimed again. A ``sending`` row whose lease expired may have been
+delivered: it becomes ``unknown``, never resent blindly.
+
+Acceptance moves the weekly cap (:mod:`campaigns.cadence`): :func:`mark_sent` and
+:func:`settle_unknown` set ``subscribers.last_campaign_send_at`` for campaign email.
+
+Status predicates are written into the SQL as literals (:func:`in_states`), so the partial
+indexes below apply: SQLite cannot match a bound parameter against an index's WHERE clause, and
+PostgreSQL's generic plans cannot either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -31,27 +57,42 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     Table,
     Text,
     UniqueConstraint,
     func,
+    literal,
     or_,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.schema import UTCDateTime, metadata
 from subscribers.tables import subscribers
 
-PENDING = "pending"
-CLAIMED = "claimed"
-SENDING = "sending"
-SENT = "sent"
-RETRY = "retry"
-FAILED = "failed"
-UNKNOWN = "unknown"
-CANCELLED = "cancelled"
+
+class Status(StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENDING = "sending"
+    SENT = "sent"
+    RETRY = "retry"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    CANCELLED = "cancelled"
+
+
+PENDING = Status.PENDING
+CLAIMED = Status.CLAIMED
+SENDING = Status.SENDING
+SENT = Status.SENT
+RETRY = Status.RETRY
+FAILED = Status.FAILED
+UNKNOWN = Status.UNKNOWN
+CANCELLED = Status.CANCELLED
 
 # How long an ``unknown`` send waits for a provider event before it may be sent again.
 RECONCILE_WINDOW = timedelta(hours=6)
@@ -59,6 +100,7 @@ RECONCILE_WINDOW = timedelta(hours=6)
 # kinds of email
 CAMPAIGN = "campaign"
 SYSTEM = "system"  # confirmation, safety: exempt from windows and the frequency cap
+SYSTEM_CAMPAIGN = "_system"  # the campaign id of system email
 
 sends = Table(
     "sends",
@@ -89,25 +131,118 @@ sends = Table(
     UniqueConstraint("subscriber_id", "campaign_id", "step_id"),
 )
 
-# Claiming looks only at rows that can move; a partial index keeps that O(due).
+
+def in_states(*states: Status) -> ColumnElement[bool]:
+    """``status IN (...)`` with the values in the SQL text (see the module docstring)."""
+    values = [literal(str(s), literal_execute=True) for s in states]
+    if len(values) == 1:
+        return sends.c.status == values[0]
+    return sends.c.status.in_(values)
+
+
+# Every index below holds only the rows one transition looks for, so each stays O(rows due).
+_READY = in_states(PENDING, RETRY)
 Index(
     "ix_sends_ready",
     sends.c.next_attempt_at,
     sends.c.id,
-    sqlite_where=sends.c.status.in_([PENDING, RETRY, CLAIMED, SENDING]),
-    postgresql_where=sends.c.status.in_([PENDING, RETRY, CLAIMED, SENDING]),
+    sqlite_where=_READY,
+    postgresql_where=_READY,
+)
+Index(
+    "ix_sends_ready_email",
+    sends.c.campaign_id,
+    sends.c.step_id,
+    sends.c.variant_id,
+    sends.c.next_attempt_at,
+    sends.c.id,
+    sqlite_where=_READY,
+    postgresql_where=_READY,
+)
+Index(
+    "ix_sends_claimed",
+    sends.c.lease_until,
+    sqlite_where=in_states(CLAIMED),
+    postgresql_where=in_states(CLAIMED),
+)
+Index(
+    "ix_sends_sending",
+    sends.c.lease_until,
+    sqlite_where=in_states(SENDING),
+    postgresql_where=in_states(SENDING),
+)
+Index(
+    "ix_sends_unknown",
+    sends.c.next_attempt_at,
+    sqlite_where=in_states(UNKNOWN),
+    postgresql_where=in_states(UNKNOWN),
 )
 Index("ix_sends_subscriber", sends.c.subscriber_id)
-
 
 # Planned or sent but not yet accepted by the provider (``unknown`` may have been: it waits).
 IN_FLIGHT = (PENDING, RETRY, CLAIMED, SENDING, UNKNOWN)
 _CHUNK = 900  # ids per IN list: below SQLite's bound-parameter limit
 
 
-def _chunks(ids: list[int]) -> Iterable[list[int]]:
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
     for start in range(0, len(ids), _CHUNK):
         yield ids[start : start + _CHUNK]
+
+
+def _update_ids(conn: Connection, ids: Sequence[int], where: Any, **values: Any) -> int:
+    """One UPDATE per chunk of ids (``where``: the states they may be in, or None for any);
+    returns how many rows changed."""
+    changed = 0
+    for chunk in _chunks(ids):
+        stmt = update(sends).where(sends.c.id.in_(chunk))
+        if where is not None:
+            stmt = stmt.where(where)
+        result = conn.execute(stmt.values(**values))
+        changed += max(int(result.rowcount or 0), 0)
+    return changed
+
+
+# -- reading -----------------------------------------------------------------------------------
+def ready_query(conn: Connection, now: datetime) -> Select[Any] | None:
+    """Rows that may be claimed now, of the same email (campaign, step, variant) as the oldest
+    due one, oldest first; None when nothing is due. One email per claim is what lets dispatch
+    fill each provider request (up to 1000 recipients share one rendered body)."""
+    oldest = conn.execute(
+        select(sends.c.campaign_id, sends.c.step_id, sends.c.variant_id)
+        .where(_READY, sends.c.next_attempt_at <= now)
+        .order_by(sends.c.next_attempt_at, sends.c.id)
+        .limit(1)
+    ).first()
+    if oldest is None:
+        return None
+    return (
+        select(
+            sends.c.id,
+            sends.c.send_id,
+            sends.c.subscriber_id,
+            sends.c.campaign_id,
+            sends.c.step_id,
+            sends.c.variant_id,
+            sends.c.kind,
+            sends.c.attempts,
+        )
+        .where(
+            _READY,
+            sends.c.next_attempt_at <= now,
+            sends.c.campaign_id == oldest.campaign_id,
+            sends.c.step_id == oldest.step_id,
+            sends.c.variant_id == oldest.variant_id,
+        )
+        .order_by(sends.c.next_attempt_at, sends.c.id)
+    )
+
+
+def count_ready(conn: Connection, now: datetime) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).select_from(sends).where(_READY, sends.c.next_attempt_at <= now)
+        ).scalar_one()
+    )
 
 
 def campaign_in_flight(conn: Connection, subscriber_ids: Iterable[int]) -> dict[int, datetime]:
@@ -121,12 +256,115 @@ def campaign_in_flight(conn: Connection, subscriber_ids: Iterable[int]) -> dict[
             .where(
                 sends.c.subscriber_id.in_(chunk),
                 sends.c.kind == CAMPAIGN,
-                sends.c.status.in_(IN_FLIGHT),
+                in_states(*IN_FLIGHT),
             )
             .group_by(sends.c.subscriber_id)
         )
         found.update({sid: due for sid, due in rows})
     return found
+
+
+# -- transitions -------------------------------------------------------------------------------
+def new_row(
+    *,
+    subscriber_id: int,
+    campaign_id: str,
+    step_id: str,
+    variant_id: str,
+    kind: str,
+    now: datetime,
+    content_version: str | None = None,
+) -> dict[str, object]:
+    """A new ``pending`` row, due at once (for :func:`plan`), with a fresh opaque send id."""
+    return {
+        "send_id": uuid.uuid4().hex,
+        "subscriber_id": subscriber_id,
+        "campaign_id": campaign_id,
+        "step_id": step_id,
+        "variant_id": variant_id,
+        "kind": kind,
+        "status": PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "content_version": content_version,
+    }
+
+
+def plan(conn: Connection, rows: list[dict[str, object]]) -> None:
+    """(none) → ``pending``: one executemany; a row whose (subscriber, campaign, step) already
+    exists is left alone, which makes planning idempotent."""
+    if not rows:
+        return
+    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = ins(sends).on_conflict_do_nothing(
+        index_elements=[sends.c.subscriber_id, sends.c.campaign_id, sends.c.step_id]
+    )
+    conn.execute(stmt, rows)
+
+
+def recover_expired(conn: Connection, now: datetime) -> tuple[int, int]:
+    """Leases that ran out: ``claimed`` → ``pending`` (it never reached the transport) and
+    ``sending`` → ``unknown`` (it may have left). Returns (released, unknown)."""
+    released = conn.execute(
+        update(sends)
+        .where(in_states(CLAIMED), sends.c.lease_until < now)
+        .values(status=PENDING, lease_until=None)
+    ).rowcount
+    unknown = conn.execute(
+        update(sends)
+        .where(in_states(SENDING), sends.c.lease_until < now)
+        .values(
+            status=UNKNOWN,
+            error="the sending process stopped after the request left",
+            next_attempt_at=now + RECONCILE_WINDOW,
+        )
+    ).rowcount
+    return int(released or 0), int(unknown or 0)
+
+
+def claim(conn: Connection, ids: Sequence[int], lease_until: datetime) -> None:
+    """``pending``/``retry`` → ``claimed`` with a lease; counts the attempt."""
+    _update_ids(
+        conn,
+        ids,
+        _READY,
+        status=CLAIMED,
+        lease_until=lease_until,
+        attempts=sends.c.attempts + 1,
+    )
+
+
+def cancel(conn: Connection, ids: Sequence[int], reason: str) -> None:
+    """``pending``/``retry`` → ``cancelled``: consent or suppression failed at claim time."""
+    _update_ids(conn, ids, _READY, status=CANCELLED, error=reason)
+
+
+def unclaim(conn: Connection, ids: Sequence[int], *, due: datetime | None = None) -> None:
+    """``claimed`` → ``pending`` as if never claimed (the attempt is not counted), optionally
+    due later (a window that closed before the send)."""
+    values: dict[str, Any] = {
+        "status": PENDING,
+        "lease_until": None,
+        "attempts": sends.c.attempts - 1,
+    }
+    if due is not None:
+        values["next_attempt_at"] = due
+    _update_ids(conn, ids, in_states(CLAIMED), **values)
+
+
+def start_sending(
+    conn: Connection, ids: Sequence[int], *, lease_until: datetime, transport: str
+) -> None:
+    """``claimed`` → ``sending``, committed just before the request leaves."""
+    _update_ids(
+        conn,
+        ids,
+        in_states(CLAIMED),
+        status=SENDING,
+        lease_until=lease_until,
+        transport=transport,
+    )
 
 
 def count_toward_cap(conn: Connection, which: ColumnElement[bool], at: datetime) -> None:
@@ -148,16 +386,113 @@ def count_toward_cap(conn: Connection, which: ColumnElement[bool], at: datetime)
 
 
 def mark_sent(
-    conn: Connection, ids: list[int], *, at: datetime, provider_message_id: str | None
+    conn: Connection, ids: Sequence[int], *, at: datetime, provider_message_id: str | None
 ) -> None:
     """``sending`` → ``sent``: the provider accepted these emails at ``at``."""
-    values: dict[str, Any] = {
-        "status": SENT,
-        "sent_at": at,
-        "provider_message_id": provider_message_id,
-        "error": None,
-        "lease_until": None,
-    }
     for chunk in _chunks(ids):
-        conn.execute(update(sends).where(sends.c.id.in_(chunk)).values(**values))
         count_toward_cap(conn, sends.c.id.in_(chunk), at)
+        conn.execute(
+            update(sends)
+            .where(sends.c.id.in_(chunk))
+            .values(
+                status=SENT,
+                sent_at=at,
+                provider_message_id=provider_message_id,
+                error=None,
+                lease_until=None,
+            )
+        )
+
+
+def mark_retry(conn: Connection, ids: Sequence[int], *, due: datetime, error: str | None) -> None:
+    """``sending`` → ``retry``: a temporary refusal; claimable again at ``due``."""
+    _update_ids(conn, ids, None, status=RETRY, error=error, lease_until=None, next_attempt_at=due)
+
+
+def mark_failed(conn: Connection, ids: Sequence[int], *, error: str | None) -> None:
+    """``sending`` (or ``claimed``, a render failure) → ``failed`` for good."""
+    _update_ids(conn, ids, None, status=FAILED, error=error, lease_until=None)
+
+
+def mark_unknown(conn: Connection, ids: Sequence[int], *, now: datetime, error: str | None) -> None:
+    """``sending`` → ``unknown``: the request left without an answer; settled by a provider
+    event, or sent again after :data:`RECONCILE_WINDOW`."""
+    _update_ids(
+        conn,
+        ids,
+        None,
+        status=UNKNOWN,
+        error=error,
+        lease_until=None,
+        next_attempt_at=now + RECONCILE_WINDOW,
+    )
+
+
+def settle_unknown(conn: Connection, now: datetime, proven: ColumnElement[bool]) -> tuple[int, int]:
+    """``unknown`` rows ``proven`` accepted (a provider event names them) → ``sent``; those
+    without proof whose window ran out → ``pending``. Returns (settled, released)."""
+    # Accepted at some moment before now: counting it from now only ever waits longer.
+    count_toward_cap(conn, in_states(UNKNOWN) & proven, now)
+    settled = conn.execute(
+        update(sends).where(in_states(UNKNOWN), proven).values(status=SENT, sent_at=now, error=None)
+    ).rowcount
+    released = conn.execute(
+        update(sends)
+        .where(in_states(UNKNOWN), sends.c.next_attempt_at <= now, ~proven)
+        .values(
+            status=PENDING,
+            next_attempt_at=now,
+            error="re-sent: no provider event within the reconciliation window",
+        )
+    ).rowcount
+    return int(settled or 0), int(released or 0)
+
+
+def cancel_campaign(conn: Connection, campaign_id: str, reason: str) -> int:
+    """Every not-yet-sent row of one campaign → ``cancelled`` (a broadcast was cancelled).
+    Claimed rows have not reached the transport either: dispatch only sends rows it still finds
+    claimed."""
+    result = conn.execute(
+        update(sends)
+        .where(sends.c.campaign_id == campaign_id, in_states(PENDING, RETRY, CLAIMED))
+        .values(status=CANCELLED, error=reason)
+    )
+    return int(result.rowcount or 0)
+
+
+def hold_campaign(conn: Connection, now: datetime, until: datetime) -> int:
+    """Campaign rows due by ``now`` wait until ``until`` (the complaint pause); system email
+    is untouched. Returns how many were held."""
+    result = conn.execute(
+        update(sends)
+        .where(_READY, sends.c.next_attempt_at <= now, sends.c.kind == CAMPAIGN)
+        .values(next_attempt_at=until)
+    )
+    return max(int(result.rowcount or 0), 0)
+
+
+def retire_confirmation(conn: Connection, subscriber_id: int) -> None:
+    """Someone who unsubscribed and signs up again needs a new confirmation email, but the
+    ledger key (subscriber, "_system", "confirm") is taken by the first one. That row is kept
+    as history under "confirm~N" (N = 1, 2 … oldest first), so the new one can take the key;
+    if it never went out it is cancelled, since the new email replaces it."""
+    old = conn.execute(
+        select(sends.c.id, sends.c.status).where(
+            sends.c.subscriber_id == subscriber_id,
+            sends.c.campaign_id == SYSTEM_CAMPAIGN,
+            sends.c.step_id == "confirm",
+        )
+    ).first()
+    if old is None:
+        return
+    earlier = conn.execute(
+        select(func.count()).where(
+            sends.c.subscriber_id == subscriber_id,
+            sends.c.campaign_id == SYSTEM_CAMPAIGN,
+            sends.c.step_id.like("confirm~%"),
+        )
+    ).scalar_one()
+    values: dict[str, object] = {"step_id": f"confirm~{earlier + 1}"}
+    if old.status in (PENDING, RETRY, CLAIMED, UNKNOWN):  # never resent: the new one replaces it
+        values.update(status=CANCELLED, error="replaced by a newer confirmation email")
+    conn.execute(update(sends).where(sends.c.id == old.id).values(**values))

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select
 
 from campaigns.ledger import SENT, sends
 from engagement.events import Kind
@@ -269,18 +269,9 @@ def alerts_delivered(conn: Connection, ids: set[str]) -> None:
 def hold_campaign_sends(conn: Connection, now: datetime, until: datetime) -> int:
     """While paused, campaign rows already in the ledger (planned earlier, waiting for a send
     window or a retry) wait too; system email is untouched. Returns how many were held."""
-    from campaigns.ledger import CAMPAIGN, PENDING, RETRY
+    from campaigns import ledger
 
-    result = conn.execute(
-        update(sends)
-        .where(
-            sends.c.kind == CAMPAIGN,
-            sends.c.status.in_([PENDING, RETRY]),
-            sends.c.next_attempt_at <= now,
-        )
-        .values(next_attempt_at=until)
-    )
-    return max(int(result.rowcount or 0), 0)
+    return ledger.hold_campaign(conn, now, until)
 
 
 # -- the staff alert email -------------------------------------------------------------------

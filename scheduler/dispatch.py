@@ -15,28 +15,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import select
 
 from campaigns import ledger
 from campaigns.cadence import Cadence
+from campaigns.ledger import CAMPAIGN, FAILED, RETRY, SENT, SYSTEM_CAMPAIGN, UNKNOWN, sends
 from campaigns.loader import Catalog
 from campaigns.rendering import render_variant
 from engagement.tracking import EngagementLinks
 from scheduler.crashpoints import crash_point
 from scheduler.health import TransportHealth
-from scheduler.ledger import (
-    CAMPAIGN,
-    CANCELLED,
-    CLAIMED,
-    FAILED,
-    PENDING,
-    RECONCILE_WINDOW,
-    RETRY,
-    SENDING,
-    SENT,
-    UNKNOWN,
-    sends,
-)
 from scheduler.ratelimit import TokenBucket
 from scheduler.transports import Batch, Envelope, Outcome, Result, Transport
 from storage import Database
@@ -51,25 +39,8 @@ log = logging.getLogger("clinicmail.dispatch")
 LEASE = timedelta(minutes=10)
 CLAIM_BATCH = 1000
 MAX_ATTEMPTS = 8
-SYSTEM_CAMPAIGN = "_system"
 # System emails about a person that go to the clinic's staff, not to the person.
 STAFF_EMAILS = frozenset({"staff-alert", "checkin-staff"})
-
-
-def ready_condition(now: datetime) -> Any:
-    """Rows that may be claimed now: due pending/retry rows, or claims whose lease ran out."""
-    return or_(
-        and_(sends.c.status.in_([PENDING, RETRY]), sends.c.next_attempt_at <= now),
-        and_(sends.c.status == CLAIMED, sends.c.lease_until < now),
-    )
-
-
-def count_ready(conn: Connection, now: datetime) -> int:
-    return int(
-        conn.execute(
-            select(func.count()).select_from(sends).where(ready_condition(now))
-        ).scalar_one()
-    )
 
 
 @dataclass
@@ -105,8 +76,6 @@ class Claimed:
     first_name: str | None = None
     public_id: str = ""
     timezone: str | None = None
-    # When the provider accepted the person's previous campaign email (the weekly cap).
-    last_accepted: datetime | None = None
 
     @property
     def system(self) -> str | None:
@@ -150,37 +119,18 @@ class Dispatcher:
 
     # -- claiming ---------------------------------------------------------------------------
     def recover(self, now: datetime) -> int:
-        """Rows stuck in ``sending`` past their lease may have left: mark them ``unknown``."""
+        """Leases that ran out: claims go back to ``pending``; rows stuck in ``sending`` may
+        have left and become ``unknown``. Returns how many became unknown."""
         with self.db.begin() as conn:
-            result = conn.execute(
-                update(sends)
-                .where(sends.c.status == SENDING, sends.c.lease_until < now)
-                .values(
-                    status=UNKNOWN,
-                    error="the sending process stopped after the request left",
-                    next_attempt_at=now + RECONCILE_WINDOW,
-                )
-            )
-            return int(result.rowcount or 0)
+            return ledger.recover_expired(conn, now)[1]
 
     def claim(self, now: datetime, limit: int = CLAIM_BATCH) -> tuple[list[Claimed], int]:
         """Claim up to ``limit`` ready rows; returns them and how many were cancelled."""
         with self.db.begin() as conn:
-            query = (
-                select(
-                    sends.c.id,
-                    sends.c.send_id,
-                    sends.c.subscriber_id,
-                    sends.c.campaign_id,
-                    sends.c.step_id,
-                    sends.c.variant_id,
-                    sends.c.kind,
-                    sends.c.attempts,
-                )
-                .where(ready_condition(now))
-                .order_by(sends.c.next_attempt_at, sends.c.id)
-                .limit(limit)
-            )
+            ready = ledger.ready_query(conn, now)
+            if ready is None:
+                return [], 0
+            query = ready.limit(limit)
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True, of=sends)
             rows = [Claimed(*r) for r in conn.execute(query)]
@@ -198,7 +148,6 @@ class Dispatcher:
                         subscribers.c.status,
                         subscribers.c.red_flag,
                         subscribers.c.timezone,
-                        subscribers.c.last_campaign_send_at,
                     ).where(subscribers.c.id.in_({r.subscriber_id for r in rows}))
                 )
             }
@@ -212,24 +161,19 @@ class Dispatcher:
                     cancel.append((row.id, reason))
                     continue
                 assert person is not None
-                row.email, row.first_name, row.public_id, row.timezone, row.last_accepted = (
+                row.email, row.first_name, row.public_id, row.timezone = (
                     person.email,
                     person.first_name,
                     person.public_id,
                     person.timezone,
-                    person.last_campaign_send_at,
                 )
                 keep.append(row)
+            by_reason: dict[str, list[int]] = defaultdict(list)
             for row_id, reason in cancel:
-                conn.execute(
-                    update(sends).where(sends.c.id == row_id).values(status=CANCELLED, error=reason)
-                )
-            if keep:
-                conn.execute(
-                    update(sends)
-                    .where(sends.c.id.in_([r.id for r in keep]))
-                    .values(status=CLAIMED, lease_until=now + LEASE, attempts=sends.c.attempts + 1)
-                )
+                by_reason[reason].append(row_id)
+            for reason, ids in by_reason.items():
+                ledger.cancel(conn, ids, reason)
+            ledger.claim(conn, [r.id for r in keep], now + LEASE)
             return keep, len(cancel)
 
     def _ineligible(self, row: Claimed, person: Any, suppressed: set[str]) -> str | None:
@@ -381,7 +325,7 @@ class Dispatcher:
 
     def _send_claimed(self, rows: list[Claimed], now: datetime) -> DispatchReport:
         report = DispatchReport()
-        rows = self._defer_not_allowed(rows, now, report)
+        rows = self._defer_closed(rows, now, report)
         groups: dict[tuple[str, str, str], list[Claimed]] = defaultdict(list)
         for row in rows:
             groups[(row.campaign_id, row.step_id, row.variant_id)].append(row)
@@ -413,12 +357,11 @@ class Dispatcher:
                 if self.pacer is not None:
                     self.pacer.acquire(len(chunk))
                 with self.db.begin() as conn:
-                    conn.execute(
-                        update(sends)
-                        .where(sends.c.id.in_([r.id for r in chunk]), sends.c.status == CLAIMED)
-                        .values(
-                            status=SENDING, lease_until=now + LEASE, transport=self.transport.name
-                        )
+                    ledger.start_sending(
+                        conn,
+                        [r.id for r in chunk],
+                        lease_until=now + LEASE,
+                        transport=self.transport.name,
                     )
                 batch = self._batch(key, chunk, rendered)
                 if self.per_recipient:
@@ -449,50 +392,37 @@ class Dispatcher:
     def _release(self, rows: list[Claimed]) -> None:
         """Hand back claimed rows that never reached the transport, as if never claimed."""
         with self.db.begin() as conn:
-            _unclaim(conn, [r.id for r in rows])
+            ledger.unclaim(conn, [r.id for r in rows])
 
-    def _defer_not_allowed(
+    def _defer_closed(
         self, rows: list[Claimed], now: datetime, report: DispatchReport
     ) -> list[Claimed]:
-        """The cadence rule, re-checked at send time: campaign email whose local window closed
-        since planning (a retry, a backlog after downtime, a back-off), or whose person had a
-        campaign email accepted since (a time-sensitive broadcast went first), waits for the
-        moment :mod:`campaigns.cadence` allows instead of going now. Of two campaign emails to
-        one person in a claim, the second waits for the first. System email is exempt."""
+        """Campaign email whose local window closed between planning and sending (a retry, a
+        backlog after downtime or a back-off) waits for the next open moment instead of going
+        out at night or on a quiet day (:mod:`campaigns.cadence`). System email is exempt.
+
+        The weekly cap is the planner's: it plans a campaign email only when the person's last
+        one was accepted seven days before and none is in flight, so a row that goes later than
+        planned only moves the next one."""
         if self.times is None:
             return rows
         later: dict[datetime, list[int]] = defaultdict(list)
         deferred: set[int] = set()
-        # A time-sensitive broadcast goes first when two meet in one claim.
-        campaign_rows = sorted(
-            (r for r in rows if r.kind == CAMPAIGN), key=lambda r: not self._time_sensitive(r)
-        )
-        taken: set[int] = set()
-        for row in campaign_rows:
+        for row in rows:
+            if row.kind != CAMPAIGN:
+                continue
             campaign = self.catalog.get(row.campaign_id)
-            slot = self.times.earliest(
-                now,
-                campaign,
-                zone=row.timezone,
-                last_accepted=row.last_accepted,
-                in_flight_from=now if row.subscriber_id in taken else None,
-            )
-            if slot.reason is not None:
-                later[slot.at].append(row.id)
+            override = campaign.meta.send_window if campaign is not None else None
+            if not self.times.is_open(now, row.timezone, override):
+                later[self.times.next_open(now, row.timezone, override)].append(row.id)
                 deferred.add(row.id)
-            else:
-                taken.add(row.subscriber_id)
         if not deferred:
             return rows
         with self.db.begin() as conn:
             for when, ids in later.items():
-                _unclaim(conn, ids, next_attempt_at=when)
+                ledger.unclaim(conn, ids, due=when)
         report.deferred += len(deferred)
         return [r for r in rows if r.id not in deferred]
-
-    def _time_sensitive(self, row: Claimed) -> bool:
-        campaign = self.catalog.get(row.campaign_id)
-        return campaign is not None and campaign.time_sensitive
 
     def _deliver_staff_alert(self, now: datetime, report: DispatchReport) -> None:
         """A queued transport-failure alert goes first, once the back-off allows a request."""
@@ -527,7 +457,7 @@ class Dispatcher:
                 key = (RETRY, None, res.error, now + timedelta(seconds=delay))
                 report.retried += 1
             elif res.outcome is Outcome.UNKNOWN:
-                key = (UNKNOWN, None, res.error, now + RECONCILE_WINDOW)
+                key = (UNKNOWN, None, res.error, None)
                 report.unknown += 1
             else:
                 key = (FAILED, None, res.error, None)
@@ -537,40 +467,18 @@ class Dispatcher:
             for (status, provider_id, error, retry_at), ids in groups.items():
                 if status == SENT:
                     ledger.mark_sent(conn, ids, at=now, provider_message_id=provider_id)
-                    continue
-                values: dict[str, Any] = {"status": status, "error": error, "lease_until": None}
-                if retry_at is not None:
-                    values["next_attempt_at"] = retry_at
-                for start in range(0, len(ids), 900):
-                    conn.execute(
-                        update(sends)
-                        .where(sends.c.id.in_(ids[start : start + 900]))
-                        .values(**values)
-                    )
+                elif status == RETRY:
+                    ledger.mark_retry(conn, ids, due=retry_at, error=error)
+                elif status == UNKNOWN:
+                    ledger.mark_unknown(conn, ids, now=now, error=error)
+                else:
+                    ledger.mark_failed(conn, ids, error=error)
 
 
 def _backoff(attempt: int) -> float:
     """Exponential backoff with jitter: 1, 2, 4 … minutes, capped at an hour."""
     base: float = min(60.0 * 2 ** (attempt - 1), 3600.0)
     return base * (0.8 + 0.4 * random.random())
-
-
-def _unclaim(conn: Connection, ids: list[int], *, next_attempt_at: datetime | None = None) -> None:
-    """Claimed rows that never reached the transport go back to ``pending`` as if never
-    claimed (the attempt is not counted), optionally due later."""
-    values: dict[str, Any] = {
-        "status": PENDING,
-        "lease_until": None,
-        "attempts": sends.c.attempts - 1,
-    }
-    if next_attempt_at is not None:
-        values["next_attempt_at"] = next_attempt_at
-    for start in range(0, len(ids), 900):
-        conn.execute(
-            update(sends)
-            .where(sends.c.id.in_(ids[start : start + 900]), sends.c.status == CLAIMED)
-            .values(**values)
-        )
 
 
 def _personal(batch: Batch) -> Batch:

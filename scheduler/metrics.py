@@ -18,9 +18,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from campaigns.ledger import sends
+from campaigns.ledger import count_ready, sends
 from engagement.tables import email_events
-from scheduler.dispatch import count_ready
 from storage import Database
 from subscribers.tables import subscribers, suppressions
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection
 
-from campaigns import enrollment
+from campaigns import enrollment, ledger
 from campaigns.cadence import Cadence
+from campaigns.ledger import SYSTEM, SYSTEM_CAMPAIGN
 from campaigns.loader import Catalog
 from engagement.sunset import Dormant
-from scheduler.dispatch import SYSTEM_CAMPAIGN
-from scheduler.ledger import CANCELLED, CLAIMED, PENDING, RETRY, SYSTEM, UNKNOWN, sends
-from scheduler.planner import insert_send, insert_sends, send_row
 from subscribers import store
 from subscribers.signup import Confirmation
 
@@ -53,37 +51,10 @@ def on_signup(conn: Connection, confirmation: Confirmation, now: datetime) -> No
     sid = confirmation.subscriber_id
     variant = URGENT if confirmation.urgent else "default"
     if confirmation.held is None:
-        _retire_confirmation(conn, sid)
+        ledger.retire_confirmation(conn, sid)
         _queue_system(conn, sid, "confirm", now, variant=variant)
     else:
         _queue_system(conn, sid, f"confirm:{confirmation.held}", now, variant=variant)
-
-
-def _retire_confirmation(conn: Connection, subscriber_id: int) -> None:
-    """Someone who unsubscribed and signs up again needs a new confirmation email, but the
-    ledger key (subscriber, "_system", "confirm") is taken by the first one. That row is kept
-    as history under "confirm~N" (N = 1, 2 … oldest first), so the new one can take the key;
-    if it never went out it is cancelled, since the new email replaces it."""
-    old = conn.execute(
-        select(sends.c.id, sends.c.status).where(
-            sends.c.subscriber_id == subscriber_id,
-            sends.c.campaign_id == SYSTEM_CAMPAIGN,
-            sends.c.step_id == "confirm",
-        )
-    ).first()
-    if old is None:
-        return
-    earlier = conn.execute(
-        select(func.count()).where(
-            sends.c.subscriber_id == subscriber_id,
-            sends.c.campaign_id == SYSTEM_CAMPAIGN,
-            sends.c.step_id.like("confirm~%"),
-        )
-    ).scalar_one()
-    values: dict[str, object] = {"step_id": f"confirm~{earlier + 1}"}
-    if old.status in (PENDING, RETRY, CLAIMED, UNKNOWN):  # never resent: the new one replaces it
-        values.update(status=CANCELLED, error="replaced by a newer confirmation email")
-    conn.execute(update(sends).where(sends.c.id == old.id).values(**values))
 
 
 def queue_safety(
@@ -115,7 +86,7 @@ def queue_reengagement(
     urgent, so unlike other system email it waits for the person's local send window."""
     rows = []
     for p in people:
-        row = send_row(
+        row = ledger.new_row(
             subscriber_id=p.subscriber_id,
             campaign_id=SYSTEM_CAMPAIGN,
             step_id=p.step_id,
@@ -126,18 +97,22 @@ def queue_reengagement(
         if not times.is_open(now, p.timezone):
             row["next_attempt_at"] = times.next_open(now, p.timezone)
         rows.append(row)
-    insert_sends(conn, rows)
+    ledger.plan(conn, rows)
 
 
 def _queue_system(
     conn: Connection, subscriber_id: int, step_id: str, now: datetime, *, variant: str = "default"
 ) -> None:
-    insert_send(
+    ledger.plan(
         conn,
-        subscriber_id=subscriber_id,
-        campaign_id=SYSTEM_CAMPAIGN,
-        step_id=step_id,
-        variant_id=variant,
-        kind=SYSTEM,
-        now=now,
+        [
+            ledger.new_row(
+                subscriber_id=subscriber_id,
+                campaign_id=SYSTEM_CAMPAIGN,
+                step_id=step_id,
+                variant_id=variant,
+                kind=SYSTEM,
+                now=now,
+            )
+        ],
     )

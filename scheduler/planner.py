@@ -10,20 +10,18 @@ Planning never moves the weekly cap: the ledger does, when the provider accepts 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
 
 from campaigns import enrollment, ledger
 from campaigns.cadence import OPEN_EVERY_DAY, Cadence, Closures
+from campaigns.ledger import CAMPAIGN
 from campaigns.loader import Catalog
 from campaigns.tables import COMPLETED, LEFT, STOPPED
 from engagement import complaints, sunset
-from scheduler.ledger import CAMPAIGN, PENDING, sends
 from subscribers import store
 
 PAUSED_CAMPAIGN_RECHECK = timedelta(hours=1)
@@ -37,73 +35,6 @@ class PlanReport:
     planned: int = 0
     postponed: int = 0
     finished: int = 0
-
-
-def new_send_id() -> str:
-    return uuid.uuid4().hex
-
-
-def send_row(
-    *,
-    subscriber_id: int,
-    campaign_id: str,
-    step_id: str,
-    variant_id: str,
-    kind: str,
-    now: datetime,
-    content_version: str | None = None,
-) -> dict[str, object]:
-    """A new pending ledger row, due at once."""
-    return {
-        "content_version": content_version,
-        "send_id": new_send_id(),
-        "subscriber_id": subscriber_id,
-        "campaign_id": campaign_id,
-        "step_id": step_id,
-        "variant_id": variant_id,
-        "kind": kind,
-        "status": PENDING,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
-
-
-def insert_send(
-    conn: Connection,
-    *,
-    subscriber_id: int,
-    campaign_id: str,
-    step_id: str,
-    variant_id: str,
-    kind: str,
-    now: datetime,
-) -> None:
-    """Write a pending ledger row, unless one exists for (subscriber, campaign, step)."""
-    insert_sends(
-        conn,
-        [
-            send_row(
-                subscriber_id=subscriber_id,
-                campaign_id=campaign_id,
-                step_id=step_id,
-                variant_id=variant_id,
-                kind=kind,
-                now=now,
-            )
-        ],
-    )
-
-
-def insert_sends(conn: Connection, rows: list[dict[str, object]]) -> None:
-    """Bulk form of :func:`insert_send` (one executemany per planning batch)."""
-    if not rows:
-        return
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = ins(sends).on_conflict_do_nothing(
-        index_elements=[sends.c.subscriber_id, sends.c.campaign_id, sends.c.step_id]
-    )
-    conn.execute(stmt, rows)
 
 
 @dataclass
@@ -122,7 +53,7 @@ class _Batch:
     sunset: set[int] = field(default_factory=set)
 
     def flush(self, conn: Connection, now: datetime) -> None:
-        insert_sends(conn, self.sends)
+        ledger.plan(conn, self.sends)
         enrollment.apply_changes(conn, self.changes, now)
 
 
@@ -138,16 +69,17 @@ class Planner:
         self.cadence = Cadence(default_zone, window, closures)
 
     def plan_batch(
-        self, conn: Connection, now: datetime, after_id: int
-    ) -> tuple[PlanReport, int | None]:
-        """Plan one keyset batch; returns the report and the last id seen (None when done)."""
+        self, conn: Connection, now: datetime, after: tuple[datetime, int] | None
+    ) -> tuple[PlanReport, tuple[datetime, int] | None]:
+        """Plan one keyset batch after ``after`` (None: from the start); returns the report and
+        the last (next_due_at, id) seen (None when done)."""
         report = PlanReport()
         # List health: spam complaints over the limit pause all campaign email (rows already
         # in the ledger wait too); the sunset policy pauses dormant people until "keep me".
         complaint_pause = complaints.is_paused(conn)
-        if complaint_pause and after_id == 0:
+        if complaint_pause and after is None:
             complaints.hold_campaign_sends(conn, now, now + PAUSED_CAMPAIGN_RECHECK)
-        due = enrollment.due_batch(conn, now, after_id, BATCH)
+        due = enrollment.due_batch(conn, now, after, BATCH)
         if not due:
             return report, None
         self.catalog.preload(conn, {d.campaign_id for d in due})  # broadcasts, read in this txn
@@ -161,7 +93,7 @@ class Planner:
         for d in due:
             self._plan_one(d, people.get(d.subscriber_id), now, report, batch)
         batch.flush(conn, now)
-        return report, due[-1].enrollment_id
+        return report, (due[-1].next_due_at, due[-1].enrollment_id)
 
     def _plan_one(
         self,
@@ -212,7 +144,7 @@ class Planner:
             return finish(COMPLETED)
         index, step, variant = found
         batch.sends.append(
-            send_row(
+            ledger.new_row(
                 subscriber_id=person.id,
                 campaign_id=campaign.id,
                 step_id=step.id,

@@ -11,10 +11,11 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, text
 
 from campaigns.cadence import Cadence
+from campaigns.ledger import count_ready
 from engagement.process import apply_pending
 from engagement.tracking import EngagementLinks
 from scheduler.context import AppContext
-from scheduler.dispatch import Dispatcher, DispatchReport, LinkMaker, count_ready
+from scheduler.dispatch import Dispatcher, DispatchReport, LinkMaker
 from scheduler.health import TransportHealth
 from scheduler.planner import Planner
 from scheduler.ratelimit import TokenBucket
@@ -114,6 +115,7 @@ def run_tick(
     with ctx.db.begin() as conn:
         report.settled, report.released = settle_unknown(conn, now)
     _plan(planner, ctx.db.begin, now, report)
+    _refresh_statistics(ctx, report)
     assert dispatcher is not None
     report.delivery = dispatcher.run(now)
     log.info(
@@ -125,6 +127,19 @@ def run_tick(
         },
     )
     return report
+
+
+# Rows written by one planning pass after which PostgreSQL's statistics are refreshed: without
+# it, the claims that follow in the same tick are planned on stale counts (autovacuum comes
+# later) and scan and sort every ready row on disk.
+ANALYZE_AFTER = 5_000
+
+
+def _refresh_statistics(ctx: AppContext, report: TickReport) -> None:
+    if ctx.db.dialect != "postgresql" or report.planned + report.postponed < ANALYZE_AFTER:
+        return
+    with ctx.db.begin() as conn:
+        conn.execute(text("ANALYZE sends, enrollments"))
 
 
 PLANNER_LOCK = 0x636C6E6D  # "clnm": the PostgreSQL advisory lock that elects one planner
@@ -141,7 +156,7 @@ def _planner_lock(conn: Connection) -> bool:
 
 
 def _plan(planner: Planner, begin: object, now: datetime, report: TickReport) -> None:
-    after = 0
+    after: tuple[datetime, int] | None = None
     while True:
         with begin() as conn:  # type: ignore[operator]
             if not _planner_lock(conn):

@@ -10,9 +10,18 @@ Key rotation: pass several keys, newest last; tokens signed with any of them sti
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import (
+    BadSignature,
+    SignatureExpired,
+    Signer,
+    TimestampSigner,
+    URLSafeSerializer,
+    URLSafeTimedSerializer,
+)
+from itsdangerous.encoding import base64_encode
+from itsdangerous.serializer import Serializer
 
 # "keep": the re-engagement email's "keep sending me emails" link (engagement.sunset).
 Purpose = Literal["unsubscribe", "preferences", "confirm", "keep"]
@@ -21,17 +30,58 @@ Purpose = Literal["unsubscribe", "preferences", "confirm", "keep"]
 CONFIRM_MAX_AGE = 7 * 24 * 3600
 
 
+_DERIVED: dict[tuple[Any, ...], bytes] = {}
+
+
+class _Signer(Signer):
+    """itsdangerous re-derives the HMAC key from the secret and salt on every signature (two
+    per email); the result depends only on those, so it is derived once per process."""
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        secret = self.secret_keys[-1] if secret_key is None else secret_key
+        key = (type(self), secret, self.salt, self.key_derivation, self.digest_method)
+        if key not in _DERIVED:
+            _DERIVED[key] = super().derive_key(secret)
+        return _DERIVED[key]
+
+
+class _TimedSigner(_Signer, TimestampSigner):
+    """The same, for the confirmation link's timestamped tokens."""
+
+
+class _Plain(URLSafeSerializer):
+    """Never tries zlib: a token holds a 32-character random id, which does not compress, so
+    the attempt is wasted work (the stock serializer reads these tokens, and these read its)."""
+
+    def dump_payload(self, obj: Any) -> bytes:
+        return base64_encode(Serializer.dump_payload(self, obj))
+
+
+class _Timed(URLSafeTimedSerializer):
+    def dump_payload(self, obj: Any) -> bytes:
+        return base64_encode(Serializer.dump_payload(self, obj))
+
+
 class Tokens:
     def __init__(self, keys: Sequence[str]) -> None:
         if not keys:
             raise ValueError("at least one signing key is needed")
         self._keys = list(keys)
+        # One serializer per purpose, made once (building one per link showed in profiles).
+        self._plains: dict[str, URLSafeSerializer] = {}
+        self._timeds: dict[str, URLSafeTimedSerializer] = {}
 
     def _plain(self, purpose: Purpose) -> URLSafeSerializer:
-        return URLSafeSerializer(self._keys, salt=f"clinicmail.{purpose}")
+        if purpose not in self._plains:
+            self._plains[purpose] = _Plain(self._keys, salt=f"clinicmail.{purpose}", signer=_Signer)
+        return self._plains[purpose]
 
     def _timed(self, purpose: Purpose) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self._keys, salt=f"clinicmail.{purpose}")
+        if purpose not in self._timeds:
+            self._timeds[purpose] = _Timed(
+                self._keys, salt=f"clinicmail.{purpose}", signer=_TimedSigner
+            )
+        return self._timeds[purpose]
 
     def make(self, purpose: Purpose, public_id: str, send_id: str | None = None) -> str:
         """``send_id``: the email this link is in (unsubscribe and preference links)."""

@@ -184,6 +184,8 @@ def test_a_time_sensitive_broadcast_goes_at_its_time_and_the_series_waits_seven_
     assert _tick(sg, provider, wednesday + WEEK - timedelta(minutes=1))["sent"] == 0
     assert _tick(sg, provider, wednesday + WEEK)["sent"] == 1
     assert provider.accepted["urgent@example.com"] == [monday, wednesday, wednesday + WEEK]
+    # The body is encoded once (orjson) and declared as UTF-8 JSON through the SDK's own seam.
+    assert provider.headers[-1]["Content-Type"] == "application/json; charset=utf-8"
     # Scheduling it again without the flag is a different broadcast: refused, nothing changes.
     again = sg(*args)
     assert again.code == 1 and "different content" in again.err

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from campaigns import ledger
 from engagement import complaints
 from engagement.complaints import ALERT, PAUSE, DayFigures
 from scheduler.context import AppContext
 from scheduler.ledger import CAMPAIGN, SYSTEM, sends
 from scheduler.listhealth import housekeeping
-from scheduler.planner import insert_send
 from scheduler.settings import load_settings
 from storage import Database
 from subscribers.tables import subscribers
@@ -177,14 +177,18 @@ def test_the_pause_holds_campaign_rows_already_in_the_ledger(
                 (CAMPAIGN, "spasm-education", "x-held"),
                 (SYSTEM, "_system", "safety"),
             ):
-                insert_send(
+                ledger.plan(
                     conn,
-                    subscriber_id=sid,
-                    campaign_id=campaign,
-                    step_id=step,
-                    variant_id="default",
-                    kind=kind,
-                    now=at - timedelta(minutes=5),
+                    [
+                        ledger.new_row(
+                            subscriber_id=sid,
+                            campaign_id=campaign,
+                            step_id=step,
+                            variant_id="default",
+                            kind=kind,
+                            now=at - timedelta(minutes=5),
+                        )
+                    ],
                 )
         tick = cli("tick", "--now", iso(at), "--json")
         assert tick.code == 0, tick.err

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from campaigns import ledger as send_ledger
 from scheduler.context import AppContext
 from scheduler.ledger import CAMPAIGN
-from scheduler.planner import insert_send
 from subscribers.tables import consent_events, subscriber_symptoms, subscribers
 from subscribers.tokens import Tokens
 from tests.conftest import CLI, write_csv
@@ -71,14 +71,18 @@ def test_one_click_post_unsubscribes_and_later_ticks_send_nothing(cli: CLI, tmp_
         ann = person(ctx, "ann@example.com")
         assert ann is not None
         with ctx.db.begin() as conn:  # an email already queued when she clicks
-            insert_send(
+            send_ledger.plan(
                 conn,
-                subscriber_id=int(str(ann["id"])),
-                campaign_id="spasm-education",
-                step_id="queued-before-unsubscribe",
-                variant_id="default",
-                kind=CAMPAIGN,
-                now=datetime(2026, 11, 23, 10, 30, tzinfo=UTC),
+                [
+                    send_ledger.new_row(
+                        subscriber_id=int(str(ann["id"])),
+                        campaign_id="spasm-education",
+                        step_id="queued-before-unsubscribe",
+                        variant_id="default",
+                        kind=CAMPAIGN,
+                        now=datetime(2026, 11, 23, 10, 30, tzinfo=UTC),
+                    )
+                ],
             )
         reply = client.post(_unsubscribe_path(ctx, "ann@example.com"), data=ONE_CLICK)
         assert reply.status_code == 200 and "unsubscribed" in reply.text

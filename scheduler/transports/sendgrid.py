@@ -13,6 +13,7 @@ import logging
 from typing import Any
 from urllib.error import URLError
 
+import orjson
 import sendgrid
 from python_http_client import exceptions as sg_errors
 
@@ -23,6 +24,7 @@ from templates.render import substitutions
 logging.getLogger("python_http_client").setLevel(logging.WARNING)
 
 DEFAULT_TIMEOUT = 30.0
+JSON_UTF8 = "application/json; charset=utf-8"
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -48,6 +50,11 @@ class SendGridTransport(Transport):
         if not api_key:
             raise TransportConfigError("SENDGRID_API_KEY is required for the sendgrid transport")
         self.client = sendgrid.SendGridAPIClient(api_key=api_key, host=host)
+        # The SDK's own seam for a ready-made body: with a Content-Type other than the bare
+        # "application/json" it posts a string request_body as is instead of running stdlib
+        # json.dumps over it, so the body is encoded once, by orjson (about 1 MB for 1,000
+        # recipients). The media type is the same JSON, with its charset said out loud.
+        self.client.client.request_headers["Content-Type"] = JSON_UTF8
         self.timeout = timeout
         self.click_tracking = click_tracking
 
@@ -92,7 +99,9 @@ class SendGridTransport(Transport):
 
     def _post(self, body: dict[str, Any]) -> tuple[Outcome, str | None, str | None, float | None]:
         try:
-            response = self.client.client.mail.send.post(request_body=body, timeout=self.timeout)
+            response = self.client.client.mail.send.post(
+                request_body=orjson.dumps(body).decode(), timeout=self.timeout
+            )
         except sg_errors.HTTPError as exc:
             status = int(exc.status_code)
             detail = _error_text(exc.body)
