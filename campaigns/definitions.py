@@ -37,8 +37,10 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-NOT_REVIEWED = "not yet reviewed by a clinician at your clinic"
-APPROVED = "approved by a clinician at your clinic"
+ReviewStatus = Literal[
+    "not yet reviewed by a clinician at your clinic", "approved by a clinician at your clinic"
+]
+NOT_REVIEWED: ReviewStatus = "not yet reviewed by a clinician at your clinic"
 
 
 class Review(_Model):
@@ -46,9 +48,8 @@ class Review(_Model):
     guideline followed, never a file the project does not hold) and its honest review state."""
 
     sources: list[str] = Field(default_factory=list)
-    status: Literal[
-        "not yet reviewed by a clinician at your clinic", "approved by a clinician at your clinic"
-    ] = NOT_REVIEWED
+    # Approval itself happens in the staff console; files on disk say so honestly.
+    status: ReviewStatus = NOT_REVIEWED
     reviewed_by: str = "unreviewed"
     reviewed_on: date | None = None
 
