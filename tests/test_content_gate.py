@@ -131,7 +131,9 @@ def _campaign(root: Path, body: str, *, front: str = "", variant: str | None = N
 
 
 def test_check_campaign_names_file_and_line(tmp_path: Path) -> None:
-    front = "review:\n  sources: [000_4c042ebdd6a49f31.txt]\n  reviewed_by: Reviewer (placeholder)\n"
+    front = (
+        "review:\n  sources: [000_4c042ebdd6a49f31.txt]\n  reviewed_by: Reviewer (placeholder)\n"
+    )
     neck = _GOOD_BODY + "\nRest your back.\n"
     root = _campaign(tmp_path / "lib", _GOOD_BODY + "\nA cure.\n", front=front, variant=neck)
     catalog, problems = load_catalog(root)
@@ -142,9 +144,10 @@ def test_check_campaign_names_file_and_line(tmp_path: Path) -> None:
     text = (root / "demo" / "01-hello.md").read_text(encoding="utf-8").splitlines()
     assert phrase.line is not None and text[phrase.line - 1] == "A cure."
     assert str(phrase).startswith(f"lib/demo/01-hello.md:{phrase.line}: error: body: 'cure'")
-    assert "placeholder" in [f for f in found if f.code == "review" and f.severity == "error"][
-        0
-    ].message
+    assert (
+        "placeholder"
+        in [f for f in found if f.code == "review" and f.severity == "error"][0].message
+    )
     assert any("file name" in f.message for f in found if f.code == "review")
     words = by_code["audience-words", "01-hello.neck.md"]
     assert words.severity == "warning" and "'your back'" in words.message
