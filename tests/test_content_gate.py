@@ -144,10 +144,8 @@ def test_check_campaign_names_file_and_line(tmp_path: Path) -> None:
     text = (root / "demo" / "01-hello.md").read_text(encoding="utf-8").splitlines()
     assert phrase.line is not None and text[phrase.line - 1] == "A cure."
     assert str(phrase).startswith(f"lib/demo/01-hello.md:{phrase.line}: error: body: 'cure'")
-    assert (
-        "placeholder"
-        in [f for f in found if f.code == "review" and f.severity == "error"][0].message
-    )
+    errors = [f for f in found if f.code == "review" and f.severity == "error"]
+    assert len(errors) == 1 and "placeholder" in errors[0].message
     assert any("file name" in f.message for f in found if f.code == "review")
     words = by_code["audience-words", "01-hello.neck.md"]
     assert words.severity == "warning" and "'your back'" in words.message

@@ -60,7 +60,7 @@ def test_every_email_has_headline_sections_and_one_booking_button() -> None:
 
 
 def test_the_clinic_look_comes_from_settings() -> None:
-    file, page, _ = _emails()[0]
+    _, page, _ = _emails()[0]
     assert (
         '<img src="https://riverside.example/logo.png" alt="Riverside Back &amp; Neck Clinic"'
         in page
