@@ -170,3 +170,15 @@ def test_validate_lists_warnings_and_fails_on_them_only_when_strict(
     assert run.out.startswith("ok: 1 campaign(s), 1 step(s)") and "content warning(s)" in run.out
     strict = sqlite_cli("campaigns", "validate", "--strict", str(root))
     assert strict.code == 1 and "problem(s) in" in strict.err
+
+
+def test_the_safety_email_lists_every_warning_sign_with_the_clinics_numbers() -> None:
+    from templates.system import system_content
+
+    safety = system_content("safety")
+    found = [f for f in check_text(safety.subject, "", safety.body, week=1) if "urgent" in f.code]
+    assert found == []
+    # The "worse" check-in follow-up says where to get help, in the clinic's own numbers.
+    followup = system_content("checkin-followup").body
+    assert "{{ clinic.emergency_number }}" in followup and "{{ clinic.urgent_advice }}" in followup
+    assert "your back" not in followup.lower()
