@@ -8,13 +8,17 @@ the step's ``variants`` list; the first variant whose ``when`` matches wins.
 Bodies are Markdown with Jinja2 expressions, run in a sandbox (templates/render.py):
 
 - variables: ``{{ first_name }}`` (falls back to "there"), ``{{ clinic.name }}``,
-  ``{{ clinic.address }}``, ``{{ clinic.booking_url }}``; anything else is refused;
+  ``{{ clinic.address }}``, ``{{ clinic.booking_url }}``, ``{{ clinic.emergency_number }}``,
+  ``{{ clinic.urgent_advice }}``; anything else is refused;
+- structure: ``##`` section headings; the subject is shown as the headline; ``cta: book`` adds
+  the one booking button after the body;
 - filters: ``capitalize default e first join last length lower replace title trim truncate
   upper wordcount``; never ``safe`` (values are always escaped) or ``attr``;
 - no raw HTML (it would show as text) and no attribute whose name starts with ``_``;
 - every image needs alt text: ``![A person sitting upright at a desk](https://…)``.
 
-``clinicmail campaigns validate`` reports each problem with its file and line;
+``clinicmail campaigns validate`` reports each problem with its file and line, then runs the
+content gate (campaigns/gate.py) on every email;
 ``clinicmail campaigns journey CAMPAIGN --symptoms …`` shows who gets which email when.
 """
 
