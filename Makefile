@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint fmt bench clean
+.PHONY: run test lint fmt bench clean content-doc seed-shingles
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ test: lint
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/delivery.py --rows $${BENCH_ROWS:-100000} --write docs/benchmarks.md
+
+# The content library's docs/content.md journeys, and the source articles' shingle hashes
+# (SEEDS: the folder of source articles, never committed).
+content-doc: $(VENV)/.installed-test
+	$(BIN)/python scripts/content_doc.py
+
+seed-shingles: $(VENV)/.installed-test
+	$(BIN)/python scripts/seed_shingles.py $${SEEDS:-../shared/seeds}
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

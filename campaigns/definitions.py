@@ -8,13 +8,17 @@ the step's ``variants`` list; the first variant whose ``when`` matches wins.
 Bodies are Markdown with Jinja2 expressions, run in a sandbox (templates/render.py):
 
 - variables: ``{{ first_name }}`` (falls back to "there"), ``{{ clinic.name }}``,
-  ``{{ clinic.address }}``, ``{{ clinic.booking_url }}``; anything else is refused;
+  ``{{ clinic.address }}``, ``{{ clinic.booking_url }}``, ``{{ clinic.emergency_number }}``,
+  ``{{ clinic.urgent_advice }}``; anything else is refused;
+- structure: ``##`` section headings; the subject is shown as the headline; ``cta: book`` adds
+  the one booking button after the body;
 - filters: ``capitalize default e first join last length lower replace title trim truncate
   upper wordcount``; never ``safe`` (values are always escaped) or ``attr``;
 - no raw HTML (it would show as text) and no attribute whose name starts with ``_``;
 - every image needs alt text: ``![A person sitting upright at a desk](https://…)``.
 
-``clinicmail campaigns validate`` reports each problem with its file and line;
+``clinicmail campaigns validate`` reports each problem with its file and line, then runs the
+content gate (campaigns/gate.py) on every email;
 ``clinicmail campaigns journey CAMPAIGN --symptoms …`` shows who gets which email when.
 """
 
@@ -37,8 +41,10 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-NOT_REVIEWED = "not yet reviewed by a clinician at your clinic"
-APPROVED = "approved by a clinician at your clinic"
+ReviewStatus = Literal[
+    "not yet reviewed by a clinician at your clinic", "approved by a clinician at your clinic"
+]
+NOT_REVIEWED: ReviewStatus = "not yet reviewed by a clinician at your clinic"
 
 
 class Review(_Model):
@@ -46,9 +52,8 @@ class Review(_Model):
     guideline followed, never a file the project does not hold) and its honest review state."""
 
     sources: list[str] = Field(default_factory=list)
-    status: Literal[
-        "not yet reviewed by a clinician at your clinic", "approved by a clinician at your clinic"
-    ] = NOT_REVIEWED
+    # Approval itself happens in the staff console; files on disk say so honestly.
+    status: ReviewStatus = NOT_REVIEWED
     reviewed_by: str = "unreviewed"
     reviewed_on: date | None = None
 

@@ -37,7 +37,9 @@ def test_sciatica_and_desk_neck_journeys_differ(sqlite_cli: CLI) -> None:
     assert {e["variant"] for e in sciatica} == {"sciatica", "default"}
     assert {e["variant"] for e in neck} == {"neck", "default"}
     # Every path starts with the urgent warning signs in week 1.
-    assert sciatica[0]["subject"] == neck[0]["subject"] == "Welcome, and the signs that need help fast"
+    assert (
+        sciatica[0]["subject"] == neck[0]["subject"] == "Welcome, and the signs that need help fast"
+    )
     # Variants of one topic may share a subject: subjects name no condition, so an inbox
     # preview reveals nothing about which path a reader is on.
 

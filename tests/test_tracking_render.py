@@ -117,7 +117,7 @@ def test_the_checkin_block_in_both_parts(renderer: Renderer) -> None:
     assert QUESTION not in plain.html and "checkin_url" not in plain.fields
 
 
-def test_library_steps_4_8_and_12_ask_for_a_check_in(renderer: Renderer) -> None:
+def test_library_steps_4_and_8_ask_for_a_check_in(renderer: Renderer) -> None:
     catalog, problems = load_catalog(BUNDLED_LIBRARY)
     assert problems == []
     campaign = catalog.get("spasm-education")
@@ -130,7 +130,7 @@ def test_library_steps_4_8_and_12_ask_for_a_check_in(renderer: Renderer) -> None
                 asking.add(step.number)
                 _, page, text = fill(rendered, {**VALUES, "checkin_url": "https://x/c/T"})
                 assert "https://x/c/T/worse" in page and "https://x/c/T/worse" in text
-    assert asking == {4, 8, 12}
+    assert asking == {4, 8}
 
 
 def test_token_names_may_carry_digits(renderer: Renderer) -> None:
