@@ -110,6 +110,7 @@ class Version:
     origin: str
     files: dict[str, str]
     files_sha256: str
+    based_on: str | None
     editor_ids: tuple[int, ...]
     created_by: str
     created_at: datetime
@@ -144,6 +145,7 @@ def _version(row: object) -> Version:
         origin=r["origin"],
         files=dict(r["files"]),
         files_sha256=r["files_sha256"],
+        based_on=r["based_on"],
         editor_ids=tuple(r["editor_ids"] or ()),
         created_by=r["created_by"],
         created_at=r["created_at"],
