@@ -59,8 +59,8 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def _sign_in(browser: Any, site: Site, role: str, width: int = 1280) -> tuple[Any, Any]:
-    context = browser.new_context(viewport={"width": width, "height": 900})
+def _sign_in(chromium: Any, site: Site, role: str, width: int = 1280) -> tuple[Any, Any]:
+    context = chromium.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     page.goto(f"{site.base}/admin/campaigns")  # not signed in: sent to the sign-in form
     assert "/admin/login" in page.url
