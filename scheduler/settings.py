@@ -7,7 +7,7 @@ variable; the CLI prints it and exits 1.
 from __future__ import annotations
 
 import re
-from datetime import time
+from datetime import time, timedelta
 from functools import cached_property
 from ipaddress import ip_network
 from typing import Literal
@@ -50,6 +50,20 @@ def parse_networks(value: str) -> list[str]:
                 f"{entry!r} is not an IP address or network (e.g. 10.0.0.1 or 10.0.0.0/8)"
             ) from None
     return out
+
+
+_UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
+
+
+def parse_interval(value: str) -> timedelta:
+    """``12 months``, ``26 weeks``, ``90 days``, ``1 year`` → a timedelta (1 day to 5 years)."""
+    parts = value.strip().lower().split()
+    if len(parts) != 2 or not parts[0].isdigit() or parts[1].rstrip("s") not in _UNIT_DAYS:
+        raise ValueError("must look like '12 months', '26 weeks' or '90 days'")
+    days = int(parts[0]) * _UNIT_DAYS[parts[1].rstrip("s")]
+    if not 1 <= days <= 5 * 365.25:
+        raise ValueError("must be between 1 day and 5 years")
+    return timedelta(days=round(days))
 
 
 class Settings(BaseSettings):
@@ -141,6 +155,16 @@ class Settings(BaseSettings):
     @classmethod
     def _proxies(cls, v: str) -> str:
         parse_networks(v)
+        return v
+
+    # Staff console: a clinician's review of campaign content falls due again after this long
+    # ("12 months", "26 weeks", "90 days").
+    review_interval: str = Field("12 months", validation_alias="CLINICMAIL_REVIEW_INTERVAL")
+
+    @field_validator("review_interval")
+    @classmethod
+    def _review_interval(cls, v: str) -> str:
+        parse_interval(v)
         return v
 
     @field_validator("log_level", mode="before")
@@ -327,6 +351,10 @@ class Settings(BaseSettings):
     @cached_property
     def proxies(self) -> list[str]:
         return parse_networks(self.trusted_proxies)
+
+    @cached_property
+    def review_every(self) -> timedelta:
+        return parse_interval(self.review_interval)
 
     @cached_property
     def window(self) -> tuple[time, time]:
