@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from console.services import Services
 from storage import Database
 from subscribers.privacy import Section
 
@@ -17,3 +18,5 @@ class ConsolePorts:
     secure_cookies: bool
     # Extra sections of a person's record (name -> reader), e.g. enrollments and sends.
     record_sections: Mapping[str, Section] = field(default_factory=dict)
+    # The operating pages' seams (people, dashboard, outbox, ops); None in a bare console.
+    services: Services | None = None

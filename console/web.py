@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from console import docs, home, login, people
+from console import docs, home, login, operate, people
 from console.auth import Forbidden, SignInRequired, forbidden, sign_in_required
 from console.ports import ConsolePorts
 
@@ -21,5 +21,6 @@ def install(app: FastAPI, ports: ConsolePorts) -> None:
     app.include_router(login.router(ports))
     app.include_router(home.router(ports))
     app.include_router(people.router(ports))
+    operate.include(app, ports)  # dashboard, newsletters, outbox, ops
     app.include_router(docs.router(app, ports))
     app.include_router(home.catch_all(ports))

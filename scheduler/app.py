@@ -115,9 +115,11 @@ def create_app(
 
 def console_ports(ctx: AppContext) -> ConsolePorts:
     from scheduler.commands.subscribers import record_sections
+    from scheduler.console_services import console_services
 
     return ConsolePorts(
         db=ctx.db,
         secure_cookies=ctx.settings.base_url.startswith("https://"),
         record_sections=record_sections(),
+        services=console_services(ctx),
     )
