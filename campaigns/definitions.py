@@ -151,6 +151,9 @@ class Campaign(BaseModel):
     # A one-off broadcast (campaigns/broadcasts.py), not a library series: it never waits out a
     # subscriber's pause, is never offered in the preference centre, and is never resumed.
     one_off: bool = False
+    # The stored content version this campaign was loaded from (campaigns.versions); None when
+    # it was read straight from a folder. The send ledger records it on each email.
+    version_id: str | None = None
 
     @property
     def id(self) -> str:

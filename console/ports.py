@@ -1,14 +1,24 @@
-"""What the composition root hands the console: the database and readers from packages the
-console may not import (the send ledger's history of a person lives with the scheduler)."""
+"""What the composition root hands the console: the database, the renderer, settings it needs,
+and callables into packages the console may not import (the scheduler's ledger and transport)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from console.services import Services
 from storage import Database
 from subscribers.privacy import Section
+from templates import Rendered, Renderer
+
+
+def _nothing() -> None:
+    return None
+
+
+def _no_transport(to: str, rendered: Rendered, values: dict[str, str]) -> str:
+    raise RuntimeError("no transport is configured for test sends")
 
 
 @dataclass(frozen=True)
@@ -18,5 +28,13 @@ class ConsolePorts:
     secure_cookies: bool
     # Extra sections of a person's record (name -> reader), e.g. enrollments and sends.
     record_sections: Mapping[str, Section] = field(default_factory=dict)
+    renderer: Renderer | None = None
+    base_url: str = "http://127.0.0.1:8000"
+    review_interval: timedelta = timedelta(days=365)
+    # Called after content was activated or retired, so this process sends the new content.
+    content_changed: Callable[[], object] = _nothing
+    # Sends one rendered test email to a staff address through the configured transport,
+    # outside the ledger; returns a short outcome for the page.
+    send_test: Callable[[str, Rendered, dict[str, str]], str] = _no_transport
     # The operating pages' seams (people, dashboard, outbox, ops); None in a bare console.
     services: Services | None = None

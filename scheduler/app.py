@@ -116,10 +116,16 @@ def create_app(
 def console_ports(ctx: AppContext) -> ConsolePorts:
     from scheduler.commands.subscribers import record_sections
     from scheduler.console_services import console_services
+    from scheduler.testsend import send_test
 
     return ConsolePorts(
         db=ctx.db,
         secure_cookies=ctx.settings.base_url.startswith("https://"),
         record_sections=record_sections(),
+        renderer=ctx.renderer,
+        base_url=ctx.settings.base_url,
+        review_interval=ctx.settings.review_every,
+        content_changed=ctx.refresh_content,
+        send_test=lambda to, rendered, values: send_test(ctx, to, rendered, values),
         services=console_services(ctx),
     )

@@ -94,6 +94,7 @@ def init() -> None:
     """Create or migrate the database (safe to run again)."""
     ctx = _context()
     _ = ctx.tokens  # generates and stores the signing key on first run
+    _catalog(ctx)  # a new database gets the campaign library as its first content versions
     click.echo(f"database ready: {ctx.db.url.render_as_string(hide_password=True)}")
 
 

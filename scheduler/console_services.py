@@ -3,7 +3,6 @@ same functions the CLI runs, so a figure or an action in the console is the CLI'
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +20,8 @@ from scheduler.health import KEY as TRANSPORT_HEALTH
 from scheduler.health import HealthState
 from scheduler.ledger import CLAIMED, SENDING, SENT, UNKNOWN, outbox, sends
 from scheduler.planner import Planner
-from scheduler.transports import Batch, Envelope, Outcome
+from scheduler.testsend import send_test
+from scheduler.transports import Outcome
 from scheduler.upcoming import upcoming
 from storage import kvstate
 from templates import Content
@@ -80,7 +80,8 @@ def delivery_status(ctx: AppContext, now: datetime) -> dict[str, Any]:
 
 
 def send_test_email(ctx: AppContext, to: str) -> str:
-    """One plain test message through the configured transport; never in the ledger or stats."""
+    """One plain test message through the configured transport, marked as a test like the
+    editor's test sends (:mod:`scheduler.testsend`); never in the ledger or stats."""
     s = ctx.settings
     rendered = ctx.renderer.render(
         Content(
@@ -93,27 +94,13 @@ def send_test_email(ctx: AppContext, to: str) -> str:
         list_name="system",
         with_unsubscribe=False,
     )
-    send_id = uuid.uuid4().hex
-    batch = Batch(
-        rendered=rendered,
-        from_email=s.from_email,
-        from_name=s.clinic_name,
-        category="_system",
-        custom_args={"campaign_id": "_system", "step_id": "test-email"},
-        headers={},
-        recipients=[
-            Envelope(send_id=send_id, to=to, subscriber_id=None, values={"first_name": "team"})
-        ],
-    )
     try:
-        results = ctx.transport.send(batch)
+        outcome = send_test(ctx, to, rendered, {"first_name": "team"})
     except Exception as exc:  # the page says what happened; never a traceback
         return f"the transport raised {type(exc).__name__}"
-    outcome = results[0].outcome if results else Outcome.UNKNOWN
-    if outcome is Outcome.SENT:
+    if outcome == Outcome.SENT.value:
         return f"accepted by the {s.transport} transport"
-    error = (results[0].error or "").split(":", 1)[0] if results else ""
-    return f"not accepted ({outcome.value}{': ' + error if error else ''})"
+    return f"not accepted ({outcome})"
 
 
 def outbox_list(ctx: AppContext, limit: int) -> list[dict[str, Any]]:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from campaigns import BUNDLED_LIBRARY
+from campaigns import BUNDLED_LIBRARY, content
 from campaigns.broadcasts import BroadcastSource
-from campaigns.loader import Catalog, CatalogError, load_catalog
+from campaigns.loader import Catalog
 from engagement.tracking import LinkSigner
 from scheduler.metrics import TickMetrics, make_registry
 from scheduler.settings import Settings
@@ -25,6 +25,7 @@ class AppContext:
     settings: Settings
     db: Database
     _transport: Transport | None = field(default=None, repr=False)
+    _content_generation: str = field(default="", repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
@@ -56,11 +57,22 @@ class AppContext:
 
     @cached_property
     def catalog(self) -> Catalog:
-        catalog, problems = load_catalog(self.campaigns_dir, self.renderer)
-        if problems:
-            raise CatalogError(problems)
+        """The active content versions in the database (the library folder seeds campaigns the
+        database has not seen; see campaigns.content)."""
+        catalog, self._content_generation = content.load(self.db, self.campaigns_dir, self.renderer)
         catalog.stored = BroadcastSource(self.db)  # one-off broadcasts live in the database
         return catalog
+
+    def refresh_content(self) -> bool:
+        """Reload the catalog in place when content was activated or retired since it was
+        loaded (by the console or another process); True when it changed."""
+        if "catalog" not in self.__dict__:
+            return False
+        if content.current_generation(self.db) == self._content_generation:
+            return False
+        fresh, self._content_generation = content.load(self.db, self.campaigns_dir, self.renderer)
+        self.catalog.campaigns = fresh.campaigns  # everyone holding the catalog sees it
+        return True
 
     @cached_property
     def signing_keys(self) -> list[str]:

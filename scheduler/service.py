@@ -65,6 +65,14 @@ def housekeeping_job(ctx: AppContext) -> None:
         list_health(ctx, datetime.now(UTC))
     except Exception as exc:
         log.error("list-health housekeeping failed: %s", type(exc).__name__)
+    # Staff console sessions past their idle or absolute timeout.
+    from staff.sessions import purge_expired
+
+    try:
+        with ctx.db.begin() as conn:
+            purge_expired(conn, datetime.now(UTC))
+    except Exception as exc:
+        log.error("session housekeeping failed: %s", type(exc).__name__)
 
 
 def make_scheduler(ctx: AppContext) -> BackgroundScheduler:

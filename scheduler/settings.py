@@ -6,7 +6,7 @@ variable; the CLI prints it and exits 1.
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 from functools import cached_property
 from typing import Literal
 from urllib.parse import urlsplit
@@ -36,6 +36,20 @@ def parse_window(value: str) -> tuple[time, time]:
     if start >= end:
         raise ValueError("the start must be before the end, e.g. 08:00-20:00")
     return start, end
+
+
+_UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
+
+
+def parse_interval(value: str) -> timedelta:
+    """``12 months``, ``26 weeks``, ``90 days``, ``1 year`` → a timedelta (1 day to 5 years)."""
+    parts = value.strip().lower().split()
+    if len(parts) != 2 or not parts[0].isdigit() or parts[1].rstrip("s") not in _UNIT_DAYS:
+        raise ValueError("must look like '12 months', '26 weeks' or '90 days'")
+    days = int(parts[0]) * _UNIT_DAYS[parts[1].rstrip("s")]
+    if not 1 <= days <= 5 * 365.25:
+        raise ValueError("must be between 1 day and 5 years")
+    return timedelta(days=round(days))
 
 
 class Settings(BaseSettings):
@@ -93,6 +107,15 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias="CLINICMAIL_LOG_LEVEL"
     )
+    # Staff console: a clinician's review of campaign content falls due again after this long
+    # ("12 months", "26 weeks", "90 days").
+    review_interval: str = Field("12 months", validation_alias="CLINICMAIL_REVIEW_INTERVAL")
+
+    @field_validator("review_interval")
+    @classmethod
+    def _review_interval(cls, v: str) -> str:
+        parse_interval(v)
+        return v
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -217,6 +240,10 @@ class Settings(BaseSettings):
         if self.transport == "smtp" and self.smtp_url is None:
             raise _Missing("CLINICMAIL_SMTP_URL", "is required when CLINICMAIL_TRANSPORT=smtp")
         return self
+
+    @cached_property
+    def review_every(self) -> timedelta:
+        return parse_interval(self.review_interval)
 
     @cached_property
     def window(self) -> tuple[time, time]:

@@ -92,6 +92,7 @@ def run_tick(
     """One pass. ``dispatcher`` lets the bench and tests supply one built by
     :func:`make_dispatcher` with a different option (per-recipient path, an injected clock)."""
     report = TickReport(now=now.isoformat(), dry_run=dry_run)
+    ctx.refresh_content()  # content activated in the console since the last tick
     planner = Planner(
         ctx.catalog, ctx.settings.zone, ctx.settings.send_window, ctx.settings.closures
     )

@@ -287,3 +287,14 @@ def test_audit_log_is_append_only(console: Console, db_url: str) -> None:
             assert conn.execute(select(audit_log.c.actor)).scalars().all().count("cli") == 3
     finally:
         db.dispose()
+
+
+def test_housekeeping_purges_expired_sessions(console: Console) -> None:
+    from scheduler.service import housekeeping_job
+
+    console.signed_in("marketing")
+    housekeeping_job(console.ctx)
+    assert _session_count(console) == 1
+    with time_machine.travel(timedelta(hours=1), tick=True):
+        housekeeping_job(console.ctx)
+    assert _session_count(console) == 0

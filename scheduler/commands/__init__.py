@@ -4,4 +4,4 @@ its commands to the root group (or to an existing group such as ``subscribers``)
 Listed in ``MODULES`` so ``scheduler/cli.py`` can mount them without importing each by name.
 """
 
-MODULES: tuple[str, ...] = ("subscribers", "engagement", "campaigns", "users")
+MODULES: tuple[str, ...] = ("subscribers", "engagement", "campaigns", "users", "content")

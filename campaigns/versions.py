@@ -1,0 +1,508 @@
+"""Campaign content as versions in the database; folders on disk are the import/export format.
+
+A version is a snapshot of one campaign folder (``campaign.yaml`` and its ``.md`` files, as
+text), moving through::
+
+    draft → in_review → approved (immutable) → active → retired
+      ↑________|  (changes requested)
+
+Only drafts change. Only a clinician approves, never a version they edited. At most one
+version of a campaign is active; activating one retires the one before. Bundled content is
+imported active but *unreviewed* (``reviewed_at`` is None): it sends out of the box, and one
+clinician's review of that version clears the notice. A review falls due again after the
+review interval (``CLINICMAIL_REVIEW_INTERVAL``).
+
+Every process loads the active versions (:func:`load_active`); a generation number in the
+``kv`` table changes whenever the active set changes, so long-running processes can reload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from campaigns.definitions import STEP_FILE, Campaign
+from campaigns.loader import Problem, load_campaign
+from storage.schema import UTCDateTime, kv, metadata
+from templates import Renderer
+
+DRAFT, IN_REVIEW, APPROVED, ACTIVE, RETIRED = "draft", "in_review", "approved", "active", "retired"
+STATES = (DRAFT, IN_REVIEW, APPROVED, ACTIVE, RETIRED)
+BUNDLED, IMPORTED, CONSOLE = "bundled", "import", "console"
+GENERATION_KEY = "content_generation"
+APPROVAL_FILE = "approval.json"  # written by export, read by import (see read_approval)
+
+campaign_versions = Table(
+    "campaign_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),  # the version id the ledger records
+    Column("campaign_id", String(64), nullable=False),
+    Column("number", Integer, nullable=False),  # 1, 2, 3 … per campaign
+    Column("state", String(16), nullable=False),
+    Column("origin", String(16), nullable=False),  # bundled | import | console
+    Column("files", JSON, nullable=False),  # {file name: text}
+    Column("files_sha256", String(64), nullable=False),
+    Column("based_on", String(32)),
+    Column("editor_ids", JSON, nullable=False),  # staff ids who changed this version
+    Column("created_by", String(320), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("submitted_at", UTCDateTime()),
+    Column("reviewed_by", String(320)),
+    Column("reviewed_by_id", Integer),
+    Column("reviewed_at", UTCDateTime()),
+    Column("review_note", Text),
+    Column("review_due_at", UTCDateTime()),
+    Column("activated_at", UTCDateTime()),
+    UniqueConstraint("campaign_id", "number"),
+)
+Index(
+    "ix_campaign_versions_campaign_id_state",
+    campaign_versions.c.campaign_id,
+    campaign_versions.c.state,
+)
+
+
+class VersionError(ValueError):
+    """A change the workflow does not allow; the message says why in plain words."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a staff member (id, address, role) or the command line (id None)."""
+
+    id: int | None
+    name: str
+    role: str = "ops"
+
+
+CLI = Actor(None, "cli")
+
+
+@dataclass(frozen=True)
+class Version:
+    id: str
+    campaign_id: str
+    number: int
+    state: str
+    origin: str
+    files: dict[str, str]
+    files_sha256: str
+    based_on: str | None
+    editor_ids: tuple[int, ...]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    review_note: str | None
+    review_due_at: datetime | None
+    activated_at: datetime | None
+
+    @property
+    def clinic_reviewed(self) -> bool:
+        """False for content no clinician at this clinic has reviewed (bundled, say)."""
+        return self.reviewed_at is not None
+
+    @property
+    def editable(self) -> bool:
+        return self.state == DRAFT
+
+    def review_due(self, now: datetime) -> bool:
+        return self.review_due_at is None or self.review_due_at <= now
+
+
+def _version(row: object) -> Version:
+    r = row._mapping  # type: ignore[attr-defined]
+    return Version(
+        id=r["id"],
+        campaign_id=r["campaign_id"],
+        number=r["number"],
+        state=r["state"],
+        origin=r["origin"],
+        files=dict(r["files"]),
+        files_sha256=r["files_sha256"],
+        based_on=r["based_on"],
+        editor_ids=tuple(r["editor_ids"] or ()),
+        created_by=r["created_by"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        submitted_at=r["submitted_at"],
+        reviewed_by=r["reviewed_by"],
+        reviewed_at=r["reviewed_at"],
+        review_note=r["review_note"],
+        review_due_at=r["review_due_at"],
+        activated_at=r["activated_at"],
+    )
+
+
+def files_digest(files: Mapping[str, str]) -> str:
+    return hashlib.sha256(json.dumps(dict(files), sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def folder_files(folder: Path) -> dict[str, str]:
+    """The files of a campaign folder that make up its content."""
+    names = ["campaign.yaml", *sorted(p.name for p in folder.glob("*.md"))]
+    return {
+        name: (folder / name).read_text(encoding="utf-8")
+        for name in names
+        if (folder / name).is_file()
+    }
+
+
+# -- reading ------------------------------------------------------------------------------------
+def get(conn: Connection, version_id: str) -> Version | None:
+    row = conn.execute(
+        select(campaign_versions).where(campaign_versions.c.id == version_id)
+    ).first()
+    return _version(row) if row else None
+
+
+def require(conn: Connection, version_id: str) -> Version:
+    found = get(conn, version_id) if len(version_id) <= 32 else None
+    if found is None:
+        raise VersionError("there is no such content version")
+    return found
+
+
+def versions_of(conn: Connection, campaign_id: str) -> list[Version]:
+    """Newest first."""
+    rows = conn.execute(
+        select(campaign_versions)
+        .where(campaign_versions.c.campaign_id == campaign_id)
+        .order_by(campaign_versions.c.number.desc())
+    ).all()
+    return [_version(r) for r in rows]
+
+
+def in_state(conn: Connection, *states: str) -> list[Version]:
+    rows = conn.execute(
+        select(campaign_versions)
+        .where(campaign_versions.c.state.in_(states))
+        .order_by(campaign_versions.c.campaign_id, campaign_versions.c.number)
+    ).all()
+    return [_version(r) for r in rows]
+
+
+def campaign_ids(conn: Connection) -> list[str]:
+    return list(
+        conn.execute(
+            select(campaign_versions.c.campaign_id)
+            .distinct()
+            .order_by(campaign_versions.c.campaign_id)
+        ).scalars()
+    )
+
+
+def has_any(conn: Connection) -> bool:
+    return conn.execute(select(func.count()).select_from(campaign_versions)).scalar_one() > 0
+
+
+def generation(conn: Connection) -> str:
+    value = conn.execute(select(kv.c.value).where(kv.c.key == GENERATION_KEY)).scalar()
+    return str(value or "0")
+
+
+def _bump(conn: Connection) -> None:
+    new = secrets.token_hex(8)
+    done = conn.execute(update(kv).where(kv.c.key == GENERATION_KEY).values(value=new))
+    if not done.rowcount:
+        conn.execute(insert(kv).values(key=GENERATION_KEY, value=new))
+
+
+# -- loading ------------------------------------------------------------------------------------
+def parse(
+    campaign_id: str, files: Mapping[str, str], renderer: Renderer
+) -> tuple[Campaign | None, list[Problem]]:
+    """Check one version's files exactly as ``campaigns validate`` checks a folder."""
+    bad = [n for n in files if "/" in n or "\\" in n or n.startswith(".")]
+    if bad:
+        return None, [Problem(bad[0], None, "file names must be plain names inside the folder")]
+    with tempfile.TemporaryDirectory(prefix="clinicmail-content-") as tmp:
+        root = Path(tmp) / "campaigns"
+        folder = root / campaign_id
+        folder.mkdir(parents=True)
+        for name, text in files.items():
+            (folder / name).write_text(text, encoding="utf-8")
+        return load_campaign(folder, root, renderer)
+
+
+def load_active(conn: Connection, renderer: Renderer) -> tuple[list[Campaign], list[Problem]]:
+    """The active version of every campaign, each tagged with its ``version_id``."""
+    campaigns: list[Campaign] = []
+    problems: list[Problem] = []
+    for v in in_state(conn, ACTIVE):
+        campaign, found = parse(v.campaign_id, v.files, renderer)
+        problems += found
+        if campaign is not None:
+            campaigns.append(campaign.model_copy(update={"version_id": v.id}))
+    return campaigns, problems
+
+
+# -- writing ------------------------------------------------------------------------------------
+def _next_number(conn: Connection, campaign_id: str) -> int:
+    top = conn.execute(
+        select(func.max(campaign_versions.c.number)).where(
+            campaign_versions.c.campaign_id == campaign_id
+        )
+    ).scalar()
+    return int(top or 0) + 1
+
+
+def create(
+    conn: Connection,
+    campaign_id: str,
+    files: Mapping[str, str],
+    *,
+    state: str,
+    origin: str,
+    actor: Actor,
+    now: datetime,
+    based_on: str | None = None,
+    review: tuple[Actor, datetime, str, timedelta] | None = None,
+) -> Version:
+    """Store a new version. ``review`` = (reviewer, when, note, interval) keeps an approval."""
+    vid = secrets.token_hex(16)
+    values: dict[str, object] = {
+        "id": vid,
+        "campaign_id": campaign_id,
+        "number": _next_number(conn, campaign_id),
+        "state": state,
+        "origin": origin,
+        "files": dict(files),
+        "files_sha256": files_digest(files),
+        "based_on": based_on,
+        "editor_ids": [actor.id] if actor.id is not None and origin == CONSOLE else [],
+        "created_by": actor.name,
+        "created_at": now,
+        "updated_at": now,
+        "activated_at": now if state == ACTIVE else None,
+    }
+    if review is not None:
+        reviewer, at, note, interval = review
+        values.update(
+            reviewed_by=reviewer.name,
+            reviewed_by_id=reviewer.id,
+            reviewed_at=at,
+            review_note=note,
+            review_due_at=at + interval,
+        )
+    if state == ACTIVE:
+        _retire_active(conn, campaign_id, now)
+    conn.execute(insert(campaign_versions).values(**values))
+    if state == ACTIVE:
+        _bump(conn)
+    return require(conn, vid)
+
+
+def _retire_active(conn: Connection, campaign_id: str, now: datetime) -> None:
+    conn.execute(
+        update(campaign_versions)
+        .where(campaign_versions.c.campaign_id == campaign_id, campaign_versions.c.state == ACTIVE)
+        .values(state=RETIRED, updated_at=now)
+    )
+
+
+def _move(
+    conn: Connection, v: Version, frm: tuple[str, ...], to: str, now: datetime, **values: object
+) -> Version:
+    """A state change that only happens if nobody moved the version meanwhile."""
+    done = conn.execute(
+        update(campaign_versions)
+        .where(campaign_versions.c.id == v.id, campaign_versions.c.state.in_(frm))
+        .values(state=to, updated_at=now, **values)
+    )
+    if not done.rowcount:
+        raise VersionError(
+            f"this version is {v.state.replace('_', ' ')}; it cannot become {to.replace('_', ' ')}"
+        )
+    return require(conn, v.id)
+
+
+def draft_of(conn: Connection, campaign_id: str) -> Version | None:
+    """The campaign's open draft (there is at most one), if any."""
+    row = conn.execute(
+        select(campaign_versions)
+        .where(campaign_versions.c.campaign_id == campaign_id, campaign_versions.c.state == DRAFT)
+        .order_by(campaign_versions.c.number.desc())
+    ).first()
+    return _version(row) if row else None
+
+
+def start_draft(conn: Connection, campaign_id: str, actor: Actor, now: datetime) -> Version:
+    """The open draft, or a new one copied from the newest version."""
+    existing = draft_of(conn, campaign_id)
+    if existing is not None:
+        return existing
+    history = versions_of(conn, campaign_id)
+    if not history:
+        raise VersionError(f"there is no campaign {campaign_id!r}")
+    base = next((v for v in history if v.state == ACTIVE), history[0])
+    return create(
+        conn,
+        campaign_id,
+        base.files,
+        state=DRAFT,
+        origin=CONSOLE,
+        actor=actor,
+        now=now,
+        based_on=base.id,
+    )
+
+
+def save_draft(
+    conn: Connection, v: Version, files: Mapping[str, str], actor: Actor, now: datetime
+) -> Version:
+    """Replace a draft's files (only a draft changes; approved content never does)."""
+    if not v.editable:
+        raise VersionError("only a draft can be changed; start a new draft from this version")
+    editors = sorted({*v.editor_ids, *([actor.id] if actor.id is not None else [])})
+    done = conn.execute(
+        update(campaign_versions)
+        .where(campaign_versions.c.id == v.id, campaign_versions.c.state == DRAFT)
+        .values(
+            files=dict(files),
+            files_sha256=files_digest(files),
+            editor_ids=editors,
+            updated_at=now,
+        )
+    )
+    if not done.rowcount:
+        raise VersionError("only a draft can be changed; start a new draft from this version")
+    return require(conn, v.id)
+
+
+def submit(conn: Connection, v: Version, renderer: Renderer, now: datetime) -> Version:
+    """Draft → in review, only when the content passes validation."""
+    _, problems = parse(v.campaign_id, v.files, renderer)
+    if problems:
+        raise VersionError(f"fix the {len(problems)} problem(s) shown before asking for review")
+    return _move(conn, v, (DRAFT,), IN_REVIEW, now, submitted_at=now)
+
+
+def request_changes(
+    conn: Connection, v: Version, reviewer: Actor, note: str, now: datetime
+) -> Version:
+    """In review → draft, with the reviewer's note."""
+    _require_clinician(reviewer)
+    return _move(conn, v, (IN_REVIEW,), DRAFT, now, review_note=note.strip() or None)
+
+
+def _require_clinician(reviewer: Actor) -> None:
+    if reviewer.role != "clinician":
+        raise VersionError("only a clinician reviews content")
+
+
+def approve(
+    conn: Connection, v: Version, reviewer: Actor, note: str, now: datetime, interval: timedelta
+) -> Version:
+    """A clinician's review: in review → approved; or, for active content nobody at the clinic
+    has reviewed yet (the bundled library) or whose review is due, the review is recorded and
+    it stays active. Never by someone who edited the version."""
+    _require_clinician(reviewer)
+    if reviewer.id is not None and reviewer.id in v.editor_ids:
+        raise VersionError("you edited this version, so another clinician must review it")
+    review: dict[str, object] = {
+        "reviewed_by": reviewer.name,
+        "reviewed_by_id": reviewer.id,
+        "reviewed_at": now,
+        "review_note": note.strip() or None,
+        "review_due_at": now + interval,
+    }
+    if v.state == ACTIVE:
+        return _move(conn, v, (ACTIVE,), ACTIVE, now, **review)
+    return _move(conn, v, (IN_REVIEW,), APPROVED, now, **review)
+
+
+def activate(conn: Connection, v: Version, now: datetime) -> Version:
+    """Approved → active; the campaign's previously active version is retired."""
+    if v.state != APPROVED:
+        raise VersionError("only an approved version can be made active")
+    _retire_active(conn, v.campaign_id, now)
+    done = _move(conn, v, (APPROVED,), ACTIVE, now, activated_at=now)
+    _bump(conn)
+    return done
+
+
+def retire(conn: Connection, v: Version, now: datetime) -> Version:
+    """Stop using a version (an active one: the campaign stops sending new steps)."""
+    done = _move(conn, v, (ACTIVE, APPROVED, IN_REVIEW, DRAFT), RETIRED, now)
+    if v.state == ACTIVE:
+        _bump(conn)
+    return done
+
+
+# -- import and export ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Approval:
+    """The approval record an export writes beside the files (``approval.json``)."""
+
+    reviewed_by: str
+    reviewed_at: datetime
+    note: str
+    files_sha256: str
+
+
+def read_approval(folder: Path) -> Approval | None:
+    path = folder / APPROVAL_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Approval(
+            reviewed_by=str(data["reviewed_by"]),
+            reviewed_at=datetime.fromisoformat(str(data["reviewed_at"])),
+            note=str(data.get("note") or ""),
+            files_sha256=str(data["files_sha256"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def export_files(v: Version) -> dict[str, str]:
+    """The folder for a version: its files, plus ``approval.json`` when a clinician reviewed it
+    (bound to the files by their hash, so an edited folder is no longer approved)."""
+    out = dict(v.files)
+    if v.reviewed_at is not None and v.reviewed_by:
+        out[APPROVAL_FILE] = (
+            json.dumps(
+                {
+                    "campaign": v.campaign_id,
+                    "version": v.number,
+                    "reviewed_by": v.reviewed_by,
+                    "reviewed_at": v.reviewed_at.isoformat(),
+                    "note": v.review_note or "",
+                    "files_sha256": v.files_sha256,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    return out
+
+
+def is_step_file(name: str) -> bool:
+    return bool(STEP_FILE.match(name))

@@ -1,0 +1,149 @@
+"""What the editor shows beside the text: the email as a persona would get it (HTML and plain
+text) and every problem found, in plain words.
+
+Problems come from the same checks as ``clinicmail campaigns validate`` (the whole campaign is
+parsed with the edited file in place) and, when the content gate (``campaigns.gate``) is
+installed, from its ``check_text``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from campaigns import versions
+from campaigns.definitions import Campaign, CampaignMeta, StepMeta, Variant, VariantMeta
+from campaigns.loader import CAMPAIGN_VARIABLES, Problem, check_template, parse_markdown
+from campaigns.rendering import render_variant
+from subscribers.segments import Facts
+from templates import Renderer, TemplateProblem, fill
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One message for the author: where, what, and how serious."""
+
+    where: str
+    message: str
+    severity: str = "error"  # error | warning
+
+
+@dataclass(frozen=True)
+class Persona:
+    symptoms: frozenset[str] = frozenset()
+    first_name: str | None = None
+
+
+@dataclass
+class Preview:
+    subject: str = ""
+    html: str = ""
+    text: str = ""
+    findings: list[Finding] = field(default_factory=list)
+    persona_variant: str | None = None  # which variant of the step this persona would get
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+
+def _campaign_name(files: Mapping[str, str], campaign_id: str) -> str:
+    try:
+        data = yaml.safe_load(files.get("campaign.yaml", "")) or {}
+        return str(data.get("name") or campaign_id)
+    except yaml.YAMLError:
+        return campaign_id
+
+
+def _gate_findings(subject: str, preheader: str, body: str, week: int) -> list[Finding]:
+    """The content gate's findings, when the gate is installed."""
+    try:
+        gate: Any = importlib.import_module("campaigns.gate")
+    except ImportError:
+        return []
+    check = getattr(gate, "check_text", None)
+    if check is None:
+        return []
+    out = []
+    for f in check(subject, preheader, body, week=week):
+        where = f"line {f.line}" if getattr(f, "line", None) else str(getattr(f, "path", ""))
+        out.append(Finding(where, str(f.message), str(getattr(f, "severity", "warning"))))
+    return out
+
+
+def _week_of(files: Mapping[str, str], name: str) -> int:
+    from campaigns.authoring import steps
+
+    order = steps(files)
+    stem = name.split(".", 1)[0] + ".md"
+    return order.index(stem) + 1 if stem in order else 1
+
+
+def preview(
+    renderer: Renderer,
+    campaign_id: str,
+    files: Mapping[str, str],
+    name: str,
+    persona: Persona,
+    base_url: str,
+) -> Preview:
+    """Render file ``name`` of these ``files`` for ``persona`` and list every problem."""
+    out = Preview()
+    campaign, problems = versions.parse(campaign_id, files, renderer)
+    out.findings += [_finding(p) for p in problems if p.file.endswith(name)]
+    out.findings += [_finding(p) for p in problems if not p.file.endswith(name)]
+    model = StepMeta if name.count(".") == 1 else VariantMeta
+    parsed, own = parse_markdown(files[name], name, model)
+    if parsed is None:
+        if not any(f.where.startswith(name) for f in out.findings):
+            out.findings += [_finding(p) for p in own]
+        return out
+    variant = Variant(
+        id="default",
+        subject=parsed.meta.subject,
+        preheader=parsed.meta.preheader,
+        body=parsed.body,
+        file=name,
+        body_line=parsed.body_line,
+        checkin=bool(getattr(parsed.meta, "checkin", False)),
+    )
+    template_problems = check_template(renderer, variant, parsed.front_matter, CAMPAIGN_VARIABLES)
+    if template_problems:
+        known = {f.message for f in out.findings}
+        out.findings += [_finding(p) for p in template_problems if p.message not in known]
+        return out
+    out.findings += _gate_findings(
+        variant.subject, variant.preheader, variant.body, _week_of(files, name)
+    )
+    shell = Campaign(
+        meta=CampaignMeta(id=campaign_id, name=_campaign_name(files, campaign_id)), steps=()
+    )
+    try:
+        rendered = render_variant(renderer, shell, variant)
+    except TemplateProblem as exc:
+        out.findings.append(Finding(name, exc.message))
+        return out
+    out.subject, out.html, out.text = fill(
+        rendered,
+        {
+            "first_name": persona.first_name or "there",
+            "unsubscribe_url": f"{base_url}/unsubscribe/PREVIEW",
+            "preferences_url": f"{base_url}/preferences/PREVIEW",
+            "checkin_url": f"{base_url}/checkin/PREVIEW",
+        },
+    )
+    if campaign is not None:
+        stem = name.split(".", 1)[0]
+        step = next((s for s in campaign.steps if s.default.file.endswith(stem + ".md")), None)
+        if step is not None:
+            out.persona_variant = step.variant_for(Facts(symptoms=persona.symptoms)).id
+    return out
+
+
+def _finding(p: Problem) -> Finding:
+    where = p.file.rsplit("/", 1)[-1]
+    return Finding(f"{where}, line {p.line}" if p.line else where, p.message)

@@ -1,0 +1,200 @@
+"""Campaign content as versions in the database: init seeds the library (active, not yet
+reviewed here), the workflow's rules, import/export round trips, and every process sending the
+active version (the ledger can tell which)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from campaigns import BUNDLED_LIBRARY, versions
+from campaigns.versions import Actor, VersionError
+from storage import Database, utcnow
+from tests.conftest import CLI
+from tests.console_support import STAFF, users_cmd
+
+INTERVAL = timedelta(days=365)
+
+
+def _db(db_url: str) -> Database:
+    return Database(db_url)
+
+
+def test_init_seeds_the_library_as_active_unreviewed_versions(cli: CLI, db_url: str) -> None:
+    assert cli("init").code == 0
+    assert cli("init").code == 0  # idempotent: no second version
+    db = _db(db_url)
+    try:
+        with db.begin() as conn:
+            active = versions.in_state(conn, versions.ACTIVE)
+            everything = versions.versions_of(conn, "spasm-education")
+    finally:
+        db.dispose()
+    assert [v.campaign_id for v in active] == ["spasm-education"]
+    assert len(everything) == 1
+    v = active[0]
+    assert v.origin == versions.BUNDLED and not v.clinic_reviewed
+    assert (
+        v.files["campaign.yaml"]
+        == (BUNDLED_LIBRARY / "spasm-education" / "campaign.yaml").read_text()
+    )
+    # Still sends out of the box, and preview reads the same content.
+    preview = cli("campaigns", "preview", "spasm-education", "1", "--symptoms", "lower_back")
+    assert preview.code == 0 and "Subject:" in preview.out
+
+
+def test_workflow_rules(cli: CLI, db_url: str) -> None:
+    from scheduler.context import AppContext
+    from scheduler.settings import load_settings
+
+    assert cli("init").code == 0
+    ctx = AppContext.from_settings(load_settings())
+    marketing = Actor(1, STAFF["marketing"], "marketing")
+    cleo = Actor(2, STAFF["clinician"], "clinician")
+    cora = Actor(3, "cora@clinic.example", "clinician")
+    now = utcnow()
+    try:
+        _ = ctx.catalog
+        with ctx.db.begin() as conn:
+            draft = versions.start_draft(conn, "spasm-education", marketing, now)
+            assert versions.start_draft(conn, "spasm-education", cleo, now).id == draft.id
+            files = dict(draft.files)
+            files["02-the-first-few-days.md"] = files["02-the-first-few-days.md"].replace(
+                "subject:", "subject: Edited —", 1
+            )
+            draft = versions.save_draft(conn, draft, files, cora, now)
+            with pytest.raises(VersionError, match="only an approved version"):
+                versions.activate(conn, draft, now)
+            draft = versions.submit(conn, draft, ctx.renderer, now)
+            assert draft.state == versions.IN_REVIEW
+            with pytest.raises(VersionError, match="only a draft can be changed"):
+                versions.save_draft(conn, draft, files, marketing, now)
+            with pytest.raises(VersionError, match="only a clinician"):
+                versions.approve(conn, draft, marketing, "", now, INTERVAL)
+            with pytest.raises(VersionError, match="you edited this version"):
+                versions.approve(conn, draft, cora, "", now, INTERVAL)
+            approved = versions.approve(conn, draft, cleo, "Checked against sources", now, INTERVAL)
+            assert approved.state == versions.APPROVED
+            assert approved.reviewed_by == cleo.name and approved.review_due_at == now + INTERVAL
+            with pytest.raises(VersionError, match="only a draft can be changed"):
+                versions.save_draft(conn, approved, files, marketing, now)  # immutable
+            before = versions.generation(conn)
+            live = versions.activate(conn, approved, now)
+            assert versions.generation(conn) != before
+            states = {v.number: v.state for v in versions.versions_of(conn, "spasm-education")}
+        assert states == {1: versions.RETIRED, 2: versions.ACTIVE}
+        # The running process picks the new content up and tags it with its version.
+        assert ctx.refresh_content()
+        campaign = ctx.catalog.get("spasm-education")
+        assert campaign is not None and campaign.version_id == live.id
+        assert campaign.step("the-first-few-days").default.subject.startswith("Edited —")
+    finally:
+        ctx.close()
+
+
+def test_bundled_content_is_cleared_by_one_clinician_review(cli: CLI) -> None:
+    from scheduler.context import AppContext
+    from scheduler.settings import load_settings
+
+    assert cli("init").code == 0
+    ctx = AppContext.from_settings(load_settings())
+    try:
+        with ctx.db.begin() as conn:
+            (bundled,) = versions.in_state(conn, versions.ACTIVE)
+            assert bundled.review_due(utcnow())
+            done = versions.approve(
+                conn, bundled, Actor(9, "cleo@clinic.example", "clinician"), "", utcnow(), INTERVAL
+            )
+        assert done.state == versions.ACTIVE and done.clinic_reviewed
+        assert not done.review_due(utcnow())
+        assert done.review_due(utcnow() + INTERVAL + timedelta(days=1))
+    finally:
+        ctx.close()
+
+
+def test_import_and_export_round_trip(cli: CLI, tmp_path: Path, db_url: str) -> None:
+    assert cli("init").code == 0
+    assert users_cmd(cli, "add", STAFF["clinician"], "--role", "clinician").code == 0
+    out = tmp_path / "export"
+    run = cli("campaigns", "export", "spasm-education", str(out))
+    assert run.code == 0, run.err
+    folder = out / "spasm-education"
+    assert (folder / "campaign.yaml").read_text() == (
+        BUNDLED_LIBRARY / "spasm-education" / "campaign.yaml"
+    ).read_text()
+    assert not (folder / "approval.json").exists()  # nobody here reviewed the bundled content
+    assert cli("campaigns", "validate", str(out)).code == 0
+    # Importing the same content changes nothing.
+    assert cli("campaigns", "import", str(out), "--json").json() == {"spasm-education": "unchanged"}
+    # Edited content arrives as a draft.
+    step = folder / "02-the-first-few-days.md"
+    step.write_text(step.read_text().replace("subject:", "subject: New —", 1))
+    assert cli("campaigns", "import", str(out), "--json").json() == {"spasm-education": "draft"}
+    # A valid approval record (a clinician here, matching files, recent) is kept.
+    approved = tmp_path / "approved"
+    shutil.copytree(folder, approved / "spasm-education")
+    step2 = approved / "spasm-education" / "03-when-to-get-help-fast.md"
+    step2.write_text(step2.read_text().replace("subject:", "subject: Reviewed —", 1))
+    files = versions.folder_files(approved / "spasm-education")
+    record = {
+        "reviewed_by": STAFF["clinician"],
+        "reviewed_at": utcnow().isoformat(),
+        "note": "ok",
+        "files_sha256": versions.files_digest(files),
+    }
+    (approved / "spasm-education" / "approval.json").write_text(json.dumps(record))
+    assert cli("campaigns", "import", str(approved), "--json").json() == {
+        "spasm-education": "approved"
+    }
+    # A forged or stale record is not: the files changed after the review.
+    step2.write_text(step2.read_text() + "\nOne more line.\n")
+    assert cli("campaigns", "import", str(approved), "--json").json() == {
+        "spasm-education": "draft"
+    }
+    db = _db(db_url)
+    try:
+        with db.begin() as conn:
+            states = [v.state for v in versions.versions_of(conn, "spasm-education")]
+    finally:
+        db.dispose()
+    assert states == ["draft", "approved", "draft", "active"]
+    # A broken folder imports nothing and says what is wrong.
+    step.write_text("no front matter here\n")
+    bad = cli("campaigns", "import", str(out))
+    assert (
+        bad.code == 1
+        and "nothing was imported" in bad.err
+        and "02-the-first-few-days.md" in bad.err
+    )
+    assert cli("campaigns", "export", "nope", str(tmp_path / "x")).code == 1
+    assert cli("campaigns", "export", "spasm-education", str(out)).code == 1  # not empty
+
+
+def test_the_ledger_can_tell_which_version_was_sent(cli: CLI, tmp_path: Path, db_url: str) -> None:
+    """Every campaign email is rendered from an active version whose id the catalog carries."""
+    from scheduler.context import AppContext
+    from scheduler.settings import load_settings
+
+    assert cli("init").code == 0
+    ctx = AppContext.from_settings(load_settings())
+    try:
+        campaign = ctx.catalog.get("spasm-education")
+        assert campaign is not None
+        with ctx.db.begin() as conn:
+            (active,) = versions.in_state(conn, versions.ACTIVE)
+            assert (
+                conn.execute(
+                    select(versions.campaign_versions.c.id).where(
+                        versions.campaign_versions.c.state == versions.ACTIVE
+                    )
+                ).scalar_one()
+                == campaign.version_id
+                == active.id
+            )
+    finally:
+        ctx.close()
