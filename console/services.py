@@ -43,3 +43,6 @@ class Services:
     outbox_list: Callable[[int], list[JsonDict]]
     # One stored message: the same fields and ``message`` (the raw MIME bytes); None if gone.
     outbox_message: Callable[[int], JsonDict | None]
+    # ``campaigns broadcast`` (and its ``--dry-run``): slug, file name, {file: text}, segment
+    # rule data, local wall time, dry run. Raises ValueError (with ``details``) when refused.
+    broadcast: Callable[[str, str, dict[str, str], Any, datetime, bool], JsonDict]

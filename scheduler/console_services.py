@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from campaigns.loader import CatalogError
 from console.services import Services
+from scheduler.broadcasting import BroadcastRequest, schedule
 from scheduler.commands.engagement import stats_json
 from scheduler.commands.subscribers import erase_everywhere, export_json
 from scheduler.context import AppContext
@@ -23,7 +24,7 @@ from scheduler.planner import Planner
 from scheduler.testsend import send_test
 from scheduler.transports import Outcome
 from scheduler.upcoming import upcoming
-from storage import kvstate
+from storage import kvstate, utcnow
 from templates import Content
 
 SECRET_WORDS = ("key", "secret", "password", "token")
@@ -125,6 +126,29 @@ def campaign_names(ctx: AppContext) -> dict[str, str]:
         return {}
 
 
+def broadcast(
+    ctx: AppContext,
+    slug: str,
+    source_name: str,
+    sources: dict[str, str],
+    segment: Any,
+    local_at: datetime,
+    dry_run: bool,
+) -> dict[str, Any]:
+    """``clinicmail campaigns broadcast`` for the console (raises BroadcastRefused)."""
+    from subscribers.segments import parse_rule
+
+    request = BroadcastRequest(
+        slug=slug,
+        source_name=source_name,
+        sources=sources,
+        segment=segment,
+        rule=parse_rule(segment),
+        local_at=local_at,
+    )
+    return schedule(ctx, request, dry_run=dry_run, now=utcnow())
+
+
 def console_services(ctx: AppContext) -> Services:
     def planner() -> Planner:
         return Planner(
@@ -151,4 +175,5 @@ def console_services(ctx: AppContext) -> Services:
         campaign_names=lambda: campaign_names(ctx),
         outbox_list=lambda limit: outbox_list(ctx, limit),
         outbox_message=lambda message_id: outbox_message(ctx, message_id),
+        broadcast=lambda *args: broadcast(ctx, *args),
     )
