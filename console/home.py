@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from console import dashboard
 from console.auth import Staff
 from console.ports import ConsolePorts
 from console.render import STATIC, page
@@ -23,7 +24,7 @@ def router(ports: ConsolePorts) -> APIRouter:
 
     @r.get("/admin", include_in_schema=False)
     def home(request: Request, session: Staff) -> Response:
-        return page(request, "home.html", {"title": "Console"})
+        return dashboard.render(request, ports)  # the home page is the dashboard
 
     @r.get("/admin/api/me")
     def me(session: Staff) -> JSONResponse:

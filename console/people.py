@@ -1,51 +1,325 @@
-"""A person's page: ``/admin/subscribers/{public_id}`` (an opaque id, never an address).
+"""People: find a person, and one person's page at ``/admin/subscribers/{public_id}`` (an opaque
+id, never an address) with their timeline, what comes next for them, and what staff may do on
+their behalf: pause, resume, change symptoms, export, erase.
 
-Every view is written to the audit log: health data is read only on the record.
+Every view of a person's record (the page, an export) and every change is written to the audit
+log, named by the public id only. Erasing needs the ops role and the address typed out.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from datetime import datetime, timedelta
+from typing import Any
 
-from console.auth import Staff
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import Connection
+
+from campaigns.ledger import sends
+from console.auth import Forbidden, Staff, require_role
 from console.ports import ConsolePorts
 from console.render import page
+from console.services import Services
+from engagement.history import checkins_of, events_of
 from staff import audit
+from staff.roles import OPS
 from storage import utcnow
-from subscribers import store
+from subscribers import changes, directory, store
+from subscribers.addresses import InvalidAddress, normalize
 from subscribers.privacy import export_person
+from subscribers.symptoms import GROUPS, RED_FLAGS, SYMPTOMS
 
 PUBLIC_ID_LENGTH = 32
+PAUSE_WEEKS = (1, 2, 4, 8, 12, 26)
+TARGET = "subscriber"
+
+
+def services_of(ports: ConsolePorts) -> Services:
+    if ports.services is None:  # a console mounted without the operating seams
+        raise Forbidden("This console was started without the service; nothing to show here.")
+    return ports.services
+
+
+def _not_found(request: Request) -> Response:
+    return page(
+        request,
+        "error.html",
+        {
+            "title": "No such person",
+            "message": "Nobody on the list has this record id (they may have been erased).",
+        },
+        status=404,
+    )
+
+
+def _find(conn: Connection, public_id: str) -> store.Profile | None:
+    if len(public_id) > 64:
+        return None
+    sid = store.by_public_id(conn, public_id)
+    return store.profiles(conn, [sid]).get(sid) if sid is not None else None
+
+
+def timeline(
+    record: dict[str, Any], events: list[dict[str, Any]], checkins: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Consent events, emails, provider events and check-ins in one list, newest first."""
+    items: list[dict[str, Any]] = []
+    for c in record["consent_events"]:
+        items.append(
+            {
+                "at": c["at"],
+                "kind": "consent",
+                "what": f"{c['purpose']}: {c['action']}",
+                "detail": c.get("source") or "",
+            }
+        )
+    for s in record.get("sends", []):
+        version = s.get("content_version")
+        label = f"{s['campaign_id']} · {s['step_id']}"
+        if s.get("variant_id") and s["variant_id"] != "default":
+            label += f" ({s['variant_id']})"
+        items.append(
+            {
+                "at": s.get("sent_at") or s["created_at"],
+                "kind": "email",
+                "what": label,
+                "detail": f"{s['status']}" + (f", content version {version}" if version else ""),
+                "send": s,
+            }
+        )
+    for e in events:
+        label = f"{e['campaign_id']} · {e['step_id']}"
+        detail = "machine (not counted)" if e["machine"] else ""
+        if e.get("bounce_class"):
+            detail = f"{e['bounce_class']} bounce"
+        at = e["at"].isoformat() if isinstance(e["at"], datetime) else str(e["at"])
+        items.append({"at": at, "kind": e["kind"], "what": label, "detail": detail})
+    for c in checkins:
+        at = c["last_at"].isoformat() if isinstance(c["last_at"], datetime) else str(c["last_at"])
+        items.append(
+            {
+                "at": at,
+                "kind": "check-in",
+                "what": f"{c['campaign_id']} · {c['step_id']}",
+                "detail": f"answered “{c['value']}”",
+            }
+        )
+    items.sort(key=lambda i: str(i["at"]), reverse=True)
+    return items
 
 
 def router(ports: ConsolePorts) -> APIRouter:
     r = APIRouter()
 
+    @r.get("/admin/subscribers", include_in_schema=False)
+    def find(
+        request: Request, session: Staff, q: str = "", status: str = "", group: str = ""
+    ) -> Response:
+        query = directory.Query(text=q, status=status, group=group)
+        problems = query.problems()
+        found: list[directory.Found] = []
+        total = 0
+        if not problems:
+            with ports.db.begin() as conn:
+                found, total = directory.search(conn, query)
+        context = {
+            "title": "People",
+            "query": query,
+            "problems": problems,
+            "found": found,
+            "total": total,
+            "statuses": directory.STATUSES,
+            "groups": GROUPS,
+            "erased": request.query_params.get("erased") == "1",
+        }
+        if request.headers.get("hx-request") == "true":
+            return page(request, "people/results.html", context)
+        return page(request, "people/find.html", context)
+
     @r.get("/admin/subscribers/{public_id}", include_in_schema=False)
     def person(request: Request, public_id: str, session: Staff) -> Response:
+        services = services_of(ports)
         now = utcnow()
-        record = None
         with ports.db.begin() as conn:
-            sid = store.by_public_id(conn, public_id) if len(public_id) <= 64 else None
-            profile = store.profiles(conn, [sid]).get(sid) if sid is not None else None
-            if profile is not None:
-                record = export_person(conn, profile.email, sections=ports.record_sections)
-                audit.record(conn, session.user, "subscriber.view", "subscriber", public_id, now)
-        if record is None:
+            profile = _find(conn, public_id)
+            if profile is None:
+                return _not_found(request)
+            record = export_person(conn, profile.email, sections=ports.record_sections)
+            assert record is not None
+            events = events_of(conn, sends, profile.id)
+            checkins = checkins_of(conn, profile.id)
+            coming = services.upcoming(conn, profile.id, now)
+            audit.record(conn, session.user, "subscriber.view", TARGET, public_id, now)
+        names = services.campaign_names()
+        return page(
+            request,
+            "person.html",
+            {
+                "title": "Subscriber record",
+                "record": record,
+                "public_id": public_id,
+                "profile": profile,
+                "timeline": timeline(record, events, checkins),
+                "coming": coming,
+                "names": names,
+                "paused": profile.paused_until is not None and profile.paused_until > now,
+                "pause_weeks": PAUSE_WEEKS,
+                "groups": [
+                    (g, [s for s in SYMPTOMS if s.group == g.id])
+                    for g in GROUPS
+                    if g.id != "red_flags"
+                ],
+                "may_erase": session.user.role == OPS,
+                "message": request.query_params.get("done", ""),
+            },
+        )
+
+    def back(public_id: str, done: str) -> Response:
+        return RedirectResponse(f"/admin/subscribers/{public_id}?done={done}", status_code=303)
+
+    @r.post("/admin/subscribers/{public_id}/pause", include_in_schema=False)
+    async def pause(request: Request, public_id: str, session: Staff) -> Response:
+        form = await request.form()
+        weeks = str(form.get("weeks", ""))
+        if weeks not in {str(w) for w in PAUSE_WEEKS}:
             return page(
                 request,
                 "error.html",
                 {
-                    "title": "No such person",
-                    "message": "Nobody on the list has this record id (they may have been erased).",
+                    "title": "Not paused",
+                    "message": "Choose how many weeks to pause for. Nothing was changed.",
                 },
-                status=404,
+                status=422,
             )
+        now = utcnow()
+        with ports.db.begin() as conn:
+            profile = _find(conn, public_id)
+            if profile is None:
+                return _not_found(request)
+            until = now + timedelta(weeks=int(weeks))
+            changes.set_pause(conn, profile.id, until, now)
+            audit.record(
+                conn,
+                session.user,
+                "subscriber.pause",
+                TARGET,
+                public_id,
+                now,
+                {"weeks": int(weeks), "until": until.isoformat()},
+            )
+        return back(public_id, "paused")
+
+    @r.post("/admin/subscribers/{public_id}/resume", include_in_schema=False)
+    def resume(request: Request, public_id: str, session: Staff) -> Response:
+        now = utcnow()
+        with ports.db.begin() as conn:
+            profile = _find(conn, public_id)
+            if profile is None:
+                return _not_found(request)
+            changes.set_pause(conn, profile.id, None, now)
+            audit.record(conn, session.user, "subscriber.resume", TARGET, public_id, now)
+        return back(public_id, "resumed")
+
+    @r.post("/admin/subscribers/{public_id}/symptoms", include_in_schema=False)
+    async def symptoms(request: Request, public_id: str, session: Staff) -> Response:
+        services = services_of(ports)
+        form = await request.form()
+        chosen = {str(c) for c in form.getlist("symptoms")}
+        known = {s.code for s in SYMPTOMS} - RED_FLAGS
+        if not chosen <= known:
+            return page(
+                request,
+                "error.html",
+                {
+                    "title": "Not changed",
+                    "message": "Some symptom codes were not recognised. Nothing was changed.",
+                },
+                status=422,
+            )
+        now = utcnow()
+        with ports.db.begin() as conn:
+            profile = _find(conn, public_id)
+            if profile is None:
+                return _not_found(request)
+            new = changes.change_symptoms(conn, profile.id, chosen, now, source="staff")
+            if new is None:
+                return back(public_id, "unchanged")
+            audit.record(
+                conn,
+                session.user,
+                "subscriber.symptoms",
+                TARGET,
+                public_id,
+                now,
+                {"before": sorted(profile.symptoms), "after": sorted(new)},
+            )
+            if profile.status == store.CONFIRMED:
+                services.enrol(conn, profile.id, now)
+        return back(public_id, "symptoms")
+
+    @r.get("/admin/subscribers/{public_id}/export", include_in_schema=False)
+    def export(request: Request, public_id: str, session: Staff) -> Response:
+        services = services_of(ports)
+        now = utcnow()
+        with ports.db.begin() as conn:
+            profile = _find(conn, public_id)
+            if profile is None:
+                return _not_found(request)
+            audit.record(conn, session.user, "subscriber.export", TARGET, public_id, now)
+        text = services.export_json(profile.email)
+        if text is None:
+            return _not_found(request)
+        return Response(
+            text,
+            media_type="application/json",
+            headers={
+                "Content-Disposition": f'attachment; filename="subscriber-{public_id}.json"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+    @r.get("/admin/subscribers/{public_id}/erase", include_in_schema=False)
+    def erase_form(request: Request, public_id: str, session: Staff) -> Response:
+        require_role(session, OPS)
+        with ports.db.begin() as conn:
+            profile = _find(conn, public_id)
+        if profile is None:
+            return _not_found(request)
         return page(
             request,
-            "person.html",
-            {"title": "Subscriber record", "record": record, "public_id": public_id},
+            "people/erase.html",
+            {"title": "Erase a person", "public_id": public_id, "error": None},
         )
+
+    @r.post("/admin/subscribers/{public_id}/erase", include_in_schema=False)
+    async def erase(request: Request, public_id: str, session: Staff) -> Response:
+        require_role(session, OPS)
+        services = services_of(ports)
+        form = await request.form()
+        typed = str(form.get("confirm_email", "")).strip()
+        with ports.db.begin() as conn:
+            profile = _find(conn, public_id)
+        if profile is None:
+            return _not_found(request)
+        try:
+            matches = normalize(typed)[1] == normalize(profile.email)[1]
+        except InvalidAddress:
+            matches = False
+        if not matches:
+            return page(
+                request,
+                "people/erase.html",
+                {
+                    "title": "Erase a person",
+                    "public_id": public_id,
+                    "error": "That is not this person's address. Nothing was erased.",
+                },
+                status=422,
+            )
+        now = utcnow()
+        services.erase(profile.email, now)
+        with ports.db.begin() as conn:
+            audit.record(conn, session.user, "subscriber.erase", TARGET, public_id, now)
+        return RedirectResponse("/admin/subscribers?erased=1", status_code=303)
 
     return r

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from console.services import Services
 from storage import Database
 from subscribers.privacy import Section
 from templates import Rendered, Renderer
@@ -35,3 +36,5 @@ class ConsolePorts:
     # Sends one rendered test email to a staff address through the configured transport,
     # outside the ledger; returns a short outcome for the page.
     send_test: Callable[[str, Rendered, dict[str, str]], str] = _no_transport
+    # The operating pages' seams (people, dashboard, outbox, ops); None in a bare console.
+    services: Services | None = None

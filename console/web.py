@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from console import campaigns, docs, home, login, people
+from console import campaigns, docs, home, login, operate, people
 from console.auth import Forbidden, SignInRequired, forbidden, sign_in_required
 from console.ports import ConsolePorts
 
@@ -23,5 +23,6 @@ def install(app: FastAPI, ports: ConsolePorts) -> None:
     app.include_router(people.router(ports))
     if ports.renderer is not None:
         app.include_router(campaigns.router(ports))
+    operate.include(app, ports)  # dashboard, newsletters, outbox, ops
     app.include_router(docs.router(app, ports))
     app.include_router(home.catch_all(ports))

@@ -179,6 +179,7 @@ def create_app(
 
 def console_ports(ctx: AppContext) -> ConsolePorts:
     from scheduler.commands.subscribers import record_sections
+    from scheduler.console_services import console_services
     from scheduler.testsend import send_test
 
     return ConsolePorts(
@@ -190,4 +191,5 @@ def console_ports(ctx: AppContext) -> ConsolePorts:
         review_interval=ctx.settings.review_every,
         content_changed=ctx.refresh_content,
         send_test=lambda to, rendered, values: send_test(ctx, to, rendered, values),
+        services=console_services(ctx),
     )

@@ -29,7 +29,6 @@ from scheduler.ratelimit import TokenBucket
 from scheduler.transports import Batch, Envelope, Outcome, Result, Transport
 from storage import Database
 from subscribers import held, store
-from subscribers.addresses import address_hash
 from subscribers.tables import subscribers
 from templates import Rendered, Renderer, fill, html_token
 from templates.system import system_content

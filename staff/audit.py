@@ -59,9 +59,15 @@ def entries(
     target_type: str | None = None,
     target_id: str | None = None,
     limit: int = 200,
+    actor: str | None = None,
+    action: str | None = None,
 ) -> list[Entry]:
-    """Newest first, optionally for one record."""
+    """Newest first, optionally for one record, one actor or actions starting with ``action``."""
     query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if actor:
+        query = query.where(audit_log.c.actor == actor)
+    if action:
+        query = query.where(audit_log.c.action.startswith(action, autoescape=True))
     if target_type is not None:
         query = query.where(audit_log.c.target_type == target_type)
     if target_id is not None:

@@ -13,16 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
-from typing import Any
 
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection
 
 from storage import Database
-from subscribers import consent, store
+from subscribers import changes, store
 from subscribers.pages import PAUSE_WEEKS, page, preferences_form, signup_form
 from subscribers.signup import (
     Confirmation,
@@ -34,8 +33,7 @@ from subscribers.signup import (
     register,
     validation_errors,
 )
-from subscribers.symptoms import BY_CODE, RED_FLAGS, has_red_flag
-from subscribers.tables import subscribers
+from subscribers.symptoms import BY_CODE, has_red_flag
 from subscribers.tokens import Tokens
 
 __all__ = ["SubscriberPorts", "page", "router"]
@@ -348,27 +346,11 @@ def _save_preferences(
     person = store.profiles(conn, [sid])[sid]
     if person.status == store.UNSUBSCRIBED:
         return "You are unsubscribed; nothing was changed."
-    # Warning signs are not edited here: they were reported for safety and stay on record.
-    new = frozenset((chosen - RED_FLAGS) | (person.symptoms & RED_FLAGS))
-    values: dict[str, Any] = {}
     if pause != "keep":
         weeks = int(pause)
-        values["paused_until"] = now + timedelta(weeks=weeks) if weeks else None
-    if values:
-        values["updated_at"] = now
-        conn.execute(update(subscribers).where(subscribers.c.id == sid).values(**values))
-    if new != person.symptoms:
-        store.set_symptoms(conn, sid, new)
-        store.record_consent(
-            conn,
-            sid,
-            purpose=store.HEALTH_PURPOSE,
-            action="given" if new else "withdrawn",
-            at=now,
-            source="preferences",
-            wording_version=consent.VERSION if new else None,
-            wording_hash=consent.wording_hash(store.HEALTH_PURPOSE) if new else None,
-        )
-        if person.status == store.CONFIRMED:
-            ports.on_confirmed(conn, [sid], now)  # enrols in what the new symptoms select
+        changes.set_pause(conn, sid, now + timedelta(weeks=weeks) if weeks else None, now)
+    # Warning signs are not edited here: they were reported for safety and stay on record.
+    changed = changes.change_symptoms(conn, sid, chosen, now, source="preferences")
+    if changed is not None and person.status == store.CONFIRMED:
+        ports.on_confirmed(conn, [sid], now)  # enrols in what the new symptoms select
     return "Your choices are saved."

@@ -8,7 +8,6 @@ with simulated engagement) and the one-off broadcasts: ``broadcast``, ``broadcas
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -175,45 +174,6 @@ def _parse_segment(value: str | None) -> tuple[Any, Rule]:
         fail(f"--segment: {where + ': ' if where else ''}{msg}")
 
 
-def _reference_problems(rules: list[Rule], catalog: Any, where: str) -> list[str]:
-    from campaigns.references import engaged, target_problem
-
-    steps = {c.id: [s.id for s in c.steps] for c in catalog}
-    out = []
-    for rule in rules:
-        for leaf in engaged(rule):
-            why = target_problem(leaf, steps)
-            if why:
-                out.append(f"{where}: {why}")
-    return out
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
-
-
-@dataclass
-class _Plan:
-    """Who would get a broadcast and when (the dry-run report, and what scheduling writes)."""
-
-    recipients: int = 0
-    zones: dict[str, list[Any]] = field(default_factory=dict)  # zone -> [count, local, utc]
-    capped: int = 0
-    cap_until: datetime | None = None
-    in_flight: int = 0  # an earlier campaign email to them is not accepted yet
-    closed: int = 0
-    latest: datetime | None = None
-    # Who waits and why: (subscriber id, reason, until), for --json.
-    waits: list[dict[str, Any]] = field(default_factory=list)
-
-    def note(self, zone: str, local: datetime, due: datetime, actual: datetime) -> None:
-        self.recipients += 1
-        entry = self.zones.setdefault(zone, [0, local, due])
-        entry[0] += 1
-        if self.latest is None or actual > self.latest:
-            self.latest = actual
-
-
 @click.command("broadcast")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
@@ -260,177 +220,74 @@ def broadcast_command(
     Running the same command again adds people who joined the segment since, and nobody twice.
     """
     from campaigns import broadcasts as bc
-    from campaigns import ledger
-    from campaigns.cadence import Cadence
+    from scheduler.broadcasting import BroadcastRefused, BroadcastRequest, schedule
     from scheduler.cli import _catalog, _context, fail
 
     local_at = _parse_at(at_text)
     segment_data, rule = _parse_segment(segment)
     slug = slug if slug is not None else bc.slug_from(file.stem)
-    if not bc.SLUG.match(slug):
-        fail(
-            f"the broadcast id {slug!r} must be lowercase letters, digits and dashes "
-            "(at most 54); choose one with --id"
-        )
-    campaign_id = bc.campaign_id_for(slug)
     ctx = _context()
     _catalog(ctx)
     sources, problems = bc.read_sources(file)
-    campaign = None
-    if not problems:
-        campaign, problems = bc.build(
-            campaign_id,
-            file.name,
-            sources,
-            rule,
-            ctx.renderer,
-            folder=str(file.parent) if str(file.parent) != "." else "",
-            time_sensitive=time_sensitive,
-        )
-    lines = [str(p) for p in problems]
-    lines += _reference_problems([rule], ctx.catalog, "--segment")
-    if campaign is not None:
-        lines += _reference_problems(bc.variant_rules(campaign), ctx.catalog, str(file))
-    if lines:
-        for line in lines:
+    request = BroadcastRequest(
+        slug=slug,
+        source_name=file.name,
+        sources=sources,
+        folder=str(file.parent) if str(file.parent) != "." else "",
+        segment=segment_data,
+        rule=rule,
+        local_at=local_at,
+        label=str(file),
+        time_sensitive=time_sensitive,
+        problems=[str(p) for p in problems],
+    )
+    try:
+        result = schedule(ctx, request, dry_run=dry_run, now=datetime.now(UTC))
+    except BroadcastRefused as exc:
+        for line in exc.details:
             click.echo(line, err=True)
-        fail(f"{len(lines)} problem(s) in {file}; nothing was scheduled")
-    assert campaign is not None  # no problems: it was built
-    settings = ctx.settings
-    times = Cadence(settings.zone, settings.send_window, settings.closures)
-    start, end = times.window
-    if not start <= local_at.time() < end:
-        fail(
-            f"--at {local_at:%H:%M} is outside the send window {settings.send_window} "
-            "(CLINICMAIL_SEND_WINDOW); choose a time inside it"
-        )
-    now = datetime.now(UTC)
-    if bc.local_instant(local_at, settings.zone) <= now:
-        fail(f"--at {local_at:%Y-%m-%d %H:%M} has already passed in the clinic's zone")
-
-    def zone_name(tz: str | None) -> str:
-        return getattr(times.zone(tz), "key", settings.timezone)
-
-    def due_for(tz: str | None) -> datetime:
-        return bc.local_instant(local_at, times.zone(tz))
-
-    plan = _Plan()
-    excluded = bc.Excluded()
-    added = 0
-    with ctx.db.begin() as conn:
-        existing = bc.find(conn, campaign_id)
-        if existing is not None:
-            if existing.status == "cancelled":
-                fail(f"broadcast {slug!r} was cancelled; ids are never reused, choose a new --id")
-            if not bc.same_content(existing, sources, segment_data, local_at, time_sensitive):
-                fail(
-                    f"broadcast {slug!r} is already scheduled with different content, segment or "
-                    f"time; cancel it (clinicmail campaigns cancel-broadcast {slug}) and "
-                    "schedule the new one under another --id"
-                )
-        elif not dry_run:
-            bc.save(
-                conn,
-                campaign_id=campaign_id,
-                source_name=file.name,
-                sources=sources,
-                segment=segment_data,
-                local_at=local_at,
-                now=now,
-                time_sensitive=time_sensitive,
-            )
-        for chunk in bc.audience(conn, rule, now, due_for, excluded):
-            in_flight = ledger.campaign_in_flight(conn, (p.subscriber_id for p, _ in chunk))
-            for person, due in chunk:
-                # The same rule the planner applies when the broadcast falls due.
-                slot = times.earliest(
-                    due,
-                    campaign,
-                    zone=person.timezone,
-                    last_accepted=person.last_campaign_send_at,
-                    in_flight_from=in_flight.get(person.subscriber_id),
-                )
-                if slot.reason == "closed":
-                    plan.closed += 1
-                elif slot.reason == "in_flight":
-                    plan.in_flight += 1
-                elif slot.reason == "weekly_cap":
-                    plan.capped += 1
-                    if plan.cap_until is None or slot.at > plan.cap_until:
-                        plan.cap_until = slot.at
-                if slot.reason is not None:
-                    plan.waits.append(
-                        {
-                            "subscriber_id": person.subscriber_id,
-                            "reason": slot.reason,
-                            "until": _iso(slot.at),
-                        }
-                    )
-                plan.note(zone_name(person.timezone), local_at, due, slot.at)
-            if not dry_run:
-                added += bc.enroll(conn, campaign_id, chunk, now)
-    zones = [
-        {
-            "zone": name,
-            "count": count,
-            "local": f"{local:%Y-%m-%d %H:%M}",
-            "utc": due.isoformat().replace("+00:00", "Z"),
-        }
-        for name, (count, local, due) in sorted(plan.zones.items(), key=lambda kv: kv[1][2])
-    ]
-    result: dict[str, Any] = {
-        "broadcast": slug,
-        "campaign_id": campaign_id,
-        "dry_run": dry_run,
-        "already_scheduled": existing is not None,
-        "recipients": plan.recipients,
-        "added": added,
-        "excluded": {
-            "red_flag": excluded.red_flag,
-            "suppressed": excluded.suppressed,
-            "paused": excluded.paused,
-        },
-        "zones": zones,
-        "time_sensitive": time_sensitive,
-        "waiting_for_frequency_cap": plan.capped,
-        "waiting_for_email_in_flight": plan.in_flight,
-        "waits": plan.waits,
-        "cap_until": plan.cap_until.isoformat().replace("+00:00", "Z") if plan.cap_until else None,
-        "moved_to_open_time": plan.closed,
-        "last_delivery": plan.latest.isoformat().replace("+00:00", "Z") if plan.latest else None,
-    }
+        fail(str(exc))
+    plan_capped = result["waiting_for_frequency_cap"]
+    plan_closed = result["moved_to_open_time"]
+    zones = result["zones"]
+    excluded = result["excluded"]
+    existing = result["already_scheduled"]
+    added = result["added"]
     if as_json:
         click.echo(json.dumps(result))
         return
     verb = "would send" if dry_run else "scheduled"
-    head = f"{verb} {slug!r} to {plan.recipients} subscriber(s) at {local_at:%Y-%m-%d %H:%M} local"
-    if existing is not None and not dry_run:
+    head = (
+        f"{verb} {slug!r} to {result['recipients']} subscriber(s) at "
+        f"{local_at:%Y-%m-%d %H:%M} local"
+    )
+    if existing and not dry_run:
         head = f"{slug!r} was already scheduled; added {added} new subscriber(s)"
     click.echo(head)
     for z in zones:
         click.echo(f"  {z['count']:>6}  {z['zone']:<24} {z['local']} local = {z['utc']}")
-    if plan.capped:
+    if plan_capped:
         click.echo(
-            f"  {plan.capped} had a campaign email in the last 7 days and get it when the cap "
+            f"  {plan_capped} had a campaign email in the last 7 days and get it when the cap "
             f"allows (the last by {result['cap_until']})"
         )
-    if plan.in_flight:
+    if result["waiting_for_email_in_flight"]:
         click.echo(
-            f"  {plan.in_flight} have an earlier campaign email not yet accepted by the provider "
-            "and get this one seven days after it is"
+            f"  {result['waiting_for_email_in_flight']} have an earlier campaign email not yet "
+            "accepted by the provider and get this one seven days after it is"
         )
-    if plan.closed:
-        click.echo(f"  {plan.closed} fall on a closed day or hour and go at the next open time")
+    if plan_closed:
+        click.echo(f"  {plan_closed} fall on a closed day or hour and go at the next open time")
     if time_sensitive:
         click.echo(
             "  time-sensitive: goes at its time even to people emailed in the last seven days; "
             "their next series email waits seven days from it"
         )
-    skipped = excluded.red_flag + excluded.suppressed + excluded.paused
+    skipped = excluded["red_flag"] + excluded["suppressed"] + excluded["paused"]
     if skipped:
         click.echo(
-            f"  left out: {excluded.red_flag} with a red-flag symptom, {excluded.suppressed} "
-            f"suppressed, {excluded.paused} pausing email"
+            f"  left out: {excluded['red_flag']} with a red-flag symptom, {excluded['suppressed']} "
+            f"suppressed, {excluded['paused']} pausing email"
         )
 
 

@@ -4,15 +4,45 @@ spam-complaint pause, sunset policy, engagement scores)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from scheduler.context import AppContext
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(stats)
     cli.add_command(health)
+
+
+def layout_of(ctx: AppContext) -> list[tuple[str, list[tuple[str, int]]]]:
+    """Every campaign's (step id, number) in order, so unsent steps still show as zeros."""
+    from campaigns.loader import CatalogError
+
+    try:
+        return [(c.id, [(s.id, s.number) for s in c.steps]) for c in ctx.catalog]
+    except CatalogError:  # a broken library must not hide the figures already in the database
+        return []
+
+
+def stats_json(ctx: AppContext, now: datetime) -> dict[str, Any]:
+    """The figures ``clinicmail stats --json`` prints (the console's dashboard shows the same)."""
+    from engagement.process import apply_pending
+    from engagement.stats import collect
+    from scheduler.ledger import sends
+    from scheduler.listhealth import summary
+
+    # Figures include events accepted by the web process that no tick has applied yet.
+    apply_pending(ctx.db.begin, now)
+    layout = layout_of(ctx)
+    with ctx.db.begin() as conn:
+        data = collect(conn, sends, layout).as_dict()
+        data["list_health"] = summary(conn, now, ctx.settings.sunset_weeks)
+    return data
 
 
 def _fmt(value: Any) -> str:
@@ -41,13 +71,10 @@ def stats(as_json: bool, variants: bool, chart_path: Path | None) -> None:
     Symptom groups are aggregated counts only. The list-health state (complaint pause, sunset)
     is shown too.
     """
-    from campaigns.loader import CatalogError
     from engagement.chart import ChartError, check_target, draw
-    from engagement.process import apply_pending
-    from engagement.stats import COUNT_KEYS, collect, weekly
+    from engagement.stats import COUNT_KEYS, weekly
     from scheduler.cli import _context, fail
     from scheduler.ledger import sends
-    from scheduler.listhealth import summary
     from storage import utcnow
 
     if chart_path is not None:
@@ -56,20 +83,12 @@ def stats(as_json: bool, variants: bool, chart_path: Path | None) -> None:
         except ChartError as exc:
             fail(str(exc))
     ctx = _context()
-    now = utcnow()
-    # Figures include events accepted by the web process that no tick has applied yet.
-    apply_pending(ctx.db.begin, now)
-    try:
-        layout = [(c.id, [(s.id, s.number) for s in c.steps]) for c in ctx.catalog]
-    except CatalogError:  # a broken library must not hide the figures already in the database
-        layout = []
-    with ctx.db.begin() as conn:
-        result = collect(conn, sends, layout)
-        health_state = summary(conn, now, ctx.settings.sunset_weeks)
-        weeks = weekly(conn, sends) if chart_path is not None else []
-    data = result.as_dict()
-    data["list_health"] = health_state
+    data = stats_json(ctx, utcnow())
+    health_state = data["list_health"]
     if chart_path is not None:
+        layout = layout_of(ctx)
+        with ctx.db.begin() as conn:
+            weeks = weekly(conn, sends)
         numbers = {(cid, sid): n for cid, steps in layout for sid, n in steps}
         try:
             drawn = draw(weeks, chart_path, numbers=numbers)

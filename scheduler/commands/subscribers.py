@@ -9,7 +9,8 @@ from typing import Any
 import click
 from sqlalchemy import Connection, delete, func, select
 
-from subscribers.privacy import Section
+from storage import Database
+from subscribers.privacy import Erasure, Section
 
 
 def _enrollments(conn: Connection, sid: int) -> list[dict[str, Any]]:
@@ -49,6 +50,38 @@ def record_sections() -> dict[str, Section]:
     return {"enrollments": _enrollments, "sends": _sends}
 
 
+def export_json(db: Database, email: str) -> str | None:
+    """Everything held about the person with ``email`` as the JSON document the CLI prints and
+    the console offers as a download; None when nobody has that address."""
+    from subscribers.privacy import export_person
+
+    with db.begin() as conn:
+        data = export_person(conn, email, sections=record_sections())
+    return None if data is None else json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def erase_everywhere(db: Database, email: str, now: datetime) -> Erasure:
+    """Erase the person with ``email`` from every table, then make it final on disk.
+
+    Used by ``clinicmail subscribers erase`` and the console. Raises ``InvalidAddress``.
+    """
+    from engagement.process import forget
+    from scheduler.ledger import outbox
+    from subscribers.addresses import normalize
+    from subscribers.privacy import erase as erase_person
+    from subscribers.privacy import scrub
+
+    _, key = normalize(email)
+    with db.begin() as conn:
+        result = erase_person(conn, email, now)
+        # Cascades remove the outbox rows of this subscriber; this also catches any
+        # stored message that reached the address without a subscriber link.
+        conn.execute(delete(outbox).where(func.lower(outbox.c.recipient) == key))
+        forget(conn, key)  # provider events: their raw payloads hold the address
+    scrub(db)
+    return result
+
+
 def register(cli: click.Group) -> None:
     group = cli.commands["subscribers"]
     assert isinstance(group, click.Group)
@@ -63,19 +96,15 @@ def register(cli: click.Group) -> None:
         """
         from scheduler.cli import _context, fail
         from subscribers.addresses import InvalidAddress
-        from subscribers.privacy import export_person
 
         ctx = _context()
         try:
-            with ctx.db.begin() as conn:
-                data = export_person(
-                    conn, email, sections={"enrollments": _enrollments, "sends": _sends}
-                )
+            text = export_json(ctx.db, email)
         except InvalidAddress as exc:
             fail(str(exc))
-        if data is None:
+        if text is None:
             fail("no subscriber with that address")
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        click.echo(text)
 
     @group.command("erase")
     @click.argument("email")
@@ -83,26 +112,14 @@ def register(cli: click.Group) -> None:
         """Erase the person with EMAIL: profile, symptoms, consent records, sends, stored
         messages, enrollments and provider events. Only a one-way hash of the address stays, on the suppression
         list, so a later import or signup cannot add them back. Safe to run twice."""
-        from engagement.process import forget
         from scheduler.cli import _context, fail
-        from scheduler.ledger import outbox
-        from subscribers.addresses import InvalidAddress, normalize
-        from subscribers.privacy import erase as erase_person
-        from subscribers.privacy import scrub
+        from subscribers.addresses import InvalidAddress
 
         ctx = _context()
-        now = datetime.now(UTC)
         try:
-            _, key = normalize(email)
-            with ctx.db.begin() as conn:
-                result = erase_person(conn, email, now)
-                # Cascades remove the outbox rows of this subscriber; this also catches any
-                # stored message that reached the address without a subscriber link.
-                conn.execute(delete(outbox).where(func.lower(outbox.c.recipient) == key))
-                forget(conn, key)  # provider events: their raw payloads hold the address
+            result = erase_everywhere(ctx.db, email, datetime.now(UTC))
         except InvalidAddress as exc:
             fail(str(exc))
-        scrub(ctx.db)
         if result.found:
             click.echo(
                 "erased; only a one-way hash of the address remains, on the suppression list"

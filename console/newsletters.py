@@ -1,0 +1,561 @@
+"""Newsletters: compose a one-off broadcast with a live preview, choose its audience with a
+segment builder that counts as you choose, see the per-zone plan ``campaigns broadcast
+--dry-run`` gives (the same code), send it through clinical review, schedule it, watch its
+progress and cancel it.
+
+Marketing (and above) write and schedule; only a clinician who did not edit it approves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from campaigns import broadcasts as bc
+from campaigns import newsletters as nl
+from campaigns.rendering import render_variant
+from console.auth import Forbidden, Staff
+from console.people import services_of
+from console.ports import ConsolePorts
+from console.preview import Finding, Persona, Preview, _gate_findings
+from console.render import page
+from staff import audit
+from staff.roles import may_approve
+from staff.sessions import Session
+from storage import utcnow
+from subscribers.segments import parse_rule
+from subscribers.symptoms import GROUPS, SYMPTOMS, unknown_codes
+from templates import TemplateProblem, fill
+
+BASE = "/admin/newsletters"
+TARGET = "newsletter"
+CHOOSABLE = [s for s in SYMPTOMS if s.group != "red_flags"]
+MAX_SUBJECT, MAX_PREHEADER, MAX_BODY = 150, 200, 50_000
+
+
+def _text(form: FormData, name: str, limit: int) -> str:
+    value = form.get(name, "")
+    return (value if isinstance(value, str) else "")[:limit]
+
+
+def _audience(form: FormData) -> nl.Audience:
+    codes = [str(c) for c in form.getlist("seg_codes")]
+    groups = [str(g) for g in form.getlist("seg_groups")]
+    return nl.Audience(
+        codes=tuple(c for c in codes if c and not unknown_codes([c])),
+        groups=tuple(g for g in groups if g in {x.id for x in GROUPS} and g != "red_flags"),
+        opened=_text(form, "seg_opened", 120).strip(),
+        clicked=_text(form, "seg_clicked", 120).strip(),
+        checkin=c if (c := _text(form, "seg_checkin", 10)) in nl.CHECKINS else "",
+    )
+
+
+def _local_at(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text.strip(), bc.LOCAL_FORMAT)
+    except ValueError:
+        return None
+
+
+class Draft:
+    """The editor's fields, from a form or a stored newsletter."""
+
+    def __init__(
+        self,
+        slug: str,
+        subject: str,
+        preheader: str,
+        body: str,
+        audience: nl.Audience,
+        local_at: str,
+    ) -> None:
+        self.slug, self.subject, self.preheader, self.body = slug, subject, preheader, body
+        self.audience, self.local_at = audience, local_at
+
+    @classmethod
+    def of(cls, n: nl.Newsletter) -> Draft:
+        return cls(n.slug, n.subject, n.preheader, n.body, n.audience, n.local_at or "")
+
+    @classmethod
+    def parse(cls, form: FormData, slug: str | None = None) -> Draft:
+        return cls(
+            slug if slug is not None else _text(form, "slug", 60).strip(),
+            _text(form, "subject", MAX_SUBJECT).strip(),
+            _text(form, "preheader", MAX_PREHEADER).strip(),
+            _text(form, "body", MAX_BODY),
+            _audience(form),
+            _text(form, "local_at", 16).strip(),
+        )
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.slug or 'newsletter'}.md"
+
+    @property
+    def sources(self) -> dict[str, str]:
+        return {self.file_name: nl.markdown(self.subject, self.preheader, self.body)}
+
+
+def _persona(form: FormData | None) -> Persona:
+    if form is None:
+        return Persona()
+    codes = frozenset(str(c) for c in form.getlist("persona_symptoms"))
+    return Persona(
+        codes - frozenset(unknown_codes(codes)),
+        _text(form, "persona_first_name", 100).strip() or None,
+    )
+
+
+def router(ports: ConsolePorts) -> APIRouter:
+    r = APIRouter()
+
+    def campaign_choices() -> dict[str, str]:
+        return services_of(ports).campaign_names()
+
+    def check(draft: Draft, persona: Persona) -> dict[str, Any]:
+        """Everything the live panel shows: the email, its problems, the audience and plan."""
+        preview = Preview()
+        rule_data = nl.rule_data(draft.audience)
+        try:
+            rule = parse_rule(rule_data)
+        except ValidationError as exc:
+            preview.findings.append(Finding("audience", str(exc.errors()[0]["msg"])))
+            return {"preview": preview, "count": None, "plan": None, "refused": None}
+        if not draft.subject:
+            preview.findings.append(Finding("subject", "Write a subject."))
+        if not draft.body.strip():
+            preview.findings.append(Finding("body", "Write the newsletter."))
+        if ports.renderer is not None and draft.subject and draft.body.strip():
+            campaign, problems = bc.build(
+                bc.campaign_id_for(draft.slug or "preview"),
+                draft.file_name,
+                draft.sources,
+                rule,
+                ports.renderer,
+            )
+            preview.findings += [
+                Finding(f"line {p.line}" if p.line else "newsletter", p.message) for p in problems
+            ]
+            if campaign is not None:
+                preview.findings += _gate_findings(
+                    draft.subject, draft.preheader, draft.body, week=1
+                )
+                try:
+                    rendered = render_variant(ports.renderer, campaign, campaign.steps[0].default)
+                    base = ports.base_url
+                    preview.subject, preview.html, preview.text = fill(
+                        rendered,
+                        {
+                            "first_name": persona.first_name or "there",
+                            "unsubscribe_url": f"{base}/unsubscribe/PREVIEW",
+                            "preferences_url": f"{base}/preferences/PREVIEW",
+                            "checkin_url": f"{base}/checkin/PREVIEW",
+                        },
+                    )
+                except TemplateProblem as exc:
+                    preview.findings.append(Finding("newsletter", exc.message))
+        now = utcnow()
+        excluded = bc.Excluded()
+        with ports.db.begin() as conn:
+            count = sum(
+                len(chunk) for chunk in bc.audience(conn, rule, now, lambda _tz: now, excluded)
+            )
+        plan: dict[str, Any] | None = None
+        refused: str | None = None
+        local_at = _local_at(draft.local_at)
+        if local_at is None:
+            refused = "Choose the local date and time it should arrive."
+        elif not preview.errors:
+            try:
+                plan = services_of(ports).broadcast(
+                    draft.slug or "preview",
+                    draft.file_name,
+                    draft.sources,
+                    rule_data,
+                    local_at,
+                    True,
+                )
+            except ValueError as exc:
+                refused = str(exc).replace("--at ", "").replace("--segment", "audience")
+        return {
+            "preview": preview,
+            "count": count,
+            "excluded": excluded,
+            "plan": plan,
+            "refused": refused,
+        }
+
+    def editor(
+        request: Request,
+        draft: Draft,
+        *,
+        newsletter: nl.Newsletter | None = None,
+        error: str | None = None,
+        status: int = 200,
+        form: FormData | None = None,
+    ) -> Response:
+        persona = _persona(form)
+        return page(
+            request,
+            "newsletters/edit.html",
+            {
+                "title": "Newsletter",
+                "draft": draft,
+                "n": newsletter,
+                "error": error,
+                "groups": GROUPS,
+                "symptoms": CHOOSABLE,
+                "campaigns": campaign_choices(),
+                "checkins": nl.CHECKINS,
+                "persona": persona,
+                "width": "desktop",
+                "may_approve": may_approve(getattr(request.state.staff_session.user, "role", "")),
+                **check(draft, persona),
+            },
+            status=status,
+        )
+
+    def find(newsletter_id: str) -> nl.Newsletter:
+        with ports.db.begin() as conn:
+            found = nl.get(conn, newsletter_id)
+        if found is None:
+            raise _NotFound
+        return found
+
+    @r.get(BASE, include_in_schema=False)
+    def listing(request: Request, session: Staff) -> Response:
+        rows = []
+        with ports.db.begin() as conn:
+            letters = nl.all_newsletters(conn)
+            linked = {bc.campaign_id_for(n.slug) for n in letters}
+            for n in letters:
+                stored = bc.find(conn, bc.campaign_id_for(n.slug))
+                progress = bc.progress(conn, stored.campaign_id) if stored else None
+                rows.append(
+                    {
+                        "n": n,
+                        "progress": progress,
+                        "state": bc.state(stored, progress) if stored and progress else n.state,
+                    }
+                )
+            other = []
+            for stored in bc.all_stored(conn):
+                if stored.campaign_id in linked:
+                    continue
+                p = bc.progress(conn, stored.campaign_id)
+                other.append({"stored": stored, "progress": p, "state": bc.state(stored, p)})
+        return page(
+            request, "newsletters/list.html", {"title": "Newsletters", "rows": rows, "other": other}
+        )
+
+    @r.get(f"{BASE}/new", include_in_schema=False)
+    def new(request: Request, session: Staff) -> Response:
+        return editor(request, Draft("", "", "", "", nl.Audience(), ""))
+
+    @r.post(f"{BASE}/preview", include_in_schema=False)
+    async def live(request: Request, session: Staff) -> Response:
+        form = await request.form()
+        draft = Draft.parse(form)
+        persona = _persona(form)
+        return page(
+            request,
+            "newsletters/_live.html",
+            {
+                "width": _text(form, "width", 10) or "desktop",
+                "persona": persona,
+                **check(draft, persona),
+            },
+        )
+
+    @r.post(BASE, include_in_schema=False)
+    async def create(request: Request, session: Staff) -> Response:
+        form = await request.form()
+        draft = Draft.parse(form)
+        now = utcnow()
+        if not bc.SLUG.match(draft.slug):
+            return editor(
+                request,
+                draft,
+                error="The id must be lowercase letters, digits and "
+                "dashes (at most 54), for example december-news.",
+                status=422,
+                form=form,
+            )
+        if not draft.subject or not draft.body.strip():
+            return editor(
+                request,
+                draft,
+                error="Write a subject and the newsletter first.",
+                status=422,
+                form=form,
+            )
+        with ports.db.begin() as conn:
+            taken = nl.slug_taken(conn, draft.slug) or bc.find(conn, bc.campaign_id_for(draft.slug))
+        if taken:
+            return editor(
+                request,
+                draft,
+                error=f"The id {draft.slug!r} is taken; ids are never reused. Choose another.",
+                status=422,
+                form=form,
+            )
+        with ports.db.begin() as conn:
+            n = nl.create(
+                conn,
+                slug=draft.slug,
+                subject=draft.subject,
+                preheader=draft.preheader,
+                body=draft.body,
+                audience=draft.audience,
+                local_at=draft.local_at or None,
+                editor_id=session.user.id,
+                editor=session.user.email,
+                now=now,
+            )
+            audit.record(
+                conn, session.user, "newsletter.create", TARGET, n.id, now, {"after": _snapshot(n)}
+            )
+        return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
+
+    @r.get(BASE + "/{newsletter_id}", include_in_schema=False)
+    def show(request: Request, newsletter_id: str, session: Staff) -> Response:
+        try:
+            n = find(newsletter_id)
+        except _NotFound:
+            return _not_found(request)
+        with ports.db.begin() as conn:
+            stored = bc.find(conn, bc.campaign_id_for(n.slug))
+            progress = bc.progress(conn, stored.campaign_id) if stored else None
+        return (
+            editor(request, Draft.of(n), newsletter=n)
+            if n.editable
+            else page(
+                request,
+                "newsletters/show.html",
+                {
+                    "title": "Newsletter",
+                    "n": n,
+                    "progress": progress,
+                    "state": bc.state(stored, progress) if stored and progress else n.state,
+                    "may_approve": may_approve(session.user.role),
+                    "edited_it": session.user.id in n.editor_ids,
+                    "persona": Persona(),
+                    "width": "desktop",
+                    **check(Draft.of(n), Persona()),
+                },
+            )
+        )
+
+    @r.get(BASE + "/{newsletter_id}/progress", include_in_schema=False)
+    def progress_part(request: Request, newsletter_id: str, session: Staff) -> Response:
+        try:
+            n = find(newsletter_id)
+        except _NotFound:
+            return _not_found(request)
+        with ports.db.begin() as conn:
+            stored = bc.find(conn, bc.campaign_id_for(n.slug))
+            progress = bc.progress(conn, stored.campaign_id) if stored else None
+        return page(
+            request,
+            "newsletters/_progress.html",
+            {
+                "n": n,
+                "progress": progress,
+                "state": bc.state(stored, progress) if stored and progress else n.state,
+            },
+        )
+
+    @r.post(BASE + "/{newsletter_id}", include_in_schema=False)
+    async def save(request: Request, newsletter_id: str, session: Staff) -> Response:
+        form = await request.form()
+        try:
+            n = find(newsletter_id)
+        except _NotFound:
+            return _not_found(request)
+        draft = Draft.parse(form, slug=n.slug)
+        now = utcnow()
+        try:
+            with ports.db.begin() as conn:
+                saved = nl.save(
+                    conn,
+                    n,
+                    subject=draft.subject,
+                    preheader=draft.preheader,
+                    body=draft.body,
+                    audience=draft.audience,
+                    local_at=draft.local_at or None,
+                    editor_id=session.user.id,
+                    now=now,
+                )
+                audit.record(
+                    conn,
+                    session.user,
+                    "newsletter.edit",
+                    TARGET,
+                    n.id,
+                    now,
+                    {"before": _snapshot(n), "after": _snapshot(saved)},
+                )
+        except nl.NewsletterError as exc:
+            return editor(request, draft, newsletter=n, error=str(exc), status=409, form=form)
+        return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
+
+    def act(newsletter_id: str, session: Session, action: str, change: Any) -> Response:
+        now = utcnow()
+        n = find(newsletter_id)
+        with ports.db.begin() as conn:
+            moved = change(conn, n, now)
+            audit.record(
+                conn,
+                session.user,
+                f"newsletter.{action}",
+                TARGET,
+                n.id,
+                now,
+                {"state": moved.state},
+            )
+        return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
+
+    def refuse(request: Request, message: str, status: int = 409) -> Response:
+        return page(request, "error.html", {"title": "Not done", "message": message}, status=status)
+
+    @r.post(BASE + "/{newsletter_id}/submit", include_in_schema=False)
+    def submit(request: Request, newsletter_id: str, session: Staff) -> Response:
+        try:
+            n = find(newsletter_id)
+            found = check(Draft.of(n), Persona())["preview"]
+            if found.errors:
+                return refuse(
+                    request,
+                    f"Fix the {len(found.errors)} problem(s) shown before asking for review.",
+                    422,
+                )
+            return act(newsletter_id, session, "submit", lambda c, n, now: nl.submit(c, n, now))
+        except _NotFound:
+            return _not_found(request)
+        except nl.NewsletterError as exc:
+            return refuse(request, str(exc))
+
+    @r.post(BASE + "/{newsletter_id}/approve", include_in_schema=False)
+    async def approve(request: Request, newsletter_id: str, session: Staff) -> Response:
+        if not may_approve(session.user.role):
+            raise Forbidden("Only a clinician approves content.")
+        note = _text(await request.form(), "note", 2000)
+        u = session.user
+        try:
+            return act(
+                newsletter_id,
+                session,
+                "approve",
+                lambda c, n, now: nl.approve(c, n, u.id, u.email, u.role, note, now),
+            )
+        except _NotFound:
+            return _not_found(request)
+        except nl.NewsletterError as exc:
+            return refuse(request, str(exc), 403)
+
+    @r.post(BASE + "/{newsletter_id}/changes", include_in_schema=False)
+    async def changes(request: Request, newsletter_id: str, session: Staff) -> Response:
+        if not may_approve(session.user.role):
+            raise Forbidden("Only a clinician reviews content.")
+        note = _text(await request.form(), "note", 2000)
+        u = session.user
+        try:
+            return act(
+                newsletter_id,
+                session,
+                "request_changes",
+                lambda c, n, now: nl.request_changes(c, n, u.id, u.role, note, now),
+            )
+        except _NotFound:
+            return _not_found(request)
+        except nl.NewsletterError as exc:
+            return refuse(request, str(exc))
+
+    @r.post(BASE + "/{newsletter_id}/schedule", include_in_schema=False)
+    def schedule(request: Request, newsletter_id: str, session: Staff) -> Response:
+        try:
+            n = find(newsletter_id)
+        except _NotFound:
+            return _not_found(request)
+        if n.state != nl.APPROVED:
+            return refuse(request, "Only a newsletter a clinician approved can be scheduled.")
+        local_at = _local_at(n.local_at or "")
+        if local_at is None:
+            return refuse(request, "This newsletter has no delivery time.", 422)
+        try:
+            result = services_of(ports).broadcast(
+                n.slug, n.file_name, n.sources, nl.rule_data(n.audience), local_at, False
+            )
+        except ValueError as exc:
+            details = "; ".join(getattr(exc, "details", []))
+            return refuse(request, f"Not scheduled: {exc}{'. ' + details if details else ''}", 422)
+        now = utcnow()
+        with ports.db.begin() as conn:
+            nl.mark_scheduled(conn, n, now)
+            audit.record(
+                conn,
+                session.user,
+                "newsletter.schedule",
+                TARGET,
+                n.id,
+                now,
+                {"recipients": result["recipients"], "local_at": n.local_at},
+            )
+        return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
+
+    @r.post(BASE + "/{newsletter_id}/cancel", include_in_schema=False)
+    def cancel(request: Request, newsletter_id: str, session: Staff) -> Response:
+        try:
+            n = find(newsletter_id)
+        except _NotFound:
+            return _not_found(request)
+        if n.state == nl.CANCELLED:
+            return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
+        now = utcnow()
+        with ports.db.begin() as conn:
+            stopped = dropped = 0
+            if n.state == nl.SCHEDULED:
+                # The same cancel as `clinicmail campaigns cancel-broadcast`.
+                stopped, dropped = bc.cancel(conn, bc.campaign_id_for(n.slug), now)
+            nl.mark_cancelled(conn, n, now)
+            audit.record(
+                conn,
+                session.user,
+                "newsletter.cancel",
+                TARGET,
+                n.id,
+                now,
+                {"not_sent": stopped + dropped},
+            )
+        return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
+
+    return r
+
+
+class _NotFound(Exception):
+    pass
+
+
+def _not_found(request: Request) -> Response:
+    return page(
+        request,
+        "error.html",
+        {"title": "No such newsletter", "message": "There is no newsletter with this id."},
+        status=404,
+    )
+
+
+def _snapshot(n: nl.Newsletter) -> dict[str, Any]:
+    return {
+        "subject": n.subject,
+        "preheader": n.preheader,
+        "body": n.body,
+        "audience": n.audience.as_dict(),
+        "local_at": n.local_at,
+    }

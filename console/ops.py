@@ -1,0 +1,168 @@
+"""Ops pages (the ``ops`` role only; anyone else gets 403): staff accounts, the audit log,
+the effective settings with secrets redacted, transport status and a test email."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from console.auth import Staff, require_role
+from console.people import services_of
+from console.ports import ConsolePorts
+from console.render import page
+from staff import accounts, audit
+from staff.passwords import WeakPassword
+from staff.roles import OPS, ROLES
+from staff.sessions import Session
+from storage import utcnow
+from subscribers.addresses import InvalidAddress, normalize
+
+
+def router(ports: ConsolePorts) -> APIRouter:
+    r = APIRouter()
+
+    def accounts_page(
+        request: Request, *, error: str | None = None, done: str | None = None, status: int = 200
+    ) -> Response:
+        with ports.db.begin() as conn:
+            users = accounts.all_users(conn)
+        return page(
+            request,
+            "ops/accounts.html",
+            {
+                "title": "Ops · accounts",
+                "users": users,
+                "roles": ROLES,
+                "error": error,
+                "done": done,
+            },
+            status=status,
+        )
+
+    def ops_only(session: Session) -> None:
+        require_role(session, OPS)
+
+    @r.get("/admin/ops", include_in_schema=False)
+    def ops_home(request: Request, session: Staff) -> Response:
+        ops_only(session)
+        return accounts_page(request, done=request.query_params.get("done"))
+
+    @r.post("/admin/ops/accounts", include_in_schema=False)
+    async def add(request: Request, session: Staff) -> Response:
+        ops_only(session)
+        form = await request.form()
+        email, role = str(form.get("email", "")), str(form.get("role", ""))
+        password = str(form.get("password", ""))
+        now = utcnow()
+        try:
+            with ports.db.begin() as conn:
+                user = accounts.add_user(conn, email, role, password, now)
+                audit.record(
+                    conn, session.user, "staff.add", "staff", str(user.id), now, {"role": role}
+                )
+        except (accounts.AccountError, WeakPassword) as exc:
+            return accounts_page(request, error=f"Not added: {exc}.", status=422)
+        return RedirectResponse("/admin/ops?done=added", status_code=303)
+
+    @r.post("/admin/ops/accounts/{user_id}/disable", include_in_schema=False)
+    def disable(request: Request, user_id: int, session: Staff) -> Response:
+        ops_only(session)
+        now = utcnow()
+        with ports.db.begin() as conn:
+            user = accounts.get(conn, user_id)
+            if user is None:
+                return accounts_page(request, error="No such account.", status=404)
+            if user.id == session.user.id:
+                return accounts_page(
+                    request, error="You cannot disable your own account.", status=422
+                )
+            accounts.disable(conn, user.email, now)
+            audit.record(conn, session.user, "staff.disable", "staff", str(user.id), now)
+        return RedirectResponse("/admin/ops?done=disabled", status_code=303)
+
+    @r.post("/admin/ops/accounts/{user_id}/reset", include_in_schema=False)
+    async def reset(request: Request, user_id: int, session: Staff) -> Response:
+        ops_only(session)
+        form = await request.form()
+        password = str(form.get("password", ""))
+        now = utcnow()
+        try:
+            with ports.db.begin() as conn:
+                user = accounts.get(conn, user_id)
+                if user is None:
+                    return accounts_page(request, error="No such account.", status=404)
+                accounts.reset_password(conn, user.email, password, now)
+                audit.record(conn, session.user, "staff.reset_password", "staff", str(user.id), now)
+        except WeakPassword as exc:
+            return accounts_page(request, error=f"Not reset: {exc}.", status=422)
+        return RedirectResponse("/admin/ops?done=reset", status_code=303)
+
+    @r.get("/admin/ops/audit", include_in_schema=False)
+    def audit_log(
+        request: Request, session: Staff, actor: str = "", action: str = "", target: str = ""
+    ) -> Response:
+        ops_only(session)
+        with ports.db.begin() as conn:
+            entries = audit.entries(
+                conn,
+                actor=actor.strip() or None,
+                action=action.strip() or None,
+                target_id=target.strip() or None,
+                limit=500,
+            )
+        return page(
+            request,
+            "ops/audit.html",
+            {
+                "title": "Ops · audit log",
+                "entries": entries,
+                "filters": {"actor": actor, "action": action, "target": target},
+            },
+        )
+
+    @r.get("/admin/ops/settings", include_in_schema=False)
+    def settings(request: Request, session: Staff) -> Response:
+        ops_only(session)
+        return page(
+            request,
+            "ops/settings.html",
+            {"title": "Ops · settings", "settings": services_of(ports).settings()},
+        )
+
+    def transport_page(
+        request: Request, result: str | None, error: str | None, status: int = 200
+    ) -> Response:
+        return page(
+            request,
+            "ops/transport.html",
+            {
+                "title": "Ops · transport",
+                "delivery": services_of(ports).delivery(utcnow()),
+                "result": result,
+                "error": error,
+            },
+            status=status,
+        )
+
+    @r.get("/admin/ops/transport", include_in_schema=False)
+    def transport(request: Request, session: Staff) -> Response:
+        ops_only(session)
+        return transport_page(request, None, None)
+
+    @r.post("/admin/ops/test-email", include_in_schema=False)
+    async def test_email(request: Request, session: Staff) -> Response:
+        ops_only(session)
+        form = await request.form()
+        try:
+            to, _ = normalize(str(form.get("to", "")))
+        except InvalidAddress as exc:
+            return transport_page(request, None, f"Not sent: {exc}.", status=422)
+        outcome = services_of(ports).test_email(to)
+        now = utcnow()
+        with ports.db.begin() as conn:
+            audit.record(
+                conn, session.user, "ops.test_email", "transport", "test", now, {"outcome": outcome}
+            )
+        return transport_page(request, f"Test email: {outcome}.", None)
+
+    return r

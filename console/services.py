@@ -1,0 +1,48 @@
+"""What the composition root hands the console's operating pages (people, dashboard, outbox,
+ops): callables over code the console may not import (the scheduler's ledger, its planner, its
+transports and settings), so every figure and every action comes from the one place the CLI
+uses too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from subscribers.privacy import Erasure
+
+JsonDict = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Services:
+    # ``clinicmail subscribers export EMAIL``'s JSON, or None when nobody has the address.
+    export_json: Callable[[str], str | None]
+    # ``clinicmail subscribers erase EMAIL``: every table, then scrubbed on disk.
+    erase: Callable[[str, datetime], Erasure]
+    # What comes next for a person (subscriber row id): the planner's own decision, as dicts
+    # with campaign_id, step_id, variant_id, at (ISO 8601 or None) and why.
+    upcoming: Callable[[Connection, int, datetime], list[JsonDict]]
+    # After staff changed a confirmed person's symptoms: enrol them in what the codes select.
+    enrol: Callable[[Connection, int, datetime], None]
+    # ``clinicmail stats --json``'s document.
+    stats: Callable[[datetime], JsonDict]
+    # Delivery health: backlog, last send, transport back-off.
+    delivery: Callable[[datetime], JsonDict]
+    # The effective settings, secrets redacted, as (name, value) pairs.
+    settings: Callable[[], list[tuple[str, str]]]
+    # Send a test email to an address through the configured transport; returns what happened.
+    test_email: Callable[[str], str]
+    # Campaign ids and names, for labels and the newsletter form.
+    campaign_names: Callable[[], dict[str, str]]
+    # The outbox transport's stored messages, newest first: id, recipient, subject, created_at.
+    outbox_list: Callable[[int], list[JsonDict]]
+    # One stored message: the same fields and ``message`` (the raw MIME bytes); None if gone.
+    outbox_message: Callable[[int], JsonDict | None]
+    # ``campaigns broadcast`` (and its ``--dry-run``): slug, file name, {file: text}, segment
+    # rule data, local wall time, dry run. Raises ValueError (with ``details``) when refused.
+    broadcast: Callable[[str, str, dict[str, str], Any, datetime, bool], JsonDict]

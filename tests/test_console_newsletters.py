@@ -1,0 +1,170 @@
+"""Newsletters in the console over HTTP: compose with a live preview and audience count,
+the per-zone plan of ``campaigns broadcast --dry-run``, clinical review (a clinician who did
+not edit it), schedule, progress and cancel."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import time_machine
+from sqlalchemy import select
+
+from campaigns.tables import enrollments
+from staff.tables import audit_log
+from tests.console_support import (  # noqa: F401 - console_fixture is a fixture
+    STAFF,
+    Console,
+    console_fixture,
+)
+from tests.engagement_support import MONDAY, import_and_send
+
+ROWS = [
+    "ann@example.com,Ann,lower_back;sciatica,Europe/London,yes,,",
+    "bob@example.com,Bob,neck,Europe/London,yes,,",
+    "cat@example.com,Cat,lower_back,America/New_York,yes,,",
+]
+FORM = {
+    "slug": "december-news",
+    "subject": "Our December opening hours",
+    "preheader": "Open until the 23rd",
+    "body": "Hello {{ first_name }},\n\nWe are open until 23 December.\n",
+    "local_at": "2026-12-10T10:00",
+    "seg_codes": ["lower_back"],
+}
+
+
+def _id_of(location: str) -> str:
+    found = re.fullmatch(r"/admin/newsletters/([0-9a-f]{32})", location)
+    assert found, location
+    return found.group(1)
+
+
+def test_compose_review_schedule_progress_and_cancel(console: Console, tmp_path: Path) -> None:
+    import_and_send(console.cli, tmp_path, ROWS)
+    with time_machine.travel(MONDAY + timedelta(hours=1), tick=False):
+        marketing, csrf = console.signed_in("marketing")
+        # the live panel: preview, audience count and the dry-run plan by zone
+        live = marketing.post("/admin/newsletters/preview", data={**FORM, "csrf_token": csrf})
+        assert live.status_code == 200
+        assert re.search(r'id="audience-count">2<', live.text), live.text
+        assert "We are open until 23 December" in live.text
+        assert "Europe/London" in live.text and "America/New_York" in live.text
+        dry = console.cli(
+            "campaigns",
+            "broadcast",
+            str(_file(tmp_path)),
+            "--at",
+            "2026-12-10 10:00",
+            "--segment",
+            "{all: [{has_any: [lower_back]}]}",
+            "--id",
+            "december-news",
+            "--dry-run",
+            "--json",
+        ).json()
+        for z in dry["zones"]:
+            assert (
+                z["zone"] in live.text and z["utc"].replace("T", " ").replace("Z", "") in live.text
+            )
+        broken = marketing.post(
+            "/admin/newsletters/preview",
+            data={**FORM, "body": "Hello {{ first_name", "csrf_token": csrf},
+        )
+        assert 'data-finding="error"' in broken.text
+
+        created = marketing.post("/admin/newsletters", data={**FORM, "csrf_token": csrf})
+        assert created.status_code == 303
+        nid = _id_of(created.headers["location"])
+        taken = marketing.post("/admin/newsletters", data={**FORM, "csrf_token": csrf})
+        assert taken.status_code == 422 and "taken" in taken.text
+        assert (
+            marketing.post(
+                f"/admin/newsletters/{nid}/submit", data={"csrf_token": csrf}
+            ).status_code
+            == 303
+        )
+        # marketing cannot approve: no button, and the POST is refused
+        page = marketing.get(f"/admin/newsletters/{nid}")
+        assert 'id="approve"' not in page.text
+        assert (
+            marketing.post(
+                f"/admin/newsletters/{nid}/approve", data={"csrf_token": csrf}
+            ).status_code
+            == 403
+        )
+        clinician, ccsrf = console.signed_in("clinician")
+        assert 'id="approve"' in clinician.get(f"/admin/newsletters/{nid}").text
+        assert (
+            clinician.post(
+                f"/admin/newsletters/{nid}/approve", data={"note": "fine", "csrf_token": ccsrf}
+            ).status_code
+            == 303
+        )
+        # approved text never changes
+        edit = marketing.post(
+            f"/admin/newsletters/{nid}", data={**FORM, "subject": "x", "csrf_token": csrf}
+        )
+        assert edit.status_code == 409
+        scheduled = marketing.post(f"/admin/newsletters/{nid}/schedule", data={"csrf_token": csrf})
+        assert scheduled.status_code == 303
+        listing = console.cli("campaigns", "broadcasts", "--json").json()
+        assert [(b["id"], b["state"], b["audience"]) for b in listing] == [
+            ("december-news", "scheduled", 2)
+        ]
+        progress = marketing.get(f"/admin/newsletters/{nid}/progress")
+        assert re.search(r'id="progress-audience">2<', progress.text)
+        assert "every 10s" in progress.text
+        cancelled = marketing.post(f"/admin/newsletters/{nid}/cancel", data={"csrf_token": csrf})
+        assert cancelled.status_code == 303
+    assert console.cli("campaigns", "broadcasts", "--json").json()[0]["state"] == "cancelled"
+    with console.ctx.db.begin() as conn:
+        waiting = (
+            conn.execute(
+                select(enrollments.c.status).where(
+                    enrollments.c.campaign_id == "broadcast.december-news"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        actions = conn.execute(
+            select(audit_log.c.actor, audit_log.c.action)
+            .where(audit_log.c.target_type == "newsletter")
+            .order_by(audit_log.c.id)
+        ).all()
+    assert waiting and "active" not in waiting
+    assert [a for _, a in actions] == [
+        "newsletter.create",
+        "newsletter.submit",
+        "newsletter.approve",
+        "newsletter.schedule",
+        "newsletter.cancel",
+    ]
+    assert actions[2][0] == STAFF["clinician"]
+
+
+def test_an_editor_cannot_approve_their_own_newsletter(console: Console) -> None:
+    clinician, csrf = console.signed_in("clinician")
+    created = clinician.post("/admin/newsletters", data={**FORM, "csrf_token": csrf})
+    nid = _id_of(created.headers["location"])
+    assert (
+        clinician.post(f"/admin/newsletters/{nid}/submit", data={"csrf_token": csrf}).status_code
+        == 303
+    )
+    page = clinician.get(f"/admin/newsletters/{nid}")
+    assert "another clinician must review it" in page.text and 'id="approve"' not in page.text
+    refused = clinician.post(f"/admin/newsletters/{nid}/approve", data={"csrf_token": csrf})
+    assert refused.status_code == 403
+    bad = clinician.post("/admin/newsletters", data={**FORM, "slug": "Bad Id", "csrf_token": csrf})
+    assert bad.status_code == 422 and "lowercase" in bad.text
+    assert clinician.get("/admin/newsletters/" + "0" * 32).status_code == 404
+
+
+def _file(tmp_path: Path) -> Path:
+    from campaigns.newsletters import markdown
+
+    path = tmp_path / "december-news.md"
+    path.write_text(markdown(FORM["subject"], FORM["preheader"], FORM["body"]), encoding="utf-8")
+    return path

@@ -1,0 +1,380 @@
+"""Console part 2 over HTTP: people (find, record, timeline, what comes next, pause, resume,
+symptoms, export, erase), the dashboard's figures against ``clinicmail stats --json``, the outbox
+and the ops pages (ops only)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import time_machine
+from sqlalchemy import select
+
+from staff.tables import audit_log
+from subscribers.tables import consent_events, subscribers
+from tests.console_support import (  # noqa: F401 - console_fixture is a fixture
+    STAFF,
+    Console,
+    console_fixture,
+)
+from tests.engagement_support import (
+    MONDAY,
+    deliver_events,
+    import_and_send,
+    send_ids,
+    sg,
+)
+
+ROWS = [
+    "ann@example.com,Ann,lower_back;sciatica,Europe/London,yes,,",
+    "bob@example.com,Bob,neck;desk_posture,Europe/London,yes,,",
+    "cat@example.com,Cat,lower_back,America/New_York,yes,,",
+    "dan@example.com,,neck,Europe/London,yes,,",
+]
+
+
+def _public_id(console: Console, email: str) -> str:
+    with console.ctx.db.begin() as conn:
+        return str(
+            conn.execute(
+                select(subscribers.c.public_id).where(subscribers.c.email_key == email)
+            ).scalar_one()
+        )
+
+
+def _audit(console: Console, action: str) -> list[tuple[str, str]]:
+    with console.ctx.db.begin() as conn:
+        return [
+            (r.actor, r.target_id)
+            for r in conn.execute(
+                select(audit_log.c.actor, audit_log.c.target_id)
+                .where(audit_log.c.action == action)
+                .order_by(audit_log.c.id)
+            )
+        ]
+
+
+def _seed(console: Console, tmp_path: Path) -> None:
+    import_and_send(console.cli, tmp_path, ROWS)
+    ids = send_ids(console.ctx.settings.database_url)
+    at = MONDAY + timedelta(hours=1)
+    deliver_events(
+        console.ctx.settings.database_url,
+        [
+            *(sg("delivered", e, at, sid) for e, sid in ids.items()),
+            sg("open", "ann@example.com", at, ids["ann@example.com"]),
+            sg("click", "ann@example.com", at, ids["ann@example.com"], url="https://x.example/"),
+            sg("spamreport", "bob@example.com", at, ids["bob@example.com"]),
+        ],
+        at,
+    )
+
+
+def test_find_people_by_text_status_and_group(console: Console, tmp_path: Path) -> None:
+    _seed(console, tmp_path)
+    client, _ = console.signed_in("marketing")
+    found = client.get("/admin/subscribers", params={"q": "ANN"})
+    assert found.status_code == 200
+    assert "ann@example.com" in found.text and "bob@example.com" not in found.text
+    by_name = client.get("/admin/subscribers", params={"q": "Bo"})
+    assert "bob@example.com" in by_name.text and "ann@example.com" not in by_name.text
+    # The literal "%" is not a wildcard.
+    assert "Nobody matches" in client.get("/admin/subscribers", params={"q": "%"}).text
+    group = client.get("/admin/subscribers", params={"group": "spreading"})
+    assert "ann@example.com" in group.text and "cat@example.com" not in group.text
+    confirmed = client.get("/admin/subscribers", params={"status": "confirmed"})
+    with console.ctx.db.begin() as conn:
+        statuses = dict(conn.execute(select(subscribers.c.email, subscribers.c.status)).all())
+    assert statuses["bob@example.com"] != "confirmed"  # his spam report stopped his email
+    assert f"{sum(s == 'confirmed' for s in statuses.values())} people found" in confirmed.text
+    assert "bob@example.com" not in confirmed.text
+    # htmx asks for the results only
+    partial = client.get("/admin/subscribers", params={"q": "cat"}, headers={"HX-Request": "true"})
+    assert partial.status_code == 200 and "<html" not in partial.text
+    assert "cat@example.com" in partial.text
+    bad = client.get("/admin/subscribers", params={"status": "nonsense"})
+    assert bad.status_code == 200 and "Unknown status" in bad.text
+
+
+def test_person_page_timeline_and_what_comes_next(console: Console, tmp_path: Path) -> None:
+    _seed(console, tmp_path)
+    pid = _public_id(console, "ann@example.com")
+    with time_machine.travel(MONDAY + timedelta(hours=2), tick=False):
+        client, _ = console.signed_in("clinician")
+        page = client.get(f"/admin/subscribers/{pid}")
+    assert page.status_code == 200
+    timeline = page.text[page.text.index('id="timeline"') :]
+    for shown in ("consent", "email_education: given", "delivered", "opened", "clicked"):
+        assert shown in timeline, shown
+    # What comes next: the planner's answer, a week after the first email (frequency cap).
+    coming = page.text[page.text.index("What comes next") : page.text.index('id="timeline"')]
+    assert "2026-11-30" in coming, coming
+    assert "the-first-few-days" in coming and "the series waits the step" in coming
+    assert _audit(console, "subscriber.view") == [(STAFF["clinician"], pid)]
+
+
+def test_pause_resume_and_symptoms_are_audited(console: Console, tmp_path: Path) -> None:
+    _seed(console, tmp_path)
+    pid = _public_id(console, "cat@example.com")
+    client, csrf = console.signed_in("marketing")
+    base = f"/admin/subscribers/{pid}"
+    # CSRF first: nothing changes without the token
+    assert client.post(f"{base}/pause", data={"weeks": "4"}).status_code == 403
+    assert client.post(f"{base}/pause", data={"weeks": "3", "csrf_token": csrf}).status_code == 422
+    assert client.post(f"{base}/pause", data={"weeks": "4", "csrf_token": csrf}).status_code == 303
+    with console.ctx.db.begin() as conn:
+        until = conn.execute(
+            select(subscribers.c.paused_until).where(subscribers.c.public_id == pid)
+        ).scalar_one()
+    assert until is not None
+    page = client.get(base)
+    assert "paused until" in page.text and "Resume campaign email" in page.text
+    assert "paused for this person" in page.text  # what comes next says why
+    assert client.post(f"{base}/resume", data={"csrf_token": csrf}).status_code == 303
+    with console.ctx.db.begin() as conn:
+        assert (
+            conn.execute(
+                select(subscribers.c.paused_until).where(subscribers.c.public_id == pid)
+            ).scalar_one()
+            is None
+        )
+    bad = client.post(f"{base}/symptoms", data={"symptoms": ["nope"], "csrf_token": csrf})
+    assert bad.status_code == 422
+    changed = client.post(
+        f"{base}/symptoms", data={"symptoms": ["neck", "sciatica"], "csrf_token": csrf}
+    )
+    assert changed.status_code == 303
+    page = client.get(changed.headers["location"])
+    assert "Symptoms changed" in page.text and "sciatica" in page.text
+    with console.ctx.db.begin() as conn:
+        sources = (
+            conn.execute(
+                select(consent_events.c.source)
+                .join(subscribers, subscribers.c.id == consent_events.c.subscriber_id)
+                .where(subscribers.c.public_id == pid, consent_events.c.purpose == "health_data")
+            )
+            .scalars()
+            .all()
+        )
+        detail = conn.execute(
+            select(audit_log.c.detail).where(audit_log.c.action == "subscriber.symptoms")
+        ).scalar_one()
+    assert "staff" in sources
+    assert detail == {"before": ["lower_back"], "after": ["neck", "sciatica"]}
+    assert [a for a, _ in _audit(console, "subscriber.pause")] == [STAFF["marketing"]]
+    assert [a for a, _ in _audit(console, "subscriber.resume")] == [STAFF["marketing"]]
+
+
+def test_export_is_the_cli_json_and_erase_needs_ops_and_the_typed_address(
+    console: Console, tmp_path: Path
+) -> None:
+    _seed(console, tmp_path)
+    pid = _public_id(console, "ann@example.com")
+    client, csrf = console.signed_in("marketing")
+    download = client.get(f"/admin/subscribers/{pid}/export")
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith("application/json")
+    assert "attachment" in download.headers["content-disposition"]
+    assert "ann" not in download.headers["content-disposition"]
+    cli_json = console.cli("subscribers", "export", "ann@example.com")
+    assert cli_json.code == 0
+    assert json.loads(download.text) == json.loads(cli_json.out)
+    assert download.text.strip() == cli_json.out.strip()
+    assert _audit(console, "subscriber.export") == [(STAFF["marketing"], pid)]
+
+    # marketing may not erase: no button, and the POST is refused
+    assert "Erase…" not in client.get(f"/admin/subscribers/{pid}").text
+    refused = client.post(
+        f"/admin/subscribers/{pid}/erase",
+        data={"confirm_email": "ann@example.com", "csrf_token": csrf},
+    )
+    assert refused.status_code == 403
+
+    ops, ops_csrf = console.signed_in("ops")
+    form = ops.get(f"/admin/subscribers/{pid}/erase")
+    assert form.status_code == 200 and "Type the person" in form.text
+    wrong = ops.post(
+        f"/admin/subscribers/{pid}/erase",
+        data={"confirm_email": "bob@example.com", "csrf_token": ops_csrf},
+    )
+    assert wrong.status_code == 422 and "Nothing was erased" in wrong.text
+    assert ops.get(f"/admin/subscribers/{pid}").status_code == 200
+    done = ops.post(
+        f"/admin/subscribers/{pid}/erase",
+        data={"confirm_email": " ANN@example.com ", "csrf_token": ops_csrf},
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/admin/subscribers?erased=1"
+    assert ops.get(f"/admin/subscribers/{pid}").status_code == 404
+    assert console.cli("subscribers", "export", "ann@example.com").code == 1
+    # the same erasure as the CLI: the hash stays on the suppression list
+    again = console.cli("subscribers", "erase", "ann@example.com")
+    assert "already on the suppression list" in again.out
+    assert _audit(console, "subscriber.erase") == [(STAFF["ops"], pid)]
+
+
+def _cell(html: str, table: str, row_attr: str, key: str) -> int:
+    section = html[html.index(f'id="{table}"') :]
+    section = section[: section.index("</table>")]
+    row = section[section.index(row_attr) :]
+    row = row[: row.index("</tr>")]
+    found = re.search(rf'data-key="{key}">(?:<strong>)?(\d+)', row)
+    assert found, (table, row_attr, key, row)
+    return int(found.group(1))
+
+
+def test_dashboard_shows_the_stats_json_figures(console: Console, tmp_path: Path) -> None:
+    _seed(console, tmp_path)
+    stats = console.cli("stats", "--json").json()
+    client, _ = console.signed_in("marketing")
+    page = client.get("/admin")
+    assert page.status_code == 200
+    html = page.text
+    for key in ("sent", "delivered", "unique_opens", "unique_clicks", "spam_reports"):
+        shown = re.search(rf'data-total="{key}">(\d+)<', html)
+        assert shown and int(shown.group(1)) == stats["totals"][key], key
+    # Cat lives in New York: 10:00 UTC is before her send window, so three emails went.
+    assert stats["totals"]["sent"] == 3 and stats["totals"]["spam_reports"] == 1
+    week = 'data-week="2026-11-23"'
+    assert _cell(html, "table-weekly", week, "sent") == 3
+    assert _cell(html, "table-weekly", week, "delivered") == 3
+    assert _cell(html, "table-weekly", week, "unique_opens") == 1
+    assert _cell(html, "table-trouble", week, "spam_reports") == 1
+    camp = stats["campaigns"][0]
+    step = next(s for s in camp["steps"] if s["sent"])
+    assert _cell(html, "table-steps", f'data-step="{step["step"]}"', "sent") == step["sent"]
+    # each chart is an SVG whose points carry the same numbers
+    assert re.search(r'<svg id="chart-weekly"[^>]*role="img"', html)
+    assert 'data-series="Sent" data-label="23 Nov" data-value="3"' in html
+    assert 'data-series="Complaints" data-label="23 Nov" data-value="1"' in html
+    # list health: the rates against the limits the service enforces
+    assert 'id="list-health"' in html and "alert 0.1%, pause 0.3%" in html
+    assert 'id="delivery"' in html and "outbox" in html
+
+
+def test_complaint_pause_resume_is_ops_only(console: Console, tmp_path: Path) -> None:
+    _seed(console, tmp_path)
+    from engagement import complaints
+
+    with time_machine.travel(MONDAY + timedelta(hours=2), tick=False):
+        # One spam report in three emails: over the limit once the volume floor is lowered.
+        with console.ctx.db.begin() as conn:
+            complaints.evaluate(conn, MONDAY + timedelta(hours=2), min_volume=1)
+        assert console.cli("health", "status", "--json").json()["campaigns_paused"] is True
+        client, csrf = console.signed_in("marketing")
+        assert "Only ops can resume it" in client.get("/admin").text
+        assert client.post("/admin/health/resume", data={"csrf_token": csrf}).status_code == 403
+        ops, ops_csrf = console.signed_in("ops")
+        assert ops.post("/admin/health/resume", data={"csrf_token": ops_csrf}).status_code == 303
+    assert console.cli("health", "status", "--json").json()["campaigns_paused"] is False
+    assert _audit(console, "list.resume") == [(STAFF["ops"], "campaign-email")]
+
+
+def test_outbox_list_sandboxed_message_and_raw_mime(console: Console, tmp_path: Path) -> None:
+    _seed(console, tmp_path)
+    client, _ = console.signed_in("marketing")
+    listing = client.get("/admin/outbox")
+    assert listing.status_code == 200 and "ann@example.com" in listing.text
+    first = re.search(r'href="/admin/outbox/(\d+)"', listing.text)
+    assert first
+    message = client.get(f"/admin/outbox/{first.group(1)}")
+    assert message.status_code == 200
+    frame = re.search(r"<iframe[^>]*>", message.text)
+    assert frame and 'sandbox=""' in frame.group(0) and "srcdoc=" in frame.group(0)
+    assert "allow-scripts" not in message.text
+    assert "List-Unsubscribe:" in message.text and "MIME-Version" in message.text
+    assert client.get("/admin/outbox/999999").status_code == 404
+
+
+def test_effective_settings_hide_secrets(console: Console) -> None:
+    from scheduler.console_services import effective_settings
+    from scheduler.context import AppContext
+    from scheduler.settings import load_settings
+
+    console.cli.env("CLINICMAIL_SECRET_KEY", "a-very-secret-signing-key")
+    console.cli.env("CLINICMAIL_TRANSPORT", "smtp")
+    console.cli.env("CLINICMAIL_SMTP_URL", "smtp://user:hunter2hunter2@mail.example:25")
+    ctx = AppContext.from_settings(load_settings())
+    try:
+        shown = dict(effective_settings(ctx))
+    finally:
+        ctx.close()
+    text = json.dumps(shown)
+    assert "a-very-secret-signing-key" not in text and "hunter2" not in text
+    assert shown["CLINICMAIL_SECRET_KEY"] == "(set, hidden)"
+    assert shown["CLINICMAIL_SMTP_URL"] == "(set, hidden)"
+    assert shown["CLINICMAIL_TRANSPORT"] == "smtp"
+
+
+def test_ops_pages_are_for_ops_only(console: Console) -> None:
+    marketing, csrf = console.signed_in("marketing")
+    for path in ("/admin/ops", "/admin/ops/audit", "/admin/ops/settings", "/admin/ops/transport"):
+        assert marketing.get(path).status_code == 403, path
+    assert 'href="/admin/ops"' not in marketing.get("/admin").text
+    refused = marketing.post(
+        "/admin/ops/accounts",
+        data={"email": "x@clinic.example", "role": "ops", "password": "p" * 20, "csrf_token": csrf},
+    )
+    assert refused.status_code == 403
+
+    ops, ops_csrf = console.signed_in("ops")
+    assert ops.get("/admin/ops").status_code == 200
+    added = ops.post(
+        "/admin/ops/accounts",
+        data={
+            "email": "new@clinic.example",
+            "role": "marketing",
+            "password": "a long enough password",
+            "csrf_token": ops_csrf,
+        },
+    )
+    assert added.status_code == 303
+    weak = ops.post(
+        "/admin/ops/accounts",
+        data={"email": "w@clinic.example", "role": "ops", "password": "x", "csrf_token": ops_csrf},
+    )
+    assert weak.status_code == 422 and "at least 12" in weak.text
+    listed = console.cli("users", "list").out
+    assert re.search(r"new@clinic\.example\s+marketing\s+active", listed)
+    page = ops.get("/admin/ops").text
+    new_id = re.search(
+        r'data-email="new@clinic.example">.*?/admin/ops/accounts/(\d+)/disable', page, re.S
+    )
+    assert new_id
+    assert (
+        ops.post(
+            f"/admin/ops/accounts/{new_id.group(1)}/disable", data={"csrf_token": ops_csrf}
+        ).status_code
+        == 303
+    )
+    assert re.search(
+        r"new@clinic\.example\s+marketing\s+disabled", console.cli("users", "list").out
+    )
+    reset = ops.post(
+        f"/admin/ops/accounts/{new_id.group(1)}/reset",
+        data={"password": "another long password", "csrf_token": ops_csrf},
+    )
+    assert reset.status_code == 303
+    assert re.search(r"new@clinic\.example\s+marketing\s+active", console.cli("users", "list").out)
+
+    audit_page = ops.get("/admin/ops/audit", params={"action": "staff."})
+    assert audit_page.status_code == 200
+    for action in ("staff.add", "staff.disable", "staff.reset_password"):
+        assert action in audit_page.text
+    only_cli = ops.get("/admin/ops/audit", params={"actor": "cli"}).text
+    assert "staff.disable" not in only_cli and "staff.add" in only_cli
+
+    settings = ops.get("/admin/ops/settings").text
+    assert "CLINICMAIL_TRANSPORT" in settings and "CLINICMAIL_SECRET_KEY" in settings
+
+    sent = ops.post(
+        "/admin/ops/test-email", data={"to": "otto@clinic.example", "csrf_token": ops_csrf}
+    )
+    assert sent.status_code == 200 and "accepted by the outbox transport" in sent.text
+    listing = ops.get("/admin/outbox").text
+    assert "test email from the console" in listing
+    bad = ops.post("/admin/ops/test-email", data={"to": "nope", "csrf_token": ops_csrf})
+    assert bad.status_code == 422
+    # a test email is never a campaign send
+    assert console.cli("stats", "--json").json()["totals"]["sent"] == 0
