@@ -230,13 +230,16 @@ def check_template(
             Content(subject=variant.subject, preheader=variant.preheader, body=variant.body),
             allowed,
         )
-    except TemplateProblem as exc:
-        line: int | None = None
-        if exc.part == "body":
-            line = variant.body_line + (exc.line or 1) - 1 if exc.line else None
-        elif exc.part in ("subject", "preheader"):
-            line = _line_of(front_matter, (exc.part,), offset=1)
-        return [Problem(variant.file, line, exc.message)]
+    except TemplateProblem as problem:
+        found = []
+        for exc in problem.all:  # every problem in the file, not only the first
+            line: int | None = None
+            if exc.part == "body":
+                line = variant.body_line + (exc.line or 1) - 1 if exc.line else None
+            elif exc.part in ("subject", "preheader"):
+                line = _line_of(front_matter, (exc.part,), offset=1)
+            found.append(Problem(variant.file, line, exc.message))
+        return found
     return []
 
 
@@ -385,4 +388,14 @@ def load_catalog(root: Path, renderer: Renderer | None = None) -> tuple[Catalog,
         Problem(p.file, p.line, p.message)
         for p in check_sites([s for s in sites if s.campaign_id not in broken], steps, broken)
     ]
+    if not campaigns and not problems:
+        # An empty library would silently stop every campaign email.
+        problems.append(
+            Problem(
+                str(root),
+                None,
+                "no campaigns here: each campaign is a folder holding a campaign.yaml and its "
+                "step files (check CLINICMAIL_CAMPAIGNS_DIR)",
+            )
+        )
     return Catalog(campaigns), problems

@@ -200,13 +200,14 @@ def campaigns() -> None:
 @campaigns.command()
 @click.argument("directory", required=False, type=click.Path(path_type=Path, file_okay=False))
 def validate(directory: Path | None) -> None:
-    """Check every campaign and template in DIRECTORY (default: the configured library)."""
-    from campaigns import BUNDLED_LIBRARY
+    """Check every campaign and template in DIRECTORY (default: the configured library).
 
+    Templates are rendered with this installation's settings (clinic name, address …), exactly
+    as they will be when email is sent."""
+    ctx = _context(migrate=False)  # the renderer only: the database is not opened
     if directory is None:
-        s = _settings()
-        directory = Path(s.campaigns_dir) if s.campaigns_dir else BUNDLED_LIBRARY
-    catalog, problems = load_catalog(directory)
+        directory = ctx.campaigns_dir
+    catalog, problems = load_catalog(directory, ctx.renderer)
     if problems:
         for p in problems:
             click.echo(str(p), err=True)
