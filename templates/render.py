@@ -328,6 +328,14 @@ class _Bounded(NodeTransformer):
         return nodes.Filter(node, "_bounded_concat", [], [], None, None, lineno=node.lineno)
 
 
+def _power_too_large(base: Any, exponent: Any) -> bool:
+    if not isinstance(exponent, (int, float)):
+        return False
+    if abs(exponent) > 64:
+        return True
+    return isinstance(base, int) and base.bit_length() * max(int(exponent), 0) > MAX_INT_BITS
+
+
 class _EmailSandbox(ImmutableSandboxedEnvironment):
     """The sandbox with every operation's output and a render's total work bounded, so neither
     ``{{ 'x' * 10**10 }}``, ``'x'.ljust(999999999)`` nor three nested loops can exhaust memory
@@ -337,11 +345,8 @@ class _EmailSandbox(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         _spend()
-        if operator == "**" and isinstance(right, (int, float)):
-            if abs(right) > 64 or (
-                isinstance(left, int) and left.bit_length() * max(int(right), 0) > MAX_INT_BITS
-            ):
-                raise TooMuchWork("exponent too large")
+        if operator == "**" and _power_too_large(left, right):
+            raise TooMuchWork("exponent too large")
         if operator == "*":
             for seq, n in ((left, right), (right, left)):
                 sized = isinstance(seq, (str, list, tuple)) and isinstance(n, int)
@@ -359,7 +364,7 @@ class _EmailSandbox(ImmutableSandboxedEnvironment):
             _check_percent_format(left)
         return _checked(super().call_binop(context, operator, left, right))
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _spend()
         target = getattr(__obj, "__wrapped__", __obj)  # str.format arrives wrapped by Jinja
         owner = getattr(target, "__self__", None)
