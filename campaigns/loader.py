@@ -45,6 +45,34 @@ class Problem:
         return f"{where}: {self.message}"
 
 
+def campaign_of(problem: Problem, root: Path) -> str | None:
+    """The campaign folder a problem is in (None for a problem with the library as a whole)."""
+    parts = Path(problem.file).parts
+    if len(parts) >= 2 and parts[0] == root.name and (root / parts[1]).is_dir():
+        return parts[1]
+    return None
+
+
+def set_aside(
+    catalog: Catalog, problems: list[Problem], root: Path
+) -> tuple[Catalog, dict[str, list[Problem]]] | None:
+    """For the running service: keep every good campaign and stand in a *paused* placeholder
+    for each broken one, so its subscribers wait where they are (a missing campaign would end
+    their series) while every other campaign keeps sending. Returns None when a problem is
+    not inside one campaign folder (the library as a whole is unusable)."""
+    broken: dict[str, list[Problem]] = {}
+    for p in problems:
+        cid = campaign_of(p, root)
+        if cid is None:
+            return None
+        broken.setdefault(cid, []).append(p)
+    kept = [c for c in catalog if c.id not in broken]
+    for cid in sorted(broken):
+        meta = CampaignMeta.model_construct(id=cid, name=cid, status="paused")
+        kept.append(Campaign(meta=meta, steps=()))
+    return Catalog(kept), broken
+
+
 class CatalogError(ValueError):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))

@@ -68,6 +68,12 @@ def _catalog(ctx: AppContext) -> None:
         fail(
             f"the campaign library has {len(exc.problems)} problem(s); run 'clinicmail campaigns validate' to see them"
         )
+    for cid, problems in sorted(ctx.broken.items()):
+        click.echo(
+            f"clinicmail: campaign {cid} is set aside (paused) with {len(problems)} problem(s); "
+            "run 'clinicmail campaigns validate' to see them",
+            err=True,
+        )
 
 
 def _parse_now(value: str | None) -> datetime:
@@ -222,6 +228,9 @@ def list_() -> None:
     ctx = _context(migrate=False)
     _catalog(ctx)
     for c in ctx.catalog:
+        if c.id in ctx.broken:
+            click.echo(f"{c.id}\tbroken\t{len(ctx.broken[c.id])} problem(s)\tset aside")
+            continue
         click.echo(f"{c.id}\t{c.meta.status}\t{len(c.steps)} steps\t{c.meta.name}")
 
 

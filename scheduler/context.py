@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from campaigns import BUNDLED_LIBRARY
 from campaigns.broadcasts import BroadcastSource
-from campaigns.loader import Catalog, CatalogError, load_catalog
+from campaigns.loader import Catalog, CatalogError, Problem, load_catalog, set_aside
 from engagement.tracking import LinkSigner
 from scheduler.metrics import TickMetrics, make_registry
 from scheduler.settings import Settings
@@ -25,6 +25,8 @@ class AppContext:
     settings: Settings
     db: Database
     _transport: Transport | None = field(default=None, repr=False)
+    # Campaigns set aside because their files have problems (scheduler.library), by id.
+    broken: dict[str, list[Problem]] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
@@ -61,7 +63,12 @@ class AppContext:
     def catalog(self) -> Catalog:
         catalog, problems = load_catalog(self.campaigns_dir, self.renderer)
         if problems:
-            raise CatalogError(problems)
+            # A broken campaign is set aside (paused) so every other one keeps sending; only a
+            # problem with the library as a whole stops the service.
+            split = set_aside(catalog, problems, self.campaigns_dir)
+            if split is None:
+                raise CatalogError(problems)
+            catalog, self.broken = split
         catalog.stored = BroadcastSource(self.db)  # one-off broadcasts live in the database
         return catalog
 
