@@ -42,6 +42,74 @@ def _sends(conn: Connection, sid: int) -> list[dict[str, Any]]:
     return [row_dict(r) for r in rows]
 
 
+def _send_ids(conn: Connection, key: str) -> list[str]:
+    from scheduler.ledger import sends
+    from subscribers.tables import subscribers
+
+    return list(
+        conn.execute(
+            select(sends.c.send_id)
+            .join(subscribers, subscribers.c.id == sends.c.subscriber_id)
+            .where(subscribers.c.email_key == key)
+        ).scalars()
+    )
+
+
+def _events(conn: Connection, sid: int) -> list[dict[str, Any]]:
+    """Provider events and our own tracking hits, with their raw payloads (IP, user agent, URL)."""
+    from engagement.personal import events_of
+    from subscribers.tables import subscribers
+
+    key = conn.execute(select(subscribers.c.email_key).where(subscribers.c.id == sid)).scalar_one()
+    return events_of(conn, key, _send_ids(conn, key))
+
+
+def _sunset(conn: Connection, sid: int) -> list[dict[str, Any]]:
+    from engagement.personal import sunset_of
+
+    state = sunset_of(conn, sid)
+    return [state] if state else []
+
+
+def _messages(conn: Connection, sid: int) -> list[dict[str, Any]]:
+    """Messages the outbox transport stored for the person (subject and time; the text is the
+    clinic's email with their name in it)."""
+    from scheduler.ledger import outbox
+    from subscribers.privacy import row_dict
+
+    rows = conn.execute(
+        select(outbox.c.send_id, outbox.c.recipient, outbox.c.subject, outbox.c.created_at)
+        .where(outbox.c.subscriber_id == sid)
+        .order_by(outbox.c.id)
+    ).mappings()
+    return [row_dict(r) for r in rows]
+
+
+def drop_events(conn: Connection, subscriber_ids: list[int], email_keys: list[str]) -> int:
+    """Delete the stored events about these people (signups that expire unconfirmed)."""
+    from engagement.personal import forget
+    from scheduler.ledger import sends
+
+    send_ids = conn.execute(
+        select(sends.c.send_id).where(sends.c.subscriber_id.in_(subscriber_ids))
+    ).scalars()
+    return forget(conn, email_keys, list(send_ids))
+
+
+# Tables that can hold rows about a person: vacuumed after an erasure on PostgreSQL.
+PERSONAL_TABLES = (
+    "subscribers",
+    "subscriber_symptoms",
+    "consent_events",
+    "subscriber_activity",
+    "enrollments",
+    "sends",
+    "outbox",
+    "email_events",
+    "sunset",
+)
+
+
 def register(cli: click.Group) -> None:
     group = cli.commands["subscribers"]
     assert isinstance(group, click.Group)
@@ -51,8 +119,10 @@ def register(cli: click.Group) -> None:
     def export(email: str) -> None:
         """Print everything held about the person with EMAIL as JSON (data portability).
 
-        Profile, symptoms with their labels, the consent ledger, enrollments, the send ledger
-        (without message content) and suppression status.
+        Profile, symptoms with their labels, the consent ledger, opens, clicks and check-in
+        answers, enrollments, the send ledger, stored provider events with their raw payloads
+        (IP address, user agent, clicked URL), the sunset state, stored messages and
+        suppression status.
         """
         from scheduler.cli import _context, fail
         from subscribers.addresses import InvalidAddress
@@ -62,7 +132,15 @@ def register(cli: click.Group) -> None:
         try:
             with ctx.db.begin() as conn:
                 data = export_person(
-                    conn, email, sections={"enrollments": _enrollments, "sends": _sends}
+                    conn,
+                    email,
+                    sections={
+                        "enrollments": _enrollments,
+                        "sends": _sends,
+                        "events": _events,
+                        "sunset": _sunset,
+                        "stored_messages": _messages,
+                    },
                 )
         except InvalidAddress as exc:
             fail(str(exc))
@@ -76,7 +154,7 @@ def register(cli: click.Group) -> None:
         """Erase the person with EMAIL: profile, symptoms, consent records, sends, stored
         messages, enrollments and provider events. Only a one-way hash of the address stays, on the suppression
         list, so a later import or signup cannot add them back. Safe to run twice."""
-        from engagement.process import forget
+        from engagement.personal import forget
         from scheduler.cli import _context, fail
         from scheduler.ledger import outbox
         from subscribers.addresses import InvalidAddress, normalize
@@ -88,14 +166,15 @@ def register(cli: click.Group) -> None:
         try:
             _, key = normalize(email)
             with ctx.db.begin() as conn:
+                send_ids = _send_ids(conn, key)  # before the cascade deletes the ledger rows
                 result = erase_person(conn, email, now)
                 # Cascades remove the outbox rows of this subscriber; this also catches any
                 # stored message that reached the address without a subscriber link.
                 conn.execute(delete(outbox).where(func.lower(outbox.c.recipient) == key))
-                forget(conn, key)  # provider events: their raw payloads hold the address
+                forget(conn, [key], send_ids)  # stored events: raw payloads hold the address
         except InvalidAddress as exc:
             fail(str(exc))
-        scrub(ctx.db)
+        final = scrub(ctx.db, PERSONAL_TABLES)
         if result.found:
             click.echo(
                 "erased; only a one-way hash of the address remains, on the suppression list"
@@ -108,4 +187,11 @@ def register(cli: click.Group) -> None:
             click.echo(
                 "nothing held for that address; its hash is now on the suppression list "
                 "so it cannot be added again"
+            )
+        if not final:
+            click.echo(
+                "not yet final on disk: another process is reading the database, so old copies "
+                "stay in its write-ahead log until it finishes; housekeeping completes the "
+                "erasure then (or run this command again)",
+                err=True,
             )
