@@ -40,6 +40,19 @@ class Rejection:
     email: str
     reason: str
 
+    def cells(self) -> list[str]:
+        """The report row, safe to open in a spreadsheet (:func:`spreadsheet_safe`)."""
+        return [str(self.line), spreadsheet_safe(self.email), spreadsheet_safe(self.reason)]
+
+
+# OWASP "CSV Injection": a cell starting with one of these is run as a formula by spreadsheet
+# programs (=HYPERLINK(…) phones home, @SUM(…) runs); a leading apostrophe makes it text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
 
 @dataclass
 class Summary:

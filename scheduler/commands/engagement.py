@@ -9,6 +9,9 @@ from typing import Any
 
 import click
 
+from scheduler import terminal
+from scheduler.terminal import echo
+
 
 def register(cli: click.Group) -> None:
     cli.add_command(stats)
@@ -76,13 +79,12 @@ def stats(as_json: bool, variants: bool, chart_path: Path | None) -> None:
         except ChartError as exc:
             fail(str(exc))
     if as_json:
-        click.echo(json.dumps(data))
+        echo(json.dumps(data))
         return
 
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=220)
+    console = terminal.console(width=220)
     keys = (*COUNT_KEYS[:7], "click_to_open", *COUNT_KEYS[7:])
     names = {
         "unique_opens": "unique opens",
@@ -179,11 +181,9 @@ def health_status(as_json: bool) -> None:
         data = summary(conn, now, ctx.settings.sunset_weeks)
         data["engagement_scores"] = scores.buckets(scores.scores(conn, now).values())
     if as_json:
-        click.echo(json.dumps(data))
+        echo(json.dumps(data))
         return
-    from rich.console import Console
-
-    console = Console(width=160)
+    console = terminal.console(width=160)
     console.print(_health_line(data))
     if data["paused_because"]:
         why = data["paused_because"]
@@ -211,9 +211,9 @@ def health_resume() -> None:
     with ctx.db.begin() as conn:
         was = complaints.resume(conn, utcnow())
     if was is None:
-        click.echo("campaign email was not paused; nothing changed")
+        echo("campaign email was not paused; nothing changed")
     else:
-        click.echo(f"campaign email resumed (it was paused since {(was.paused_at or '')[:16]})")
+        echo(f"campaign email resumed (it was paused since {(was.paused_at or '')[:16]})")
 
 
 @health.command("sunset")
@@ -238,13 +238,13 @@ def health_sunset(dry_run: bool, now_text: str | None, as_json: bool) -> None:
         apply_pending(ctx.db.begin, now)
     report = run_sunset(ctx, now, dry_run=dry_run)
     if as_json:
-        click.echo(json.dumps(report.as_dict()))
+        echo(json.dumps(report.as_dict()))
         return
     if not report.weeks:
-        click.echo("the sunset policy is off (CLINICMAIL_SUNSET_WEEKS=0); nothing changed")
+        echo("the sunset policy is off (CLINICMAIL_SUNSET_WEEKS=0); nothing changed")
         return
     verb = "would ask" if dry_run else "asked"
-    click.echo(
+    echo(
         f"{verb} {report.asked} dormant subscribers (no human engagement in {report.weeks} "
         f"weeks, at least {report.min_sends} emails); {report.reactivated} "
         f"{'would be' if dry_run else ''} re-activated by later engagement; "

@@ -9,6 +9,8 @@ from typing import Any
 import click
 from sqlalchemy import Connection, delete, func, select
 
+from scheduler.terminal import echo
+
 
 def _enrollments(conn: Connection, sid: int) -> list[dict[str, Any]]:
     from campaigns.tables import enrollments
@@ -146,7 +148,7 @@ def register(cli: click.Group) -> None:
             fail(str(exc))
         if data is None:
             fail("no subscriber with that address")
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        echo(json.dumps(data, indent=2, ensure_ascii=False))
 
     @group.command("erase")
     @click.argument("email")
@@ -176,20 +178,16 @@ def register(cli: click.Group) -> None:
             fail(str(exc))
         final = scrub(ctx.db, PERSONAL_TABLES)
         if result.found:
-            click.echo(
-                "erased; only a one-way hash of the address remains, on the suppression list"
-            )
+            echo("erased; only a one-way hash of the address remains, on the suppression list")
         elif result.already_suppressed:
-            click.echo(
-                "nothing held for that address; its hash was already on the suppression list"
-            )
+            echo("nothing held for that address; its hash was already on the suppression list")
         else:
-            click.echo(
+            echo(
                 "nothing held for that address; its hash is now on the suppression list "
                 "so it cannot be added again"
             )
         if not final:
-            click.echo(
+            echo(
                 "not yet final on disk: another process is reading the database, so old copies "
                 "stay in its write-ahead log until it finishes; housekeeping completes the "
                 "erasure then (or run this command again)",
