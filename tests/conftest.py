@@ -148,6 +148,15 @@ def write_csv(path: Path, rows: list[str], *, bom: bool = False) -> Path:
 
 @pytest.fixture
 def sqlite_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) -> CLI:
-    """The CLI on SQLite only, for checks that do not depend on the database backend. No
-    database exists yet: run ``init`` first where one is needed."""
+    """The CLI on SQLite only, for checks that do not depend on the database backend (on a
+    database ``clinicmail init`` has created)."""
+    runner = CLI(monkeypatch, tmp_path, sqlite_url)
+    done = runner("init")
+    assert done.code == 0, done.err
+    return runner
+
+
+@pytest.fixture
+def bare_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) -> CLI:
+    """The CLI on SQLite where no database exists yet."""
     return CLI(monkeypatch, tmp_path, sqlite_url)
