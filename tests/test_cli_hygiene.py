@@ -24,9 +24,7 @@ MONDAY_10_LONDON = "2026-11-23T10:00:00Z"
         ("health", "status"),
     ],
 )
-def test_only_init_creates_a_database(
-    bare_cli: CLI, tmp_path: Path, args: tuple[str, ...]
-) -> None:
+def test_only_init_creates_a_database(bare_cli: CLI, tmp_path: Path, args: tuple[str, ...]) -> None:
     db_file = tmp_path / "clinicmail.db"
     run = bare_cli(*args)
     assert run.code == 1
