@@ -210,6 +210,11 @@ def _read_yaml(text: str, file: str, offset: int = 0) -> tuple[Any, list[Problem
             what = str(getattr(exc, "context", "")).removeprefix("while parsing a ")
             problem = f"{problem}; the {what} that starts on this line is not closed"
         line = mark.line + 1 + offset if mark is not None else None
+        if "mapping values are not allowed" in problem:
+            problem += (
+                " (a value that contains a colon followed by a space must be in quotes, "
+                'e.g. name: "Back care: week one")'
+            )
         return None, [Problem(file, line, f"invalid YAML: {problem}")]
 
 

@@ -413,7 +413,8 @@ def outbox_show(message_id: int, raw: bool) -> None:
         return
     msg = message_from_bytes(bytes(data))
     for name in ("From", "To", "Subject", "List-Unsubscribe"):
-        echo(f"{name}: {msg[name]}")
+        if msg[name] is not None:  # transactional email has no List-Unsubscribe
+            echo(f"{name}: {msg[name]}")
     echo()
     text = _text_part(msg)
     echo(text)

@@ -9,7 +9,9 @@ line read differently from what it holds. :func:`echo` is ``click.echo`` after :
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,6 +40,14 @@ class _CleanConsole(Console):
         )
 
 
+# Output that goes to a file or a pipe is not wrapped at 80 columns: scripts read whole lines.
+PIPED_WIDTH = 240
+
+
 def console(**kwargs: Any) -> Console:
-    """A rich console for tables and styled lines whose text carries no control characters."""
+    """A rich console for tables and styled lines whose text carries no control characters.
+
+    As wide as the terminal (or ``COLUMNS``); :data:`PIPED_WIDTH` when writing to a pipe."""
+    if "width" not in kwargs and not sys.stdout.isatty() and not os.environ.get("COLUMNS"):
+        kwargs["width"] = PIPED_WIDTH
     return _CleanConsole(**kwargs)

@@ -15,7 +15,11 @@ BROKEN = Path(__file__).parent / "fixtures" / "campaigns" / "broken"
 
 # case -> (file inside the case folder, line or None, words the message must contain)
 CASES: dict[str, tuple[str, int | None, tuple[str, ...]]] = {
-    "bad_yaml": ("demo/campaign.yaml", 2, ("invalid YAML", "mapping values are not allowed")),
+    "bad_yaml": (
+        "demo/campaign.yaml",
+        2,
+        ("invalid YAML", "mapping values are not allowed", "must be in quotes"),
+    ),
     "bad_front_matter_yaml": ("demo/01-hello.md", 3, ("invalid YAML", "not closed")),
     "unknown_symptom": (
         "demo/01-hello.md",

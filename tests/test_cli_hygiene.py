@@ -84,3 +84,29 @@ def test_terminal_escapes_never_reach_the_terminal(cli: CLI, tmp_path: Path) -> 
             assert bad not in run.out + run.err
     assert "Ann" in outputs[1].out  # the name itself is still shown, without the escapes
     assert clean(nasty) == "Ann[2J]0;owned31mevil"
+
+
+def test_outbox_show_prints_only_headers_the_message_has(cli: CLI) -> None:
+    from tests.test_subscribers_support import app_for
+
+    with app_for(cli) as (client, _ctx):
+        body = {"email": "new@example.com", "consent": True}
+        assert client.post("/api/subscribers", json=body).status_code == 202
+    assert cli("tick", "--now", "2026-11-21T10:00:00Z").code == 0
+    newest = cli("outbox", "list").out.split("\t")[0]
+    shown = cli("outbox", "show", newest)
+    assert shown.code == 0
+    assert "Subject:" in shown.out
+    assert "None" not in shown.out  # a confirmation email has no List-Unsubscribe header
+
+
+def test_stats_tables_fit_the_terminal(cli: CLI, tmp_path: Path) -> None:
+    people = write_csv(tmp_path / "p.csv", ["pat@example.com,Pat,lower_back,Europe/London,yes,,"])
+    assert cli("subscribers", "import", str(people)).code == 0
+    assert cli("tick", "--now", MONDAY_10_LONDON).code == 0
+    for width in (80, 120):
+        cli.env("COLUMNS", str(width))
+        run = cli("stats")
+        assert run.code == 0, run.err
+        assert max(len(line) for line in run.out.splitlines()) <= width
+        assert "unsubs" in run.out or "uns" in run.out
