@@ -1,4 +1,4 @@
-"""The ``clinicmail`` command line (CONTRACT.md). Exit 0 on success, 1 on a user error with one
+"""The ``clinicmail`` command line. Exit 0 on success, 1 on a user error with one
 clear line on stderr, never a traceback (set CLINICMAIL_DEBUG=1 to see one)."""
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ def run_tick(
         return report
     report.broken = record_broken(ctx, now)  # set aside, recorded, staff told once
     # Stored webhook events first: a bounce or unsubscribe received since the last tick must
-    # stop the email it concerns (CONTRACT.md: before the next tick sends anything).
+    # stop the email it concerns (before the next tick sends anything).
     apply_pending(ctx.db.begin, now)
     with ctx.db.begin() as conn:
         report.settled, report.released = settle_unknown(conn, now)

@@ -1,4 +1,4 @@
-"""Streaming CSV import (CONTRACT.md ``clinicmail subscribers import``).
+"""Streaming CSV import (``clinicmail subscribers import``).
 
 The file is checked once for encoding and shape before anything is written, so a garbage file is
 one clear error and never half-imported. Rows are then read lazily and written in chunks, so memory

@@ -1,4 +1,4 @@
-"""Data portability and erasure (CONTRACT.md ``subscribers export`` / ``subscribers erase``).
+"""Data portability and erasure (``clinicmail subscribers export`` / ``subscribers erase``).
 
 Other packages hold rows about a person too (enrollments, the send ledger). This package may not
 import them, so the composition root passes *sections*: named readers that add their rows to an
