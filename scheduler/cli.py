@@ -59,7 +59,7 @@ def _context(migrate: bool = True, *, create: bool = False) -> AppContext:
     _OPEN.append(ctx)  # closed by main() whatever happens
     if migrate and not create and not ctx.db.exists():
         fail(
-            f"no database at {ctx.db.file}; run 'clinicmail init' to create it "
+            f"no database at {Path(str(ctx.db.file)).resolve()}; run 'clinicmail init' to create it "
             "(or set CLINICMAIL_DATABASE_URL to the one you use)"
         )
     if migrate:
