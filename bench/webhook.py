@@ -83,7 +83,9 @@ def main() -> None:
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
     signer = Signer()
-    db = Database(url)
+    # One key file for this script and the server it starts (storage.keys).
+    key_file = str(workdir / "clinicmail.keys")
+    db = Database(url, key_file=key_file)
     db.migrate()
     targets = seed(db)
     db.dispose()
@@ -96,6 +98,7 @@ def main() -> None:
         "CLINICMAIL_DATABASE_URL": url,
         "CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY": signer.public_key,
         "CLINICMAIL_SECRET_KEY": "bench-only-secret-bench-only-secret-0123",
+        "CLINICMAIL_SECRET_KEY_FILE": key_file,
     }
     exe = Path(sys.executable).parent / "clinicmail"
     proc = subprocess.Popen(  # noqa: S603 - our own console script
@@ -118,7 +121,7 @@ def main() -> None:
 
         from engagement.tables import email_events
 
-        db = Database(url)
+        db = Database(url, key_file=key_file)
         pending = select(func.count()).where(email_events.c.applied_at.is_(None))
         while True:
             with db.begin() as conn:

@@ -15,7 +15,14 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from campaigns import versions
-from campaigns.loader import Catalog, CatalogError, load_catalog
+from campaigns.loader import (
+    Catalog,
+    CatalogError,
+    Problem,
+    load_catalog,
+    set_aside,
+    with_placeholders,
+)
 from storage import Database, utcnow
 from templates import Renderer
 
@@ -54,17 +61,21 @@ def seed(conn: Connection, library: Path, renderer: Renderer) -> list[str]:
     return wanted
 
 
-def load(db: Database, library: Path, renderer: Renderer) -> tuple[Catalog, str]:
-    """The catalog of active versions (seeding the library first) and its generation.
+def load(
+    db: Database, library: Path, renderer: Renderer
+) -> tuple[Catalog, str, dict[str, list[Problem]]]:
+    """The catalog of active versions (seeding the library first), its generation, and the
+    campaigns set aside because they cannot be built with this installation's settings.
 
-    Before the database is created (``campaigns preview`` on a new machine) the folder is read
-    directly, exactly as it would be imported.
+    A broken campaign stands in as a paused placeholder (:func:`campaigns.loader.set_aside`) so
+    every other campaign keeps sending. Before the database is created (``campaigns preview`` on
+    a new machine) the folder is read directly, exactly as it would be imported.
     """
     for attempt in (1, 2):
         try:
             with db.begin() as conn:
                 seed(conn, library, renderer)
-                campaigns, problems = versions.load_active(conn, renderer)
+                campaigns, broken = versions.load_active(conn, renderer)
                 generation = versions.generation(conn)
             break
         except IntegrityError:  # another process seeded at the same moment: read theirs
@@ -72,12 +83,13 @@ def load(db: Database, library: Path, renderer: Renderer) -> tuple[Catalog, str]
                 raise
         except (OperationalError, ProgrammingError):  # no tables yet
             catalog, problems = load_catalog(library, renderer)
-            if problems:
+            if not problems:
+                return catalog, "", {}
+            split = set_aside(catalog, problems, library)
+            if split is None:  # a problem with the library as a whole
                 raise CatalogError(problems) from None
-            return catalog, ""
-    if problems:
-        raise CatalogError(problems)
-    return Catalog(campaigns), generation
+            return split[0], "", split[1]
+    return with_placeholders(campaigns, broken), generation, broken
 
 
 def current_generation(db: Database) -> str:

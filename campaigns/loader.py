@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,6 +44,39 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.message}"
+
+
+def campaign_of(problem: Problem, root: Path) -> str | None:
+    """The campaign folder a problem is in (None for a problem with the library as a whole)."""
+    parts = Path(problem.file).parts
+    if len(parts) >= 2 and parts[0] == root.name and (root / parts[1]).is_dir():
+        return parts[1]
+    return None
+
+
+def set_aside(
+    catalog: Catalog, problems: list[Problem], root: Path
+) -> tuple[Catalog, dict[str, list[Problem]]] | None:
+    """For the running service: keep every good campaign and stand in a *paused* placeholder
+    for each broken one, so its subscribers wait where they are (a missing campaign would end
+    their series) while every other campaign keeps sending. Returns None when a problem is
+    not inside one campaign folder (the library as a whole is unusable)."""
+    broken: dict[str, list[Problem]] = {}
+    for p in problems:
+        cid = campaign_of(p, root)
+        if cid is None:
+            return None
+        broken.setdefault(cid, []).append(p)
+    return with_placeholders(list(catalog), broken), broken
+
+
+def with_placeholders(campaigns: list[Campaign], broken: Mapping[str, object]) -> Catalog:
+    """The good campaigns, plus a paused placeholder for each broken campaign id."""
+    kept = [c for c in campaigns if c.id not in broken]
+    for cid in sorted(broken):
+        meta = CampaignMeta.model_construct(id=cid, name=cid, status="paused")
+        kept.append(Campaign(meta=meta, steps=()))
+    return Catalog(kept)
 
 
 class CatalogError(ValueError):
@@ -183,6 +216,11 @@ def _read_yaml(text: str, file: str, offset: int = 0) -> tuple[Any, list[Problem
             what = str(getattr(exc, "context", "")).removeprefix("while parsing a ")
             problem = f"{problem}; the {what} that starts on this line is not closed"
         line = mark.line + 1 + offset if mark is not None else None
+        if "mapping values are not allowed" in problem:
+            problem += (
+                " (a value that contains a colon followed by a space must be in quotes, "
+                'e.g. name: "Back care: week one")'
+            )
         return None, [Problem(file, line, f"invalid YAML: {problem}")]
 
 
@@ -231,13 +269,16 @@ def check_template(
             content_of(variant),
             allowed,
         )
-    except TemplateProblem as exc:
-        line: int | None = None
-        if exc.part == "body":
-            line = variant.body_line + (exc.line or 1) - 1 if exc.line else None
-        elif exc.part in ("subject", "preheader"):
-            line = _line_of(front_matter, (exc.part,), offset=1)
-        return [Problem(variant.file, line, exc.message)]
+    except TemplateProblem as problem:
+        found = []
+        for exc in problem.all:  # every problem in the file, not only the first
+            line: int | None = None
+            if exc.part == "body":
+                line = variant.body_line + (exc.line or 1) - 1 if exc.line else None
+            elif exc.part in ("subject", "preheader"):
+                line = _line_of(front_matter, (exc.part,), offset=1)
+            found.append(Problem(variant.file, line, exc.message))
+        return found
     return []
 
 
@@ -390,4 +431,14 @@ def load_catalog(root: Path, renderer: Renderer | None = None) -> tuple[Catalog,
         Problem(p.file, p.line, p.message)
         for p in check_sites([s for s in sites if s.campaign_id not in broken], steps, broken)
     ]
+    if not campaigns and not problems:
+        # An empty library would silently stop every campaign email.
+        problems.append(
+            Problem(
+                str(root),
+                None,
+                "no campaigns here: each campaign is a folder holding a campaign.yaml and its "
+                "step files (check CLINICMAIL_CAMPAIGNS_DIR)",
+            )
+        )
     return Catalog(campaigns), problems

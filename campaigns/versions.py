@@ -250,16 +250,20 @@ def parse(
         return load_campaign(folder, root, renderer)
 
 
-def load_active(conn: Connection, renderer: Renderer) -> tuple[list[Campaign], list[Problem]]:
-    """The active version of every campaign, each tagged with its ``version_id``."""
+def load_active(
+    conn: Connection, renderer: Renderer
+) -> tuple[list[Campaign], dict[str, list[Problem]]]:
+    """The active version of every campaign, each tagged with its ``version_id``, and the
+    problems of each active version that cannot be built (by campaign id)."""
     campaigns: list[Campaign] = []
-    problems: list[Problem] = []
+    broken: dict[str, list[Problem]] = {}
     for v in in_state(conn, ACTIVE):
         campaign, found = parse(v.campaign_id, v.files, renderer)
-        problems += found
-        if campaign is not None:
+        if found:
+            broken[v.campaign_id] = found
+        elif campaign is not None:
             campaigns.append(campaign.model_copy(update={"version_id": v.id}))
-    return campaigns, problems
+    return campaigns, broken
 
 
 # -- writing ------------------------------------------------------------------------------------

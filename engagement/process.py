@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from campaigns import enrollment
 from campaigns.ledger import CAMPAIGN, sends
@@ -235,14 +235,3 @@ def _soft_bounces(conn: Connection, email_hash: str, up_to_id: int) -> int:
             )
         ).scalar_one()
     )
-
-
-def forget(conn: Connection, email_key: str) -> int:
-    """Delete every stored event about one address (erasure: raw payloads hold the address).
-
-    For the composition root to call beside ``subscribers erase``; returns rows deleted.
-    """
-    result = conn.execute(
-        delete(email_events).where(email_events.c.email_hash == address_hash(email_key))
-    )
-    return max(result.rowcount, 0)

@@ -1,4 +1,4 @@
-"""The ``clinicmail`` command line (CONTRACT.md). Exit 0 on success, 1 on a user error with one
+"""The ``clinicmail`` command line. Exit 0 on success, 1 on a user error with one
 clear line on stderr, never a traceback (set CLINICMAIL_DEBUG=1 to see one)."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlalchemy import select
 from campaigns.loader import CatalogError, load_catalog
 from scheduler.context import AppContext
 from scheduler.settings import Settings, SettingsError, load_settings
+from scheduler.terminal import echo
 from storage.db import DatabaseError
 
 
@@ -29,7 +30,7 @@ class UserError(click.ClickException):
     exit_code = 1
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"clinicmail: {one_line(self.format_message())}", err=True)
+        echo(f"clinicmail: {one_line(self.format_message())}", err=True)
 
 
 def one_line(message: str) -> str:
@@ -51,9 +52,17 @@ def _settings() -> Settings:
 _OPEN: list[AppContext] = []
 
 
-def _context(migrate: bool = True) -> AppContext:
+def _context(migrate: bool = True, *, create: bool = False) -> AppContext:
+    """The parts, built from the settings. ``migrate``: open the database and bring its schema
+    up to date. Only ``init`` passes ``create``: any other command run where no database is
+    (another folder, a typo in the URL) says so instead of quietly starting an empty one."""
     ctx = AppContext.from_settings(_settings())
     _OPEN.append(ctx)  # closed by main() whatever happens
+    if migrate and not create and not ctx.db.exists():
+        fail(
+            f"no database at {Path(str(ctx.db.file)).resolve()}; run 'clinicmail init' to create it "
+            "(or set CLINICMAIL_DATABASE_URL to the one you use)"
+        )
     if migrate:
         try:
             ctx.db.migrate()
@@ -68,6 +77,12 @@ def _catalog(ctx: AppContext) -> None:
     except CatalogError as exc:
         fail(
             f"the campaign library has {len(exc.problems)} problem(s); run 'clinicmail campaigns validate' to see them"
+        )
+    for cid, problems in sorted(ctx.broken.items()):
+        echo(
+            f"clinicmail: campaign {cid} is set aside (paused) with {len(problems)} problem(s); "
+            "run 'clinicmail campaigns validate' to see them",
+            err=True,
         )
 
 
@@ -93,10 +108,10 @@ def cli() -> None:
 @cli.command()
 def init() -> None:
     """Create or migrate the database (safe to run again)."""
-    ctx = _context()
+    ctx = _context(create=True)
     _ = ctx.tokens  # generates and stores the signing key on first run
     _catalog(ctx)  # a new database gets the campaign library as its first content versions
-    click.echo(f"database ready: {ctx.db.url.render_as_string(hide_password=True)}")
+    echo(f"database ready: {ctx.db.url.render_as_string(hide_password=True)}")
 
 
 # -- subscribers --------------------------------------------------------------------------------
@@ -151,7 +166,7 @@ def import_(file: Path, report_path: Path | None, as_json: bool) -> None:
 
     def on_reject(r: Rejection) -> None:
         if writer is not None:
-            writer.writerow([r.line, r.email, r.reason])
+            writer.writerow(r.cells())
 
     def on_chunk(conn: Any, ids: list[int]) -> None:
         on_confirmed(conn, ctx.catalog, ids, now, staff_email=ctx.settings.staff_email)
@@ -181,16 +196,14 @@ def import_(file: Path, report_path: Path | None, as_json: bool) -> None:
         if report_fh is not None:
             report_fh.close()
     if as_json:
-        click.echo(json.dumps(summary.as_dict()))
+        echo(json.dumps(summary.as_dict()))
     else:
         d = summary.as_dict()
-        click.echo(
+        echo(
             f"imported {d['imported']}, updated {d['updated']}, unchanged {d['unchanged']}, rejected {d['rejected']}"
         )
         if d["rejected"] and report_path is None:
-            click.echo(
-                "rejected rows were not saved; use --report REJECTS.csv to see why", err=True
-            )
+            echo("rejected rows were not saved; use --report REJECTS.csv to see why", err=True)
 
 
 # -- campaigns ----------------------------------------------------------------------------------
@@ -209,28 +222,28 @@ def validate(directory: Path | None, strict: bool) -> None:
 
     Then the content gate reads every email: phrases a clinic should not send, subjects that
     name a condition, reading grade, length, and the urgent-care section in week 1. Its errors
-    fail; its warnings are listed and fail only with --strict.
+    fail; its warnings are listed and fail only with --strict. Templates are rendered with this
+    installation's settings (clinic name, address …), exactly as they will be when email is sent.
     """
-    from campaigns import BUNDLED_LIBRARY
     from campaigns.gate import check_campaign
 
+    ctx = _context(migrate=False)  # the renderer only: the database is not opened
     if directory is None:
-        s = _settings()
-        directory = Path(s.campaigns_dir) if s.campaigns_dir else BUNDLED_LIBRARY
-    catalog, problems = load_catalog(directory)
+        directory = ctx.campaigns_dir
+    catalog, problems = load_catalog(directory, ctx.renderer)
     if problems:
         for p in problems:
-            click.echo(str(p), err=True)
+            echo(str(p), err=True)
         fail(f"{len(problems)} problem(s) in {directory}")
     findings = [f for c in catalog for f in check_campaign(c)]
     for f in findings:
-        click.echo(str(f), err=True)
+        echo(str(f), err=True)
     blocking = [f for f in findings if strict or f.severity == "error"]
     if blocking:
         fail(f"{len(blocking)} problem(s) in {directory}")
     steps = sum(len(c.steps) for c in catalog)
     warned = f" ({len(findings)} content warning(s))" if findings else ""
-    click.echo(f"ok: {len(catalog)} campaign(s), {steps} step(s) in {directory}{warned}")
+    echo(f"ok: {len(catalog)} campaign(s), {steps} step(s) in {directory}{warned}")
 
 
 @campaigns.command("list")
@@ -239,7 +252,10 @@ def list_() -> None:
     ctx = _context(migrate=False)
     _catalog(ctx)
     for c in ctx.catalog:
-        click.echo(f"{c.id}\t{c.meta.status}\t{len(c.steps)} steps\t{c.meta.name}")
+        if c.id in ctx.broken:
+            echo(f"{c.id}\tbroken\t{len(ctx.broken[c.id])} problem(s)\tset aside")
+            continue
+        echo(f"{c.id}\t{c.meta.status}\t{len(c.steps)} steps\t{c.meta.name}")
 
 
 @campaigns.command()
@@ -293,9 +309,9 @@ def preview(campaign: str, step: str, symptoms: str, fmt: str, first_name: str |
         },
     )
     if fmt == "html":
-        click.echo(html_part)
+        echo(html_part)
     else:
-        click.echo(f"Subject: {subject}\nVariant: {variant.id}\n\n{text_part}")
+        echo(f"Subject: {subject}\nVariant: {variant.id}\n\n{text_part}")
 
 
 # -- the tick and the service -------------------------------------------------------------------
@@ -315,13 +331,13 @@ def tick(now_text: str | None, dry_run: bool, as_json: bool) -> None:
     report = run_tick(ctx, now, dry_run=dry_run)
     data = report.as_dict()
     if as_json:
-        click.echo(json.dumps(data))
+        echo(json.dumps(data))
     elif dry_run:
-        click.echo(
+        echo(
             f"dry run at {data['now']}: would plan {data['planned']}, would send {data['would_send']}"
         )
     else:
-        click.echo(
+        echo(
             f"tick at {data['now']}: planned {data['planned']}, sent {data['sent']}, failed {data['failed']}, "
             f"retrying {data['retried']}, unknown {data['unknown']}, cancelled {data['cancelled']}"
         )
@@ -382,7 +398,7 @@ def outbox_list(limit: int, as_json: bool) -> None:
             .limit(limit)
         ).all()
     if as_json:
-        click.echo(
+        echo(
             json.dumps(
                 [
                     {
@@ -398,7 +414,7 @@ def outbox_list(limit: int, as_json: bool) -> None:
         )
         return
     for r in rows:
-        click.echo(f"{r.id}\t{r.created_at:%Y-%m-%d %H:%M}\t{r.recipient}\t{r.subject}")
+        echo(f"{r.id}\t{r.created_at:%Y-%m-%d %H:%M}\t{r.recipient}\t{r.subject}")
 
 
 @outbox.command("show")
@@ -416,14 +432,15 @@ def outbox_show(message_id: int, raw: bool) -> None:
     if data is None:
         fail(f"no outbox message {message_id}")
     if raw:
-        click.echo(bytes(data).decode("utf-8", "replace"))
+        echo(bytes(data).decode("utf-8", "replace"))
         return
     msg = message_from_bytes(bytes(data))
     for name in ("From", "To", "Subject", "List-Unsubscribe"):
-        click.echo(f"{name}: {msg[name]}")
-    click.echo()
+        if msg[name] is not None:  # transactional email has no List-Unsubscribe
+            echo(f"{name}: {msg[name]}")
+    echo()
     text = _text_part(msg)
-    click.echo(text)
+    echo(text)
 
 
 def _text_part(msg: Message) -> str:
@@ -460,20 +477,20 @@ def _main() -> None:
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("clinicmail: aborted", err=True)
+        echo("clinicmail: aborted", err=True)
         sys.exit(1)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code if isinstance(exc, UserError) else 1)
     except (SettingsError, DatabaseError, CatalogError) as exc:
-        click.echo(f"clinicmail: {one_line(str(exc))}", err=True)
+        echo(f"clinicmail: {one_line(str(exc))}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
         if os.environ.get("CLINICMAIL_DEBUG"):
             raise
-        click.echo(
+        echo(
             f"clinicmail: unexpected error ({type(exc).__name__}); set CLINICMAIL_DEBUG=1 for details",
             err=True,
         )

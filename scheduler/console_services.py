@@ -10,13 +10,13 @@ from pydantic import SecretStr
 from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import make_url
 
+from campaigns.ledger import count_ready
 from campaigns.loader import CatalogError
 from console.services import Services
 from scheduler.broadcasting import BroadcastRequest, schedule
 from scheduler.commands.engagement import stats_json
 from scheduler.commands.subscribers import erase_everywhere, export_json
 from scheduler.context import AppContext
-from scheduler.dispatch import count_ready
 from scheduler.health import KEY as TRANSPORT_HEALTH
 from scheduler.health import HealthState
 from scheduler.ledger import CLAIMED, SENDING, SENT, UNKNOWN, outbox, sends
@@ -165,7 +165,7 @@ def console_services(ctx: AppContext) -> Services:
 
     return Services(
         export_json=lambda email: export_json(ctx.db, email),
-        erase=lambda email, now: erase_everywhere(ctx.db, email, now),
+        erase=lambda email, now: erase_everywhere(ctx.db, email, now)[0],
         upcoming=next_for,
         enrol=enrol,
         stats=lambda now: stats_json(ctx, now),

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from campaigns import BUNDLED_LIBRARY, content
 from campaigns.broadcasts import BroadcastSource
-from campaigns.loader import Catalog
+from campaigns.loader import Catalog, Problem
 from engagement.tracking import LinkSigner
 from scheduler.metrics import TickMetrics, make_registry
 from scheduler.settings import Settings
@@ -26,6 +26,8 @@ class AppContext:
     db: Database
     _transport: Transport | None = field(default=None, repr=False)
     _content_generation: str = field(default="", repr=False)
+    # Campaigns set aside because their files have problems (scheduler.library), by id.
+    broken: dict[str, list[Problem]] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
@@ -65,8 +67,11 @@ class AppContext:
     @cached_property
     def catalog(self) -> Catalog:
         """The active content versions in the database (the library folder seeds campaigns the
-        database has not seen; see campaigns.content)."""
-        catalog, self._content_generation = content.load(self.db, self.campaigns_dir, self.renderer)
+        database has not seen; see campaigns.content). A campaign that cannot be built is set
+        aside (paused) so every other one keeps sending; see scheduler.library."""
+        catalog, self._content_generation, self.broken = content.load(
+            self.db, self.campaigns_dir, self.renderer
+        )
         catalog.stored = BroadcastSource(self.db)  # one-off broadcasts live in the database
         return catalog
 
@@ -77,7 +82,9 @@ class AppContext:
             return False
         if content.current_generation(self.db) == self._content_generation:
             return False
-        fresh, self._content_generation = content.load(self.db, self.campaigns_dir, self.renderer)
+        fresh, self._content_generation, self.broken = content.load(
+            self.db, self.campaigns_dir, self.renderer
+        )
         self.catalog.campaigns = fresh.campaigns  # everyone holding the catalog sees it
         return True
 

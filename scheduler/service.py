@@ -51,15 +51,20 @@ def tick_job(ctx: AppContext) -> None:
 
 
 def housekeeping_job(ctx: AppContext) -> None:
+    from scheduler.commands.subscribers import drop_events
     from subscribers import held
     from subscribers.housekeeping import expire_unconfirmed
+    from subscribers.privacy import finish_pending_scrub
 
     try:
         with ctx.db.begin() as conn:
-            expired = expire_unconfirmed(conn, datetime.now(UTC))
+            # Their stored events (the confirmation email's delivery, opens …) go with them.
+            expired = expire_unconfirmed(conn, datetime.now(UTC), on_expire=drop_events)
             held.expire(conn, datetime.now(UTC))  # held signups nobody confirmed in time
         if expired:
             log.info("housekeeping: deleted %d unconfirmed signups older than 7 days", expired)
+        if finish_pending_scrub(ctx.db) is False:
+            log.warning("an erasure is not final on disk yet: a reader holds the database open")
     except Exception as exc:
         log.error("housekeeping failed: %s", type(exc).__name__)
     # List health on its own: a failure above must not stop the complaint check and the sunset.

@@ -1,4 +1,4 @@
-"""Configuration from the environment (and ``.env``), exactly the variables in CONTRACT.md.
+"""Configuration from the environment (and ``.env``): the variables in the README's table.
 
 A bad or missing value raises :class:`SettingsError` whose message is one line naming the
 variable; the CLI prints it and exits 1.

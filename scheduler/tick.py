@@ -17,6 +17,7 @@ from engagement.tracking import EngagementLinks
 from scheduler.context import AppContext
 from scheduler.dispatch import Dispatcher, DispatchReport, LinkMaker
 from scheduler.health import TransportHealth
+from scheduler.library import broken_now, record_broken
 from scheduler.planner import Planner
 from scheduler.ratelimit import TokenBucket
 from scheduler.reconcile import settle_unknown
@@ -35,6 +36,8 @@ class TickReport:
     settled: int = 0  # unknown sends proven delivered by a provider event
     released: int = 0  # unknown sends with no event in the reconciliation window, sent again
     delivery: DispatchReport = field(default_factory=DispatchReport)
+    # Campaigns set aside because their emails cannot be built (scheduler.library).
+    broken: dict[str, list[str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self.delivery)
@@ -56,6 +59,7 @@ class TickReport:
             "would_send": self.would_send,
             "settled": self.settled,
             "released": self.released,
+            "broken": [{"id": cid, "problems": p} for cid, p in self.broken.items()],
         }
 
 
@@ -109,9 +113,11 @@ def run_tick(
                 report.would_send = count_ready(conn, now)
             finally:
                 trans.rollback()
+        report.broken = broken_now(ctx)
         return report
+    report.broken = record_broken(ctx, now)  # set aside, recorded, staff told once
     # Stored webhook events first: a bounce or unsubscribe received since the last tick must
-    # stop the email it concerns (CONTRACT.md: before the next tick sends anything).
+    # stop the email it concerns (before the next tick sends anything).
     apply_pending(ctx.db.begin, now)
     with ctx.db.begin() as conn:
         report.settled, report.released = settle_unknown(conn, now)

@@ -15,11 +15,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from campaigns import enrollment
+from campaigns import enrollment, ledger
+from campaigns.cadence import Slot, gap
 from campaigns.tables import ACTIVE, enrollments
 from engagement import complaints, sunset
 from scheduler.ledger import CLAIMED, PENDING, RETRY, SENDING, sends
-from scheduler.planner import FREQUENCY_CAP, Planner, PlanReport, _Batch
+from scheduler.planner import Planner, PlanReport, _Batch
 from subscribers import store
 
 MAX_HOPS = 12  # postponements followed before giving up (window → cap → window … is 3 or 4)
@@ -43,11 +44,17 @@ class Upcoming:
         }
 
 
-def _reason(person: store.Profile, last: datetime | None, at: datetime, until: datetime) -> str:
-    if last is not None and until == last + FREQUENCY_CAP:
-        return f"at most one campaign email in any {FREQUENCY_CAP.days} days"
+def _reason(person: store.Profile, slot: Slot, days: int, until: datetime) -> str:
+    """Why the planner postponed to ``until``, in words (``slot``: the cadence rule's answer)."""
     if person.paused_until is not None and until == person.paused_until:
         return "campaign email is paused for this person until then"
+    if slot.reason == "weekly_cap":
+        return (
+            f"at most one campaign email in any {days} days, counted from when the provider "
+            "accepted the last one"
+        )
+    if slot.reason == "in_flight":
+        return f"an earlier campaign email is not yet accepted; this one goes {days} days after it"
     return "the next open moment of the send window (or open day) in their time zone"
 
 
@@ -87,6 +94,7 @@ def upcoming(
     planner.catalog.preload(conn, {r.campaign_id for r in rows})
     paused_list = complaints.is_paused(conn)
     dormant = sunset.paused_among(conn, {subscriber_id})
+    in_flight = ledger.campaign_in_flight(conn, {subscriber_id}).get(subscriber_id)
     for r in rows:
         found.append(
             _follow(
@@ -99,6 +107,7 @@ def upcoming(
                 now,
                 paused_list,
                 dormant,
+                in_flight,
             )
         )
     return found
@@ -114,6 +123,7 @@ def _follow(
     now: datetime,
     paused_list: bool,
     dormant: set[int],
+    in_flight: datetime | None,
 ) -> Upcoming:
     at = max(due_at or now, now)
     last = person.last_campaign_send_at
@@ -134,9 +144,14 @@ def _follow(
             campaign_id, None, None, None, "paused by the sunset policy until they click “keep me”"
         )
     for _ in range(MAX_HOPS):
-        batch = _Batch(yield_to_one_off=set(), complaint_pause=False, sunset=set())
+        batch = _Batch(
+            in_flight={person.id: in_flight} if in_flight is not None else {},
+            yield_to_one_off=set(),
+            complaint_pause=False,
+            sunset=set(),
+        )
         d = enrollment.Due(enrollment_id, person.id, campaign_id, step_index, at)
-        planner._plan_one(d, person, {person.id: last}, at, PlanReport(), batch)
+        planner._plan_one(d, person, at, PlanReport(), batch)
         if batch.sends:
             planned = batch.sends[0]
             return Upcoming(
@@ -151,7 +166,11 @@ def _follow(
             return Upcoming(
                 campaign_id, None, None, None, "nothing more in this series for this person"
             )
-        reason = _reason(person, last, at, change.next_due_at)
+        campaign = planner.catalog.get(campaign_id)
+        slot = planner.cadence.earliest(
+            at, campaign, zone=person.timezone, last_accepted=last, in_flight_from=in_flight
+        )
+        reason = _reason(person, slot, gap(campaign).days, change.next_due_at)
         if reason not in reasons:
             reasons.append(reason)
         at = change.next_due_at

@@ -1,4 +1,4 @@
-"""Streaming CSV import (CONTRACT.md ``clinicmail subscribers import``).
+"""Streaming CSV import (``clinicmail subscribers import``).
 
 The file is checked once for encoding and shape before anything is written, so a garbage file is
 one clear error and never half-imported. Rows are then read lazily and written in chunks, so memory
@@ -39,6 +39,19 @@ class Rejection:
     line: int
     email: str
     reason: str
+
+    def cells(self) -> list[str]:
+        """The report row, safe to open in a spreadsheet (:func:`spreadsheet_safe`)."""
+        return [str(self.line), spreadsheet_safe(self.email), spreadsheet_safe(self.reason)]
+
+
+# OWASP "CSV Injection": a cell starting with one of these is run as a formula by spreadsheet
+# programs (=HYPERLINK(…) phones home, @SUM(…) runs); a leading apostrophe makes it text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
 
 
 @dataclass

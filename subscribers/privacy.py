@@ -1,4 +1,4 @@
-"""Data portability and erasure (CONTRACT.md ``subscribers export`` / ``subscribers erase``).
+"""Data portability and erasure (``clinicmail subscribers export`` / ``subscribers erase``).
 
 Other packages hold rows about a person too (enrollments, the send ledger). This package may not
 import them, so the composition root passes *sections*: named readers that add their rows to an
@@ -7,18 +7,24 @@ export. Erasure relies on ``ON DELETE CASCADE`` from every table that references
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, insert, select
 
-from storage import Database
+from storage import Database, kvstate
+from storage.schema import kv
 from subscribers import store
 from subscribers.addresses import normalize
 from subscribers.symptoms import BY_CODE, GROUPS
-from subscribers.tables import consent_events, subscriber_symptoms, subscribers
+from subscribers.tables import (
+    consent_events,
+    subscriber_activity,
+    subscriber_symptoms,
+    subscribers,
+)
 
 Section = Callable[[Connection, int], list[dict[str, Any]]]
 ERASED = "erased"
@@ -80,10 +86,21 @@ def export_person(
             .order_by(consent_events.c.at, consent_events.c.id)
         ).mappings()
     ]
+    activity = [
+        row_dict(r, skip=("id", "subscriber_id"))
+        for r in conn.execute(
+            select(subscriber_activity)
+            .where(subscriber_activity.c.subscriber_id == sid)
+            .order_by(subscriber_activity.c.first_at, subscriber_activity.c.id)
+        ).mappings()
+    ]
     out: dict[str, Any] = {
         "profile": row_dict(person, skip=("id", "email_key")),
         "symptoms": symptoms,
         "consent_events": consent,
+        # Opens, clicks and check-in answers per email, as the segment rules read them.
+        "activity": [a for a in activity if a["kind"] != "checkin"],
+        "checkins": [a for a in activity if a["kind"] == "checkin"],
         "suppression": _suppression(conn, key),
     }
     for name, read in (sections or {}).items():
@@ -110,21 +127,52 @@ def erase(conn: Connection, email: str, now: datetime) -> Erasure:
     return Erasure(found=bool(result.rowcount), already_suppressed=already)
 
 
-def scrub(db: Database) -> bool:
+SCRUB_PENDING = "privacy.scrub_pending"  # kv row: an erasure whose old copies remain on disk
+# How long a checkpoint waits for readers before it reports them (the CLI must not hang).
+CHECKPOINT_WAIT_MS = 2000
+
+
+def scrub(db: Database, tables: Iterable[str] = ()) -> bool:
     """Make an erasure final on disk; call after the erasing transaction committed.
 
-    ``secure_delete`` zeroes the freed space in the database file, but in WAL mode the old
-    pages still sit in the write-ahead log until a checkpoint. A TRUNCATE checkpoint copies the
-    log back and empties it. Returns False if a reader kept it from completing (the next
-    checkpoint finishes the job). PostgreSQL reclaims dead rows with VACUUM; nothing to do here.
+    SQLite: ``secure_delete`` zeroes freed space in the database file, but in WAL mode the old
+    pages still sit in the write-ahead log (and the old page in the file) until a checkpoint.
+    A TRUNCATE checkpoint copies the log back and empties it. A reader that is still open keeps
+    it from completing: then this returns False and leaves a marker, and
+    :func:`finish_pending_scrub` (housekeeping) finishes the job once the reader is gone.
+
+    PostgreSQL: ``VACUUM`` of ``tables`` marks the deleted rows' space reusable and removes
+    them from indexes; see docs/privacy.md for what that does and does not guarantee.
     """
+    if db.is_postgres:
+        with db.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            for name in tables:
+                conn.exec_driver_sql(f'VACUUM "{name}"')  # names from our own metadata
+        return True
     if not db.is_sqlite:
         return True
     raw = db.engine.raw_connection()  # outside any transaction: a checkpoint cannot run in one
     try:
         cur = raw.cursor()
+        cur.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
         busy, _log, _done = cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
     finally:
         raw.close()
-    return int(busy) == 0
+    done = int(busy) == 0
+    with db.begin() as conn:
+        if done:
+            conn.execute(delete(kv).where(kv.c.key == SCRUB_PENDING))
+        elif kvstate.read(conn, SCRUB_PENDING) is None:
+            conn.execute(insert(kv).values(key=SCRUB_PENDING, value="1"))
+    return done
+
+
+def finish_pending_scrub(db: Database) -> bool | None:
+    """Retry an unfinished :func:`scrub`: None when nothing waits, else whether it is done now."""
+    with db.begin() as conn:
+        if kvstate.read(conn, SCRUB_PENDING) is None:
+            return None
+    return scrub(db)

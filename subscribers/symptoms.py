@@ -1,4 +1,5 @@
-"""The controlled vocabulary of symptom codes subscribers state (CONTRACT.md). Never rename a code."""
+"""The controlled vocabulary of symptom codes subscribers state (listed in the README). Never
+rename a code: imports, rules and stored data use them."""
 
 from __future__ import annotations
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import html
 import re
+import string
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -32,7 +34,11 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2.exceptions import SecurityError
+from jinja2.filters import do_join, do_replace
+from jinja2.nodes import EvalContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import pass_context, pass_eval_context
+from jinja2.visitor import NodeTransformer
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -65,6 +71,14 @@ class TemplateProblem(ValueError):
         self.message = message
         self.line = line
         self.part = part  # "subject", "preheader" or "body" when known
+        # Every problem found in the same content, this one first (validation reports them all).
+        self.all: list[TemplateProblem] = [self]
+
+    @classmethod
+    def of(cls, problems: list[TemplateProblem]) -> TemplateProblem:
+        first = problems[0]
+        first.all = list(problems)
+        return first
 
 
 @dataclass(frozen=True)
@@ -162,22 +176,225 @@ ALLOWED_FILTERS = frozenset(
     }
 )
 _MAX_SEQUENCE = 10_000  # longest string or list a template may build with ``*``
+# What one render may do. Each bound turns a template that would hang or eat memory into a
+# TemplateProblem with its line, at validation and at send time alike.
+MAX_STEPS = 100_000  # loop iterations, calls and operators in one render
+MAX_VALUE = MAX_OUTPUT  # longest string, list or dict any single operation may produce
+MAX_WIDTH = _MAX_SEQUENCE  # largest width or precision in a format spec, or padding width
+MAX_INT_BITS = 4096  # largest integer an operator may produce (about 1,200 digits)
+
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+_NUMBER = re.compile(r"\d+")
+
+
+class TooMuchWork(SecurityError):
+    """A render went past one of the bounds above."""
+
+
+class _Budget:
+    """The steps left in the render running in this context (thread or task)."""
+
+    def __init__(self, steps: int) -> None:
+        self.left = steps
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise TooMuchWork(
+                f"the template does too much work (more than {MAX_STEPS} loop iterations, calls "
+                "and operations); nested loops or recursion are the usual cause"
+            )
+
+
+_BUDGET: ContextVar[_Budget | None] = ContextVar("clinicmail_template_budget", default=None)
+
+
+def _spend() -> None:
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.spend()
+
+
+def _checked(value: Any) -> Any:
+    """Refuse an intermediate value too large to be part of one email."""
+    if (
+        isinstance(value, (str, bytes, list, tuple, dict, set, frozenset))
+        and len(value) > MAX_VALUE
+    ):
+        raise TooMuchWork(f"a value grows past {MAX_VALUE} characters or items")
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
+        raise TooMuchWork("a number grows too large")
+    return value
+
+
+def _check_width(n: Any, what: str) -> None:
+    if isinstance(n, int) and n > MAX_WIDTH:
+        raise TooMuchWork(f"{what} {n} is too large (at most {MAX_WIDTH})")
+
+
+def _check_percent_format(fmt: str) -> None:
+    for m in _PERCENT_SPEC.finditer(fmt):
+        for part in m.groups():
+            if part == "*":
+                raise TooMuchWork("'*' widths in %-formatting are not allowed")
+            if part:
+                _check_width(int(part), "a %-format width or precision of")
+
+
+def _check_brace_format(fmt: str) -> None:
+    try:
+        parsed = list(string.Formatter().parse(fmt))
+    except ValueError:
+        return  # str.format raises its own error for a malformed string
+    for _literal, _field, spec, _conversion in parsed:
+        if spec and "{" in spec:
+            raise TooMuchWork("nested fields in a format spec are not allowed")
+        for number in _NUMBER.findall(spec or ""):
+            _check_width(int(number), "a format width or precision of")
+
+
+def _replaced_size(s: str, old: str, new: str, count: int | None) -> int:
+    hits = s.count(old) if old else len(s) + 1
+    if count is not None and count >= 0:
+        hits = min(hits, count)
+    return len(s) + hits * (len(new) - len(old))
+
+
+def _check_str_call(method: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Refuse a ``str`` method call whose result would be too large, before it runs."""
+    if method in ("ljust", "rjust", "center", "zfill") and args:
+        _check_width(args[0], "a padding width of")
+    elif method == "expandtabs":
+        size = kwargs.get("tabsize", args[0] if args else 8)
+        if isinstance(size, int) and text.count("\t") * size > MAX_VALUE:
+            raise TooMuchWork(f"expandtabs would produce more than {MAX_VALUE} characters")
+    elif method == "replace" and len(args) >= 2 and all(isinstance(a, str) for a in args[:2]):
+        count = args[2] if len(args) > 2 and isinstance(args[2], int) else None
+        if _replaced_size(text, args[0], args[1], count) > MAX_VALUE:
+            raise TooMuchWork(f"replace would produce more than {MAX_VALUE} characters")
+    elif method == "join" and args:
+        _check_join(args[0], text)
+    elif method in ("format", "format_map"):
+        _check_brace_format(text)
+
+
+def _check_join(items: Any, sep: str) -> None:
+    if isinstance(items, str):
+        if len(items) + len(sep) * max(len(items) - 1, 0) > MAX_VALUE:
+            raise TooMuchWork(f"join would produce more than {MAX_VALUE} characters")
+    elif isinstance(items, (list, tuple)):
+        size = sum(len(x) if isinstance(x, str) else 0 for x in items)
+        if size + len(sep) * max(len(items) - 1, 0) > MAX_VALUE:
+            raise TooMuchWork(f"join would produce more than {MAX_VALUE} characters")
+
+
+@pass_eval_context
+def _bounded_replace(
+    eval_ctx: EvalContext, s: str, old: str, new: str, count: int | None = None
+) -> str:
+    _spend()
+    if _replaced_size(str(s), str(old), str(new), count) > MAX_VALUE:
+        raise TooMuchWork(f"replace would produce more than {MAX_VALUE} characters")
+    return _checked(do_replace(eval_ctx, s, old, new, count))  # type: ignore[no-any-return]
+
+
+@pass_eval_context
+def _bounded_join(
+    eval_ctx: EvalContext, value: Any, d: str = "", attribute: str | int | None = None
+) -> str:
+    _spend()
+    items = list(value) if not isinstance(value, str) else value
+    _checked(items)
+    if attribute is None:
+        _check_join(
+            [x if isinstance(x, str) else str(x) for x in items]
+            if not isinstance(items, str)
+            else list(items),
+            d,
+        )
+    return _checked(do_join(eval_ctx, items, d, attribute))  # type: ignore[no-any-return]
+
+
+@pass_context  # never folded into a constant at compile time: it must count at render time
+def _counted(_context: Any, iterable: Any) -> Any:
+    """Wraps the iterable of every ``{% for %}``: each iteration spends a step."""
+    for item in iterable:
+        _spend()
+        yield item
+
+
+@pass_context
+def _bounded_concat(_context: Any, value: Any) -> Any:
+    """Wraps every ``~`` concatenation: repeated doubling cannot outgrow the bounds."""
+    _spend()
+    return _checked(value)
+
+
+class _Bounded(NodeTransformer):
+    """Routes loops and ``~`` through the counters above (applied when a template compiles)."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = nodes.Filter(node.iter, "_counted", [], [], None, None, lineno=node.lineno)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        return nodes.Filter(node, "_bounded_concat", [], [], None, None, lineno=node.lineno)
+
+
+def _power_too_large(base: Any, exponent: Any) -> bool:
+    if not isinstance(exponent, (int, float)):
+        return False
+    if abs(exponent) > 64:
+        return True
+    return isinstance(base, int) and base.bit_length() * max(int(exponent), 0) > MAX_INT_BITS
 
 
 class _EmailSandbox(ImmutableSandboxedEnvironment):
-    """The sandbox with ``*`` and ``**`` bounded, so ``{{ 'x' * 10**10 }}`` cannot exhaust memory."""
+    """The sandbox with every operation's output and a render's total work bounded, so neither
+    ``{{ 'x' * 10**10 }}``, ``'x'.ljust(999999999)`` nor three nested loops can exhaust memory
+    or hang a tick."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%", "+", "//", "/", "-"})
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int) and abs(right) > 64:
-            raise SecurityError("exponent too large")
+        _spend()
+        if operator == "**" and _power_too_large(left, right):
+            raise TooMuchWork("exponent too large")
         if operator == "*":
             for seq, n in ((left, right), (right, left)):
                 sized = isinstance(seq, (str, list, tuple)) and isinstance(n, int)
                 if sized and len(seq) * n > _MAX_SEQUENCE:
-                    raise SecurityError("result too large")
-        return super().call_binop(context, operator, left, right)
+                    raise TooMuchWork(
+                        f"repeating with '*' would make a value longer than {_MAX_SEQUENCE}"
+                    )
+            if (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and left.bit_length() + right.bit_length() > MAX_INT_BITS
+            ):
+                raise TooMuchWork("a number grows too large")
+        if operator == "%" and isinstance(left, str):
+            _check_percent_format(left)
+        return _checked(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _spend()
+        target = getattr(__obj, "__wrapped__", __obj)  # str.format arrives wrapped by Jinja
+        owner = getattr(target, "__self__", None)
+        if isinstance(owner, str):
+            _check_str_call(getattr(target, "__name__", ""), owner, args, kwargs)
+        return _checked(super().call(__context, __obj, *args, **kwargs))
+
+    def _generate(
+        self,
+        source: nodes.Template,
+        name: str | None,
+        filename: str | None,
+        defer_init: bool = False,
+    ) -> str:
+        return super()._generate(_Bounded().visit(source), name, filename, defer_init)
 
 
 def _sandbox() -> ImmutableSandboxedEnvironment:
@@ -186,6 +403,11 @@ def _sandbox() -> ImmutableSandboxedEnvironment:
     for name in list(env.filters):
         if name not in ALLOWED_FILTERS:
             del env.filters[name]
+    env.filters["replace"] = _bounded_replace
+    env.filters["join"] = _bounded_join
+    # Internal: inserted by _Bounded, never written by staff (names with "_" are refused).
+    env.filters["_counted"] = _counted
+    env.filters["_bounded_concat"] = _bounded_concat
     env.globals.clear()
     return env
 
@@ -199,30 +421,39 @@ def _first_line(ast: nodes.Template, match: Callable[[nodes.Node], bool]) -> int
 
 def _static_problems(
     ast: nodes.Template, label: str, allowed: frozenset[str], fields: dict[str, frozenset[str]]
-) -> None:
-    """Refuse what the sandbox would only catch at render time, with the line it is on."""
+) -> list[TemplateProblem]:
+    """Everything the sandbox would only catch at render time, each with the line it is on."""
+    found: list[TemplateProblem] = []
+    internals_on: set[int] = set()  # one "internals" problem per line: a chain is one mistake
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         name = node.attr if isinstance(node, nodes.Getattr) else None
         if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
             name = node.arg.value if isinstance(node.arg.value, str) else None
         if name is not None and name.startswith("_"):
-            raise TemplateProblem(
-                f"{label}: '{name}' reaches into Python internals, which email templates may not "
-                "do; use only the variables listed in the authoring guide",
-                node.lineno,
-                part=label,
+            if node.lineno in internals_on:
+                continue
+            internals_on.add(node.lineno)
+            found.append(
+                TemplateProblem(
+                    f"{label}: '{name}' reaches into Python internals, which email templates may "
+                    "not do; use only the variables listed in the authoring guide",
+                    node.lineno,
+                    part=label,
+                )
             )
-        if (
+        elif (
             isinstance(node, nodes.Getattr)
             and isinstance(node.node, nodes.Name)
             and node.node.name in fields
             and node.attr not in fields[node.node.name]
         ):
             known = ", ".join(f"{node.node.name}.{f}" for f in sorted(fields[node.node.name]))
-            raise TemplateProblem(
-                f"{label}: unknown variable '{node.node.name}.{node.attr}' (allowed: {known})",
-                node.lineno,
-                part=label,
+            found.append(
+                TemplateProblem(
+                    f"{label}: unknown variable '{node.node.name}.{node.attr}' (allowed: {known})",
+                    node.lineno,
+                    part=label,
+                )
             )
     for node in ast.find_all(nodes.Filter):
         if node.name not in ALLOWED_FILTERS:
@@ -236,17 +467,22 @@ def _static_problems(
                     f"the filter '|{node.name}' is not available in email templates "
                     f"(filters you can use: {', '.join(sorted(ALLOWED_FILTERS))})"
                 )
-            raise TemplateProblem(f"{label}: {why}", node.lineno, part=label)
+            found.append(TemplateProblem(f"{label}: {why}", node.lineno, part=label))
+    if found:  # names are looked up by compiling, which an unknown filter stops
+        return sorted(found, key=lambda p: p.line or 0)
     unknown = sorted(meta.find_undeclared_variables(ast) - allowed)
     if unknown:
         first = unknown[0]
         line = _first_line(ast, lambda n: isinstance(n, nodes.Name) and n.name == first)
         names = ", ".join(f"'{u}'" for u in unknown)
-        raise TemplateProblem(
-            f"{label}: unknown variable {names} (allowed variables: {', '.join(sorted(allowed))})",
-            line,
-            part=label,
+        found.append(
+            TemplateProblem(
+                f"{label}: unknown variable {names} (allowed variables: {', '.join(sorted(allowed))})",
+                line,
+                part=label,
+            )
         )
+    return sorted(found, key=lambda p: p.line or 0)
 
 
 class Renderer:
@@ -279,6 +515,7 @@ class Renderer:
         preheader or body).
         """
         fields = {"clinic": frozenset(self.clinic.as_context())} if "clinic" in allowed else {}
+        found: list[TemplateProblem] = []
         for label, source in (
             ("subject", content.subject),
             ("preheader", content.preheader),
@@ -287,42 +524,55 @@ class Renderer:
             try:
                 ast = self.sandbox.parse(source)
             except TemplateSyntaxError as exc:
-                raise TemplateProblem(
-                    f"{label}: template syntax: {exc.message}", exc.lineno, part=label
-                ) from None
-            _static_problems(ast, label, allowed, fields)
+                found.append(
+                    TemplateProblem(
+                        f"{label}: template syntax: {exc.message}", exc.lineno, part=label
+                    )
+                )
+                continue
+            static = _static_problems(ast, label, allowed, fields)
+            found += static
+            if static:
+                continue
             try:
                 self.sandbox.compile(ast)
             except TemplateSyntaxError as exc:
-                raise TemplateProblem(f"{label}: {exc.message}", exc.lineno, part=label) from None
-        self._check_markdown(content.body)
+                found.append(TemplateProblem(f"{label}: {exc.message}", exc.lineno, part=label))
+        found += self._markdown_problems(content.body)
+        if found:
+            raise TemplateProblem.of(found)
         # Allowed variables the caller fills per recipient (e.g. record_url) render as tokens.
         extra = {n: html_token(n) for n in allowed if n != "clinic" and n not in PLACEHOLDER_FIELDS}
         self.render(content, reason="(validation)", list_name="validation", extra=extra)
 
-    def _check_markdown(self, body: str) -> None:
+    def _markdown_problems(self, body: str) -> list[TemplateProblem]:
         """No raw HTML (it would show as text), and every image has alt text: many clients block
         images, and screen readers read the alt text aloud."""
+        found: list[TemplateProblem] = []
         for token in self._html_aware.parse(body):
+            line = token.map[0] + 1 if token.map else None
             if token.type == "html_block" or any(
                 c.type == "html_inline" for c in token.children or ()
             ):
-                line = token.map[0] + 1 if token.map else None
-                raise TemplateProblem(
-                    "body: raw HTML is not allowed in an email body (it would show as text); "
-                    "write Markdown instead, like **bold** or [a link](https://…)",
-                    line,
-                    part="body",
-                )
-            for child in token.children or ():
-                if child.type == "image" and not child.content.strip():
-                    line = token.map[0] + 1 if token.map else None
-                    raise TemplateProblem(
-                        "body: an image has no alt text; write what it shows between the "
-                        "brackets, like ![A person sitting upright at a desk](https://…)",
+                found.append(
+                    TemplateProblem(
+                        "body: raw HTML is not allowed in an email body (it would show as text); "
+                        "write Markdown instead, like **bold** or [a link](https://…)",
                         line,
                         part="body",
                     )
+                )
+            for child in token.children or ():
+                if child.type == "image" and not child.content.strip():
+                    found.append(
+                        TemplateProblem(
+                            "body: an image has no alt text; write what it shows between the "
+                            "brackets, like ![A person sitting upright at a desk](https://…)",
+                            line,
+                            part="body",
+                        )
+                    )
+        return found
 
     # -- rendering --------------------------------------------------------------------------
     def _context(self, extra: dict[str, Any] | None) -> dict[str, Any]:
@@ -334,8 +584,22 @@ class Renderer:
         return ctx
 
     def _sandboxed(self, source: str, ctx: dict[str, Any], label: str) -> str:
+        token = _BUDGET.set(_Budget(MAX_STEPS))
         try:
-            out = self.sandbox.from_string(source).render(ctx)
+            out = self._bounded_render(source, ctx, label)
+        except (RecursionError, MemoryError) as exc:
+            why = (
+                "the template calls itself too deeply (recursion)"
+                if isinstance(exc, RecursionError)
+                else "the template needs too much memory"
+            )
+            raise TemplateProblem(f"{label}: {why}", _template_line(exc), part=label) from None
+        except ArithmeticError as exc:
+            raise TemplateProblem(
+                f"{label}: arithmetic error ({exc})", _template_line(exc), part=label
+            ) from None
+        except TooMuchWork as exc:
+            raise TemplateProblem(f"{label}: {exc}", _template_line(exc), part=label) from None
         except SecurityError as exc:
             raise TemplateProblem(
                 f"{label}: not allowed in an email template ({exc})",
@@ -346,11 +610,22 @@ class Renderer:
             raise TemplateProblem(f"{label}: {exc.message}", exc.lineno, part=label) from None
         except TemplateError as exc:
             raise TemplateProblem(f"{label}: {exc}", _template_line(exc), part=label) from None
-        if len(out) > MAX_OUTPUT:
-            raise TemplateProblem(
-                f"{label}: renders to more than {MAX_OUTPUT} characters", part=label
-            )
+        finally:
+            _BUDGET.reset(token)
         return out
+
+    def _bounded_render(self, source: str, ctx: dict[str, Any], label: str) -> str:
+        """Render piece by piece, stopping as soon as the output passes :data:`MAX_OUTPUT`."""
+        parts: list[str] = []
+        size = 0
+        for piece in self.sandbox.from_string(source).generate(ctx):
+            size += len(piece)
+            if size > MAX_OUTPUT:
+                raise TemplateProblem(
+                    f"{label}: renders to more than {MAX_OUTPUT} characters", part=label
+                )
+            parts.append(piece)
+        return "".join(parts)
 
     def render(
         self,

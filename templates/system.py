@@ -23,8 +23,9 @@ SYSTEM_EMAILS = (
     "reengage",
 )
 # Emails to staff about the service itself (no subscriber; each has its own variables):
-# a failing transport (scheduler.health) and a spam-complaint rate alert (engagement.complaints).
-OPS_EMAILS = ("transport-alert", "complaint-alert")
+# a failing transport (scheduler.health), a spam-complaint rate alert (engagement.complaints) and
+# a campaign set aside because its emails cannot be built (scheduler.library).
+OPS_EMAILS = ("transport-alert", "complaint-alert", "campaign-alert")
 
 
 def split_front_matter(text: str) -> tuple[str, str, int]:

@@ -129,7 +129,10 @@ class CLI:
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> Iterator[CLI]:
+    """The CLI on a database ``clinicmail init`` has created (only init creates one)."""
     runner = CLI(monkeypatch, tmp_path, db_url)
+    done = runner("init")
+    assert done.code == 0, done.err
     return runner
 
 
@@ -145,5 +148,15 @@ def write_csv(path: Path, rows: list[str], *, bom: bool = False) -> Path:
 
 @pytest.fixture
 def sqlite_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) -> CLI:
-    """The CLI on SQLite only, for checks that do not depend on the database backend."""
+    """The CLI on SQLite only, for checks that do not depend on the database backend (on a
+    database ``clinicmail init`` has created)."""
+    runner = CLI(monkeypatch, tmp_path, sqlite_url)
+    done = runner("init")
+    assert done.code == 0, done.err
+    return runner
+
+
+@pytest.fixture
+def bare_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) -> CLI:
+    """The CLI on SQLite where no database exists yet."""
     return CLI(monkeypatch, tmp_path, sqlite_url)

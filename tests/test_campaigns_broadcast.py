@@ -61,7 +61,13 @@ def _files(tmp_path: Path) -> Path:
 def _no_series(cli: CLI, tmp_path: Path) -> None:
     """A library with no active series, so only the broadcast is in play."""
     lib = tmp_path / "lib"
-    lib.mkdir()
+    (lib / "later").mkdir(parents=True)  # an empty library is refused: one draft series
+    (lib / "later" / "campaign.yaml").write_text(
+        "id: later\nname: Later\nstatus: draft\n", encoding="utf-8"
+    )
+    (lib / "later" / "01-hello.md").write_text(
+        '---\nsubject: "Hello"\npreheader: "Hi."\n---\nHello.\n', encoding="utf-8"
+    )
     cli.env("CLINICMAIL_CAMPAIGNS_DIR", str(lib))
 
 

@@ -15,7 +15,11 @@ BROKEN = Path(__file__).parent / "fixtures" / "campaigns" / "broken"
 
 # case -> (file inside the case folder, line or None, words the message must contain)
 CASES: dict[str, tuple[str, int | None, tuple[str, ...]]] = {
-    "bad_yaml": ("demo/campaign.yaml", 2, ("invalid YAML", "mapping values are not allowed")),
+    "bad_yaml": (
+        "demo/campaign.yaml",
+        2,
+        ("invalid YAML", "mapping values are not allowed", "must be in quotes"),
+    ),
     "bad_front_matter_yaml": ("demo/01-hello.md", 3, ("invalid YAML", "not closed")),
     "unknown_symptom": (
         "demo/01-hello.md",
@@ -37,7 +41,15 @@ CASES: dict[str, tuple[str, int | None, tuple[str, ...]]] = {
     "sandbox_attr_filter": ("demo/01-hello.md", 7, ("'|attr'", "filters you can use:")),
     "sandbox_globals": ("demo/01-hello.md", 7, ("'__globals__'", "Python internals")),
     "sandbox_getitem": ("demo/01-hello.md", 2, ("subject:", "'__class__'", "Python internals")),
-    "sandbox_huge_output": ("demo/01-hello.md", 7, ("not allowed", "too large")),
+    "sandbox_huge_output": ("demo/01-hello.md", 7, ("'*'", "longer than 10000")),
+    # Templates that would hang or exhaust memory: each is stopped at once, with its line.
+    "sandbox_nested_loops": ("demo/01-hello.md", 7, ("too much work", "nested loops")),
+    "sandbox_power_tower": ("demo/01-hello.md", 7, ("exponent too large",)),
+    "sandbox_ljust": ("demo/01-hello.md", 7, ("padding width of 999999999", "at most")),
+    "sandbox_percent_format": ("demo/01-hello.md", 7, ("%-format width", "999999999")),
+    "sandbox_huge_replace": ("demo/01-hello.md", 7, ("replace would produce more than",)),
+    "sandbox_huge_join": ("demo/01-hello.md", 7, ("join would produce more than",)),
+    "sandbox_recursion": ("demo/01-hello.md", 7, ("calls itself too deeply", "recursion")),
     "safe_filter": ("demo/01-hello.md", 7, ("'|safe' is not allowed", "always escape")),
     "unknown_variable": (
         "demo/01-hello.md",
@@ -171,3 +183,55 @@ def test_missing_directory_is_one_clear_line(sqlite_cli: CLI, tmp_path: Path) ->
     assert run.code == 1
     assert "does not exist" in run.err
     assert "Traceback" not in run.err
+
+
+def _library(root: Path, body: str) -> Path:
+    (root / "demo").mkdir(parents=True)
+    (root / "demo" / "campaign.yaml").write_text(
+        "id: demo\nname: Demo series\nstatus: active\n", encoding="utf-8"
+    )
+    (root / "demo" / "01-hello.md").write_text(
+        f'---\nsubject: "Hello"\npreheader: "A short hello."\n---\n{body}', encoding="utf-8"
+    )
+    return root
+
+
+def test_validate_renders_with_the_real_clinic_settings(sqlite_cli: CLI, tmp_path: Path) -> None:
+    """A template that only misbehaves for the real clinic's name must fail validation, not the
+    first tick."""
+    root = _library(
+        tmp_path / "lib",
+        "Hi {{ first_name }},\n\n"
+        "{% if clinic.name == 'Spine & Sport Clinic' %}"
+        "{% for a in 'x' * 10000 %}{% for b in 'x' * 10000 %}.{% endfor %}{% endfor %}"
+        "{% endif %}\n",
+    )
+    assert sqlite_cli("campaigns", "validate", str(root)).code == 0  # the demo name: fine
+    sqlite_cli.env("CLINICMAIL_CLINIC_NAME", "Spine & Sport Clinic")
+    run = sqlite_cli("campaigns", "validate", str(root))
+    assert run.code == 1
+    assert "lib/demo/01-hello.md:7: body: the template does too much work" in run.err
+
+
+def test_every_problem_in_one_file_is_reported(sqlite_cli: CLI, tmp_path: Path) -> None:
+    root = _library(
+        tmp_path / "lib",
+        "Hi {{ first_name }},\n\n{{ x.__class__ }}\n\n![](https://x.example/a.png)\n\n<b>bold</b>\n",
+    )
+    run = sqlite_cli("campaigns", "validate", str(root))
+    assert run.code == 1
+    assert "01-hello.md:7: body: '__class__' reaches into Python internals" in run.err
+    assert "01-hello.md:9: body: an image has no alt text" in run.err
+    assert "01-hello.md:11: body: raw HTML is not allowed" in run.err
+    assert run.err.strip().endswith(f"3 problem(s) in {root}")
+
+
+def test_an_empty_campaigns_directory_is_an_error(sqlite_cli: CLI, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run = sqlite_cli("campaigns", "validate", str(empty))
+    assert run.code == 1
+    assert "no campaigns here" in run.err and "ok:" not in run.out
+    sqlite_cli.env("CLINICMAIL_CAMPAIGNS_DIR", str(empty))
+    run = sqlite_cli("campaigns", "validate")
+    assert run.code == 1 and "no campaigns here" in run.err

@@ -224,11 +224,17 @@ def test_an_automatic_post_that_looks_like_a_scanner_is_not_recorded(
         assert len(_followups(ctx)) == 2
 
 
-def test_without_a_staff_address_only_the_invitation_is_queued(cli: CLI, tmp_path: Path) -> None:
+def test_without_a_staff_address_the_notice_goes_to_the_from_address(
+    cli: CLI, tmp_path: Path
+) -> None:
     set_up(cli, tmp_path)
     cli.env("CLINICMAIL_STAFF_EMAIL", None)
-    assert load_settings().staff_email is None
+    # An alert always has somewhere to go: the clinic's own sending address.
+    assert load_settings().staff_email == load_settings().from_email == "care@clinic.example"
     with app_for(cli) as (client, ctx):
         links = _checkin_links(ctx, "bob@example.com")
         client.post(links["worse"], data={"via": "button"}, headers=PERSON)
-        assert [step.split(":")[0] for step, _ in _followups(ctx)] == ["checkin-followup"]
+        assert sorted(step.split(":")[0] for step, _ in _followups(ctx)) == [
+            "checkin-followup",
+            "checkin-staff",
+        ]

@@ -164,6 +164,8 @@ def test_dormant_people_are_asked_once_paused_and_kept_by_one_click(
         "quiet@example.com",
     ]
     assert all("Still want these emails" in m[1] for m in asked)
+    # It reads naturally whether or not a first name is known (never "…, there?").
+    assert not any("there?" in m[1] for m in asked)
     before = len(outbox_messages(db_url))
     week5 = cli("tick", "--now", iso(MONDAY + 5 * WEEK), "--json")
     assert [m[0] for m in outbox_messages(db_url)[before:]] == ["clicker@example.com"], week5.out

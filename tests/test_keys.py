@@ -30,9 +30,8 @@ def _kv(db: Database) -> dict[str, str]:
         return {r.key: r.value for r in conn.execute(select(kv))}
 
 
-def test_init_writes_a_private_key_file_beside_the_database(
-    sqlite_cli: CLI, tmp_path: Path
-) -> None:
+def test_init_writes_a_private_key_file_beside_the_database(bare_cli: CLI, tmp_path: Path) -> None:
+    sqlite_cli = bare_cli
     run = sqlite_cli("init")
     assert run.code == 0, run.err
     key_file = tmp_path / "clinicmail.db.keys"
@@ -90,7 +89,8 @@ def test_server_database_keeps_its_keys_in_the_working_directory(
         db.dispose()
 
 
-def test_short_secret_key_is_refused_in_one_line(sqlite_cli: CLI) -> None:
+def test_short_secret_key_is_refused_in_one_line(bare_cli: CLI) -> None:
+    sqlite_cli = bare_cli
     sqlite_cli.env("CLINICMAIL_SECRET_KEY", "too-short-secret")
     run = sqlite_cli("init")
     assert run.code == 1

@@ -17,7 +17,7 @@ from storage.keys import suppression_hash
 from subscribers.addresses import address_hash
 from subscribers.housekeeping import expire_unconfirmed
 from subscribers.tables import consent_events, subscriber_symptoms, subscribers, suppressions
-from tests.conftest import CLI, write_csv
+from tests.conftest import BACKENDS, CLI, write_csv
 from tests.test_subscribers_support import app_for, iso
 from tests.test_webhook_sendgrid import Signer
 
@@ -207,3 +207,163 @@ def test_unconfirmed_signups_expire_after_seven_days(cli: CLI) -> None:
 def test_help(sqlite_cli: CLI, command: str) -> None:
     result = sqlite_cli("subscribers", command, "--help")
     assert result.code == 0 and "EMAIL" in result.out
+
+
+def _store_events(db: Database, events: list[dict[str, object]]) -> None:
+    """Store provider events as the webhook does, then apply them as a tick does."""
+    import orjson
+
+    from engagement.ingest import parse_sendgrid, store
+    from engagement.process import apply_pending
+
+    with db.begin() as conn:
+        store(conn, parse_sendgrid(orjson.dumps(events)), datetime.now(UTC))
+    apply_pending(db.begin, datetime.now(UTC))
+
+
+def _send_ids(db: Database) -> dict[str, str]:
+    with db.begin() as conn:
+        return dict(
+            conn.execute(
+                select(subscribers.c.email_key, sends.c.send_id).join(
+                    sends, sends.c.subscriber_id == subscribers.c.id
+                )
+            ).all()
+        )
+
+
+def test_export_includes_events_activity_and_checkins(cli: CLI, tmp_path: Path) -> None:
+    from subscribers import activity
+
+    _imported(cli, tmp_path)
+    assert cli("tick", "--now", MONDAY_10_LONDON).code == 0
+    with app_for(cli) as (_client, ctx):
+        ann_send = _send_ids(ctx.db)["ann@example.com"]
+        click = {
+            "email": "ann@example.com",
+            "event": "click",
+            "timestamp": 1795431600,
+            "sg_event_id": "ev-click",
+            "send_id": ann_send,
+            "ip": "203.0.113.7",
+            "useragent": "Mozilla/5.0 (Ann's phone)",
+            "url": "https://clinic.example/book",
+        }
+        _store_events(ctx.db, [click])
+        with ctx.db.begin() as conn:
+            ann = conn.execute(
+                select(subscribers.c.id).where(subscribers.c.email_key == "ann@example.com")
+            ).scalar_one()
+            activity.record(
+                conn,
+                ann,
+                "checkin",
+                datetime(2026, 11, 24, 9, tzinfo=UTC),
+                campaign_id="spasm-education",
+                step_id="why-your-back-locks-up",
+                value="worse",
+            )
+    result = cli("subscribers", "export", "ann@example.com")
+    assert result.code == 0, result.err
+    data = result.json()
+    [event] = [e for e in data["events"] if e["event"] == "click"]
+    assert event["payload"]["ip"] == "203.0.113.7"
+    assert event["payload"]["useragent"] == "Mozilla/5.0 (Ann's phone)"
+    assert event["url"] == "https://clinic.example/book" and event["send_id"] == ann_send
+    assert [(a["kind"], a["campaign_id"]) for a in data["activity"]] == [
+        ("click", "spasm-education")
+    ]
+    assert [(c["step_id"], c["value"]) for c in data["checkins"]] == [
+        ("why-your-back-locks-up", "worse")
+    ]
+    assert [m["recipient"] for m in data["stored_messages"]] == ["ann@example.com"]
+    assert data["sunset"] == []
+    assert "bob" not in result.out.lower()
+
+
+def test_erase_finishes_on_disk_once_a_concurrent_reader_closes(
+    sqlite_cli: CLI, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    from subscribers.privacy import finish_pending_scrub
+
+    cli = sqlite_cli
+    _imported(cli, tmp_path)
+    assert cli("tick", "--now", MONDAY_10_LONDON).code == 0
+    db_file = tmp_path / "clinicmail.db"
+
+    def on_disk() -> bytes:
+        raw = db_file.read_bytes()
+        wal = tmp_path / "clinicmail.db-wal"
+        return (raw + (wal.read_bytes() if wal.exists() else b"")).lower()
+
+    reader = sqlite3.connect(db_file, isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM subscribers").fetchone() == (2,)
+    try:
+        erased = cli("subscribers", "erase", "ann@example.com")
+        assert erased.code == 0, erased.err
+        # Honest: the rows are gone, but the old pages are still on disk while the reader lasts.
+        assert "not yet final on disk" in erased.err
+        assert b"ann@example.com" in on_disk()
+    finally:
+        reader.close()
+    db = Database(f"sqlite:///{db_file}")
+    try:
+        assert finish_pending_scrub(db) is True  # housekeeping, once the reader is gone
+        assert b"ann@example.com" not in on_disk()
+        assert finish_pending_scrub(db) is None  # nothing left to do
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize("db_url", [BACKENDS[1]], indirect=True)
+def test_erase_vacuums_the_touched_tables_on_postgres(
+    db_url: str, cli: CLI, tmp_path: Path
+) -> None:
+    _imported(cli, tmp_path)
+    erased = cli("subscribers", "erase", "ann@example.com")
+    assert erased.code == 0 and "not yet final" not in erased.err
+    db = Database(db_url)
+    try:
+        with db.begin() as conn:
+            vacuumed = set(
+                conn.exec_driver_sql(
+                    "SELECT relname FROM pg_stat_user_tables WHERE last_vacuum IS NOT NULL"
+                ).scalars()
+            )
+    finally:
+        db.dispose()
+    assert {"subscribers", "consent_events", "email_events", "sends"} <= vacuumed
+
+
+def test_expired_signups_take_their_stored_events_with_them(cli: CLI, tmp_path: Path) -> None:
+    from scheduler.commands.subscribers import drop_events
+
+    now = datetime.now(UTC)
+    with app_for(cli) as (client, ctx):
+        body = {"email": "late@example.com", "symptoms": ["neck"], "consent": True}
+        assert client.post("/api/subscribers", json=body).status_code == 202
+        assert cli("tick", "--now", iso(now + timedelta(minutes=1))).code == 0
+        confirm_send = _send_ids(ctx.db)["late@example.com"]
+        _store_events(
+            ctx.db,
+            [
+                {
+                    "email": "late@example.com",
+                    "event": "delivered",
+                    "timestamp": 1795428000,
+                    "sg_event_id": "ev-late",
+                    "send_id": confirm_send,
+                    "ip": "198.51.100.4",
+                },
+                # an event that lost the address still names its send
+                {"event": "open", "timestamp": 1795428060, "send_id": confirm_send},
+            ],
+        )
+        assert _count(ctx.db, email_events) == 2
+        with ctx.db.begin() as conn:
+            assert expire_unconfirmed(conn, now + timedelta(days=8), on_expire=drop_events) == 1
+        assert _count(ctx.db, email_events) == 0
+        assert _count(ctx.db, subscribers) == 0

@@ -110,11 +110,70 @@ def test_values_are_escaped_and_raw_html_is_not_rendered(renderer: Renderer) -> 
 def test_output_size_is_bounded(renderer: Renderer) -> None:
     with pytest.raises(TemplateProblem, match=f"more than {MAX_OUTPUT} characters"):
         _render(renderer, "word " * (MAX_OUTPUT // 5 + 1))
-    with pytest.raises(TemplateProblem, match="too large"):
+    with pytest.raises(TemplateProblem, match="longer than"):
         _render(renderer, "{{ first_name * 100000 }}")
 
 
 # -- the layout and footer ----------------------------------------------------------------------
+# Templates from the attack report: each would hang or take gigabytes; each must stop at once
+# with a plain reason and the line it is on.
+HOSTILE = {
+    "nested loops": (
+        "{% for a in 'x' * 10000 %}{% for b in 'x' * 10000 %}{% for c in 'x' * 10000 %}"
+        "{{ a }}{% endfor %}{% endfor %}{% endfor %}",
+        "too much work",
+    ),
+    "power tower": ("{{ 9 ** 9 ** 9 ** 9 ** 9 }}", "exponent too large"),
+    "stacked powers": ("{{ ((2 ** 64) ** 64) ** 64 }}", "exponent too large"),
+    "ljust": ("{{ 'x'.ljust(999999999) }}", "padding width"),
+    "center": ("{{ 'x'.center(10 ** 9) }}", "padding width"),
+    "percent format": ("{{ '%0999999999d' % 1 }}", "%-format width"),
+    "percent star": ("{{ '%*d' % (999999999, 1) }}", "'*' widths"),
+    "brace format": ("{{ '{:>999999999}'.format('x') }}", "format width"),
+    "replace filter": ("{{ ('x' * 10000)|replace('x', 'y' * 10000) }}", "replace would produce"),
+    "replace method": ("{{ ('x' * 10000).replace('x', 'y' * 10000) }}", "replace would produce"),
+    "join method": ("{{ ('y' * 10000).join('x' * 10000) }}", "join would produce"),
+    "join filter": ("{{ ('x' * 10000)|join('y' * 1000) }}", "join would produce"),
+    "recursion": ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "recursion"),
+    "doubling": (
+        "{% macro f(s, n) %}{% if n %}{{ f(s ~ s, n - 1) }}{% endif %}{% endmacro %}"
+        "{{ f('x' * 1000, 60) }}",
+        "grows past",
+    ),
+    "binary recursion": (
+        "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}",
+        "too much work",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_templates_stop_with_a_clear_reason_and_line(renderer: Renderer, name: str) -> None:
+    body, reason = HOSTILE[name]
+    content = Content("Hello", "Hi", f"Hi {{{{ first_name }}}},\n\n{body}\n", name)
+    with pytest.raises(TemplateProblem) as caught:
+        renderer.check(content, CAMPAIGN_VARIABLES)
+    assert reason in caught.value.message
+    assert caught.value.part == "body" and caught.value.line == 3
+
+
+def test_range_is_not_available(renderer: Renderer) -> None:
+    content = Content("Hello", "Hi", "{% for i in range(10 ** 9) %}.{% endfor %}", "range")
+    with pytest.raises(TemplateProblem, match="unknown variable 'range'"):
+        renderer.check(content, CAMPAIGN_VARIABLES)
+
+
+def test_ordinary_loops_and_filters_still_work(renderer: Renderer) -> None:
+    body = (
+        "{% for word in ['one', 'two'] %}{{ loop.index }}={{ word|upper }} {% endfor %}"
+        "{{ ['a', 'b']|join(', ') }} {{ clinic.name|replace('Clinic', 'Practice') }} "
+        "{{ '%05.1f' % 3.14159 }} {{ '{:04}'.format(7) }} {{ 2 ** 10 }}"
+    )
+    out = _render(renderer, body)
+    for expected in ("1=ONE 2=TWO", "a, b", "Practice", "003.1", "0007", "1024"):
+        assert expected in out.text, expected
+
+
 def test_html_footer_has_everything_the_law_and_the_clinic_need(renderer: Renderer) -> None:
     rendered = _render(renderer, "Hi {{ first_name }},\n\nA short note.\n")
     _, page, _ = fill(rendered, VALUES)

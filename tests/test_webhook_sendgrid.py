@@ -338,9 +338,9 @@ def test_a_delivery_resets_the_soft_bounce_count(people: CLI, hook: Hook) -> Non
 
 
 def test_forget_erases_every_event_about_an_address(hook: Hook) -> None:
-    from engagement.process import forget
+    from engagement.personal import forget
 
     hook.post([event("open", "Gone@example.com", 1), event("open", "kept@example.com", 2)])
     with hook.db.begin() as conn:
-        assert forget(conn, "gone@example.com") == 1
+        assert forget(conn, ["gone@example.com"]) == 1
     assert hook.count() == 1

@@ -15,6 +15,7 @@ from typing import Any
 import click
 import yaml
 
+from scheduler.terminal import echo
 from subscribers.segments import EVERYONE, Rule
 
 JOURNEY_REASONS = {
@@ -115,20 +116,20 @@ def journey_command(
         data = path.as_dict()
         for item, subject in zip(data["emails"], subjects, strict=True):
             item["subject"] = subject
-        click.echo(json.dumps(data, ensure_ascii=False))
+        echo(json.dumps(data, ensure_ascii=False))
         return
     who = ", ".join(path.symptoms) or "no symptoms stated"
     if path.excluded:
-        click.echo(f"{camp.id} for {who}: {JOURNEY_REASONS[path.excluded]}")
+        echo(f"{camp.id} for {who}: {JOURNEY_REASONS[path.excluded]}")
         return
     weeks = path.emails[-1].week if path.emails else 0
-    click.echo(f"{camp.id} for {who}: {len(path.emails)} emails over {weeks} weeks")
+    echo(f"{camp.id} for {who}: {len(path.emails)} emails over {weeks} weeks")
     if not camp.active:
-        click.echo(f"(the campaign is {camp.meta.status}; nobody receives it until it is active)")
+        echo(f"(the campaign is {camp.meta.status}; nobody receives it until it is active)")
     width = max((len(e.step) for e in path.emails), default=4)
-    click.echo(f"{'week':>4}  {'day':>3}  {'step':<{width}}  {'variant':<8}  subject")
+    echo(f"{'week':>4}  {'day':>3}  {'step':<{width}}  {'variant':<8}  subject")
     for e, subject in zip(path.emails, subjects, strict=True):
-        click.echo(f"{e.week:>4}  {e.day:>3}  {e.step:<{width}}  {e.variant:<8}  {subject}")
+        echo(f"{e.week:>4}  {e.day:>3}  {e.step:<{width}}  {e.variant:<8}  {subject}")
 
 
 # -- broadcasts --------------------------------------------------------------------------------
@@ -245,7 +246,7 @@ def broadcast_command(
         result = schedule(ctx, request, dry_run=dry_run, now=datetime.now(UTC))
     except BroadcastRefused as exc:
         for line in exc.details:
-            click.echo(line, err=True)
+            echo(line, err=True)
         fail(str(exc))
     plan_capped = result["waiting_for_frequency_cap"]
     plan_closed = result["moved_to_open_time"]
@@ -254,7 +255,7 @@ def broadcast_command(
     existing = result["already_scheduled"]
     added = result["added"]
     if as_json:
-        click.echo(json.dumps(result))
+        echo(json.dumps(result))
         return
     verb = "would send" if dry_run else "scheduled"
     head = (
@@ -263,29 +264,29 @@ def broadcast_command(
     )
     if existing and not dry_run:
         head = f"{slug!r} was already scheduled; added {added} new subscriber(s)"
-    click.echo(head)
+    echo(head)
     for z in zones:
-        click.echo(f"  {z['count']:>6}  {z['zone']:<24} {z['local']} local = {z['utc']}")
+        echo(f"  {z['count']:>6}  {z['zone']:<24} {z['local']} local = {z['utc']}")
     if plan_capped:
-        click.echo(
+        echo(
             f"  {plan_capped} had a campaign email in the last 7 days and get it when the cap "
             f"allows (the last by {result['cap_until']})"
         )
     if result["waiting_for_email_in_flight"]:
-        click.echo(
+        echo(
             f"  {result['waiting_for_email_in_flight']} have an earlier campaign email not yet "
             "accepted by the provider and get this one seven days after it is"
         )
     if plan_closed:
-        click.echo(f"  {plan_closed} fall on a closed day or hour and go at the next open time")
+        echo(f"  {plan_closed} fall on a closed day or hour and go at the next open time")
     if time_sensitive:
-        click.echo(
+        echo(
             "  time-sensitive: goes at its time even to people emailed in the last seven days; "
             "their next series email waits seven days from it"
         )
     skipped = excluded["red_flag"] + excluded["suppressed"] + excluded["paused"]
     if skipped:
-        click.echo(
+        echo(
             f"  left out: {excluded['red_flag']} with a red-flag symptom, {excluded['suppressed']} "
             f"suppressed, {excluded['paused']} pausing email"
         )
@@ -320,13 +321,13 @@ def broadcasts_command(as_json: bool) -> None:
                 }
             )
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False))
+        echo(json.dumps(rows, ensure_ascii=False))
         return
     if not rows:
-        click.echo("no broadcasts; schedule one with 'clinicmail campaigns broadcast FILE --at …'")
+        echo("no broadcasts; schedule one with 'clinicmail campaigns broadcast FILE --at …'")
         return
     for r in rows:
-        click.echo(
+        echo(
             f"{r['id']}\t{r['state']}\t{r['local_at']} local\taudience {r['audience']}\t"
             f"waiting {r['waiting']}\tsent {r['sent']}\tfailed {r['failed']}\t"
             f"skipped {r['skipped']}\t{r['subject']}"
@@ -349,10 +350,8 @@ def cancel_broadcast_command(broadcast_id: str) -> None:
             known = ", ".join(s.slug for s in bc.all_stored(conn)) or "none"
             fail(f"no broadcast {slug!r}; known: {known}")
         if stored.status == "cancelled":
-            click.echo(f"{slug!r} was already cancelled")
+            echo(f"{slug!r} was already cancelled")
             return
         stopped, dropped = bc.cancel(conn, stored.campaign_id, now)
         sent = bc.progress(conn, stored.campaign_id).sent
-    click.echo(
-        f"cancelled {slug!r}: {stopped + dropped} not yet sent will not be; {sent} already sent"
-    )
+    echo(f"cancelled {slug!r}: {stopped + dropped} not yet sent will not be; {sent} already sent")

@@ -108,10 +108,10 @@ def _samples() -> tuple[list[Finding], bool | None]:
     findings and whether SendGrid click tracking would be on (None for other transports)."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from campaigns.ledger import CAMPAIGN, SYSTEM, SYSTEM_CAMPAIGN
     from campaigns.loader import CatalogError
     from scheduler.cli import _context
-    from scheduler.dispatch import SYSTEM_CAMPAIGN, Claimed, Dispatcher, LinkMaker
-    from scheduler.ledger import CAMPAIGN, SYSTEM
+    from scheduler.dispatch import Claimed, Dispatcher, LinkMaker
     from scheduler.transports.mime import build_message
     from scheduler.transports.sendgrid import SendGridTransport
     from subscribers.tokens import Tokens
@@ -142,7 +142,7 @@ def _samples() -> tuple[list[Finding], bool | None]:
         transport=ctx.transport,
         links=LinkMaker(
             make=lambda purpose, public_id: (
-                f"{s.base_url}/{purpose}/{tokens.make(purpose, public_id)}"  # type: ignore[arg-type]
+                f"{s.base_url}/{purpose}/{tokens.make(purpose, public_id)}"
             ),
             record_url=lambda public_id: f"{s.base_url}/admin/subscribers/{public_id}",
             staff_email=s.staff_email,

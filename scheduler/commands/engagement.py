@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.markup import escape
+
+from scheduler import terminal
+from scheduler.terminal import echo
 
 if TYPE_CHECKING:
     from scheduler.context import AppContext
@@ -95,54 +99,73 @@ def stats(as_json: bool, variants: bool, chart_path: Path | None) -> None:
         except ChartError as exc:
             fail(str(exc))
     if as_json:
-        click.echo(json.dumps(data))
+        echo(json.dumps(data))
         return
 
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(width=220)
+    console = terminal.console()
     keys = (*COUNT_KEYS[:7], "click_to_open", *COUNT_KEYS[7:])
-    names = {
-        "unique_opens": "unique opens",
-        "unique_clicks": "unique clicks",
-        "spam_reports": "spam",
-        "unsubscribes": "unsubs",
-        "click_to_open": "click/open",
-        "checkin_better": "better",
-        "checkin_same": "same",
-        "checkin_worse": "worse",
-    }
-    headers = [names.get(k, k) for k in keys]
-    table = Table("campaign / step", *headers, title="clinicmail engagement")
+    rows: list[tuple[str, dict[str, Any], bool]] = []  # (label, figures, bold)
     for camp in data["campaigns"]:
-        table.add_row(
-            f"[bold]{camp['id']}[/bold]", *(f"[bold]{_fmt(camp[k])}[/bold]" for k in keys)
-        )
+        rows.append((camp["id"], camp, True))
         for step in camp["steps"]:
             label = (
                 f"  {step['number']:>2}. {step['step']}" if step["number"] else f"  {step['step']}"
             )
-            table.add_row(label, *(_fmt(step[k]) for k in keys))
+            rows.append((label, step, False))
             if variants:
-                for v in step["variants"]:
-                    table.add_row(f"      ↳ {v['variant']}", *(_fmt(v[k]) for k in keys))
-    table.add_row("[bold]total[/bold]", *(f"[bold]{_fmt(data['totals'][k])}[/bold]" for k in keys))
-    console.print(table)
-
-    groups = Table("symptom group / code", *headers, title="by symptom group (all campaigns)")
+                rows += [(f"      ↳ {v['variant']}", v, False) for v in step["variants"]]
+    rows.append(("total", data["totals"], True))
+    for table in _tables("clinicmail engagement", "campaign / step", rows, keys, console.width):
+        console.print(table)
+    group_rows: list[tuple[str, dict[str, Any], bool]] = []
     for g in data["symptom_groups"]:
-        if not g["sent"]:
-            continue
-        groups.add_row(f"[bold]{g['label']}[/bold]", *(f"[bold]{_fmt(g[k])}[/bold]" for k in keys))
-        for c in g["codes"]:
-            if c["sent"]:
-                groups.add_row(f"  {c['code']}", *(_fmt(c[k]) for k in keys))
-    if groups.row_count:
-        console.print(groups)
+        if g["sent"]:
+            group_rows.append((g["label"], g, True))
+            group_rows += [(f"  {c['code']}", c, False) for c in g["codes"] if c["sent"]]
+    if group_rows:
+        title = "by symptom group (all campaigns)"
+        for table in _tables(title, "symptom group / code", group_rows, keys, console.width):
+            console.print(table)
     console.print(_health_line(health_state))
     if chart_path is not None:
-        console.print(f"chart: {chart_path} ({drawn} step lines)")
+        console.print(f"chart: {chart_path} ({drawn} step lines)", soft_wrap=True)
+
+
+_NAMES = {
+    "unique_opens": "unique opens",
+    "unique_clicks": "unique clicks",
+    "spam_reports": "spam",
+    "unsubscribes": "unsubs",
+    "click_to_open": "click/open",
+    "checkin_better": "better",
+    "checkin_same": "same",
+    "checkin_worse": "worse",
+}
+_FIGURE_WIDTH = 9  # a figure column with its padding and border
+
+
+def _tables(
+    title: str, first: str, rows: list[tuple[str, dict[str, Any], bool]], keys: Any, width: int
+) -> list[Any]:
+    """The figures as one table, or as several side by side parts when the terminal is too
+    narrow for every column: labels are never cut and no line is wider than ``width``."""
+    from rich.table import Table
+
+    label_width = max([len(first), *(len(label) for label, _, _ in rows)]) + 4
+    per = max(3, (width - label_width) // _FIGURE_WIDTH)
+    parts = [keys[i : i + per] for i in range(0, len(keys), per)]
+    tables = []
+    for n, part in enumerate(parts, 1):
+        suffix = f" ({n}/{len(parts)})" if len(parts) > 1 else ""
+        table = Table(title=title + suffix)
+        table.add_column(first, no_wrap=True)
+        for k in part:
+            table.add_column(_NAMES.get(k, k), justify="right")
+        for label, figures, bold in rows:
+            cells = [label, *(_fmt(figures[k]) for k in part)]
+            table.add_row(*(f"[bold]{escape(c)}[/bold]" if bold else escape(c) for c in cells))
+        tables.append(table)
+    return tables
 
 
 def _health_line(state: dict[str, Any]) -> str:
@@ -198,11 +221,9 @@ def health_status(as_json: bool) -> None:
         data = summary(conn, now, ctx.settings.sunset_weeks)
         data["engagement_scores"] = scores.buckets(scores.scores(conn, now).values())
     if as_json:
-        click.echo(json.dumps(data))
+        echo(json.dumps(data))
         return
-    from rich.console import Console
-
-    console = Console(width=160)
+    console = terminal.console()
     console.print(_health_line(data))
     if data["paused_because"]:
         why = data["paused_because"]
@@ -230,9 +251,9 @@ def health_resume() -> None:
     with ctx.db.begin() as conn:
         was = complaints.resume(conn, utcnow())
     if was is None:
-        click.echo("campaign email was not paused; nothing changed")
+        echo("campaign email was not paused; nothing changed")
     else:
-        click.echo(f"campaign email resumed (it was paused since {(was.paused_at or '')[:16]})")
+        echo(f"campaign email resumed (it was paused since {(was.paused_at or '')[:16]})")
 
 
 @health.command("sunset")
@@ -257,13 +278,13 @@ def health_sunset(dry_run: bool, now_text: str | None, as_json: bool) -> None:
         apply_pending(ctx.db.begin, now)
     report = run_sunset(ctx, now, dry_run=dry_run)
     if as_json:
-        click.echo(json.dumps(report.as_dict()))
+        echo(json.dumps(report.as_dict()))
         return
     if not report.weeks:
-        click.echo("the sunset policy is off (CLINICMAIL_SUNSET_WEEKS=0); nothing changed")
+        echo("the sunset policy is off (CLINICMAIL_SUNSET_WEEKS=0); nothing changed")
         return
     verb = "would ask" if dry_run else "asked"
-    click.echo(
+    echo(
         f"{verb} {report.asked} dormant subscribers (no human engagement in {report.weeks} "
         f"weeks, at least {report.min_sends} emails); {report.reactivated} "
         f"{'would be' if dry_run else ''} re-activated by later engagement; "

@@ -9,6 +9,7 @@ from typing import Any
 import click
 from sqlalchemy import Connection, delete, func, select
 
+from scheduler.terminal import echo
 from storage import Database
 from subscribers.privacy import Erasure, Section
 
@@ -45,9 +46,83 @@ def _sends(conn: Connection, sid: int) -> list[dict[str, Any]]:
     return [row_dict(r) for r in rows]
 
 
+def _send_ids(conn: Connection, key: str) -> list[str]:
+    from scheduler.ledger import sends
+    from subscribers.tables import subscribers
+
+    return list(
+        conn.execute(
+            select(sends.c.send_id)
+            .join(subscribers, subscribers.c.id == sends.c.subscriber_id)
+            .where(subscribers.c.email_key == key)
+        ).scalars()
+    )
+
+
+def _events(conn: Connection, sid: int) -> list[dict[str, Any]]:
+    """Provider events and our own tracking hits, with their raw payloads (IP, user agent, URL)."""
+    from engagement.personal import events_of
+    from subscribers.tables import subscribers
+
+    key = conn.execute(select(subscribers.c.email_key).where(subscribers.c.id == sid)).scalar_one()
+    return events_of(conn, key, _send_ids(conn, key))
+
+
+def _sunset(conn: Connection, sid: int) -> list[dict[str, Any]]:
+    from engagement.personal import sunset_of
+
+    state = sunset_of(conn, sid)
+    return [state] if state else []
+
+
+def _messages(conn: Connection, sid: int) -> list[dict[str, Any]]:
+    """Messages the outbox transport stored for the person (subject and time; the text is the
+    clinic's email with their name in it)."""
+    from scheduler.ledger import outbox
+    from subscribers.privacy import row_dict
+
+    rows = conn.execute(
+        select(outbox.c.send_id, outbox.c.recipient, outbox.c.subject, outbox.c.created_at)
+        .where(outbox.c.subscriber_id == sid)
+        .order_by(outbox.c.id)
+    ).mappings()
+    return [row_dict(r) for r in rows]
+
+
+def drop_events(conn: Connection, subscriber_ids: list[int], email_keys: list[str]) -> int:
+    """Delete the stored events about these people (signups that expire unconfirmed)."""
+    from engagement.personal import forget
+    from scheduler.ledger import sends
+
+    send_ids = conn.execute(
+        select(sends.c.send_id).where(sends.c.subscriber_id.in_(subscriber_ids))
+    ).scalars()
+    return forget(conn, email_keys, list(send_ids))
+
+
+# Tables that can hold rows about a person: vacuumed after an erasure on PostgreSQL.
+PERSONAL_TABLES = (
+    "subscribers",
+    "subscriber_symptoms",
+    "consent_events",
+    "subscriber_activity",
+    "enrollments",
+    "sends",
+    "outbox",
+    "email_events",
+    "sunset",
+)
+
+
 def record_sections() -> dict[str, Section]:
     """The rows other packages hold about a person, for the CLI export and the console's page."""
-    return {"enrollments": _enrollments, "sends": _sends}
+    return {
+        "enrollments": _enrollments,
+        "sends": _sends,
+        "events": _events,
+        "sunset": _sunset,
+        "stored_messages": _messages,
+    }
 
 
 def export_json(db: Database, email: str) -> str | None:
@@ -60,12 +135,14 @@ def export_json(db: Database, email: str) -> str | None:
     return None if data is None else json.dumps(data, indent=2, ensure_ascii=False)
 
 
-def erase_everywhere(db: Database, email: str, now: datetime) -> Erasure:
+def erase_everywhere(db: Database, email: str, now: datetime) -> tuple[Erasure, bool]:
     """Erase the person with ``email`` from every table, then make it final on disk.
 
-    Used by ``clinicmail subscribers erase`` and the console. Raises ``InvalidAddress``.
+    Used by ``clinicmail subscribers erase`` and the console. Returns the erasure and whether it
+    is final on disk (False while another process reads the database: housekeeping finishes it).
+    Raises ``InvalidAddress``.
     """
-    from engagement.process import forget
+    from engagement.personal import forget
     from scheduler.ledger import outbox
     from subscribers.addresses import normalize
     from subscribers.privacy import erase as erase_person
@@ -73,13 +150,14 @@ def erase_everywhere(db: Database, email: str, now: datetime) -> Erasure:
 
     _, key = normalize(email)
     with db.begin() as conn:
+        send_ids = _send_ids(conn, key)  # before the cascade deletes the ledger rows
         result = erase_person(conn, email, now)
         # Cascades remove the outbox rows of this subscriber; this also catches any
         # stored message that reached the address without a subscriber link.
         conn.execute(delete(outbox).where(func.lower(outbox.c.recipient) == key))
-        forget(conn, key)  # provider events: their raw payloads hold the address
-    scrub(db)
-    return result
+        forget(conn, [key], send_ids)  # stored events: raw payloads hold the address
+    final = scrub(db, PERSONAL_TABLES)
+    return result, final
 
 
 def register(cli: click.Group) -> None:
@@ -91,8 +169,10 @@ def register(cli: click.Group) -> None:
     def export(email: str) -> None:
         """Print everything held about the person with EMAIL as JSON (data portability).
 
-        Profile, symptoms with their labels, the consent ledger, enrollments, the send ledger
-        (without message content) and suppression status.
+        Profile, symptoms with their labels, the consent ledger, opens, clicks and check-in
+        answers, enrollments, the send ledger, stored provider events with their raw payloads
+        (IP address, user agent, clicked URL), the sunset state, stored messages and
+        suppression status.
         """
         from scheduler.cli import _context, fail
         from subscribers.addresses import InvalidAddress
@@ -104,7 +184,7 @@ def register(cli: click.Group) -> None:
             fail(str(exc))
         if text is None:
             fail("no subscriber with that address")
-        click.echo(text)
+        echo(text)
 
     @group.command("erase")
     @click.argument("email")
@@ -117,19 +197,22 @@ def register(cli: click.Group) -> None:
 
         ctx = _context()
         try:
-            result = erase_everywhere(ctx.db, email, datetime.now(UTC))
+            result, final = erase_everywhere(ctx.db, email, datetime.now(UTC))
         except InvalidAddress as exc:
             fail(str(exc))
         if result.found:
-            click.echo(
-                "erased; only a one-way hash of the address remains, on the suppression list"
-            )
+            echo("erased; only a one-way hash of the address remains, on the suppression list")
         elif result.already_suppressed:
-            click.echo(
-                "nothing held for that address; its hash was already on the suppression list"
-            )
+            echo("nothing held for that address; its hash was already on the suppression list")
         else:
-            click.echo(
+            echo(
                 "nothing held for that address; its hash is now on the suppression list "
                 "so it cannot be added again"
+            )
+        if not final:
+            echo(
+                "not yet final on disk: another process is reading the database, so old copies "
+                "stay in its write-ahead log until it finishes; housekeeping completes the "
+                "erasure then (or run this command again)",
+                err=True,
             )
