@@ -37,9 +37,8 @@ def test_sciatica_and_desk_neck_journeys_differ(sqlite_cli: CLI) -> None:
     assert {e["variant"] for e in sciatica} == {"sciatica", "default"}
     assert {e["variant"] for e in neck} == {"neck", "default"}
     # Every path starts with the urgent warning signs in week 1.
-    assert (
-        sciatica[0]["subject"] == neck[0]["subject"] == "Welcome, and the signs that need help fast"
-    )
+    assert sciatica[0]["subject"] == "Welcome: what to expect, and when to act fast"
+    assert neck[0]["subject"] == "Welcome, and when to get help straight away"
     # Variants of one topic may share a subject: subjects name no condition, so an inbox
     # preview reveals nothing about which path a reader is on.
 
@@ -51,7 +50,7 @@ def test_text_output_is_a_timeline(sqlite_cli: CLI) -> None:
     assert lines[0] == "spasm-education for desk_posture, neck: 10 emails over 10 weeks"
     assert lines[1].split() == ["week", "day", "step", "variant", "subject"]
     assert lines[2].split()[:4] == ["1", "0", "why-your-back-locks-up", "neck"]
-    assert lines[2].endswith("Welcome, and the signs that need help fast")
+    assert lines[2].endswith("Welcome, and when to get help straight away")
 
 
 def test_red_flag_persona_gets_no_journey(sqlite_cli: CLI) -> None:

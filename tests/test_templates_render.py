@@ -358,4 +358,4 @@ def test_snapshots_differ_by_persona() -> None:
     six = {p: (SNAPSHOTS / f"spasm-education/06-{p}.txt").read_text() for p in PERSONAS}
     assert len(set(six.values())) == 3
     one = {p: (SNAPSHOTS / f"spasm-education/01-{p}.txt").read_text() for p in PERSONAS}
-    assert one["general"] == one["sciatica"] != one["desk-neck"]  # week 1: back or neck
+    assert len(set(one.values())) == 3
