@@ -111,12 +111,12 @@ def take(conn: Connection, public_id: str, now: datetime) -> Held | None:
     )
 
 
-def pending_for(conn: Connection, subscriber_id: int) -> int:
-    return len(
-        conn.execute(
-            select(signup_requests.c.id).where(signup_requests.c.subscriber_id == subscriber_id)
-        ).all()
-    )
+def is_waiting(conn: Connection, public_id: str, now: datetime) -> bool:
+    """Is the held request ``public_id`` still there to be confirmed?"""
+    created = conn.execute(
+        select(signup_requests.c.created_at).where(signup_requests.c.public_id == public_id)
+    ).scalar_one_or_none()
+    return created is not None and created >= now - TTL
 
 
 def expire(conn: Connection, now: datetime) -> int:

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from storage import Database
-from subscribers import changes, store
+from subscribers import changes, consent, held, store
 from subscribers.pages import PAUSE_WEEKS, page, preferences_form, signup_form
 from subscribers.signup import (
     Confirmation,
@@ -209,8 +209,14 @@ def router(ports: SubscriberPorts) -> APIRouter:
 
     @r.get("/confirm/{token}", response_class=HTMLResponse, include_in_schema=False)
     def confirm_page(token: str) -> HTMLResponse:
-        if ports.tokens.read("confirm", token) is None:
+        subject = ports.tokens.read("confirm", token)
+        if subject is None:
             return expired()
+        wanted = held.request_id(subject)
+        if wanted is not None:  # a request already used or expired: say so before the click
+            with ports.db.begin() as conn:
+                if not held.is_waiting(conn, wanted, datetime.now(UTC)):
+                    return expired()
         form = (
             f"<p>Please confirm that you would like weekly back and neck care emails from "
             f"{escape(ports.clinic_name)}.</p>"

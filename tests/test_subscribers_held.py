@@ -117,6 +117,7 @@ def test_a_signup_for_a_held_address_changes_nothing_until_confirmed(
         assert len(messages(ctx, "staff@clinic.example")) == 1
         assert "medical care" in messages(ctx, "ann@example.com")[-1]["Subject"].lower()
         assert client.post(link).status_code == 404  # a used request is gone
+        assert client.get(link).status_code == 404
         with ctx.db.begin() as conn:
             assert conn.execute(select(signup_requests.c.id)).first() is None
 
