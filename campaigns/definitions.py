@@ -99,6 +99,8 @@ class CampaignMeta(_Model):
     name: str = Field(min_length=1)
     description: str = ""
     status: Literal["draft", "active", "paused", "archived"] = "draft"
+    # The least gap before this campaign's emails; the weekly cap makes seven days the floor
+    # (campaigns/cadence.py ``gap``), so a smaller value changes nothing.
     cadence_days: int = Field(default=7, ge=1, le=365)
     audience: Rule = EVERYONE
     send_window: str | None = None

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, literal, select, tuple_, update
+from sqlalchemy import Connection, bindparam, literal_column, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from campaigns.definitions import Campaign, Step, Variant
@@ -126,7 +126,7 @@ def due_batch(
         enrollments.c.step_index,
         enrollments.c.next_due_at,
     ).where(
-        enrollments.c.status == literal(ACTIVE, literal_execute=True),
+        enrollments.c.status == literal_column(f"'{ACTIVE}'"),
         enrollments.c.next_due_at <= now,
     )
     if after is not None:

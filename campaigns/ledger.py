@@ -63,7 +63,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
-    literal,
+    literal_column,
     or_,
     select,
     update,
@@ -133,8 +133,9 @@ sends = Table(
 
 
 def in_states(*states: Status) -> ColumnElement[bool]:
-    """``status IN (...)`` with the values in the SQL text (see the module docstring)."""
-    values = [literal(str(s), literal_execute=True) for s in states]
+    """``status IN (...)`` with the values in the SQL text (see the module docstring); part of
+    the compiled statement, so SQLAlchemy's statement cache keeps it (the values are ours)."""
+    values: list[ColumnElement[Any]] = [literal_column(f"'{Status(s).value}'") for s in states]
     if len(values) == 1:
         return sends.c.status == values[0]
     return sends.c.status.in_(values)

@@ -9,6 +9,7 @@ Key rotation: pass several keys, newest last; tokens signed with any of them sti
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -20,7 +21,7 @@ from itsdangerous import (
     URLSafeSerializer,
     URLSafeTimedSerializer,
 )
-from itsdangerous.encoding import base64_encode
+from itsdangerous.encoding import base64_encode, want_bytes
 from itsdangerous.serializer import Serializer
 
 # "keep": the re-engagement email's "keep sending me emails" link (engagement.sunset).
@@ -31,6 +32,7 @@ CONFIRM_MAX_AGE = 7 * 24 * 3600
 
 
 _DERIVED: dict[tuple[Any, ...], bytes] = {}
+_MACS: dict[tuple[bytes, Any], hmac.HMAC] = {}
 
 
 class _Signer(Signer):
@@ -43,6 +45,18 @@ class _Signer(Signer):
         if key not in _DERIVED:
             _DERIVED[key] = super().derive_key(secret)
         return _DERIVED[key]
+
+    def get_signature(self, value: str | bytes) -> bytes:
+        # An HMAC keyed once and copied per token (the stock path re-keys for every one).
+        key = self.derive_key()
+        template = _MACS.get((key, self.digest_method))
+        if template is None:
+            template = _MACS[(key, self.digest_method)] = hmac.new(
+                key, digestmod=self.digest_method
+            )
+        mac = template.copy()
+        mac.update(want_bytes(value))
+        return base64_encode(mac.digest())
 
 
 class _TimedSigner(_Signer, TimestampSigner):

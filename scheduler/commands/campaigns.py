@@ -217,7 +217,8 @@ def broadcast_command(
     FILE is Markdown written like a campaign step (front matter: subject, preheader, optional
     cta, review and variants). Only confirmed subscribers who are not suppressed, not pausing
     and have no red-flag symptom get it. It respects the send window and the one-email-in-seven-
-    days cap (someone emailed recently gets it when the cap allows), and counts toward the cap.
+    days cap (someone emailed recently gets it when the cap allows), and counts toward the cap;
+    --time-sensitive sends it at its time whatever the cap says (it still counts).
     Running the same command again adds people who joined the segment since, and nobody twice.
     """
     from campaigns import broadcasts as bc
