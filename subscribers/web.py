@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from storage import Database
-from subscribers import changes, consent, held, store
+from subscribers import changes, held, store
 from subscribers.pages import PAUSE_WEEKS, page, preferences_form, signup_form
 from subscribers.signup import (
     Confirmation,

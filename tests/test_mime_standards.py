@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from campaigns import ledger as sends_ledger
 from deliverability.message import message_problems
 from engagement import complaints
 from scheduler.context import AppContext
@@ -33,7 +34,6 @@ from scheduler.dispatch import SYSTEM_CAMPAIGN
 from scheduler.health import HealthState, TransportHealth
 from scheduler.ledger import CAMPAIGN, SYSTEM, outbox, sends
 from scheduler.listhealth import deliver_complaint_alerts
-from scheduler.planner import insert_sends, send_row
 from scheduler.settings import load_settings
 from scheduler.tick import run_tick
 from subscribers.tables import subscribers
@@ -187,7 +187,7 @@ def _plant_every_email(cli: CLI, tmp_path: Path) -> tuple[AppContext, set[str]]:
     with ctx.db.begin() as conn:
         ids = {r.email: r.id for r in conn.execute(select(subscribers.c.email, subscribers.c.id))}
         ledger = [
-            send_row(
+            sends_ledger.new_row(
                 subscriber_id=ids[f"p{i}@example.com"],
                 campaign_id=campaign_id,
                 step_id=step_id,
@@ -198,7 +198,7 @@ def _plant_every_email(cli: CLI, tmp_path: Path) -> tuple[AppContext, set[str]]:
             for i, (campaign_id, step_id, variant_id) in enumerate(wanted)
         ]
         ledger += [
-            send_row(
+            sends_ledger.new_row(
                 subscriber_id=ids["sys@example.com"],
                 campaign_id=SYSTEM_CAMPAIGN,
                 step_id=name if name == "confirm" else f"{name}:probe",
@@ -209,7 +209,7 @@ def _plant_every_email(cli: CLI, tmp_path: Path) -> tuple[AppContext, set[str]]:
             for name in SYSTEM_EMAILS
         ]
         # A row the planner may have written already keeps its own variant; ours then loses.
-        insert_sends(conn, ledger)
+        sends_ledger.plan(conn, ledger)
     labels = {"/".join(w) for w in wanted} | {f"system/{name}" for name in SYSTEM_EMAILS}
     labels |= {f"{BROADCAST}/default", f"{BROADCAST}/neck"}
     return ctx, labels | {f"system/{name}" for name in OPS_EMAILS}
