@@ -47,12 +47,15 @@ def seed(conn: Connection, library: Path, renderer: Renderer) -> list[str]:
         raise CatalogError(problems)
     now = utcnow()
     for campaign_id in wanted:
-        if catalog.get(campaign_id) is None:
+        campaign = catalog.get(campaign_id)
+        if campaign is None:
             continue
+        files = versions.folder_files(library / campaign_id)
+        versions.prime(campaign_id, files, campaign)  # just parsed: do not parse it again
         versions.create(
             conn,
             campaign_id,
-            versions.folder_files(library / campaign_id),
+            files,
             state=versions.ACTIVE,
             origin=versions.BUNDLED,
             actor=versions.Actor(None, "library"),

@@ -234,10 +234,39 @@ def _bump(conn: Connection) -> None:
 
 
 # -- loading ------------------------------------------------------------------------------------
+# Parsing renders every template (about a second for the bundled library), and versions are
+# immutable once approved, so results are kept per (campaign, content digest) in the process.
+_PARSED: dict[tuple[str, str], tuple[Campaign | None, tuple[Problem, ...]]] = {}
+_PARSED_MAX = 64
+
+
+def _remember(key: tuple[str, str], campaign: Campaign | None, problems: list[Problem]) -> None:
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.pop(next(iter(_PARSED)))
+    _PARSED[key] = (campaign, tuple(problems))
+
+
+def prime(campaign_id: str, files: Mapping[str, str], campaign: Campaign) -> None:
+    """Record that these files parse to ``campaign`` (loaded from the same folder already)."""
+    _remember((campaign_id, files_digest(files)), campaign, [])
+
+
 def parse(
     campaign_id: str, files: Mapping[str, str], renderer: Renderer
 ) -> tuple[Campaign | None, list[Problem]]:
     """Check one version's files exactly as ``campaigns validate`` checks a folder."""
+    key = (campaign_id, files_digest(files))
+    if key in _PARSED:
+        campaign, problems = _PARSED[key]
+        return campaign, list(problems)
+    campaign, found = _parse(campaign_id, files, renderer)
+    _remember(key, campaign, found)
+    return campaign, found
+
+
+def _parse(
+    campaign_id: str, files: Mapping[str, str], renderer: Renderer
+) -> tuple[Campaign | None, list[Problem]]:
     bad = [n for n in files if "/" in n or "\\" in n or n.startswith(".")]
     if bad:
         return None, [Problem(bad[0], None, "file names must be plain names inside the folder")]

@@ -7,7 +7,7 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-MIN_LENGTH = 12
+MIN_LENGTH = 8  # NIST SP 800-63B: length over composition rules; long passphrases welcome
 MAX_LENGTH = 256  # argon2 takes any length; a bound stops a megabyte "password" costing CPU
 
 

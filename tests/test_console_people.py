@@ -93,7 +93,7 @@ def test_users_commands(console: Console) -> None:
     assert duplicate.err.strip().count("\n") == 0
     assert "already an account" in duplicate.err
     weak = users_cmd(cli, "add", "new@clinic.example", "--role", "ops", stdin="short\n")
-    assert weak.code == 1 and "at least 12" in weak.err
+    assert weak.code == 1 and "at least 8" in weak.err
     bad_role = users_cmd(cli, "add", "new@clinic.example", "--role", "admin")
     assert bad_role.code == 1 and "Traceback" not in bad_role.err
     assert users_cmd(cli, "add", "not-an-email", "--role", "ops").code == 1
