@@ -117,8 +117,9 @@ def router(ports: ConsolePorts) -> APIRouter:
     def campaign_choices() -> dict[str, str]:
         return services_of(ports).campaign_names()
 
-    def check(draft: Draft, persona: Persona) -> dict[str, Any]:
-        """Everything the live panel shows: the email, its problems, the audience and plan."""
+    def check(draft: Draft, persona: Persona, *, audience: bool = True) -> dict[str, Any]:
+        """Everything the live panel shows: the email, its problems, the audience and plan
+        (``audience=False`` once scheduled: the broadcast's progress replaces the plan)."""
         preview = Preview()
         rule_data = nl.rule_data(draft.audience)
         try:
@@ -159,6 +160,8 @@ def router(ports: ConsolePorts) -> APIRouter:
                     )
                 except TemplateProblem as exc:
                     preview.findings.append(Finding("newsletter", exc.message))
+        if not audience:
+            return {"preview": preview, "count": None, "plan": None, "refused": None}
         now = utcnow()
         excluded = bc.Excluded()
         with ports.db.begin() as conn:
@@ -346,7 +349,11 @@ def router(ports: ConsolePorts) -> APIRouter:
                     "edited_it": session.user.id in n.editor_ids,
                     "persona": Persona(),
                     "width": "desktop",
-                    **check(Draft.of(n), Persona()),
+                    **check(
+                        Draft.of(n),
+                        Persona(),
+                        audience=n.state in (nl.IN_REVIEW, nl.APPROVED),
+                    ),
                 },
             )
         )

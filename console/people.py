@@ -111,11 +111,7 @@ def timeline(
 def router(ports: ConsolePorts) -> APIRouter:
     r = APIRouter()
 
-    @r.get("/admin/subscribers", include_in_schema=False)
-    def find(
-        request: Request, session: Staff, q: str = "", status: str = "", group: str = ""
-    ) -> Response:
-        query = directory.Query(text=q, status=status, group=group)
+    def results(request: Request, query: directory.Query, *, partial: bool) -> Response:
         problems = query.problems()
         found: list[directory.Found] = []
         total = 0
@@ -132,9 +128,23 @@ def router(ports: ConsolePorts) -> APIRouter:
             "groups": GROUPS,
             "erased": request.query_params.get("erased") == "1",
         }
-        if request.headers.get("hx-request") == "true":
-            return page(request, "people/results.html", context)
-        return page(request, "people/find.html", context)
+        return page(request, "people/results.html" if partial else "people/find.html", context)
+
+    @r.get("/admin/subscribers", include_in_schema=False)
+    def find(request: Request, session: Staff, status: str = "", group: str = "") -> Response:
+        """The newest people, filtered by status and symptom group (no personal data in
+        the URL: searching by address or name is a POST)."""
+        return results(request, directory.Query(status=status, group=group), partial=False)
+
+    @r.post("/admin/subscribers", include_in_schema=False)
+    async def search(request: Request, session: Staff) -> Response:
+        form = await request.form()
+        query = directory.Query(
+            text=str(form.get("q", ""))[:400],
+            status=str(form.get("status", "")),
+            group=str(form.get("group", "")),
+        )
+        return results(request, query, partial=request.headers.get("hx-request") == "true")
 
     @r.get("/admin/subscribers/{public_id}", include_in_schema=False)
     def person(request: Request, public_id: str, session: Staff) -> Response:
