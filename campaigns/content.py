@@ -27,28 +27,34 @@ from storage import Database, utcnow
 from templates import Renderer
 
 
-def seed(conn: Connection, library: Path, renderer: Renderer) -> list[str]:
-    """Import the library's campaigns that the database does not hold yet; return their ids.
+def seed(conn: Connection, library: Path, renderer: Renderer) -> dict[str, list[Problem]]:
+    """Import the library's campaigns that the database does not hold yet.
 
-    Raises :class:`CatalogError` when the library has problems and something needs importing.
+    A new campaign whose files cannot be built is not imported: it is returned (id → problems)
+    so the service sets it aside and every other campaign keeps sending; it is imported once
+    its files are fixed. Raises :class:`CatalogError` when the library as a whole is unusable.
     """
     known = set(versions.campaign_ids(conn))
     if not library.is_dir():
-        return []
+        return {}
     wanted = sorted(
         p.name
         for p in library.iterdir()
         if p.is_dir() and not p.name.startswith((".", "_")) and p.name not in known
     )
     if not wanted:
-        return []
+        return {}
     catalog, problems = load_catalog(library, renderer)
+    broken: dict[str, list[Problem]] = {}
     if problems:
-        raise CatalogError(problems)
+        split = set_aside(catalog, problems, library)
+        if split is None:
+            raise CatalogError(problems)
+        broken = {cid: found for cid, found in split[1].items() if cid in wanted}
     now = utcnow()
     for campaign_id in wanted:
         campaign = catalog.get(campaign_id)
-        if campaign is None:
+        if campaign is None or campaign_id in broken:
             continue
         files = versions.folder_files(library / campaign_id)
         versions.prime(campaign_id, files, campaign)  # just parsed: do not parse it again
@@ -61,7 +67,7 @@ def seed(conn: Connection, library: Path, renderer: Renderer) -> list[str]:
             actor=versions.Actor(None, "library"),
             now=now,
         )
-    return wanted
+    return broken
 
 
 def load(
@@ -77,8 +83,9 @@ def load(
     for attempt in (1, 2):
         try:
             with db.begin() as conn:
-                seed(conn, library, renderer)
+                unseeded = seed(conn, library, renderer)
                 campaigns, broken = versions.load_active(conn, renderer)
+                broken.update(unseeded)
                 generation = versions.generation(conn)
             break
         except IntegrityError:  # another process seeded at the same moment: read theirs

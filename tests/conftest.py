@@ -91,9 +91,14 @@ class Run:
 class CLI:
     """Runs the real ``clinicmail`` entry point in-process, with its own environment and cwd."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, workdir: Path, db_url: str) -> None:
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, workdir: Path, db_url: str, *, init: bool = False
+    ) -> None:
         self.monkeypatch = monkeypatch
         self.workdir = workdir
+        # Run ``clinicmail init`` before the first other command, with the environment the test
+        # has set by then (its campaigns folder, its clinic name): as an operator would.
+        self._needs_init = init
         for name in list(os.environ):
             if (
                 name.startswith("CLINICMAIL_") and not name.startswith("CLINICMAIL_TEST_")
@@ -111,6 +116,19 @@ class CLI:
             self.monkeypatch.setenv(name, value)
 
     def __call__(self, *args: str) -> Run:
+        if self._needs_init:
+            self._needs_init = False
+            if args[:1] != ("init",):
+                done = self("init")
+                assert done.code == 0, done.err
+        return self._run(*args)
+
+    def init(self) -> None:
+        """Create the database now (before the test opens it directly), if not done yet."""
+        if self._needs_init:
+            self("init")
+
+    def _run(self, *args: str) -> Run:
         from scheduler.cli import main
 
         out, err = io.StringIO(), io.StringIO()
@@ -129,11 +147,9 @@ class CLI:
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> Iterator[CLI]:
-    """The CLI on a database ``clinicmail init`` has created (only init creates one)."""
-    runner = CLI(monkeypatch, tmp_path, db_url)
-    done = runner("init")
-    assert done.code == 0, done.err
-    return runner
+    """The CLI on a database ``clinicmail init`` creates (only init creates one) before the
+    test's first command, or when the test calls ``cli.init()``."""
+    return CLI(monkeypatch, tmp_path, db_url, init=True)
 
 
 CSV_HEADER = "email,first_name,symptoms,timezone,consent,consent_at,source\n"
@@ -149,11 +165,8 @@ def write_csv(path: Path, rows: list[str], *, bom: bool = False) -> Path:
 @pytest.fixture
 def sqlite_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) -> CLI:
     """The CLI on SQLite only, for checks that do not depend on the database backend (on a
-    database ``clinicmail init`` has created)."""
-    runner = CLI(monkeypatch, tmp_path, sqlite_url)
-    done = runner("init")
-    assert done.code == 0, done.err
-    return runner
+    database ``clinicmail init`` creates before the first command)."""
+    return CLI(monkeypatch, tmp_path, sqlite_url, init=True)
 
 
 @pytest.fixture

@@ -132,7 +132,8 @@ def test_seven_weeks_of_500s_and_429s_never_bring_two_emails_closer_than_seven_d
             _tick(sg, provider, at)
 
     assert provider.replies == [] and provider.refused == 6  # every failure was met
-    accepted = provider.accepted
+    # Staff alerts (the transport recovered) go to the staff address, by default the sender's.
+    accepted = {e: at for e, at in provider.accepted.items() if e != "care@clinic.example"}
     assert set(accepted) == set(people)
     for email in people:
         gaps = _gaps(accepted[email])

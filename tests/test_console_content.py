@@ -65,7 +65,7 @@ def test_workflow_rules(cli: CLI, db_url: str) -> None:
             assert versions.start_draft(conn, "spasm-education", cleo, now).id == draft.id
             files = dict(draft.files)
             files["02-the-first-few-days.md"] = files["02-the-first-few-days.md"].replace(
-                "subject:", "subject: Edited —", 1
+                'subject: "', 'subject: "Edited — ', 1
             )
             draft = versions.save_draft(conn, draft, files, cora, now)
             with pytest.raises(VersionError, match="only an approved version"):
@@ -133,13 +133,13 @@ def test_import_and_export_round_trip(cli: CLI, tmp_path: Path, db_url: str) -> 
     assert cli("campaigns", "import", str(out), "--json").json() == {"spasm-education": "unchanged"}
     # Edited content arrives as a draft.
     step = folder / "02-the-first-few-days.md"
-    step.write_text(step.read_text().replace("subject:", "subject: New —", 1))
+    step.write_text(step.read_text().replace('subject: "', 'subject: "New — ', 1))
     assert cli("campaigns", "import", str(out), "--json").json() == {"spasm-education": "draft"}
     # A valid approval record (a clinician here, matching files, recent) is kept.
     approved = tmp_path / "approved"
     shutil.copytree(folder, approved / "spasm-education")
-    step2 = approved / "spasm-education" / "03-when-to-get-help-fast.md"
-    step2.write_text(step2.read_text().replace("subject:", "subject: Reviewed —", 1))
+    step2 = approved / "spasm-education" / "03-hurt-is-not-harm.md"
+    step2.write_text(step2.read_text().replace('subject: "', 'subject: "Reviewed — ', 1))
     files = versions.folder_files(approved / "spasm-education")
     record = {
         "reviewed_by": STAFF["clinician"],

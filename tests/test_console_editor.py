@@ -192,7 +192,7 @@ def test_steps_added_reordered_retired_and_a_variant(console: Console) -> None:
     )
     assert (
         client.post(
-            base + "/files/03-when-to-get-help-fast.md/retire", data={"csrf_token": token}
+            base + "/files/03-hurt-is-not-harm.md/retire", data={"csrf_token": token}
         ).status_code
         == 303
     )
@@ -200,7 +200,7 @@ def test_steps_added_reordered_retired_and_a_variant(console: Console) -> None:
         base + "/variants",
         data={
             "csrf_token": token,
-            "step": "04-sudden-strains.md",
+            "step": "04-pacing-and-graded-activity.md",
             "variant": "desk",
             "symptoms": ["desk_posture"],
         },
@@ -209,8 +209,11 @@ def test_steps_added_reordered_retired_and_a_variant(console: Console) -> None:
     with console.ctx.db.begin() as conn:
         files = versions.require(conn, draft_id).files
     assert "01-the-first-few-days.md" in files and "02-why-your-back-locks-up.md" in files
-    assert not any(n.startswith("03-when-to-get-help-fast") for n in files)
-    assert "04-sudden-strains.desk.md" in files and "desk_posture" in files["04-sudden-strains.md"]
+    assert not any(n.startswith("03-hurt-is-not-harm") for n in files)
+    assert (
+        "04-pacing-and-graded-activity.desk.md" in files
+        and "desk_posture" in files["04-pacing-and-graded-activity.md"]
+    )
     page = client.get(f"/admin/campaigns/{CID}")
     assert "A new week" in page.text and "for people who has desk" in page.text.lower()
     journey = client.get(

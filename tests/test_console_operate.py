@@ -300,7 +300,7 @@ def test_effective_settings_hide_secrets(console: Console) -> None:
     from scheduler.context import AppContext
     from scheduler.settings import load_settings
 
-    console.cli.env("CLINICMAIL_SECRET_KEY", "a-very-secret-signing-key")
+    console.cli.env("CLINICMAIL_SECRET_KEY", "a-very-secret-signing-key-of-32-characters-or-more")
     console.cli.env("CLINICMAIL_TRANSPORT", "smtp")
     console.cli.env("CLINICMAIL_SMTP_URL", "smtp://user:hunter2hunter2@mail.example:25")
     ctx = AppContext.from_settings(load_settings())

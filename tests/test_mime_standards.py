@@ -27,12 +27,14 @@ import pytest
 from sqlalchemy import select
 
 from campaigns import ledger as sends_ledger
+from campaigns.loader import Problem
 from deliverability.message import message_problems
 from engagement import complaints
 from scheduler.context import AppContext
 from scheduler.dispatch import SYSTEM_CAMPAIGN
 from scheduler.health import HealthState, TransportHealth
 from scheduler.ledger import CAMPAIGN, SYSTEM, outbox, sends
+from scheduler.library import record_broken
 from scheduler.listhealth import deliver_complaint_alerts
 from scheduler.settings import load_settings
 from scheduler.tick import run_tick
@@ -177,6 +179,9 @@ def _plant_every_email(cli: CLI, tmp_path: Path) -> tuple[AppContext, set[str]]:
     assert len({c for c, _, _ in wanted}) >= 1 and len(wanted) >= 8
     rows = [f"p{i}@example.com,Ann,lower_back,Europe/London,yes,," for i in range(len(wanted))]
     rows.append("sys@example.com,Sam,neck,Europe/London,yes,,")
+    # Nothing else is planted for this one, so the newsletter's default version reaches them
+    # (a person with a campaign email in flight waits seven days for the next).
+    rows.append("news@example.com,Nia,lower_back,Europe/London,yes,,")
     import_people(cli, tmp_path, rows, at=MONDAY)
     # A one-off broadcast (newsletter) with a variant goes out in the same tick.
     (tmp_path / "news.md").write_text(NEWS, encoding="utf-8")
@@ -226,6 +231,11 @@ def _send_everything(ctx: AppContext) -> None:
     with ctx.db.begin() as conn:  # any complaint rate raises an alert when the bar is below 0
         complaints.evaluate(conn, MONDAY, min_volume=0, alert_rate=-1.0, pause_rate=2.0)
     assert deliver_complaint_alerts(ctx) >= 1
+    # A campaign set aside while the service runs (its files stopped building).
+    ctx.broken = {"set-aside-demo": [Problem("campaigns/set-aside-demo/01-x.md", 3, "broken")]}
+    assert record_broken(ctx, MONDAY) == {
+        "set-aside-demo": ["campaigns/set-aside-demo/01-x.md:3: broken"]
+    }
 
 
 def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:
@@ -237,7 +247,13 @@ def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:
         ).first()
     if row is None:  # not a ledger row: one of the alerts about the service
         subject = str(message_from_bytes(raw, policy=email_policy.default)["Subject"]).lower()
-        name = "complaint-alert" if "complaint" in subject else "transport-alert"
+        name = (
+            "complaint-alert"
+            if "complaint" in subject
+            else "campaign-alert"
+            if "set aside" in subject
+            else "transport-alert"
+        )
         return Made(f"system/{name}", campaign=False, list_headers=False, raw=raw)
     if row.campaign_id == SYSTEM_CAMPAIGN:
         name = row.step_id.partition(":")[0]

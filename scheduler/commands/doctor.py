@@ -141,8 +141,8 @@ def _samples() -> tuple[list[Finding], bool | None]:
         renderer=ctx.renderer,
         transport=ctx.transport,
         links=LinkMaker(
-            make=lambda purpose, public_id: (
-                f"{s.base_url}/{purpose}/{tokens.make(purpose, public_id)}"
+            make=lambda purpose, public_id, send_id=None: (
+                f"{s.base_url}/{purpose}/{tokens.make(purpose, public_id, send_id)}"
             ),
             record_url=lambda public_id: f"{s.base_url}/admin/subscribers/{public_id}",
             staff_email=s.staff_email,
