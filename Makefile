@@ -45,7 +45,8 @@ content-doc: $(VENV)/.installed-test
 	$(BIN)/python scripts/content_doc.py
 
 seed-shingles: $(VENV)/.installed-test
-	$(BIN)/python scripts/seed_shingles.py $${SEEDS:-../shared/seeds}
+	@test -n "$(SEEDS)" || { echo "make seed-shingles SEEDS=path/to/articles"; exit 1; }
+	$(BIN)/python scripts/seed_shingles.py "$(SEEDS)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""The send ledger (DESIGN.md invariant 2): one row per email, written before any transport call.
+"""The send ledger (docs/architecture.md, invariant 2): one row per email, written before any transport call.
 
 This module is the ledger's one owner: every state change of a send is one named, set-based
 function below (one statement for a whole batch), and no other module writes the table. It

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Connection,
     Integer,
@@ -58,6 +59,9 @@ newsletters = Table(
     Column("body", Text, nullable=False),
     Column("audience", JSON, nullable=False),  # the segment builder's choices
     Column("local_at", String(16)),  # wall time "YYYY-MM-DDTHH:MM", read in each person's zone
+    # Goes at its time even to people emailed in the last seven days (a closure, a changed
+    # number); it still counts toward the weekly cap. See campaigns.cadence.
+    Column("time_sensitive", Boolean, nullable=False, default=False, server_default="0"),
     Column("state", String(16), nullable=False),
     Column("editor_ids", JSON, nullable=False),
     Column("created_by", String(320), nullable=False),
@@ -151,6 +155,7 @@ class Newsletter:
     reviewed_at: datetime | None
     review_note: str | None
     scheduled_at: datetime | None
+    time_sensitive: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -189,6 +194,7 @@ def _newsletter(row: Any) -> Newsletter:
         reviewed_at=r["reviewed_at"],
         review_note=r["review_note"],
         scheduled_at=r["scheduled_at"],
+        time_sensitive=bool(r["time_sensitive"]),
     )
 
 
@@ -222,6 +228,7 @@ def create(
     editor_id: int,
     editor: str,
     now: datetime,
+    time_sensitive: bool = False,
 ) -> Newsletter:
     nid = secrets.token_hex(16)
     conn.execute(
@@ -233,6 +240,7 @@ def create(
             body=body,
             audience=audience.as_dict(),
             local_at=local_at,
+            time_sensitive=time_sensitive,
             state=DRAFT,
             editor_ids=[editor_id],
             created_by=editor,
@@ -274,6 +282,7 @@ def save(
     local_at: str | None,
     editor_id: int,
     now: datetime,
+    time_sensitive: bool = False,
 ) -> Newsletter:
     """Change a draft (approved text never changes)."""
     if not n.editable:
@@ -289,6 +298,7 @@ def save(
         body=body,
         audience=audience.as_dict(),
         local_at=local_at,
+        time_sensitive=time_sensitive,
         editor_ids=sorted({*n.editor_ids, editor_id}),
     )
 

@@ -73,13 +73,17 @@ class Draft:
         body: str,
         audience: nl.Audience,
         local_at: str,
+        time_sensitive: bool = False,
     ) -> None:
         self.slug, self.subject, self.preheader, self.body = slug, subject, preheader, body
         self.audience, self.local_at = audience, local_at
+        self.time_sensitive = time_sensitive
 
     @classmethod
     def of(cls, n: nl.Newsletter) -> Draft:
-        return cls(n.slug, n.subject, n.preheader, n.body, n.audience, n.local_at or "")
+        return cls(
+            n.slug, n.subject, n.preheader, n.body, n.audience, n.local_at or "", n.time_sensitive
+        )
 
     @classmethod
     def parse(cls, form: FormData, slug: str | None = None) -> Draft:
@@ -90,6 +94,7 @@ class Draft:
             _text(form, "body", MAX_BODY),
             _audience(form),
             _text(form, "local_at", 16).strip(),
+            form.get("time_sensitive") == "on",
         )
 
     @property
@@ -182,6 +187,7 @@ def router(ports: ConsolePorts) -> APIRouter:
                     rule_data,
                     local_at,
                     True,
+                    draft.time_sensitive,
                 )
             except ValueError as exc:
                 refused = str(exc).replace("--at ", "").replace("--segment", "audience")
@@ -319,6 +325,7 @@ def router(ports: ConsolePorts) -> APIRouter:
                 editor_id=session.user.id,
                 editor=session.user.email,
                 now=now,
+                time_sensitive=draft.time_sensitive,
             )
             audit.record(
                 conn, session.user, "newsletter.create", TARGET, n.id, now, {"after": _snapshot(n)}
@@ -398,6 +405,7 @@ def router(ports: ConsolePorts) -> APIRouter:
                     local_at=draft.local_at or None,
                     editor_id=session.user.id,
                     now=now,
+                    time_sensitive=draft.time_sensitive,
                 )
                 audit.record(
                     conn,
@@ -497,7 +505,13 @@ def router(ports: ConsolePorts) -> APIRouter:
             return refuse(request, "This newsletter has no delivery time.", 422)
         try:
             result = services_of(ports).broadcast(
-                n.slug, n.file_name, n.sources, nl.rule_data(n.audience), local_at, False
+                n.slug,
+                n.file_name,
+                n.sources,
+                nl.rule_data(n.audience),
+                local_at,
+                False,
+                n.time_sensitive,
             )
         except ValueError as exc:
             details = "; ".join(getattr(exc, "details", []))
@@ -565,4 +579,5 @@ def _snapshot(n: nl.Newsletter) -> dict[str, Any]:
         "body": n.body,
         "audience": n.audience.as_dict(),
         "local_at": n.local_at,
+        "time_sensitive": n.time_sensitive,
     }

@@ -45,4 +45,4 @@ class Services:
     outbox_message: Callable[[int], JsonDict | None]
     # ``campaigns broadcast`` (and its ``--dry-run``): slug, file name, {file: text}, segment
     # rule data, local wall time, dry run. Raises ValueError (with ``details``) when refused.
-    broadcast: Callable[[str, str, dict[str, str], Any, datetime, bool], JsonDict]
+    broadcast: Callable[[str, str, dict[str, str], Any, datetime, bool, bool], JsonDict]

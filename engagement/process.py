@@ -1,4 +1,4 @@
-"""Apply stored events that have not been applied yet (DESIGN.md invariant 6: store, then process).
+"""Apply stored events that have not been applied yet (docs/architecture.md, invariant 6: store, then process).
 
 What each kind does:
 

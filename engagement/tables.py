@@ -5,7 +5,7 @@ from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Tabl
 from campaigns.ledger import sends
 from storage.schema import UTCDateTime, metadata
 
-# One row per provider event, stored raw before anything is applied (DESIGN.md invariant 6).
+# One row per provider event, stored raw before anything is applied (docs/architecture.md, invariant 6).
 email_events = Table(
     "email_events",
     metadata,

@@ -1,4 +1,4 @@
-"""``POST /webhooks/sendgrid``: verify, store, acknowledge, then process (DESIGN.md invariant 6).
+"""``POST /webhooks/sendgrid``: verify, store, acknowledge, then process (docs/architecture.md, invariant 6).
 
 * Without ``CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY`` the webhook is closed: every post is 403 and
   nothing is stored (an open webhook lets anyone suppress or unsubscribe the whole list).

@@ -134,6 +134,7 @@ def broadcast(
     segment: Any,
     local_at: datetime,
     dry_run: bool,
+    time_sensitive: bool = False,
 ) -> dict[str, Any]:
     """``clinicmail campaigns broadcast`` for the console (raises BroadcastRefused)."""
     from subscribers.segments import parse_rule
@@ -145,6 +146,7 @@ def broadcast(
         segment=segment,
         rule=parse_rule(segment),
         local_at=local_at,
+        time_sensitive=time_sensitive,
     )
     return schedule(ctx, request, dry_run=dry_run, now=utcnow())
 

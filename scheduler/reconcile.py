@@ -1,4 +1,4 @@
-"""Settling ``unknown`` sends (DESIGN.md invariant 3): a request that left without an answer.
+"""Settling ``unknown`` sends (docs/architecture.md, invariant 3): a request that left without an answer.
 
 Any provider event carrying the send's ``send_id`` proves SendGrid took it: the send becomes
 ``sent``. With no event after :data:`RECONCILE_WINDOW`, the request almost certainly never

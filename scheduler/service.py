@@ -1,6 +1,6 @@
 """The long-running service: APScheduler ticks (it never holds individual sends) and the web app.
 
-Fixed-id jobs only (DESIGN.md invariant 1): ``plan-and-dispatch`` every minute. ``coalesce`` turns
+Fixed-id jobs only (docs/architecture.md, invariant 1): ``plan-and-dispatch`` every minute. ``coalesce`` turns
 a backlog of missed runs (after downtime) into one catch-up run; ``max_instances=1`` stops a slow
 tick from overlapping the next one.
 """

@@ -2,7 +2,7 @@
 tests/fixtures/seed_shingles.txt, so the test suite can prove the library shares no 8-word run
 with them while the repository holds none of their text.
 
-Usage: python scripts/seed_shingles.py [SEEDS_DIR]   (default: ../shared/seeds)
+Usage: python scripts/seed_shingles.py SEEDS_DIR   (the folder of source articles)
 Re-run it when the source articles change, and commit the output.
 """
 
@@ -18,7 +18,10 @@ OUT = ROOT / "tests" / "fixtures" / "seed_shingles.txt"
 
 
 def main(argv: list[str]) -> int:
-    seeds = Path(argv[1]) if len(argv) > 1 else ROOT.parent / "shared" / "seeds"
+    if len(argv) != 2:
+        print("usage: python scripts/seed_shingles.py SEEDS_DIR", file=sys.stderr)
+        return 1
+    seeds = Path(argv[1])
     files = sorted(p for p in seeds.glob("*") if p.is_file())
     if not files:
         print(f"no source articles in {seeds}", file=sys.stderr)

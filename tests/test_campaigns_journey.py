@@ -28,7 +28,7 @@ def test_sciatica_and_desk_neck_journeys_differ(sqlite_cli: CLI) -> None:
     sciatica = _journey(sqlite_cli, SCIATICA)["emails"]
     neck = _journey(sqlite_cli, DESK_NECK)["emails"]
     assert isinstance(sciatica, list) and isinstance(neck, list)
-    assert len(sciatica) >= 8 and len(neck) >= 8  # CONTRACT: at least eight weekly emails
+    assert len(sciatica) >= 8 and len(neck) >= 8  # the README: at least eight weekly emails
     assert [e["week"] for e in sciatica] == list(range(1, len(sciatica) + 1))
     by_week_s = {e["week"]: (e["step"], e["variant"], e["subject"]) for e in sciatica}
     by_week_n = {e["week"]: (e["step"], e["variant"], e["subject"]) for e in neck}

@@ -1,4 +1,4 @@
-"""The console's front door (CONTRACT "Staff console"): the login form, cookie flags, lockout,
+"""The console's front door (the README's "Staff console"): the login form, cookie flags, lockout,
 sessions with timeouts and rotation, CSRF on every write, nothing under /admin without a
 session, and the API docs for signed-in staff only."""
 

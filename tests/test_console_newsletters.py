@@ -168,3 +168,32 @@ def _file(tmp_path: Path) -> Path:
     path = tmp_path / "december-news.md"
     path.write_text(markdown(FORM["subject"], FORM["preheader"], FORM["body"]), encoding="utf-8")
     return path
+
+
+def test_a_time_sensitive_newsletter_is_scheduled_as_one(console: Console, tmp_path: Path) -> None:
+    """Marked time-sensitive in the editor, it is stored and scheduled with the flag the
+    weekly cap honours (the same as ``campaigns broadcast --time-sensitive``)."""
+    from campaigns import broadcasts as bc
+
+    import_and_send(console.cli, tmp_path, ROWS)
+    form = {**FORM, "slug": "closed-today", "time_sensitive": "on"}
+    with time_machine.travel(MONDAY + timedelta(hours=1), tick=False):
+        marketing, csrf = console.signed_in("marketing")
+        live = marketing.post("/admin/newsletters/preview", data={**form, "csrf_token": csrf})
+        assert live.status_code == 200
+        created = marketing.post("/admin/newsletters", data={**form, "csrf_token": csrf})
+        assert created.status_code == 303
+        nid = _id_of(created.headers["location"])
+        page = marketing.get(f"/admin/newsletters/{nid}")
+        assert re.search(r'id="time_sensitive"[^>]*checked', page.text)
+        marketing.post(f"/admin/newsletters/{nid}/submit", data={"csrf_token": csrf})
+        clinician, ccsrf = console.signed_in("clinician")
+        approved = clinician.post(
+            f"/admin/newsletters/{nid}/approve", data={"note": "urgent", "csrf_token": ccsrf}
+        )
+        assert approved.status_code == 303
+        scheduled = marketing.post(f"/admin/newsletters/{nid}/schedule", data={"csrf_token": csrf})
+        assert scheduled.status_code == 303
+    with console.ctx.db.begin() as conn:
+        stored = bc.find(conn, bc.campaign_id_for("closed-today"))
+    assert stored is not None and stored.time_sensitive is True

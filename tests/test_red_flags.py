@@ -1,4 +1,4 @@
-"""Red-flag safety routing (CONTRACT.md): no drip, one safety email at once, staff alerted."""
+"""Red-flag safety routing (see docs/content.md): no drip, one safety email at once, staff alerted."""
 
 from __future__ import annotations
 

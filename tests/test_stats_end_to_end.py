@@ -110,7 +110,7 @@ def test_webhook_events_show_in_stats_and_stop_later_email(
         "unsubscribes": 1,
     }
     stats = _stats(sg_cli)
-    # CONTRACT.md: "at least" these keys; click-to-open and check-in answers come beside them
+    # The documented stats: "at least" these keys; click-to-open and check-in answers come beside them
     assert {k: stats["totals"][k] for k in expected} == expected
     assert stats["totals"]["click_to_open"] == 1.0
     (campaign,) = stats["campaigns"]

@@ -1,6 +1,6 @@
 """The ``sendgrid`` transport: one ``/v3/mail/send`` request per batch of up to 1000 recipients.
 
-The body is built as a plain dict (DESIGN.md invariant 5) and posted through the official client.
+The body is built as a plain dict (docs/architecture.md, invariant 5) and posted through the official client.
 Per-recipient values travel as ``substitutions``, ``headers`` and ``custom_args`` in
 ``personalizations``. Categories and custom_args carry opaque ids only (campaign id, step id,
 send id): SendGrid keeps them for ever and treats them as non-personal.

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("audience", sa.JSON(), nullable=False),
         sa.Column("local_at", sa.String(length=16), nullable=True),
+        sa.Column("time_sensitive", sa.Boolean(), server_default="0", nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("editor_ids", sa.JSON(), nullable=False),
         sa.Column("created_by", sa.String(length=320), nullable=False),
