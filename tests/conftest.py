@@ -119,8 +119,9 @@ class CLI:
         if self._needs_init:
             self._needs_init = False
             if args[:1] != ("init",):
-                done = self("init")
-                assert done.code == 0, done.err
+                # A failing init (a bad setting under test) is left for the command itself to
+                # report: it reads the same settings first.
+                self._run("init")
         return self._run(*args)
 
     def init(self) -> None:

@@ -130,6 +130,17 @@ def _samples() -> tuple[list[Finding], bool | None]:
                 "clinicmail init, then clinicmail campaigns validate",
             )
         ], None
+    set_aside = [
+        Finding(
+            "message",
+            "fail",
+            f"campaign {cid} cannot be built, so it is set aside and sends nothing "
+            f"({len(problems)} problem(s))",
+            "",
+            "clinicmail campaigns validate, then fix the files it names",
+        )
+        for cid, problems in sorted(ctx.broken.items())
+    ]
     # A throwaway key: sample links look real but open nothing, and no key is stored.
     tokens = Tokens([secrets.token_hex(16)])
     domain = s.from_email.rsplit("@", 1)[-1]
@@ -157,7 +168,7 @@ def _samples() -> tuple[list[Finding], bool | None]:
         rows.insert(
             0, Claimed(0, secrets.token_hex(16), 0, campaign.id, step.id, "default", CAMPAIGN, 0)
         )
-    findings: list[Finding] = []
+    findings: list[Finding] = list(set_aside)
     click_tracking: bool | None = None
     for row in rows:
         row.email, row.first_name, row.public_id = f"sample@{domain}", "Sam", "sample"
