@@ -8,10 +8,8 @@ installed, from its ``check_text``.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import yaml
 
@@ -60,19 +58,14 @@ def _campaign_name(files: Mapping[str, str], campaign_id: str) -> str:
 
 
 def _gate_findings(subject: str, preheader: str, body: str, week: int) -> list[Finding]:
-    """The content gate's findings, when the gate is installed."""
-    try:
-        gate: Any = importlib.import_module("campaigns.gate")
-    except ImportError:
-        return []
-    check = getattr(gate, "check_text", None)
-    if check is None:
-        return []
-    out = []
-    for f in check(subject, preheader, body, week=week):
-        where = f"line {f.line}" if getattr(f, "line", None) else str(getattr(f, "path", ""))
-        out.append(Finding(where, str(f.message), str(getattr(f, "severity", "warning"))))
-    return out
+    """The content gate's findings (phrases a clinic should not send, subjects naming a
+    condition, reading grade, length, the week-1 urgent-care section), as the editor shows them."""
+    from campaigns.gate import check_text
+
+    return [
+        Finding(f"line {f.line}" if f.line else f.path, f.message, f.severity)
+        for f in check_text(subject, preheader, body, week=week)
+    ]
 
 
 def _week_of(files: Mapping[str, str], name: str) -> int:

@@ -87,6 +87,14 @@ def test_edit_preview_review_activate(console: Console) -> None:
         headers={"X-CSRF-Token": m_token},
     )
     assert 'data-finding="error"' in bad.text and "line" in bad.text
+    # The content gate speaks as you type: a promise a clinic should not make.
+    promise = {**form, "body": form["body"] + "\nThis exercise will cure it for good.\n"}
+    gated = marketing.post(
+        f"/admin/campaigns/{CID}/versions/{draft_id}/preview",
+        data=promise,
+        headers={"X-CSRF-Token": m_token},
+    )
+    assert 'data-finding="error"' in gated.text and "cure" in gated.text.lower()
 
     saved = marketing.post(
         f"/admin/campaigns/{CID}/versions/{draft_id}/files/{STEP}",
