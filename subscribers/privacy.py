@@ -21,6 +21,7 @@ from subscribers.addresses import normalize
 from subscribers.symptoms import BY_CODE, GROUPS
 from subscribers.tables import (
     consent_events,
+    signup_requests,
     subscriber_activity,
     subscriber_symptoms,
     subscribers,
@@ -102,6 +103,16 @@ def export_person(
         "activity": [a for a in activity if a["kind"] != "checkin"],
         "checkins": [a for a in activity if a["kind"] == "checkin"],
         "suppression": _suppression(conn, key),
+        # Signups for this address waiting for its owner to confirm (what was asked, and from
+        # where): held apart from the profile until then, but held all the same.
+        "held_signups": [
+            row_dict(r, skip=("id", "subscriber_id", "public_id", "fingerprint"))
+            for r in conn.execute(
+                select(signup_requests)
+                .where(signup_requests.c.subscriber_id == sid)
+                .order_by(signup_requests.c.created_at, signup_requests.c.id)
+            ).mappings()
+        ],
     }
     for name, read in (sections or {}).items():
         out[name] = read(conn, sid)

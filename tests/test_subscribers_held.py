@@ -102,6 +102,12 @@ def test_a_signup_for_a_held_address_changes_nothing_until_confirmed(
         assert "Hi Ann" in body and "Mallory" not in body  # the stranger's words never reach her
         assert "urgent medical care" in body  # general advice, the request had warning signs
 
+        # Held apart, but held: the owner's export shows what was asked, and from where.
+        exported = cli("subscribers", "export", "ann@example.com").json()
+        [asked] = exported["held_signups"]
+        assert asked["first_name"] == "Mallory" and asked["ip"] == "testclient"
+        assert asked["symptoms"] == "neck;red_flag_bladder_bowel"
+
         link = link_in(confirm, "confirm")
         assert client.get(link).status_code == 200  # a mail scanner: still nothing changes
         assert _about(ctx) == before

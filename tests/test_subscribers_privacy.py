@@ -60,7 +60,8 @@ def test_export_holds_everything_about_one_person(cli: CLI, tmp_path: Path) -> N
     assert [e["campaign_id"] for e in data["enrollments"]] == ["spasm-education"]
     [send] = data["sends"]
     assert send["campaign_id"] == "spasm-education" and send["status"] == "sent"
-    assert set(send) >= {"send_id", "step_id", "created_at", "sent_at"}
+    assert set(send) >= {"send_id", "step_id", "created_at", "sent_at", "content_version"}
+    assert send["content_version"]  # the content version the email was rendered from
     assert data["suppression"] == {"suppressed": False}
     # only Ann: nothing about Bob, and no message content
     assert "bob" not in result.out.lower()

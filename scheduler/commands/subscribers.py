@@ -34,6 +34,7 @@ def _sends(conn: Connection, sid: int) -> list[dict[str, Any]]:
         sends.c.campaign_id,
         sends.c.step_id,
         sends.c.variant_id,
+        sends.c.content_version,  # the stored content version it was rendered from
         sends.c.kind,
         sends.c.status,
         sends.c.created_at,
