@@ -15,12 +15,13 @@ from typing import Any
 import yaml
 
 from campaigns.definitions import STEP_FILE
+from core.errors import InputError
 from templates.system import split_front_matter
 
 SLUG = re.compile(r"[^a-z0-9]+")
 
 
-class AuthoringError(ValueError):
+class AuthoringError(InputError, ValueError):
     """The change cannot be made; the message says why in plain words."""
 
 

@@ -22,6 +22,7 @@ from campaigns.definitions import (
 )
 from campaigns.references import RuleSite, check_sites
 from campaigns.rendering import content_of
+from core.errors import InputError
 from templates import ClinicInfo, Renderer, TemplateProblem
 from templates.system import split_front_matter
 
@@ -79,7 +80,7 @@ def with_placeholders(campaigns: list[Campaign], broken: Mapping[str, object]) -
     return Catalog(kept)
 
 
-class CatalogError(ValueError):
+class CatalogError(InputError, ValueError):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems

@@ -38,6 +38,7 @@ from sqlalchemy import (
     update,
 )
 
+from core.errors import InputError
 from storage.schema import UTCDateTime, metadata
 
 DRAFT, IN_REVIEW, APPROVED, SCHEDULED, CANCELLED = (
@@ -77,7 +78,7 @@ newsletters = Table(
 )
 
 
-class NewsletterError(ValueError):
+class NewsletterError(InputError, ValueError):
     """A change the workflow does not allow; the message says why in plain words."""
 
 

@@ -45,6 +45,7 @@ from sqlalchemy import (
 
 from campaigns.definitions import STEP_FILE, Campaign
 from campaigns.loader import Problem, load_campaign
+from core.errors import InputError
 from storage.schema import UTCDateTime, kv, metadata
 from templates import Renderer
 
@@ -85,7 +86,7 @@ Index(
 )
 
 
-class VersionError(ValueError):
+class VersionError(InputError, ValueError):
     """A change the workflow does not allow; the message says why in plain words."""
 
 

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from core.errors import RequestRefused
 from staff import Role, at_least, sessions
 from staff.sessions import Session
 from storage import Database, utcnow
@@ -26,11 +27,11 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOGIN_PATH = "/admin/login"
 
 
-class SignInRequired(Exception):
+class SignInRequired(RequestRefused):
     """No valid session: answered by :func:`sign_in_required`."""
 
 
-class Forbidden(Exception):
+class Forbidden(RequestRefused):
     """Signed in, but this request may not proceed (no CSRF token, or a role too low)."""
 
     def __init__(self, reason: str) -> None:

@@ -24,6 +24,7 @@ from console.people import services_of
 from console.ports import ConsolePorts
 from console.preview import Finding, Persona, Preview, _gate_findings
 from console.render import page
+from core.errors import RequestRefused
 from staff import audit
 from staff.roles import may_approve
 from staff.sessions import Session
@@ -559,7 +560,7 @@ def router(ports: ConsolePorts) -> APIRouter:
     return r
 
 
-class _NotFound(Exception):
+class _NotFound(RequestRefused):
     pass
 
 

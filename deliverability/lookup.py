@@ -14,10 +14,12 @@ import dns.name
 import dns.rdatatype
 import dns.resolver
 
+from core.errors import Unavailable
+
 TIMEOUT = 5.0
 
 
-class DnsUnavailable(RuntimeError):
+class DnsUnavailable(Unavailable, RuntimeError):
     """No DNS answer (timeout, refused, server failure): the checks cannot be trusted."""
 
 

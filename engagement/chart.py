@@ -11,12 +11,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.errors import InputError
 from engagement.stats import WeekRow
 
 FORMATS = (".png", ".svg", ".pdf")
 
 
-class ChartError(ValueError):
+class ChartError(InputError, ValueError):
     """The chart cannot be written where asked (one line for the user)."""
 
 

@@ -15,13 +15,14 @@ import orjson
 from sqlalchemy import Connection, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from core.errors import InputError
 from engagement.events import Event, from_sendgrid
 from engagement.tables import email_events
 
 CHUNK = 500
 
 
-class BadBatch(ValueError):
+class BadBatch(InputError, ValueError):
     """The body is not a JSON array of event objects (the webhook answers 400)."""
 
 

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.errors import RequestRefused
 from scheduler.errors import send_error
 
 KIB = 1024
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(RequestRefused):
     """Raised inside ``receive`` when a body passes its limit; turned into a 413 here."""
 
 

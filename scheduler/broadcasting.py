@@ -14,11 +14,12 @@ from typing import Any
 from campaigns import broadcasts as bc
 from campaigns import ledger
 from campaigns.cadence import Cadence
+from core.errors import InputError
 from scheduler.context import AppContext
 from subscribers.segments import Rule
 
 
-class BroadcastRefused(ValueError):
+class BroadcastRefused(InputError, ValueError):
     """Nothing was scheduled: one line for the user, and the problems found, one per line."""
 
     def __init__(self, message: str, details: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from campaigns.cadence import Closures, parse_holidays, parse_quiet_days, parse_window
+from core.errors import ConfigError
 
 SECRET_FIELDS = frozenset(
     {
@@ -32,7 +33,7 @@ SECRET_FIELDS = frozenset(
 MIN_SECRET_KEY_LENGTH = 32
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigError, ValueError):
     """One line naming the bad variable."""
 
 
@@ -391,7 +392,7 @@ def contrast_with_white(hex_colour: str) -> float:
     return 1.05 / (lum + 0.05)
 
 
-class _Missing(ValueError):
+class _Missing(ConfigError, ValueError):
     def __init__(self, name: str, message: str) -> None:
         super().__init__(f"{name} {message}")
         self.name = name

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from core.errors import InputError
 from staff.passwords import burn_time, hash_password, verify
 from staff.roles import ROLES, Role
 from staff.tables import login_attempts, staff_sessions, staff_users
@@ -25,7 +26,7 @@ LOCK_FOR = timedelta(minutes=15)
 SUCCESS, FAILURE, LOCKED, LOCK = "success", "failure", "locked", "lock"
 
 
-class AccountError(ValueError):
+class AccountError(InputError, ValueError):
     """A user error about an account (unknown, duplicate, bad role); one plain line."""
 
 

@@ -7,11 +7,13 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from core.errors import InputError
+
 MIN_LENGTH = 8  # NIST SP 800-63B: length over composition rules; long passphrases welcome
 MAX_LENGTH = 256  # argon2 takes any length; a bound stops a megabyte "password" costing CPU
 
 
-class WeakPassword(ValueError):
+class WeakPassword(InputError, ValueError):
     """The password does not meet the policy; the message says why in plain words."""
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
+from core.errors import Unavailable
 from storage.keys import (
     InstallationKeys,
     KeyFileError,
@@ -31,7 +32,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(Unavailable, RuntimeError):
     """The database could not be opened or migrated; the message is meant for an operator."""
 
 

@@ -38,6 +38,7 @@ from sqlalchemy import Connection, Engine, delete, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 
+from core.errors import ConfigError
 from storage.schema import kv
 
 DEFAULT_FILE = "clinicmail.keys"
@@ -45,7 +46,7 @@ LEGACY_SIGNING_ROW = "secret_key"
 CHECK_ROW = "key_check"
 
 
-class KeyFileError(RuntimeError):
+class KeyFileError(ConfigError, RuntimeError):
     """The key file is missing, unreadable or belongs to another database (one line)."""
 
 

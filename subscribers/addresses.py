@@ -8,8 +8,10 @@ import hashlib
 
 from email_validator import EmailNotValidError, validate_email
 
+from core.errors import InputError
 
-class InvalidAddress(ValueError):
+
+class InvalidAddress(InputError, ValueError):
     """The text is not a usable email address; the message says why in plain words."""
 
 

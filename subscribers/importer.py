@@ -18,6 +18,7 @@ from zoneinfo import available_timezones
 
 from sqlalchemy import Connection, insert, select, update
 
+from core.errors import InputError
 from storage import Database
 from subscribers import store
 from subscribers.addresses import InvalidAddress, normalize
@@ -30,7 +31,7 @@ CHUNK = 1000
 csv.field_size_limit(1 << 20)
 
 
-class ImportFileError(ValueError):
+class ImportFileError(InputError, ValueError):
     """The file as a whole cannot be imported (missing, not UTF-8, not CSV, no email column)."""
 
 

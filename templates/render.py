@@ -42,6 +42,7 @@ from jinja2.visitor import NodeTransformer
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from core.errors import InputError
 from templates.checkin import CHOICES, QUESTION
 from templates.checkin import URL_FIELD as CHECKIN_FIELD
 
@@ -63,7 +64,7 @@ def text_token(name: str) -> str:
     return f"@@{name}__t@@"
 
 
-class TemplateProblem(ValueError):
+class TemplateProblem(InputError, ValueError):
     """A staff-written template cannot be used; ``line`` is 1-based within its body when known."""
 
     def __init__(self, message: str, line: int | None = None, *, part: str | None = None) -> None:
@@ -187,7 +188,7 @@ _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 _NUMBER = re.compile(r"\d+")
 
 
-class TooMuchWork(SecurityError):
+class TooMuchWork(InputError, SecurityError):
     """A render went past one of the bounds above."""
 
 

@@ -6,14 +6,15 @@ import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from core.errors import ConfigError, Unavailable
 from templates import Rendered
 
 
-class TransportError(Exception):
+class TransportError(Unavailable):
     """Root of transport exceptions."""
 
 
-class TransportConfigError(TransportError, ValueError):
+class TransportConfigError(TransportError, ConfigError, ValueError):
     """The transport cannot work with the configuration it was given."""
 
 
