@@ -178,8 +178,8 @@ def create_app(
 
 
 def console_ports(ctx: AppContext) -> ConsolePorts:
-    from scheduler.commands.subscribers import record_sections
     from scheduler.console_services import console_services
+    from scheduler.privacy import record_sections
     from scheduler.testsend import send_test
 
     return ConsolePorts(

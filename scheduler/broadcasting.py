@@ -16,6 +16,7 @@ from campaigns import ledger
 from campaigns.cadence import Cadence
 from core.errors import InputError
 from scheduler.context import AppContext
+from storage import Database
 from subscribers.segments import Rule
 
 
@@ -220,3 +221,50 @@ def schedule(
         "moved_to_open_time": plan.closed,
         "last_delivery": _iso(plan.latest),
     }
+
+
+def overview(db: Database) -> list[dict[str, Any]]:
+    """Every broadcast with its progress, as ``clinicmail campaigns broadcasts --json`` prints."""
+    rows = []
+    with db.begin() as conn:
+        for stored in bc.all_stored(conn):
+            p = bc.progress(conn, stored.campaign_id)
+            campaign = stored.campaign()
+            rows.append(
+                {
+                    "id": stored.slug,
+                    "campaign_id": stored.campaign_id,
+                    "state": bc.state(stored, p),
+                    "local_at": f"{stored.local_at:%Y-%m-%d %H:%M}",
+                    "subject": campaign.steps[0].default.subject if campaign else "",
+                    "file": stored.source_name,
+                    "audience": p.audience,
+                    "waiting": p.waiting,
+                    "sent": p.sent,
+                    "failed": p.failed,
+                    "skipped": p.skipped,
+                }
+            )
+    return rows
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    already: bool  # it had been cancelled before: nothing changed
+    not_sent: int  # waiting emails that now will not go
+    sent: int  # emails already sent (they cannot be recalled)
+
+
+def cancel(db: Database, slug: str, now: datetime) -> Cancelled:
+    """Cancel broadcast ``slug``: nobody still waiting gets it. Raises :class:`BroadcastRefused`
+    when there is no such broadcast."""
+    with db.begin() as conn:
+        stored = bc.find(conn, bc.campaign_id_for(slug))
+        if stored is None:
+            known = ", ".join(s.slug for s in bc.all_stored(conn)) or "none"
+            raise BroadcastRefused(f"no broadcast {slug!r}; known: {known}")
+        if stored.status == "cancelled":
+            return Cancelled(already=True, not_sent=0, sent=0)
+        stopped, dropped = bc.cancel(conn, stored.campaign_id, now)
+        sent = bc.progress(conn, stored.campaign_id).sent
+    return Cancelled(already=False, not_sent=stopped + dropped, sent=sent)

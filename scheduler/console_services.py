@@ -14,13 +14,13 @@ from campaigns.ledger import count_ready
 from campaigns.loader import CatalogError
 from console.services import Services
 from scheduler.broadcasting import BroadcastRequest, schedule
-from scheduler.commands.engagement import stats_json
-from scheduler.commands.subscribers import erase_everywhere, export_json
 from scheduler.context import AppContext
 from scheduler.health import KEY as TRANSPORT_HEALTH
 from scheduler.health import HealthState
 from scheduler.ledger import CLAIMED, SENDING, SENT, UNKNOWN, outbox, sends
 from scheduler.planner import Planner
+from scheduler.privacy import erase_everywhere, export_json
+from scheduler.stats import stats_json
 from scheduler.testsend import send_test
 from scheduler.transports import Outcome
 from scheduler.upcoming import upcoming

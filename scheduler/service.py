@@ -51,7 +51,7 @@ def tick_job(ctx: AppContext) -> None:
 
 
 def housekeeping_job(ctx: AppContext) -> None:
-    from scheduler.commands.subscribers import drop_events
+    from scheduler.privacy import drop_events
     from subscribers import held
     from subscribers.housekeeping import expire_unconfirmed
     from subscribers.privacy import finish_pending_scrub

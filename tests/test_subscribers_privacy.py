@@ -340,7 +340,7 @@ def test_erase_vacuums_the_touched_tables_on_postgres(
 
 
 def test_expired_signups_take_their_stored_events_with_them(cli: CLI, tmp_path: Path) -> None:
-    from scheduler.commands.subscribers import drop_events
+    from scheduler.privacy import drop_events
 
     now = datetime.now(UTC)
     with app_for(cli) as (client, ctx):

@@ -1,10 +1,14 @@
-"""The ``outbox`` transport: stores each full MIME message in the database; nothing leaves."""
+"""The ``outbox`` transport: stores each full MIME message in the database; nothing leaves.
+The functions after it read the stored messages back (``clinicmail outbox list|show``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from email.message import Message
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from scheduler.ledger import outbox
 from scheduler.transports.base import Batch, Outcome, Result, Transport
@@ -40,3 +44,38 @@ class OutboxTransport(Transport):
             Result(env.send_id, Outcome.SENT, provider_id=f"outbox-{env.send_id}")
             for env in batch.recipients
         ]
+
+
+def newest(db: Database, limit: int) -> Sequence[Any]:
+    """The newest stored messages (rows of id, send_id, recipient, subject, created_at)."""
+    with db.begin() as conn:
+        return conn.execute(
+            select(
+                outbox.c.id,
+                outbox.c.send_id,
+                outbox.c.recipient,
+                outbox.c.subject,
+                outbox.c.created_at,
+            )
+            .order_by(outbox.c.id.desc())
+            .limit(limit)
+        ).all()
+
+
+def stored_message(db: Database, message_id: int) -> bytes | None:
+    """The MIME source of stored message ``message_id``; None when there is none."""
+    with db.begin() as conn:
+        data = conn.execute(
+            select(outbox.c.message).where(outbox.c.id == message_id)
+        ).scalar_one_or_none()
+    return None if data is None else bytes(data)
+
+
+def text_part(msg: Message) -> str:
+    """The text/plain part of ``msg`` (empty when it has none)."""
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                return payload.decode(part.get_content_charset() or "utf-8", "replace")
+    return ""

@@ -1,15 +1,17 @@
-"""``clinicmail subscribers export|erase``: data portability and the right to erasure."""
+"""Everything held about one person across the packages: the export (data portability) and the
+erasure (the right to be forgotten) that ``clinicmail subscribers export|erase`` and the
+console's person page both use. :mod:`subscribers.privacy` owns the person's own rows; this
+module adds what the other packages hold about them (enrollments, the send ledger, provider
+events, the sunset state, stored messages)."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import click
 from sqlalchemy import Connection, delete, func, select
 
-from scheduler.terminal import echo
 from storage import Database
 from subscribers.privacy import Erasure, Section
 
@@ -159,61 +161,3 @@ def erase_everywhere(db: Database, email: str, now: datetime) -> tuple[Erasure, 
         forget(conn, [key], send_ids)  # stored events: raw payloads hold the address
     final = scrub(db, PERSONAL_TABLES)
     return result, final
-
-
-def register(cli: click.Group) -> None:
-    group = cli.commands["subscribers"]
-    assert isinstance(group, click.Group)
-
-    @group.command("export")
-    @click.argument("email")
-    def export(email: str) -> None:
-        """Print everything held about the person with EMAIL as JSON (data portability).
-
-        Profile, symptoms with their labels, the consent ledger, opens, clicks and check-in
-        answers, enrollments, the send ledger, stored provider events with their raw payloads
-        (IP address, user agent, clicked URL), the sunset state, stored messages and
-        suppression status.
-        """
-        from scheduler.cli import _context, fail
-        from subscribers.addresses import InvalidAddress
-
-        ctx = _context()
-        try:
-            text = export_json(ctx.db, email)
-        except InvalidAddress as exc:
-            fail(str(exc))
-        if text is None:
-            fail("no subscriber with that address")
-        echo(text)
-
-    @group.command("erase")
-    @click.argument("email")
-    def erase(email: str) -> None:
-        """Erase the person with EMAIL: profile, symptoms, consent records, sends, stored
-        messages, enrollments and provider events. Only a one-way hash of the address stays, on the suppression
-        list, so a later import or signup cannot add them back. Safe to run twice."""
-        from scheduler.cli import _context, fail
-        from subscribers.addresses import InvalidAddress
-
-        ctx = _context()
-        try:
-            result, final = erase_everywhere(ctx.db, email, datetime.now(UTC))
-        except InvalidAddress as exc:
-            fail(str(exc))
-        if result.found:
-            echo("erased; only a one-way hash of the address remains, on the suppression list")
-        elif result.already_suppressed:
-            echo("nothing held for that address; its hash was already on the suppression list")
-        else:
-            echo(
-                "nothing held for that address; its hash is now on the suppression list "
-                "so it cannot be added again"
-            )
-        if not final:
-            echo(
-                "not yet final on disk: another process is reading the database, so old copies "
-                "stay in its write-ahead log until it finishes; housekeeping completes the "
-                "erasure then (or run this command again)",
-                err=True,
-            )

@@ -4,11 +4,13 @@ from files) must not be able to drive the user's terminal.
 :func:`clean` drops C0 and C1 control characters (escape sequences, bell, backspace, carriage
 return …) except newline and tab, DEL, and the Unicode bidirectional overrides that can make a
 line read differently from what it holds. :func:`echo` is ``click.echo`` after :func:`clean`;
-:func:`console` makes a rich console that cleans every piece of text it writes the same way.
+:func:`echo_json` prints one JSON document the same way; :func:`console` makes a rich console
+that cleans every piece of text it writes the same way.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -29,6 +31,11 @@ def clean(text: str) -> str:
 
 def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
     click.echo(clean(str(message)), err=err, nl=nl)
+
+
+def echo_json(data: Any, *, indent: int | None = None, ensure_ascii: bool = True) -> None:
+    """``data`` as one JSON document (the ``--json`` output of every command)."""
+    echo(json.dumps(data, indent=indent, ensure_ascii=ensure_ascii))
 
 
 class _CleanConsole(Console):

@@ -7,51 +7,18 @@ MIME builder. Nothing is written to the database and nothing is sent.
 
 from __future__ import annotations
 
-import json
 import secrets
-
-import click
 
 from deliverability import DnsUnavailable, Finding, Lookup, Report
 from deliverability.domain import check_domain, provider_for
 from deliverability.message import check_message
 from deliverability.setup import Setup, check_setup
+from scheduler.context import AppContext
+from scheduler.settings import Settings
 
 
-def register(cli: click.Group) -> None:
-    cli.add_command(doctor)
-
-
-MARKS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
-
-
-@click.command()
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the findings as JSON (for monitoring)."
-)
-@click.option(
-    "--dkim-selector",
-    "selectors",
-    multiple=True,
-    metavar="S",
-    help="A DKIM selector to check (repeatable). Default: the provider's own (SendGrid: s1, s2).",
-)
-@click.option(
-    "--spf-include",
-    metavar="DOMAIN",
-    default=None,
-    help="The SPF include an SMTP relay needs (e.g. _spf.google.com); SendGrid's is known.",
-)
-def doctor(as_json: bool, selectors: tuple[str, ...], spf_include: str | None) -> None:
-    """Check the from-domain's DNS (SPF, DKIM, DMARC, MX), the configuration and a sample
-    message against the rules Gmail, Yahoo and the RFCs apply to bulk senders.
-
-    Each problem says what is wrong, why it matters and the exact record or setting to add.
-    Exit 1 when any check fails, 0 otherwise (warnings are advice).
-    """
-    from scheduler.cli import _settings
-
-    settings = _settings()
+def diagnose(settings: Settings, selectors: tuple[str, ...], spf_include: str | None) -> Report:
+    """Every check, for ``clinicmail doctor``: the from-domain's DNS, the setup, the samples."""
     domain = settings.from_email.rsplit("@", 1)[-1].lower()
     transport = settings.transport
     provider = provider_for("sendgrid" if transport == "outbox" else transport, spf_include)
@@ -73,7 +40,7 @@ def doctor(as_json: bool, selectors: tuple[str, ...], spf_include: str | None) -
     except DnsUnavailable as exc:
         report.findings.append(_no_dns(str(exc)))
         lookup = None  # the staff address cannot be checked either
-    samples, click_tracking = _samples()
+    samples, click_tracking = _samples(settings)
     setup = Setup(
         from_email=settings.from_email,
         base_url=settings.base_url,
@@ -84,12 +51,7 @@ def doctor(as_json: bool, selectors: tuple[str, ...], spf_include: str | None) -
     )
     report.findings += check_setup(setup, lookup)
     report.findings += samples
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
-    else:
-        _print(report)
-    if not report.ok:
-        raise SystemExit(1)
+    return report
 
 
 def _no_dns(detail: str) -> Finding:
@@ -102,21 +64,27 @@ def _no_dns(detail: str) -> Finding:
     )
 
 
-def _samples() -> tuple[list[Finding], bool | None]:
+def _samples(settings: Settings) -> tuple[list[Finding], bool | None]:
     """A campaign email (the first step of the first active campaign) and the confirmation
     email, each built by the dispatcher and MIME builder the service sends with. Returns their
     findings and whether SendGrid click tracking would be on (None for other transports)."""
+    ctx = AppContext.from_settings(settings)  # not migrated: the doctor writes nothing
+    try:
+        return _built_samples(ctx)
+    finally:
+        ctx.close()
+
+
+def _built_samples(ctx: AppContext) -> tuple[list[Finding], bool | None]:
     from sqlalchemy.exc import SQLAlchemyError
 
     from campaigns.ledger import CAMPAIGN, SYSTEM, SYSTEM_CAMPAIGN
     from campaigns.loader import CatalogError
-    from scheduler.cli import _context
     from scheduler.dispatch import Claimed, Dispatcher, LinkMaker
     from scheduler.transports.mime import build_message
     from scheduler.transports.sendgrid import SendGridTransport
     from subscribers.tokens import Tokens
 
-    ctx = _context(migrate=False)  # the doctor writes nothing, not even a new database
     s = ctx.settings
     try:
         campaign = next((c for c in ctx.catalog if c.active), None)
@@ -183,18 +151,3 @@ def _samples() -> tuple[list[Finding], bool | None]:
             body = ctx.transport.body(batch)
             click_tracking = bool(body["tracking_settings"]["click_tracking"]["enable"])
     return findings, click_tracking
-
-
-def _print(report: Report) -> None:
-    click.echo(f"clinicmail doctor: {report.domain} (sending through {report.provider})")
-    for f in report.findings:
-        click.echo(f"{MARKS[f.status]}  {f.check:<22} {f.summary}")
-        if f.status != "pass":
-            if f.why:
-                click.echo(f"      why: {f.why}")
-            if f.fix:
-                click.echo(f"      fix: {f.fix}")
-    counts = report.counts()
-    verdict = "ready to send" if report.ok else "fix the FAIL lines before the first send"
-    warnings = "1 warning" if counts["warn"] == 1 else f"{counts['warn']} warnings"
-    click.echo(f"{counts['pass']} passed, {warnings}, {counts['fail']} failed: {verdict}")

@@ -1,0 +1,55 @@
+"""What a command works with: the parts built from the settings (:class:`AppContext`).
+
+Every context a command opens is closed by :func:`close_all` when the command ends, whatever
+happened (``main`` calls it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from campaigns.loader import CatalogError
+from scheduler.cli.errors import fail
+from scheduler.cli.output import echo
+from scheduler.context import AppContext
+from scheduler.settings import load_settings
+
+_OPEN: list[AppContext] = []
+
+
+def open_context(migrate: bool = True, *, create: bool = False) -> AppContext:
+    """The parts, built from the settings. ``migrate``: open the database and bring its schema
+    up to date. Only ``init`` passes ``create``: any other command run where no database is
+    (another folder, a typo in the URL) says so instead of quietly starting an empty one."""
+    ctx = AppContext.from_settings(load_settings())
+    _OPEN.append(ctx)
+    if migrate and not create and not ctx.db.exists():
+        fail(
+            f"no database at {Path(str(ctx.db.file)).resolve()}; run 'clinicmail init' to create it "
+            "(or set CLINICMAIL_DATABASE_URL to the one you use)"
+        )
+    if migrate:
+        ctx.db.migrate()
+    return ctx
+
+
+def check_catalog(ctx: AppContext) -> None:
+    """Stop when the campaign library cannot be read at all; warn about campaigns set aside."""
+    try:
+        _ = ctx.catalog
+    except CatalogError as exc:
+        fail(
+            f"the campaign library has {len(exc.problems)} problem(s); run 'clinicmail campaigns validate' to see them"
+        )
+    for cid, problems in sorted(ctx.broken.items()):
+        echo(
+            f"clinicmail: campaign {cid} is set aside (paused) with {len(problems)} problem(s); "
+            "run 'clinicmail campaigns validate' to see them",
+            err=True,
+        )
+
+
+def close_all() -> None:
+    """Close every context the command opened."""
+    while _OPEN:
+        _OPEN.pop().close()

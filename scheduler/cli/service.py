@@ -1,0 +1,81 @@
+"""``clinicmail init``, ``tick`` and ``serve``: the database, one pass, the long-running service."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from scheduler.cli.context import check_catalog, open_context
+from scheduler.cli.errors import fail
+from scheduler.cli.options import parse_now
+from scheduler.cli.output import echo, echo_json
+
+
+@click.command()
+def init() -> None:
+    """Create or migrate the database (safe to run again)."""
+    ctx = open_context(create=True)
+    _ = ctx.tokens  # generates and stores the signing key on first run
+    check_catalog(ctx)  # a new database gets the campaign library as its first content versions
+    echo(f"database ready: {ctx.db.url.render_as_string(hide_password=True)}")
+
+
+@click.command()
+@click.option(
+    "--now", "now_text", metavar="ISO8601", help="Act as if it were this time (default: now)."
+)
+@click.option("--dry-run", is_flag=True, help="Show what would happen; change and send nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def tick(now_text: str | None, dry_run: bool, as_json: bool) -> None:
+    """Run one planning-and-sending pass."""
+    from scheduler.tick import run_tick
+
+    now = parse_now(now_text)
+    ctx = open_context()
+    check_catalog(ctx)
+    report = run_tick(ctx, now, dry_run=dry_run)
+    data = report.as_dict()
+    if as_json:
+        echo_json(data)
+    elif dry_run:
+        echo(
+            f"dry run at {data['now']}: would plan {data['planned']}, would send {data['would_send']}"
+        )
+    else:
+        echo(
+            f"tick at {data['now']}: planned {data['planned']}, sent {data['sent']}, failed {data['failed']}, "
+            f"retrying {data['retried']}, unknown {data['unknown']}, cancelled {data['cancelled']}"
+        )
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--no-scheduler", is_flag=True, help="Serve HTTP only (another process runs the scheduler)."
+)
+@click.option("--scheduler-only", is_flag=True, help="Run the scheduler only, no HTTP.")
+def serve(host: str, port: int, no_scheduler: bool, scheduler_only: bool) -> None:
+    """Run the HTTP app and the scheduler in one process."""
+    from scheduler.logs import configure as configure_logging
+    from scheduler.service import port_problem, run_scheduler_only
+    from scheduler.service import serve as run_serve
+
+    if no_scheduler and scheduler_only:
+        fail("--no-scheduler and --scheduler-only cannot be used together")
+    busy = None if scheduler_only else port_problem(host, port)
+    if busy:
+        fail(busy)
+    ctx = open_context()
+    configure_logging(ctx.settings.log_format, ctx.settings.log_level)
+    check_catalog(ctx)
+    _ = ctx.tokens
+    if scheduler_only:
+        run_scheduler_only(ctx)
+    else:
+        # a log line, not a bare echo: with CLINICMAIL_LOG_FORMAT=json every line is JSON
+        logging.getLogger("clinicmail.service").info(
+            "clinicmail on http://%s:%d (transport: %s)", host, port, ctx.settings.transport
+        )
+        run_serve(ctx, host, port, scheduler=not no_scheduler)

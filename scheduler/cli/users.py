@@ -1,0 +1,108 @@
+"""``clinicmail users add|list|disable|reset-password``: staff accounts for the console.
+
+Passwords are read from standard input when it is not a terminal (one line), and asked twice,
+hidden, when it is. Every change is written to the audit log with the actor "cli".
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from scheduler.cli.context import open_context
+from scheduler.cli.errors import fail
+from scheduler.cli.output import console, echo
+from staff import ROLES
+
+
+def _read_password(prompt: str) -> str:
+    if sys.stdin.isatty():
+        value = click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+        return str(value)
+    line = sys.stdin.readline()
+    if not line:
+        fail(
+            "no password given: pipe it on standard input, e.g. printf '%s\\n' \"$PW\" | clinicmail users add …"
+        )
+    return line.rstrip("\r\n")
+
+
+@click.group()
+def users() -> None:
+    """Staff accounts for the console (/admin)."""
+
+
+@users.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="What the account may do.")
+def add(email: str, role: str) -> None:
+    """Create a console account for EMAIL with a ROLE: marketing (writes and schedules),
+    clinician (also approves content) or ops (also manages accounts and delivery)."""
+    from staff import accounts, audit
+    from storage import utcnow
+
+    ctx = open_context()
+    password = _read_password("Password")
+    now = utcnow()
+    with ctx.db.begin() as conn:
+        user = accounts.add_user(conn, email, role, password, now)
+        audit.record(conn, None, "staff.add", "staff", str(user.id), now, {"role": role})
+    echo(f"added {user.email} ({user.role})")
+
+
+@users.command("list")
+def list_() -> None:
+    """List console accounts: email, role, active or disabled, created."""
+    from rich.table import Table
+
+    from staff import accounts
+
+    ctx = open_context()
+    with ctx.db.begin() as conn:
+        people = accounts.all_users(conn)
+    if not people:
+        echo("no accounts yet: add one with 'clinicmail users add EMAIL --role ops'")
+        return
+    table = Table("email", "role", "status", "created", box=None, pad_edge=False)
+    for u in people:
+        table.add_row(
+            u.email,
+            u.role,
+            "active" if u.active else "disabled",
+            u.created_at.strftime("%Y-%m-%d"),
+        )
+    console(width=120, markup=False, highlight=False).print(table)
+
+
+@users.command("disable")
+@click.argument("email")
+def disable(email: str) -> None:
+    """Disable the account for EMAIL and end its sessions (reset-password enables it again)."""
+    from staff import accounts, audit
+    from storage import utcnow
+
+    ctx = open_context()
+    now = utcnow()
+    with ctx.db.begin() as conn:
+        user = accounts.disable(conn, email, now)
+        audit.record(conn, None, "staff.disable", "staff", str(user.id), now)
+    echo(f"disabled {user.email}")
+
+
+@users.command("reset-password")
+@click.argument("email")
+def reset_password(email: str) -> None:
+    """Set a new password for EMAIL (and enable the account); its sessions end."""
+    from staff import accounts, audit
+    from storage import utcnow
+
+    ctx = open_context()
+    with ctx.db.begin() as conn:
+        accounts.require(conn, email)
+    password = _read_password("New password")
+    now = utcnow()
+    with ctx.db.begin() as conn:
+        user = accounts.reset_password(conn, email, password, now)
+        audit.record(conn, None, "staff.reset_password", "staff", str(user.id), now)
+    echo(f"password reset for {user.email}")
