@@ -1,9 +1,15 @@
 """What a visitor sees when something goes wrong on our side, and what the log says about it.
 
-An unexpected error answers a plain page (HTML routes) or a small JSON body (the API, webhooks,
-metrics), never a traceback or "Internal Server Error". The log gets one ERROR line with the
-exception's traceback, through the same redaction as every other line (:mod:`scheduler.logs`),
-and with the route's template instead of the URL: link paths carry signed tokens.
+This is the one place an error becomes an HTTP answer (the command line's is
+``scheduler/cli/errors.py``). A route answers the errors it expects itself: a form shows its
+messages, the console turns ``SignInRequired`` and ``Forbidden`` into the sign-in page and a
+403 page, the body limit answers 413. Any exception that escapes a route, a
+:class:`~core.errors.ClinicmailError` (say a ``DatabaseError``) or not, is our fault and answers
+500 with :data:`SORRY`: a plain page (HTML routes) or a small JSON body (the API, webhooks,
+metrics), never a traceback, "Internal Server Error" or the error's own message (it is written
+for an operator and may name a person). The log gets one ERROR line with the exception's
+traceback, through the same redaction as every other line (:mod:`scheduler.logs`), and with the
+route's template instead of the URL: link paths carry signed tokens.
 """
 
 from __future__ import annotations
