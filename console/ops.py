@@ -10,7 +10,7 @@ from console.auth import Staff, require_role
 from console.people import services_of
 from console.ports import ConsolePorts
 from console.render import page
-from staff import accounts, audit
+from staff import accounts, admin, audit
 from staff.passwords import WeakPassword
 from staff.roles import OPS, ROLES
 from staff.sessions import Session
@@ -56,10 +56,7 @@ def router(ports: ConsolePorts) -> APIRouter:
         now = utcnow()
         try:
             with ports.db.begin() as conn:
-                user = accounts.add_user(conn, email, role, password, now)
-                audit.record(
-                    conn, session.user, "staff.add", "staff", str(user.id), now, {"role": role}
-                )
+                admin.add(conn, session.user, email, role, password, now)
         except (accounts.AccountError, WeakPassword) as exc:
             return accounts_page(request, error=f"Not added: {exc}.", status=422)
         return RedirectResponse("/admin/ops?done=added", status_code=303)
@@ -76,8 +73,7 @@ def router(ports: ConsolePorts) -> APIRouter:
                 return accounts_page(
                     request, error="You cannot disable your own account.", status=422
                 )
-            accounts.disable(conn, user.email, now)
-            audit.record(conn, session.user, "staff.disable", "staff", str(user.id), now)
+            admin.disable(conn, session.user, user.email, now)
         return RedirectResponse("/admin/ops?done=disabled", status_code=303)
 
     @r.post("/admin/ops/accounts/{user_id}/reset", include_in_schema=False)
@@ -91,8 +87,7 @@ def router(ports: ConsolePorts) -> APIRouter:
                 user = accounts.get(conn, user_id)
                 if user is None:
                     return accounts_page(request, error="No such account.", status=404)
-                accounts.reset_password(conn, user.email, password, now)
-                audit.record(conn, session.user, "staff.reset_password", "staff", str(user.id), now)
+                admin.reset_password(conn, session.user, user.email, password, now)
         except WeakPassword as exc:
             return accounts_page(request, error=f"Not reset: {exc}.", status=422)
         return RedirectResponse("/admin/ops?done=reset", status_code=303)

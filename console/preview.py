@@ -16,6 +16,7 @@ import yaml
 from campaigns import versions
 from campaigns.definitions import Campaign, CampaignMeta, StepMeta, Variant, VariantMeta
 from campaigns.loader import CAMPAIGN_VARIABLES, Problem, check_template, parse_markdown
+from campaigns.previews import preview_values
 from campaigns.rendering import render_variant
 from subscribers.segments import Facts
 from templates import Renderer, TemplateProblem, fill
@@ -120,15 +121,7 @@ def preview(
     except TemplateProblem as exc:
         out.findings.append(Finding(name, exc.message))
         return out
-    out.subject, out.html, out.text = fill(
-        rendered,
-        {
-            "first_name": persona.first_name or "there",
-            "unsubscribe_url": f"{base_url}/unsubscribe/PREVIEW",
-            "preferences_url": f"{base_url}/preferences/PREVIEW",
-            "checkin_url": f"{base_url}/checkin/PREVIEW",
-        },
-    )
+    out.subject, out.html, out.text = fill(rendered, preview_values(base_url, persona.first_name))
     if campaign is not None:
         stem = name.split(".", 1)[0]
         step = next((s for s in campaign.steps if s.default.file.endswith(stem + ".md")), None)

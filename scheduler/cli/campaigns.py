@@ -7,6 +7,7 @@ campaign folders (``import``, ``export``). The broadcasts in this group are in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,7 +15,12 @@ from campaigns.loader import load_catalog
 from scheduler.cli.broadcasts import broadcast, broadcasts, cancel_broadcast
 from scheduler.cli.context import check_catalog, open_context
 from scheduler.cli.errors import fail
+from scheduler.cli.options import parse_symptoms
 from scheduler.cli.output import echo, echo_json
+
+if TYPE_CHECKING:
+    from campaigns.definitions import Campaign
+    from scheduler.context import AppContext
 
 JOURNEY_REASONS = {
     "red_flag": (
@@ -33,6 +39,13 @@ def campaigns() -> None:
 campaigns.add_command(broadcast)
 campaigns.add_command(broadcasts)
 campaigns.add_command(cancel_broadcast)
+
+
+def _campaign(ctx: AppContext, campaign_id: str) -> Campaign:
+    camp = ctx.catalog.get(campaign_id)
+    if camp is None:
+        fail(f"no campaign {campaign_id!r}; known: {', '.join(ctx.catalog.campaigns) or 'none'}")
+    return camp
 
 
 @campaigns.command()
@@ -98,16 +111,12 @@ def preview(campaign: str, step: str, symptoms: str, fmt: str, first_name: str |
 
     STEP is a step id (e.g. why-your-back-locks-up) or its number (e.g. 1).
     """
-    from campaigns.rendering import render_variant
+    from campaigns.previews import preview_email
     from subscribers.segments import Facts
-    from subscribers.symptoms import unknown_codes
-    from templates import fill
 
     ctx = open_context(migrate=False)
     check_catalog(ctx)
-    camp = ctx.catalog.get(campaign)
-    if camp is None:
-        fail(f"no campaign {campaign!r}; known: {', '.join(ctx.catalog.campaigns) or 'none'}")
+    camp = _campaign(ctx, campaign)
     chosen = next(
         (s for s in camp.steps if s.id == step or (step.isdigit() and s.number == int(step))), None
     )
@@ -115,21 +124,10 @@ def preview(campaign: str, step: str, symptoms: str, fmt: str, first_name: str |
         fail(
             f"campaign {campaign!r} has no step {step!r}; steps: {', '.join(s.id for s in camp.steps)}"
         )
-    codes = frozenset(c.strip() for c in symptoms.split(",") if c.strip())
-    bad = unknown_codes(codes)
-    if bad:
-        fail(f"unknown symptom code: {', '.join(bad)}")
+    codes = parse_symptoms(symptoms)
     variant = chosen.variant_for(Facts(symptoms=codes))
-    rendered = render_variant(ctx.renderer, camp, variant)
-    base = ctx.settings.base_url
-    subject, html_part, text_part = fill(
-        rendered,
-        {
-            "first_name": first_name or "there",
-            "unsubscribe_url": f"{base}/unsubscribe/PREVIEW",
-            "preferences_url": f"{base}/preferences/PREVIEW",
-            "checkin_url": f"{base}/checkin/PREVIEW",
-        },
+    subject, html_part, text_part = preview_email(
+        ctx.renderer, camp, variant, ctx.settings.base_url, first_name
     )
     if fmt == "html":
         echo(html_part)
@@ -162,7 +160,7 @@ def preview(campaign: str, step: str, symptoms: str, fmt: str, first_name: str |
     help='Simulate the latest check-in answer ("How is your back this week?").',
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the journey as JSON.")
-def journey_command(
+def journey_(
     campaign: str,
     symptoms: str,
     first_name: str | None,
@@ -178,19 +176,12 @@ def journey_command(
     the branches that engagement rules (clicked:, opened:, checkin:) choose.
     """
     from campaigns.journey import Engagement, journey
-    from campaigns.rendering import render_variant
-    from subscribers.symptoms import unknown_codes
-    from templates import fill
+    from campaigns.previews import journey_subjects
 
-    codes = frozenset(c.strip() for c in symptoms.split(",") if c.strip())
-    bad = unknown_codes(codes)
-    if bad:
-        fail(f"unknown symptom code: {', '.join(bad)}")
+    codes = parse_symptoms(symptoms)
     ctx = open_context(migrate=False)
     check_catalog(ctx)
-    camp = ctx.catalog.get(campaign)
-    if camp is None:
-        fail(f"no campaign {campaign!r}; known: {', '.join(ctx.catalog.campaigns) or 'none'}")
+    camp = _campaign(ctx, campaign)
     steps = {c.id: [s.id for s in c.steps] for c in ctx.catalog}
 
     def target(ref: str, option: str) -> tuple[str, str]:
@@ -207,11 +198,7 @@ def journey_command(
         checkin=checkin,
     )
     path = journey(camp, codes, engagement)
-    subjects: list[str] = []
-    for email in path.emails:
-        variant = camp.step(email.step).variant(email.variant)
-        rendered = render_variant(ctx.renderer, camp, variant)
-        subjects.append(fill(rendered, {"first_name": first_name or "there"})[0])
+    subjects = journey_subjects(ctx.renderer, camp, path, first_name)
     if as_json:
         data = path.as_dict()
         for item, subject in zip(data["emails"], subjects, strict=True):

@@ -1,4 +1,4 @@
-"""Option values that need more than a click type: times and segment rules. A bad value stops
+"""Option values that need more than a click type: symptom codes, times and segment rules. A bad value stops
 the command with one line that says what was expected."""
 
 from __future__ import annotations
@@ -12,6 +12,17 @@ from pydantic import ValidationError
 
 from scheduler.cli.errors import fail
 from subscribers.segments import EVERYONE, Rule, parse_rule
+
+
+def parse_symptoms(value: str) -> frozenset[str]:
+    """``--symptoms``: comma-separated symptom codes, each one we know."""
+    from subscribers.symptoms import unknown_codes
+
+    codes = frozenset(c.strip() for c in value.split(",") if c.strip())
+    bad = unknown_codes(codes)
+    if bad:
+        fail(f"unknown symptom code: {', '.join(bad)}")
+    return codes
 
 
 def parse_now(value: str | None) -> datetime:

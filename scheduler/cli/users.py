@@ -39,15 +39,13 @@ def users() -> None:
 def add(email: str, role: str) -> None:
     """Create a console account for EMAIL with a ROLE: marketing (writes and schedules),
     clinician (also approves content) or ops (also manages accounts and delivery)."""
-    from staff import accounts, audit
+    from staff import admin
     from storage import utcnow
 
     ctx = open_context()
     password = _read_password("Password")
-    now = utcnow()
     with ctx.db.begin() as conn:
-        user = accounts.add_user(conn, email, role, password, now)
-        audit.record(conn, None, "staff.add", "staff", str(user.id), now, {"role": role})
+        user = admin.add(conn, None, email, role, password, utcnow())
     echo(f"added {user.email} ({user.role})")
 
 
@@ -79,14 +77,12 @@ def list_() -> None:
 @click.argument("email")
 def disable(email: str) -> None:
     """Disable the account for EMAIL and end its sessions (reset-password enables it again)."""
-    from staff import accounts, audit
+    from staff import admin
     from storage import utcnow
 
     ctx = open_context()
-    now = utcnow()
     with ctx.db.begin() as conn:
-        user = accounts.disable(conn, email, now)
-        audit.record(conn, None, "staff.disable", "staff", str(user.id), now)
+        user = admin.disable(conn, None, email, utcnow())
     echo(f"disabled {user.email}")
 
 
@@ -94,15 +90,13 @@ def disable(email: str) -> None:
 @click.argument("email")
 def reset_password(email: str) -> None:
     """Set a new password for EMAIL (and enable the account); its sessions end."""
-    from staff import accounts, audit
+    from staff import accounts, admin
     from storage import utcnow
 
     ctx = open_context()
     with ctx.db.begin() as conn:
-        accounts.require(conn, email)
+        accounts.require(conn, email)  # before asking for a password it would not use
     password = _read_password("New password")
-    now = utcnow()
     with ctx.db.begin() as conn:
-        user = accounts.reset_password(conn, email, password, now)
-        audit.record(conn, None, "staff.reset_password", "staff", str(user.id), now)
+        user = admin.reset_password(conn, None, email, password, utcnow())
     echo(f"password reset for {user.email}")
