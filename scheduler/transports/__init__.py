@@ -1,9 +1,9 @@
 """How mail leaves the machine. One interface (:class:`Transport`), one module per provider.
 
-Exception tree::
+Exceptions (part of the tree in :mod:`core.errors`)::
 
-    TransportError                    any transport problem an operator must see
-    └── TransportConfigError(ValueError)   bad credentials or settings; fix and restart
+    TransportError(Unavailable)       any transport problem an operator must see
+    └── TransportConfigError(ConfigError, ValueError)   bad credentials or settings; fix and restart
 
 Per-recipient outcomes are values (:class:`Result`), not exceptions: a batch can partly succeed.
 """
