@@ -21,8 +21,8 @@ from werkzeug import Request, Response
 from campaigns.ledger import CAMPAIGN, SENT, sends
 from storage import Database
 from subscribers.tables import subscribers
-from tests.conftest import CLI, write_csv
-from tests.test_tick_sendgrid import FakeSendGrid
+from tests.support.cli import CLI, write_csv
+from tests.support.sendgrid import FakeSendGrid
 
 WEEK = timedelta(days=7)
 START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # a Monday, before the London window opens

@@ -8,12 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import CLI, write_csv
-from tests.test_stats_end_to_end import web
-from tests.test_tick_sendgrid import FakeSendGrid, sendgrid, sg_cli
-from tests.test_webhook_sendgrid import Signer, body_of, event
-
-__all__ = ["sendgrid", "sg_cli"]
+from tests.support.app import web
+from tests.support.cli import CLI, write_csv
+from tests.support.sendgrid import FakeSendGrid
+from tests.support.signer import Signer, body_of, event
 
 
 def _journey(cli: CLI, *args: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from scheduler.ledger import outbox, sends
 from storage import Database
 from subscribers import store
 from subscribers.tables import subscribers
-from tests.conftest import CLI, write_csv
+from tests.support.cli import CLI, write_csv
 
 NEWS = """---
 subject: "Holiday opening hours"

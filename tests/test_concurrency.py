@@ -23,8 +23,8 @@ from scheduler.context import AppContext
 from scheduler.ledger import CAMPAIGN, PENDING, sends
 from scheduler.settings import load_settings
 from subscribers.tables import subscribers
-from tests.conftest import CLI
-from tests.test_tick_sendgrid import FakeSendGrid
+from tests.support.cli import CLI
+from tests.support.sendgrid import FakeSendGrid
 
 EXE = str(Path(sys.executable).with_name("clinicmail"))
 PEOPLE = 5_000

@@ -9,22 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import time_machine
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from tests.conftest import CLI, write_csv
-from tests.test_tick_sendgrid import FakeSendGrid
-
-IMPORTED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-
-def import_people(cli: CLI, tmp_path: Path, rows: list[str], at: datetime = IMPORTED) -> None:
-    """Import at a fixed time, so the first email is due from then whatever today's date is
-    (the delivery tests tick at fixed ``--now`` values)."""
-    with time_machine.travel(at, tick=False):
-        run = cli("subscribers", "import", str(write_csv(tmp_path / "p.csv", rows)), "--json")
-    assert run.code == 0 and run.json()["rejected"] == 0, run.out
+from tests.support.cli import CLI
+from tests.support.delivery import import_people
+from tests.support.sendgrid import FakeSendGrid
 
 
 def _tick(cli: CLI, at: str) -> dict[str, Any]:

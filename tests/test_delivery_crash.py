@@ -35,9 +35,9 @@ from scheduler.app import create_app
 from scheduler.context import AppContext
 from scheduler.ledger import sends
 from scheduler.settings import load_settings
-from tests.conftest import CLI
-from tests.test_delivery_calendar import import_people
-from tests.test_webhook_sendgrid import Signer
+from tests.support.cli import CLI
+from tests.support.delivery import import_people
+from tests.support.signer import Signer
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -23,8 +23,8 @@ from scheduler.ledger import sends
 from scheduler.settings import load_settings
 from scheduler.tick import TickReport, make_dispatcher, run_tick
 from storage import Database
-from tests.conftest import CLI
-from tests.test_delivery_calendar import import_people
+from tests.support.cli import CLI
+from tests.support.delivery import import_people
 
 STAFF = "staff@clinic.example"
 

@@ -12,9 +12,9 @@ from pytest_httpserver import HTTPServer
 from scheduler.context import AppContext
 from scheduler.settings import load_settings
 from scheduler.tick import make_dispatcher, run_tick
-from tests.conftest import CLI
-from tests.test_delivery_calendar import import_people
-from tests.test_tick_sendgrid import FakeSendGrid
+from tests.support.cli import CLI
+from tests.support.delivery import import_people
+from tests.support.sendgrid import FakeSendGrid
 
 MONDAY = datetime(2026, 11, 23, 10, tzinfo=UTC)
 

@@ -15,9 +15,9 @@ from scheduler.context import AppContext
 from scheduler.ratelimit import TokenBucket
 from scheduler.settings import load_settings
 from scheduler.tick import make_dispatcher, run_tick
-from tests.conftest import CLI
-from tests.test_delivery_calendar import import_people
-from tests.test_tick_sendgrid import FakeSendGrid
+from tests.support.cli import CLI
+from tests.support.delivery import import_people
+from tests.support.sendgrid import FakeSendGrid
 
 
 class FakeClock:

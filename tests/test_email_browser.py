@@ -12,9 +12,6 @@ from campaigns import BUNDLED_LIBRARY
 from campaigns.loader import load_catalog
 from campaigns.rendering import render_variant
 from templates import ClinicInfo, Renderer, fill
-from tests.test_browser_pages import browser
-
-__all__ = ["browser"]
 
 CLINIC = ClinicInfo(
     name="Riverside Back & Neck Clinic",

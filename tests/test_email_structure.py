@@ -16,7 +16,7 @@ from scheduler.settings import contrast_with_white
 from subscribers.segments import Facts
 from templates import ClinicInfo, Renderer, fill
 from templates.tracking import track
-from tests.conftest import CLI
+from tests.support.cli import CLI
 
 BOOKING = "https://riverside.example/book"
 CLINIC = ClinicInfo(

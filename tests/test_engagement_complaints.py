@@ -18,18 +18,11 @@ from scheduler.listhealth import housekeeping
 from scheduler.settings import load_settings
 from storage import Database
 from subscribers.tables import subscribers
-from tests.conftest import CLI
-from tests.engagement_support import (
-    MONDAY,
-    deliver_events,
-    import_and_send,
-    iso,
-    outbox_messages,
-    people,
-    send_ids,
-    sg,
-)
-from tests.test_subscribers_support import app_for
+from tests.support.app import app_for
+from tests.support.cli import CLI
+from tests.support.engagement import MONDAY, deliver_events, import_and_send, people, send_ids, sg
+from tests.support.outbox import outbox_messages
+from tests.support.times import iso
 
 STAFF = "frontdesk@clinic.example"
 DAY = date(2026, 11, 23)

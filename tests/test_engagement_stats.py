@@ -12,8 +12,9 @@ from sqlalchemy import select
 from scheduler.ledger import sends
 from storage import Database
 from subscribers import activity
-from tests.conftest import CLI
-from tests.engagement_support import MONDAY, deliver_events, iso, send_ids, sg
+from tests.support.cli import CLI
+from tests.support.engagement import MONDAY, deliver_events, send_ids, sg
+from tests.support.times import iso
 
 ROWS = [
     "ann@example.com,Ann,lower_back;sciatica,Europe/London,yes,,",
@@ -25,7 +26,7 @@ ROWS = [
 
 @pytest.fixture
 def figures(cli: CLI, tmp_path: Path, db_url: str) -> CLI:
-    from tests.conftest import write_csv
+    from tests.support.cli import write_csv
 
     csv = write_csv(tmp_path / "people.csv", ROWS)
     assert cli("subscribers", "import", str(csv)).code == 0

@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import text
 
 from scheduler.logs import configure, redact_text
-from tests.conftest import CLI, write_csv
-from tests.test_subscribers_support import app_for, future_noon, iso, link_in, messages
+from tests.support.app import app_for, link_in
+from tests.support.cli import CLI, write_csv
+from tests.support.outbox import messages
+from tests.support.times import future_noon, iso
 
 PERSONAL = ("Zebedee", "ann@example.com", "America/New_York", "red_flag", "ann@")
 

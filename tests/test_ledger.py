@@ -16,7 +16,7 @@ from scheduler.context import AppContext
 from scheduler.settings import load_settings
 from scheduler.tick import run_tick
 from subscribers.tables import subscribers
-from tests.conftest import CLI, write_csv
+from tests.support.cli import CLI, write_csv
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 

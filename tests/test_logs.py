@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from scheduler.logs import configure
-from tests.conftest import CLI
+from tests.support.cli import CLI
 
 
 @pytest.fixture

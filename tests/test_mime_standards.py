@@ -27,11 +27,11 @@ import pytest
 from sqlalchemy import select
 
 from campaigns import ledger as sends_ledger
+from campaigns.ledger import SYSTEM_CAMPAIGN
 from campaigns.loader import Problem
 from deliverability.message import message_problems
 from engagement import complaints
 from scheduler.context import AppContext
-from scheduler.dispatch import SYSTEM_CAMPAIGN
 from scheduler.health import HealthState, TransportHealth
 from scheduler.ledger import CAMPAIGN, SYSTEM, outbox, sends
 from scheduler.library import record_broken
@@ -40,9 +40,9 @@ from scheduler.settings import load_settings
 from scheduler.tick import run_tick
 from subscribers.tables import subscribers
 from templates.system import OPS_EMAILS, SYSTEM_EMAILS
-from tests.conftest import CLI
-from tests.test_delivery_calendar import import_people
-from tests.test_smtp import Sink, smtp  # noqa: F401 - the real SMTP server fixture
+from tests.support.cli import CLI
+from tests.support.delivery import import_people
+from tests.support.smtp import Sink
 
 MONDAY = datetime(2026, 11, 23, 10, tzinfo=UTC)  # inside the default send window in London
 FROM_DOMAIN = "clinic.example"  # the CLI fixture sends from care@clinic.example
@@ -91,9 +91,11 @@ def standards_problems(made: Made) -> list[str]:
         return ["no blank CRLF line between the headers and the body"]
     if re.search(rb"(?<!\r)\n", raw):
         problems.append("a bare LF line ending (SMTP needs CRLF)")
-    for n, line in enumerate(head.split(b"\r\n"), 1):
-        if len(line) > 998:
-            problems.append(f"header line {n} has {len(line)} characters (RFC 5322: 998 at most)")
+    for n, header_line in enumerate(head.split(b"\r\n"), 1):
+        if len(header_line) > 998:
+            problems.append(
+                f"header line {n} has {len(header_line)} characters (RFC 5322: 998 at most)"
+            )
     mime_versions = len(re.findall(rb"(?im)^MIME-Version:", raw))
     if mime_versions != 1:
         problems.append(f"{mime_versions} MIME-Version headers (exactly one, at the top)")
@@ -298,7 +300,7 @@ def test_every_outbox_message_keeps_the_standards(cli: CLI, tmp_path: Path) -> N
 def test_every_smtp_message_keeps_the_standards(
     cli: CLI,
     tmp_path: Path,
-    smtp: tuple[Sink, int],  # noqa: F811 - the fixture imported above
+    smtp: tuple[Sink, int],
 ) -> None:
     sink, port = smtp
     _configure(cli)

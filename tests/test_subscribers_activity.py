@@ -15,12 +15,10 @@ from storage import Database
 from subscribers import activity, store
 from subscribers.segments import compile_rule, parse_rule
 from subscribers.tables import subscribers
-from tests.conftest import CLI
-from tests.test_stats_end_to_end import NEXT_MONDAY, _setup, web
-from tests.test_tick_sendgrid import FakeSendGrid, sendgrid, sg_cli
-from tests.test_webhook_sendgrid import Signer, body_of, event
-
-__all__ = ["sendgrid", "sg_cli"]
+from tests.support.app import web
+from tests.support.cli import CLI
+from tests.support.sendgrid import NEXT_MONDAY, FakeSendGrid, send_first_week
+from tests.support.signer import Signer, body_of, event
 
 NOW = "2026-11-24T09:00:00+00:00"
 
@@ -46,7 +44,7 @@ def test_webhook_engagement_becomes_rule_facts(
 ) -> None:
     signer = Signer()
     sg_cli.env("CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY", signer.public_key)
-    ids = _setup(sg_cli, sendgrid, tmp_path)
+    ids = send_first_week(sg_cli, sendgrid, tmp_path)
 
     def ev(kind: str, email: str, n: int, **extra: Any) -> dict[str, Any]:
         return event(kind, email, n, send_id=ids[email], **extra)

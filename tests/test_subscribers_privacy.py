@@ -17,9 +17,11 @@ from storage.keys import suppression_hash
 from subscribers.addresses import address_hash
 from subscribers.housekeeping import expire_unconfirmed
 from subscribers.tables import consent_events, subscriber_symptoms, subscribers, suppressions
-from tests.conftest import BACKENDS, CLI, write_csv
-from tests.test_subscribers_support import app_for, iso
-from tests.test_webhook_sendgrid import Signer
+from tests.support.app import app_for
+from tests.support.backends import BACKENDS
+from tests.support.cli import CLI, write_csv
+from tests.support.signer import Signer
+from tests.support.times import iso
 
 MONDAY_10_LONDON = "2026-11-23T10:00:00Z"
 ANN_ROW = "ann@example.com,Ann,lower_back;sciatica,Europe/London,yes,2026-11-01T09:00:00Z,clinic"

@@ -26,7 +26,7 @@ from scheduler.settings import load_settings
 from scheduler.tick import run_tick
 from storage.schema import metadata
 from subscribers.tables import subscribers
-from tests.conftest import CLI
+from tests.support.cli import CLI
 
 PEOPLE = 6_000
 DUE = 5

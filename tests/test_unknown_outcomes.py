@@ -13,8 +13,8 @@ from werkzeug import Request, Response
 from scheduler.app import create_app
 from scheduler.context import AppContext
 from scheduler.settings import load_settings
-from tests.conftest import CLI, write_csv
-from tests.test_webhook_sendgrid import Signer
+from tests.support.cli import CLI, write_csv
+from tests.support.signer import Signer
 
 
 def _setup(
