@@ -6,8 +6,6 @@ nothing), urgent-care advice shows after a red-flag signup, and the form fits a 
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,26 +13,14 @@ from typing import Any
 import pytest
 
 from tests.support.browser import Site
-from tests.support.serve import EXE, wait_healthy
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     s = Site(tmp_path)
     s.cli("init")
-    proc = subprocess.Popen(
-        [EXE, "serve", "--no-scheduler", "--port", str(s.port)],
-        env=s.env,
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_healthy(f"{s.base}/healthz", proc)
+    with s.serving():
         yield s
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=20)
 
 
 def test_red_flag_warning_shows_at_once_and_zone_fills_itself(browser: Any, site: Site) -> None:

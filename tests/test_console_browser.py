@@ -8,8 +8,6 @@ Screenshots are saved under artifacts/screenshots/ (git-ignored) at 1280 and 768
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.browser import Site, shot, sign_in, unlabelled
-from tests.support.console import PASSWORD, STAFF
-from tests.support.serve import EXE, wait_healthy
+from tests.support.console import STAFF
 
 CID = "spasm-education"
 
@@ -27,30 +24,9 @@ CID = "spasm-education"
 def console_site(tmp_path: Path) -> Iterator[Site]:
     s = Site(tmp_path)
     s.cli("init")
-    for role, email in STAFF.items():
-        run = subprocess.run(
-            [EXE, "users", "add", email, "--role", role],
-            env=s.env,
-            cwd=tmp_path,
-            input=PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert run.returncode == 0, run.stderr
-    proc = subprocess.Popen(
-        [EXE, "serve", "--no-scheduler", "--port", str(s.port)],
-        env=s.env,
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_healthy(f"{s.base}/healthz", proc)
+    s.add_staff()
+    with s.serving():
         yield s
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=20)
 
 
 def test_author_review_and_activate_in_a_browser(browser: Any, console_site: Site) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,8 +26,7 @@ from scheduler.ledger import sends
 from storage import Database
 from subscribers.tables import subscribers
 from tests.support.browser import Site, shot, sign_in, unlabelled
-from tests.support.console import PASSWORD, STAFF
-from tests.support.serve import EXE, wait_healthy
+from tests.support.serve import EXE
 
 PEOPLE = 300
 WEEKS = [datetime(2026, 12, 7, 10, 0, tzinfo=UTC) + timedelta(weeks=w) for w in range(3)]
@@ -115,17 +113,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     s = Site(tmp_path)
     s.env["CLINICMAIL_STAFF_EMAIL"] = "frontdesk@clinic.example"
     s.cli("init")
-    for role, email in STAFF.items():
-        run = subprocess.run(
-            [EXE, "users", "add", email, "--role", role],
-            env=s.env,
-            cwd=tmp_path,
-            input=PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert run.returncode == 0, run.stderr
+    s.add_staff()
     csv = tmp_path / "people.csv"
     csv.write_text(
         "email,first_name,symptoms,timezone,consent,consent_at,source\n"
@@ -141,19 +129,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             _events_for(db, at)
     finally:
         db.dispose()
-    proc = subprocess.Popen(
-        [EXE, "serve", "--no-scheduler", "--port", str(s.port)],
-        env=s.env,
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_healthy(f"{s.base}/healthz", proc)
+    with s.serving():
         yield s
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=20)
 
 
 def _fits(page: Any) -> bool:
@@ -164,7 +141,7 @@ def test_dashboard_charts_show_the_stats_figures(browser: Any, site: Site) -> No
     stats = json.loads(site.cli("stats", "--json"))
     totals = stats["totals"]
     assert totals["sent"] > 500 and totals["unique_opens"] and totals["spam_reports"] == 3
-    context, page = sign_in(browser, site, "marketing")
+    context, page = sign_in(browser, site, "marketing", start="/admin", accept_downloads=True)
     for key in (
         "sent",
         "delivered",
@@ -215,14 +192,14 @@ def test_dashboard_charts_show_the_stats_figures(browser: Any, site: Site) -> No
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
     context.close()
-    tablet, tpage = sign_in(browser, site, "ops", width=768)
+    tablet, tpage = sign_in(browser, site, "ops", width=768, start="/admin", accept_downloads=True)
     assert tpage.locator("svg#chart-weekly").is_visible() and _fits(tpage)
     shot(tpage, "c2-02-dashboard-768")
     tablet.close()
 
 
 def test_find_a_person_timeline_export_and_erase(browser: Any, site: Site) -> None:
-    context, page = sign_in(browser, site, "marketing")
+    context, page = sign_in(browser, site, "marketing", start="/admin", accept_downloads=True)
     page.get_by_role("link", name="People").click()
     page.wait_for_url(re.compile(r"/admin/subscribers"))
     assert unlabelled(page) == 0
@@ -248,7 +225,7 @@ def test_find_a_person_timeline_export_and_erase(browser: Any, site: Site) -> No
     assert page.get_by_role("link", name="Erase…").count() == 0  # marketing cannot erase
     context.close()
 
-    ops, opage = sign_in(browser, site, "ops", width=768)
+    ops, opage = sign_in(browser, site, "ops", width=768, start="/admin", accept_downloads=True)
     opage.goto(url)
     assert _fits(opage)
     shot(opage, "c2-05-person-768")
@@ -275,7 +252,7 @@ def test_find_a_person_timeline_export_and_erase(browser: Any, site: Site) -> No
 
 
 def test_compose_review_schedule_and_cancel_a_newsletter(browser: Any, site: Site) -> None:
-    context, page = sign_in(browser, site, "marketing")
+    context, page = sign_in(browser, site, "marketing", start="/admin", accept_downloads=True)
     page.get_by_role("link", name="Newsletters").click()
     page.get_by_role("link", name="Write a newsletter").click()
     page.fill("#slug", "january-hours")
@@ -325,14 +302,16 @@ def test_compose_review_schedule_and_cancel_a_newsletter(browser: Any, site: Sit
     assert page.locator("#approve").count() == 0
     context.close()
 
-    clinician, cpage = sign_in(browser, site, "clinician")
+    clinician, cpage = sign_in(browser, site, "clinician", start="/admin", accept_downloads=True)
     cpage.goto(newsletter_url)
     cpage.fill("#note", "Fine to send")
     cpage.get_by_role("button", name="Approve").click()
     cpage.wait_for_selector("#schedule")
     clinician.close()
 
-    context, page = sign_in(browser, site, "marketing", width=768)
+    context, page = sign_in(
+        browser, site, "marketing", width=768, start="/admin", accept_downloads=True
+    )
     page.goto(newsletter_url)
     page.get_by_role("button", name=re.compile("Schedule for")).click()
     page.wait_for_function(
@@ -352,14 +331,14 @@ def test_compose_review_schedule_and_cancel_a_newsletter(browser: Any, site: Sit
 
 
 def test_marketing_cannot_reach_ops_pages(browser: Any, site: Site) -> None:
-    context, page = sign_in(browser, site, "marketing")
+    context, page = sign_in(browser, site, "marketing", start="/admin", accept_downloads=True)
     assert page.locator("nav a[href='/admin/ops']").count() == 0
     for path in ("/admin/ops", "/admin/ops/audit", "/admin/ops/settings", "/admin/ops/transport"):
         response = page.goto(f"{site.base}{path}")
         assert response.status == 403, path
     shot(page, "c2-10-ops-forbidden")
     context.close()
-    ops, opage = sign_in(browser, site, "ops")
+    ops, opage = sign_in(browser, site, "ops", start="/admin", accept_downloads=True)
     opage.get_by_role("link", name="Ops").click()
     assert opage.locator("#accounts").is_visible()
     opage.get_by_role("link", name="Audit log").click()

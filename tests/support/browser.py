@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +17,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.support.console import PASSWORD, STAFF
-from tests.support.serve import EXE, free_port, serve_env
+from tests.support.serve import EXE, free_port, serve_env, wait_healthy
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
 REQUIRE = os.environ.get("CLINICMAIL_TEST_REQUIRE_BROWSER") == "1"
 
 
@@ -60,6 +60,37 @@ class Site:
         assert run.returncode == 0, run.stderr
         return run.stdout
 
+    def add_staff(self) -> None:
+        """One console account per role in STAFF, all with PASSWORD."""
+        for role, email in STAFF.items():
+            run = subprocess.run(
+                [EXE, "users", "add", email, "--role", role],
+                env=self.env,
+                cwd=self.tmp_path,
+                input=PASSWORD + "\n",
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert run.returncode == 0, run.stderr
+
+    @contextmanager
+    def serving(self) -> Iterator[Site]:
+        """`clinicmail serve --no-scheduler` on the site's port for the block, stopped by SIGTERM."""
+        proc = subprocess.Popen(
+            [EXE, "serve", "--no-scheduler", "--port", str(self.port)],
+            env=self.env,
+            cwd=self.tmp_path,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_healthy(f"{self.base}/healthz", proc)
+            yield self
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=20)
+
     def link_in_latest(self, kind: str) -> str:
         """The `kind` link (confirm, unsubscribe…) in the newest outbox message."""
         newest = self.cli("outbox", "list", "--limit", "1").split("\t")[0]
@@ -95,15 +126,25 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def sign_in(chromium: Any, site: Site, role: str, width: int = 1280) -> tuple[Any, Any]:
-    context = chromium.new_context(viewport={"width": width, "height": 900})
+def sign_in(
+    chromium: Any,
+    site: Site,
+    role: str,
+    width: int = 1280,
+    *,
+    start: str = "/admin/campaigns",
+    **context_options: Any,
+) -> tuple[Any, Any]:
+    """A new browser context signed in as ``role``, on the console page ``start`` (sent to the
+    sign-in form first, and back to ``start`` after it)."""
+    context = chromium.new_context(viewport={"width": width, "height": 900}, **context_options)
     page = context.new_page()
-    page.goto(f"{site.base}/admin/campaigns")  # not signed in: sent to the sign-in form
+    page.goto(f"{site.base}{start}")  # not signed in: sent to the sign-in form
     assert "/admin/login" in page.url
     page.fill("#email", STAFF[role])
     page.fill("#password", PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/admin/campaigns$"))
+    page.wait_for_url(re.compile(re.escape(start) + "$"))
     return context, page
 
 
