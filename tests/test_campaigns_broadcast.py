@@ -15,6 +15,7 @@ from storage import Database
 from subscribers import store
 from subscribers.tables import subscribers
 from tests.support.cli import CLI, write_csv
+from tests.support.times import iso
 
 NEWS = """---
 subject: "Holiday opening hours"
@@ -48,10 +49,6 @@ def _at(day: date, zone: str, hour: int = 9, minute: int = 0) -> datetime:
     return local.astimezone(UTC)
 
 
-def _iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
-
-
 def _files(tmp_path: Path) -> Path:
     (tmp_path / "news.md").write_text(NEWS, encoding="utf-8")
     (tmp_path / "news.neck.md").write_text(NEWS_NECK, encoding="utf-8")
@@ -78,7 +75,7 @@ def _import(cli: CLI, tmp_path: Path, rows: list[str]) -> None:
 
 
 def _tick(cli: CLI, at: datetime) -> dict[str, object]:
-    run = cli("tick", "--now", _iso(at), "--json")
+    run = cli("tick", "--now", iso(at), "--json")
     assert run.code == 0, run.err
     return dict(run.json())
 
@@ -141,9 +138,9 @@ def test_local_time_delivery_across_zones_once_each(cli: CLI, tmp_path: Path, db
     assert plan["recipients"] == 4 and plan["added"] == 0 and plan["dry_run"] is True
     zones = {z["zone"]: (z["count"], z["utc"]) for z in plan["zones"]}
     assert zones == {
-        "Asia/Tokyo": (1, _iso(_at(day, "Asia/Tokyo"))),
-        "Europe/London": (2, _iso(_at(day, "Europe/London"))),
-        "America/New_York": (1, _iso(_at(day, "America/New_York"))),
+        "Asia/Tokyo": (1, iso(_at(day, "Asia/Tokyo"))),
+        "Europe/London": (2, iso(_at(day, "Europe/London"))),
+        "America/New_York": (1, iso(_at(day, "America/New_York"))),
     }
     assert _list(cli) == {}  # a dry run stores nothing
 
@@ -231,7 +228,7 @@ def test_segment_suppression_unsubscribe_red_flag_and_pause(
             store.unsubscribe(conn, gus, datetime.now(UTC), "test")
             enrollment.leave_all(conn, gus, datetime.now(UTC))
         # Ivy's row is planned, then her address bounces before dispatch claims it.
-        dry_tick = cli("tick", "--now", _iso(send_at), "--dry-run", "--json")
+        dry_tick = cli("tick", "--now", iso(send_at), "--dry-run", "--json")
         assert dry_tick.json()["planned"] == 2
         with db.begin() as conn:
             store.suppress(conn, "ivy@example.com", "bounce", datetime.now(UTC))
@@ -262,7 +259,7 @@ def test_frequency_cap_waits_and_counts(cli: CLI, tmp_path: Path, db_url: str) -
     at = f"{day + timedelta(days=2)} 09:00"
     dry = cli("campaigns", "broadcast", str(news), "--at", at, "--dry-run", "--json").json()
     assert dry["waiting_for_frequency_cap"] == 1
-    assert dry["cap_until"] == _iso(first + timedelta(days=7))
+    assert dry["cap_until"] == iso(first + timedelta(days=7))
     assert cli("campaigns", "broadcast", str(news), "--at", at).code == 0
     assert _tick(cli, _at(day + timedelta(days=2), "Europe/London"))["sent"] == 0
     # A week after the first email both are due; the broadcast goes first, the series waits.

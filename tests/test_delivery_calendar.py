@@ -14,7 +14,7 @@ from werkzeug import Response
 
 from tests.support.cli import CLI
 from tests.support.delivery import import_people
-from tests.support.sendgrid import FakeSendGrid
+from tests.support.sendgrid import FakeSendGrid, use_sendgrid
 
 
 def _tick(cli: CLI, at: str) -> dict[str, Any]:
@@ -26,9 +26,7 @@ def _tick(cli: CLI, at: str) -> dict[str, Any]:
 
 @pytest.fixture
 def sg(cli: CLI, httpserver: HTTPServer) -> FakeSendGrid:
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.cal")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
+    use_sendgrid(cli, httpserver, "SG.cal")
     return FakeSendGrid(httpserver)
 
 

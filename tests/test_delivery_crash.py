@@ -37,6 +37,7 @@ from scheduler.ledger import sends
 from scheduler.settings import load_settings
 from tests.support.cli import CLI
 from tests.support.delivery import import_people
+from tests.support.sendgrid import use_sendgrid
 from tests.support.signer import Signer
 
 with warnings.catch_warnings():
@@ -77,9 +78,7 @@ class HoldingSendGrid:
 
 
 def _setup(cli: CLI, httpserver: HTTPServer, tmp_path: Path) -> dict[str, str]:
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.crash")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
+    use_sendgrid(cli, httpserver, "SG.crash")
     rows = [f"{e},P,lower_back,Europe/London,yes,," for e in PEOPLE]
     import_people(cli, tmp_path, rows)
     return dict(os.environ)  # the CLI fixture's settings, for the sending subprocess too

@@ -25,6 +25,7 @@ from scheduler.tick import TickReport, make_dispatcher, run_tick
 from storage import Database
 from tests.support.cli import CLI
 from tests.support.delivery import import_people
+from tests.support.sendgrid import use_sendgrid
 
 STAFF = "staff@clinic.example"
 
@@ -138,9 +139,7 @@ def test_a_single_failure_after_recovery_does_not_back_off(
     cli: CLI, httpserver: HTTPServer, tmp_path: Path
 ) -> None:
     fake = FlakySendGrid(httpserver, 500)
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.health")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
+    use_sendgrid(cli, httpserver, "SG.health")
     rows = [f"p{i}@example.com,P,lower_back,Europe/London,yes,," for i in range(2)]
     import_people(cli, tmp_path, rows)
     for at in ("10:00", "10:05"):
@@ -157,9 +156,7 @@ def test_breaker_stops_a_tick_midway_and_hands_back_what_was_not_sent(
     cli: CLI, httpserver: HTTPServer, tmp_path: Path
 ) -> None:
     fake = FlakySendGrid(httpserver, 503)
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.health")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
+    use_sendgrid(cli, httpserver, "SG.health")
     rows = [f"m{i}@example.com,M,lower_back,Europe/London,yes,," for i in range(5)]
     import_people(cli, tmp_path, rows)
 

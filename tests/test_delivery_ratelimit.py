@@ -17,7 +17,7 @@ from scheduler.settings import load_settings
 from scheduler.tick import make_dispatcher, run_tick
 from tests.support.cli import CLI
 from tests.support.delivery import import_people
-from tests.support.sendgrid import FakeSendGrid
+from tests.support.sendgrid import FakeSendGrid, use_sendgrid
 
 
 class FakeClock:
@@ -77,9 +77,7 @@ def test_tick_paces_requests_by_recipients(
     cli: CLI, httpserver: HTTPServer, tmp_path: Path
 ) -> None:
     sendgrid = FakeSendGrid(httpserver)
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.rate")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
+    use_sendgrid(cli, httpserver, "SG.rate")
     cli.env("CLINICMAIL_SEND_RATE", "4")
     rows = [f"r{i}@example.com,R,lower_back,Europe/London,yes,," for i in range(10)]
     import_people(cli, tmp_path, rows)
@@ -102,9 +100,7 @@ def test_unlimited_by_default_and_through_the_cli(
     cli: CLI, httpserver: HTTPServer, tmp_path: Path
 ) -> None:
     sendgrid = FakeSendGrid(httpserver)
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.rate")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
+    use_sendgrid(cli, httpserver, "SG.rate")
     rows = [f"r{i}@example.com,R,lower_back,Europe/London,yes,," for i in range(6)]
     import_people(cli, tmp_path, rows)
     ctx = AppContext.from_settings(load_settings())

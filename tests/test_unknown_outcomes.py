@@ -14,6 +14,7 @@ from scheduler.app import create_app
 from scheduler.context import AppContext
 from scheduler.settings import load_settings
 from tests.support.cli import CLI, write_csv
+from tests.support.sendgrid import use_sendgrid
 from tests.support.signer import Signer
 
 
@@ -29,9 +30,7 @@ def _setup(
         return Response(status=202, headers={"X-Message-Id": "m1"})
 
     httpserver.expect_request("/v3/mail/send", method="POST").respond_with_handler(handler)
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.x")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
+    use_sendgrid(cli, httpserver, "SG.x")
     cli.env("CLINICMAIL_SENDGRID_TIMEOUT", "1")
     write_csv(tmp_path / "p.csv", ["una@example.com,Una,lower_back,Europe/London,yes,,"])
     cli("subscribers", "import", str(tmp_path / "p.csv"))

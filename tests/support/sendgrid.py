@@ -45,11 +45,16 @@ def sendgrid(httpserver: HTTPServer) -> FakeSendGrid:
     return FakeSendGrid(httpserver)
 
 
+def use_sendgrid(cli: CLI, httpserver: HTTPServer, api_key: str = "SG.test-key") -> None:
+    """Point the CLI's transport at the fake SendGrid that ``httpserver`` serves."""
+    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
+    cli.env("SENDGRID_API_KEY", api_key)
+    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
+
+
 @pytest.fixture
 def sg_cli(cli: CLI, httpserver: HTTPServer) -> CLI:
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.test-key")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
+    use_sendgrid(cli, httpserver)
     return cli
 
 
