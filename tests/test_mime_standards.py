@@ -42,6 +42,7 @@ from subscribers.tables import subscribers
 from templates.system import OPS_EMAILS, SYSTEM_EMAILS
 from tests.support.cli import CLI
 from tests.support.delivery import import_people
+from tests.support.newsletter import news_files
 from tests.support.smtp import Sink
 
 MONDAY = datetime(2026, 11, 23, 10, tzinfo=UTC)  # inside the default send window in London
@@ -51,25 +52,6 @@ STAFF = "staff@clinic.example"
 NO_LIST_HEADERS = {"confirm", "staff-alert", "checkin-staff", *OPS_EMAILS}
 MSGID = re.compile(r"^<[^<>@\s]+@([^<>@\s]+)>$")
 BROADCAST = "broadcast.clinic-news"  # scheduled with --id clinic-news
-NEWS = """---
-subject: "Opening hours over the holidays"
-preheader: "When we are open in December."
-variants:
-  - id: neck
-    when: {has: neck}
-    file: news.neck.md
----
-Hi {{ first_name }},
-
-We are open over the holidays. [Book a visit]({{ clinic.booking_url }}).
-"""
-NEWS_NECK = """---
-subject: "Opening hours, and a tip for your neck"
----
-Hi {{ first_name }},
-
-We are open over the holidays. A short walk each day helps a stiff neck.
-"""
 
 
 @dataclass(frozen=True)
@@ -186,9 +168,7 @@ def _plant_every_email(cli: CLI, tmp_path: Path) -> tuple[AppContext, set[str]]:
     rows.append("news@example.com,Nia,lower_back,Europe/London,yes,,")
     import_people(cli, tmp_path, rows, at=MONDAY)
     # A one-off broadcast (newsletter) with a variant goes out in the same tick.
-    (tmp_path / "news.md").write_text(NEWS, encoding="utf-8")
-    (tmp_path / "news.neck.md").write_text(NEWS_NECK, encoding="utf-8")
-    news = str(tmp_path / "news.md")
+    news = str(news_files(tmp_path))
     run = cli("campaigns", "broadcast", news, "--at", "2026-11-23 10:00", "--id", "clinic-news")
     assert run.code == 0, run.err
     with ctx.db.begin() as conn:

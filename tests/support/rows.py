@@ -1,0 +1,39 @@
+"""Rows written straight into the tables, for tests that need many people or sends at once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from campaigns.ledger import CAMPAIGN
+
+
+def person_row(i: int, at: datetime, **columns: Any) -> dict[str, Any]:
+    """A confirmed subscriber ``p{i}@example.com`` in London, created and confirmed at ``at``."""
+    return {
+        "public_id": uuid.uuid4().hex,
+        "email": f"p{i}@example.com",
+        "email_key": f"p{i}@example.com",
+        "first_name": f"P{i}",
+        "timezone": "Europe/London",
+        "status": "confirmed",
+        "red_flag": False,
+        "created_at": at,
+        "updated_at": at,
+        "confirmed_at": at,
+        **columns,
+    }
+
+
+def send_row(subscriber_id: int, campaign_id: str, step_id: str, **columns: Any) -> dict[str, Any]:
+    """A campaign send of the default variant, with a fresh send_id."""
+    return {
+        "send_id": uuid.uuid4().hex,
+        "subscriber_id": subscriber_id,
+        "campaign_id": campaign_id,
+        "step_id": step_id,
+        "variant_id": "default",
+        "kind": CAMPAIGN,
+        **columns,
+    }
