@@ -4,8 +4,6 @@ no address, no name, no symptom, in text or JSON logs. Addresses of every legal 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,15 +16,6 @@ from tests.support.outbox import messages
 from tests.support.times import future_noon, iso
 
 PERSONAL = ("Zebedee", "ann@example.com", "America/New_York", "red_flag", "ann@")
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def _break_updates(conn: object, dialect: str) -> None:

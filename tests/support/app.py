@@ -26,6 +26,15 @@ with warnings.catch_warnings():
 
 BASE = "https://mail.clinic.example"
 
+# A signup for the API (``POST /api/subscribers``).
+ANN = {
+    "email": "ann@example.com",
+    "first_name": "Ann",
+    "symptoms": ["lower_back"],
+    "timezone": "Europe/London",
+    "consent": True,
+}
+
 
 @contextmanager
 def app_for(cli: CLI) -> Iterator[tuple[TestClient, AppContext]]:
