@@ -12,7 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from tests.support.cli import CLI
+from tests.support.cli import CLI, assert_one_line_error
 from tests.support.delivery import import_people
 from tests.support.sendgrid import FakeSendGrid, use_sendgrid
 
@@ -119,6 +119,4 @@ def test_bad_calendar_settings_are_one_line_naming_the_variable(
 ) -> None:
     sqlite_cli.env(name, value)
     run = sqlite_cli("tick", "--now", "2026-11-23T10:00:00Z")
-    assert run.code == 1
-    assert run.err.count("\n") == 1 and name in run.err and hint in run.err
-    assert "Traceback" not in run.err
+    assert_one_line_error(run, name, hint)

@@ -15,7 +15,7 @@ from scheduler.context import AppContext
 from scheduler.ratelimit import TokenBucket
 from scheduler.settings import load_settings
 from scheduler.tick import make_dispatcher, run_tick
-from tests.support.cli import CLI
+from tests.support.cli import CLI, assert_one_line_error
 from tests.support.delivery import import_people
 from tests.support.sendgrid import FakeSendGrid, use_sendgrid
 
@@ -117,6 +117,4 @@ def test_unlimited_by_default_and_through_the_cli(
 def test_bad_send_rate_is_one_line_naming_the_variable(sqlite_cli: CLI, value: str) -> None:
     sqlite_cli.env("CLINICMAIL_SEND_RATE", value)
     run = sqlite_cli("tick", "--now", "2026-11-23T10:00:00Z")
-    assert run.code == 1
-    assert run.err.count("\n") == 1 and "CLINICMAIL_SEND_RATE" in run.err
-    assert "Traceback" not in run.err
+    assert_one_line_error(run, "CLINICMAIL_SEND_RATE")

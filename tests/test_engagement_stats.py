@@ -12,7 +12,7 @@ from sqlalchemy import select
 from scheduler.ledger import sends
 from storage import Database
 from subscribers import activity
-from tests.support.cli import CLI
+from tests.support.cli import CLI, assert_one_line_error
 from tests.support.engagement import MONDAY, deliver_events, send_ids, sg
 from tests.support.times import iso
 
@@ -152,8 +152,7 @@ def test_chart_path_errors_are_one_line(
         target = tmp_path / "adir.png"
         target.mkdir()
     run = sqlite_cli("stats", "--chart", str(target))
-    assert run.code == 1
-    assert message in run.err and run.err.count("\n") == 1 and "Traceback" not in run.err
+    assert_one_line_error(run, message)
 
 
 def test_chart_to_an_unwritable_place_is_one_line(sqlite_cli: CLI) -> None:

@@ -17,6 +17,7 @@ from subscribers.segments import compile_rule, parse_rule
 from subscribers.tables import subscribers
 from tests.support.app import web
 from tests.support.cli import CLI
+from tests.support.rows import insert_subscriber
 from tests.support.sendgrid import NEXT_MONDAY, FakeSendGrid, send_first_week
 from tests.support.signer import Signer, body_of, event
 
@@ -79,20 +80,7 @@ def test_latest_checkin_answer_wins(db_url: str) -> None:
     db.migrate()
     t0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
     with db.begin() as conn:
-        sid = conn.execute(
-            subscribers.insert()
-            .values(
-                public_id="a" * 32,
-                email="dee@example.com",
-                email_key="dee@example.com",
-                status=store.CONFIRMED,
-                red_flag=False,
-                created_at=t0,
-                updated_at=t0,
-                confirmed_at=t0,
-            )
-            .returning(subscribers.c.id)
-        ).scalar_one()
+        sid = insert_subscriber(conn, "dee@example.com", t0, public_id="a" * 32, confirmed_at=t0)
         activity.record(
             conn, sid, activity.CHECKIN, t0, campaign_id="c", step_id="03", value="same"
         )

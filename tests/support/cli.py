@@ -90,3 +90,10 @@ def write_csv(path: Path, rows: list[str], *, bom: bool = False) -> Path:
         ("\ufeff" if bom else "") + CSV_HEADER + "".join(r + "\n" for r in rows), encoding="utf-8"
     )
     return path
+
+
+def assert_one_line_error(run: Run, *words: str) -> None:
+    """The command failed (exit 1) with one line on stderr holding every word, no traceback."""
+    assert run.code == 1
+    assert run.err.count("\n") == 1 and all(w in run.err for w in words), run.err
+    assert "Traceback" not in run.err

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection, insert
+
 from campaigns.ledger import CAMPAIGN
+from subscribers import store
+from subscribers.symptoms import has_red_flag
+from subscribers.tables import subscriber_symptoms, subscribers
 
 
 def person_row(i: int, at: datetime, **columns: Any) -> dict[str, Any]:
@@ -37,3 +43,37 @@ def send_row(subscriber_id: int, campaign_id: str, step_id: str, **columns: Any)
         "kind": CAMPAIGN,
         **columns,
     }
+
+
+def insert_subscriber(
+    conn: Connection,
+    email: str,
+    at: datetime,
+    *,
+    public_id: str,
+    confirmed_at: datetime | None,
+    timezone: str | None = None,
+    codes: Iterable[str] = (),
+) -> int:
+    """A confirmed subscriber created at ``at`` with these symptom codes; their id."""
+    codes = list(codes)
+    sid: int = conn.execute(
+        insert(subscribers)
+        .values(
+            public_id=public_id,
+            email=email,
+            email_key=email.lower(),
+            timezone=timezone,
+            status=store.CONFIRMED,
+            red_flag=has_red_flag(codes),
+            created_at=at,
+            updated_at=at,
+            confirmed_at=confirmed_at,
+        )
+        .returning(subscribers.c.id)
+    ).scalar_one()
+    if codes:
+        conn.execute(
+            insert(subscriber_symptoms), [{"subscriber_id": sid, "code": c} for c in codes]
+        )
+    return sid
