@@ -112,7 +112,7 @@ def test_a_human_click_sends_the_engagement_variant_next(
     ]
     body = body_of(batch)
     with web(sg_cli) as client:
-        reply = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+        reply = signer.post(client, body)
         assert reply.status_code == 200
     sent_before = len(sendgrid.requests)
     week_two = (day + timedelta(days=7, minutes=1)).isoformat()

@@ -115,7 +115,7 @@ def _post_events(events: list[dict[str, Any]]) -> None:
     try:
         with TestClient(create_app(ctx)) as client:
             body = json.dumps(events).encode("utf-8")
-            answer = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+            answer = signer.post(client, body)
             assert answer.status_code == 200
     finally:
         ctx.close()

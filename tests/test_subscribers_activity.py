@@ -58,12 +58,7 @@ def test_webhook_engagement_becomes_rule_facts(
     ]
     body = body_of(batch)
     with web(sg_cli) as client:
-        assert (
-            client.post(
-                "/webhooks/sendgrid", content=body, headers=signer.headers(body)
-            ).status_code
-            == 200
-        )
+        assert signer.post(client, body).status_code == 200
     # a tick applies anything the web process had not applied yet
     assert sg_cli("tick", "--now", NEXT_MONDAY, "--json").code == 0
 

@@ -108,7 +108,7 @@ def test_erase_removes_everything_and_keeps_only_the_hash(cli: CLI, tmp_path: Pa
             for email in ("ann@example.com", "bob@example.com")
         ]
         body = json.dumps(events).encode("utf-8")
-        posted = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+        posted = signer.post(client, body)
         assert posted.status_code < 300
         assert _count(db, email_events) == 2
         result = cli("subscribers", "erase", "Ann@Example.com")

@@ -64,7 +64,7 @@ def test_unknown_is_settled_by_a_webhook_event(
                 }
             ]
             body = json.dumps(event).encode("utf-8")
-            posted = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+            posted = signer.post(client, body)
             assert posted.status_code == 200
     finally:
         ctx.close()

@@ -37,9 +37,7 @@ class Hook:
 
     def post(self, events: list[dict[str, Any]]) -> Any:
         body = body_of(events)
-        return self.client.post(
-            "/webhooks/sendgrid", content=body, headers=self.signer.headers(body)
-        )
+        return self.signer.post(self.client, body)
 
     def count(self) -> int:
         with self.db.begin() as conn:
@@ -167,7 +165,7 @@ def test_forged_or_missing_signatures_are_refused(hook: Hook, signer: Signer) ->
     [b"", b"not json", b'{"event": "open"}', b"[1, 2]", b'[{"event": "open"}, "x"]'],
 )
 def test_bad_bodies_are_400(hook: Hook, signer: Signer, body: bytes) -> None:
-    r = hook.client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+    r = signer.post(hook.client, body)
     assert r.status_code == 400
     assert hook.count() == 0
 
@@ -208,12 +206,7 @@ def test_a_pem_key_is_accepted_too(sqlite_url: str, signer: Signer) -> None:
     app.include_router(sendgrid_router(db, pem))
     body = body_of([event("open", "a@x.org", 1)])
     with TestClient(app) as client:
-        assert (
-            client.post(
-                "/webhooks/sendgrid", content=body, headers=signer.headers(body)
-            ).status_code
-            == 200
-        )
+        assert signer.post(client, body).status_code == 200
     db.dispose()
 
 

@@ -27,6 +27,10 @@ class Signer:
         der = self.key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         self.public_key = base64.b64encode(der).decode("ascii")
 
+    def post(self, client: Any, body: bytes) -> Any:
+        """POST ``body`` to the app's SendGrid webhook, signed now."""
+        return client.post("/webhooks/sendgrid", content=body, headers=self.headers(body))
+
     def headers(self, body: bytes, timestamp: str | None = None) -> dict[str, str]:
         """Signed now (the server refuses timestamps minutes away from its clock)."""
         timestamp = str(int(time.time())) if timestamp is None else timestamp
