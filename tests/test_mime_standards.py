@@ -43,7 +43,7 @@ from templates.system import OPS_EMAILS, SYSTEM_EMAILS
 from tests.support.cli import CLI
 from tests.support.delivery import import_people
 from tests.support.newsletter import news_files
-from tests.support.smtp import Sink
+from tests.support.smtp import Sink, use_smtp
 
 MONDAY = datetime(2026, 11, 23, 10, tzinfo=UTC)  # inside the default send window in London
 FROM_DOMAIN = "clinic.example"  # the CLI fixture sends from care@clinic.example
@@ -284,8 +284,7 @@ def test_every_smtp_message_keeps_the_standards(
 ) -> None:
     sink, port = smtp
     _configure(cli)
-    cli.env("CLINICMAIL_TRANSPORT", "smtp")
-    cli.env("CLINICMAIL_SMTP_URL", f"smtp://127.0.0.1:{port}")
+    use_smtp(cli, port)
     ctx, labels = _plant_every_email(cli, tmp_path)
     try:
         _send_everything(ctx)

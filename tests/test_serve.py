@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import write_csv
-from tests.support.serve import EXE, free_port, serve_env, wait_healthy
+from tests.support.serve import EXE, free_port, serve_env, spawn_web, wait_healthy
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -75,13 +75,7 @@ def test_scheduler_only_and_no_scheduler(tmp_path: Path) -> None:
         [EXE, "serve", "--scheduler-only"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
     )
     port = free_port()
-    web = subprocess.Popen(
-        [EXE, "serve", "--no-scheduler", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    web = spawn_web(env, tmp_path, port)
     try:
         assert wait_healthy(f"http://127.0.0.1:{port}/healthz", web).status_code == 200
         time.sleep(1.0)

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.support.http_edge import post_chunked, post_declaring
-from tests.support.serve import EXE, free_port, serve_env, wait_healthy
+from tests.support.serve import EXE, free_port, serve_env, spawn_web, wait_healthy
 from tests.support.signer import Signer
 
 MB = 1024 * 1024
@@ -29,13 +29,7 @@ def serving(tmp_path: Path, **extra: str) -> Iterator[tuple[int, list[str]]]:
     env = {**serve_env(tmp_path), **extra}
     subprocess.run([EXE, "init"], env=env, cwd=tmp_path, check=True, capture_output=True)
     port = free_port()
-    proc = subprocess.Popen(
-        [EXE, "serve", "--no-scheduler", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = spawn_web(env, tmp_path, port)
     lines: list[str] = []
     try:
         wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)

@@ -8,15 +8,14 @@ from pathlib import Path
 from typing import cast
 
 from tests.support.cli import CLI, write_csv
-from tests.support.smtp import Sink
+from tests.support.smtp import Sink, use_smtp
 
 
 def test_smtp_delivers_multipart_with_headers_over_one_connection(
     sqlite_cli: CLI, smtp: tuple[Sink, int], tmp_path: Path
 ) -> None:
     sink, port = smtp
-    sqlite_cli.env("CLINICMAIL_TRANSPORT", "smtp")
-    sqlite_cli.env("CLINICMAIL_SMTP_URL", f"smtp://127.0.0.1:{port}")
+    use_smtp(sqlite_cli, port)
     write_csv(
         tmp_path / "p.csv",
         [

@@ -23,7 +23,7 @@ from tests.support.app import app_for
 from tests.support.cli import CLI
 from tests.support.outbox import messages
 from tests.support.sendgrid import FakeSendGrid
-from tests.support.smtp import Sink
+from tests.support.smtp import Sink, use_smtp
 from tests.support.tracking import (
     BASE,
     BOOKING,
@@ -232,8 +232,7 @@ def test_smtp_delivered_email_carries_links_that_redirect(
     cli: CLI, smtp: tuple[Sink, int], tmp_path: Path
 ) -> None:
     sink, port = smtp
-    cli.env("CLINICMAIL_TRANSPORT", "smtp")
-    cli.env("CLINICMAIL_SMTP_URL", f"smtp://127.0.0.1:{port}")
+    use_smtp(cli, port)
     set_up(cli, tmp_path)
     by_rcpt = {rcpts[0]: message_from_bytes(raw) for _, rcpts, raw in sink.messages}
     assert set(by_rcpt) == {"ann@example.com", "bob@example.com"}

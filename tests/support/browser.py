@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.support.console import PASSWORD, STAFF
-from tests.support.serve import EXE, free_port, serve_env, wait_healthy
+from tests.support.serve import EXE, free_port, serve_env, spawn_web, wait_healthy
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REQUIRE = os.environ.get("CLINICMAIL_TEST_REQUIRE_BROWSER") == "1"
@@ -77,13 +77,7 @@ class Site:
     @contextmanager
     def serving(self) -> Iterator[Site]:
         """`clinicmail serve --no-scheduler` on the site's port for the block, stopped by SIGTERM."""
-        proc = subprocess.Popen(
-            [EXE, "serve", "--no-scheduler", "--port", str(self.port)],
-            env=self.env,
-            cwd=self.tmp_path,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = spawn_web(self.env, self.tmp_path, self.port)
         try:
             wait_healthy(f"{self.base}/healthz", proc)
             yield self

@@ -33,6 +33,17 @@ def serve_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def spawn_web(env: dict[str, str], cwd: Path, port: int) -> subprocess.Popen[str]:
+    """`clinicmail serve --no-scheduler` on ``port``, its stderr kept for the test to read."""
+    return subprocess.Popen(
+        [EXE, "serve", "--no-scheduler", "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 30) -> httpx.Response:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

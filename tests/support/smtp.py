@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from tests.support.cli import CLI
+
 
 class Sink:
     def __init__(self) -> None:
@@ -45,3 +47,9 @@ def smtp() -> Iterator[tuple[Sink, int]]:
         yield sink, port
     finally:
         controller.stop()
+
+
+def use_smtp(cli: CLI, port: int) -> None:
+    """Point the CLI's transport at the SMTP server on ``port``."""
+    cli.env("CLINICMAIL_TRANSPORT", "smtp")
+    cli.env("CLINICMAIL_SMTP_URL", f"smtp://127.0.0.1:{port}")
