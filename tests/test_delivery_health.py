@@ -24,7 +24,7 @@ from scheduler.settings import load_settings
 from scheduler.tick import TickReport, make_dispatcher, run_tick
 from storage import Database
 from tests.support.cli import CLI
-from tests.support.delivery import import_people
+from tests.support.delivery import import_people, londoners
 from tests.support.sendgrid import use_sendgrid
 
 STAFF = "staff@clinic.example"
@@ -140,8 +140,7 @@ def test_a_single_failure_after_recovery_does_not_back_off(
 ) -> None:
     fake = FlakySendGrid(httpserver, 500)
     use_sendgrid(cli, httpserver, "SG.health")
-    rows = [f"p{i}@example.com,P,lower_back,Europe/London,yes,," for i in range(2)]
-    import_people(cli, tmp_path, rows)
+    import_people(cli, tmp_path, londoners("p", 2))
     for at in ("10:00", "10:05"):
         assert cli("tick", "--now", f"2026-11-23T{at}:00Z", "--json").json()["retried"] == 2
     fake.failing = False
@@ -157,8 +156,7 @@ def test_breaker_stops_a_tick_midway_and_hands_back_what_was_not_sent(
 ) -> None:
     fake = FlakySendGrid(httpserver, 503)
     use_sendgrid(cli, httpserver, "SG.health")
-    rows = [f"m{i}@example.com,M,lower_back,Europe/London,yes,," for i in range(5)]
-    import_people(cli, tmp_path, rows)
+    import_people(cli, tmp_path, londoners("m", 5))
 
     def tick(at: datetime) -> TickReport:
         ctx = AppContext.from_settings(load_settings())

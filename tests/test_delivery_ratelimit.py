@@ -16,7 +16,7 @@ from scheduler.ratelimit import TokenBucket
 from scheduler.settings import load_settings
 from scheduler.tick import make_dispatcher, run_tick
 from tests.support.cli import CLI, assert_one_line_error
-from tests.support.delivery import import_people
+from tests.support.delivery import import_people, londoners
 from tests.support.sendgrid import FakeSendGrid, use_sendgrid
 
 
@@ -79,8 +79,7 @@ def test_tick_paces_requests_by_recipients(
     sendgrid = FakeSendGrid(httpserver)
     use_sendgrid(cli, httpserver, "SG.rate")
     cli.env("CLINICMAIL_SEND_RATE", "4")
-    rows = [f"r{i}@example.com,R,lower_back,Europe/London,yes,," for i in range(10)]
-    import_people(cli, tmp_path, rows)
+    import_people(cli, tmp_path, londoners("r", 10))
     ctx = AppContext.from_settings(load_settings())
     try:
         dispatcher = make_dispatcher(ctx)
@@ -101,8 +100,7 @@ def test_unlimited_by_default_and_through_the_cli(
 ) -> None:
     sendgrid = FakeSendGrid(httpserver)
     use_sendgrid(cli, httpserver, "SG.rate")
-    rows = [f"r{i}@example.com,R,lower_back,Europe/London,yes,," for i in range(6)]
-    import_people(cli, tmp_path, rows)
+    import_people(cli, tmp_path, londoners("r", 6))
     ctx = AppContext.from_settings(load_settings())
     try:
         assert make_dispatcher(ctx).pacer is None

@@ -18,3 +18,10 @@ def import_people(cli: CLI, tmp_path: Path, rows: list[str], at: datetime = IMPO
     with time_machine.travel(at, tick=False):
         run = cli("subscribers", "import", str(write_csv(tmp_path / "p.csv", rows)), "--json")
     assert run.code == 0 and run.json()["rejected"] == 0, run.out
+
+
+def londoners(letter: str, n: int) -> list[str]:
+    """CSV rows for ``n`` consenting people {letter}0@example.com… in London with a sore back."""
+    return [
+        f"{letter}{i}@example.com,{letter.upper()},lower_back,Europe/London,yes,," for i in range(n)
+    ]
