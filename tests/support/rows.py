@@ -7,9 +7,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select
 
-from campaigns.ledger import CAMPAIGN
+from campaigns import ledger
+from campaigns.ledger import CAMPAIGN, sends
 from subscribers import store
 from subscribers.symptoms import has_red_flag
 from subscribers.tables import subscriber_symptoms, subscribers
@@ -77,3 +78,30 @@ def insert_subscriber(
             insert(subscriber_symptoms), [{"subscriber_id": sid, "code": c} for c in codes]
         )
     return sid
+
+
+def plan_sends(
+    conn: Connection,
+    sid: int,
+    campaign_id: str,
+    kind: str,
+    steps: tuple[str, ...],
+    now: datetime,
+) -> dict[str, int]:
+    """Plan one pending send per step for the person, through the ledger; step → row id of
+    every send in the table."""
+    ledger.plan(
+        conn,
+        [
+            ledger.new_row(
+                subscriber_id=sid,
+                campaign_id=campaign_id,
+                step_id=step,
+                variant_id="default",
+                kind=kind,
+                now=now,
+            )
+            for step in steps
+        ],
+    )
+    return {r.step_id: r.id for r in conn.execute(select(sends.c.step_id, sends.c.id))}
