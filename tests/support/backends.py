@@ -9,11 +9,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 PG_URL = os.environ.get("CLINICMAIL_TEST_POSTGRES_URL")
-
-
 REQUIRE_PG = os.environ.get("CLINICMAIL_TEST_REQUIRE_POSTGRES") == "1"
-
-
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),

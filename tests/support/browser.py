@@ -112,7 +112,7 @@ class Site:
             engine.dispose()
 
 
-SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 
 def shot(page: Any, name: str) -> None:

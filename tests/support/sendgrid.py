@@ -59,8 +59,6 @@ def sg_cli(cli: CLI, httpserver: HTTPServer) -> CLI:
 
 
 MONDAY = "2026-11-23T10:00:00Z"
-
-
 NEXT_MONDAY = "2026-11-30T10:00:00Z"
 
 
