@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import Site
+from tests.support.browser import Site, unlabelled
 
 
 @pytest.fixture
@@ -31,11 +31,7 @@ def test_red_flag_warning_shows_at_once_and_zone_fills_itself(browser: Any, site
     assert urgent.is_hidden()
     assert page.locator("#timezone").input_value() == "America/New_York"
     # every visible form control has a label a screen reader can announce
-    unlabelled = page.evaluate(
-        "[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
-        ".filter(e => !e.labels || e.labels.length === 0).length"
-    )
-    assert unlabelled == 0
+    assert unlabelled(page) == 0
     box = page.locator("input[value=red_flag_bladder_bowel]")
     box.check()
     assert urgent.is_visible()

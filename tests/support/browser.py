@@ -116,6 +116,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 
 def shot(page: Any, name: str) -> None:
+    """A full-page screenshot under artifacts/screenshots/ (git-ignored), for a person to look at."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -143,6 +144,7 @@ def sign_in(
 
 
 def unlabelled(page: Any) -> int:
+    """How many visible form controls on the page have no label a screen reader can announce."""
     return int(
         page.evaluate(
             "[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
