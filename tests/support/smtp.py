@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +9,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.support.cli import CLI
+from tests.support.serve import free_port
 
 
 class Sink:
@@ -37,9 +37,7 @@ class Sink:
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Sink, int]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     sink = Sink()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
