@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
-from tests.http_edge import post_chunked
+from tests.support.http_edge import post_chunked
 
 MB = 1024 * 1024
 

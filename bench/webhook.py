@@ -36,8 +36,8 @@ import httpx
 from sqlalchemy import func, select, text
 
 from storage import Database
-from tests.test_webhook_sendgrid import Signer
-from tests.webhook_batches import bodies, post_all, seed
+from tests.support.signer import Signer
+from tests.support.webhook_batches import bodies, post_all, seed
 
 
 def free_port() -> int:

@@ -3,38 +3,24 @@ set (``.ci/run`` sets it), on the real PostgreSQL too."""
 
 from __future__ import annotations
 
-import io
-import json
-import os
-import sys
+import logging
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import time_machine
-from sqlalchemy import create_engine, text
 
-PG_URL = os.environ.get("CLINICMAIL_TEST_POSTGRES_URL")
-REQUIRE_PG = os.environ.get("CLINICMAIL_TEST_REQUIRE_POSTGRES") == "1"
+from tests.support.backends import BACKENDS, PG_URL, REQUIRE_PG, reset_postgres
+from tests.support.cli import CLI
 
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+# The fixtures the helper modules define, for every test (tests import helpers, never fixtures).
+pytest_plugins = [
+    "tests.support.browser",
+    "tests.support.console",
+    "tests.support.sendgrid",
+    "tests.support.smtp",
 ]
-
-
-def _reset_postgres(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    finally:
-        engine.dispose()
 
 
 # In-process tests run on a fixed, ticking clock: many import subscribers "now" and then tick at
@@ -69,7 +55,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
                 "CLINICMAIL_TEST_REQUIRE_POSTGRES=1 but CLINICMAIL_TEST_POSTGRES_URL is not set"
             )
         pytest.skip("set CLINICMAIL_TEST_POSTGRES_URL to run the PostgreSQL tests")
-    _reset_postgres(PG_URL)
+    reset_postgres(PG_URL)
     return PG_URL
 
 
@@ -78,89 +64,11 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'clinicmail.db'}"
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-class CLI:
-    """Runs the real ``clinicmail`` entry point in-process, with its own environment and cwd."""
-
-    def __init__(
-        self, monkeypatch: pytest.MonkeyPatch, workdir: Path, db_url: str, *, init: bool = False
-    ) -> None:
-        self.monkeypatch = monkeypatch
-        self.workdir = workdir
-        # Run ``clinicmail init`` before the first other command, with the environment the test
-        # has set by then (its campaigns folder, its clinic name): as an operator would.
-        self._needs_init = init
-        for name in list(os.environ):
-            if (
-                name.startswith("CLINICMAIL_") and not name.startswith("CLINICMAIL_TEST_")
-            ) or name == "SENDGRID_API_KEY":
-                monkeypatch.delenv(name, raising=False)
-        monkeypatch.chdir(workdir)
-        self.env("CLINICMAIL_DATABASE_URL", db_url)
-        self.env("CLINICMAIL_FROM_EMAIL", "care@clinic.example")
-        self.env("CLINICMAIL_BASE_URL", "https://mail.clinic.example")
-
-    def env(self, name: str, value: str | None) -> None:
-        if value is None:
-            self.monkeypatch.delenv(name, raising=False)
-        else:
-            self.monkeypatch.setenv(name, value)
-
-    def __call__(self, *args: str) -> Run:
-        if self._needs_init:
-            self._needs_init = False
-            if args[:1] != ("init",):
-                # A failing init (a bad setting under test) is left for the command itself to
-                # report: it reads the same settings first.
-                self._run("init")
-        return self._run(*args)
-
-    def init(self) -> None:
-        """Create the database now (before the test opens it directly), if not done yet."""
-        if self._needs_init:
-            self("init")
-
-    def _run(self, *args: str) -> Run:
-        from scheduler.cli import main
-
-        out, err = io.StringIO(), io.StringIO()
-        old_argv = sys.argv
-        sys.argv = ["clinicmail", *args]
-        code = 0
-        try:
-            with redirect_stdout(out), redirect_stderr(err):
-                main()
-        except SystemExit as exc:
-            code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
-        finally:
-            sys.argv = old_argv
-        return Run(code, out.getvalue(), err.getvalue())
-
-
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> Iterator[CLI]:
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> CLI:
     """The CLI on a database ``clinicmail init`` creates (only init creates one) before the
     test's first command, or when the test calls ``cli.init()``."""
     return CLI(monkeypatch, tmp_path, db_url, init=True)
-
-
-CSV_HEADER = "email,first_name,symptoms,timezone,consent,consent_at,source\n"
-
-
-def write_csv(path: Path, rows: list[str], *, bom: bool = False) -> Path:
-    path.write_text(
-        ("\ufeff" if bom else "") + CSV_HEADER + "".join(r + "\n" for r in rows), encoding="utf-8"
-    )
-    return path
 
 
 @pytest.fixture
@@ -174,3 +82,13 @@ def sqlite_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str)
 def bare_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) -> CLI:
     """The CLI on SQLite where no database exists yet."""
     return CLI(monkeypatch, tmp_path, sqlite_url)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """The root logger's handlers and level put back after a test that configures logging."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 from scheduler.app import BODY_LIMIT, BODY_LIMITS
 from scheduler.bodylimit import BodyLimit
-from tests.conftest import CLI
-from tests.test_subscribers_support import app_for
+from tests.support.app import app_for
+from tests.support.cli import CLI
 
 
 def _chunks(total: int, size: int = 16 * 1024) -> Iterator[bytes]:

@@ -6,106 +6,21 @@ nothing), urgent-care advice shows after a red-flag signup, and the form fits a 
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from tests.test_serve import EXE, _env, _free_port, _wait_healthy
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-REQUIRE = os.environ.get("CLINICMAIL_TEST_REQUIRE_BROWSER") == "1"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        if REQUIRE:
-            pytest.fail("CLINICMAIL_TEST_REQUIRE_BROWSER=1 but Debian's chromium is not installed")
-        pytest.skip("install Debian's chromium to run the browser tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-class Site:
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = _env(tmp_path)
-        self.env["CLINICMAIL_BASE_URL"] = self.base
-        self.db_url = self.env["CLINICMAIL_DATABASE_URL"]
-
-    def cli(self, *args: str) -> str:
-        run = subprocess.run(
-            [EXE, *args],
-            env=self.env,
-            cwd=self.tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert run.returncode == 0, run.stderr
-        return run.stdout
-
-    def link_in_latest(self, kind: str) -> str:
-        """The `kind` link (confirm, unsubscribe…) in the newest outbox message."""
-        newest = self.cli("outbox", "list", "--limit", "1").split("\t")[0]
-        body = self.cli("outbox", "show", newest)
-        found = re.search(rf"{re.escape(self.base)}/{kind}/[A-Za-z0-9._~-]+", body)
-        assert found, body
-        return found.group(0)
-
-    def person(self, email: str) -> Any:
-        """The person's row; a signup is stored just after its page is answered, so wait a
-        moment for it to appear."""
-        engine = create_engine(self.db_url)
-        try:
-            for _ in range(50):
-                with engine.connect() as conn:
-                    row = conn.execute(
-                        text("SELECT status, timezone FROM subscribers WHERE email_key = :e"),
-                        {"e": email},
-                    ).first()
-                if row is not None:
-                    return row
-                time.sleep(0.1)
-            raise AssertionError(f"{email} was never stored")
-        finally:
-            engine.dispose()
+from tests.support.browser import Site, unlabelled
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     s = Site(tmp_path)
     s.cli("init")
-    proc = subprocess.Popen(
-        [EXE, "serve", "--no-scheduler", "--port", str(s.port)],
-        env=s.env,
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_healthy(f"{s.base}/healthz", proc)
+    with s.serving():
         yield s
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=20)
 
 
 def test_red_flag_warning_shows_at_once_and_zone_fills_itself(browser: Any, site: Site) -> None:
@@ -116,11 +31,7 @@ def test_red_flag_warning_shows_at_once_and_zone_fills_itself(browser: Any, site
     assert urgent.is_hidden()
     assert page.locator("#timezone").input_value() == "America/New_York"
     # every visible form control has a label a screen reader can announce
-    unlabelled = page.evaluate(
-        "[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
-        ".filter(e => !e.labels || e.labels.length === 0).length"
-    )
-    assert unlabelled == 0
+    assert unlabelled(page) == 0
     box = page.locator("input[value=red_flag_bladder_bowel]")
     box.check()
     assert urgent.is_visible()

@@ -21,8 +21,9 @@ from werkzeug import Request, Response
 from campaigns.ledger import CAMPAIGN, SENT, sends
 from storage import Database
 from subscribers.tables import subscribers
-from tests.conftest import CLI, write_csv
-from tests.test_tick_sendgrid import FakeSendGrid
+from tests.support.cli import CLI, write_csv
+from tests.support.sendgrid import FakeSendGrid, use_sendgrid
+from tests.support.times import iso
 
 WEEK = timedelta(days=7)
 START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # a Monday, before the London window opens
@@ -64,19 +65,13 @@ def provider(httpserver: HTTPServer) -> ClockedSendGrid:
 
 @pytest.fixture
 def sg(cli: CLI, httpserver: HTTPServer) -> CLI:
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.test-key")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
+    use_sendgrid(cli, httpserver)
     return cli
-
-
-def _iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
 
 
 def _tick(cli: CLI, provider: ClockedSendGrid, at: datetime) -> dict[str, object]:
     provider.now = at
-    run = cli("tick", "--now", _iso(at), "--json")
+    run = cli("tick", "--now", iso(at), "--json")
     assert run.code == 0, run.err
     return dict(run.json())
 

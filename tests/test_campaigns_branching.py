@@ -8,12 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import CLI, write_csv
-from tests.test_stats_end_to_end import web
-from tests.test_tick_sendgrid import FakeSendGrid, sendgrid, sg_cli
-from tests.test_webhook_sendgrid import Signer, body_of, event
-
-__all__ = ["sendgrid", "sg_cli"]
+from tests.support.app import web
+from tests.support.cli import CLI, write_csv
+from tests.support.sendgrid import FakeSendGrid
+from tests.support.signer import Signer, body_of, event
 
 
 def _journey(cli: CLI, *args: str) -> dict[str, str]:
@@ -114,7 +112,7 @@ def test_a_human_click_sends_the_engagement_variant_next(
     ]
     body = body_of(batch)
     with web(sg_cli) as client:
-        reply = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+        reply = signer.post(client, body)
         assert reply.status_code == 200
     sent_before = len(sendgrid.requests)
     week_two = (day + timedelta(days=7, minutes=1)).isoformat()

@@ -14,28 +14,9 @@ from scheduler.ledger import outbox, sends
 from storage import Database
 from subscribers import store
 from subscribers.tables import subscribers
-from tests.conftest import CLI, write_csv
-
-NEWS = """---
-subject: "Holiday opening hours"
-preheader: "When we are open over the holidays."
-variants:
-  - id: neck
-    when: {has: neck}
-    file: news.neck.md
----
-Hi {{ first_name }},
-
-We are open over the holidays. [Book a visit]({{ clinic.booking_url }}).
-"""
-
-NEWS_NECK = """---
-subject: "Holiday hours, and a tip for your neck"
----
-Hi {{ first_name }},
-
-We are open over the holidays. Take a short walk each day.
-"""
+from tests.support.cli import CLI, write_csv
+from tests.support.newsletter import news_files
+from tests.support.times import iso
 
 
 def _day(offset: int = 5) -> date:
@@ -46,16 +27,6 @@ def _day(offset: int = 5) -> date:
 def _at(day: date, zone: str, hour: int = 9, minute: int = 0) -> datetime:
     local = datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(zone))
     return local.astimezone(UTC)
-
-
-def _iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
-
-
-def _files(tmp_path: Path) -> Path:
-    (tmp_path / "news.md").write_text(NEWS, encoding="utf-8")
-    (tmp_path / "news.neck.md").write_text(NEWS_NECK, encoding="utf-8")
-    return tmp_path / "news.md"
 
 
 def _no_series(cli: CLI, tmp_path: Path) -> None:
@@ -78,7 +49,7 @@ def _import(cli: CLI, tmp_path: Path, rows: list[str]) -> None:
 
 
 def _tick(cli: CLI, at: datetime) -> dict[str, object]:
-    run = cli("tick", "--now", _iso(at), "--json")
+    run = cli("tick", "--now", iso(at), "--json")
     assert run.code == 0, run.err
     return dict(run.json())
 
@@ -132,7 +103,7 @@ def test_local_time_delivery_across_zones_once_each(cli: CLI, tmp_path: Path, db
         ],
     )
     day = _day()
-    news = _files(tmp_path)
+    news = news_files(tmp_path)
     at = f"{day} 09:00"
 
     dry = cli("campaigns", "broadcast", str(news), "--at", at, "--dry-run", "--json")
@@ -141,9 +112,9 @@ def test_local_time_delivery_across_zones_once_each(cli: CLI, tmp_path: Path, db
     assert plan["recipients"] == 4 and plan["added"] == 0 and plan["dry_run"] is True
     zones = {z["zone"]: (z["count"], z["utc"]) for z in plan["zones"]}
     assert zones == {
-        "Asia/Tokyo": (1, _iso(_at(day, "Asia/Tokyo"))),
-        "Europe/London": (2, _iso(_at(day, "Europe/London"))),
-        "America/New_York": (1, _iso(_at(day, "America/New_York"))),
+        "Asia/Tokyo": (1, iso(_at(day, "Asia/Tokyo"))),
+        "Europe/London": (2, iso(_at(day, "Europe/London"))),
+        "America/New_York": (1, iso(_at(day, "America/New_York"))),
     }
     assert _list(cli) == {}  # a dry run stores nothing
 
@@ -216,7 +187,7 @@ def test_segment_suppression_unsubscribe_red_flag_and_pause(
                 .where(subscribers.c.email_key == "hal@example.com")
                 .values(paused_until=send_at + timedelta(days=14))
             )
-        news = _files(tmp_path)
+        news = news_files(tmp_path)
         args = ("campaigns", "broadcast", str(news), "--at", f"{day} 09:00")
         dry = cli(*args, "--segment", "@" + str(tmp_path / "sciatica.yaml"), "--dry-run", "--json")
         assert dry.code == 0, dry.err
@@ -231,7 +202,7 @@ def test_segment_suppression_unsubscribe_red_flag_and_pause(
             store.unsubscribe(conn, gus, datetime.now(UTC), "test")
             enrollment.leave_all(conn, gus, datetime.now(UTC))
         # Ivy's row is planned, then her address bounces before dispatch claims it.
-        dry_tick = cli("tick", "--now", _iso(send_at), "--dry-run", "--json")
+        dry_tick = cli("tick", "--now", iso(send_at), "--dry-run", "--json")
         assert dry_tick.json()["planned"] == 2
         with db.begin() as conn:
             store.suppress(conn, "ivy@example.com", "bounce", datetime.now(UTC))
@@ -258,11 +229,11 @@ def test_frequency_cap_waits_and_counts(cli: CLI, tmp_path: Path, db_url: str) -
     day = _day(3)
     first = _at(day, "Europe/London", 10)
     assert _tick(cli, first)["sent"] == 1  # the series' first email
-    news = _files(tmp_path)
+    news = news_files(tmp_path)
     at = f"{day + timedelta(days=2)} 09:00"
     dry = cli("campaigns", "broadcast", str(news), "--at", at, "--dry-run", "--json").json()
     assert dry["waiting_for_frequency_cap"] == 1
-    assert dry["cap_until"] == _iso(first + timedelta(days=7))
+    assert dry["cap_until"] == iso(first + timedelta(days=7))
     assert cli("campaigns", "broadcast", str(news), "--at", at).code == 0
     assert _tick(cli, _at(day + timedelta(days=2), "Europe/London"))["sent"] == 0
     # A week after the first email both are due; the broadcast goes first, the series waits.
@@ -286,7 +257,7 @@ def test_cancel_stops_who_is_still_waiting(cli: CLI, tmp_path: Path, db_url: str
         ],
     )
     day = _day()
-    news = _files(tmp_path)
+    news = news_files(tmp_path)
     assert cli("campaigns", "broadcast", str(news), "--at", f"{day} 09:00").code == 0
     assert _tick(cli, _at(day, "Europe/London"))["sent"] == 1
     run = cli("campaigns", "cancel-broadcast", "news")
@@ -305,7 +276,7 @@ def test_cancel_stops_who_is_still_waiting(cli: CLI, tmp_path: Path, db_url: str
 def test_bad_input_is_one_clear_line_and_schedules_nothing(sqlite_cli: CLI, tmp_path: Path) -> None:
     cli = sqlite_cli
     _no_series(cli, tmp_path)
-    news = _files(tmp_path)
+    news = news_files(tmp_path)
     day = _day()
 
     def refused(*args: str) -> str:

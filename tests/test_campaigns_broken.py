@@ -8,8 +8,8 @@ from pathlib import Path
 
 from scheduler.context import AppContext
 from scheduler.settings import load_settings
-from tests.conftest import CLI, write_csv
-from tests.test_subscribers_support import messages, text_part
+from tests.support.cli import CLI, write_csv
+from tests.support.outbox import messages, text_part
 
 MONDAY_10_LONDON = "2026-11-23T10:00:00Z"
 CLINIC = "Spine & Sport Clinic"

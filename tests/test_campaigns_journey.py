@@ -11,7 +11,7 @@ import pytest
 from campaigns import BUNDLED_LIBRARY
 from campaigns.journey import journey
 from campaigns.loader import load_catalog
-from tests.conftest import CLI, write_csv
+from tests.support.cli import CLI, write_csv
 
 SCIATICA = "lower_back,sciatica"
 DESK_NECK = "neck,desk_posture"

@@ -9,7 +9,7 @@ import pytest
 
 from campaigns import BUNDLED_LIBRARY
 from campaigns.loader import load_catalog
-from tests.conftest import CLI
+from tests.support.cli import CLI
 
 BROKEN = Path(__file__).parent / "fixtures" / "campaigns" / "broken"
 

@@ -15,17 +15,10 @@ from subscribers.activity import NOTHING, activity_of
 from subscribers.segments import Facts, compile_rule, parse_rule
 from subscribers.tables import subscriber_activity, subscribers
 from templates.checkin import QUESTION
-from tests.conftest import CLI
-from tests.test_subscribers_support import app_for, messages
-from tests.tracking_support import (
-    BASE,
-    BOOKING,
-    ledger_rows,
-    part,
-    paths,
-    send_of,
-    set_up,
-)
+from tests.support.app import app_for
+from tests.support.cli import CLI
+from tests.support.outbox import messages
+from tests.support.tracking import BASE, BOOKING, ledger_rows, part, paths, send_of, set_up
 
 AN_HOUR_LATER = "2026-11-23T11:00:00Z"
 SCANNER = "Mozilla/5.0 (compatible; Proofpoint URL Defense scanner)"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from scheduler.cli.output import clean
-from tests.conftest import CLI, write_csv
+from tests.support.cli import CLI, write_csv
 
 MONDAY_10_LONDON = "2026-11-23T10:00:00Z"
 
@@ -87,7 +87,7 @@ def test_terminal_escapes_never_reach_the_terminal(cli: CLI, tmp_path: Path) -> 
 
 
 def test_outbox_show_prints_only_headers_the_message_has(cli: CLI) -> None:
-    from tests.test_subscribers_support import app_for
+    from tests.support.app import app_for
 
     with app_for(cli) as (client, _ctx):
         body = {"email": "new@example.com", "consent": True}

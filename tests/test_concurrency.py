@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,11 +19,12 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import insert, select
 
 from scheduler.context import AppContext
-from scheduler.ledger import CAMPAIGN, PENDING, sends
+from scheduler.ledger import PENDING, sends
 from scheduler.settings import load_settings
 from subscribers.tables import subscribers
-from tests.conftest import CLI
-from tests.test_tick_sendgrid import FakeSendGrid
+from tests.support.cli import CLI
+from tests.support.rows import person_row, send_row
+from tests.support.sendgrid import FakeSendGrid
 
 EXE = str(Path(sys.executable).with_name("clinicmail"))
 PEOPLE = 5_000
@@ -37,37 +37,20 @@ def _bulk_fixture() -> dict[str, str]:
     try:
         campaign = next(iter(ctx.catalog.campaigns.values()))
         steps = [s.id for s in campaign.steps[:2]]
-        people = [
-            {
-                "public_id": uuid.uuid4().hex,
-                "email": f"p{i}@example.com",
-                "email_key": f"p{i}@example.com",
-                "first_name": f"P{i}",
-                "timezone": "Europe/London",
-                "status": "confirmed",
-                "red_flag": False,
-                "created_at": NOW,
-                "updated_at": NOW,
-                "confirmed_at": NOW,
-            }
-            for i in range(PEOPLE)
-        ]
+        people = [person_row(i, NOW) for i in range(PEOPLE)]
         with ctx.db.begin() as conn:
             conn.execute(insert(subscribers), people)
             ids = [r[0] for r in conn.execute(select(subscribers.c.id))]
             ledger = [
-                {
-                    "send_id": uuid.uuid4().hex,
-                    "subscriber_id": sid,
-                    "campaign_id": campaign.id,
-                    "step_id": step,
-                    "variant_id": "default",
-                    "kind": CAMPAIGN,
-                    "status": PENDING,
-                    "attempts": 0,
-                    "next_attempt_at": NOW,
-                    "created_at": NOW,
-                }
+                send_row(
+                    sid,
+                    campaign.id,
+                    step,
+                    status=PENDING,
+                    attempts=0,
+                    next_attempt_at=NOW,
+                    created_at=NOW,
+                )
                 for sid in ids
                 for step in steps
             ]

@@ -16,15 +16,8 @@ from sqlalchemy.exc import DBAPIError
 
 from staff.tables import audit_log, staff_sessions
 from storage import Database
-from tests.conftest import CLI
-from tests.console_support import (  # noqa: F401 - console_fixture is a fixture
-    PASSWORD,
-    STAFF,
-    Console,
-    console_fixture,
-    csrf_in,
-    make_console,
-)
+from tests.support.cli import CLI
+from tests.support.console import PASSWORD, STAFF, Console, csrf_in, make_console
 
 
 def _routes(routes: list[Any]) -> Iterator[Any]:

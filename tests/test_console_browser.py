@@ -8,19 +8,15 @@ Screenshots are saved under artifacts/screenshots/ (git-ignored) at 1280 and 768
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.console_support import PASSWORD, STAFF
-from tests.test_browser_pages import Site, browser  # noqa: F401 - browser is a fixture
-from tests.test_serve import EXE, _wait_healthy
+from tests.support.browser import Site, shot, sign_in, unlabelled
+from tests.support.console import STAFF
 
-SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 CID = "spasm-education"
 
 
@@ -28,81 +24,34 @@ CID = "spasm-education"
 def console_site(tmp_path: Path) -> Iterator[Site]:
     s = Site(tmp_path)
     s.cli("init")
-    for role, email in STAFF.items():
-        run = subprocess.run(
-            [EXE, "users", "add", email, "--role", role],
-            env=s.env,
-            cwd=tmp_path,
-            input=PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert run.returncode == 0, run.stderr
-    proc = subprocess.Popen(
-        [EXE, "serve", "--no-scheduler", "--port", str(s.port)],
-        env=s.env,
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_healthy(f"{s.base}/healthz", proc)
+    s.add_staff()
+    with s.serving():
         yield s
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=20)
 
 
-def _shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def _sign_in(chromium: Any, site: Site, role: str, width: int = 1280) -> tuple[Any, Any]:
-    context = chromium.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    page.goto(f"{site.base}/admin/campaigns")  # not signed in: sent to the sign-in form
-    assert "/admin/login" in page.url
-    page.fill("#email", STAFF[role])
-    page.fill("#password", PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/admin/campaigns$"))
-    return context, page
-
-
-def _unlabelled(page: Any) -> int:
-    return int(
-        page.evaluate(
-            "[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
-            ".filter(e => !e.labels || e.labels.length === 0).length"
-        )
-    )
-
-
-def test_author_review_and_activate_in_a_browser(browser: Any, console_site: Site) -> None:  # noqa: F811
+def test_author_review_and_activate_in_a_browser(browser: Any, console_site: Site) -> None:
     site = console_site
     # The sign-in form: labelled fields, a wrong password never signs in.
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.goto(f"{site.base}/admin/login")
-    assert _unlabelled(page) == 0
+    assert unlabelled(page) == 0
     page.fill("#email", STAFF["marketing"])
     page.fill("#password", "not the password")
     page.get_by_role("button", name="Sign in").click()
     assert page.locator("[role=alert]").is_visible()
     assert "/admin/login" in page.url
-    _shot(page, "01-login-failed")
+    shot(page, "01-login-failed")
     context.close()
 
-    marketing, page = _sign_in(browser, site, "marketing")
+    marketing, page = sign_in(browser, site, "marketing")
     assert page.get_by_text("Not yet reviewed by a clinician at your clinic").is_visible()
-    _shot(page, "02-campaigns-1280")
+    shot(page, "02-campaigns-1280")
     page.get_by_role("link", name=re.compile("Spasm|spasm|back", re.I)).first.click()
     page.get_by_role("button", name="Start a draft to make changes").click()
     page.locator("a[href$='/files/02-the-first-few-days.md']").first.click()
     page.wait_for_selector("#preview-subject")
-    assert _unlabelled(page) == 0
+    assert unlabelled(page) == 0
 
     # Live preview follows the typing (htmx), for a persona with a first name.
     page.fill("#persona_first_name", "Priya")
@@ -112,14 +61,14 @@ def test_author_review_and_activate_in_a_browser(browser: Any, console_site: Sit
     )
     page.locator("input[name=width][value=phone]").check()
     page.wait_for_selector("iframe.preview-frame.phone")
-    _shot(page, "03-editor-live-preview-1280")
+    shot(page, "03-editor-live-preview-1280")
 
     # A broken template shows an inline message, in words, as you type.
     body = page.locator("#body").input_value()
     page.fill("#body", body + "\n{% if %}\n")
     page.wait_for_selector("[data-finding=error]")
     assert "line" in page.locator("[data-finding=error]").first.inner_text()
-    _shot(page, "04-editor-inline-error")
+    shot(page, "04-editor-inline-error")
     page.fill("#body", body)
     page.wait_for_selector("[data-finding=none]")
     page.get_by_role("button", name="Save draft").click()
@@ -142,31 +91,31 @@ def test_author_review_and_activate_in_a_browser(browser: Any, console_site: Sit
         max_redirects=0,
     )
     assert refused.status == 403
-    _shot(page, "05-marketing-waits-for-review")
+    shot(page, "05-marketing-waits-for-review")
 
     # Tablet width stays usable: nothing overflows sideways.
-    tablet, tpage = _sign_in(browser, site, "marketing", width=768)
+    tablet, tpage = sign_in(browser, site, "marketing", width=768)
     tpage.goto(
         f"{site.base}/admin/campaigns/{CID}/versions/{version_id}/files/02-the-first-few-days.md"
     )
     tpage.wait_for_selector("#preview-subject")
     assert tpage.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
-    _shot(tpage, "06-editor-768")
+    shot(tpage, "06-editor-768")
     tablet.close()
 
-    clinician, cpage = _sign_in(browser, site, "clinician")
+    clinician, cpage = sign_in(browser, site, "clinician")
     cpage.goto(f"{site.base}/admin/reviews")
     assert cpage.get_by_text("version 2").first.is_visible()
     cpage.goto(f"{site.base}/admin/campaigns/{CID}")
     cpage.fill(f"#note-{version_id}", "Checked against our clinical guidance")
     cpage.get_by_role("button", name="Approve").click()
     cpage.wait_for_url(re.compile(r"note=approved"))
-    _shot(cpage, "07-clinician-approved")
+    shot(cpage, "07-clinician-approved")
     cpage.get_by_role("button", name="Activate").click()
     cpage.wait_for_url(re.compile(r"note=activated"))
     assert cpage.locator("[data-state=active]").count() == 1
     assert cpage.get_by_text("Not yet reviewed by a clinician at your clinic").count() == 0
-    _shot(cpage, "08-activated")
+    shot(cpage, "08-activated")
     clinician.close()
 
     # The service now previews the activated version.

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from campaigns import BUNDLED_LIBRARY, versions
 from campaigns.versions import Actor, VersionError
 from storage import Database, utcnow
-from tests.conftest import CLI
-from tests.console_support import STAFF, users_cmd
+from tests.support.cli import CLI
+from tests.support.console import STAFF, users_cmd
 
 INTERVAL = timedelta(days=365)
 

@@ -12,11 +12,7 @@ from sqlalchemy import func, select
 from campaigns import versions
 from scheduler.ledger import outbox, sends
 from staff.tables import audit_log
-from tests.console_support import (  # noqa: F401 - console_fixture is a fixture
-    STAFF,
-    Console,
-    console_fixture,
-)
+from tests.support.console import STAFF, Console
 
 CID = "spasm-education"
 STEP = "02-the-first-few-days.md"

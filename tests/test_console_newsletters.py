@@ -7,25 +7,22 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import time_machine
 from sqlalchemy import select
 
 from campaigns.tables import enrollments
 from staff.tables import audit_log
-from tests.console_support import (  # noqa: F401 - console_fixture is a fixture
-    STAFF,
-    Console,
-    console_fixture,
-)
-from tests.engagement_support import MONDAY, import_and_send
+from tests.support.console import STAFF, Console
+from tests.support.engagement import MONDAY, import_and_send
 
 ROWS = [
     "ann@example.com,Ann,lower_back;sciatica,Europe/London,yes,,",
     "bob@example.com,Bob,neck,Europe/London,yes,,",
     "cat@example.com,Cat,lower_back,America/New_York,yes,,",
 ]
-FORM = {
+FORM: dict[str, Any] = {
     "slug": "december-news",
     "subject": "Our December opening hours",
     "preheader": "Open until the 23rd",

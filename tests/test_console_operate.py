@@ -14,18 +14,8 @@ from sqlalchemy import select
 
 from staff.tables import audit_log
 from subscribers.tables import consent_events, subscribers
-from tests.console_support import (  # noqa: F401 - console_fixture is a fixture
-    STAFF,
-    Console,
-    console_fixture,
-)
-from tests.engagement_support import (
-    MONDAY,
-    deliver_events,
-    import_and_send,
-    send_ids,
-    sg,
-)
+from tests.support.console import STAFF, Console
+from tests.support.engagement import MONDAY, deliver_events, import_and_send, send_ids, sg
 
 ROWS = [
     "ann@example.com,Ann,lower_back;sciatica,Europe/London,yes,,",

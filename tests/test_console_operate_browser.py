@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,11 +25,9 @@ from engagement.process import apply_pending
 from scheduler.ledger import sends
 from storage import Database
 from subscribers.tables import subscribers
-from tests.console_support import PASSWORD, STAFF
-from tests.test_browser_pages import Site, browser  # noqa: F401 - browser is a fixture
-from tests.test_serve import EXE, _wait_healthy
+from tests.support.browser import Site, shot, sign_in, unlabelled
+from tests.support.serve import EXE
 
-SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 PEOPLE = 300
 WEEKS = [datetime(2026, 12, 7, 10, 0, tzinfo=UTC) + timedelta(weeks=w) for w in range(3)]
 SYMPTOMS = ["lower_back;sciatica", "neck;desk_posture", "lower_back", "mid_back;chronic_pain"]
@@ -116,17 +113,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     s = Site(tmp_path)
     s.env["CLINICMAIL_STAFF_EMAIL"] = "frontdesk@clinic.example"
     s.cli("init")
-    for role, email in STAFF.items():
-        run = subprocess.run(
-            [EXE, "users", "add", email, "--role", role],
-            env=s.env,
-            cwd=tmp_path,
-            input=PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert run.returncode == 0, run.stderr
+    s.add_staff()
     csv = tmp_path / "people.csv"
     csv.write_text(
         "email,first_name,symptoms,timezone,consent,consent_at,source\n"
@@ -142,56 +129,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             _events_for(db, at)
     finally:
         db.dispose()
-    proc = subprocess.Popen(
-        [EXE, "serve", "--no-scheduler", "--port", str(s.port)],
-        env=s.env,
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_healthy(f"{s.base}/healthz", proc)
+    with s.serving():
         yield s
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=20)
-
-
-def _shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def _sign_in(chromium: Any, site: Site, role: str, width: int = 1280) -> tuple[Any, Any]:
-    context = chromium.new_context(viewport={"width": width, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.goto(f"{site.base}/admin")
-    assert "/admin/login" in page.url
-    page.fill("#email", STAFF[role])
-    page.fill("#password", PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/admin$"))
-    return context, page
-
-
-def _unlabelled(page: Any) -> int:
-    return int(
-        page.evaluate(
-            "[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
-            ".filter(e => !e.labels || e.labels.length === 0).length"
-        )
-    )
 
 
 def _fits(page: Any) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
 
 
-def test_dashboard_charts_show_the_stats_figures(browser: Any, site: Site) -> None:  # noqa: F811
+def test_dashboard_charts_show_the_stats_figures(browser: Any, site: Site) -> None:
     stats = json.loads(site.cli("stats", "--json"))
     totals = stats["totals"]
     assert totals["sent"] > 500 and totals["unique_opens"] and totals["spam_reports"] == 3
-    context, page = _sign_in(browser, site, "marketing")
+    context, page = sign_in(browser, site, "marketing", start="/admin", accept_downloads=True)
     for key in (
         "sent",
         "delivered",
@@ -235,29 +185,29 @@ def test_dashboard_charts_show_the_stats_figures(browser: Any, site: Site) -> No
     assert int(cell.inner_text()) == step["sent"]
     assert page.locator("svg#chart-weekly").is_visible()
     assert _fits(page)
-    _shot(page, "c2-01-dashboard-1280")
+    shot(page, "c2-01-dashboard-1280")
     # keyboard: the first Tab reaches the skip link, which moves focus to the content
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
     context.close()
-    tablet, tpage = _sign_in(browser, site, "ops", width=768)
+    tablet, tpage = sign_in(browser, site, "ops", width=768, start="/admin", accept_downloads=True)
     assert tpage.locator("svg#chart-weekly").is_visible() and _fits(tpage)
-    _shot(tpage, "c2-02-dashboard-768")
+    shot(tpage, "c2-02-dashboard-768")
     tablet.close()
 
 
-def test_find_a_person_timeline_export_and_erase(browser: Any, site: Site) -> None:  # noqa: F811
-    context, page = _sign_in(browser, site, "marketing")
+def test_find_a_person_timeline_export_and_erase(browser: Any, site: Site) -> None:
+    context, page = sign_in(browser, site, "marketing", start="/admin", accept_downloads=True)
     page.get_by_role("link", name="People").click()
     page.wait_for_url(re.compile(r"/admin/subscribers"))
-    assert _unlabelled(page) == 0
+    assert unlabelled(page) == 0
     page.fill("#q", "p012@")  # live results while typing (htmx)
     page.wait_for_function(
         "document.querySelector('#found-count')?.textContent.startsWith('1 person')"
     )
-    _shot(page, "c2-03-people-search")
+    shot(page, "c2-03-people-search")
     page.get_by_role("link", name="p012@example.com").click()
     page.wait_for_selector("#timeline")
     timeline = page.locator("#timeline").inner_text()
@@ -265,8 +215,8 @@ def test_find_a_person_timeline_export_and_erase(browser: Any, site: Site) -> No
         "consent" in timeline and "delivered" in timeline and "email_education: given" in timeline
     )
     assert page.get_by_text("What comes next").is_visible()
-    assert _unlabelled(page) == 0
-    _shot(page, "c2-04-person-1280")
+    assert unlabelled(page) == 0
+    shot(page, "c2-04-person-1280")
     url = page.url
     with page.expect_download() as info:
         page.get_by_role("link", name="Export (JSON)").click()
@@ -275,10 +225,10 @@ def test_find_a_person_timeline_export_and_erase(browser: Any, site: Site) -> No
     assert page.get_by_role("link", name="Erase…").count() == 0  # marketing cannot erase
     context.close()
 
-    ops, opage = _sign_in(browser, site, "ops", width=768)
+    ops, opage = sign_in(browser, site, "ops", width=768, start="/admin", accept_downloads=True)
     opage.goto(url)
     assert _fits(opage)
-    _shot(opage, "c2-05-person-768")
+    shot(opage, "c2-05-person-768")
     opage.get_by_role("link", name="Erase…").click()
     opage.fill("#confirm_email", "someone-else@example.com")
     opage.get_by_role("button", name="Erase for good").click()
@@ -287,7 +237,7 @@ def test_find_a_person_timeline_export_and_erase(browser: Any, site: Site) -> No
     opage.get_by_role("button", name="Erase for good").click()
     opage.wait_for_url(re.compile(r"erased=1"))
     assert opage.get_by_text("The person was erased").is_visible()
-    _shot(opage, "c2-06-erased")
+    shot(opage, "c2-06-erased")
     assert opage.goto(url).status == 404
     ops.close()
     gone = subprocess.run(
@@ -301,8 +251,8 @@ def test_find_a_person_timeline_export_and_erase(browser: Any, site: Site) -> No
     assert gone.returncode == 1
 
 
-def test_compose_review_schedule_and_cancel_a_newsletter(browser: Any, site: Site) -> None:  # noqa: F811
-    context, page = _sign_in(browser, site, "marketing")
+def test_compose_review_schedule_and_cancel_a_newsletter(browser: Any, site: Site) -> None:
+    context, page = sign_in(browser, site, "marketing", start="/admin", accept_downloads=True)
     page.get_by_role("link", name="Newsletters").click()
     page.get_by_role("link", name="Write a newsletter").click()
     page.fill("#slug", "january-hours")
@@ -342,8 +292,8 @@ def test_compose_review_schedule_and_cancel_a_newsletter(browser: Any, site: Sit
         .get_by_text("We reopen on 4 January.")
         .is_visible()
     )
-    assert _unlabelled(page) == 0
-    _shot(page, "c2-07-newsletter-compose-1280")
+    assert unlabelled(page) == 0
+    shot(page, "c2-07-newsletter-compose-1280")
     page.get_by_role("button", name="Create draft").click()
     page.wait_for_url(re.compile(r"/admin/newsletters/[0-9a-f]{32}$"))
     newsletter_url = page.url
@@ -352,14 +302,16 @@ def test_compose_review_schedule_and_cancel_a_newsletter(browser: Any, site: Sit
     assert page.locator("#approve").count() == 0
     context.close()
 
-    clinician, cpage = _sign_in(browser, site, "clinician")
+    clinician, cpage = sign_in(browser, site, "clinician", start="/admin", accept_downloads=True)
     cpage.goto(newsletter_url)
     cpage.fill("#note", "Fine to send")
     cpage.get_by_role("button", name="Approve").click()
     cpage.wait_for_selector("#schedule")
     clinician.close()
 
-    context, page = _sign_in(browser, site, "marketing", width=768)
+    context, page = sign_in(
+        browser, site, "marketing", width=768, start="/admin", accept_downloads=True
+    )
     page.goto(newsletter_url)
     page.get_by_role("button", name=re.compile("Schedule for")).click()
     page.wait_for_function(
@@ -367,33 +319,33 @@ def test_compose_review_schedule_and_cancel_a_newsletter(browser: Any, site: Sit
     )
     assert int(page.locator("#progress-audience").inner_text()) == count
     assert _fits(page)
-    _shot(page, "c2-08-newsletter-scheduled-768")
+    shot(page, "c2-08-newsletter-scheduled-768")
     page.get_by_role("button", name="Cancel newsletter").click()
     page.wait_for_function(
         "document.querySelector('#newsletter-state').textContent === 'cancelled'"
     )
-    _shot(page, "c2-09-newsletter-cancelled")
+    shot(page, "c2-09-newsletter-cancelled")
     listed = json.loads(site.cli("campaigns", "broadcasts", "--json"))
     assert [(b["id"], b["state"]) for b in listed] == [("january-hours", "cancelled")]
     context.close()
 
 
-def test_marketing_cannot_reach_ops_pages(browser: Any, site: Site) -> None:  # noqa: F811
-    context, page = _sign_in(browser, site, "marketing")
+def test_marketing_cannot_reach_ops_pages(browser: Any, site: Site) -> None:
+    context, page = sign_in(browser, site, "marketing", start="/admin", accept_downloads=True)
     assert page.locator("nav a[href='/admin/ops']").count() == 0
     for path in ("/admin/ops", "/admin/ops/audit", "/admin/ops/settings", "/admin/ops/transport"):
         response = page.goto(f"{site.base}{path}")
         assert response.status == 403, path
-    _shot(page, "c2-10-ops-forbidden")
+    shot(page, "c2-10-ops-forbidden")
     context.close()
-    ops, opage = _sign_in(browser, site, "ops")
+    ops, opage = sign_in(browser, site, "ops", start="/admin", accept_downloads=True)
     opage.get_by_role("link", name="Ops").click()
     assert opage.locator("#accounts").is_visible()
     opage.get_by_role("link", name="Audit log").click()
     opage.fill("#action", "subscriber.")
     opage.get_by_role("button", name="Filter").click()
     assert "subscriber.view" in opage.locator("#audit").inner_text()
-    _shot(opage, "c2-11-audit-log")
+    shot(opage, "c2-11-audit-log")
     opage.get_by_role("link", name="Transport").click()
     opage.get_by_role("button", name="Send test email").click()
     assert "accepted by the outbox transport" in opage.locator("#test-result").inner_text()
@@ -402,7 +354,7 @@ def test_marketing_cannot_reach_ops_pages(browser: Any, site: Site) -> None:  # 
     frame = opage.locator("iframe.mail")
     assert frame.get_attribute("sandbox") == ""
     assert "MIME-Version" in opage.locator("#raw-mime").inner_text()
-    _shot(opage, "c2-12-outbox-message")
+    shot(opage, "c2-12-outbox-message")
     ops.close()
 
 

@@ -11,14 +11,8 @@ from sqlalchemy import select
 
 from scheduler.ledger import outbox
 from staff.tables import audit_log, staff_users
-from tests.conftest import CLI, write_csv
-from tests.console_support import (  # noqa: F401 - console_fixture is a fixture
-    PASSWORD,
-    STAFF,
-    Console,
-    console_fixture,
-    users_cmd,
-)
+from tests.support.cli import CLI, write_csv
+from tests.support.console import PASSWORD, STAFF, Console, users_cmd
 
 
 def _alert_text(console: Console, to: str) -> str:

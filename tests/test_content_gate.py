@@ -11,7 +11,7 @@ import pytest
 from campaigns import BUNDLED_LIBRARY
 from campaigns.gate import PHRASES, Finding, check_campaign, check_text
 from campaigns.loader import load_catalog
-from tests.conftest import CLI
+from tests.support.cli import CLI
 
 LIBRARY_WEEK_ONE = (BUNDLED_LIBRARY / "spasm-education" / "01-why-your-back-locks-up.md").read_text(
     encoding="utf-8"

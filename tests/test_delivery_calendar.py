@@ -9,22 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import time_machine
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from tests.conftest import CLI, write_csv
-from tests.test_tick_sendgrid import FakeSendGrid
-
-IMPORTED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-
-def import_people(cli: CLI, tmp_path: Path, rows: list[str], at: datetime = IMPORTED) -> None:
-    """Import at a fixed time, so the first email is due from then whatever today's date is
-    (the delivery tests tick at fixed ``--now`` values)."""
-    with time_machine.travel(at, tick=False):
-        run = cli("subscribers", "import", str(write_csv(tmp_path / "p.csv", rows)), "--json")
-    assert run.code == 0 and run.json()["rejected"] == 0, run.out
+from tests.support.cli import CLI, assert_one_line_error
+from tests.support.delivery import import_people
+from tests.support.sendgrid import FakeSendGrid, use_sendgrid
 
 
 def _tick(cli: CLI, at: str) -> dict[str, Any]:
@@ -36,9 +26,7 @@ def _tick(cli: CLI, at: str) -> dict[str, Any]:
 
 @pytest.fixture
 def sg(cli: CLI, httpserver: HTTPServer) -> FakeSendGrid:
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.cal")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
+    use_sendgrid(cli, httpserver, "SG.cal")
     return FakeSendGrid(httpserver)
 
 
@@ -131,6 +119,4 @@ def test_bad_calendar_settings_are_one_line_naming_the_variable(
 ) -> None:
     sqlite_cli.env(name, value)
     run = sqlite_cli("tick", "--now", "2026-11-23T10:00:00Z")
-    assert run.code == 1
-    assert run.err.count("\n") == 1 and name in run.err and hint in run.err
-    assert "Traceback" not in run.err
+    assert_one_line_error(run, name, hint)

@@ -18,7 +18,7 @@ from scheduler.context import AppContext
 from scheduler.ledger import outbox
 from scheduler.service import TICK_SECONDS, make_scheduler
 from scheduler.settings import load_settings
-from tests.conftest import CLI, write_csv
+from tests.support.cli import CLI, write_csv
 
 MONDAY_7Z = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 07:00 London, 23:00 (Sunday) Los Angeles
 JOB = "plan-and-dispatch"

@@ -35,9 +35,10 @@ from scheduler.app import create_app
 from scheduler.context import AppContext
 from scheduler.ledger import sends
 from scheduler.settings import load_settings
-from tests.conftest import CLI
-from tests.test_delivery_calendar import import_people
-from tests.test_webhook_sendgrid import Signer
+from tests.support.cli import CLI
+from tests.support.delivery import import_people
+from tests.support.sendgrid import use_sendgrid
+from tests.support.signer import Signer
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -77,9 +78,7 @@ class HoldingSendGrid:
 
 
 def _setup(cli: CLI, httpserver: HTTPServer, tmp_path: Path) -> dict[str, str]:
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.crash")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
+    use_sendgrid(cli, httpserver, "SG.crash")
     rows = [f"{e},P,lower_back,Europe/London,yes,," for e in PEOPLE]
     import_people(cli, tmp_path, rows)
     return dict(os.environ)  # the CLI fixture's settings, for the sending subprocess too
@@ -116,7 +115,7 @@ def _post_events(events: list[dict[str, Any]]) -> None:
     try:
         with TestClient(create_app(ctx)) as client:
             body = json.dumps(events).encode("utf-8")
-            answer = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+            answer = signer.post(client, body)
             assert answer.status_code == 200
     finally:
         ctx.close()
@@ -142,9 +141,15 @@ def test_killed_after_claim_loses_nothing_and_sends_once(
     assert _statuses() == Counter({"sent": len(PEOPLE)})
 
 
-def _crash_after_request_left(
-    point: str, fake: HoldingSendGrid, env: dict[str, str], tmp_path: Path
-) -> None:
+@pytest.fixture(params=["in-flight", "after-response"])
+def crashed(
+    request: pytest.FixtureRequest, cli: CLI, httpserver: HTTPServer, tmp_path: Path
+) -> HoldingSendGrid:
+    """The sender killed once its first request reached the fake SendGrid ("in-flight") or
+    once the answer came back ("after-response"): every send left, none recorded as sent."""
+    point = request.param
+    fake = HoldingSendGrid(httpserver, hold_first=point == "in-flight")
+    env = _setup(cli, httpserver, tmp_path)
     if point == "in-flight":
         proc = _sender(env, tmp_path, None)
         assert fake.arrived.wait(60), "the request never reached the fake SendGrid"
@@ -157,15 +162,12 @@ def _crash_after_request_left(
     assert proc.returncode == -signal.SIGKILL
     assert fake.per_recipient() == Counter(dict.fromkeys(PEOPLE, 1))
     assert _statuses() == Counter({"sending": len(PEOPLE)})
+    return fake
 
 
-@pytest.mark.parametrize("point", ["in-flight", "after-response"])
 def test_killed_after_the_request_left_is_settled_by_events_not_resent(
-    cli: CLI, httpserver: HTTPServer, tmp_path: Path, point: str
+    cli: CLI, crashed: HoldingSendGrid
 ) -> None:
-    fake = HoldingSendGrid(httpserver, hold_first=point == "in-flight")
-    env = _setup(cli, httpserver, tmp_path)
-    _crash_after_request_left(point, fake, env, tmp_path)
     # The lease runs out: the request may have left, so the sends become unknown, not resent.
     restart = cli("tick", "--now", "2026-11-23T10:11:00Z", "--json").json()
     assert restart["sent"] == 0
@@ -181,32 +183,28 @@ def test_killed_after_the_request_left_is_settled_by_events_not_resent(
                 "timestamp": 1795428000 + n,
                 "send_id": send_id,
             }
-            for n, (send_id, email) in enumerate(fake.send_ids().items())
+            for n, (send_id, email) in enumerate(crashed.send_ids().items())
         ]
     )
     settled = cli("tick", "--now", "2026-11-23T10:12:00Z", "--json").json()
     assert settled["settled"] == len(PEOPLE) and settled["sent"] == 0
     # Far past the reconciliation window: still exactly one request per person.
     assert cli("tick", "--now", "2026-11-23T19:00:00Z", "--json").json()["sent"] == 0
-    assert fake.per_recipient() == Counter(dict.fromkeys(PEOPLE, 1))
+    assert crashed.per_recipient() == Counter(dict.fromkeys(PEOPLE, 1))
     assert _statuses() == Counter({"sent": len(PEOPLE)})
 
 
-@pytest.mark.parametrize("point", ["in-flight", "after-response"])
 def test_killed_after_the_request_left_without_events_resends_only_after_the_window(
-    cli: CLI, httpserver: HTTPServer, tmp_path: Path, point: str
+    cli: CLI, crashed: HoldingSendGrid
 ) -> None:
-    fake = HoldingSendGrid(httpserver, hold_first=point == "in-flight")
-    env = _setup(cli, httpserver, tmp_path)
-    _crash_after_request_left(point, fake, env, tmp_path)
     assert cli("tick", "--now", "2026-11-23T10:11:00Z", "--json").json()["sent"] == 0
     # Recovered at 10:11 with a six-hour window: nothing again before 16:11.
     quiet = cli("tick", "--now", "2026-11-23T16:10:00Z", "--json").json()
     assert quiet["sent"] == 0 and quiet["released"] == 0
-    assert fake.per_recipient() == Counter(dict.fromkeys(PEOPLE, 1))
+    assert crashed.per_recipient() == Counter(dict.fromkeys(PEOPLE, 1))
     again = cli("tick", "--now", "2026-11-23T16:12:00Z", "--json").json()
     assert again["released"] == len(PEOPLE) and again["sent"] == len(PEOPLE)
     # The documented trade-off: with no word from the provider, a duplicate beats a lost email.
-    assert fake.per_recipient() == Counter(dict.fromkeys(PEOPLE, 2))
+    assert crashed.per_recipient() == Counter(dict.fromkeys(PEOPLE, 2))
     assert cli("tick", "--now", "2026-11-23T19:00:00Z", "--json").json()["sent"] == 0
     assert _statuses() == Counter({"sent": len(PEOPLE)})

@@ -23,8 +23,9 @@ from scheduler.ledger import sends
 from scheduler.settings import load_settings
 from scheduler.tick import TickReport, make_dispatcher, run_tick
 from storage import Database
-from tests.conftest import CLI
-from tests.test_delivery_calendar import import_people
+from tests.support.cli import CLI
+from tests.support.delivery import import_people, londoners
+from tests.support.sendgrid import use_sendgrid
 
 STAFF = "staff@clinic.example"
 
@@ -138,11 +139,8 @@ def test_a_single_failure_after_recovery_does_not_back_off(
     cli: CLI, httpserver: HTTPServer, tmp_path: Path
 ) -> None:
     fake = FlakySendGrid(httpserver, 500)
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.health")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
-    rows = [f"p{i}@example.com,P,lower_back,Europe/London,yes,," for i in range(2)]
-    import_people(cli, tmp_path, rows)
+    use_sendgrid(cli, httpserver, "SG.health")
+    import_people(cli, tmp_path, londoners("p", 2))
     for at in ("10:00", "10:05"):
         assert cli("tick", "--now", f"2026-11-23T{at}:00Z", "--json").json()["retried"] == 2
     fake.failing = False
@@ -157,11 +155,8 @@ def test_breaker_stops_a_tick_midway_and_hands_back_what_was_not_sent(
     cli: CLI, httpserver: HTTPServer, tmp_path: Path
 ) -> None:
     fake = FlakySendGrid(httpserver, 503)
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.health")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
-    rows = [f"m{i}@example.com,M,lower_back,Europe/London,yes,," for i in range(5)]
-    import_people(cli, tmp_path, rows)
+    use_sendgrid(cli, httpserver, "SG.health")
+    import_people(cli, tmp_path, londoners("m", 5))
 
     def tick(at: datetime) -> TickReport:
         ctx = AppContext.from_settings(load_settings())

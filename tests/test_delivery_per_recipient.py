@@ -12,9 +12,9 @@ from pytest_httpserver import HTTPServer
 from scheduler.context import AppContext
 from scheduler.settings import load_settings
 from scheduler.tick import make_dispatcher, run_tick
-from tests.conftest import CLI
-from tests.test_delivery_calendar import import_people
-from tests.test_tick_sendgrid import FakeSendGrid
+from tests.support.cli import CLI
+from tests.support.delivery import import_people
+from tests.support.sendgrid import FakeSendGrid, use_sendgrid
 
 MONDAY = datetime(2026, 11, 23, 10, tzinfo=UTC)
 
@@ -23,9 +23,7 @@ def test_per_recipient_path_posts_one_filled_email_per_request(
     cli: CLI, httpserver: HTTPServer, tmp_path: Path
 ) -> None:
     sendgrid = FakeSendGrid(httpserver)
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.per")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
+    use_sendgrid(cli, httpserver, "SG.per")
     rows = [f"{n.lower()}@example.com,{n},lower_back,Europe/London,yes,," for n in ("Ann", "Bea")]
     rows.append("cy@example.com,,lower_back,Europe/London,yes,,")
     import_people(cli, tmp_path, rows)

@@ -15,9 +15,9 @@ from scheduler.context import AppContext
 from scheduler.ratelimit import TokenBucket
 from scheduler.settings import load_settings
 from scheduler.tick import make_dispatcher, run_tick
-from tests.conftest import CLI
-from tests.test_delivery_calendar import import_people
-from tests.test_tick_sendgrid import FakeSendGrid
+from tests.support.cli import CLI, assert_one_line_error
+from tests.support.delivery import import_people, londoners
+from tests.support.sendgrid import FakeSendGrid, use_sendgrid
 
 
 class FakeClock:
@@ -77,12 +77,9 @@ def test_tick_paces_requests_by_recipients(
     cli: CLI, httpserver: HTTPServer, tmp_path: Path
 ) -> None:
     sendgrid = FakeSendGrid(httpserver)
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.rate")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
+    use_sendgrid(cli, httpserver, "SG.rate")
     cli.env("CLINICMAIL_SEND_RATE", "4")
-    rows = [f"r{i}@example.com,R,lower_back,Europe/London,yes,," for i in range(10)]
-    import_people(cli, tmp_path, rows)
+    import_people(cli, tmp_path, londoners("r", 10))
     ctx = AppContext.from_settings(load_settings())
     try:
         dispatcher = make_dispatcher(ctx)
@@ -102,11 +99,8 @@ def test_unlimited_by_default_and_through_the_cli(
     cli: CLI, httpserver: HTTPServer, tmp_path: Path
 ) -> None:
     sendgrid = FakeSendGrid(httpserver)
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.rate")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
-    rows = [f"r{i}@example.com,R,lower_back,Europe/London,yes,," for i in range(6)]
-    import_people(cli, tmp_path, rows)
+    use_sendgrid(cli, httpserver, "SG.rate")
+    import_people(cli, tmp_path, londoners("r", 6))
     ctx = AppContext.from_settings(load_settings())
     try:
         assert make_dispatcher(ctx).pacer is None
@@ -121,6 +115,4 @@ def test_unlimited_by_default_and_through_the_cli(
 def test_bad_send_rate_is_one_line_naming_the_variable(sqlite_cli: CLI, value: str) -> None:
     sqlite_cli.env("CLINICMAIL_SEND_RATE", value)
     run = sqlite_cli("tick", "--now", "2026-11-23T10:00:00Z")
-    assert run.code == 1
-    assert run.err.count("\n") == 1 and "CLINICMAIL_SEND_RATE" in run.err
-    assert "Traceback" not in run.err
+    assert_one_line_error(run, "CLINICMAIL_SEND_RATE")

@@ -12,9 +12,9 @@ import pytest
 
 from deliverability import DnsUnavailable, Lookup
 from deliverability.domain import SENDGRID, check_domain
-from tests.conftest import CLI
-from tests.dns_server import ZoneResolver, dns_server
-from tests.test_webhook_sendgrid import Signer
+from tests.support.cli import CLI
+from tests.support.dns_server import ZoneResolver, dns_server
+from tests.support.signer import Signer
 
 SENDGRID_SPF = '"v=spf1 ip4:167.89.0.0/17 ip4:208.117.48.0/20 ~all"'
 # Enough TXT noise at every apex that UDP answers are truncated and the client retries on TCP.

@@ -11,18 +11,8 @@ import pytest
 from campaigns import BUNDLED_LIBRARY
 from campaigns.loader import load_catalog
 from campaigns.rendering import render_variant
-from templates import ClinicInfo, Renderer, fill
-from tests.test_browser_pages import browser
-
-__all__ = ["browser"]
-
-CLINIC = ClinicInfo(
-    name="Riverside Back & Neck Clinic",
-    address="12 Mill Lane, Bristol BS1 4XY",
-    from_email="care@riverside.example",
-    booking_url="https://riverside.example/book",
-    base_url="https://mail.riverside.example",
-)
+from templates import Renderer, fill
+from tests.support.clinic import CLINIC
 
 # Reads the colour an element's text is drawn in and the first opaque background behind it.
 _COLOURS = """(sel) => {

@@ -6,6 +6,7 @@ number and urgent-advice line (settings, so a clinic abroad says 911 or 112)."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -16,15 +17,13 @@ from scheduler.settings import contrast_with_white
 from subscribers.segments import Facts
 from templates import ClinicInfo, Renderer, fill
 from templates.tracking import track
-from tests.conftest import CLI
+from tests.support.cli import CLI
+from tests.support.clinic import CLINIC as RIVERSIDE
 
 BOOKING = "https://riverside.example/book"
-CLINIC = ClinicInfo(
-    name="Riverside Back & Neck Clinic",
-    address="12 Mill Lane, Bristol BS1 4XY",
-    from_email="care@riverside.example",
+CLINIC = replace(
+    RIVERSIDE,
     booking_url=BOOKING,
-    base_url="https://mail.riverside.example",
     emergency_number="911",
     urgent_advice="your urgent care line",
     logo_url="https://riverside.example/logo.png",

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from campaigns import ledger
 from engagement import complaints
 from engagement.complaints import ALERT, PAUSE, DayFigures
 from scheduler.context import AppContext
@@ -18,18 +17,12 @@ from scheduler.listhealth import housekeeping
 from scheduler.settings import load_settings
 from storage import Database
 from subscribers.tables import subscribers
-from tests.conftest import CLI
-from tests.engagement_support import (
-    MONDAY,
-    deliver_events,
-    import_and_send,
-    iso,
-    outbox_messages,
-    people,
-    send_ids,
-    sg,
-)
-from tests.test_subscribers_support import app_for
+from tests.support.app import app_for
+from tests.support.cli import CLI
+from tests.support.engagement import MONDAY, deliver_events, import_and_send, people, send_ids, sg
+from tests.support.outbox import outbox_messages
+from tests.support.rows import plan_sends
+from tests.support.times import iso
 
 STAFF = "frontdesk@clinic.example"
 DAY = date(2026, 11, 23)
@@ -177,19 +170,7 @@ def test_the_pause_holds_campaign_rows_already_in_the_ledger(
                 (CAMPAIGN, "spasm-education", "x-held"),
                 (SYSTEM, "_system", "safety"),
             ):
-                ledger.plan(
-                    conn,
-                    [
-                        ledger.new_row(
-                            subscriber_id=sid,
-                            campaign_id=campaign,
-                            step_id=step,
-                            variant_id="default",
-                            kind=kind,
-                            now=at - timedelta(minutes=5),
-                        )
-                    ],
-                )
+                plan_sends(conn, sid, campaign, kind, (step,), at - timedelta(minutes=5))
         tick = cli("tick", "--now", iso(at), "--json")
         assert tick.code == 0, tick.err
         assert tick.json()["sent"] == 1  # the safety email

@@ -14,8 +14,8 @@ from engagement.process import SCANNER_SECONDS
 from engagement.tables import email_events
 from storage import Database
 from subscribers.tables import subscriber_activity
-from tests.conftest import CLI
-from tests.engagement_support import MONDAY, deliver_events, import_and_send, people, send_ids, sg
+from tests.support.cli import CLI
+from tests.support.engagement import MONDAY, deliver_events, import_and_send, people, send_ids, sg
 
 DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)"
 

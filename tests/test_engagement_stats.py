@@ -12,8 +12,9 @@ from sqlalchemy import select
 from scheduler.ledger import sends
 from storage import Database
 from subscribers import activity
-from tests.conftest import CLI
-from tests.engagement_support import MONDAY, deliver_events, iso, send_ids, sg
+from tests.support.cli import CLI, assert_one_line_error
+from tests.support.engagement import MONDAY, deliver_events, send_ids, sg
+from tests.support.times import iso
 
 ROWS = [
     "ann@example.com,Ann,lower_back;sciatica,Europe/London,yes,,",
@@ -25,7 +26,7 @@ ROWS = [
 
 @pytest.fixture
 def figures(cli: CLI, tmp_path: Path, db_url: str) -> CLI:
-    from tests.conftest import write_csv
+    from tests.support.cli import write_csv
 
     csv = write_csv(tmp_path / "people.csv", ROWS)
     assert cli("subscribers", "import", str(csv)).code == 0
@@ -151,8 +152,7 @@ def test_chart_path_errors_are_one_line(
         target = tmp_path / "adir.png"
         target.mkdir()
     run = sqlite_cli("stats", "--chart", str(target))
-    assert run.code == 1
-    assert message in run.err and run.err.count("\n") == 1 and "Traceback" not in run.err
+    assert_one_line_error(run, message)
 
 
 def test_chart_to_an_unwritable_place_is_one_line(sqlite_cli: CLI) -> None:

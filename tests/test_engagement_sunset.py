@@ -16,9 +16,11 @@ from engagement.tables import sunset
 from scheduler.ledger import sends
 from storage import Database
 from subscribers.tables import subscribers
-from tests.conftest import CLI
-from tests.engagement_support import MONDAY, deliver_events, iso, outbox_messages, sg
-from tests.test_subscribers_support import app_for, link_in, messages
+from tests.support.app import app_for, link_in
+from tests.support.cli import CLI, assert_one_line_error
+from tests.support.engagement import MONDAY, deliver_events, sg
+from tests.support.outbox import messages, outbox_messages
+from tests.support.times import iso
 
 WEEK = timedelta(days=7)
 # Five weekly emails (weeks 0-4); the policy runs the day after the fifth.
@@ -26,7 +28,7 @@ RUN_AT = MONDAY + 4 * WEEK + timedelta(days=1)
 
 
 def _weeks_of_email(cli: CLI, tmp_path: Path, rows: list[str], weeks: int = 5) -> None:
-    from tests.conftest import write_csv
+    from tests.support.cli import write_csv
 
     csv = write_csv(tmp_path / "people.csv", rows)
     assert cli("subscribers", "import", str(csv)).code == 0
@@ -70,9 +72,7 @@ def _states(db_url: str) -> dict[str, tuple[str, int]]:
 def test_sunset_weeks_is_validated_in_one_line(sqlite_cli: CLI, value: str) -> None:
     sqlite_cli.env("CLINICMAIL_SUNSET_WEEKS", value)
     run = sqlite_cli("health", "sunset", "--dry-run")
-    assert run.code == 1
-    assert run.err.count("\n") == 1 and "CLINICMAIL_SUNSET_WEEKS" in run.err
-    assert "Traceback" not in run.err
+    assert_one_line_error(run, "CLINICMAIL_SUNSET_WEEKS")
 
 
 def test_zero_turns_the_policy_off(sqlite_cli: CLI) -> None:

@@ -5,16 +5,11 @@ Speed is measured by `make bench` (bench/webhook.py), not here."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from engagement.process import apply_pending
@@ -23,40 +18,18 @@ from scheduler.app import create_app
 from scheduler.context import AppContext
 from scheduler.settings import load_settings
 from subscribers.tables import subscriber_activity, subscribers
-from tests.conftest import CLI
-from tests.test_webhook_sendgrid import Signer
-from tests.webhook_batches import KINDS, PEOPLE, bodies, post_all, seed
+from tests.support.cli import CLI
+from tests.support.serve import real_server
+from tests.support.signer import Signer
+from tests.support.webhook_batches import KINDS, PEOPLE, bodies, post_all, seed
 
 BATCHES = 100
 PER_BATCH = 1000
 
 
-@contextmanager
-def real_server(app: Any) -> Iterator[str]:
-    """uvicorn on a free loopback port, in a thread, for the duration of the block."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
-        sock.close()
-
-
 def counts(ctx: AppContext) -> dict[str, Any]:
     with ctx.db.begin() as conn:
-        by_kind = dict(
+        by_kind: dict[str, int] = dict(
             conn.execute(
                 select(email_events.c.kind, func.count()).group_by(email_events.c.kind)
             ).all()
@@ -68,7 +41,7 @@ def counts(ctx: AppContext) -> dict[str, Any]:
                 func.sum(subscriber_activity.c.count),
             ).group_by(subscriber_activity.c.kind)
         ).all()
-        statuses = dict(
+        statuses: dict[str, int] = dict(
             conn.execute(
                 select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
             ).all()

@@ -4,27 +4,18 @@ no address, no name, no symptom, in text or JSON logs. Addresses of every legal 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from scheduler.logs import configure, redact_text
-from tests.conftest import CLI, write_csv
-from tests.test_subscribers_support import app_for, future_noon, iso, link_in, messages
+from tests.support.app import app_for, link_in
+from tests.support.cli import CLI, write_csv
+from tests.support.outbox import messages
+from tests.support.times import future_noon, iso
 
 PERSONAL = ("Zebedee", "ann@example.com", "America/New_York", "red_flag", "ann@")
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def _break_updates(conn: object, dialect: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI, write_csv
+from tests.support.cli import CLI, write_csv
 
 GOOD = "ann@example.com,Ann,lower_back;sciatica,Europe/London,yes,2026-11-01T09:00:00Z,clinic"
 

@@ -20,7 +20,7 @@ from storage.schema import kv
 from subscribers import store
 from subscribers.tables import SCHEME_HMAC, SCHEME_SHA256, suppressions
 from subscribers.tokens import Tokens
-from tests.conftest import CLI
+from tests.support.cli import CLI
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

@@ -16,7 +16,8 @@ from scheduler.context import AppContext
 from scheduler.settings import load_settings
 from scheduler.tick import run_tick
 from subscribers.tables import subscribers
-from tests.conftest import CLI, write_csv
+from tests.support.cli import CLI, write_csv
+from tests.support.rows import plan_sends
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -54,21 +55,7 @@ def test_each_send_records_the_content_version_it_was_planned_from(ctx: AppConte
 def test_transitions_move_only_rows_in_their_from_states(ctx: AppContext) -> None:
     with ctx.db.begin() as conn:
         sid = conn.execute(select(subscribers.c.id)).scalar_one()
-        ledger.plan(
-            conn,
-            [
-                ledger.new_row(
-                    subscriber_id=sid,
-                    campaign_id=SYSTEM_CAMPAIGN,
-                    step_id=step,
-                    variant_id="default",
-                    kind=SYSTEM,
-                    now=NOW,
-                )
-                for step in ("a", "b")
-            ],
-        )
-        ids = {r.step_id: r.id for r in conn.execute(select(sends.c.step_id, sends.c.id))}
+        ids = plan_sends(conn, sid, SYSTEM_CAMPAIGN, SYSTEM, ("a", "b"), NOW)
         ledger.claim(conn, [ids["a"], ids["b"]], NOW + timedelta(minutes=10))
         ledger.start_sending(conn, [ids["a"]], lease_until=NOW, transport="outbox")
         # "a" is sending: unclaiming it must not put it back to pending (it may have left).
@@ -83,21 +70,7 @@ def test_transitions_move_only_rows_in_their_from_states(ctx: AppContext) -> Non
 def test_acceptance_moves_the_weekly_cap_and_never_back(ctx: AppContext) -> None:
     with ctx.db.begin() as conn:
         sid = conn.execute(select(subscribers.c.id)).scalar_one()
-        ledger.plan(
-            conn,
-            [
-                ledger.new_row(
-                    subscriber_id=sid,
-                    campaign_id="spasm-education",
-                    step_id=step,
-                    variant_id="default",
-                    kind=CAMPAIGN,
-                    now=NOW,
-                )
-                for step in ("later", "earlier")
-            ],
-        )
-        ids = {r.step_id: r.id for r in conn.execute(select(sends.c.step_id, sends.c.id))}
+        ids = plan_sends(conn, sid, "spasm-education", CAMPAIGN, ("later", "earlier"), NOW)
         assert ledger.campaign_in_flight(conn, [sid]) == {sid: NOW}
         ledger.mark_sent(conn, [ids["later"]], at=NOW + timedelta(days=1), provider_message_id="m")
         ledger.mark_sent(conn, [ids["earlier"]], at=NOW, provider_message_id="m")

@@ -13,8 +13,8 @@ from scheduler.app import create_app
 from scheduler.context import AppContext
 from scheduler.service import tick_job
 from scheduler.settings import load_settings
-from tests.conftest import CLI, write_csv
-from tests.test_stats_end_to_end import web
+from tests.support.app import web
+from tests.support.cli import CLI, write_csv
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette asks for its `httpx2` fork

@@ -27,11 +27,11 @@ import pytest
 from sqlalchemy import select
 
 from campaigns import ledger as sends_ledger
+from campaigns.ledger import SYSTEM_CAMPAIGN
 from campaigns.loader import Problem
 from deliverability.message import message_problems
 from engagement import complaints
 from scheduler.context import AppContext
-from scheduler.dispatch import SYSTEM_CAMPAIGN
 from scheduler.health import HealthState, TransportHealth
 from scheduler.ledger import CAMPAIGN, SYSTEM, outbox, sends
 from scheduler.library import record_broken
@@ -40,9 +40,10 @@ from scheduler.settings import load_settings
 from scheduler.tick import run_tick
 from subscribers.tables import subscribers
 from templates.system import OPS_EMAILS, SYSTEM_EMAILS
-from tests.conftest import CLI
-from tests.test_delivery_calendar import import_people
-from tests.test_smtp import Sink, smtp  # noqa: F401 - the real SMTP server fixture
+from tests.support.cli import CLI
+from tests.support.delivery import import_people
+from tests.support.newsletter import news_files
+from tests.support.smtp import Sink, use_smtp
 
 MONDAY = datetime(2026, 11, 23, 10, tzinfo=UTC)  # inside the default send window in London
 FROM_DOMAIN = "clinic.example"  # the CLI fixture sends from care@clinic.example
@@ -51,25 +52,6 @@ STAFF = "staff@clinic.example"
 NO_LIST_HEADERS = {"confirm", "staff-alert", "checkin-staff", *OPS_EMAILS}
 MSGID = re.compile(r"^<[^<>@\s]+@([^<>@\s]+)>$")
 BROADCAST = "broadcast.clinic-news"  # scheduled with --id clinic-news
-NEWS = """---
-subject: "Opening hours over the holidays"
-preheader: "When we are open in December."
-variants:
-  - id: neck
-    when: {has: neck}
-    file: news.neck.md
----
-Hi {{ first_name }},
-
-We are open over the holidays. [Book a visit]({{ clinic.booking_url }}).
-"""
-NEWS_NECK = """---
-subject: "Opening hours, and a tip for your neck"
----
-Hi {{ first_name }},
-
-We are open over the holidays. A short walk each day helps a stiff neck.
-"""
 
 
 @dataclass(frozen=True)
@@ -91,9 +73,11 @@ def standards_problems(made: Made) -> list[str]:
         return ["no blank CRLF line between the headers and the body"]
     if re.search(rb"(?<!\r)\n", raw):
         problems.append("a bare LF line ending (SMTP needs CRLF)")
-    for n, line in enumerate(head.split(b"\r\n"), 1):
-        if len(line) > 998:
-            problems.append(f"header line {n} has {len(line)} characters (RFC 5322: 998 at most)")
+    for n, header_line in enumerate(head.split(b"\r\n"), 1):
+        if len(header_line) > 998:
+            problems.append(
+                f"header line {n} has {len(header_line)} characters (RFC 5322: 998 at most)"
+            )
     mime_versions = len(re.findall(rb"(?im)^MIME-Version:", raw))
     if mime_versions != 1:
         problems.append(f"{mime_versions} MIME-Version headers (exactly one, at the top)")
@@ -184,9 +168,7 @@ def _plant_every_email(cli: CLI, tmp_path: Path) -> tuple[AppContext, set[str]]:
     rows.append("news@example.com,Nia,lower_back,Europe/London,yes,,")
     import_people(cli, tmp_path, rows, at=MONDAY)
     # A one-off broadcast (newsletter) with a variant goes out in the same tick.
-    (tmp_path / "news.md").write_text(NEWS, encoding="utf-8")
-    (tmp_path / "news.neck.md").write_text(NEWS_NECK, encoding="utf-8")
-    news = str(tmp_path / "news.md")
+    news = str(news_files(tmp_path))
     run = cli("campaigns", "broadcast", news, "--at", "2026-11-23 10:00", "--id", "clinic-news")
     assert run.code == 0, run.err
     with ctx.db.begin() as conn:
@@ -298,12 +280,11 @@ def test_every_outbox_message_keeps_the_standards(cli: CLI, tmp_path: Path) -> N
 def test_every_smtp_message_keeps_the_standards(
     cli: CLI,
     tmp_path: Path,
-    smtp: tuple[Sink, int],  # noqa: F811 - the fixture imported above
+    smtp: tuple[Sink, int],
 ) -> None:
     sink, port = smtp
     _configure(cli)
-    cli.env("CLINICMAIL_TRANSPORT", "smtp")
-    cli.env("CLINICMAIL_SMTP_URL", f"smtp://127.0.0.1:{port}")
+    use_smtp(cli, port)
     ctx, labels = _plant_every_email(cli, tmp_path)
     try:
         _send_everything(ctx)

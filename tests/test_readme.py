@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from subscribers.symptoms import SYMPTOMS
-from tests.conftest import CLI
+from tests.support.cli import CLI
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -2,51 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import write_csv
-
-EXE = str(Path(sys.executable).with_name("clinicmail"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLINICMAIL_")}
-    env["CLINICMAIL_DATABASE_URL"] = f"sqlite:///{tmp_path / 'svc.db'}"
-    # A window that is always open, so the scheduler's first tick sends whatever the hour.
-    env["CLINICMAIL_SEND_WINDOW"] = "00:00-24:00"
-    return env
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 30) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited early: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            return httpx.get(url, timeout=1)
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise AssertionError("serve did not answer in time")
+from tests.support.cli import write_csv
+from tests.support.serve import EXE, free_port, serve_env, spawn_web, wait_healthy
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_serve_answers_ticks_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
-    env = _env(tmp_path)
+    env = serve_env(tmp_path)
     subprocess.run(
         [EXE, "init"], env=env, cwd=tmp_path, check=True, capture_output=True, timeout=60
     )
@@ -59,7 +28,7 @@ def test_serve_answers_ticks_and_stops_cleanly(tmp_path: Path, sig: signal.Signa
         capture_output=True,
         timeout=60,
     )
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [EXE, "serve", "--port", str(port)],
         env=env,
@@ -69,7 +38,7 @@ def test_serve_answers_ticks_and_stops_cleanly(tmp_path: Path, sig: signal.Signa
         text=True,
     )
     try:
-        health = _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        health = wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
         assert health.status_code == 200
         assert health.json()["status"] == "ok"
         # The scheduler's first tick runs at start-up and delivers the due email to the outbox.
@@ -98,23 +67,17 @@ def test_serve_answers_ticks_and_stops_cleanly(tmp_path: Path, sig: signal.Signa
 
 
 def test_scheduler_only_and_no_scheduler(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = serve_env(tmp_path)
     subprocess.run(
         [EXE, "init"], env=env, cwd=tmp_path, check=True, capture_output=True, timeout=60
     )
     sched = subprocess.Popen(
         [EXE, "serve", "--scheduler-only"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
     )
-    port = _free_port()
-    web = subprocess.Popen(
-        [EXE, "serve", "--no-scheduler", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    port = free_port()
+    web = spawn_web(env, tmp_path, port)
     try:
-        assert _wait_healthy(f"http://127.0.0.1:{port}/healthz", web).status_code == 200
+        assert wait_healthy(f"http://127.0.0.1:{port}/healthz", web).status_code == 200
         time.sleep(1.0)
         assert sched.poll() is None
     finally:

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.http_edge import post_chunked, post_declaring
-from tests.test_serve import EXE, _env, _free_port, _wait_healthy
-from tests.test_webhook_sendgrid import Signer
+from tests.support.http_edge import post_chunked, post_declaring
+from tests.support.serve import EXE, free_port, serve_env, spawn_web, wait_healthy
+from tests.support.signer import Signer
 
 MB = 1024 * 1024
 
@@ -26,19 +26,13 @@ MB = 1024 * 1024
 @contextmanager
 def serving(tmp_path: Path, **extra: str) -> Iterator[tuple[int, list[str]]]:
     """A running `clinicmail serve --no-scheduler`; yields (port, stderr lines once stopped)."""
-    env = {**_env(tmp_path), **extra}
+    env = {**serve_env(tmp_path), **extra}
     subprocess.run([EXE, "init"], env=env, cwd=tmp_path, check=True, capture_output=True)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [EXE, "serve", "--no-scheduler", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    port = free_port()
+    proc = spawn_web(env, tmp_path, port)
     lines: list[str] = []
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
         yield port, lines
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -97,7 +91,7 @@ def test_forwarded_for_from_loopback_is_not_believed_by_the_server(tmp_path: Pat
 
 
 def test_a_busy_port_is_one_line_naming_port_before_anything_starts(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = serve_env(tmp_path)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI
+from tests.support.cli import CLI
 
 BAD = [
     ("CLINICMAIL_TRANSPORT", "carrier-pigeon", "CLINICMAIL_TRANSPORT"),

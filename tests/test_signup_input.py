@@ -10,8 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from subscribers.tables import subscribers
-from tests.conftest import CLI
-from tests.test_subscribers_support import app_for, future_noon, iso, ledger, messages, text_part
+from tests.support.app import app_for, ledger
+from tests.support.cli import CLI
+from tests.support.outbox import messages, text_part
+from tests.support.times import future_noon, iso
 
 ANN: dict[str, Any] = {
     "email": "ann@example.com",

@@ -23,8 +23,8 @@ from scheduler.settings import load_settings
 from storage import utcnow
 from subscribers import store
 from subscribers.tables import signup_requests, subscribers
-from tests.conftest import CLI, write_csv
-from tests.test_engagement_webhook_load import real_server
+from tests.support.cli import CLI, write_csv
+from tests.support.serve import real_server
 
 STATES = ("new", "unconfirmed", "confirmed", "unsubscribed", "suppressed")
 

@@ -2,61 +2,20 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from email import message_from_bytes
+from email.message import Message
 from pathlib import Path
-from typing import Any
+from typing import cast
 
-import pytest
-from aiosmtpd.controller import Controller
-
-from tests.conftest import CLI, write_csv
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-        self.sessions: set[int] = set()
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
-    ) -> str:
-        if address.startswith("refused"):
-            return "550 5.1.1 no such user"
-        if address.startswith("busy"):
-            return "451 4.3.0 try later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.sessions.add(id(session))
-        self.messages.append(
-            (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
-        )
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Sink, int]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield sink, port
-    finally:
-        controller.stop()
+from tests.support.cli import CLI, write_csv
+from tests.support.smtp import Sink, use_smtp
 
 
 def test_smtp_delivers_multipart_with_headers_over_one_connection(
     sqlite_cli: CLI, smtp: tuple[Sink, int], tmp_path: Path
 ) -> None:
     sink, port = smtp
-    sqlite_cli.env("CLINICMAIL_TRANSPORT", "smtp")
-    sqlite_cli.env("CLINICMAIL_SMTP_URL", f"smtp://127.0.0.1:{port}")
+    use_smtp(sqlite_cli, port)
     write_csv(
         tmp_path / "p.csv",
         [
@@ -80,4 +39,6 @@ def test_smtp_delivers_multipart_with_headers_over_one_connection(
     assert msg["List-Unsubscribe"].startswith("<https://mail.clinic.example/unsubscribe/")
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg.is_multipart()
-    assert [p.get_content_type() for p in msg.get_payload()] == ["text/plain", "text/html"]
+    parts = msg.get_payload()
+    assert isinstance(parts, list)
+    assert [cast(Message, p).get_content_type() for p in parts] == ["text/plain", "text/html"]

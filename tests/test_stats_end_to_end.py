@@ -4,8 +4,6 @@ send_ids → `clinicmail stats`; replays change nothing; bounces and unsubscribe
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,54 +11,16 @@ from sqlalchemy import func, select
 
 from engagement.ingest import parse_sendgrid, store
 from engagement.tables import email_events
-from scheduler.app import create_app
-from scheduler.context import AppContext
 from scheduler.ledger import sends
-from scheduler.settings import load_settings
 from storage import Database, utcnow
 from subscribers.tables import subscribers
-from tests.conftest import CLI, write_csv
-from tests.test_tick_sendgrid import FakeSendGrid, sendgrid, sg_cli
-from tests.test_webhook_sendgrid import Signer, body_of, event
+from tests.support.app import web
+from tests.support.cli import CLI
+from tests.support.sendgrid import NEXT_MONDAY, FakeSendGrid, send_first_week
+from tests.support.signer import Signer, body_of, event
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette asks for its `httpx2` fork
-    from fastapi.testclient import TestClient
-
-__all__ = ["sendgrid", "sg_cli"]  # fixtures shared with the tick tests
-
-MONDAY = "2026-11-23T10:00:00Z"
-NEXT_MONDAY = "2026-11-30T10:00:00Z"
-
-
-@contextmanager
-def web(cli: CLI) -> Iterator[TestClient]:
-    ctx = AppContext.from_settings(load_settings())
-    try:
-        with TestClient(create_app(ctx)) as client:
-            yield client
-    finally:
-        ctx.close()
-
-
-def _setup(sg_cli: CLI, sendgrid: FakeSendGrid, tmp_path: Path) -> dict[str, str]:
-    csv = write_csv(
-        tmp_path / "people.csv",
-        [
-            "ann@example.com,Ann,lower_back;sciatica,Europe/London,yes,,",
-            "bob@example.com,Bob,neck;desk_posture,Europe/London,yes,,",
-            "cat@example.com,Cat,lower_back,Europe/London,yes,,",
-        ],
-    )
-    assert sg_cli("subscribers", "import", str(csv)).code == 0
-    first = sg_cli("tick", "--now", MONDAY, "--json")
-    assert first.code == 0, first.err
-    assert first.json()["sent"] == 3
-    return {
-        p["to"][0]["email"]: p["custom_args"]["send_id"]
-        for body in sendgrid.requests
-        for p in body["personalizations"]
-    }
 
 
 def _stats(cli: CLI) -> dict[str, Any]:
@@ -74,7 +34,7 @@ def test_webhook_events_show_in_stats_and_stop_later_email(
 ) -> None:
     signer = Signer()
     sg_cli.env("CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY", signer.public_key)
-    ids = _setup(sg_cli, sendgrid, tmp_path)
+    ids = send_first_week(sg_cli, sendgrid, tmp_path)
 
     def ev(kind: str, email: str, n: int, **extra: Any) -> dict[str, Any]:
         return event(kind, email, n, send_id=ids[email], campaign="spasm-education", **extra)
@@ -93,7 +53,7 @@ def test_webhook_events_show_in_stats_and_stop_later_email(
     body = body_of(batch)
     with web(sg_cli) as client:
         for _ in range(5):  # SendGrid retries; a replayed batch changes nothing
-            r = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+            r = signer.post(client, body)
             assert r.status_code == 200, r.text
         forged = client.post("/webhooks/sendgrid", content=body, headers=Signer().headers(body))
         assert forged.status_code == 403
@@ -141,7 +101,7 @@ def test_the_tick_applies_stored_events_before_it_sends(
 ) -> None:
     """Events stored by a web process that never got to apply them (say it stopped right after
     answering) still take effect: the next tick applies them before sending anything."""
-    ids = _setup(sg_cli, sendgrid, tmp_path)
+    ids = send_first_week(sg_cli, sendgrid, tmp_path)
     raw = body_of(
         [
             event("bounce", "cat@example.com", 1, send_id=ids["cat@example.com"]),

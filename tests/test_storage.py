@@ -8,7 +8,7 @@ from sqlalchemy import inspect, text
 
 import scheduler.app  # noqa: F401 - imports every package's tables
 from storage import Database, metadata
-from tests.conftest import CLI
+from tests.support.cli import CLI
 
 
 def test_init_is_idempotent(cli: CLI) -> None:

@@ -15,12 +15,11 @@ from storage import Database
 from subscribers import activity, store
 from subscribers.segments import compile_rule, parse_rule
 from subscribers.tables import subscribers
-from tests.conftest import CLI
-from tests.test_stats_end_to_end import NEXT_MONDAY, _setup, web
-from tests.test_tick_sendgrid import FakeSendGrid, sendgrid, sg_cli
-from tests.test_webhook_sendgrid import Signer, body_of, event
-
-__all__ = ["sendgrid", "sg_cli"]
+from tests.support.app import web
+from tests.support.cli import CLI
+from tests.support.rows import insert_subscriber
+from tests.support.sendgrid import NEXT_MONDAY, FakeSendGrid, send_first_week
+from tests.support.signer import Signer, body_of, event
 
 NOW = "2026-11-24T09:00:00+00:00"
 
@@ -46,7 +45,7 @@ def test_webhook_engagement_becomes_rule_facts(
 ) -> None:
     signer = Signer()
     sg_cli.env("CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY", signer.public_key)
-    ids = _setup(sg_cli, sendgrid, tmp_path)
+    ids = send_first_week(sg_cli, sendgrid, tmp_path)
 
     def ev(kind: str, email: str, n: int, **extra: Any) -> dict[str, Any]:
         return event(kind, email, n, send_id=ids[email], **extra)
@@ -59,12 +58,7 @@ def test_webhook_engagement_becomes_rule_facts(
     ]
     body = body_of(batch)
     with web(sg_cli) as client:
-        assert (
-            client.post(
-                "/webhooks/sendgrid", content=body, headers=signer.headers(body)
-            ).status_code
-            == 200
-        )
+        assert signer.post(client, body).status_code == 200
     # a tick applies anything the web process had not applied yet
     assert sg_cli("tick", "--now", NEXT_MONDAY, "--json").code == 0
 
@@ -81,20 +75,7 @@ def test_latest_checkin_answer_wins(db_url: str) -> None:
     db.migrate()
     t0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
     with db.begin() as conn:
-        sid = conn.execute(
-            subscribers.insert()
-            .values(
-                public_id="a" * 32,
-                email="dee@example.com",
-                email_key="dee@example.com",
-                status=store.CONFIRMED,
-                red_flag=False,
-                created_at=t0,
-                updated_at=t0,
-                confirmed_at=t0,
-            )
-            .returning(subscribers.c.id)
-        ).scalar_one()
+        sid = insert_subscriber(conn, "dee@example.com", t0, public_id="a" * 32, confirmed_at=t0)
         activity.record(
             conn, sid, activity.CHECKIN, t0, campaign_id="c", step_id="03", value="same"
         )

@@ -13,25 +13,11 @@ from scheduler.context import AppContext
 from storage import utcnow
 from subscribers import store
 from subscribers.tables import consent_events, signup_requests, subscriber_symptoms
-from tests.conftest import CLI, write_csv
-from tests.test_subscribers_support import (
-    app_for,
-    future_noon,
-    iso,
-    ledger,
-    link_in,
-    messages,
-    person,
-    text_part,
-)
+from tests.support.app import ANN, app_for, ledger, link_in, person
+from tests.support.cli import CLI, write_csv
+from tests.support.outbox import messages, text_part
+from tests.support.times import future_noon, iso
 
-ANN = {
-    "email": "ann@example.com",
-    "first_name": "Ann",
-    "symptoms": ["lower_back"],
-    "timezone": "Europe/London",
-    "consent": True,
-}
 STRANGER = {
     "email": "ANN@example.com",
     "first_name": "Mallory",

@@ -12,16 +12,10 @@ from scheduler.context import AppContext
 from scheduler.ledger import CAMPAIGN
 from subscribers.tables import consent_events, subscriber_symptoms, subscribers
 from subscribers.tokens import Tokens
-from tests.conftest import CLI, write_csv
-from tests.test_subscribers_support import (
-    app_for,
-    future_noon,
-    iso,
-    ledger,
-    link_in,
-    messages,
-    person,
-)
+from tests.support.app import app_for, ledger, link_in, person
+from tests.support.cli import CLI, write_csv
+from tests.support.outbox import messages
+from tests.support.times import future_noon, iso
 
 MONDAY_10_LONDON = "2026-11-23T10:00:00Z"
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
@@ -121,9 +115,9 @@ def test_forged_or_tampered_tokens_change_nothing(cli: CLI, tmp_path: Path) -> N
         tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
         payload, _, _sig = token.rpartition(".")
         forged_by_stranger = Tokens(["not-our-key"]).make("unsubscribe", "x" * 32)
-        other_purpose = ctx.tokens.make(
-            "preferences", str(person(ctx, "ann@example.com")["public_id"])
-        )  # type: ignore[index]
+        ann = person(ctx, "ann@example.com")
+        assert ann is not None
+        other_purpose = ctx.tokens.make("preferences", str(ann["public_id"]))
         for bad in (tampered, payload, forged_by_stranger, "garbage", other_purpose):
             assert client.get(f"/unsubscribe/{bad}").status_code == 404
             assert client.post(f"/unsubscribe/{bad}", data=ONE_CLICK).status_code == 404

@@ -17,9 +17,11 @@ from storage.keys import suppression_hash
 from subscribers.addresses import address_hash
 from subscribers.housekeeping import expire_unconfirmed
 from subscribers.tables import consent_events, subscriber_symptoms, subscribers, suppressions
-from tests.conftest import BACKENDS, CLI, write_csv
-from tests.test_subscribers_support import app_for, iso
-from tests.test_webhook_sendgrid import Signer
+from tests.support.app import app_for
+from tests.support.backends import BACKENDS
+from tests.support.cli import CLI, write_csv
+from tests.support.signer import Signer
+from tests.support.times import iso
 
 MONDAY_10_LONDON = "2026-11-23T10:00:00Z"
 ANN_ROW = "ann@example.com,Ann,lower_back;sciatica,Europe/London,yes,2026-11-01T09:00:00Z,clinic"
@@ -106,7 +108,7 @@ def test_erase_removes_everything_and_keeps_only_the_hash(cli: CLI, tmp_path: Pa
             for email in ("ann@example.com", "bob@example.com")
         ]
         body = json.dumps(events).encode("utf-8")
-        posted = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+        posted = signer.post(client, body)
         assert posted.status_code < 300
         assert _count(db, email_events) == 2
         result = cli("subscribers", "erase", "Ann@Example.com")

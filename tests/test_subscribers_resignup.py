@@ -14,24 +14,11 @@ from storage import utcnow
 from subscribers import held, store
 from subscribers.housekeeping import expire_unconfirmed
 from subscribers.tables import consent_events
-from tests.conftest import CLI, write_csv
-from tests.test_subscribers_support import (
-    app_for,
-    future_noon,
-    iso,
-    ledger,
-    link_in,
-    messages,
-    person,
-)
+from tests.support.app import ANN, app_for, ledger, link_in, person
+from tests.support.cli import CLI, write_csv
+from tests.support.outbox import messages
+from tests.support.times import future_noon, iso
 
-ANN = {
-    "email": "ann@example.com",
-    "first_name": "Ann",
-    "symptoms": ["lower_back"],
-    "timezone": "Europe/London",
-    "consent": True,
-}
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
 

@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from storage import Database
 from subscribers import activity, store
 from subscribers.segments import compile_rule, parse_rule
-from subscribers.symptoms import BY_CODE, GROUP_IDS, has_red_flag
-from subscribers.tables import subscriber_symptoms, subscribers
+from subscribers.symptoms import BY_CODE, GROUP_IDS
+from subscribers.tables import subscribers
+from tests.support.rows import insert_subscriber
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 CODES = sorted(BY_CODE)
@@ -88,26 +89,15 @@ def test_sql_selection_equals_python_matches(db: Database, rule_data: Any, popul
         try:
             ids = []
             for i, (codes, zone, hours, did) in enumerate(population):
-                sid = conn.execute(
-                    insert(subscribers)
-                    .values(
-                        public_id=f"{i:032d}",
-                        email=f"p{i}@example.com",
-                        email_key=f"p{i}@example.com",
-                        timezone=zone,
-                        status=store.CONFIRMED,
-                        red_flag=has_red_flag(codes),
-                        created_at=NOW,
-                        updated_at=NOW,
-                        confirmed_at=None if hours is None else NOW - timedelta(hours=hours),
-                    )
-                    .returning(subscribers.c.id)
-                ).scalar_one()
-                if codes:
-                    conn.execute(
-                        insert(subscriber_symptoms),
-                        [{"subscriber_id": sid, "code": c} for c in codes],
-                    )
+                sid = insert_subscriber(
+                    conn,
+                    f"p{i}@example.com",
+                    NOW,
+                    public_id=f"{i:032d}",
+                    timezone=zone,
+                    confirmed_at=None if hours is None else NOW - timedelta(hours=hours),
+                    codes=codes,
+                )
                 for kind, campaign, step, answer, minutes in did:
                     activity.record(
                         conn,
@@ -150,23 +140,14 @@ def test_examples(sqlite_url: str, data: Any, expected: set[str]) -> None:
     }
     with db.begin() as conn:
         for name, (codes, zone, confirmed) in rows.items():
-            sid = conn.execute(
-                insert(subscribers)
-                .values(
-                    public_id=name * 32,
-                    email=f"{name}@example.com",
-                    email_key=f"{name}@example.com",
-                    timezone=zone,
-                    status=store.CONFIRMED,
-                    red_flag=has_red_flag(codes),
-                    created_at=NOW,
-                    updated_at=NOW,
-                    confirmed_at=confirmed,
-                )
-                .returning(subscribers.c.id)
-            ).scalar_one()
-            conn.execute(
-                insert(subscriber_symptoms), [{"subscriber_id": sid, "code": c} for c in codes]
+            insert_subscriber(
+                conn,
+                f"{name}@example.com",
+                NOW,
+                public_id=name * 32,
+                timezone=zone,
+                confirmed_at=confirmed,
+                codes=codes,
             )
         found = conn.execute(
             select(subscribers.c.email).where(compile_rule(parse_rule(data), now=NOW))

@@ -10,17 +10,10 @@ from sqlalchemy import func, select
 
 from subscribers import consent
 from subscribers.tables import consent_events, subscriber_symptoms, subscribers
-from tests.conftest import CLI, write_csv
-from tests.test_subscribers_support import (
-    app_for,
-    future_noon,
-    iso,
-    ledger,
-    link_in,
-    messages,
-    person,
-    text_part,
-)
+from tests.support.app import app_for, ledger, link_in, person
+from tests.support.cli import CLI, write_csv
+from tests.support.outbox import messages, text_part
+from tests.support.times import future_noon, iso
 
 ANN = {
     "email": "Ann@Example.com",

@@ -23,14 +23,8 @@ from subscribers.segments import Facts
 from templates import ClinicInfo, Content, Rendered, Renderer, TemplateProblem, fill
 from templates.render import MAX_OUTPUT, PLACEHOLDER_FIELDS, substitutions, text_token
 from templates.system import SYSTEM_EMAILS, system_content
+from tests.support.clinic import CLINIC
 
-CLINIC = ClinicInfo(
-    name="Riverside Back & Neck Clinic",
-    address="12 Mill Lane, Bristol BS1 4XY",
-    from_email="care@riverside.example",
-    booking_url="https://riverside.example/book",
-    base_url="https://mail.riverside.example",
-)
 VALUES = {
     "first_name": "Sam",
     "unsubscribe_url": "https://mail.riverside.example/unsubscribe/TOKEN-U",

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, event, insert, select, text
 
-from campaigns.ledger import CAMPAIGN, SENT, UNKNOWN, sends
+from campaigns.ledger import SENT, UNKNOWN, sends
 from campaigns.tables import ACTIVE, COMPLETED, enrollments
 from engagement.tables import email_events
 from scheduler.context import AppContext
@@ -26,7 +26,8 @@ from scheduler.settings import load_settings
 from scheduler.tick import run_tick
 from storage.schema import metadata
 from subscribers.tables import subscribers
-from tests.conftest import CLI
+from tests.support.cli import CLI
+from tests.support.rows import person_row, send_row
 
 PEOPLE = 6_000
 DUE = 5
@@ -45,40 +46,22 @@ def _seed(ctx: AppContext) -> None:
     with ctx.db.begin() as conn:
         conn.execute(
             insert(subscribers),
-            [
-                {
-                    "public_id": uuid.uuid4().hex,
-                    "email": f"p{i}@example.com",
-                    "email_key": f"p{i}@example.com",
-                    "first_name": f"P{i}",
-                    "timezone": "Europe/London",
-                    "status": "confirmed",
-                    "red_flag": False,
-                    "created_at": week_ago,
-                    "updated_at": week_ago,
-                    "confirmed_at": week_ago,
-                    "last_campaign_send_at": week_ago,
-                }
-                for i in range(PEOPLE)
-            ],
+            [person_row(i, week_ago, last_campaign_send_at=week_ago) for i in range(PEOPLE)],
         )
         ids = list(conn.execute(select(subscribers.c.id).order_by(subscribers.c.id)).scalars())
         history = [
-            {
-                "send_id": uuid.uuid4().hex,
-                "subscriber_id": sid,
-                "campaign_id": campaign.id,
-                "step_id": steps[k],
-                "variant_id": "default",
-                "kind": CAMPAIGN,
-                "status": UNKNOWN if (k == 2 and n >= PEOPLE - 3) else SENT,
-                "attempts": 1,
-                "next_attempt_at": NOW + timedelta(hours=1)
+            send_row(
+                sid,
+                campaign.id,
+                steps[k],
+                status=UNKNOWN if (k == 2 and n >= PEOPLE - 3) else SENT,
+                attempts=1,
+                next_attempt_at=NOW + timedelta(hours=1)
                 if k == 2 and n >= PEOPLE - 3
                 else week_ago,
-                "created_at": week_ago - timedelta(days=7 * (2 - k)),
-                "sent_at": week_ago - timedelta(days=7 * (2 - k)),
-            }
+                created_at=week_ago - timedelta(days=7 * (2 - k)),
+                sent_at=week_ago - timedelta(days=7 * (2 - k)),
+            )
             for n, sid in enumerate(ids)
             for k in range(3)
         ]

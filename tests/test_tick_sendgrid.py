@@ -3,53 +3,16 @@ posting to a fake SendGrid HTTP server on loopback."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
+from werkzeug import Response
 
-from tests.conftest import CLI, write_csv
+from tests.support.cli import CLI, write_csv
+from tests.support.sendgrid import FakeSendGrid
 
 MONDAY_10_LONDON = "2026-11-23T10:00:00Z"
-
-
-class FakeSendGrid:
-    """Records every /v3/mail/send request; answers like SendGrid (202 + X-Message-Id)."""
-
-    def __init__(self, server: HTTPServer) -> None:
-        self.server = server
-        self.requests: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        self.replies: list[Response] = []
-        server.expect_request("/v3/mail/send", method="POST").respond_with_handler(self.handle)
-
-    def handle(self, request: Request) -> Response:
-        self.requests.append(json.loads(request.get_data()))
-        self.headers.append(dict(request.headers))
-        if self.replies:
-            return self.replies.pop(0)
-        return Response(status=202, headers={"X-Message-Id": f"msg{len(self.requests)}"})
-
-    @property
-    def recipients(self) -> list[str]:
-        return [p["to"][0]["email"] for body in self.requests for p in body["personalizations"]]
-
-
-@pytest.fixture
-def sendgrid(httpserver: HTTPServer) -> FakeSendGrid:
-    return FakeSendGrid(httpserver)
-
-
-@pytest.fixture
-def sg_cli(cli: CLI, httpserver: HTTPServer) -> CLI:
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.test-key")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
-    return cli
 
 
 def _people(tmp_path: Path) -> Path:

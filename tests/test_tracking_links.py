@@ -19,11 +19,12 @@ from storage import utcnow
 from subscribers.activity import NOTHING, activity_of
 from subscribers.segments import Facts, compile_rule, parse_rule
 from subscribers.tables import subscribers
-from tests.conftest import CLI
-from tests.test_smtp import Sink, smtp
-from tests.test_subscribers_support import app_for, messages
-from tests.test_tick_sendgrid import FakeSendGrid, sendgrid, sg_cli
-from tests.tracking_support import (
+from tests.support.app import app_for
+from tests.support.cli import CLI
+from tests.support.outbox import messages
+from tests.support.sendgrid import FakeSendGrid
+from tests.support.smtp import Sink, use_smtp
+from tests.support.tracking import (
     BASE,
     BOOKING,
     EXERCISES,
@@ -37,8 +38,6 @@ from tests.tracking_support import (
     send_of,
     set_up,
 )
-
-__all__ = ["sendgrid", "sg_cli", "smtp"]  # fixtures shared with other test modules
 
 AN_HOUR_LATER = "2026-11-23T11:00:00Z"
 SCANNER = "Mozilla/5.0 (compatible; Barracuda Sentinel link scanner)"
@@ -233,8 +232,7 @@ def test_smtp_delivered_email_carries_links_that_redirect(
     cli: CLI, smtp: tuple[Sink, int], tmp_path: Path
 ) -> None:
     sink, port = smtp
-    cli.env("CLINICMAIL_TRANSPORT", "smtp")
-    cli.env("CLINICMAIL_SMTP_URL", f"smtp://127.0.0.1:{port}")
+    use_smtp(cli, port)
     set_up(cli, tmp_path)
     by_rcpt = {rcpts[0]: message_from_bytes(raw) for _, rcpts, raw in sink.messages}
     assert set(by_rcpt) == {"ann@example.com", "bob@example.com"}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -11,17 +12,13 @@ from campaigns import BUNDLED_LIBRARY
 from campaigns.loader import load_catalog
 from campaigns.rendering import render_variant
 from subscribers.activity import CHECKIN_ANSWERS
-from templates import ClinicInfo, Content, Renderer, fill
+from templates import Content, Renderer, fill
 from templates.checkin import ANSWERS, QUESTION
 from templates.tracking import track
+from tests.support.clinic import CLINIC as RIVERSIDE
 
-CLINIC = ClinicInfo(
-    name="Riverside Back & Neck Clinic",
-    address="12 Mill Lane, Bristol BS1 4XY",
-    from_email="care@riverside.example",
-    booking_url="https://riverside.example/book?src=email&x=1",
-    base_url="https://mail.riverside.example",
-)
+# A booking link with a query string of its own, which tracking must keep intact.
+CLINIC = replace(RIVERSIDE, booking_url="https://riverside.example/book?src=email&x=1")
 NHS = "https://www.nhs.uk/conditions/back-pain/?a=1&b=2"
 GUIDE = "https://riverside.example/guide"
 BODY = f"""Hi {{{{ first_name }}}},

@@ -12,7 +12,7 @@ from scheduler.app import create_app
 from scheduler.context import AppContext
 from scheduler.settings import load_settings
 from subscribers.tables import consent_events
-from tests.conftest import CLI
+from tests.support.cli import CLI
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

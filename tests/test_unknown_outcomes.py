@@ -13,8 +13,9 @@ from werkzeug import Request, Response
 from scheduler.app import create_app
 from scheduler.context import AppContext
 from scheduler.settings import load_settings
-from tests.conftest import CLI, write_csv
-from tests.test_webhook_sendgrid import Signer
+from tests.support.cli import CLI, write_csv
+from tests.support.sendgrid import use_sendgrid
+from tests.support.signer import Signer
 
 
 def _setup(
@@ -29,9 +30,7 @@ def _setup(
         return Response(status=202, headers={"X-Message-Id": "m1"})
 
     httpserver.expect_request("/v3/mail/send", method="POST").respond_with_handler(handler)
-    cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
-    cli.env("SENDGRID_API_KEY", "SG.x")
-    cli.env("CLINICMAIL_SENDGRID_HOST", httpserver.url_for("").rstrip("/"))
+    use_sendgrid(cli, httpserver, "SG.x")
     cli.env("CLINICMAIL_SENDGRID_TIMEOUT", "1")
     write_csv(tmp_path / "p.csv", ["una@example.com,Una,lower_back,Europe/London,yes,,"])
     cli("subscribers", "import", str(tmp_path / "p.csv"))
@@ -65,7 +64,7 @@ def test_unknown_is_settled_by_a_webhook_event(
                 }
             ]
             body = json.dumps(event).encode("utf-8")
-            posted = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+            posted = signer.post(client, body)
             assert posted.status_code == 200
     finally:
         ctx.close()

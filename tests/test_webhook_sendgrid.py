@@ -3,7 +3,6 @@ applied from the stored rows."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 import warnings
@@ -12,9 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -24,46 +20,13 @@ from engagement.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sendgrid_rout
 from storage import Database
 from subscribers import store
 from subscribers.tables import subscribers
-from tests.conftest import CLI, write_csv
+from tests.support.cli import CLI, write_csv
+from tests.support.signer import Signer, body_of, event
 
 with warnings.catch_warnings():
     # Starlette asks for its `httpx2` fork; the `httpx` we have works the same for tests.
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
-
-
-class Signer:
-    """What SendGrid does: ECDSA P-256 / SHA-256 over timestamp + raw body, base64 DER."""
-
-    def __init__(self) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        der = self.key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-        self.public_key = base64.b64encode(der).decode("ascii")
-
-    def headers(self, body: bytes, timestamp: str | None = None) -> dict[str, str]:
-        """Signed now (the server refuses timestamps minutes away from its clock)."""
-        timestamp = str(int(time.time())) if timestamp is None else timestamp
-        sig = self.key.sign(timestamp.encode("utf-8") + body, ec.ECDSA(hashes.SHA256()))
-        return {
-            SIGNATURE_HEADER: base64.b64encode(sig).decode("ascii"),
-            TIMESTAMP_HEADER: timestamp,
-            "Content-Type": "application/json",
-        }
-
-
-def event(kind: str, email: str, n: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "email": email,
-        "timestamp": 1763900000 + n,
-        "event": kind,
-        "sg_event_id": f"evt-{kind}-{n}-{email}",
-        "sg_message_id": f"msg-{email}.filter0001.{n}",
-        **extra,
-    }
-
-
-def body_of(events: list[dict[str, Any]]) -> bytes:
-    return json.dumps(events, separators=(",", ":")).encode("utf-8")
 
 
 class Hook:
@@ -74,9 +37,7 @@ class Hook:
 
     def post(self, events: list[dict[str, Any]]) -> Any:
         body = body_of(events)
-        return self.client.post(
-            "/webhooks/sendgrid", content=body, headers=self.signer.headers(body)
-        )
+        return self.signer.post(self.client, body)
 
     def count(self) -> int:
         with self.db.begin() as conn:
@@ -204,7 +165,7 @@ def test_forged_or_missing_signatures_are_refused(hook: Hook, signer: Signer) ->
     [b"", b"not json", b'{"event": "open"}', b"[1, 2]", b'[{"event": "open"}, "x"]'],
 )
 def test_bad_bodies_are_400(hook: Hook, signer: Signer, body: bytes) -> None:
-    r = hook.client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+    r = signer.post(hook.client, body)
     assert r.status_code == 400
     assert hook.count() == 0
 
@@ -245,12 +206,7 @@ def test_a_pem_key_is_accepted_too(sqlite_url: str, signer: Signer) -> None:
     app.include_router(sendgrid_router(db, pem))
     body = body_of([event("open", "a@x.org", 1)])
     with TestClient(app) as client:
-        assert (
-            client.post(
-                "/webhooks/sendgrid", content=body, headers=signer.headers(body)
-            ).status_code
-            == 200
-        )
+        assert signer.post(client, body).status_code == 200
     db.dispose()
 
 

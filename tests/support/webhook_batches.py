@@ -15,7 +15,7 @@ from sqlalchemy import insert, select
 from scheduler.ledger import sends
 from storage import Database
 from subscribers.tables import subscribers
-from tests.test_webhook_sendgrid import Signer
+from tests.support.signer import Signer
 
 # One in a hundred events is each of: click, bounce (soft: keeps the list intact across the
 # batches), unsubscribe; two are opens; the rest are delivery-side events.

@@ -4,7 +4,6 @@ outbox transport, SendGrid-shaped events for its sends, and the outbox read back
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +11,14 @@ from sqlalchemy import select
 
 from engagement.ingest import parse_sendgrid, store
 from engagement.process import apply_pending
-from scheduler.ledger import outbox, sends
+from scheduler.ledger import sends
 from storage import Database
 from subscribers.tables import subscribers
-from tests.conftest import CLI, write_csv
-from tests.test_webhook_sendgrid import body_of
+from tests.support.cli import CLI, write_csv
+from tests.support.signer import body_of
+from tests.support.times import iso
 
 MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-
-
-def iso(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
 
 
 def people(n: int, symptoms: str = "lower_back") -> list[str]:
@@ -78,23 +74,3 @@ def deliver_events(db_url: str, events: list[dict[str, Any]], now: datetime) -> 
     finally:
         db.dispose()
     return stored
-
-
-def outbox_messages(db_url: str) -> list[tuple[str, str, str]]:
-    """(recipient, subject, text part) of every stored message, oldest first."""
-    db = Database(db_url)
-    try:
-        with db.begin() as conn:
-            rows = conn.execute(
-                select(outbox.c.recipient, outbox.c.subject, outbox.c.message).order_by(outbox.c.id)
-            ).all()
-    finally:
-        db.dispose()
-    out = []
-    for to, subject, raw in rows:
-        msg = message_from_bytes(bytes(raw))
-        part = next(p for p in msg.walk() if p.get_content_type() == "text/plain")
-        payload = part.get_payload(decode=True)
-        assert isinstance(payload, bytes)
-        out.append((to, subject, payload.decode()))
-    return out

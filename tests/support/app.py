@@ -7,18 +7,17 @@ import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
 from email.message import Message
 
 from sqlalchemy import select
 
 from scheduler.app import create_app
 from scheduler.context import AppContext
-from scheduler.ledger import outbox, sends
+from scheduler.ledger import sends
 from scheduler.settings import load_settings
 from subscribers.tables import subscribers
-from tests.conftest import CLI
+from tests.support.cli import CLI
+from tests.support.outbox import text_part
 
 with warnings.catch_warnings():
     # Starlette asks for its `httpx2` fork; the `httpx` we have works the same for tests.
@@ -26,6 +25,15 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 BASE = "https://mail.clinic.example"
+
+# A signup for the API (``POST /api/subscribers``).
+ANN = {
+    "email": "ann@example.com",
+    "first_name": "Ann",
+    "symptoms": ["lower_back"],
+    "timezone": "Europe/London",
+    "consent": True,
+}
 
 
 @contextmanager
@@ -38,33 +46,6 @@ def app_for(cli: CLI) -> Iterator[tuple[TestClient, AppContext]]:
             yield client, ctx
     finally:
         ctx.close()
-
-
-def future_noon(days: int = 2) -> datetime:
-    """A time inside the London send window, after anything the app did in real time."""
-    day = datetime.now(UTC) + timedelta(days=days)
-    return day.replace(hour=12, minute=0, second=0, microsecond=0)
-
-
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
-
-
-def text_part(msg: Message) -> str:
-    for part in msg.walk():
-        if part.get_content_type() == "text/plain":
-            payload = part.get_payload(decode=True)
-            assert isinstance(payload, bytes)
-            return payload.decode(part.get_content_charset() or "utf-8")
-    raise AssertionError("no text part")
-
-
-def messages(ctx: AppContext, to: str | None = None) -> list[Message]:
-    with ctx.db.begin() as conn:
-        rows = conn.execute(select(outbox.c.recipient, outbox.c.message).order_by(outbox.c.id))
-        return [
-            message_from_bytes(bytes(m)) for r, m in rows if to is None or r.lower() == to.lower()
-        ]
 
 
 def link_in(msg: Message, purpose: str) -> str:
@@ -93,3 +74,13 @@ def ledger(ctx: AppContext) -> list[tuple[str, str, str]]:
                 select(sends.c.campaign_id, sends.c.step_id, sends.c.status).order_by(sends.c.id)
             )
         ]
+
+
+@contextmanager
+def web(cli: CLI) -> Iterator[TestClient]:
+    ctx = AppContext.from_settings(load_settings())
+    try:
+        with TestClient(create_app(ctx)) as client:
+            yield client
+    finally:
+        ctx.close()

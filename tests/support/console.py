@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import CLI, Run
+from tests.support.cli import CLI, Run
 
 PASSWORD = "correct horse battery staple"
 STAFF = {
@@ -87,7 +87,7 @@ def make_console(cli: CLI, base_url: str = "http://testserver") -> Console:
 
 @pytest.fixture(name="console")
 def console_fixture(cli: CLI) -> Iterator[Console]:
-    """The app with one account per role (import ``console_fixture`` to use it)."""
+    """The app with one account per role (the `console` fixture)."""
     made = make_console(cli)
     try:
         yield made

@@ -45,7 +45,7 @@ class ZoneResolver:
         return reply
 
 
-class _Handler(DNSHandler):
+class _Handler(DNSHandler):  # type: ignore[misc]  # dnslib ships no types
     """Long UDP answers become an empty reply with the TC flag and the question kept (dnslib's
     own truncation drops the question, which clients rightly refuse)."""
 

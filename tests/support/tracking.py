@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from engagement.tables import email_events
 from scheduler.context import AppContext
 from scheduler.ledger import sends
-from tests.conftest import CLI, write_csv
+from tests.support.cli import CLI, write_csv
 
 BASE = "https://mail.clinic.example"
 MONDAY = "2026-11-23T10:00:00Z"
@@ -108,7 +108,7 @@ def event_count(ctx: AppContext) -> int:
 
 def send_of(ctx: AppContext, email: str) -> str:
     """The send_id of the campaign email a person got (the header every message carries)."""
-    from tests.test_subscribers_support import messages
+    from tests.support.outbox import messages
 
     (msg,) = [m for m in messages(ctx, email) if "care note" in str(m["Subject"])]
     return str(msg["X-Clinicmail-Send-Id"])

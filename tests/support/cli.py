@@ -1,0 +1,99 @@
+"""The real ``clinicmail`` entry point run in-process, and the CSV files the tests import."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+class CLI:
+    """Runs the real ``clinicmail`` entry point in-process, with its own environment and cwd."""
+
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, workdir: Path, db_url: str, *, init: bool = False
+    ) -> None:
+        self.monkeypatch = monkeypatch
+        self.workdir = workdir
+        # Run ``clinicmail init`` before the first other command, with the environment the test
+        # has set by then (its campaigns folder, its clinic name): as an operator would.
+        self._needs_init = init
+        for name in list(os.environ):
+            if (
+                name.startswith("CLINICMAIL_") and not name.startswith("CLINICMAIL_TEST_")
+            ) or name == "SENDGRID_API_KEY":
+                monkeypatch.delenv(name, raising=False)
+        monkeypatch.chdir(workdir)
+        self.env("CLINICMAIL_DATABASE_URL", db_url)
+        self.env("CLINICMAIL_FROM_EMAIL", "care@clinic.example")
+        self.env("CLINICMAIL_BASE_URL", "https://mail.clinic.example")
+
+    def env(self, name: str, value: str | None) -> None:
+        if value is None:
+            self.monkeypatch.delenv(name, raising=False)
+        else:
+            self.monkeypatch.setenv(name, value)
+
+    def __call__(self, *args: str) -> Run:
+        if self._needs_init:
+            self._needs_init = False
+            if args[:1] != ("init",):
+                # A failing init (a bad setting under test) is left for the command itself to
+                # report: it reads the same settings first.
+                self._run("init")
+        return self._run(*args)
+
+    def init(self) -> None:
+        """Create the database now (before the test opens it directly), if not done yet."""
+        if self._needs_init:
+            self("init")
+
+    def _run(self, *args: str) -> Run:
+        from scheduler.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        old_argv = sys.argv
+        sys.argv = ["clinicmail", *args]
+        code = 0
+        try:
+            with redirect_stdout(out), redirect_stderr(err):
+                main()
+        except SystemExit as exc:
+            code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
+        finally:
+            sys.argv = old_argv
+        return Run(code, out.getvalue(), err.getvalue())
+
+
+CSV_HEADER = "email,first_name,symptoms,timezone,consent,consent_at,source\n"
+
+
+def write_csv(path: Path, rows: list[str], *, bom: bool = False) -> Path:
+    path.write_text(
+        ("\ufeff" if bom else "") + CSV_HEADER + "".join(r + "\n" for r in rows), encoding="utf-8"
+    )
+    return path
+
+
+def assert_one_line_error(run: Run, *words: str) -> None:
+    """The command failed (exit 1) with one line on stderr holding every word, no traceback."""
+    assert run.code == 1
+    assert run.err.count("\n") == 1 and all(w in run.err for w in words), run.err
+    assert "Traceback" not in run.err

@@ -1,0 +1,79 @@
+"""`clinicmail serve` as a real process, and the app served by uvicorn in a thread."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+EXE = str(Path(sys.executable).with_name("clinicmail"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLINICMAIL_")}
+    env["CLINICMAIL_DATABASE_URL"] = f"sqlite:///{tmp_path / 'svc.db'}"
+    # A window that is always open, so the scheduler's first tick sends whatever the hour.
+    env["CLINICMAIL_SEND_WINDOW"] = "00:00-24:00"
+    return env
+
+
+def spawn_web(env: dict[str, str], cwd: Path, port: int) -> subprocess.Popen[str]:
+    """`clinicmail serve --no-scheduler` on ``port``, its stderr kept for the test to read."""
+    return subprocess.Popen(
+        [EXE, "serve", "--no-scheduler", "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 30) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited early: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            return httpx.get(url, timeout=1)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("serve did not answer in time")
+
+
+@contextmanager
+def real_server(app: Any) -> Iterator[str]:
+    """uvicorn on a free loopback port, in a thread, for the duration of the block."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+        sock.close()
