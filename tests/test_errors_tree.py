@@ -12,7 +12,7 @@ import pytest
 
 from core.errors import ClinicmailError, ConfigError, InputError, RequestRefused, Unavailable
 from subscribers.addresses import InvalidAddress, normalize
-from tests.conftest import CLI
+from tests.support.cli import CLI
 
 PACKAGES = (
     "core",
