@@ -82,6 +82,10 @@ def run_path(path: str, rows: int, url: str, workdir: Path, *, import_only: bool
 
     ctx = AppContext.from_settings(load_settings())
     ctx.db.migrate()
+    # Load the catalog before the clock starts, as `clinicmail subscribers import` does: loaded
+    # lazily inside the first chunk's transaction it would wait on that transaction's SQLite
+    # write lock for the whole busy timeout (30 s), and that is not the import's time.
+    _ = ctx.catalog
     csv_path = workdir / f"people-{path}.csv"
     make_csv(csv_path, rows)
 
