@@ -75,7 +75,7 @@ def peak_rss_mb() -> float:
 def run_path(path: str, rows: int, url: str, workdir: Path, *, import_only: bool) -> dict[str, Any]:
     os.environ["CLINICMAIL_DATABASE_URL"] = url
     from scheduler.context import AppContext
-    from scheduler.onboarding import on_confirmed
+    from scheduler.onboarding import confirmed
     from scheduler.settings import load_settings
     from scheduler.tick import make_dispatcher, run_tick
     from subscribers.importer import Importer
@@ -92,7 +92,7 @@ def run_path(path: str, rows: int, url: str, workdir: Path, *, import_only: bool
     started = time.perf_counter()
     summary = Importer(ctx.db, NOW).run(
         csv_path,
-        on_chunk=lambda conn, ids: on_confirmed(conn, ctx.catalog, ids, NOW, staff_email=None),
+        on_chunk=lambda conn, people: confirmed(conn, ctx.catalog, people, NOW, staff_email=None),
     )
     import_s = time.perf_counter() - started
     figures: dict[str, Any] = {
