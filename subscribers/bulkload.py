@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -89,6 +90,7 @@ def insert_subscribers(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> dic
         return {key: sid for key, sid in conn.execute(_MOVE_STAGE)}
     _executemany(
         conn,
+        subscribers,
         sqlite.insert(subscribers).on_conflict_do_nothing(),
         SUBSCRIBER_COLUMNS,
         rows,
@@ -112,7 +114,7 @@ def append(
     if conn.dialect.name == "postgresql":
         _copy(conn, table, columns, rows)
     else:
-        _executemany(conn, insert(table), columns, rows)
+        _executemany(conn, table, insert(table), columns, rows)
 
 
 def _naive_utc(value: datetime) -> datetime:
@@ -121,35 +123,56 @@ def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _converter(store: Any) -> Any:
-    seen: dict[datetime, Any] = {}  # an import's rows share a handful of moments
+def _is_moment(kind: Any) -> bool:
+    return isinstance(kind, DateTime) or isinstance(getattr(kind, "impl", None), DateTime)
 
-    def value(v: Any) -> Any:
-        if not isinstance(v, datetime):
-            return v
-        if v not in seen:
-            seen[v] = store(_naive_utc(v))
-        return seen[v]
 
-    return value
+def _prepare(
+    table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], store: Any
+) -> list[tuple[Any, ...]]:
+    """The rows with each datetime as ``store`` writes it (naive UTC first); only the datetime
+    columns are touched, and each distinct moment is converted once (an import's rows share a
+    handful)."""
+    moments = [i for i, name in enumerate(columns) if _is_moment(table.c[name].type)]
+    if not moments:
+        return list(rows)
+    seen: dict[datetime, Any] = {}
+    out: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = list(row)
+        for i in moments:
+            v = values[i]
+            if v is not None:
+                if v not in seen:
+                    seen[v] = store(_naive_utc(v))
+                values[i] = seen[v]
+        out.append(tuple(values))
+    return out
 
 
 def _executemany(
-    conn: Connection, stmt: Any, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    conn: Connection,
+    table: Table,
+    stmt: Any,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
 ) -> None:
     compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns))
-    order = [columns.index(name) for name in compiled.positiontup]
     to_text = DateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    value = _converter(to_text)
-    conn.exec_driver_sql(str(compiled), [tuple(value(row[i]) for i in order) for row in rows])
+    prepared = _prepare(table, columns, rows, to_text)
+    order = [columns.index(name) for name in compiled.positiontup]
+    if order != list(range(len(columns))):
+        pick = itemgetter(*order)
+        prepared = [pick(row) for row in prepared]
+    conn.exec_driver_sql(str(compiled), prepared)
 
 
 def _copy(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> None:
-    value = _converter(lambda v: v)
+    prepared = _prepare(table, columns, rows, lambda v: v)
     raw: Any = conn.connection.driver_connection  # psycopg's, in this same transaction
     names = ", ".join(table.c[name].name for name in columns)  # our own columns, never input
     with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([value(v) for v in row])
+        for row in prepared:
+            copy.write_row(row)
