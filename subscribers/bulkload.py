@@ -1,4 +1,5 @@
-"""Many rows at once, the fast way each backend offers (the CSV import's writer).
+"""Many rows at once, the fast way each backend offers (the CSV import's writer, and the
+webhook's on SQLite).
 
 * SQLite: one ``executemany`` of one prepared ``INSERT`` straight on the driver, the values
   already in the form SQLAlchemy's types store them (its per-row, per-column bind processing
@@ -117,6 +118,17 @@ def append(
         _executemany(conn, table, insert(table), columns, rows)
 
 
+def insert_new(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> int:
+    """SQLite: insert the rows whose unique keys are not taken yet (``ON CONFLICT DO NOTHING``)
+    in one driver ``executemany``; return how many were inserted."""
+    if not rows:
+        return 0
+    stmt = sqlite.insert(table).on_conflict_do_nothing()
+    return _executemany(conn, table, stmt, columns, rows)
+
+
 def _naive_utc(value: datetime) -> datetime:
     # The columns hold naive UTC (storage.schema.UTCDateTime); these paths bypass that type, and
     # PostgreSQL would drop an offset, not convert it, when it casts to ``timestamp``.
@@ -156,7 +168,7 @@ def _executemany(
     stmt: Any,
     columns: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
-) -> None:
+) -> int:
     compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns))
     to_text = DateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect)
     prepared = _prepare(table, columns, rows, to_text)
@@ -164,7 +176,8 @@ def _executemany(
     if order != list(range(len(columns))):
         pick = itemgetter(*order)
         prepared = [pick(row) for row in prepared]
-    conn.exec_driver_sql(str(compiled), prepared)
+    # sqlite3 sums the rows an executemany changed (conflicts skipped change none)
+    return max(conn.exec_driver_sql(str(compiled), prepared).rowcount, 0)
 
 
 def _copy(
