@@ -64,35 +64,37 @@ def naive_import(rows: int, url: str) -> dict[str, Any]:
                 ).first():
                     continue
                 sid = conn.execute(
-                    insert(subscribers).values(
-                        public_id=f"naive{start + i:027d}",
-                        email=email,
-                        email_key=key,
-                        first_name=rec["first_name"],
-                        timezone=rec["timezone"],
-                        status="confirmed",
-                        source=rec["source"],
-                        red_flag=False,
-                        created_at=NOW,
-                        updated_at=NOW,
-                        confirmed_at=NOW,
-                    )
+                    insert(subscribers),
+                    {
+                        "public_id": f"naive{start + i:027d}",
+                        "email": email,
+                        "email_key": key,
+                        "first_name": rec["first_name"],
+                        "timezone": rec["timezone"],
+                        "status": "confirmed",
+                        "source": rec["source"],
+                        "red_flag": False,
+                        "created_at": NOW,
+                        "updated_at": NOW,
+                        "confirmed_at": NOW,
+                    },
                 ).inserted_primary_key[0]
                 codes = [c for c in rec["symptoms"].split(";") if c]
                 for code in codes:
-                    conn.execute(insert(subscriber_symptoms).values(subscriber_id=sid, code=code))
+                    conn.execute(insert(subscriber_symptoms), {"subscriber_id": sid, "code": code})
                 for purpose, action in [
                     ("email_education", "given"),
                     ("email_education", "confirmed"),
                 ] + ([("health_data", "given")] if codes else []):
                     conn.execute(
-                        insert(consent_events).values(
-                            subscriber_id=sid,
-                            purpose=purpose,
-                            action=action,
-                            at=NOW,
-                            source="bench",
-                        )
+                        insert(consent_events),
+                        {
+                            "subscriber_id": sid,
+                            "purpose": purpose,
+                            "action": action,
+                            "at": NOW,
+                            "source": "bench",
+                        },
                     )
     seconds = time.perf_counter() - started
     db.dispose()
@@ -128,18 +130,19 @@ def ingest(batches: int, url: str | None) -> dict[str, Any]:
                     try:
                         with conn.begin_nested():
                             conn.execute(
-                                insert(email_events).values(
-                                    provider="sendgrid",
-                                    sg_event_id=raw["sg_event_id"],
-                                    natural_key=f"{raw['sg_event_id']}-{n}",
-                                    sg_message_id=raw["sg_message_id"],
-                                    event=raw["event"],
-                                    kind=raw["event"],
-                                    send_id=raw.get("send_id"),
-                                    email_hash=address_hash(raw["email"]),
-                                    received_at=utcnow(),
-                                    payload=json.dumps(raw),
-                                )
+                                insert(email_events),
+                                {
+                                    "provider": "sendgrid",
+                                    "sg_event_id": raw["sg_event_id"],
+                                    "natural_key": f"{raw['sg_event_id']}-{n}",
+                                    "sg_message_id": raw["sg_message_id"],
+                                    "event": raw["event"],
+                                    "kind": raw["event"],
+                                    "send_id": raw.get("send_id"),
+                                    "email_hash": address_hash(raw["email"]),
+                                    "received_at": utcnow(),
+                                    "payload": json.dumps(raw),
+                                },
                             )
                     except IntegrityError:
                         pass
