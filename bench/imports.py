@@ -105,6 +105,7 @@ def ingest(batches: int, url: str | None) -> dict[str, Any]:
     from sqlalchemy import insert
     from sqlalchemy.exc import IntegrityError
 
+    from bench.delivery import _reset_postgres
     from engagement.ingest import parse_sendgrid, store
     from engagement.tables import email_events
     from storage import Database, utcnow
@@ -152,16 +153,6 @@ def ingest(batches: int, url: str | None) -> dict[str, Any]:
     return figures
 
 
-def _reset_postgres(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
 def _run(args: list[str]) -> dict[str, Any]:
     out = subprocess.run(  # noqa: S603 - our own script
         [sys.executable, str(Path(__file__).resolve()), *args],
@@ -176,6 +167,8 @@ def _run(args: list[str]) -> dict[str, Any]:
 
 def measure(workdir: Path, postgres_url: str | None, naive_rows: int) -> dict[str, Any]:
     """The naive import and the in-process ingest comparison, per backend."""
+    from bench.delivery import _reset_postgres
+
     figures: dict[str, Any] = {"naive_import": {}, "ingest": {}}
     url = f"sqlite:///{workdir / 'naive-import.db'}"
     figures["naive_import"]["sqlite"] = _run(
