@@ -14,7 +14,9 @@ and the table shows the median:
   ``sendgrid.helpers.mail.Mail`` through ``SendGridAPIClient.send``;
 * a tick with nothing due on a list of N enrollments with a sent history each (``--idle``
   sizes): database time per tick (the sum of statement times), and how it grows with N;
-* webhook ingest (``bench/webhook.py``, verified and deduplicated).
+* webhook ingest (``bench/webhook.py``, verified and deduplicated);
+* the naive import and the in-process ingest comparison (``bench/imports.py``, which also
+  writes the import and webhook rows of the table).
 
 ``--postgres-url`` must point at a scratch database: its public schema is dropped before each
 run. The machine is named in the output; figures on a shared machine are noisy.
@@ -42,6 +44,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import imports  # noqa: E402 - after the path
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 TARGETS = {
@@ -257,6 +261,7 @@ def main() -> None:
     parser.add_argument("--idle", default="10000,100000", help="enrollment counts, small,large")
     parser.add_argument("--postgres-url", default=os.environ.get("CLINICMAIL_BENCH_POSTGRES_URL"))
     parser.add_argument("--webhook-batches", type=int, default=20)
+    parser.add_argument("--naive-import", type=int, default=2000, help="rows for the naive import")
     parser.add_argument("--write", default=None, help="also write the report to this file")
     parser.add_argument("--scenario", choices=["naive", "idle"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -332,7 +337,9 @@ def main() -> None:
                 ]
             )
 
-    report = _report(args, send, naive_runs, idle_runs, webhook, small, large)
+    extra = imports.measure(workdir, args.postgres_url, args.naive_import)
+
+    report = _report(args, send, naive_runs, idle_runs, webhook, small, large, extra)
     print(report)
     if args.write:
         Path(args.write).write_text(report, encoding="utf-8")
@@ -346,6 +353,7 @@ def _report(
     webhook: dict[str, Any],
     small: int,
     large: int,
+    extra: dict[str, Any],
 ) -> str:
     def verdict(ok: bool) -> str:
         return "met" if ok else "missed"
@@ -401,26 +409,7 @@ def _report(
             verdict(max([rss, *idle_rss]) <= TARGETS["peak_rss_mb"]),
         )
     )
-    imp = _median(send["sqlite"], "import_rows_per_second")
-    line = f"{imp:,.0f}/s SQLite"
-    ok = imp >= TARGETS["sqlite_import_rows_per_second"]
-    if send["postgres"]:
-        pimp = _median(send["postgres"], "import_rows_per_second")
-        line += f", {pimp:,.0f}/s PostgreSQL"
-        ok = ok and pimp >= TARGETS["postgres_import_rows_per_second"]
-    rows.append(
-        (f"CSV import, {args.rows:,} rows", line, "≥ 25,000/s SQLite, ≥ 12,000/s PG", verdict(ok))
-    )
-    if webhook:
-        figures = {k: v["ingest_events_per_second"] for k, v in webhook.items()}
-        rows.append(
-            (
-                "webhook ingest, verified and deduplicated",
-                ", ".join(f"{v:,}/s {k}" for k, v in figures.items()),
-                "≥ 20,000/s on both",
-                verdict(all(v >= TARGETS["webhook_events_per_second"] for v in figures.values())),
-            )
-        )
+    rows.extend(imports.table_rows(args.rows, send, webhook, extra, TARGETS))
     requests = _median(send["sqlite"], "sendgrid_requests")
     lines = [
         "# Benchmarks",
@@ -441,13 +430,20 @@ def _report(
         "per request at most).",
         "",
         "What each change bought, and why the targets still missed are missed: see the",
-        '"Speed" section of docs/delivery.md.',
+        '"Speed" section of docs/delivery.md, and docs/import-and-webhook.md for the import',
+        "and the webhook.",
         "",
         "Raw runs:",
         "",
         "```json",
         json.dumps(
-            {"send": send, "naive": naive_runs, "idle": idle_runs, "webhook": webhook},
+            {
+                "send": send,
+                "naive": naive_runs,
+                "idle": idle_runs,
+                "webhook": webhook,
+                "imports": extra,
+            },
             indent=1,
             default=str,
         ),

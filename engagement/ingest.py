@@ -13,13 +13,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, text
-from sqlalchemy.dialects import postgresql, sqlite
 
 from core.errors import InputError
 from engagement.events import Event, from_sendgrid
 from engagement.tables import email_events
-
-CHUNK = 500
+from subscribers import bulkload
 
 
 class BadBatch(InputError, ValueError):
@@ -35,75 +33,76 @@ def parse_sendgrid(body: bytes) -> list[Event]:
         raise BadBatch("the body must be a JSON array of events")
     if not all(isinstance(item, dict) for item in data):
         raise BadBatch("every element of the array must be an event object")
-    return [from_sendgrid(item) for item in data]
+    # JSON can only carry a NUL character escaped (orjson refuses a raw one): without the
+    # escape anywhere in the body, no event needs the per-field search for one.
+    nul_free = b"\\u0000" not in body
+    return [from_sendgrid(item, nul_free=nul_free) for item in data]
 
 
-def _row(e: Event, now: datetime) -> dict[str, Any]:
-    return {
-        "provider": e.provider,
-        "sg_event_id": e.sg_event_id,
-        "natural_key": e.natural_key,
-        "sg_message_id": e.sg_message_id,
-        "event": e.event,
-        "kind": e.kind.value,
-        "send_id": e.send_id,
-        "email_hash": e.email_hash,
-        "url": e.url,
-        "machine": e.machine,
-        "bounce_class": e.bounce_class,
-        "reason": e.reason,
-        "occurred_at": e.occurred_at,
-        "received_at": now,
-        "applied_at": None,
-        "payload": orjson.dumps(e.raw).decode("utf-8"),
-    }
+COLUMNS = (
+    "provider",
+    "sg_event_id",
+    "natural_key",
+    "sg_message_id",
+    "event",
+    "kind",
+    "send_id",
+    "email_hash",
+    "url",
+    "machine",
+    "bounce_class",
+    "reason",
+    "occurred_at",
+    "received_at",
+    "applied_at",
+    "payload",
+)
 
 
 def store(conn: Connection, events: Sequence[Event], now: datetime) -> int:
     """Insert the events not seen before; return how many were new."""
     seen: set[str] = set()
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     for e in events:
-        keys = {e.natural_key} | ({"id:" + e.sg_event_id} if e.sg_event_id else set())
+        natural_key = e.natural_key  # a hash: computed once
+        keys = {natural_key} | ({"id:" + e.sg_event_id} if e.sg_event_id else set())
         if keys & seen:
             continue
         seen |= keys
-        rows.append(_row(e, now))
+        rows.append(
+            (
+                e.provider,
+                e.sg_event_id,
+                natural_key,
+                e.sg_message_id,
+                e.event,
+                e.kind.value,
+                e.send_id,
+                e.email_hash,
+                e.url,
+                e.machine,
+                e.bounce_class,
+                e.reason,
+                e.occurred_at,
+                now,
+                None,
+                orjson.dumps(e.raw).decode("utf-8"),
+            )
+        )
     if not rows:
         return 0
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
+    if conn.dialect.name == "postgresql":
         return _store_postgres(conn, rows)
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stored = 0
-    for start in range(0, len(rows), CHUNK):
-        stmt = insert_fn(email_events).on_conflict_do_nothing().returning(email_events.c.id)
-        stored += len(conn.execute(stmt, rows[start : start + CHUNK]).all())
-    return stored
+    return bulkload.insert_new(conn, email_events, COLUMNS, rows)
 
 
 # PostgreSQL: the whole batch travels as ONE json parameter and is unpacked by the server.
 # A multi-row VALUES list of 500 rows × 16 columns has 8,000 placeholders, and psycopg splits
 # such a statement with a regular expression on every call (too long for its statement
 # cache): that, not the database, was most of the time of a 1,000-event batch.
-_PG_COLUMNS = (
-    ("provider", "text"),
-    ("sg_event_id", "text"),
-    ("natural_key", "text"),
-    ("sg_message_id", "text"),
-    ("event", "text"),
-    ("kind", "text"),
-    ("send_id", "text"),
-    ("email_hash", "text"),
-    ("url", "text"),
-    ("machine", "boolean"),
-    ("bounce_class", "text"),
-    ("reason", "text"),
-    ("occurred_at", "timestamp"),
-    ("received_at", "timestamp"),
-    ("applied_at", "timestamp"),
-    ("payload", "text"),
-)
+_PG_KINDS = {"machine": "boolean"} | dict.fromkeys(
+    ("occurred_at", "received_at", "applied_at"), "timestamp"
+)  # every other column is text
 _PG_SQL = (
     "INSERT INTO email_events ({cols}) SELECT {cols} "
     "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({defs}) "
@@ -111,8 +110,8 @@ _PG_SQL = (
 )
 _PG_INSERT = text(  # built once from the constant column list above: nothing from outside
     _PG_SQL.format(
-        cols=", ".join(name for name, _ in _PG_COLUMNS),
-        defs=", ".join(f"{name} {kind}" for name, kind in _PG_COLUMNS),
+        cols=", ".join(COLUMNS),
+        defs=", ".join(f"{name} {_PG_KINDS.get(name, 'text')}" for name in COLUMNS),
     )
 )
 
@@ -124,8 +123,8 @@ def _naive_utc(value: Any) -> Any:
     return value
 
 
-def _store_postgres(conn: Connection, rows: list[dict[str, Any]]) -> int:
+def _store_postgres(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
     payload = orjson.dumps(
-        [{name: _naive_utc(row[name]) for name, _ in _PG_COLUMNS} for row in rows]
+        [{name: _naive_utc(v) for name, v in zip(COLUMNS, row, strict=True)} for row in rows]
     ).decode("utf-8")
     return len(conn.execute(_PG_INSERT, {"rows": payload}).all())

@@ -28,6 +28,8 @@ between the action and ``applied_at``) does no harm; on PostgreSQL rows are clai
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -54,6 +56,53 @@ BATCH = 500
 SCANNER_SECONDS = 10
 
 ConnFactory = Callable[[], AbstractContextManager[Connection]]
+
+log = logging.getLogger("clinicmail.engagement")
+
+
+def applier(
+    conn_factory: ConnFactory,
+    clock: Callable[[], datetime],
+    apply: Callable[[], object] | None = None,
+) -> Callable[[], None]:
+    """What the webhook and the tracking routes run after a response that stored events: apply
+    the pending events now (or ``apply``, a composition root's own). Never raises: the next tick
+    applies them anyway, and a failure must not crash the server. Coalesced (:class:`Coalesced`)
+    so a burst of responses runs one applier, not one per response."""
+
+    def apply_once() -> None:
+        try:
+            if apply is not None:
+                apply()
+            else:
+                apply_pending(conn_factory, clock())
+        except Exception as exc:
+            log.error("applying stored events failed: %s", type(exc).__name__)
+
+    return Coalesced(apply_once)
+
+
+class Coalesced:
+    """Runs ``work`` in at most one thread of this process at a time. A call while it runs
+    makes the running one go round once more instead of starting a second: under a burst of
+    batches one applier drains the queue while the rest of the threads keep accepting posts,
+    rather than a hundred appliers queueing for the same rows (and, on SQLite, the one lock)."""
+
+    def __init__(self, work: Callable[[], object]) -> None:
+        self._work = work
+        self._lock = threading.Lock()
+        self._again = threading.Event()
+
+    def __call__(self) -> None:
+        self._again.set()
+        while self._again.is_set():
+            if not self._lock.acquire(blocking=False):
+                return  # the running one sees the flag and goes round again
+            try:
+                self._again.clear()
+                self._work()
+            finally:
+                self._lock.release()
 
 
 def apply_pending(conn_factory: ConnFactory, now: datetime, *, limit: int | None = None) -> int:

@@ -19,7 +19,6 @@ the email leaving) is not recorded; the page then asks for one click on the butt
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,13 +30,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection
 
 from engagement import checkins
-from engagement.process import apply_pending
+from engagement.process import applier
 from engagement.tracking import Hit, LinkSigner, machine_reason, record_click, record_open
 from storage import Database, utcnow
 from subscribers.pages import page
 from templates.checkin import ANSWERS, LABELS, QUESTION
-
-log = logging.getLogger("clinicmail.engagement")
 
 # The smallest transparent GIF (1x1, 43 bytes).
 PIXEL_GIF = (
@@ -70,14 +67,7 @@ class EngagementPorts:
 def router(ports: EngagementPorts) -> APIRouter:
     r = APIRouter()
 
-    def apply_now() -> None:
-        try:
-            if ports.apply is not None:
-                ports.apply()
-            else:
-                apply_pending(ports.db.begin, ports.clock())
-        except Exception as exc:  # the next tick applies them anyway; never crash the server
-            log.error("applying tracking events failed: %s", type(exc).__name__)
+    apply_now = applier(ports.db.begin, ports.clock, ports.apply)
 
     def hit(request: Request) -> Hit:
         return Hit(request.method, request.headers.get("user-agent"), ports.clock())

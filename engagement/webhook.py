@@ -32,7 +32,7 @@ from sqlalchemy import Connection
 
 from engagement.events import Kind
 from engagement.ingest import BadBatch, parse_sendgrid, store
-from engagement.process import apply_pending
+from engagement.process import applier
 from storage import Database, utcnow
 
 log = logging.getLogger("clinicmail.webhooks")
@@ -90,29 +90,6 @@ def _fresh(timestamp: str, now: float) -> bool:
     return abs(int(text) - now) <= MAX_SKEW_SECONDS
 
 
-class Coalesced:
-    """Runs ``work`` in at most one thread of this process at a time. A call while it runs
-    makes the running one go round once more instead of starting a second: under a burst of
-    batches one applier drains the queue while the rest of the threads keep accepting posts,
-    rather than a hundred appliers queueing for the same rows (and, on SQLite, the one lock)."""
-
-    def __init__(self, work: Callable[[], object]) -> None:
-        self._work = work
-        self._lock = threading.Lock()
-        self._again = threading.Event()
-
-    def __call__(self) -> None:
-        self._again.set()
-        while self._again.is_set():
-            if not self._lock.acquire(blocking=False):
-                return  # the running one sees the flag and goes round again
-            try:
-                self._again.clear()
-                self._work()
-            finally:
-                self._lock.release()
-
-
 def sendgrid_router(
     db: Database,
     public_key: str | None,
@@ -135,16 +112,7 @@ def sendgrid_router(
         with turn, db.begin() as conn:
             yield conn
 
-    def apply_once() -> None:
-        try:
-            if apply is not None:
-                apply()
-            else:
-                apply_pending(writing, utcnow())
-        except Exception as exc:  # the next tick applies them anyway; never crash the server
-            log.error("applying webhook events failed: %s", type(exc).__name__)
-
-    apply_now = Coalesced(apply_once)
+    apply_now = applier(writing, utcnow, apply)
 
     def ingest(body: bytes) -> tuple[int, int, int]:
         events = parse_sendgrid(body)

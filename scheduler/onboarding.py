@@ -8,6 +8,7 @@ is enrolled in the campaigns their symptoms select.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -27,9 +28,21 @@ URGENT = "urgent"
 def on_confirmed(
     conn: Connection, catalog: Catalog, ids: list[int], now: datetime, *, staff_email: str | None
 ) -> None:
-    people = store.profiles(conn, ids)
+    confirmed(conn, catalog, store.profiles(conn, ids).values(), now, staff_email=staff_email)
+
+
+def confirmed(
+    conn: Connection,
+    catalog: Catalog,
+    people: Iterable[store.Profile],
+    now: datetime,
+    *,
+    staff_email: str | None,
+) -> None:
+    """:func:`on_confirmed` for profiles the caller already holds (the CSV import builds the
+    profiles of the people it has just written rather than reading them back)."""
     calm = []
-    for person in people.values():
+    for person in people:
         if person.status != store.CONFIRMED:
             continue
         if person.red_flag:

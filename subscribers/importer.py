@@ -16,12 +16,13 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import available_timezones
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
 from core.errors import InputError
 from storage import Database
-from subscribers import store
+from subscribers import bulkload, store
 from subscribers.addresses import InvalidAddress, normalize
+from subscribers.store import Profile
 from subscribers.symptoms import BY_CODE, has_red_flag
 from subscribers.tables import consent_events, subscriber_symptoms, subscribers
 
@@ -193,7 +194,12 @@ def count_rows(path: Path) -> int:
 
 
 class Importer:
-    """Applies validated rows chunk by chunk; each chunk is one short transaction."""
+    """Applies validated rows chunk by chunk; each chunk is one short transaction.
+
+    ``on_chunk`` gets the profiles of the people who became confirmed or whose symptoms changed
+    in that chunk, inside its transaction (the CLI enrols them and routes red flags there). The
+    profiles of new subscribers are built from what was just written, not read back.
+    """
 
     def __init__(self, db: Database, now: datetime) -> None:
         self.db = db
@@ -205,7 +211,7 @@ class Importer:
         *,
         on_reject: Callable[[Rejection], None] = lambda _r: None,
         on_progress: Callable[[int], None] = lambda _n: None,
-        on_chunk: Callable[[Connection, list[int]], None] = lambda _c, _ids: None,
+        on_chunk: Callable[[Connection, list[Profile]], None] = lambda _c, _p: None,
     ) -> Summary:
         check_file(path)
         summary = Summary()
@@ -233,7 +239,7 @@ class Importer:
         rows: list[Row],
         summary: Summary,
         on_reject: Callable[[Rejection], None],
-        on_chunk: Callable[[Connection, list[int]], None],
+        on_chunk: Callable[[Connection, list[Profile]], None],
     ) -> None:
         # A later row for the same address in one chunk wins, like a later row in a later chunk.
         latest: dict[str, Row] = {}
@@ -312,64 +318,77 @@ class Importer:
                 else:
                     summary.unchanged += 1
             summary.unchanged += duplicates
+            # Subscribers who became confirmed or whose symptoms changed: the caller enrols
+            # them now, chunk by chunk, so memory stays flat however long the file is.
+            people = list(store.profiles(conn, touched).values()) if touched else []
             if new_rows:
-                touched.extend(self._insert(conn, new_rows))
-                summary.imported += len(new_rows)
-            if touched:
-                # Subscribers who became confirmed or whose symptoms changed: the caller enrols
-                # them now, chunk by chunk, so memory stays flat however long the file is.
-                on_chunk(conn, touched)
+                added = self._insert(conn, new_rows)
+                summary.imported += len(added)
+                people.extend(added)
+                if len(added) < len(new_rows):
+                    inserted = {p.email.lower() for p in added}
+                    for row in new_rows:
+                        if row.key not in inserted:
+                            summary.rejected += 1
+                            on_reject(Rejection(row.line, row.email, RACED))
+            if people:
+                on_chunk(conn, people)
 
-    def _insert(self, conn: Connection, rows: list[Row]) -> list[int]:
+    def _insert(self, conn: Connection, rows: list[Row]) -> list[Profile]:
+        """Write new subscribers with their symptoms and consent; return their profiles."""
         now = self.now
-        result = conn.execute(
-            insert(subscribers).returning(subscribers.c.id, sort_by_parameter_order=True),
-            [
-                {
-                    "public_id": store.new_public_id(),
-                    "email": r.email,
-                    "email_key": r.key,
-                    "first_name": r.first_name,
-                    "timezone": r.timezone,
-                    "status": store.CONFIRMED,
-                    "source": r.source or "import",
-                    "red_flag": has_red_flag(r.symptoms),
-                    "created_at": now,
-                    "updated_at": now,
-                    "confirmed_at": r.consent_at or now,
-                }
-                for r in rows
-            ],
-        )
-        ids = [row_id for (row_id,) in result]
-        symptom_rows = [
-            {"subscriber_id": sid, "code": code}
-            for sid, r in zip(ids, rows, strict=True)
-            for code in sorted(r.symptoms)
+        values = [
+            (
+                store.new_public_id(),
+                r.email,
+                r.key,
+                r.first_name,
+                r.timezone,
+                store.CONFIRMED,
+                r.source or "import",
+                has_red_flag(r.symptoms),
+                now,
+                now,
+                (r.consent_at or now).astimezone(UTC),
+            )
+            for r in rows
         ]
-        if symptom_rows:
-            conn.execute(insert(subscriber_symptoms), symptom_rows)
-        consent_rows = []
-        for sid, r in zip(ids, rows, strict=True):
+        ids = bulkload.insert_subscribers(conn, values)
+        people: list[Profile] = []
+        symptom_rows: list[tuple[int, str]] = []
+        consent_rows: list[tuple[object, ...]] = []
+        for r, (public_id, *_, red_flag, _c, _u, confirmed_at) in zip(rows, values, strict=True):
+            sid = ids.get(r.key)
+            if sid is None:  # added by another writer since this chunk looked
+                continue
+            people.append(
+                Profile(
+                    id=sid,
+                    public_id=public_id,
+                    email=r.email,
+                    first_name=r.first_name,
+                    timezone=r.timezone,
+                    status=store.CONFIRMED,
+                    red_flag=red_flag,
+                    symptoms=r.symptoms,
+                    confirmed_at=confirmed_at,
+                    paused_until=None,
+                    last_campaign_send_at=None,
+                )
+            )
+            symptom_rows.extend((sid, code) for code in sorted(r.symptoms))
             given = r.consent_at or now
             src = r.source or "import"
-            consent_rows.append(_consent(sid, store.EMAIL_PURPOSE, "given", given, src))
-            consent_rows.append(_consent(sid, store.EMAIL_PURPOSE, "confirmed", given, src))
+            consent_rows.append((sid, store.EMAIL_PURPOSE, "given", given, src, "import"))
+            consent_rows.append((sid, store.EMAIL_PURPOSE, "confirmed", given, src, "import"))
             if r.symptoms:
-                consent_rows.append(_consent(sid, store.HEALTH_PURPOSE, "given", given, src))
-        conn.execute(insert(consent_events), consent_rows)
-        return ids
+                consent_rows.append((sid, store.HEALTH_PURPOSE, "given", given, src, "import"))
+        bulkload.append(conn, subscriber_symptoms, ("subscriber_id", "code"), symptom_rows)
+        bulkload.append(conn, consent_events, CONSENT_COLUMNS, consent_rows)
+        return people
 
 
-def _consent(sid: int, purpose: str, action: str, at: datetime, source: str) -> dict[str, object]:
-    return {
-        "subscriber_id": sid,
-        "purpose": purpose,
-        "action": action,
-        "at": at,
-        "source": source,
-        "wording_version": "import",
-        "wording_hash": None,
-        "ip": None,
-        "user_agent": None,
-    }
+# The consent rows the import writes. The wording the person agreed to is the clinic's own,
+# recorded as version "import" with no hash; there is no IP address or browser to record.
+CONSENT_COLUMNS = ("subscriber_id", "purpose", "action", "at", "source", "wording_version")
+RACED = "added by someone else during this import; import the file again to update it"

@@ -44,7 +44,7 @@ def import_(file: Path, report_path: Path | None, as_json: bool) -> None:
         TimeRemainingColumn,
     )
 
-    from scheduler.onboarding import on_confirmed
+    from scheduler.onboarding import confirmed
     from subscribers.importer import Importer, Rejection, check_file, count_rows
 
     ctx = open_context()
@@ -65,8 +65,8 @@ def import_(file: Path, report_path: Path | None, as_json: bool) -> None:
         if writer is not None:
             writer.writerow(r.cells())
 
-    def on_chunk(conn: Any, ids: list[int]) -> None:
-        on_confirmed(conn, ctx.catalog, ids, now, staff_email=ctx.settings.staff_email)
+    def on_chunk(conn: Any, people: list[Any]) -> None:
+        confirmed(conn, ctx.catalog, people, now, staff_email=ctx.settings.staff_email)
 
     show_progress = sys.stderr.isatty() and not as_json
     total = count_rows(file) if show_progress else None
