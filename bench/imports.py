@@ -63,7 +63,7 @@ def naive_import(rows: int, url: str) -> dict[str, Any]:
                     select(subscribers.c.id).where(subscribers.c.email_key == key)
                 ).first():
                     continue
-                sid = conn.execute(
+                written = conn.execute(
                     insert(subscribers),
                     {
                         "public_id": f"naive{start + i:027d}",
@@ -78,7 +78,9 @@ def naive_import(rows: int, url: str) -> dict[str, Any]:
                         "updated_at": NOW,
                         "confirmed_at": NOW,
                     },
-                ).inserted_primary_key[0]
+                ).inserted_primary_key
+                assert written is not None
+                sid = written[0]
                 codes = [c for c in rec["symptoms"].split(";") if c]
                 for code in codes:
                     conn.execute(insert(subscriber_symptoms), {"subscriber_id": sid, "code": code})
@@ -110,7 +112,7 @@ def ingest(batches: int, url: str | None) -> dict[str, Any]:
     from engagement.tables import email_events
     from storage import Database, utcnow
     from subscribers.addresses import address_hash
-    from tests.webhook_batches import bodies, seed
+    from tests.support.webhook_batches import bodies, seed
 
     workdir = Path(tempfile.mkdtemp(prefix="clinicmail-ingest-"))
     figures: dict[str, Any] = {"batches": batches, "events_per_batch": 1000}

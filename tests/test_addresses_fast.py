@@ -46,7 +46,7 @@ sloppy_local = st.text(alphabet=ATEXT + '."\\@ ', min_size=0, max_size=20)
 quoted_local = st.text(alphabet=ATEXT + ' .@"\\(),:;<>[]é', max_size=15).map(lambda s: f'"{s}"')
 role_local = st.sampled_from(["info", "Sales", "POSTMASTER", "www", "Info.x", "support"])
 unicode_local = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=10
+    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=10
 )
 long_local = st.text(alphabet="aZ9.+", min_size=60, max_size=250)
 local_parts = st.one_of(
