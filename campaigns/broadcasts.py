@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 from sqlalchemy import Connection, func, insert, not_, select, update
 
-from campaigns import enrollment, ledger
+from campaigns import ledger
 from campaigns.definitions import (
     Campaign,
     CampaignMeta,
@@ -74,6 +74,7 @@ from campaigns.tables import (
     enrollments,
 )
 from storage import Database
+from storage.sql import dialect_insert
 from subscribers import store
 from subscribers.segments import EVERYONE, Rule, compile_rule, parse_rule
 from subscribers.tables import subscribers
@@ -448,7 +449,7 @@ def enroll(
     if not chunk:
         return 0
     stmt = (
-        enrollment._insert(conn)
+        dialect_insert(conn, enrollments)
         .on_conflict_do_nothing(
             index_elements=[enrollments.c.subscriber_id, enrollments.c.campaign_id]
         )

@@ -13,10 +13,10 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, text
-from sqlalchemy.dialects import postgresql, sqlite
 
 from engagement.events import Event, from_sendgrid
 from engagement.tables import email_events
+from storage.sql import chunks, dialect_insert
 
 CHUNK = 500
 
@@ -73,11 +73,10 @@ def store(conn: Connection, events: Sequence[Event], now: datetime) -> int:
     dialect = conn.dialect.name
     if dialect == "postgresql":
         return _store_postgres(conn, rows)
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stored = 0
-    for start in range(0, len(rows), CHUNK):
-        stmt = insert_fn(email_events).on_conflict_do_nothing().returning(email_events.c.id)
-        stored += len(conn.execute(stmt, rows[start : start + CHUNK]).all())
+    stmt = dialect_insert(conn, email_events).on_conflict_do_nothing().returning(email_events.c.id)
+    for chunk in chunks(rows, CHUNK):
+        stored += len(conn.execute(stmt, chunk).all())
     return stored
 
 

@@ -45,7 +45,6 @@ from sqlalchemy import (
     and_,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from campaigns.ledger import CAMPAIGN, sends
@@ -53,6 +52,7 @@ from engagement.events import Event, Kind
 from engagement.ingest import store
 from storage import Database, utcnow
 from storage.schema import UTCDateTime, metadata
+from storage.sql import dialect_insert
 from subscribers.tables import subscribers
 from templates import Rendered
 from templates.checkin import URL_FIELD as CHECKIN_FIELD
@@ -150,8 +150,7 @@ def store_links(
         }
         for position, url in enumerate(urls)
     ]
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(ins(tracked_links).on_conflict_do_nothing(), rows)
+    conn.execute(dialect_insert(conn, tracked_links).on_conflict_do_nothing(), rows)
     t = tracked_links
     found = {
         (r.position, r.url_hash): r.id
