@@ -32,9 +32,10 @@ from sqlalchemy import Connection
 
 from engagement import checkins
 from engagement.process import apply_pending
-from engagement.tracking import Hit, LinkSigner, machine_reason, record_click, record_open
+from engagement.tracking import Hit, machine_reason, record_click, record_open
 from storage import Database, utcnow
 from subscribers.pages import page
+from subscribers.tokens import Tokens
 from templates.checkin import ANSWERS, LABELS, QUESTION
 
 log = logging.getLogger("clinicmail.engagement")
@@ -57,7 +58,7 @@ class EngagementPorts:
     """What the routes need from the composition root."""
 
     db: Database
-    signer: LinkSigner
+    tokens: Tokens
     clinic_name: str
     booking_url: str
     tracking: bool = True  # record opens and clicks (links always redirect)
@@ -85,7 +86,7 @@ def router(ports: EngagementPorts) -> APIRouter:
     # -- tracked links and the open pixel ---------------------------------------------------
     def click(link_id: str, signature: str, h: Hit) -> tuple[str, bool] | None:
         with ports.db.begin() as conn:
-            return record_click(conn, ports.signer, link_id, signature, h, record=ports.tracking)
+            return record_click(conn, ports.tokens, link_id, signature, h, record=ports.tracking)
 
     @r.api_route("/r/{link_id}/{signature}", methods=["GET", "HEAD"], include_in_schema=False)
     async def tracked_link(
@@ -101,7 +102,7 @@ def router(ports: EngagementPorts) -> APIRouter:
 
     def opened(send_id: str, signature: str, h: Hit) -> bool | None:
         with ports.db.begin() as conn:
-            return record_open(conn, ports.signer, send_id, signature, h, record=ports.tracking)
+            return record_open(conn, ports.tokens, send_id, signature, h, record=ports.tracking)
 
     @r.api_route("/o/{send_id}/{signature}.gif", methods=["GET", "HEAD"], include_in_schema=False)
     async def open_pixel(
@@ -123,7 +124,7 @@ def router(ports: EngagementPorts) -> APIRouter:
     def send_for(conn: Connection, token: str, answer: str) -> checkins.CheckinSend | None:
         if answer not in ANSWERS:
             return None
-        send_id = ports.signer.read("checkin", token)
+        send_id = ports.tokens.read("checkin", token)
         return checkins.find_send(conn, send_id) if send_id else None
 
     def others(token: str, answer: str) -> str:

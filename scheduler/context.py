@@ -11,7 +11,6 @@ from prometheus_client import CollectorRegistry
 from campaigns import BUNDLED_LIBRARY, content
 from campaigns.broadcasts import BroadcastSource
 from campaigns.loader import Catalog, Problem
-from engagement.tracking import LinkSigner
 from scheduler.metrics import TickMetrics, make_registry
 from scheduler.settings import Settings
 from scheduler.transports import Transport
@@ -99,12 +98,9 @@ class AppContext:
 
     @cached_property
     def tokens(self) -> Tokens:
+        """Signs every link: unsubscribe, preferences, confirmation, tracked links, the open
+        pixel and check-ins (a salt per purpose)."""
         return Tokens(self.signing_keys)
-
-    @cached_property
-    def link_signer(self) -> LinkSigner:
-        """Signs tracked links, the open pixel and check-in links (their own salts)."""
-        return LinkSigner(self.signing_keys)
 
     @property
     def transport(self) -> Transport:

@@ -76,7 +76,7 @@ def make_dispatcher(ctx: AppContext) -> Dispatcher:
             make=ctx.link,
             record_url=lambda public_id: f"{s.base_url}/admin/subscribers/{public_id}",
             staff_email=s.staff_email,
-            engagement=EngagementLinks(ctx.db, ctx.link_signer, s.base_url, s.own_tracking),
+            engagement=EngagementLinks(ctx.db, ctx.tokens, s.base_url, s.own_tracking),
         ),
         from_email=s.from_email,
         from_name=s.clinic_name,
