@@ -23,11 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from scheduler.transports import Batch, Envelope, Outcome, Result
+from scheduler.transports import Batch, Outcome, Result
 from storage import Database, kvstate
 from storage.kvstate import JsonState
-from templates import Rendered, Renderer
-from templates.system import system_content
+from templates import Renderer
+from templates.system import render_ops_email
 
 log = logging.getLogger("clinicmail.health")
 
@@ -178,28 +178,23 @@ class TransportHealth:
         self, state: HealthState, renderer: Renderer, from_email: str, from_name: str
     ) -> Batch:
         assert self.staff_email is not None
-        rendered = render_alert(
+        rendered = render_ops_email(
             renderer,
-            transport=self.transport_name,
-            since=(state.since or "")[:19].replace("T", " "),
-            failures=max(state.failures, self.threshold),
-            error=state.last_error or "no answer",
+            "transport-alert",
+            {
+                "transport": self.transport_name,
+                "since": (state.since or "")[:19].replace("T", " "),
+                "failures": max(state.failures, self.threshold),
+                "error": state.last_error or "no answer",
+            },
         )
-        return Batch(
-            rendered=rendered,
+        return Batch.staff_alert(
+            rendered,
+            alert="transport-alert",
+            send_id=state.alert_id,
+            to=self.staff_email,
             from_email=from_email,
             from_name=from_name,
-            category="_system",
-            custom_args={"campaign_id": "_system", "step_id": "transport-alert"},
-            headers={},
-            recipients=[
-                Envelope(
-                    send_id=state.alert_id,
-                    to=self.staff_email,
-                    subscriber_id=None,
-                    values={"first_name": "team"},
-                )
-            ],
         )
 
     def alert_result(self, results: list[Result], now: datetime) -> None:
@@ -219,15 +214,3 @@ class TransportHealth:
                 return s
 
             self._update(dropped)
-
-
-def render_alert(
-    renderer: Renderer, *, transport: str, since: str, failures: int, error: str
-) -> Rendered:
-    return renderer.render(
-        system_content("transport-alert"),
-        reason="you are listed as the clinic's staff contact",
-        list_name="system",
-        extra={"transport": transport, "since": since, "failures": failures, "error": error},
-        with_unsubscribe=False,
-    )
