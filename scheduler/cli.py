@@ -386,7 +386,7 @@ def outbox() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def outbox_list(limit: int, as_json: bool) -> None:
     """The newest stored messages."""
-    from scheduler.ledger import outbox as table
+    from scheduler.tables import outbox as table
 
     ctx = _context()
     with ctx.db.begin() as conn:
@@ -422,7 +422,7 @@ def outbox_list(limit: int, as_json: bool) -> None:
 @click.option("--raw", is_flag=True, help="Print the full MIME message.")
 def outbox_show(message_id: int, raw: bool) -> None:
     """One stored message (its text part, or --raw for the MIME source)."""
-    from scheduler.ledger import outbox as table
+    from scheduler.tables import outbox as table
 
     ctx = _context()
     with ctx.db.begin() as conn:

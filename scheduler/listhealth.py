@@ -4,7 +4,7 @@ The rules live in :mod:`engagement.complaints` and :mod:`engagement.sunset`; thi
 them what only the composition root has (settings, the transport, send windows) and is what the
 hourly housekeeping job and ``clinicmail health`` call.
 
-Complaint alerts concern no subscriber, so like the transport alert (:mod:`scheduler.health`)
+Complaint alerts concern no subscriber, so like the transport alert (:mod:`scheduler.breaker`)
 they are not ledger rows: they wait in the complaint state until a transport accepts them, and
 are handed over at the next housekeeping run (the pause itself is immediate).
 """

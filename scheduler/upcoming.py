@@ -17,9 +17,9 @@ from sqlalchemy import Connection, select
 
 from campaigns import enrollment, ledger
 from campaigns.cadence import Slot, gap
+from campaigns.ledger import CLAIMED, PENDING, RETRY, SENDING, sends
 from campaigns.tables import ACTIVE, enrollments
 from engagement import complaints, sunset
-from scheduler.ledger import CLAIMED, PENDING, RETRY, SENDING, sends
 from scheduler.planner import Planner, PlanReport, _Batch
 from subscribers import store
 

@@ -24,7 +24,7 @@ SYSTEM_EMAILS = (
     "reengage",
 )
 # Emails to staff about the service itself (no subscriber; each has its own variables):
-# a failing transport (scheduler.health), a spam-complaint rate alert (engagement.complaints) and
+# a failing transport (scheduler.breaker), a spam-complaint rate alert (engagement.complaints) and
 # a campaign set aside because its emails cannot be built (scheduler.library).
 OPS_EMAILS = ("transport-alert", "complaint-alert", "campaign-alert")
 STAFF_REASON = "you are listed as the clinic's staff contact"

@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from campaigns.ledger import sends
 from engagement.ingest import parse_sendgrid, store
 from engagement.process import apply_pending
-from scheduler.ledger import outbox, sends
+from scheduler.tables import outbox
 from storage import Database
 from subscribers.tables import subscribers
 from tests.conftest import CLI, write_csv

@@ -19,8 +19,8 @@ from pathlib import Path
 from pytest_httpserver import HTTPServer
 from sqlalchemy import insert, select
 
+from campaigns.ledger import CAMPAIGN, PENDING, sends
 from scheduler.context import AppContext
-from scheduler.ledger import CAMPAIGN, PENDING, sends
 from scheduler.settings import load_settings
 from subscribers.tables import subscribers
 from tests.conftest import CLI

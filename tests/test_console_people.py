@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from scheduler.ledger import outbox
+from scheduler.tables import outbox
 from staff.tables import audit_log, staff_users
 from tests.conftest import CLI, write_csv
 from tests.console_support import (  # noqa: F401 - console_fixture is a fixture

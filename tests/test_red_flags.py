@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from scheduler.ledger import outbox
+from scheduler.tables import outbox
 from storage import Database
 from tests.conftest import CLI, write_csv
 

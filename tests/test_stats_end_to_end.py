@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from campaigns.ledger import sends
 from engagement.ingest import parse_sendgrid, store
 from engagement.tables import email_events
 from scheduler.app import create_app
 from scheduler.context import AppContext
-from scheduler.ledger import sends
 from scheduler.settings import load_settings
 from storage import Database, utcnow
 from subscribers.tables import subscribers

@@ -13,10 +13,11 @@ from email.message import Message
 
 from sqlalchemy import select
 
+from campaigns.ledger import sends
 from scheduler.app import create_app
 from scheduler.context import AppContext
-from scheduler.ledger import outbox, sends
 from scheduler.settings import load_settings
+from scheduler.tables import outbox
 from subscribers.tables import subscribers
 from tests.conftest import CLI
 

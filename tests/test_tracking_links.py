@@ -217,7 +217,7 @@ def test_open_pixel_counts_one_person_and_machines_are_recorded_but_not_counted(
 def test_a_click_within_seconds_of_sending_is_a_scanner(cli: CLI, tmp_path: Path) -> None:
     set_up(cli, tmp_path)
     with app_for(cli) as (client, ctx):
-        from scheduler.ledger import sends
+        from campaigns.ledger import sends
 
         send_id = send_of(ctx, "bob@example.com")
         with ctx.db.begin() as conn:  # as if the email had left a moment ago

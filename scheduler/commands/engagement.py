@@ -35,9 +35,9 @@ def layout_of(ctx: AppContext) -> list[tuple[str, list[tuple[str, int]]]]:
 
 def stats_json(ctx: AppContext, now: datetime) -> dict[str, Any]:
     """The figures ``clinicmail stats --json`` prints (the console's dashboard shows the same)."""
+    from campaigns.ledger import sends
     from engagement.process import apply_pending
     from engagement.stats import collect
-    from scheduler.ledger import sends
     from scheduler.listhealth import summary
 
     # Figures include events accepted by the web process that no tick has applied yet.
@@ -75,10 +75,10 @@ def stats(as_json: bool, variants: bool, chart_path: Path | None) -> None:
     Symptom groups are aggregated counts only. The list-health state (complaint pause, sunset)
     is shown too.
     """
+    from campaigns.ledger import sends
     from engagement.chart import ChartError, check_target, draw
     from engagement.stats import COUNT_KEYS, weekly
     from scheduler.cli import _context, fail
-    from scheduler.ledger import sends
     from storage import utcnow
 
     if chart_path is not None:

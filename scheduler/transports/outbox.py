@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import insert
 
-from scheduler.ledger import outbox
+from scheduler.tables import outbox
 from scheduler.transports.base import Batch, Outcome, Result, Transport
 from scheduler.transports.mime import build_message
 from storage import Database

@@ -1,44 +1,13 @@
-"""The scheduler's view of the send ledger (defined in :mod:`campaigns.ledger`) and the outbox.
+"""Tables owned by the composition root: the ``outbox`` transport's store.
 
-The ledger's states and table are re-exported here because the scheduler is what moves rows
-through them (claim, send, record); the outbox is the ``outbox`` transport's store.
+(The send ledger's table and states are :mod:`campaigns.ledger`'s.)
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Column, ForeignKey, Integer, LargeBinary, String, Table, Text
 
-from campaigns.ledger import (
-    CAMPAIGN,
-    CANCELLED,
-    CLAIMED,
-    FAILED,
-    PENDING,
-    RECONCILE_WINDOW,
-    RETRY,
-    SENDING,
-    SENT,
-    SYSTEM,
-    UNKNOWN,
-    sends,
-)
 from storage.schema import UTCDateTime, metadata
-
-__all__ = [
-    "CAMPAIGN",
-    "CANCELLED",
-    "CLAIMED",
-    "FAILED",
-    "PENDING",
-    "RECONCILE_WINDOW",
-    "RETRY",
-    "SENDING",
-    "SENT",
-    "SYSTEM",
-    "UNKNOWN",
-    "outbox",
-    "sends",
-]
 
 # The outbox transport's store: the full MIME message, nothing leaves the machine.
 outbox = Table(
