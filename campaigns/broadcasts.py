@@ -53,8 +53,17 @@ from campaigns.definitions import (
     VariantRef,
     unique_variants,
 )
-from campaigns.ledger import CANCELLED as SEND_CANCELLED
-from campaigns.ledger import CLAIMED, FAILED, PENDING, RETRY, SENDING, SENT, UNKNOWN, sends
+from campaigns.ledger import (
+    CANCELLED,
+    CLAIMED,
+    FAILED,
+    PENDING,
+    RETRY,
+    SENDING,
+    SENT,
+    UNKNOWN,
+    sends,
+)
 from campaigns.loader import (
     CAMPAIGN_VARIABLES,
     Problem,
@@ -65,10 +74,10 @@ from campaigns.loader import (
 from campaigns.references import BROADCAST_PREFIX
 from campaigns.tables import (
     ACTIVE,
-    CANCELLED,
+    BROADCAST_CANCELLED,
+    BROADCAST_SCHEDULED,
     COMPLETED,
     LEFT,
-    SCHEDULED,
     STOPPED,
     broadcasts,
     enrollments,
@@ -248,7 +257,7 @@ class Stored:
             parse_rule(self.segment),
             time_sensitive=self.time_sensitive,
         )
-        if built is not None and self.status == CANCELLED:
+        if built is not None and self.status == BROADCAST_CANCELLED:
             meta = built.meta.model_copy(update={"status": "archived"})
             return built.model_copy(update={"meta": meta})
         return built
@@ -295,7 +304,7 @@ def save(
             sources=json.dumps(dict(sources), ensure_ascii=False, sort_keys=True),
             segment=json.dumps(segment, sort_keys=True),
             local_at=local_at.strftime(LOCAL_FORMAT),
-            status=SCHEDULED,
+            status=BROADCAST_SCHEDULED,
             created_at=now,
             time_sensitive=time_sensitive,
         )
@@ -321,8 +330,8 @@ def cancel(conn: Connection, campaign_id: str, now: datetime) -> tuple[int, int]
     """Stop a broadcast: returns (waiting people stopped, queued emails cancelled)."""
     conn.execute(
         update(broadcasts)
-        .where(broadcasts.c.campaign_id == campaign_id, broadcasts.c.status == SCHEDULED)
-        .values(status=CANCELLED, cancelled_at=now)
+        .where(broadcasts.c.campaign_id == campaign_id, broadcasts.c.status == BROADCAST_SCHEDULED)
+        .values(status=BROADCAST_CANCELLED, cancelled_at=now)
     )
     stopped = conn.execute(
         update(enrollments)
@@ -506,7 +515,7 @@ def progress(conn: Connection, campaign_id: str) -> Progress:
         audience=audience_size,
         waiting=by_enrollment.get(ACTIVE, 0) + in_flight,
         sent=by_send.get(SENT, 0),
-        failed=by_send.get(FAILED, 0) + by_send.get(SEND_CANCELLED, 0),
+        failed=by_send.get(FAILED, 0) + by_send.get(CANCELLED, 0),
         skipped=by_enrollment.get(LEFT, 0)
         + by_enrollment.get(STOPPED, 0)
         + max(done - total_sends, 0),
@@ -515,7 +524,7 @@ def progress(conn: Connection, campaign_id: str) -> Progress:
 
 def state(stored: Stored, p: Progress) -> str:
     """cancelled | scheduled (nothing sent yet) | sending | done."""
-    if stored.status == CANCELLED:
+    if stored.status == BROADCAST_CANCELLED:
         return "cancelled"
     if p.waiting == 0:
         return "done"

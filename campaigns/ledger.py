@@ -54,7 +54,6 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
-    ForeignKey,
     Index,
     Integer,
     Select,
@@ -69,7 +68,7 @@ from sqlalchemy import (
     update,
 )
 
-from storage.schema import UTCDateTime, metadata
+from storage.schema import UTCDateTime, metadata, owner_column
 from storage.sql import chunks, dialect_insert
 from subscribers.tables import subscribers
 
@@ -107,12 +106,7 @@ sends = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("send_id", String(32), nullable=False, unique=True),  # opaque, goes to the provider
-    Column(
-        "subscriber_id",
-        Integer,
-        ForeignKey("subscribers.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    owner_column("subscriber_id", "subscribers.id"),
     Column("campaign_id", String(64), nullable=False),
     Column("step_id", String(64), nullable=False),
     Column("variant_id", String(64), nullable=False, default="default"),

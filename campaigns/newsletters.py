@@ -29,16 +29,16 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
-    Integer,
     String,
     Table,
     Text,
     insert,
     select,
-    update,
 )
 
+from campaigns.tables import review_columns
 from storage.schema import UTCDateTime, metadata
+from storage.sql import move_state
 
 DRAFT, IN_REVIEW, APPROVED, SCHEDULED, CANCELLED = (
     "draft",
@@ -62,16 +62,7 @@ newsletters = Table(
     # Goes at its time even to people emailed in the last seven days (a closure, a changed
     # number); it still counts toward the weekly cap. See campaigns.cadence.
     Column("time_sensitive", Boolean, nullable=False, default=False, server_default="0"),
-    Column("state", String(16), nullable=False),
-    Column("editor_ids", JSON, nullable=False),
-    Column("created_by", String(320), nullable=False),
-    Column("created_at", UTCDateTime(), nullable=False),
-    Column("updated_at", UTCDateTime(), nullable=False),
-    Column("submitted_at", UTCDateTime()),
-    Column("reviewed_by", String(320)),
-    Column("reviewed_by_id", Integer),
-    Column("reviewed_at", UTCDateTime()),
-    Column("review_note", Text),
+    *review_columns(),
     Column("scheduled_at", UTCDateTime()),
     Column("cancelled_at", UTCDateTime()),
 )
@@ -256,16 +247,18 @@ def create(
 def _move(
     conn: Connection, n: Newsletter, frm: tuple[str, ...], to: str, now: datetime, **values: Any
 ) -> Newsletter:
-    done = conn.execute(
-        update(newsletters)
-        .where(newsletters.c.id == n.id, newsletters.c.state.in_(frm))
-        .values(state=to, updated_at=now, **values)
+    move_state(
+        conn,
+        newsletters,
+        n.id,
+        what="newsletter",
+        state=n.state,
+        frm=frm,
+        to=to,
+        now=now,
+        error=NewsletterError,
+        **values,
     )
-    if not done.rowcount:
-        raise NewsletterError(
-            f"this newsletter is {n.state.replace('_', ' ')}; it cannot become "
-            f"{to.replace('_', ' ')}"
-        )
     found = get(conn, n.id)
     assert found is not None
     return found

@@ -1,9 +1,9 @@
 """Tables owned by the campaigns package."""
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Column,
-    ForeignKey,
     Index,
     Integer,
     String,
@@ -13,7 +13,7 @@ from sqlalchemy import (
     false,
 )
 
-from storage.schema import UTCDateTime, metadata
+from storage.schema import UTCDateTime, metadata, owner_column
 
 ACTIVE = "active"
 COMPLETED = "completed"
@@ -26,12 +26,7 @@ enrollments = Table(
     "enrollments",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column(
-        "subscriber_id",
-        Integer,
-        ForeignKey("subscribers.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    owner_column("subscriber_id", "subscribers.id"),
     Column("campaign_id", String(64), nullable=False),
     Column("step_index", Integer, nullable=False, default=0),  # index of the next step to plan
     Column("next_due_at", UTCDateTime()),
@@ -52,8 +47,8 @@ Index(
 
 # Broadcast states (a one-off email to a segment; see campaigns/broadcasts.py). Progress (how
 # many are waiting, sent, skipped) is read from its enrollments and ledger rows, not stored.
-SCHEDULED = "scheduled"
-CANCELLED = "cancelled"
+BROADCAST_SCHEDULED = "scheduled"
+BROADCAST_CANCELLED = "cancelled"  # (a send's own ``cancelled`` is campaigns.ledger.CANCELLED)
 
 broadcasts = Table(
     "broadcasts",
@@ -72,3 +67,21 @@ broadcasts = Table(
     # Goes at its time whatever the weekly cap says (campaigns/cadence.py); still counts.
     Column("time_sensitive", Boolean, nullable=False, default=False, server_default=false()),
 )
+
+
+def review_columns() -> list[Column[object]]:
+    """The columns of content that goes through review (newsletters, campaign versions): its
+    ``state``, who edited and created it, and who reviewed it when, with what note. A fresh
+    set per table (a Column belongs to one)."""
+    return [
+        Column("state", String(16), nullable=False),
+        Column("editor_ids", JSON, nullable=False),  # staff ids who changed it
+        Column("created_by", String(320), nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("updated_at", UTCDateTime(), nullable=False),
+        Column("submitted_at", UTCDateTime()),
+        Column("reviewed_by", String(320)),
+        Column("reviewed_by_id", Integer),
+        Column("reviewed_at", UTCDateTime()),
+        Column("review_note", Text),
+    ]

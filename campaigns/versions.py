@@ -35,7 +35,6 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    Text,
     UniqueConstraint,
     func,
     insert,
@@ -45,7 +44,9 @@ from sqlalchemy import (
 
 from campaigns.definitions import STEP_FILE, Campaign
 from campaigns.loader import Problem, load_campaign
+from campaigns.tables import review_columns
 from storage.schema import UTCDateTime, kv, metadata
+from storage.sql import move_state
 from templates import Renderer
 
 DRAFT, IN_REVIEW, APPROVED, ACTIVE, RETIRED = "draft", "in_review", "approved", "active", "retired"
@@ -60,20 +61,11 @@ campaign_versions = Table(
     Column("id", String(32), primary_key=True),  # the version id the ledger records
     Column("campaign_id", String(64), nullable=False),
     Column("number", Integer, nullable=False),  # 1, 2, 3 … per campaign
-    Column("state", String(16), nullable=False),
     Column("origin", String(16), nullable=False),  # bundled | import | console
     Column("files", JSON, nullable=False),  # {file name: text}
     Column("files_sha256", String(64), nullable=False),
     Column("based_on", String(32)),
-    Column("editor_ids", JSON, nullable=False),  # staff ids who changed this version
-    Column("created_by", String(320), nullable=False),
-    Column("created_at", UTCDateTime(), nullable=False),
-    Column("updated_at", UTCDateTime(), nullable=False),
-    Column("submitted_at", UTCDateTime()),
-    Column("reviewed_by", String(320)),
-    Column("reviewed_by_id", Integer),
-    Column("reviewed_at", UTCDateTime()),
-    Column("review_note", Text),
+    *review_columns(),  # editor_ids: staff ids who changed this version
     Column("review_due_at", UTCDateTime()),
     Column("activated_at", UTCDateTime()),
     UniqueConstraint("campaign_id", "number"),
@@ -363,15 +355,18 @@ def _move(
     conn: Connection, v: Version, frm: tuple[str, ...], to: str, now: datetime, **values: object
 ) -> Version:
     """A state change that only happens if nobody moved the version meanwhile."""
-    done = conn.execute(
-        update(campaign_versions)
-        .where(campaign_versions.c.id == v.id, campaign_versions.c.state.in_(frm))
-        .values(state=to, updated_at=now, **values)
+    move_state(
+        conn,
+        campaign_versions,
+        v.id,
+        what="version",
+        state=v.state,
+        frm=frm,
+        to=to,
+        now=now,
+        error=VersionError,
+        **values,
     )
-    if not done.rowcount:
-        raise VersionError(
-            f"this version is {v.state.replace('_', ' ')}; it cannot become {to.replace('_', ' ')}"
-        )
     return require(conn, v.id)
 
 

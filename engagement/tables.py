@@ -3,7 +3,6 @@
 from sqlalchemy import (
     Boolean,
     Column,
-    ForeignKey,
     Index,
     Integer,
     String,
@@ -13,7 +12,7 @@ from sqlalchemy import (
 )
 
 from campaigns.ledger import sends
-from storage.schema import UTCDateTime, metadata
+from storage.schema import UTCDateTime, metadata, owner_column
 
 # One row per provider event, stored raw before anything is applied (docs/architecture.md, invariant 6).
 email_events = Table(
@@ -62,12 +61,7 @@ Index("ix_sends_sent_at", sends.c.sent_at)
 sunset = Table(
     "sunset",
     metadata,
-    Column(
-        "subscriber_id",
-        Integer,
-        ForeignKey("subscribers.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    owner_column("subscriber_id", "subscribers.id", primary_key=True),
     Column("state", String(16), nullable=False),  # paused | kept
     Column("cycles", Integer, nullable=False, default=1),  # re-engagement emails so far
     Column("asked_at", UTCDateTime(), nullable=False),  # the latest re-engagement email

@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Integer, LargeBinary, String, Table, Text
+from sqlalchemy import Column, Integer, LargeBinary, String, Table, Text
 
-from storage.schema import UTCDateTime, metadata
+from storage.schema import UTCDateTime, metadata, owner_column
 
 # The outbox transport's store: the full MIME message, nothing leaves the machine.
 outbox = Table(
@@ -15,7 +15,7 @@ outbox = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("send_id", String(32), nullable=False, index=True),
-    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE")),
+    owner_column("subscriber_id", "subscribers.id", nullable=True),
     Column("recipient", String(320), nullable=False),
     Column("subject", Text, nullable=False),
     Column("message", LargeBinary, nullable=False),

@@ -1,4 +1,5 @@
-"""SQL helpers every domain shares: the dialect's INSERT (for ``ON CONFLICT``) and id chunks.
+"""SQL helpers every domain shares: the dialect's INSERT (for ``ON CONFLICT``), id chunks and
+the compare-and-set move of a reviewed row's ``state``.
 
 Both backends speak ``INSERT … ON CONFLICT``, but SQLAlchemy builds it from each dialect's own
 ``insert``; :func:`dialect_insert` picks the right one for a connection. SQLite refuses a
@@ -9,9 +10,10 @@ unbounded list of ids is made one :func:`chunks` of :data:`IN_CHUNK` at a time.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TypeVar
+from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 IN_CHUNK = 900  # values per IN list: below SQLite's bound-parameter limit
@@ -31,3 +33,30 @@ def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
     """``items`` in consecutive slices of at most ``size``."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def move_state(
+    conn: Connection,
+    table: Table,
+    row_id: object,
+    *,
+    what: str,
+    state: str,
+    frm: tuple[str, ...],
+    to: str,
+    now: datetime,
+    error: type[Exception],
+    **values: Any,
+) -> None:
+    """``state`` → ``to`` on the row ``row_id`` of ``table`` (with ``updated_at`` and
+    ``values``), only if it is still in one of ``frm``: nobody moved it meanwhile. Otherwise
+    ``error`` says "this ``what`` is ``state``; it cannot become ``to``"."""
+    done = conn.execute(
+        update(table)
+        .where(table.c.id == row_id, table.c.state.in_(frm))
+        .values(state=to, updated_at=now, **values)
+    )
+    if not done.rowcount:
+        raise error(
+            f"this {what} is {state.replace('_', ' ')}; it cannot become {to.replace('_', ' ')}"
+        )
