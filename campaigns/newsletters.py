@@ -119,6 +119,29 @@ def rule_data(audience: Audience) -> dict[str, Any]:
     return {"all": parts}
 
 
+@dataclass(frozen=True)
+class Fields:
+    """What staff write in a newsletter's editor (the slug aside: it is fixed at creation)."""
+
+    subject: str
+    preheader: str
+    body: str
+    audience: Audience
+    local_at: str | None
+    time_sensitive: bool = False
+
+    def values(self) -> dict[str, Any]:
+        """As columns of :data:`newsletters`."""
+        return {
+            "subject": self.subject,
+            "preheader": self.preheader,
+            "body": self.body,
+            "audience": self.audience.as_dict(),
+            "local_at": self.local_at,
+            "time_sensitive": self.time_sensitive,
+        }
+
+
 def markdown(subject: str, preheader: str, body: str) -> str:
     """The newsletter as the Markdown file ``campaigns broadcast`` reads."""
     front = yaml.safe_dump(
@@ -211,27 +234,17 @@ def create(
     conn: Connection,
     *,
     slug: str,
-    subject: str,
-    preheader: str,
-    body: str,
-    audience: Audience,
-    local_at: str | None,
+    fields: Fields,
     editor_id: int,
     editor: str,
     now: datetime,
-    time_sensitive: bool = False,
 ) -> Newsletter:
     nid = secrets.token_hex(16)
     conn.execute(
         insert(newsletters).values(
             id=nid,
             slug=slug,
-            subject=subject,
-            preheader=preheader,
-            body=body,
-            audience=audience.as_dict(),
-            local_at=local_at,
-            time_sensitive=time_sensitive,
+            **fields.values(),
             state=DRAFT,
             editor_ids=[editor_id],
             created_by=editor,
@@ -268,14 +281,9 @@ def save(
     conn: Connection,
     n: Newsletter,
     *,
-    subject: str,
-    preheader: str,
-    body: str,
-    audience: Audience,
-    local_at: str | None,
+    fields: Fields,
     editor_id: int,
     now: datetime,
-    time_sensitive: bool = False,
 ) -> Newsletter:
     """Change a draft (approved text never changes)."""
     if not n.editable:
@@ -286,12 +294,7 @@ def save(
         (DRAFT,),
         DRAFT,
         now,
-        subject=subject,
-        preheader=preheader,
-        body=body,
-        audience=audience.as_dict(),
-        local_at=local_at,
-        time_sensitive=time_sensitive,
+        **fields.values(),
         editor_ids=sorted({*n.editor_ids, editor_id}),
     )
 

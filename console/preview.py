@@ -57,7 +57,7 @@ def _campaign_name(files: Mapping[str, str], campaign_id: str) -> str:
         return campaign_id
 
 
-def _gate_findings(subject: str, preheader: str, body: str, week: int) -> list[Finding]:
+def gate_findings(subject: str, preheader: str, body: str, week: int) -> list[Finding]:
     """The content gate's findings (phrases a clinic should not send, subjects naming a
     condition, reading grade, length, the week-1 urgent-care section), as the editor shows them."""
     from campaigns.gate import check_text
@@ -109,7 +109,7 @@ def preview(
         known = {f.message for f in out.findings}
         out.findings += [_finding(p) for p in template_problems if p.message not in known]
         return out
-    out.findings += _gate_findings(
+    out.findings += gate_findings(
         variant.subject, variant.preheader, variant.body, _week_of(files, name)
     )
     shell = Campaign(
@@ -120,21 +120,23 @@ def preview(
     except TemplateProblem as exc:
         out.findings.append(Finding(name, exc.message))
         return out
-    out.subject, out.html, out.text = fill(
-        rendered,
-        {
-            "first_name": persona.first_name or "there",
-            "unsubscribe_url": f"{base_url}/unsubscribe/PREVIEW",
-            "preferences_url": f"{base_url}/preferences/PREVIEW",
-            "checkin_url": f"{base_url}/checkin/PREVIEW",
-        },
-    )
+    out.subject, out.html, out.text = fill(rendered, preview_values(persona, base_url))
     if campaign is not None:
         stem = name.split(".", 1)[0]
         step = next((s for s in campaign.steps if s.default.file.endswith(stem + ".md")), None)
         if step is not None:
             out.persona_variant = step.variant_for(Facts(symptoms=persona.symptoms)).id
     return out
+
+
+def preview_values(persona: Persona, base_url: str) -> dict[str, str]:
+    """The per-recipient values of a preview: the persona's name and links that go nowhere."""
+    return {
+        "first_name": persona.first_name or "there",
+        "unsubscribe_url": f"{base_url}/unsubscribe/PREVIEW",
+        "preferences_url": f"{base_url}/preferences/PREVIEW",
+        "checkin_url": f"{base_url}/checkin/PREVIEW",
+    }
 
 
 def _finding(p: Problem) -> Finding:
