@@ -67,9 +67,10 @@ from campaigns.ledger import (
 from campaigns.loader import (
     CAMPAIGN_VARIABLES,
     Problem,
-    _line_of,
     check_template,
+    missing_variant_file,
     parse_markdown,
+    variant_of,
 )
 from campaigns.references import BROADCAST_PREFIX
 from campaigns.tables import (
@@ -178,28 +179,13 @@ def build(
     for i, ref in enumerate(meta.variants):
         text = sources.get(ref.file)
         if text is None or "/" in ref.file or "\\" in ref.file:
-            problems.append(
-                Problem(
-                    rel(main),
-                    _line_of(parsed.front_matter, ("variants", i, "file"), offset=1),
-                    f"variant {ref.id!r}: the file {ref.file} does not exist; create it next "
-                    f"to {main}, or fix the name under 'file:'",
-                )
-            )
+            problems.append(missing_variant_file(rel(main), parsed.front_matter, i, ref, main))
             continue
         vparsed, vprobs = parse_markdown(text, rel(ref.file), VariantMeta)
         problems += vprobs
         if vparsed is None:
             continue
-        variant = Variant(
-            id=ref.id,
-            subject=vparsed.meta.subject,
-            preheader=vparsed.meta.preheader,
-            body=vparsed.body,
-            file=rel(ref.file),
-            body_line=vparsed.body_line,
-            when=ref.when,
-        )
+        variant = variant_of(ref, vparsed, rel(ref.file))
         if renderer is not None:
             problems += check_template(renderer, variant, vparsed.front_matter, CAMPAIGN_VARIABLES)
         variants.append(variant)

@@ -12,7 +12,7 @@ from campaigns.definitions import Campaign, Step, Variant
 from campaigns.loader import Catalog
 from campaigns.references import BROADCAST_PREFIX
 from campaigns.tables import ACTIVE, COMPLETED, LEFT, STOPPED, enrollments
-from storage.sql import chunks, dialect_insert
+from storage.sql import dialect_insert, ids_among
 from subscribers.segments import Facts
 from subscribers.store import CONFIRMED, Profile
 
@@ -132,20 +132,14 @@ def due_batch(
 def one_offs_due(conn: Connection, subscriber_ids: Iterable[int], now: datetime) -> set[int]:
     """People among ``subscriber_ids`` with a one-off broadcast due by ``now``: their series
     email gives way, so a broadcast is never starved by a series due at the same moment."""
-    ids = list(subscriber_ids)
-    found: set[int] = set()
-    for chunk in chunks(ids):
-        found.update(
-            conn.execute(
-                select(enrollments.c.subscriber_id).where(
-                    enrollments.c.subscriber_id.in_(chunk),
-                    enrollments.c.status == ACTIVE,
-                    enrollments.c.next_due_at <= now,
-                    enrollments.c.campaign_id.startswith(BROADCAST_PREFIX, autoescape=True),
-                )
-            ).scalars()
-        )
-    return found
+    return ids_among(
+        conn,
+        enrollments.c.subscriber_id,
+        subscriber_ids,
+        enrollments.c.status == ACTIVE,
+        enrollments.c.next_due_at <= now,
+        enrollments.c.campaign_id.startswith(BROADCAST_PREFIX, autoescape=True),
+    )
 
 
 def next_step(campaign: Campaign, index: int, facts: Facts) -> tuple[int, Step, Variant] | None:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from engagement import sunset
 from storage import Database
 from subscribers import store
-from subscribers.pages import page
+from subscribers.pages import one_button, page
 from subscribers.tables import subscribers
 from subscribers.tokens import Tokens
 
@@ -66,11 +66,10 @@ def router(ports: KeepPorts) -> APIRouter:
             return not_found()
         if found[1] != store.CONFIRMED:
             return unsubscribed()
-        form = (
-            f"<p>Would you like to keep getting weekly emails from "
-            f"{escape(ports.clinic_name)}?</p>"
-            f'<form method="post" action="/keep/{escape(token)}">'
-            '<button type="submit">Yes, keep sending me emails</button></form>'
+        form = one_button(
+            f"Would you like to keep getting weekly emails from {escape(ports.clinic_name)}?",
+            f"/keep/{token}",
+            "Yes, keep sending me emails",
         )
         return page("Keep your weekly emails", form)
 

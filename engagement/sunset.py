@@ -32,7 +32,7 @@ from sqlalchemy import Connection, and_, exists, func, or_, select, update
 
 from campaigns.ledger import CAMPAIGN, SENT, sends
 from engagement.tables import sunset
-from storage.sql import chunks, dialect_insert
+from storage.sql import dialect_insert, ids_among
 from subscribers import store
 from subscribers.tables import subscriber_activity, subscribers
 
@@ -186,18 +186,7 @@ def counts(conn: Connection) -> dict[str, int]:
 
 def paused_among(conn: Connection, ids: set[int] | list[int]) -> set[int]:
     """Which of these people are paused by the policy (one query per 900 ids)."""
-    ids = list(ids)
-    found: set[int] = set()
-    for chunk in chunks(ids):
-        found.update(
-            conn.execute(
-                select(sunset.c.subscriber_id).where(
-                    sunset.c.subscriber_id.in_(chunk),
-                    sunset.c.state == PAUSED,
-                )
-            ).scalars()
-        )
-    return found
+    return ids_among(conn, sunset.c.subscriber_id, ids, sunset.c.state == PAUSED)
 
 
 def keep(conn: Connection, subscriber_id: int, now: datetime) -> bool:

@@ -105,10 +105,11 @@ class AppContext:
     @property
     def transport(self) -> Transport:
         if self._transport is None:
-            self._transport = self._make_transport()
+            self._transport = self.make_transport()
         return self._transport
 
-    def _make_transport(self) -> Transport:
+    def make_transport(self) -> Transport:
+        """A new transport of the configured kind (:attr:`transport` is the shared one)."""
         s = self.settings
         if s.transport == "sendgrid":
             from scheduler.transports.sendgrid import SendGridTransport

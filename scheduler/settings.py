@@ -15,7 +15,14 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from campaigns.cadence import Closures, parse_holidays, parse_quiet_days, parse_window
@@ -301,22 +308,16 @@ class Settings(BaseSettings):
             raise ValueError("not an IANA time zone name such as Europe/London") from None
         return v
 
-    @field_validator("send_window")
+    @field_validator("send_window", "quiet_days", "holidays")
     @classmethod
-    def _window(cls, v: str) -> str:
-        parse_window(v)
-        return v
-
-    @field_validator("quiet_days")
-    @classmethod
-    def _quiet_days(cls, v: str) -> str:
-        parse_quiet_days(v)
-        return v
-
-    @field_validator("holidays")
-    @classmethod
-    def _holidays(cls, v: str) -> str:
-        parse_holidays(v)
+    def _calendar(cls, v: str, info: ValidationInfo) -> str:
+        """Parsed here only to refuse a bad value at start-up; the cadence parses it again."""
+        parse = {
+            "send_window": parse_window,
+            "quiet_days": parse_quiet_days,
+            "holidays": parse_holidays,
+        }[str(info.field_name)]
+        parse(v)
         return v
 
     @field_validator("smtp_url")

@@ -9,11 +9,11 @@ unbounded list of ids is made one :func:`chunks` of :data:`IN_CHUNK` at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table, update
+from sqlalchemy import Column, ColumnElement, Connection, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 IN_CHUNK = 900  # values per IN list: below SQLite's bound-parameter limit
@@ -33,6 +33,16 @@ def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
     """``items`` in consecutive slices of at most ``size``."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def ids_among(
+    conn: Connection, column: Column[int], ids: Iterable[int], *where: ColumnElement[bool]
+) -> set[int]:
+    """Which of ``ids`` stand in ``column`` of a row matching ``where`` (a query per chunk)."""
+    found: set[int] = set()
+    for chunk in chunks(list(ids)):
+        found.update(conn.execute(select(column).where(column.in_(chunk), *where)).scalars())
+    return found
 
 
 def move_state(

@@ -277,14 +277,7 @@ class Importer:
                     values["timezone"] = row.timezone
                 if old.status == store.UNCONFIRMED:
                     values.update(status=store.CONFIRMED, confirmed_at=row.consent_at or self.now)
-                    store.record_consent(
-                        conn,
-                        old.id,
-                        purpose=store.EMAIL_PURPOSE,
-                        action="confirmed",
-                        at=self.now,
-                        source=row.source or "import",
-                    )
+                    self._consent(conn, old.id, row, store.EMAIL_PURPOSE, "confirmed")
                     touched.append(old.id)
                 if values:
                     values["updated_at"] = self.now
@@ -295,14 +288,7 @@ class Importer:
                 if row.symptoms != current_symptoms.get(old.id, frozenset()):
                     store.set_symptoms(conn, old.id, row.symptoms)
                     if row.symptoms:
-                        store.record_consent(
-                            conn,
-                            old.id,
-                            purpose=store.HEALTH_PURPOSE,
-                            action="given",
-                            at=self.now,
-                            source=row.source or "import",
-                        )
+                        self._consent(conn, old.id, row, store.HEALTH_PURPOSE, "given")
                     if old.id not in touched:
                         touched.append(old.id)
                     changed = True
@@ -318,6 +304,11 @@ class Importer:
                 # Subscribers who became confirmed or whose symptoms changed: the caller enrols
                 # them now, chunk by chunk, so memory stays flat however long the file is.
                 on_chunk(conn, touched)
+
+    def _consent(self, conn: Connection, sid: int, row: Row, purpose: str, action: str) -> None:
+        store.record_consent(
+            conn, sid, purpose=purpose, action=action, at=self.now, source=row.source or "import"
+        )
 
     def _insert(self, conn: Connection, rows: list[Row]) -> list[int]:
         now = self.now
