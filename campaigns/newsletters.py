@@ -24,19 +24,9 @@ from datetime import datetime
 from typing import Any
 
 import yaml
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Column,
-    Connection,
-    String,
-    Table,
-    Text,
-    insert,
-    select,
-)
+from sqlalchemy import JSON, Boolean, Column, Connection, String, Table, Text, insert, select
 
-from campaigns.tables import review_columns
+from campaigns.tables import review_columns, review_fields
 from storage.schema import UTCDateTime, metadata
 from storage.sql import move_state
 
@@ -198,15 +188,7 @@ def _newsletter(row: Any) -> Newsletter:
         body=r["body"],
         audience=Audience.from_dict(audience),
         local_at=r["local_at"],
-        state=r["state"],
-        editor_ids=tuple(r["editor_ids"] or ()),
-        created_by=r["created_by"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-        submitted_at=r["submitted_at"],
-        reviewed_by=r["reviewed_by"],
-        reviewed_at=r["reviewed_at"],
-        review_note=r["review_note"],
+        **review_fields(r),
         scheduled_at=r["scheduled_at"],
         time_sensitive=bool(r["time_sensitive"]),
     )
@@ -260,18 +242,7 @@ def create(
 def _move(
     conn: Connection, n: Newsletter, frm: tuple[str, ...], to: str, now: datetime, **values: Any
 ) -> Newsletter:
-    move_state(
-        conn,
-        newsletters,
-        n.id,
-        what="newsletter",
-        state=n.state,
-        frm=frm,
-        to=to,
-        now=now,
-        error=NewsletterError,
-        **values,
-    )
+    move_state(conn, newsletters, "newsletter", n, frm, to, now, NewsletterError, **values)
     found = get(conn, n.id)
     assert found is not None
     return found

@@ -1,5 +1,8 @@
 """Tables owned by the campaigns package."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -85,3 +88,19 @@ def review_columns() -> list[Column[object]]:
         Column("reviewed_at", UTCDateTime()),
         Column("review_note", Text),
     ]
+
+
+def review_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of :func:`review_columns` in a row, as the content's dataclass takes them
+    (the reviewer's staff id aside)."""
+    return {
+        "state": row["state"],
+        "editor_ids": tuple(row["editor_ids"] or ()),
+        "created_by": row["created_by"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "submitted_at": row["submitted_at"],
+        "reviewed_by": row["reviewed_by"],
+        "reviewed_at": row["reviewed_at"],
+        "review_note": row["review_note"],
+    }

@@ -44,7 +44,7 @@ from sqlalchemy import (
 
 from campaigns.definitions import STEP_FILE, Campaign
 from campaigns.loader import Problem, load_campaign
-from campaigns.tables import review_columns
+from campaigns.tables import review_columns, review_fields
 from storage.schema import UTCDateTime, kv, metadata
 from storage.sql import move_state
 from templates import Renderer
@@ -133,19 +133,11 @@ def _version(row: object) -> Version:
         id=r["id"],
         campaign_id=r["campaign_id"],
         number=r["number"],
-        state=r["state"],
         origin=r["origin"],
         files=dict(r["files"]),
         files_sha256=r["files_sha256"],
         based_on=r["based_on"],
-        editor_ids=tuple(r["editor_ids"] or ()),
-        created_by=r["created_by"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-        submitted_at=r["submitted_at"],
-        reviewed_by=r["reviewed_by"],
-        reviewed_at=r["reviewed_at"],
-        review_note=r["review_note"],
+        **review_fields(r),
         review_due_at=r["review_due_at"],
         activated_at=r["activated_at"],
     )
@@ -355,18 +347,7 @@ def _move(
     conn: Connection, v: Version, frm: tuple[str, ...], to: str, now: datetime, **values: object
 ) -> Version:
     """A state change that only happens if nobody moved the version meanwhile."""
-    move_state(
-        conn,
-        campaign_versions,
-        v.id,
-        what="version",
-        state=v.state,
-        frm=frm,
-        to=to,
-        now=now,
-        error=VersionError,
-        **values,
-    )
+    move_state(conn, campaign_versions, "version", v, frm, to, now, VersionError, **values)
     return require(conn, v.id)
 
 

@@ -1,15 +1,6 @@
 """Tables owned by the engagement package."""
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint
 
 from campaigns.ledger import sends
 from storage.schema import UTCDateTime, metadata, owner_column

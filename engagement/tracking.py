@@ -6,17 +6,18 @@ How a tracked email is built (once per (step, variant), then per recipient):
 
 1. :func:`templates.tracking.track` rewrites the rendered email's outbound ``http(s)`` links to
    tokens ``link_0``, ``link_1`` … and adds an open pixel (token ``open_url``);
-2. :meth:`EngagementLinks.prepare` stores each distinct URL once in :data:`engagement.tables.tracked_links`;
+2. :meth:`EngagementLinks.prepare` stores each distinct URL once in
+   :data:`engagement.tables.tracked_links`;
 3. :meth:`EngagementLinks.values` gives each recipient ``{BASE_URL}/r/{link_id}/{signature}``
    per link and ``{BASE_URL}/o/{send_id}/{signature}.gif`` for the pixel, where ``link_id`` is
    ``{send_id}-{tracked link id}``: opaque ids only, never an address, a name or a symptom.
 
 Signatures are HMAC-SHA256 (itsdangerous), one salt per purpose (``open``, ``click``,
 ``checkin``), over the id in the URL; several keys verify, the newest signs (key rotation): the
-signed ids of :class:`subscribers.tokens.Tokens`. A
-redirect goes only to the stored URL its link id names, and only when the send it names is an
-email of that very (campaign, step, variant): a tampered, unsigned or unknown link is a 404 and
-records nothing, so there is no open redirect.
+signed ids of :class:`subscribers.tokens.Tokens`. A redirect goes only to the stored URL its
+link id names, and only when the send it names is an email of that very (campaign, step,
+variant): a tampered, unsigned or unknown link is a 404 and records nothing, so there is no
+open redirect.
 
 Hits become rows of ``engagement.tables.email_events`` (provider ``clinicmail``) and are applied
 by :func:`engagement.process.apply_pending` like SendGrid's, so they reach ``clinicmail stats``

@@ -12,7 +12,7 @@ from campaigns import BUNDLED_LIBRARY, content
 from campaigns.broadcasts import BroadcastSource
 from campaigns.loader import Catalog, Problem
 from scheduler.metrics import TickMetrics, make_registry
-from scheduler.settings import Settings
+from scheduler.settings import Settings, secret_keys
 from scheduler.transports import Transport
 from storage import Database
 from subscribers.tokens import Tokens
@@ -93,7 +93,7 @@ class AppContext:
         else the one generated once in the key file beside the database (storage.keys)."""
         s = self.settings.secret_key
         if s is not None and s.get_secret_value().strip():
-            return [k.strip() for k in s.get_secret_value().split(",") if k.strip()]
+            return secret_keys(s)
         return [self.db.keys().signing]
 
     @cached_property

@@ -39,6 +39,14 @@ SECRET_FIELDS = frozenset(
 MIN_SECRET_KEY_LENGTH = 32
 
 
+def secret_keys(value: SecretStr | None) -> list[str]:
+    """The keys in CLINICMAIL_SECRET_KEY: comma-separated, newest last (rotation); none when
+    unset or blank."""
+    if value is None:
+        return []
+    return [k.strip() for k in value.get_secret_value().split(",") if k.strip()]
+
+
 class SettingsError(ValueError):
     """One line naming the bad variable."""
 
@@ -202,8 +210,7 @@ class Settings(BaseSettings):
     def _secret(cls, v: SecretStr | None) -> SecretStr | None:
         if v is None or not v.get_secret_value().strip():
             return None
-        keys = [k.strip() for k in v.get_secret_value().split(",") if k.strip()]
-        if any(len(k) < MIN_SECRET_KEY_LENGTH for k in keys):
+        if any(len(k) < MIN_SECRET_KEY_LENGTH for k in secret_keys(v)):
             raise ValueError(
                 f"is too short: each key needs at least {MIN_SECRET_KEY_LENGTH} characters "
                 "(unset it to use a generated key)"

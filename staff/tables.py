@@ -1,15 +1,6 @@
 """Tables owned by the staff package."""
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Column,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-)
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, String, Table, Text
 
 from storage.schema import UTCDateTime, metadata, owner_column
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Column, ColumnElement, Connection, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -45,28 +45,36 @@ def ids_among(
     return found
 
 
+class Reviewed(Protocol):
+    """A row that moves through review states: its id and the state it was read in."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
+
+
 def move_state(
     conn: Connection,
     table: Table,
-    row_id: object,
-    *,
     what: str,
-    state: str,
+    row: Reviewed,
     frm: tuple[str, ...],
     to: str,
     now: datetime,
     error: type[Exception],
     **values: Any,
 ) -> None:
-    """``state`` → ``to`` on the row ``row_id`` of ``table`` (with ``updated_at`` and
-    ``values``), only if it is still in one of ``frm``: nobody moved it meanwhile. Otherwise
-    ``error`` says "this ``what`` is ``state``; it cannot become ``to``"."""
+    """``row.state`` → ``to`` in ``table`` (with ``updated_at`` and ``values``), only if the
+    row is still in one of ``frm``: nobody moved it meanwhile. Otherwise ``error`` says "this
+    ``what`` is <state>; it cannot become <to>"."""
     done = conn.execute(
         update(table)
-        .where(table.c.id == row_id, table.c.state.in_(frm))
+        .where(table.c.id == row.id, table.c.state.in_(frm))
         .values(state=to, updated_at=now, **values)
     )
     if not done.rowcount:
         raise error(
-            f"this {what} is {state.replace('_', ' ')}; it cannot become {to.replace('_', ' ')}"
+            f"this {what} is {row.state.replace('_', ' ')}; it cannot become {to.replace('_', ' ')}"
         )
