@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from sqlalchemy import JSON, Boolean, Column, Connection, String, Table, Text, insert, select
 
-from campaigns.tables import review_columns, review_fields
+from campaigns.tables import ReviewedContent, review_columns, review_fields
 from storage.schema import UTCDateTime, metadata
 from storage.sql import move_state
 
@@ -141,23 +141,13 @@ def markdown(subject: str, preheader: str, body: str) -> str:
 
 
 @dataclass(frozen=True)
-class Newsletter:
-    id: str
+class Newsletter(ReviewedContent):
     slug: str
     subject: str
     preheader: str
     body: str
     audience: Audience
     local_at: str | None
-    state: str
-    editor_ids: tuple[int, ...]
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    submitted_at: datetime | None
-    reviewed_by: str | None
-    reviewed_at: datetime | None
-    review_note: str | None
     scheduled_at: datetime | None
     time_sensitive: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -165,6 +155,17 @@ class Newsletter:
     @property
     def editable(self) -> bool:
         return self.state == DRAFT
+
+    @property
+    def fields(self) -> Fields:
+        return Fields(
+            self.subject,
+            self.preheader,
+            self.body,
+            self.audience,
+            self.local_at,
+            self.time_sensitive,
+        )
 
     @property
     def file_name(self) -> str:
@@ -181,7 +182,6 @@ def _newsletter(row: Any) -> Newsletter:
     if isinstance(audience, str):  # some drivers hand JSON back as text
         audience = json.loads(audience)
     return Newsletter(
-        id=r["id"],
         slug=r["slug"],
         subject=r["subject"],
         preheader=r["preheader"],

@@ -1,6 +1,8 @@
 """Tables owned by the campaigns package."""
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -90,10 +92,27 @@ def review_columns() -> list[Column[object]]:
     ]
 
 
+@dataclass(frozen=True)
+class ReviewedContent:
+    """What every reviewed row says (newsletters, campaign versions): its id and
+    :func:`review_columns`, the reviewer's staff id aside."""
+
+    id: str
+    state: str
+    editor_ids: tuple[int, ...]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    review_note: str | None
+
+
 def review_fields(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The values of :func:`review_columns` in a row, as the content's dataclass takes them
-    (the reviewer's staff id aside)."""
+    """The values of :func:`review_columns` in a row, as :class:`ReviewedContent` takes them."""
     return {
+        "id": row["id"],
         "state": row["state"],
         "editor_ids": tuple(row["editor_ids"] or ()),
         "created_by": row["created_by"],

@@ -44,7 +44,7 @@ from sqlalchemy import (
 
 from campaigns.definitions import STEP_FILE, Campaign
 from campaigns.loader import Problem, load_campaign
-from campaigns.tables import review_columns, review_fields
+from campaigns.tables import ReviewedContent, review_columns, review_fields
 from storage.schema import UTCDateTime, kv, metadata
 from storage.sql import move_state
 from templates import Renderer
@@ -94,23 +94,13 @@ CLI = Actor(None, "cli")
 
 
 @dataclass(frozen=True)
-class Version:
-    id: str
+class Version(ReviewedContent):
     campaign_id: str
     number: int
-    state: str
     origin: str
     files: dict[str, str]
     files_sha256: str
     based_on: str | None
-    editor_ids: tuple[int, ...]
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    submitted_at: datetime | None
-    reviewed_by: str | None
-    reviewed_at: datetime | None
-    review_note: str | None
     review_due_at: datetime | None
     activated_at: datetime | None
 
@@ -130,7 +120,6 @@ class Version:
 def _version(row: object) -> Version:
     r = row._mapping  # type: ignore[attr-defined]
     return Version(
-        id=r["id"],
         campaign_id=r["campaign_id"],
         number=r["number"],
         origin=r["origin"],

@@ -565,11 +565,5 @@ def _not_found(request: Request) -> Response:
 
 
 def _snapshot(n: nl.Newsletter) -> dict[str, Any]:
-    return {
-        "subject": n.subject,
-        "preheader": n.preheader,
-        "body": n.body,
-        "audience": n.audience.as_dict(),
-        "local_at": n.local_at,
-        "time_sensitive": n.time_sensitive,
-    }
+    """What the audit log keeps of a newsletter's text and audience."""
+    return n.fields.values()

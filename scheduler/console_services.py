@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from campaigns.ledger import CLAIMED, SENDING, SENT, UNKNOWN, count_ready, sends
 from campaigns.loader import CatalogError
 from console.services import Services
-from scheduler.breaker import KEY as TRANSPORT_HEALTH
+from scheduler.breaker import KEY as BREAKER_KEY
 from scheduler.breaker import BreakerState
 from scheduler.broadcasting import BroadcastRequest, schedule
 from scheduler.commands.engagement import stats_json
@@ -66,7 +66,7 @@ def delivery_status(ctx: AppContext, now: datetime) -> dict[str, Any]:
         last_sent = conn.execute(
             select(func.max(sends.c.sent_at)).where(sends.c.status == SENT)
         ).scalar_one()
-        state = BreakerState.load(kvstate.read(conn, TRANSPORT_HEALTH))
+        state = BreakerState.load(kvstate.read(conn, BREAKER_KEY))
     return {
         "transport": ctx.settings.transport,
         "backlog": ready,
