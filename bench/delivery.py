@@ -61,6 +61,13 @@ TARGETS = {
 }
 
 
+def _batched_send(rows: int, database_url: str) -> dict[str, Any]:
+    """One run of the batched send path (``bench/run.py``) against ``database_url``."""
+    return _run_json(
+        ["bench/run.py", "--rows", str(rows), "--path", "batched", "--database-url", database_url]
+    )
+
+
 def _run_json(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     out = subprocess.run(  # noqa: S603 - our own scripts
         [sys.executable, *args],
@@ -281,34 +288,10 @@ def main() -> None:
     naive_runs: list[dict[str, Any]] = []
     for n in range(args.repeat):
         db = f"sqlite:///{workdir / f'send-{n}.db'}"
-        send["sqlite"].append(
-            _run_json(
-                [
-                    "bench/run.py",
-                    "--rows",
-                    str(args.rows),
-                    "--path",
-                    "batched",
-                    "--database-url",
-                    db,
-                ]
-            )
-        )
+        send["sqlite"].append(_batched_send(args.rows, db))
         if args.postgres_url:
             _reset_postgres(args.postgres_url)
-            send["postgres"].append(
-                _run_json(
-                    [
-                        "bench/run.py",
-                        "--rows",
-                        str(args.rows),
-                        "--path",
-                        "batched",
-                        "--database-url",
-                        args.postgres_url,
-                    ]
-                )
-            )
+            send["postgres"].append(_batched_send(args.rows, args.postgres_url))
         naive_runs.append(_run_json([me, "--scenario", "naive", "--size", str(args.naive)]))
     small, large = (int(x) for x in args.idle.split(","))
     idle_runs: dict[str, dict[int, dict[str, Any]]] = {"sqlite": {}, "postgres": {}}

@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 from sqlalchemy import Connection, func, insert, not_, select, update
 
-from campaigns import enrollment, ledger
+from campaigns import ledger
 from campaigns.definitions import (
     Campaign,
     CampaignMeta,
@@ -53,27 +53,38 @@ from campaigns.definitions import (
     VariantRef,
     unique_variants,
 )
-from campaigns.ledger import CANCELLED as SEND_CANCELLED
-from campaigns.ledger import CLAIMED, FAILED, PENDING, RETRY, SENDING, SENT, UNKNOWN, sends
+from campaigns.ledger import (
+    CANCELLED,
+    CLAIMED,
+    FAILED,
+    PENDING,
+    RETRY,
+    SENDING,
+    SENT,
+    UNKNOWN,
+    sends,
+)
 from campaigns.loader import (
     CAMPAIGN_VARIABLES,
     Problem,
-    _line_of,
     check_template,
+    missing_variant_file,
     parse_markdown,
+    variant_of,
 )
 from campaigns.references import BROADCAST_PREFIX
 from campaigns.tables import (
     ACTIVE,
-    CANCELLED,
+    BROADCAST_CANCELLED,
+    BROADCAST_SCHEDULED,
     COMPLETED,
     LEFT,
-    SCHEDULED,
     STOPPED,
     broadcasts,
     enrollments,
 )
 from storage import Database
+from storage.sql import dialect_insert
 from subscribers import store
 from subscribers.segments import EVERYONE, Rule, compile_rule, parse_rule
 from subscribers.tables import subscribers
@@ -168,28 +179,13 @@ def build(
     for i, ref in enumerate(meta.variants):
         text = sources.get(ref.file)
         if text is None or "/" in ref.file or "\\" in ref.file:
-            problems.append(
-                Problem(
-                    rel(main),
-                    _line_of(parsed.front_matter, ("variants", i, "file"), offset=1),
-                    f"variant {ref.id!r}: the file {ref.file} does not exist; create it next "
-                    f"to {main}, or fix the name under 'file:'",
-                )
-            )
+            problems.append(missing_variant_file(rel(main), parsed.front_matter, i, ref, main))
             continue
         vparsed, vprobs = parse_markdown(text, rel(ref.file), VariantMeta)
         problems += vprobs
         if vparsed is None:
             continue
-        variant = Variant(
-            id=ref.id,
-            subject=vparsed.meta.subject,
-            preheader=vparsed.meta.preheader,
-            body=vparsed.body,
-            file=rel(ref.file),
-            body_line=vparsed.body_line,
-            when=ref.when,
-        )
+        variant = variant_of(ref, vparsed, rel(ref.file))
         if renderer is not None:
             problems += check_template(renderer, variant, vparsed.front_matter, CAMPAIGN_VARIABLES)
         variants.append(variant)
@@ -247,7 +243,7 @@ class Stored:
             parse_rule(self.segment),
             time_sensitive=self.time_sensitive,
         )
-        if built is not None and self.status == CANCELLED:
+        if built is not None and self.status == BROADCAST_CANCELLED:
             meta = built.meta.model_copy(update={"status": "archived"})
             return built.model_copy(update={"meta": meta})
         return built
@@ -294,7 +290,7 @@ def save(
             sources=json.dumps(dict(sources), ensure_ascii=False, sort_keys=True),
             segment=json.dumps(segment, sort_keys=True),
             local_at=local_at.strftime(LOCAL_FORMAT),
-            status=SCHEDULED,
+            status=BROADCAST_SCHEDULED,
             created_at=now,
             time_sensitive=time_sensitive,
         )
@@ -320,8 +316,8 @@ def cancel(conn: Connection, campaign_id: str, now: datetime) -> tuple[int, int]
     """Stop a broadcast: returns (waiting people stopped, queued emails cancelled)."""
     conn.execute(
         update(broadcasts)
-        .where(broadcasts.c.campaign_id == campaign_id, broadcasts.c.status == SCHEDULED)
-        .values(status=CANCELLED, cancelled_at=now)
+        .where(broadcasts.c.campaign_id == campaign_id, broadcasts.c.status == BROADCAST_SCHEDULED)
+        .values(status=BROADCAST_CANCELLED, cancelled_at=now)
     )
     stopped = conn.execute(
         update(enrollments)
@@ -448,7 +444,7 @@ def enroll(
     if not chunk:
         return 0
     stmt = (
-        enrollment._insert(conn)
+        dialect_insert(conn, enrollments)
         .on_conflict_do_nothing(
             index_elements=[enrollments.c.subscriber_id, enrollments.c.campaign_id]
         )
@@ -505,7 +501,7 @@ def progress(conn: Connection, campaign_id: str) -> Progress:
         audience=audience_size,
         waiting=by_enrollment.get(ACTIVE, 0) + in_flight,
         sent=by_send.get(SENT, 0),
-        failed=by_send.get(FAILED, 0) + by_send.get(SEND_CANCELLED, 0),
+        failed=by_send.get(FAILED, 0) + by_send.get(CANCELLED, 0),
         skipped=by_enrollment.get(LEFT, 0)
         + by_enrollment.get(STOPPED, 0)
         + max(done - total_sends, 0),
@@ -514,7 +510,7 @@ def progress(conn: Connection, campaign_id: str) -> Progress:
 
 def state(stored: Stored, p: Progress) -> str:
     """cancelled | scheduled (nothing sent yet) | sending | done."""
-    if stored.status == CANCELLED:
+    if stored.status == BROADCAST_CANCELLED:
         return "cancelled"
     if p.waiting == 0:
         return "done"

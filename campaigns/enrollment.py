@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, literal_column, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from campaigns.definitions import Campaign, Step, Variant
 from campaigns.loader import Catalog
 from campaigns.references import BROADCAST_PREFIX
 from campaigns.tables import ACTIVE, COMPLETED, LEFT, STOPPED, enrollments
+from storage.sql import dialect_insert, ids_among
 from subscribers.segments import Facts
 from subscribers.store import CONFIRMED, Profile
 
@@ -24,12 +24,6 @@ class Due:
     campaign_id: str
     step_index: int
     next_due_at: datetime
-
-
-def _insert(conn: Connection):  # type: ignore[no-untyped-def]
-    dialect = conn.dialect.name
-    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return ins(enrollments)
 
 
 def eligible(campaign: Campaign, profile: Profile, now: datetime) -> bool:
@@ -67,7 +61,7 @@ def enroll(conn: Connection, catalog: Catalog, people: Iterable[Profile], now: d
                 )
     if not rows:
         return 0
-    ins = _insert(conn)
+    ins = dialect_insert(conn, enrollments)
     stmt = ins.on_conflict_do_update(
         index_elements=[enrollments.c.subscriber_id, enrollments.c.campaign_id],
         set_={"status": ACTIVE, "next_due_at": ins.excluded.next_due_at, "updated_at": now},
@@ -138,20 +132,14 @@ def due_batch(
 def one_offs_due(conn: Connection, subscriber_ids: Iterable[int], now: datetime) -> set[int]:
     """People among ``subscriber_ids`` with a one-off broadcast due by ``now``: their series
     email gives way, so a broadcast is never starved by a series due at the same moment."""
-    ids = list(subscriber_ids)
-    found: set[int] = set()
-    for start in range(0, len(ids), 900):
-        found.update(
-            conn.execute(
-                select(enrollments.c.subscriber_id).where(
-                    enrollments.c.subscriber_id.in_(ids[start : start + 900]),
-                    enrollments.c.status == ACTIVE,
-                    enrollments.c.next_due_at <= now,
-                    enrollments.c.campaign_id.startswith(BROADCAST_PREFIX, autoescape=True),
-                )
-            ).scalars()
-        )
-    return found
+    return ids_among(
+        conn,
+        enrollments.c.subscriber_id,
+        subscriber_ids,
+        enrollments.c.status == ACTIVE,
+        enrollments.c.next_due_at <= now,
+        enrollments.c.campaign_id.startswith(BROADCAST_PREFIX, autoescape=True),
+    )
 
 
 def next_step(campaign: Campaign, index: int, facts: Facts) -> tuple[int, Step, Variant] | None:

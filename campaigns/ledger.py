@@ -54,7 +54,6 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
-    ForeignKey,
     Index,
     Integer,
     Select,
@@ -68,9 +67,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
-from storage.schema import UTCDateTime, metadata
+from storage.schema import UTCDateTime, metadata, owner_column
+from storage.sql import chunks, dialect_insert
 from subscribers.tables import subscribers
 
 
@@ -107,12 +106,7 @@ sends = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("send_id", String(32), nullable=False, unique=True),  # opaque, goes to the provider
-    Column(
-        "subscriber_id",
-        Integer,
-        ForeignKey("subscribers.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    owner_column("subscriber_id", "subscribers.id"),
     Column("campaign_id", String(64), nullable=False),
     Column("step_id", String(64), nullable=False),
     Column("variant_id", String(64), nullable=False, default="default"),
@@ -182,19 +176,13 @@ Index("ix_sends_subscriber", sends.c.subscriber_id)
 
 # Planned or sent but not yet accepted by the provider (``unknown`` may have been: it waits).
 IN_FLIGHT = (PENDING, RETRY, CLAIMED, SENDING, UNKNOWN)
-_CHUNK = 900  # ids per IN list: below SQLite's bound-parameter limit
-
-
-def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
 
 
 def _update_ids(conn: Connection, ids: Sequence[int], where: Any, **values: Any) -> int:
     """One UPDATE per chunk of ids (``where``: the states they may be in, or None for any);
     returns how many rows changed."""
     changed = 0
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         stmt = update(sends).where(sends.c.id.in_(chunk))
         if where is not None:
             stmt = stmt.where(where)
@@ -251,7 +239,7 @@ def campaign_in_flight(conn: Connection, subscriber_ids: Iterable[int]) -> dict[
     moment one of them is due (it cannot be accepted before)."""
     ids = sorted(set(subscriber_ids))
     found: dict[int, datetime] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = conn.execute(
             select(sends.c.subscriber_id, func.max(sends.c.next_attempt_at))
             .where(
@@ -297,8 +285,7 @@ def plan(conn: Connection, rows: list[dict[str, object]]) -> None:
     exists is left alone, which makes planning idempotent."""
     if not rows:
         return
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = ins(sends).on_conflict_do_nothing(
+    stmt = dialect_insert(conn, sends).on_conflict_do_nothing(
         index_elements=[sends.c.subscriber_id, sends.c.campaign_id, sends.c.step_id]
     )
     conn.execute(stmt, rows)
@@ -390,7 +377,7 @@ def mark_sent(
     conn: Connection, ids: Sequence[int], *, at: datetime, provider_message_id: str | None
 ) -> None:
     """``sending`` → ``sent``: the provider accepted these emails at ``at``."""
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         count_toward_cap(conn, sends.c.id.in_(chunk), at)
         conn.execute(
             update(sends)

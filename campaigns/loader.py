@@ -19,6 +19,7 @@ from campaigns.definitions import (
     StepMeta,
     Variant,
     VariantMeta,
+    VariantRef,
 )
 from campaigns.references import RuleSite, check_sites
 from campaigns.rendering import content_of
@@ -133,7 +134,7 @@ class Catalog:
         return len(self.campaigns)
 
 
-def _line_of(text: str, loc: tuple[int | str, ...], offset: int = 0) -> int | None:
+def line_of(text: str, loc: tuple[int | str, ...], offset: int = 0) -> int | None:
     """Find the YAML line of a pydantic error location by walking the composed node tree."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -197,7 +198,7 @@ def _model_problems(
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()))
             problems.append(
                 Problem(
-                    file, _line_of(text, loc, offset), _plain(err, _path(loc), model.model_fields)
+                    file, line_of(text, loc, offset), _plain(err, _path(loc), model.model_fields)
                 )
             )
         return None, problems
@@ -226,16 +227,42 @@ def _read_yaml(text: str, file: str, offset: int = 0) -> tuple[Any, list[Problem
 
 
 @dataclass(frozen=True)
-class _Markdown:
+class Markdown:
     meta: Any
     front_matter: str
     body: str
     body_line: int
 
 
+def variant_of(ref: VariantRef, parsed: Markdown, file: str, **extra: Any) -> Variant:
+    """The variant a step's ``variants:`` entry names, from its parsed file."""
+    return Variant(
+        id=ref.id,
+        subject=parsed.meta.subject,
+        preheader=parsed.meta.preheader,
+        body=parsed.body,
+        file=file,
+        body_line=parsed.body_line,
+        when=ref.when,
+        **extra,
+    )
+
+
+def missing_variant_file(
+    file: str, front_matter: str, index: int, ref: VariantRef, beside: str
+) -> Problem:
+    """The ``index``-th ``variants:`` entry of ``file`` names a file that is not there."""
+    return Problem(
+        file,
+        line_of(front_matter, ("variants", index, "file"), offset=1),
+        f"variant {ref.id!r}: the file {ref.file} does not exist; create it next to {beside}, "
+        "or fix the name under 'file:'",
+    )
+
+
 def _load_markdown(
     path: Path, rel: str, model: type[VariantMeta]
-) -> tuple[_Markdown | None, list[Problem]]:
+) -> tuple[Markdown | None, list[Problem]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -245,7 +272,7 @@ def _load_markdown(
 
 def parse_markdown(
     text: str, rel: str, model: type[VariantMeta]
-) -> tuple[_Markdown | None, list[Problem]]:
+) -> tuple[Markdown | None, list[Problem]]:
     """One step-style Markdown text (front matter + body), checked against ``model``."""
     try:
         fm, body, body_line = split_front_matter(text)
@@ -259,7 +286,7 @@ def parse_markdown(
     meta, problems = _model_problems(model, data, fm, rel, offset=1)
     if meta is None:
         return None, problems
-    return _Markdown(meta, fm, body, body_line), problems
+    return Markdown(meta, fm, body, body_line), problems
 
 
 def check_template(
@@ -277,7 +304,7 @@ def check_template(
             if exc.part == "body":
                 line = variant.body_line + (exc.line or 1) - 1 if exc.line else None
             elif exc.part in ("subject", "preheader"):
-                line = _line_of(front_matter, (exc.part,), offset=1)
+                line = line_of(front_matter, (exc.part,), offset=1)
             found.append(Problem(variant.file, line, exc.message))
         return found
     return []
@@ -305,7 +332,7 @@ def load_campaign(
         problems.append(
             Problem(
                 rel,
-                _line_of(text, ("id",)),
+                line_of(text, ("id",)),
                 f"id {meta.id!r} must match the folder name {folder.name!r}",
             )
         )
@@ -358,26 +385,17 @@ def load_campaign(
             referenced.add(ref.file)
             if "/" in ref.file or "\\" in ref.file or not vpath.is_file():
                 problems.append(
-                    Problem(
-                        srel,
-                        _line_of(step_md.front_matter, ("variants", i, "file"), offset=1),
-                        f"variant {ref.id!r}: the file {ref.file} does not exist; create it "
-                        "next to this step, or fix the name under 'file:'",
-                    )
+                    missing_variant_file(srel, step_md.front_matter, i, ref, "this step")
                 )
                 continue
             variant_md, vprobs = _load_markdown(vpath, vrel, VariantMeta)
             problems += vprobs
             if variant_md is None:
                 continue
-            variant = Variant(
-                id=ref.id,
-                subject=variant_md.meta.subject,
-                preheader=variant_md.meta.preheader,
-                body=variant_md.body,
-                file=vrel,
-                body_line=variant_md.body_line,
-                when=ref.when,
+            variant = variant_of(
+                ref,
+                variant_md,
+                vrel,
                 checkin=smeta.checkin,
                 cta=variant_md.meta.cta,
                 review=variant_md.meta.review,

@@ -24,22 +24,12 @@ from datetime import datetime
 from typing import Any
 
 import yaml
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Column,
-    Connection,
-    Integer,
-    String,
-    Table,
-    Text,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import JSON, Boolean, Column, Connection, String, Table, Text, insert, select
 
+from campaigns.tables import ReviewedContent, review_columns, review_fields
 from core.errors import InputError
 from storage.schema import UTCDateTime, metadata
+from storage.sql import move_state
 
 DRAFT, IN_REVIEW, APPROVED, SCHEDULED, CANCELLED = (
     "draft",
@@ -63,16 +53,7 @@ newsletters = Table(
     # Goes at its time even to people emailed in the last seven days (a closure, a changed
     # number); it still counts toward the weekly cap. See campaigns.cadence.
     Column("time_sensitive", Boolean, nullable=False, default=False, server_default="0"),
-    Column("state", String(16), nullable=False),
-    Column("editor_ids", JSON, nullable=False),
-    Column("created_by", String(320), nullable=False),
-    Column("created_at", UTCDateTime(), nullable=False),
-    Column("updated_at", UTCDateTime(), nullable=False),
-    Column("submitted_at", UTCDateTime()),
-    Column("reviewed_by", String(320)),
-    Column("reviewed_by_id", Integer),
-    Column("reviewed_at", UTCDateTime()),
-    Column("review_note", Text),
+    *review_columns(),
     Column("scheduled_at", UTCDateTime()),
     Column("cancelled_at", UTCDateTime()),
 )
@@ -129,6 +110,29 @@ def rule_data(audience: Audience) -> dict[str, Any]:
     return {"all": parts}
 
 
+@dataclass(frozen=True)
+class Fields:
+    """What staff write in a newsletter's editor (the slug aside: it is fixed at creation)."""
+
+    subject: str
+    preheader: str
+    body: str
+    audience: Audience
+    local_at: str | None
+    time_sensitive: bool = False
+
+    def values(self) -> dict[str, Any]:
+        """As columns of :data:`newsletters`."""
+        return {
+            "subject": self.subject,
+            "preheader": self.preheader,
+            "body": self.body,
+            "audience": self.audience.as_dict(),
+            "local_at": self.local_at,
+            "time_sensitive": self.time_sensitive,
+        }
+
+
 def markdown(subject: str, preheader: str, body: str) -> str:
     """The newsletter as the Markdown file ``campaigns broadcast`` reads."""
     front = yaml.safe_dump(
@@ -138,23 +142,13 @@ def markdown(subject: str, preheader: str, body: str) -> str:
 
 
 @dataclass(frozen=True)
-class Newsletter:
-    id: str
+class Newsletter(ReviewedContent):
     slug: str
     subject: str
     preheader: str
     body: str
     audience: Audience
     local_at: str | None
-    state: str
-    editor_ids: tuple[int, ...]
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    submitted_at: datetime | None
-    reviewed_by: str | None
-    reviewed_at: datetime | None
-    review_note: str | None
     scheduled_at: datetime | None
     time_sensitive: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -162,6 +156,17 @@ class Newsletter:
     @property
     def editable(self) -> bool:
         return self.state == DRAFT
+
+    @property
+    def fields(self) -> Fields:
+        return Fields(
+            self.subject,
+            self.preheader,
+            self.body,
+            self.audience,
+            self.local_at,
+            self.time_sensitive,
+        )
 
     @property
     def file_name(self) -> str:
@@ -178,22 +183,13 @@ def _newsletter(row: Any) -> Newsletter:
     if isinstance(audience, str):  # some drivers hand JSON back as text
         audience = json.loads(audience)
     return Newsletter(
-        id=r["id"],
         slug=r["slug"],
         subject=r["subject"],
         preheader=r["preheader"],
         body=r["body"],
         audience=Audience.from_dict(audience),
         local_at=r["local_at"],
-        state=r["state"],
-        editor_ids=tuple(r["editor_ids"] or ()),
-        created_by=r["created_by"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-        submitted_at=r["submitted_at"],
-        reviewed_by=r["reviewed_by"],
-        reviewed_at=r["reviewed_at"],
-        review_note=r["review_note"],
+        **review_fields(r),
         scheduled_at=r["scheduled_at"],
         time_sensitive=bool(r["time_sensitive"]),
     )
@@ -221,27 +217,17 @@ def create(
     conn: Connection,
     *,
     slug: str,
-    subject: str,
-    preheader: str,
-    body: str,
-    audience: Audience,
-    local_at: str | None,
+    fields: Fields,
     editor_id: int,
     editor: str,
     now: datetime,
-    time_sensitive: bool = False,
 ) -> Newsletter:
     nid = secrets.token_hex(16)
     conn.execute(
         insert(newsletters).values(
             id=nid,
             slug=slug,
-            subject=subject,
-            preheader=preheader,
-            body=body,
-            audience=audience.as_dict(),
-            local_at=local_at,
-            time_sensitive=time_sensitive,
+            **fields.values(),
             state=DRAFT,
             editor_ids=[editor_id],
             created_by=editor,
@@ -257,16 +243,7 @@ def create(
 def _move(
     conn: Connection, n: Newsletter, frm: tuple[str, ...], to: str, now: datetime, **values: Any
 ) -> Newsletter:
-    done = conn.execute(
-        update(newsletters)
-        .where(newsletters.c.id == n.id, newsletters.c.state.in_(frm))
-        .values(state=to, updated_at=now, **values)
-    )
-    if not done.rowcount:
-        raise NewsletterError(
-            f"this newsletter is {n.state.replace('_', ' ')}; it cannot become "
-            f"{to.replace('_', ' ')}"
-        )
+    move_state(conn, newsletters, "newsletter", n, frm, to, now, NewsletterError, **values)
     found = get(conn, n.id)
     assert found is not None
     return found
@@ -276,14 +253,9 @@ def save(
     conn: Connection,
     n: Newsletter,
     *,
-    subject: str,
-    preheader: str,
-    body: str,
-    audience: Audience,
-    local_at: str | None,
+    fields: Fields,
     editor_id: int,
     now: datetime,
-    time_sensitive: bool = False,
 ) -> Newsletter:
     """Change a draft (approved text never changes)."""
     if not n.editable:
@@ -294,12 +266,7 @@ def save(
         (DRAFT,),
         DRAFT,
         now,
-        subject=subject,
-        preheader=preheader,
-        body=body,
-        audience=audience.as_dict(),
-        local_at=local_at,
-        time_sensitive=time_sensitive,
+        **fields.values(),
         editor_ids=sorted({*n.editor_ids, editor_id}),
     )
 

@@ -1,9 +1,14 @@
 """Tables owned by the campaigns package."""
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import (
+    JSON,
     Boolean,
     Column,
-    ForeignKey,
     Index,
     Integer,
     String,
@@ -13,7 +18,7 @@ from sqlalchemy import (
     false,
 )
 
-from storage.schema import UTCDateTime, metadata
+from storage.schema import UTCDateTime, metadata, owner_column
 
 ACTIVE = "active"
 COMPLETED = "completed"
@@ -26,12 +31,7 @@ enrollments = Table(
     "enrollments",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column(
-        "subscriber_id",
-        Integer,
-        ForeignKey("subscribers.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    owner_column("subscriber_id", "subscribers.id"),
     Column("campaign_id", String(64), nullable=False),
     Column("step_index", Integer, nullable=False, default=0),  # index of the next step to plan
     Column("next_due_at", UTCDateTime()),
@@ -52,8 +52,8 @@ Index(
 
 # Broadcast states (a one-off email to a segment; see campaigns/broadcasts.py). Progress (how
 # many are waiting, sent, skipped) is read from its enrollments and ledger rows, not stored.
-SCHEDULED = "scheduled"
-CANCELLED = "cancelled"
+BROADCAST_SCHEDULED = "scheduled"
+BROADCAST_CANCELLED = "cancelled"  # (a send's own ``cancelled`` is campaigns.ledger.CANCELLED)
 
 broadcasts = Table(
     "broadcasts",
@@ -72,3 +72,54 @@ broadcasts = Table(
     # Goes at its time whatever the weekly cap says (campaigns/cadence.py); still counts.
     Column("time_sensitive", Boolean, nullable=False, default=False, server_default=false()),
 )
+
+
+def review_columns() -> list[Column[object]]:
+    """The columns of content that goes through review (newsletters, campaign versions): its
+    ``state``, who edited and created it, and who reviewed it when, with what note. A fresh
+    set per table (a Column belongs to one)."""
+    return [
+        Column("state", String(16), nullable=False),
+        Column("editor_ids", JSON, nullable=False),  # staff ids who changed it
+        Column("created_by", String(320), nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("updated_at", UTCDateTime(), nullable=False),
+        Column("submitted_at", UTCDateTime()),
+        Column("reviewed_by", String(320)),
+        Column("reviewed_by_id", Integer),
+        Column("reviewed_at", UTCDateTime()),
+        Column("review_note", Text),
+    ]
+
+
+@dataclass(frozen=True)
+class ReviewedContent:
+    """What every reviewed row says (newsletters, campaign versions): its id and
+    :func:`review_columns`, the reviewer's staff id aside."""
+
+    id: str
+    state: str
+    editor_ids: tuple[int, ...]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    review_note: str | None
+
+
+def review_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of :func:`review_columns` in a row, as :class:`ReviewedContent` takes them."""
+    return {
+        "id": row["id"],
+        "state": row["state"],
+        "editor_ids": tuple(row["editor_ids"] or ()),
+        "created_by": row["created_by"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "submitted_at": row["submitted_at"],
+        "reviewed_by": row["reviewed_by"],
+        "reviewed_at": row["reviewed_at"],
+        "review_note": row["review_note"],
+    }

@@ -35,7 +35,6 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    Text,
     UniqueConstraint,
     func,
     insert,
@@ -45,8 +44,10 @@ from sqlalchemy import (
 
 from campaigns.definitions import STEP_FILE, Campaign
 from campaigns.loader import Problem, load_campaign
+from campaigns.tables import ReviewedContent, review_columns, review_fields
 from core.errors import InputError
 from storage.schema import UTCDateTime, kv, metadata
+from storage.sql import move_state
 from templates import Renderer
 
 DRAFT, IN_REVIEW, APPROVED, ACTIVE, RETIRED = "draft", "in_review", "approved", "active", "retired"
@@ -61,20 +62,11 @@ campaign_versions = Table(
     Column("id", String(32), primary_key=True),  # the version id the ledger records
     Column("campaign_id", String(64), nullable=False),
     Column("number", Integer, nullable=False),  # 1, 2, 3 … per campaign
-    Column("state", String(16), nullable=False),
     Column("origin", String(16), nullable=False),  # bundled | import | console
     Column("files", JSON, nullable=False),  # {file name: text}
     Column("files_sha256", String(64), nullable=False),
     Column("based_on", String(32)),
-    Column("editor_ids", JSON, nullable=False),  # staff ids who changed this version
-    Column("created_by", String(320), nullable=False),
-    Column("created_at", UTCDateTime(), nullable=False),
-    Column("updated_at", UTCDateTime(), nullable=False),
-    Column("submitted_at", UTCDateTime()),
-    Column("reviewed_by", String(320)),
-    Column("reviewed_by_id", Integer),
-    Column("reviewed_at", UTCDateTime()),
-    Column("review_note", Text),
+    *review_columns(),  # editor_ids: staff ids who changed this version
     Column("review_due_at", UTCDateTime()),
     Column("activated_at", UTCDateTime()),
     UniqueConstraint("campaign_id", "number"),
@@ -103,23 +95,13 @@ CLI = Actor(None, "cli")
 
 
 @dataclass(frozen=True)
-class Version:
-    id: str
+class Version(ReviewedContent):
     campaign_id: str
     number: int
-    state: str
     origin: str
     files: dict[str, str]
     files_sha256: str
     based_on: str | None
-    editor_ids: tuple[int, ...]
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    submitted_at: datetime | None
-    reviewed_by: str | None
-    reviewed_at: datetime | None
-    review_note: str | None
     review_due_at: datetime | None
     activated_at: datetime | None
 
@@ -139,22 +121,13 @@ class Version:
 def _version(row: object) -> Version:
     r = row._mapping  # type: ignore[attr-defined]
     return Version(
-        id=r["id"],
         campaign_id=r["campaign_id"],
         number=r["number"],
-        state=r["state"],
         origin=r["origin"],
         files=dict(r["files"]),
         files_sha256=r["files_sha256"],
         based_on=r["based_on"],
-        editor_ids=tuple(r["editor_ids"] or ()),
-        created_by=r["created_by"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-        submitted_at=r["submitted_at"],
-        reviewed_by=r["reviewed_by"],
-        reviewed_at=r["reviewed_at"],
-        review_note=r["review_note"],
+        **review_fields(r),
         review_due_at=r["review_due_at"],
         activated_at=r["activated_at"],
     )
@@ -364,15 +337,7 @@ def _move(
     conn: Connection, v: Version, frm: tuple[str, ...], to: str, now: datetime, **values: object
 ) -> Version:
     """A state change that only happens if nobody moved the version meanwhile."""
-    done = conn.execute(
-        update(campaign_versions)
-        .where(campaign_versions.c.id == v.id, campaign_versions.c.state.in_(frm))
-        .values(state=to, updated_at=now, **values)
-    )
-    if not done.rowcount:
-        raise VersionError(
-            f"this version is {v.state.replace('_', ' ')}; it cannot become {to.replace('_', ' ')}"
-        )
+    move_state(conn, campaign_versions, "version", v, frm, to, now, VersionError, **values)
     return require(conn, v.id)
 
 

@@ -74,9 +74,9 @@ async def forbidden(request: Request, exc: Exception) -> Response:
     reason = exc.reason if isinstance(exc, Forbidden) else "forbidden"
     if wants_json(request):
         return JSONResponse({"detail": reason}, status_code=403)
-    from console.render import page
+    from console.render import error_page
 
-    return page(request, "error.html", {"title": "Not allowed", "message": reason}, status=403)
+    return error_page(request, "Not allowed", reason, 403)
 
 
 def current(request: Request, db: Database) -> Session | None:

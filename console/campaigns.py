@@ -4,11 +4,13 @@ test send). Every change is written to the audit log, with before/after for cont
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import Connection
 
 from campaigns import authoring, versions
 from campaigns.authoring import AuthoringError, Parts
@@ -18,7 +20,7 @@ from campaigns.versions import Actor, Version, VersionError
 from console.auth import Forbidden, Staff
 from console.ports import ConsolePorts
 from console.preview import Persona, preview
-from console.render import page
+from console.render import error_page, page
 from console.words import delay, rule
 from staff import audit
 from staff.roles import may_approve
@@ -123,11 +125,8 @@ def router(ports: ConsolePorts) -> APIRouter:
         with db.begin() as conn:
             history = versions.versions_of(conn, campaign_id) if len(campaign_id) <= 64 else []
         if not history:
-            return page(
-                request,
-                "error.html",
-                {"title": "No such campaign", "message": "There is no campaign with this id."},
-                status=404,
+            return error_page(
+                request, "No such campaign", "There is no campaign with this id.", 404
             )
         active = next((v for v in history if v.state == versions.ACTIVE), None)
         working = (
@@ -191,11 +190,8 @@ def router(ports: ConsolePorts) -> APIRouter:
         with db.begin() as conn:
             history = versions.versions_of(conn, campaign_id) if len(campaign_id) <= 64 else []
         if not history:
-            return page(
-                request,
-                "error.html",
-                {"title": "No such campaign", "message": "There is no campaign with this id."},
-                status=404,
+            return error_page(
+                request, "No such campaign", "There is no campaign with this id.", 404
             )
         working = next((v for v in history if v.state == versions.DRAFT), None) or next(
             (v for v in history if v.state == versions.ACTIVE), history[0]
@@ -224,12 +220,7 @@ def router(ports: ConsolePorts) -> APIRouter:
     ) -> Response:
         v = load(campaign_id, version_id)
         if name not in v.files or name == "campaign.yaml":
-            return page(
-                request,
-                "error.html",
-                {"title": "No such step", "message": "This version has no such step file."},
-                status=404,
-            )
+            return error_page(request, "No such step", "This version has no such step file.", 404)
         try:
             parts = authoring.split(v.files[name])
         except AuthoringError as exc:
@@ -409,15 +400,33 @@ def router(ports: ConsolePorts) -> APIRouter:
         )
 
     # -- workflow --------------------------------------------------------------------------
-    @r.post(BASE + "/{campaign_id}/versions/{version_id}/submit", include_in_schema=False)
-    def submit(campaign_id: str, version_id: str, session: Staff) -> Response:
+    def move(
+        campaign_id: str,
+        version_id: str,
+        session: Session,
+        action: str,
+        change: Callable[[Connection, Version, datetime], Version],
+        detail: dict[str, Any] | None = None,
+    ) -> Version:
+        """One review-state change of a version, audited; a refused one is a 403."""
         v = load(campaign_id, version_id)
         try:
             with db.begin() as conn:
-                done = versions.submit(conn, v, renderer, utcnow())
+                done = change(conn, v, utcnow())
         except VersionError as exc:
             raise Forbidden(str(exc)) from None
-        record(session, "content.submit", done)
+        record(session, action, done, detail)
+        return done
+
+    @r.post(BASE + "/{campaign_id}/versions/{version_id}/submit", include_in_schema=False)
+    def submit(campaign_id: str, version_id: str, session: Staff) -> Response:
+        move(
+            campaign_id,
+            version_id,
+            session,
+            "content.submit",
+            lambda conn, v, now: versions.submit(conn, v, renderer, now),
+        )
         return back(campaign_id, "submitted")
 
     def clinician_only(session: Session) -> None:
@@ -429,15 +438,16 @@ def router(ports: ConsolePorts) -> APIRouter:
         campaign_id: str, version_id: str, session: Staff, note: str = Form("", max_length=2000)
     ) -> Response:
         clinician_only(session)
-        v = load(campaign_id, version_id)
-        try:
-            with db.begin() as conn:
-                done = versions.approve(
-                    conn, v, _actor(session), note, utcnow(), ports.review_interval
-                )
-        except VersionError as exc:
-            raise Forbidden(str(exc)) from None
-        record(session, "content.approve", done, {"note": note})
+        move(
+            campaign_id,
+            version_id,
+            session,
+            "content.approve",
+            lambda conn, v, now: versions.approve(
+                conn, v, _actor(session), note, now, ports.review_interval
+            ),
+            {"note": note},
+        )
         return back(campaign_id, "approved")
 
     @r.post(BASE + "/{campaign_id}/versions/{version_id}/request-changes", include_in_schema=False)
@@ -445,36 +455,25 @@ def router(ports: ConsolePorts) -> APIRouter:
         campaign_id: str, version_id: str, session: Staff, note: str = Form("", max_length=2000)
     ) -> Response:
         clinician_only(session)
-        v = load(campaign_id, version_id)
-        try:
-            with db.begin() as conn:
-                done = versions.request_changes(conn, v, _actor(session), note, utcnow())
-        except VersionError as exc:
-            raise Forbidden(str(exc)) from None
-        record(session, "content.request_changes", done, {"note": note})
+        move(
+            campaign_id,
+            version_id,
+            session,
+            "content.request_changes",
+            lambda conn, v, now: versions.request_changes(conn, v, _actor(session), note, now),
+            {"note": note},
+        )
         return back(campaign_id)
 
     @r.post(BASE + "/{campaign_id}/versions/{version_id}/activate", include_in_schema=False)
     def activate(campaign_id: str, version_id: str, session: Staff) -> Response:
-        v = load(campaign_id, version_id)
-        try:
-            with db.begin() as conn:
-                done = versions.activate(conn, v, utcnow())
-        except VersionError as exc:
-            raise Forbidden(str(exc)) from None
-        record(session, "content.activate", done)
+        move(campaign_id, version_id, session, "content.activate", versions.activate)
         ports.content_changed()
         return back(campaign_id, "activated")
 
     @r.post(BASE + "/{campaign_id}/versions/{version_id}/retire", include_in_schema=False)
     def retire(campaign_id: str, version_id: str, session: Staff) -> Response:
-        v = load(campaign_id, version_id)
-        try:
-            with db.begin() as conn:
-                done = versions.retire(conn, v, utcnow())
-        except VersionError as exc:
-            raise Forbidden(str(exc)) from None
-        record(session, "content.retire", done)
+        move(campaign_id, version_id, session, "content.retire", versions.retire)
         ports.content_changed()
         return back(campaign_id)
 

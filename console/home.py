@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from console import dashboard
 from console.auth import Staff
 from console.ports import ConsolePorts
-from console.render import STATIC, page
+from console.render import STATIC, error_page
 from staff.roles import may_approve
 
 STATIC_FILES = {
@@ -57,11 +57,6 @@ def catch_all(ports: ConsolePorts) -> APIRouter:
         include_in_schema=False,
     )
     def unknown(request: Request, rest: str, session: Staff) -> Response:
-        return page(
-            request,
-            "error.html",
-            {"title": "Not found", "message": "There is no console page at this address."},
-            status=404,
-        )
+        return error_page(request, "Not found", "There is no console page at this address.", 404)
 
     return r

@@ -8,22 +8,25 @@ Marketing (and above) write and schedule; only a clinician who did not edit it a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy import Connection
 from starlette.datastructures import FormData
 
 from campaigns import broadcasts as bc
 from campaigns import newsletters as nl
+from campaigns.previews import preview_values
 from campaigns.rendering import render_variant
 from console.auth import Forbidden, Staff
 from console.people import services_of
 from console.ports import ConsolePorts
-from console.preview import Finding, Persona, Preview, _gate_findings
-from console.render import page
+from console.preview import Finding, Persona, Preview, gate_findings
+from console.render import error_page, page
 from core.errors import RequestRefused
 from staff import audit
 from staff.roles import may_approve
@@ -98,6 +101,16 @@ class Draft:
             form.get("time_sensitive") == "on",
         )
 
+    def fields(self) -> nl.Fields:
+        return nl.Fields(
+            subject=self.subject,
+            preheader=self.preheader,
+            body=self.body,
+            audience=self.audience,
+            local_at=self.local_at or None,
+            time_sensitive=self.time_sensitive,
+        )
+
     @property
     def file_name(self) -> str:
         return f"{self.slug or 'newsletter'}.md"
@@ -105,6 +118,16 @@ class Draft:
     @property
     def sources(self) -> dict[str, str]:
         return {self.file_name: nl.markdown(self.subject, self.preheader, self.body)}
+
+
+def _progress(conn: Connection, n: nl.Newsletter) -> dict[str, Any]:
+    """The broadcast's progress once the newsletter is scheduled, and the state to show."""
+    stored = bc.find(conn, bc.campaign_id_for(n.slug))
+    progress = bc.progress(conn, stored.campaign_id) if stored else None
+    return {
+        "progress": progress,
+        "state": bc.state(stored, progress) if stored and progress else n.state,
+    }
 
 
 def _persona(form: FormData | None) -> Persona:
@@ -149,20 +172,13 @@ def router(ports: ConsolePorts) -> APIRouter:
                 Finding(f"line {p.line}" if p.line else "newsletter", p.message) for p in problems
             ]
             if campaign is not None:
-                preview.findings += _gate_findings(
+                preview.findings += gate_findings(
                     draft.subject, draft.preheader, draft.body, week=1
                 )
                 try:
                     rendered = render_variant(ports.renderer, campaign, campaign.steps[0].default)
-                    base = ports.base_url
                     preview.subject, preview.html, preview.text = fill(
-                        rendered,
-                        {
-                            "first_name": persona.first_name or "there",
-                            "unsubscribe_url": f"{base}/unsubscribe/PREVIEW",
-                            "preferences_url": f"{base}/preferences/PREVIEW",
-                            "checkin_url": f"{base}/checkin/PREVIEW",
-                        },
+                        rendered, preview_values(ports.base_url, persona.first_name)
                     )
                 except TemplateProblem as exc:
                     preview.findings.append(Finding("newsletter", exc.message))
@@ -239,20 +255,10 @@ def router(ports: ConsolePorts) -> APIRouter:
 
     @r.get(BASE, include_in_schema=False)
     def listing(request: Request, session: Staff) -> Response:
-        rows = []
         with ports.db.begin() as conn:
             letters = nl.all_newsletters(conn)
             linked = {bc.campaign_id_for(n.slug) for n in letters}
-            for n in letters:
-                stored = bc.find(conn, bc.campaign_id_for(n.slug))
-                progress = bc.progress(conn, stored.campaign_id) if stored else None
-                rows.append(
-                    {
-                        "n": n,
-                        "progress": progress,
-                        "state": bc.state(stored, progress) if stored and progress else n.state,
-                    }
-                )
+            rows = [{"n": n, **_progress(conn, n)} for n in letters]
             other = []
             for stored in bc.all_stored(conn):
                 if stored.campaign_id in linked:
@@ -318,15 +324,10 @@ def router(ports: ConsolePorts) -> APIRouter:
             n = nl.create(
                 conn,
                 slug=draft.slug,
-                subject=draft.subject,
-                preheader=draft.preheader,
-                body=draft.body,
-                audience=draft.audience,
-                local_at=draft.local_at or None,
+                fields=draft.fields(),
                 editor_id=session.user.id,
                 editor=session.user.email,
                 now=now,
-                time_sensitive=draft.time_sensitive,
             )
             audit.record(
                 conn, session.user, "newsletter.create", TARGET, n.id, now, {"after": _snapshot(n)}
@@ -340,8 +341,7 @@ def router(ports: ConsolePorts) -> APIRouter:
         except _NotFound:
             return _not_found(request)
         with ports.db.begin() as conn:
-            stored = bc.find(conn, bc.campaign_id_for(n.slug))
-            progress = bc.progress(conn, stored.campaign_id) if stored else None
+            progress = _progress(conn, n)
         return (
             editor(request, Draft.of(n), newsletter=n)
             if n.editable
@@ -351,8 +351,7 @@ def router(ports: ConsolePorts) -> APIRouter:
                 {
                     "title": "Newsletter",
                     "n": n,
-                    "progress": progress,
-                    "state": bc.state(stored, progress) if stored and progress else n.state,
+                    **progress,
                     "may_approve": may_approve(session.user.role),
                     "edited_it": session.user.id in n.editor_ids,
                     "persona": Persona(),
@@ -373,17 +372,8 @@ def router(ports: ConsolePorts) -> APIRouter:
         except _NotFound:
             return _not_found(request)
         with ports.db.begin() as conn:
-            stored = bc.find(conn, bc.campaign_id_for(n.slug))
-            progress = bc.progress(conn, stored.campaign_id) if stored else None
-        return page(
-            request,
-            "newsletters/_progress.html",
-            {
-                "n": n,
-                "progress": progress,
-                "state": bc.state(stored, progress) if stored and progress else n.state,
-            },
-        )
+            progress = _progress(conn, n)
+        return page(request, "newsletters/_progress.html", {"n": n, **progress})
 
     @r.post(BASE + "/{newsletter_id}", include_in_schema=False)
     async def save(request: Request, newsletter_id: str, session: Staff) -> Response:
@@ -399,14 +389,9 @@ def router(ports: ConsolePorts) -> APIRouter:
                 saved = nl.save(
                     conn,
                     n,
-                    subject=draft.subject,
-                    preheader=draft.preheader,
-                    body=draft.body,
-                    audience=draft.audience,
-                    local_at=draft.local_at or None,
+                    fields=draft.fields(),
                     editor_id=session.user.id,
                     now=now,
-                    time_sensitive=draft.time_sensitive,
                 )
                 audit.record(
                     conn,
@@ -438,7 +423,7 @@ def router(ports: ConsolePorts) -> APIRouter:
         return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
 
     def refuse(request: Request, message: str, status: int = 409) -> Response:
-        return page(request, "error.html", {"title": "Not done", "message": message}, status=status)
+        return error_page(request, "Not done", message, status)
 
     @r.post(BASE + "/{newsletter_id}/submit", include_in_schema=False)
     def submit(request: Request, newsletter_id: str, session: Staff) -> Response:
@@ -457,41 +442,54 @@ def router(ports: ConsolePorts) -> APIRouter:
         except nl.NewsletterError as exc:
             return refuse(request, str(exc))
 
-    @r.post(BASE + "/{newsletter_id}/approve", include_in_schema=False)
-    async def approve(request: Request, newsletter_id: str, session: Staff) -> Response:
+    async def review(
+        request: Request,
+        newsletter_id: str,
+        session: Session,
+        action: str,
+        change: Callable[[Connection, nl.Newsletter, Session, str, datetime], nl.Newsletter],
+        *,
+        forbidden: str,
+        refused_status: int,
+    ) -> Response:
+        """A clinician's decision with its note (approve, request changes)."""
         if not may_approve(session.user.role):
-            raise Forbidden("Only a clinician approves content.")
+            raise Forbidden(forbidden)
         note = _text(await request.form(), "note", 2000)
-        u = session.user
         try:
             return act(
-                newsletter_id,
-                session,
-                "approve",
-                lambda c, n, now: nl.approve(c, n, u.id, u.email, u.role, note, now),
+                newsletter_id, session, action, lambda c, n, now: change(c, n, session, note, now)
             )
         except _NotFound:
             return _not_found(request)
         except nl.NewsletterError as exc:
-            return refuse(request, str(exc), 403)
+            return refuse(request, str(exc), refused_status)
+
+    @r.post(BASE + "/{newsletter_id}/approve", include_in_schema=False)
+    async def approve(request: Request, newsletter_id: str, session: Staff) -> Response:
+        return await review(
+            request,
+            newsletter_id,
+            session,
+            "approve",
+            lambda c, n, s, note, now: nl.approve(
+                c, n, s.user.id, s.user.email, s.user.role, note, now
+            ),
+            forbidden="Only a clinician approves content.",
+            refused_status=403,
+        )
 
     @r.post(BASE + "/{newsletter_id}/changes", include_in_schema=False)
     async def changes(request: Request, newsletter_id: str, session: Staff) -> Response:
-        if not may_approve(session.user.role):
-            raise Forbidden("Only a clinician reviews content.")
-        note = _text(await request.form(), "note", 2000)
-        u = session.user
-        try:
-            return act(
-                newsletter_id,
-                session,
-                "request_changes",
-                lambda c, n, now: nl.request_changes(c, n, u.id, u.role, note, now),
-            )
-        except _NotFound:
-            return _not_found(request)
-        except nl.NewsletterError as exc:
-            return refuse(request, str(exc))
+        return await review(
+            request,
+            newsletter_id,
+            session,
+            "request_changes",
+            lambda c, n, s, note, now: nl.request_changes(c, n, s.user.id, s.user.role, note, now),
+            forbidden="Only a clinician reviews content.",
+            refused_status=409,
+        )
 
     @r.post(BASE + "/{newsletter_id}/schedule", include_in_schema=False)
     def schedule(request: Request, newsletter_id: str, session: Staff) -> Response:
@@ -565,20 +563,9 @@ class _NotFound(RequestRefused):
 
 
 def _not_found(request: Request) -> Response:
-    return page(
-        request,
-        "error.html",
-        {"title": "No such newsletter", "message": "There is no newsletter with this id."},
-        status=404,
-    )
+    return error_page(request, "No such newsletter", "There is no newsletter with this id.", 404)
 
 
 def _snapshot(n: nl.Newsletter) -> dict[str, Any]:
-    return {
-        "subject": n.subject,
-        "preheader": n.preheader,
-        "body": n.body,
-        "audience": n.audience.as_dict(),
-        "local_at": n.local_at,
-        "time_sensitive": n.time_sensitive,
-    }
+    """What the audit log keeps of a newsletter's text and audience."""
+    return n.fields.values()

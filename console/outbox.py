@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from console.auth import Staff
 from console.people import services_of
 from console.ports import ConsolePorts
-from console.render import page
+from console.render import error_page, page
 from staff import audit
 from storage import utcnow
 
@@ -44,14 +44,8 @@ def router(ports: ConsolePorts) -> APIRouter:
     def message(request: Request, message_id: int, session: Staff) -> Response:
         found = services_of(ports).outbox_message(message_id)
         if found is None:
-            return page(
-                request,
-                "error.html",
-                {
-                    "title": "No such message",
-                    "message": "The outbox holds no message with this number.",
-                },
-                status=404,
+            return error_page(
+                request, "No such message", "The outbox holds no message with this number.", 404
             )
         raw = bytes(found["message"])
         parsed = message_from_bytes(raw)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from campaigns.ledger import sends
 from console.auth import Forbidden, Staff, require_role
 from console.ports import ConsolePorts
-from console.render import page
+from console.render import error_page, page
 from console.services import Services
 from engagement.history import checkins_of, events_of
 from staff import audit
@@ -41,14 +41,11 @@ def services_of(ports: ConsolePorts) -> Services:
 
 
 def _not_found(request: Request) -> Response:
-    return page(
+    return error_page(
         request,
-        "error.html",
-        {
-            "title": "No such person",
-            "message": "Nobody on the list has this record id (they may have been erased).",
-        },
-        status=404,
+        "No such person",
+        "Nobody on the list has this record id (they may have been erased).",
+        404,
     )
 
 
@@ -192,14 +189,11 @@ def router(ports: ConsolePorts) -> APIRouter:
         form = await request.form()
         weeks = str(form.get("weeks", ""))
         if weeks not in {str(w) for w in PAUSE_WEEKS}:
-            return page(
+            return error_page(
                 request,
-                "error.html",
-                {
-                    "title": "Not paused",
-                    "message": "Choose how many weeks to pause for. Nothing was changed.",
-                },
-                status=422,
+                "Not paused",
+                "Choose how many weeks to pause for. Nothing was changed.",
+                422,
             )
         now = utcnow()
         with ports.db.begin() as conn:
@@ -237,14 +231,11 @@ def router(ports: ConsolePorts) -> APIRouter:
         chosen = {str(c) for c in form.getlist("symptoms")}
         known = {s.code for s in SYMPTOMS} - RED_FLAGS
         if not chosen <= known:
-            return page(
+            return error_page(
                 request,
-                "error.html",
-                {
-                    "title": "Not changed",
-                    "message": "Some symptom codes were not recognised. Nothing was changed.",
-                },
-                status=422,
+                "Not changed",
+                "Some symptom codes were not recognised. Nothing was changed.",
+                422,
             )
         now = utcnow()
         with ports.db.begin() as conn:

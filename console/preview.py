@@ -58,7 +58,7 @@ def _campaign_name(files: Mapping[str, str], campaign_id: str) -> str:
         return campaign_id
 
 
-def _gate_findings(subject: str, preheader: str, body: str, week: int) -> list[Finding]:
+def gate_findings(subject: str, preheader: str, body: str, week: int) -> list[Finding]:
     """The content gate's findings (phrases a clinic should not send, subjects naming a
     condition, reading grade, length, the week-1 urgent-care section), as the editor shows them."""
     from campaigns.gate import check_text
@@ -110,7 +110,7 @@ def preview(
         known = {f.message for f in out.findings}
         out.findings += [_finding(p) for p in template_problems if p.message not in known]
         return out
-    out.findings += _gate_findings(
+    out.findings += gate_findings(
         variant.subject, variant.preheader, variant.body, _week_of(files, name)
     )
     shell = Campaign(

@@ -58,3 +58,8 @@ def page(
         "Referrer-Policy": "same-origin",
     }
     return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def error_page(request: Request, title: str, message: str, status: int) -> HTMLResponse:
+    """The console's error page: what was not done and why."""
+    return page(request, "error.html", {"title": title, "message": message}, status=status)

@@ -1,8 +1,8 @@
 """One-click check-ins: "How is your pain this week? Better / About the same / Worse".
 
 A step with ``checkin: true`` carries three links ``{BASE_URL}/checkin/{token}/{answer}``; the
-token is the send's opaque id, signed with the ``checkin`` salt (:class:`LinkSigner`), so it
-names one email to one person and nothing else. The answer is kept as the person's activity fact
+token is the send's opaque id, signed with the ``checkin`` salt
+(:class:`subscribers.tokens.Tokens`), so it names one email to one person and nothing else. The answer is kept as the person's activity fact
 for that campaign step (``subscribers.activity``, kind ``checkin``): the latest answer wins, and
 segment rules (``checkin: worse``) and branching read it.
 

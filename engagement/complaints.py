@@ -41,7 +41,7 @@ from engagement.tables import email_events
 from storage import kvstate
 from storage.kvstate import JsonState
 from templates import Rendered, Renderer
-from templates.system import system_content
+from templates.system import render_ops_email
 
 log = logging.getLogger("clinicmail.complaints")
 
@@ -279,11 +279,10 @@ def hold_campaign_sends(conn: Connection, now: datetime, until: datetime) -> int
 
 def render_alert(renderer: Renderer, alert: dict[str, Any]) -> Rendered:
     """The alert as staff read it: figures and what to do, nothing about any person."""
-    return renderer.render(
-        system_content("complaint-alert"),
-        reason="you are listed as the clinic's staff contact",
-        list_name="system",
-        extra={
+    return render_ops_email(
+        renderer,
+        "complaint-alert",
+        {
             "day": alert["day"],
             "complaints": alert["complaints"],
             "volume": alert["volume"],
@@ -293,5 +292,4 @@ def render_alert(renderer: Renderer, alert: dict[str, Any]) -> Rendered:
             "pause_limit": f"{PAUSE_RATE * 100:.1f}%",
             "min_volume": MIN_VOLUME,
         },
-        with_unsubscribe=False,
     )

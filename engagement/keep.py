@@ -20,7 +20,7 @@ from sqlalchemy import select
 from engagement import sunset
 from storage import Database
 from subscribers import store
-from subscribers.pages import page
+from subscribers.pages import one_button, page
 from subscribers.tables import subscribers
 from subscribers.tokens import Tokens
 
@@ -40,49 +40,48 @@ def router(ports: KeepPorts) -> APIRouter:
             "Link not recognised", "<p>This link is not valid. Nothing was changed.</p>", 404
         )
 
-    def status_of(token: str) -> tuple[int, str] | None:
+    def confirmed_person(token: str) -> int | HTMLResponse:
+        """The subscriber a keep link names, or the page to answer instead: an unknown link,
+        or someone no longer subscribed (keeping is never a way back in: consent is double
+        opt-in)."""
         public_id = ports.tokens.read("keep", token)
         if public_id is None:
-            return None
+            return not_found()
         with ports.db.begin() as conn:
             row = conn.execute(
                 select(subscribers.c.id, subscribers.c.status).where(
                     subscribers.c.public_id == public_id
                 )
             ).first()
-        return (row.id, row.status) if row is not None else None
-
-    def unsubscribed() -> HTMLResponse:
-        return page(
-            "You are unsubscribed",
-            "<p>You are unsubscribed and will get no emails from us. To hear from us again, "
-            'please <a href="/signup">sign up</a>.</p>',
-        )
+        if row is None:
+            return not_found()
+        if row.status != store.CONFIRMED:
+            return page(
+                "You are unsubscribed",
+                "<p>You are unsubscribed and will get no emails from us. To hear from us again, "
+                'please <a href="/signup">sign up</a>.</p>',
+            )
+        return int(row.id)
 
     @r.get("/keep/{token}", response_class=HTMLResponse, include_in_schema=False)
     def keep_page(token: str) -> HTMLResponse:
-        found = status_of(token)
-        if found is None:
-            return not_found()
-        if found[1] != store.CONFIRMED:
-            return unsubscribed()
-        form = (
-            f"<p>Would you like to keep getting weekly emails from "
-            f"{escape(ports.clinic_name)}?</p>"
-            f'<form method="post" action="/keep/{escape(token)}">'
-            '<button type="submit">Yes, keep sending me emails</button></form>'
+        found = confirmed_person(token)
+        if isinstance(found, HTMLResponse):
+            return found
+        form = one_button(
+            f"Would you like to keep getting weekly emails from {escape(ports.clinic_name)}?",
+            f"/keep/{token}",
+            "Yes, keep sending me emails",
         )
         return page("Keep your weekly emails", form)
 
     @r.post("/keep/{token}", response_class=HTMLResponse, include_in_schema=False)
     def keep(token: str) -> HTMLResponse:
-        found = status_of(token)
-        if found is None:
-            return not_found()
-        if found[1] != store.CONFIRMED:
-            return unsubscribed()  # keeping is never a way back in: consent is double opt-in
+        found = confirmed_person(token)
+        if isinstance(found, HTMLResponse):
+            return found
         with ports.db.begin() as conn:
-            sunset.keep(conn, found[0], datetime.now(UTC))
+            sunset.keep(conn, found, datetime.now(UTC))
         return page(
             "Thank you, you'll keep getting our emails",
             "<p>Your weekly emails start again with the next one that is due. You can change "

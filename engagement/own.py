@@ -14,11 +14,11 @@ from datetime import datetime
 
 import orjson
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from campaigns.ledger import sends
 from engagement.events import Kind
 from engagement.tables import email_events
+from storage.sql import dialect_insert
 from subscribers.addresses import address_hash
 from subscribers.tables import subscribers
 
@@ -37,9 +37,8 @@ def record_unsubscribe(conn: Connection, send_id: str, now: datetime) -> bool:
     if email_key is None:
         return False
     natural = hashlib.sha256(f"{PROVIDER}\x1funsubscribe\x1f{send_id}".encode()).hexdigest()
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     result = conn.execute(
-        ins(email_events)
+        dialect_insert(conn, email_events)
         .values(
             provider=PROVIDER,
             sg_event_id=None,

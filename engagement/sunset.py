@@ -29,10 +29,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from campaigns.ledger import CAMPAIGN, SENT, sends
 from engagement.tables import sunset
+from storage.sql import dialect_insert, ids_among
 from subscribers import store
 from subscribers.tables import subscriber_activity, subscribers
 
@@ -160,8 +160,7 @@ def run(
 
 
 def _mark_asked(conn: Connection, people: list[Dormant], now: datetime) -> None:
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = ins(sunset)
+    stmt = dialect_insert(conn, sunset)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[sunset.c.subscriber_id],
@@ -187,18 +186,7 @@ def counts(conn: Connection) -> dict[str, int]:
 
 def paused_among(conn: Connection, ids: set[int] | list[int]) -> set[int]:
     """Which of these people are paused by the policy (one query per 900 ids)."""
-    ids = list(ids)
-    found: set[int] = set()
-    for start in range(0, len(ids), 900):
-        found.update(
-            conn.execute(
-                select(sunset.c.subscriber_id).where(
-                    sunset.c.subscriber_id.in_(ids[start : start + 900]),
-                    sunset.c.state == PAUSED,
-                )
-            ).scalars()
-        )
-    return found
+    return ids_among(conn, sunset.c.subscriber_id, ids, sunset.c.state == PAUSED)
 
 
 def keep(conn: Connection, subscriber_id: int, now: datetime) -> bool:

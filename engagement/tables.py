@@ -1,9 +1,9 @@
 """Tables owned by the engagement package."""
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint
 
 from campaigns.ledger import sends
-from storage.schema import UTCDateTime, metadata
+from storage.schema import UTCDateTime, metadata, owner_column
 
 # One row per provider event, stored raw before anything is applied (docs/architecture.md, invariant 6).
 email_events = Table(
@@ -52,15 +52,35 @@ Index("ix_sends_sent_at", sends.c.sent_at)
 sunset = Table(
     "sunset",
     metadata,
-    Column(
-        "subscriber_id",
-        Integer,
-        ForeignKey("subscribers.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    owner_column("subscriber_id", "subscribers.id", primary_key=True),
     Column("state", String(16), nullable=False),  # paused | kept
     Column("cycles", Integer, nullable=False, default=1),  # re-engagement emails so far
     Column("asked_at", UTCDateTime(), nullable=False),  # the latest re-engagement email
     Column("kept_at", UTCDateTime()),
 )
 Index("ix_sunset_state", sunset.c.state)
+
+# Each distinct outbound URL of a rendered (campaign, step, variant), stored once. A recipient's
+# link names a row by id, so a redirect can only ever go to a URL that was in an email we
+# rendered. When the content changes, a new URL gets a new row and links in emails already sent
+# keep their old target.
+tracked_links = Table(
+    "tracked_links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", String(64), nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("variant_id", String(64), nullable=False),
+    Column("position", Integer, nullable=False),  # order of first appearance in the email
+    Column("url_hash", String(64), nullable=False),  # sha256 of the URL: a key of bounded size
+    Column("url", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint(
+        "campaign_id",
+        "step_id",
+        "variant_id",
+        "position",
+        "url_hash",
+        name="uq_tracked_links_content",
+    ),
+)

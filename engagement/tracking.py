@@ -6,16 +6,18 @@ How a tracked email is built (once per (step, variant), then per recipient):
 
 1. :func:`templates.tracking.track` rewrites the rendered email's outbound ``http(s)`` links to
    tokens ``link_0``, ``link_1`` … and adds an open pixel (token ``open_url``);
-2. :meth:`EngagementLinks.prepare` stores each distinct URL once in :data:`tracked_links`;
+2. :meth:`EngagementLinks.prepare` stores each distinct URL once in
+   :data:`engagement.tables.tracked_links`;
 3. :meth:`EngagementLinks.values` gives each recipient ``{BASE_URL}/r/{link_id}/{signature}``
    per link and ``{BASE_URL}/o/{send_id}/{signature}.gif`` for the pixel, where ``link_id`` is
    ``{send_id}-{tracked link id}``: opaque ids only, never an address, a name or a symptom.
 
 Signatures are HMAC-SHA256 (itsdangerous), one salt per purpose (``open``, ``click``,
-``checkin``), over the id in the URL; several keys verify, the newest signs (key rotation). A
-redirect goes only to the stored URL its link id names, and only when the send it names is an
-email of that very (campaign, step, variant): a tampered, unsigned or unknown link is a 404 and
-records nothing, so there is no open redirect.
+``checkin``), over the id in the URL; several keys verify, the newest signs (key rotation): the
+signed ids of :class:`subscribers.tokens.Tokens`. A redirect goes only to the stored URL its
+link id names, and only when the send it names is an email of that very (campaign, step,
+variant): a tampered, unsigned or unknown link is a 404 and records nothing, so there is no
+open redirect.
 
 Hits become rows of ``engagement.tables.email_events`` (provider ``clinicmail``) and are applied
 by :func:`engagement.process.apply_pending` like SendGrid's, so they reach ``clinicmail stats``
@@ -31,29 +33,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
 
-from itsdangerous import BadSignature, Signer
-from sqlalchemy import (
-    Column,
-    Connection,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    and_,
-    select,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, and_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from campaigns.ledger import CAMPAIGN, sends
 from engagement.events import Event, Kind
 from engagement.ingest import store
+from engagement.tables import tracked_links
 from storage import Database, utcnow
-from storage.schema import UTCDateTime, metadata
+from storage.sql import dialect_insert
 from subscribers.tables import subscribers
+from subscribers.tokens import Tokens
 from templates import Rendered
 from templates.checkin import URL_FIELD as CHECKIN_FIELD
 from templates.tracking import OPEN_FIELD, link_token, track
@@ -61,65 +52,6 @@ from templates.tracking import OPEN_FIELD, link_token, track
 log = logging.getLogger("clinicmail.tracking")
 
 PROVIDER = "clinicmail"
-
-# Each distinct outbound URL of a rendered (campaign, step, variant), stored once. A recipient's
-# link names a row by id, so a redirect can only ever go to a URL that was in an email we
-# rendered. When the content changes, a new URL gets a new row and links in emails already sent
-# keep their old target.
-tracked_links = Table(
-    "tracked_links",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("campaign_id", String(64), nullable=False),
-    Column("step_id", String(64), nullable=False),
-    Column("variant_id", String(64), nullable=False),
-    Column("position", Integer, nullable=False),  # order of first appearance in the email
-    Column("url_hash", String(64), nullable=False),  # sha256 of the URL: a key of bounded size
-    Column("url", Text, nullable=False),
-    Column("created_at", UTCDateTime(), nullable=False),
-    UniqueConstraint(
-        "campaign_id",
-        "step_id",
-        "variant_id",
-        "position",
-        "url_hash",
-        name="uq_tracked_links_content",
-    ),
-)
-
-Purpose = Literal["open", "click", "checkin"]
-
-
-class LinkSigner:
-    """Signs and verifies the ids in tracking and check-in URLs (one salt per purpose)."""
-
-    def __init__(self, keys: Sequence[str]) -> None:
-        if not keys:
-            raise ValueError("at least one signing key is needed")
-        self._signers = {
-            purpose: Signer(list(keys), salt=f"clinicmail.{purpose}", digest_method=hashlib.sha256)
-            for purpose in ("open", "click", "checkin")
-        }
-
-    def signature(self, purpose: Purpose, value: str) -> str:
-        return self._signers[purpose].get_signature(value).decode("ascii")
-
-    def verify(self, purpose: Purpose, value: str, signature: str) -> bool:
-        try:
-            return self._signers[purpose].verify_signature(value, signature)
-        except (BadSignature, UnicodeError, ValueError):
-            return False
-
-    def token(self, purpose: Purpose, value: str) -> str:
-        """``value.signature``: one path segment naming ``value``."""
-        return f"{value}.{self.signature(purpose, value)}"
-
-    def read(self, purpose: Purpose, token: str) -> str | None:
-        """The value inside a valid :meth:`token`, or None for a forged or foreign one."""
-        value, dot, signature = token.rpartition(".")
-        if not dot or not value or not self.verify(purpose, value, signature):
-            return None
-        return value
 
 
 # -- building links (the dispatcher's side) ------------------------------------------------------
@@ -150,8 +82,7 @@ def store_links(
         }
         for position, url in enumerate(urls)
     ]
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(ins(tracked_links).on_conflict_do_nothing(), rows)
+    conn.execute(dialect_insert(conn, tracked_links).on_conflict_do_nothing(), rows)
     t = tracked_links
     found = {
         (r.position, r.url_hash): r.id
@@ -177,7 +108,7 @@ class EngagementLinks:
     """
 
     db: Database
-    signer: LinkSigner
+    tokens: Tokens
     base_url: str
     tracking: bool
     _links: dict[tuple[str, str, str], tuple[int, ...]] = field(default_factory=dict)
@@ -203,14 +134,14 @@ class EngagementLinks:
         base = self.base_url
         out: dict[str, str] = {}
         if CHECKIN_FIELD in fields:
-            out[CHECKIN_FIELD] = f"{base}/checkin/{self.signer.token('checkin', send_id)}"
+            out[CHECKIN_FIELD] = f"{base}/checkin/{self.tokens.token('checkin', send_id)}"
         if OPEN_FIELD in fields:
-            out[OPEN_FIELD] = f"{base}/o/{send_id}/{self.signer.signature('open', send_id)}.gif"
+            out[OPEN_FIELD] = f"{base}/o/{send_id}/{self.tokens.signature('open', send_id)}.gif"
         for position, row_id in enumerate(self._links.get(key, ())):
             if link_token(position) in fields:
                 link_id = f"{send_id}-{row_id}"
                 out[link_token(position)] = (
-                    f"{base}/r/{link_id}/{self.signer.signature('click', link_id)}"
+                    f"{base}/r/{link_id}/{self.tokens.signature('click', link_id)}"
                 )
         return out
 
@@ -328,10 +259,10 @@ def click_target(
 
 
 def record_click(
-    conn: Connection, signer: LinkSigner, link_id: str, signature: str, hit: Hit, *, record: bool
+    conn: Connection, tokens: Tokens, link_id: str, signature: str, hit: Hit, *, record: bool
 ) -> tuple[str, bool] | None:
     """The URL to redirect to and whether a new event was stored, or None (answer 404)."""
-    if not signer.verify("click", link_id, signature):
+    if not tokens.verify("click", link_id, signature):
         return None
     target = click_target(conn, link_id)
     if target is None:
@@ -347,10 +278,10 @@ def record_click(
 
 
 def record_open(
-    conn: Connection, signer: LinkSigner, send_id: str, signature: str, hit: Hit, *, record: bool
+    conn: Connection, tokens: Tokens, send_id: str, signature: str, hit: Hit, *, record: bool
 ) -> bool | None:
     """Whether a new open was stored, or None when the pixel is not ours (answer 404)."""
-    if SEND_ID.match(send_id) is None or not signer.verify("open", send_id, signature):
+    if SEND_ID.match(send_id) is None or not tokens.verify("open", send_id, signature):
         return None
     row = conn.execute(
         select(sends.c.sent_at, subscribers.c.email_key)

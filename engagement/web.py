@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
+from typing import TypeVar
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.concurrency import run_in_threadpool
@@ -31,12 +32,15 @@ from sqlalchemy import Connection
 
 from engagement import checkins
 from engagement.process import applier
-from engagement.tracking import Hit, LinkSigner, machine_reason, record_click, record_open
+from engagement.tracking import Hit, machine_reason, record_click, record_open
 from storage import Database, utcnow
 from subscribers.pages import page
+from subscribers.tokens import Tokens
 from templates.checkin import ANSWERS, LABELS, QUESTION
 
 # The smallest transparent GIF (1x1, 43 bytes).
+R = TypeVar("R")
+
 PIXEL_GIF = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
     b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
@@ -54,7 +58,7 @@ class EngagementPorts:
     """What the routes need from the composition root."""
 
     db: Database
-    signer: LinkSigner
+    tokens: Tokens
     clinic_name: str
     booking_url: str
     tracking: bool = True  # record opens and clicks (links always redirect)
@@ -73,35 +77,55 @@ def router(ports: EngagementPorts) -> APIRouter:
         return Hit(request.method, request.headers.get("user-agent"), ports.clock())
 
     # -- tracked links and the open pixel ---------------------------------------------------
-    def click(link_id: str, signature: str, h: Hit) -> tuple[str, bool] | None:
-        with ports.db.begin() as conn:
-            return record_click(conn, ports.signer, link_id, signature, h, record=ports.tracking)
+    async def recorded(
+        request: Request,
+        background: BackgroundTasks,
+        record: Callable[[Connection, Hit], R | None],
+        stored: Callable[[R], bool],
+    ) -> R | None:
+        """Verify and record one hit off the event loop (None: not ours, answer 404); a new
+        event is applied after the answer has gone."""
+        h = hit(request)
+
+        def run() -> R | None:
+            with ports.db.begin() as conn:
+                return record(conn, h)
+
+        found = await run_in_threadpool(run)
+        if found is not None and stored(found):
+            background.add_task(apply_now)
+        return found
 
     @r.api_route("/r/{link_id}/{signature}", methods=["GET", "HEAD"], include_in_schema=False)
     async def tracked_link(
         link_id: str, signature: str, request: Request, background: BackgroundTasks
     ) -> Response:
-        found = await run_in_threadpool(click, link_id, signature, hit(request))
+        found = await recorded(
+            request,
+            background,
+            lambda conn, h: record_click(
+                conn, ports.tokens, link_id, signature, h, record=ports.tracking
+            ),
+            lambda found: found[1],
+        )
         if found is None:
             return Response(status_code=404, headers=NO_CACHE)
-        url, stored = found
-        if stored:
-            background.add_task(apply_now)
-        return RedirectResponse(url, status_code=302, headers=NO_CACHE)
-
-    def opened(send_id: str, signature: str, h: Hit) -> bool | None:
-        with ports.db.begin() as conn:
-            return record_open(conn, ports.signer, send_id, signature, h, record=ports.tracking)
+        return RedirectResponse(found[0], status_code=302, headers=NO_CACHE)
 
     @r.api_route("/o/{send_id}/{signature}.gif", methods=["GET", "HEAD"], include_in_schema=False)
     async def open_pixel(
         send_id: str, signature: str, request: Request, background: BackgroundTasks
     ) -> Response:
-        stored = await run_in_threadpool(opened, send_id, signature, hit(request))
+        stored = await recorded(
+            request,
+            background,
+            lambda conn, h: record_open(
+                conn, ports.tokens, send_id, signature, h, record=ports.tracking
+            ),
+            bool,
+        )
         if stored is None:
             return Response(status_code=404, headers=NO_CACHE)
-        if stored:
-            background.add_task(apply_now)
         return Response(PIXEL_GIF, media_type="image/gif", headers=NO_CACHE)
 
     # -- check-ins ----------------------------------------------------------------------------
@@ -113,7 +137,7 @@ def router(ports: EngagementPorts) -> APIRouter:
     def send_for(conn: Connection, token: str, answer: str) -> checkins.CheckinSend | None:
         if answer not in ANSWERS:
             return None
-        send_id = ports.signer.read("checkin", token)
+        send_id = ports.tokens.read("checkin", token)
         return checkins.find_send(conn, send_id) if send_id else None
 
     def others(token: str, answer: str) -> str:

@@ -148,7 +148,7 @@ def create_app(
         engagement_router(
             EngagementPorts(
                 db=ctx.db,
-                signer=ctx.link_signer,
+                tokens=ctx.tokens,
                 clinic_name=ctx.settings.clinic_name,
                 booking_url=ctx.settings.booking_link,
                 tracking=ctx.settings.tracking == "on",

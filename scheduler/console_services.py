@@ -10,17 +10,17 @@ from pydantic import SecretStr
 from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import make_url
 
-from campaigns.ledger import count_ready
+from campaigns.ledger import CLAIMED, SENDING, SENT, UNKNOWN, count_ready, sends
 from campaigns.loader import CatalogError
 from console.services import Services
+from scheduler.breaker import KEY as BREAKER_KEY
+from scheduler.breaker import BreakerState
 from scheduler.broadcasting import BroadcastRequest, schedule
 from scheduler.context import AppContext
-from scheduler.health import KEY as TRANSPORT_HEALTH
-from scheduler.health import HealthState
-from scheduler.ledger import CLAIMED, SENDING, SENT, UNKNOWN, outbox, sends
 from scheduler.planner import Planner
 from scheduler.privacy import erase_everywhere, export_json
 from scheduler.stats import stats_json
+from scheduler.tables import outbox
 from scheduler.testsend import send_test
 from scheduler.transports import Outcome
 from scheduler.upcoming import upcoming
@@ -66,7 +66,7 @@ def delivery_status(ctx: AppContext, now: datetime) -> dict[str, Any]:
         last_sent = conn.execute(
             select(func.max(sends.c.sent_at)).where(sends.c.status == SENT)
         ).scalar_one()
-        state = HealthState.load(kvstate.read(conn, TRANSPORT_HEALTH))
+        state = BreakerState.load(kvstate.read(conn, BREAKER_KEY))
     return {
         "transport": ctx.settings.transport,
         "backlog": ready,

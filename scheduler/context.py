@@ -11,9 +11,8 @@ from prometheus_client import CollectorRegistry
 from campaigns import BUNDLED_LIBRARY, content
 from campaigns.broadcasts import BroadcastSource
 from campaigns.loader import Catalog, Problem
-from engagement.tracking import LinkSigner
 from scheduler.metrics import TickMetrics, make_registry
-from scheduler.settings import Settings
+from scheduler.settings import Settings, secret_keys
 from scheduler.transports import Transport
 from storage import Database
 from subscribers.tokens import Tokens
@@ -94,25 +93,23 @@ class AppContext:
         else the one generated once in the key file beside the database (storage.keys)."""
         s = self.settings.secret_key
         if s is not None and s.get_secret_value().strip():
-            return [k.strip() for k in s.get_secret_value().split(",") if k.strip()]
+            return secret_keys(s)
         return [self.db.keys().signing]
 
     @cached_property
     def tokens(self) -> Tokens:
+        """Signs every link: unsubscribe, preferences, confirmation, tracked links, the open
+        pixel and check-ins (a salt per purpose)."""
         return Tokens(self.signing_keys)
-
-    @cached_property
-    def link_signer(self) -> LinkSigner:
-        """Signs tracked links, the open pixel and check-in links (their own salts)."""
-        return LinkSigner(self.signing_keys)
 
     @property
     def transport(self) -> Transport:
         if self._transport is None:
-            self._transport = self._make_transport()
+            self._transport = self.make_transport()
         return self._transport
 
-    def _make_transport(self) -> Transport:
+    def make_transport(self) -> Transport:
+        """A new transport of the configured kind (:attr:`transport` is the shared one)."""
         s = self.settings
         if s.transport == "sendgrid":
             from scheduler.transports.sendgrid import SendGridTransport

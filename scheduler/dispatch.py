@@ -23,8 +23,8 @@ from campaigns.ledger import CAMPAIGN, FAILED, RETRY, SENT, SYSTEM_CAMPAIGN, UNK
 from campaigns.loader import Catalog
 from campaigns.rendering import render_variant
 from engagement.tracking import EngagementLinks
+from scheduler.breaker import TransportBreaker
 from scheduler.crashpoints import crash_point
-from scheduler.health import TransportHealth
 from scheduler.ratelimit import TokenBucket
 from scheduler.transports import Batch, Envelope, Outcome, Result, Transport
 from storage import Database
@@ -111,7 +111,7 @@ class Dispatcher:
     # Delivery controls, all optional: the shared transport circuit breaker, the send rate
     # limit, the send-time window re-check, and the per-recipient render path (one fully
     # rendered email per request, for templates that cannot use provider substitutions).
-    health: TransportHealth | None = None
+    health: TransportBreaker | None = None
     pacer: TokenBucket | None = None
     times: Cadence | None = None
     per_recipient: bool = False

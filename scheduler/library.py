@@ -17,9 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from scheduler.context import AppContext
-from scheduler.transports import Batch, Envelope, Outcome
+from scheduler.transports import Batch, send_staff_alert
 from storage import kvstate
-from templates.system import system_content
+from templates.system import render_ops_email
 
 log = logging.getLogger("clinicmail.library")
 KEY = "campaigns.broken"
@@ -71,39 +71,22 @@ def _alert(ctx: AppContext, ids: list[str], broken: dict[str, list[str]]) -> boo
     staff = ctx.settings.staff_email
     if not staff:
         return True  # the ERROR line above is all there is
-    rendered = ctx.renderer.render(
-        system_content("campaign-alert"),
-        reason="you are listed as the clinic's staff contact",
-        list_name="system",
-        extra={
+    rendered = render_ops_email(
+        ctx.renderer,
+        "campaign-alert",
+        {
             "count": len(ids),
             "campaigns": ", ".join(ids),
             "problems": [p for cid in ids for p in broken[cid]][:50],
         },
-        with_unsubscribe=False,
     )
-    batch = Batch(
-        rendered=rendered,
+    batch = Batch.staff_alert(
+        rendered,
+        alert="campaign-alert",
+        send_id=uuid.uuid4().hex,
+        to=staff,
         from_email=ctx.settings.from_email,
         from_name=ctx.settings.clinic_name,
-        category="_system",
-        custom_args={"campaign_id": "_system", "step_id": "campaign-alert"},
-        headers={},
-        recipients=[
-            Envelope(
-                send_id=uuid.uuid4().hex,
-                to=staff,
-                subscriber_id=None,
-                values={"first_name": "team"},
-            )
-        ],
     )
-    try:
-        results = ctx.transport.send(batch)
-    except Exception as exc:  # the next tick tries again
-        log.error("campaign alert not sent: transport raised %s", type(exc).__name__)
-        return False
-    outcomes = {r.outcome for r in results}
-    if Outcome.FAILED in outcomes and Outcome.SENT not in outcomes:
-        log.error("the transport refused the campaign alert for good")
-    return Outcome.SENT in outcomes or Outcome.FAILED in outcomes
+    # Handled once accepted or refused for good; otherwise the next tick tries again.
+    return send_staff_alert(ctx.transport, batch, "campaign alert", log) is not None

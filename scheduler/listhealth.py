@@ -4,7 +4,7 @@ The rules live in :mod:`engagement.complaints` and :mod:`engagement.sunset`; thi
 them what only the composition root has (settings, the transport, send windows) and is what the
 hourly housekeeping job and ``clinicmail health`` call.
 
-Complaint alerts concern no subscriber, so like the transport alert (:mod:`scheduler.health`)
+Complaint alerts concern no subscriber, so like the transport alert (:mod:`scheduler.breaker`)
 they are not ledger rows: they wait in the complaint state until a transport accepts them, and
 are handed over at the next housekeeping run (the pause itself is immediate).
 """
@@ -22,7 +22,7 @@ from engagement import complaints, sunset
 from engagement.sunset import Dormant, SunsetReport
 from scheduler.context import AppContext
 from scheduler.onboarding import queue_reengagement
-from scheduler.transports import Batch, Envelope, Outcome
+from scheduler.transports import Batch, send_staff_alert
 
 log = logging.getLogger("clinicmail.listhealth")
 
@@ -40,31 +40,19 @@ def deliver_complaint_alerts(ctx: AppContext) -> int:
         if not staff:  # nobody to tell: the ERROR line logged when it was queued must do
             done.add(alert["id"])
             continue
-        batch = Batch(
-            rendered=complaints.render_alert(ctx.renderer, alert),
+        batch = Batch.staff_alert(
+            complaints.render_alert(ctx.renderer, alert),
+            alert="complaint-alert",
+            send_id=alert["id"],
+            to=staff,
             from_email=ctx.settings.from_email,
             from_name=ctx.settings.clinic_name,
-            category="_system",
-            custom_args={"campaign_id": "_system", "step_id": "complaint-alert"},
-            headers={},
-            recipients=[
-                Envelope(
-                    send_id=alert["id"], to=staff, subscriber_id=None, values={"first_name": "team"}
-                )
-            ],
         )
-        try:
-            results = ctx.transport.send(batch)
-        except Exception as exc:  # try again at the next housekeeping run
-            log.error("complaint alert not sent: transport raised %s", type(exc).__name__)
+        sent = send_staff_alert(ctx.transport, batch, "complaint alert", log)
+        if sent is None:  # try again at the next housekeeping run
             continue
-        outcomes = {r.outcome for r in results}
-        if Outcome.SENT in outcomes:
-            accepted += 1
-            done.add(alert["id"])
-        elif Outcome.FAILED in outcomes:
-            log.error("the transport refused the complaint alert for good")
-            done.add(alert["id"])
+        accepted += 1 if sent else 0
+        done.add(alert["id"])
     if done:
         with ctx.db.begin() as conn:
             complaints.alerts_delivered(conn, done)

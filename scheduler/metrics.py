@@ -10,8 +10,9 @@ labels are statuses and outcomes from fixed vocabularies.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -55,12 +56,7 @@ class DatabaseCollector(Collector):
             return
         up.add_metric([], 1)
         yield up
-        ledger = GaugeMetricFamily(
-            "clinicmail_sends", "Emails in the send ledger by status", labels=["status"]
-        )
-        for status, n in by_status:
-            ledger.add_metric([status], n)
-        yield ledger
+        yield _by_status("clinicmail_sends", "Emails in the send ledger by status", by_status)
         yield GaugeMetricFamily(
             "clinicmail_sends_ready", "Ledger rows that may be claimed now", value=ready
         )
@@ -69,15 +65,18 @@ class DatabaseCollector(Collector):
             "Stored provider events not applied yet",
             value=pending_events,
         )
-        subs = GaugeMetricFamily(
-            "clinicmail_subscribers", "Subscribers by status", labels=["status"]
-        )
-        for status, n in people:
-            subs.add_metric([status], n)
-        yield subs
+        yield _by_status("clinicmail_subscribers", "Subscribers by status", people)
         yield GaugeMetricFamily(
             "clinicmail_suppressions", "Hashed addresses on the suppression list", value=suppressed
         )
+
+
+def _by_status(name: str, help_text: str, counts: Iterable[Any]) -> GaugeMetricFamily:
+    """A gauge with one sample per ``(status, count)`` row."""
+    gauge = GaugeMetricFamily(name, help_text, labels=["status"])
+    for status, n in counts:
+        gauge.add_metric([status], n)
+    return gauge
 
 
 class TickMetrics:

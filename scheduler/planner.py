@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from campaigns import enrollment, ledger
-from campaigns.cadence import OPEN_EVERY_DAY, Cadence, Closures
+from campaigns.cadence import OPEN_EVERY_DAY, Cadence, Closures, Slot
 from campaigns.ledger import CAMPAIGN
 from campaigns.loader import Catalog
 from campaigns.tables import COMPLETED, LEFT, STOPPED
@@ -38,7 +38,7 @@ class PlanReport:
 
 
 @dataclass
-class _Batch:
+class PlanBatch:
     """Decisions for one planning batch, written with a few executemany statements."""
 
     changes: list[enrollment.Change] = field(default_factory=list)
@@ -51,6 +51,8 @@ class _Batch:
     # List health, read once per batch: the complaint pause and the sunset-paused people.
     complaint_pause: bool = False
     sunset: set[int] = field(default_factory=set)
+    # The cadence rule's latest answer (scheduler.upcoming explains a postponement with it).
+    slot: Slot | None = None
 
     def flush(self, conn: Connection, now: datetime) -> None:
         ledger.plan(conn, self.sends)
@@ -84,24 +86,24 @@ class Planner:
             return report, None
         self.catalog.preload(conn, {d.campaign_id for d in due})  # broadcasts, read in this txn
         people = store.profiles(conn, {d.subscriber_id for d in due})
-        batch = _Batch(
+        batch = PlanBatch(
             in_flight=ledger.campaign_in_flight(conn, people),
             yield_to_one_off=enrollment.one_offs_due(conn, people, now),
             complaint_pause=complaint_pause,
             sunset=sunset.paused_among(conn, set(people)),
         )
         for d in due:
-            self._plan_one(d, people.get(d.subscriber_id), now, report, batch)
+            self.plan_one(d, people.get(d.subscriber_id), now, report, batch)
         batch.flush(conn, now)
         return report, (due[-1].next_due_at, due[-1].enrollment_id)
 
-    def _plan_one(
+    def plan_one(
         self,
         d: enrollment.Due,
         person: store.Profile | None,
         now: datetime,
         report: PlanReport,
-        batch: _Batch,
+        batch: PlanBatch,
     ) -> None:
         def postpone(until: datetime) -> None:
             batch.changes.append(enrollment.Change(d.enrollment_id, d.step_index, until))
@@ -133,6 +135,7 @@ class Planner:
             last_accepted=person.last_campaign_send_at,
             in_flight_from=batch.in_flight.get(person.id),
         )
+        batch.slot = slot
         if slot.reason in ("weekly_cap", "in_flight"):
             return postpone(slot.at)
         if not campaign.one_off and person.id in batch.yield_to_one_off:

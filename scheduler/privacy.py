@@ -28,7 +28,7 @@ def _enrollments(conn: Connection, sid: int) -> list[dict[str, Any]]:
 
 def _sends(conn: Connection, sid: int) -> list[dict[str, Any]]:
     """The send ledger without content (what was sent when, never the message itself)."""
-    from scheduler.ledger import sends
+    from campaigns.ledger import sends
     from subscribers.privacy import row_dict
 
     cols = [
@@ -50,7 +50,7 @@ def _sends(conn: Connection, sid: int) -> list[dict[str, Any]]:
 
 
 def _send_ids(conn: Connection, key: str) -> list[str]:
-    from scheduler.ledger import sends
+    from campaigns.ledger import sends
     from subscribers.tables import subscribers
 
     return list(
@@ -81,7 +81,7 @@ def _sunset(conn: Connection, sid: int) -> list[dict[str, Any]]:
 def _messages(conn: Connection, sid: int) -> list[dict[str, Any]]:
     """Messages the outbox transport stored for the person (subject and time; the text is the
     clinic's email with their name in it)."""
-    from scheduler.ledger import outbox
+    from scheduler.tables import outbox
     from subscribers.privacy import row_dict
 
     rows = conn.execute(
@@ -94,8 +94,8 @@ def _messages(conn: Connection, sid: int) -> list[dict[str, Any]]:
 
 def drop_events(conn: Connection, subscriber_ids: list[int], email_keys: list[str]) -> int:
     """Delete the stored events about these people (signups that expire unconfirmed)."""
+    from campaigns.ledger import sends
     from engagement.personal import forget
-    from scheduler.ledger import sends
 
     send_ids = conn.execute(
         select(sends.c.send_id).where(sends.c.subscriber_id.in_(subscriber_ids))
@@ -146,7 +146,7 @@ def erase_everywhere(db: Database, email: str, now: datetime) -> tuple[Erasure, 
     Raises ``InvalidAddress``.
     """
     from engagement.personal import forget
-    from scheduler.ledger import outbox
+    from scheduler.tables import outbox
     from subscribers.addresses import normalize
     from subscribers.privacy import erase as erase_person
     from subscribers.privacy import scrub

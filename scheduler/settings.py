@@ -15,7 +15,14 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from campaigns.cadence import Closures, parse_holidays, parse_quiet_days, parse_window
@@ -31,6 +38,14 @@ SECRET_FIELDS = frozenset(
 )
 # A link-signing key shorter than this can be guessed offline from one signed link.
 MIN_SECRET_KEY_LENGTH = 32
+
+
+def secret_keys(value: SecretStr | None) -> list[str]:
+    """The keys in CLINICMAIL_SECRET_KEY: comma-separated, newest last (rotation); none when
+    unset or blank."""
+    if value is None:
+        return []
+    return [k.strip() for k in value.get_secret_value().split(",") if k.strip()]
 
 
 class SettingsError(ConfigError, ValueError):
@@ -196,8 +211,7 @@ class Settings(BaseSettings):
     def _secret(cls, v: SecretStr | None) -> SecretStr | None:
         if v is None or not v.get_secret_value().strip():
             return None
-        keys = [k.strip() for k in v.get_secret_value().split(",") if k.strip()]
-        if any(len(k) < MIN_SECRET_KEY_LENGTH for k in keys):
+        if any(len(k) < MIN_SECRET_KEY_LENGTH for k in secret_keys(v)):
             raise ValueError(
                 f"is too short: each key needs at least {MIN_SECRET_KEY_LENGTH} characters "
                 "(unset it to use a generated key)"
@@ -302,22 +316,16 @@ class Settings(BaseSettings):
             raise ValueError("not an IANA time zone name such as Europe/London") from None
         return v
 
-    @field_validator("send_window")
+    @field_validator("send_window", "quiet_days", "holidays")
     @classmethod
-    def _window(cls, v: str) -> str:
-        parse_window(v)
-        return v
-
-    @field_validator("quiet_days")
-    @classmethod
-    def _quiet_days(cls, v: str) -> str:
-        parse_quiet_days(v)
-        return v
-
-    @field_validator("holidays")
-    @classmethod
-    def _holidays(cls, v: str) -> str:
-        parse_holidays(v)
+    def _calendar(cls, v: str, info: ValidationInfo) -> str:
+        """Parsed here only to refuse a bad value at start-up; the cadence parses it again."""
+        parse = {
+            "send_window": parse_window,
+            "quiet_days": parse_quiet_days,
+            "holidays": parse_holidays,
+        }[str(info.field_name)]
+        parse(v)
         return v
 
     @field_validator("smtp_url")

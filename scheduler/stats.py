@@ -22,9 +22,9 @@ def layout_of(ctx: AppContext) -> list[tuple[str, list[tuple[str, int]]]]:
 
 def stats_json(ctx: AppContext, now: datetime) -> dict[str, Any]:
     """The figures, with the list-health state under ``list_health``."""
+    from campaigns.ledger import sends
     from engagement.process import apply_pending
     from engagement.stats import collect
-    from scheduler.ledger import sends
     from scheduler.listhealth import summary
 
     # Figures include events accepted by the web process that no tick has applied yet.
@@ -38,8 +38,8 @@ def stats_json(ctx: AppContext, now: datetime) -> dict[str, Any]:
 
 def weekly_figures(ctx: AppContext) -> tuple[list[WeekRow], dict[tuple[str, str], int]]:
     """Human open and click rates by week and step (for the chart), and each step's number."""
+    from campaigns.ledger import sends
     from engagement.stats import weekly
-    from scheduler.ledger import sends
 
     with ctx.db.begin() as conn:
         weeks = weekly(conn, sends)

@@ -26,7 +26,7 @@ def send_test(ctx: AppContext, to: str, rendered: Rendered, values: dict[str, st
         recipients=[Envelope(send_id=send_id, to=to, subscriber_id=None, values=values)],
     )
     # Its own transport instance: the scheduler's may be mid-batch on another thread.
-    transport = ctx._make_transport()
+    transport = ctx.make_transport()
     try:
         (result,) = transport.send(batch)
     finally:

@@ -14,9 +14,9 @@ from campaigns.cadence import Cadence
 from campaigns.ledger import count_ready
 from engagement.process import apply_pending
 from engagement.tracking import EngagementLinks
+from scheduler.breaker import TransportBreaker
 from scheduler.context import AppContext
 from scheduler.dispatch import Dispatcher, DispatchReport, LinkMaker
-from scheduler.health import TransportHealth
 from scheduler.library import broken_now, record_broken
 from scheduler.planner import Planner
 from scheduler.ratelimit import TokenBucket
@@ -76,12 +76,12 @@ def make_dispatcher(ctx: AppContext) -> Dispatcher:
             make=ctx.link,
             record_url=lambda public_id: f"{s.base_url}/admin/subscribers/{public_id}",
             staff_email=s.staff_email,
-            engagement=EngagementLinks(ctx.db, ctx.link_signer, s.base_url, s.own_tracking),
+            engagement=EngagementLinks(ctx.db, ctx.tokens, s.base_url, s.own_tracking),
         ),
         from_email=s.from_email,
         from_name=s.clinic_name,
         list_domain=domain or urlsplit(s.base_url).hostname or "clinicmail.local",
-        health=TransportHealth(ctx.db, transport.name, s.staff_email),
+        health=TransportBreaker(ctx.db, transport.name, s.staff_email),
         pacer=TokenBucket(s.send_rate) if s.send_rate > 0 else None,
         times=Cadence(s.zone, s.send_window, s.closures),
     )

@@ -1,6 +1,6 @@
 """What comes next for one person: which email, when, and why.
 
-The answer comes from the planner's own decision (:meth:`Planner._plan_one`), replayed without
+The answer comes from the planner's own decision (:meth:`Planner.plan_one`), replayed without
 writing anything: each active enrollment is asked "what would you do at the moment you are
 due?"; a postponement is followed to the moment it names and asked again, until an email is
 planned or the series finishes. So the console can never disagree with what the tick will do
@@ -17,10 +17,10 @@ from sqlalchemy import Connection, select
 
 from campaigns import enrollment, ledger
 from campaigns.cadence import Slot, gap
+from campaigns.ledger import CLAIMED, PENDING, RETRY, SENDING, sends
 from campaigns.tables import ACTIVE, enrollments
 from engagement import complaints, sunset
-from scheduler.ledger import CLAIMED, PENDING, RETRY, SENDING, sends
-from scheduler.planner import Planner, PlanReport, _Batch
+from scheduler.planner import PlanBatch, Planner, PlanReport
 from subscribers import store
 
 MAX_HOPS = 12  # postponements followed before giving up (window → cap → window … is 3 or 4)
@@ -144,14 +144,14 @@ def _follow(
             campaign_id, None, None, None, "paused by the sunset policy until they click “keep me”"
         )
     for _ in range(MAX_HOPS):
-        batch = _Batch(
+        batch = PlanBatch(
             in_flight={person.id: in_flight} if in_flight is not None else {},
             yield_to_one_off=set(),
             complaint_pause=False,
             sunset=set(),
         )
         d = enrollment.Due(enrollment_id, person.id, campaign_id, step_index, at)
-        planner._plan_one(d, person, at, PlanReport(), batch)
+        planner.plan_one(d, person, at, PlanReport(), batch)
         if batch.sends:
             planned = batch.sends[0]
             return Upcoming(
@@ -167,7 +167,7 @@ def _follow(
                 campaign_id, None, None, None, "nothing more in this series for this person"
             )
         campaign = planner.catalog.get(campaign_id)
-        slot = planner.cadence.earliest(
+        slot = batch.slot or planner.cadence.earliest(  # None: planning stopped before asking
             at, campaign, zone=person.timezone, last_accepted=last, in_flight_from=in_flight
         )
         reason = _reason(person, slot, gap(campaign).days, change.next_due_at)

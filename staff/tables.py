@@ -1,18 +1,8 @@
 """Tables owned by the staff package."""
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Column,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-)
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, String, Table, Text
 
-from storage.schema import UTCDateTime, metadata
+from storage.schema import UTCDateTime, metadata, owner_column
 
 staff_users = Table(
     "staff_users",
@@ -34,13 +24,7 @@ staff_sessions = Table(
     "staff_sessions",
     metadata,
     Column("token_hash", String(64), primary_key=True),
-    Column(
-        "user_id",
-        Integer,
-        ForeignKey("staff_users.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    owner_column("user_id", "staff_users.id", index=True),
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("last_seen_at", UTCDateTime(), nullable=False),

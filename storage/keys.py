@@ -35,11 +35,11 @@ from typing import Protocol
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, delete, inspect, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 
 from core.errors import ConfigError
 from storage.schema import kv
+from storage.sql import dialect_insert
 
 DEFAULT_FILE = "clinicmail.keys"
 LEGACY_SIGNING_ROW = "secret_key"
@@ -165,9 +165,10 @@ def open_keys(engine: Engine, path: Path | None) -> InstallationKeys:
     if has_kv:
         with engine.begin() as conn:
             if check is None:
-                ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
                 conn.execute(
-                    ins(kv).values(key=CHECK_ROW, value=keys.check).on_conflict_do_nothing()
+                    dialect_insert(conn, kv)
+                    .values(key=CHECK_ROW, value=keys.check)
+                    .on_conflict_do_nothing()
                 )
             if legacy is not None:
                 # The file holds it now: a database backup no longer carries the signing key.

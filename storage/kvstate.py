@@ -11,9 +11,9 @@ from dataclasses import asdict, fields
 from typing import Any, Self
 
 from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.schema import kv
+from storage.sql import dialect_insert
 
 
 class JsonState:
@@ -41,9 +41,10 @@ def read(conn: Connection, key: str) -> str | None:
 def read_locked(conn: Connection, key: str, initial: str) -> str:
     """Create the row with ``initial`` if absent, then read it under a row lock for an update
     in the same transaction (see :func:`write`)."""
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     conn.execute(
-        ins(kv).values(key=key, value=initial).on_conflict_do_nothing(index_elements=[kv.c.key])
+        dialect_insert(conn, kv)
+        .values(key=key, value=initial)
+        .on_conflict_do_nothing(index_elements=[kv.c.key])
     )
     query = select(kv.c.value).where(kv.c.key == key)
     if conn.dialect.name == "postgresql":

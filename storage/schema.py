@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -44,6 +44,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             value = datetime.fromisoformat(value)
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC)
+
+
+def owner_column(name: str, owner: str, **kw: Any) -> Column[int]:
+    """``name``: the integer id of a row of ``owner`` (``"subscribers.id"``), deleted with it
+    (``ON DELETE CASCADE``); ``nullable=False`` unless said otherwise."""
+    kw.setdefault("nullable", False)
+    return Column(name, Integer, ForeignKey(owner, ondelete="CASCADE"), **kw)
 
 
 # Small key/value store for values generated once per installation (the signing key).

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection, case, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from storage.sql import chunks, dialect_insert
 from subscribers.tables import subscriber_activity
 
 OPEN = "open"
@@ -58,8 +58,7 @@ def record(
         raise ValueError(f"unknown activity kind {kind!r}")
     if kind == CHECKIN and value not in CHECKIN_ANSWERS:
         raise ValueError(f"a check-in answer is one of {', '.join(CHECKIN_ANSWERS)}")
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = ins(subscriber_activity).values(
+    stmt = dialect_insert(conn, subscriber_activity).values(
         subscriber_id=subscriber_id,
         kind=kind,
         campaign_id=campaign_id,
@@ -98,8 +97,7 @@ def activity_of(conn: Connection, ids: Iterable[int]) -> dict[int, Activity]:
     done: dict[int, set[tuple[str, str, str]]] = {}
     latest: dict[int, tuple[datetime, int, str]] = {}
     t = subscriber_activity
-    for start in range(0, len(ids), 900):
-        chunk = ids[start : start + 900]
+    for chunk in chunks(ids):
         rows = conn.execute(
             select(t.c.subscriber_id, t.c.kind, t.c.campaign_id, t.c.step_id, t.c.value)
             .add_columns(t.c.last_at, t.c.id)

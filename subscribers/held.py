@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from storage.sql import dialect_insert
 from subscribers import store
 from subscribers.tables import signup_requests
 from subscribers.tokens import CONFIRM_MAX_AGE
@@ -71,9 +71,8 @@ def hold(
     held for this person (one confirmation email per distinct request, however often it is
     posted)."""
     public_id = store.new_public_id()
-    insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = (
-        insert_fn(signup_requests)
+        dialect_insert(conn, signup_requests)
         .values(
             public_id=public_id,
             subscriber_id=subscriber_id,

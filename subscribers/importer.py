@@ -284,14 +284,7 @@ class Importer:
                     values["timezone"] = row.timezone
                 if old.status == store.UNCONFIRMED:
                     values.update(status=store.CONFIRMED, confirmed_at=row.consent_at or self.now)
-                    store.record_consent(
-                        conn,
-                        old.id,
-                        purpose=store.EMAIL_PURPOSE,
-                        action="confirmed",
-                        at=self.now,
-                        source=row.source or "import",
-                    )
+                    self._consent(conn, old.id, row, store.EMAIL_PURPOSE, "confirmed")
                     touched.append(old.id)
                 if values:
                     values["updated_at"] = self.now
@@ -302,14 +295,7 @@ class Importer:
                 if row.symptoms != current_symptoms.get(old.id, frozenset()):
                     store.set_symptoms(conn, old.id, row.symptoms)
                     if row.symptoms:
-                        store.record_consent(
-                            conn,
-                            old.id,
-                            purpose=store.HEALTH_PURPOSE,
-                            action="given",
-                            at=self.now,
-                            source=row.source or "import",
-                        )
+                        self._consent(conn, old.id, row, store.HEALTH_PURPOSE, "given")
                     if old.id not in touched:
                         touched.append(old.id)
                     changed = True
@@ -333,6 +319,11 @@ class Importer:
                             on_reject(Rejection(row.line, row.email, RACED))
             if people:
                 on_chunk(conn, people)
+
+    def _consent(self, conn: Connection, sid: int, row: Row, purpose: str, action: str) -> None:
+        store.record_consent(
+            conn, sid, purpose=purpose, action=action, at=self.now, source=row.source or "import"
+        )
 
     def _insert(self, conn: Connection, rows: list[Row]) -> list[Profile]:
         """Write new subscribers with their symptoms and consent; return their profiles."""

@@ -49,6 +49,16 @@ def page(title: str, body: str, status: int = 200) -> HTMLResponse:
     )
 
 
+def one_button(question: str, action: str, label: str) -> str:
+    """A question (HTML) and one button that POSTs to ``action``: the page a link opens never
+    acts by itself, because mail scanners fetch links."""
+    return (
+        f"<p>{question}</p>"
+        f'<form method="post" action="{escape(action)}">'
+        f'<button type="submit">{label}</button></form>'
+    )
+
+
 def _error_summary(errors: Mapping[str, str]) -> str:
     if not errors:
         return ""

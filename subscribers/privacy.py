@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, Table, delete, insert, select
 
 from storage import Database, kvstate
 from storage.schema import kv
@@ -41,6 +41,16 @@ def plain(value: Any) -> Any:
 
 def row_dict(row: Mapping[Any, Any], *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     return {k: plain(v) for k, v in row.items() if k not in skip}
+
+
+def _rows_of(conn: Connection, table: Table, sid: int, when: str) -> list[dict[str, Any]]:
+    """A person's rows of ``table``, oldest first (by ``when``, then id), without the ids."""
+    return [
+        row_dict(r, skip=("id", "subscriber_id"))
+        for r in conn.execute(
+            select(table).where(table.c.subscriber_id == sid).order_by(table.c[when], table.c.id)
+        ).mappings()
+    ]
 
 
 def _suppression(conn: Connection, key: str) -> dict[str, Any]:
@@ -79,22 +89,8 @@ def export_person(
                 "group": _GROUP_LABELS.get(known.group, known.group) if known else None,
             }
         )
-    consent = [
-        row_dict(r, skip=("id", "subscriber_id"))
-        for r in conn.execute(
-            select(consent_events)
-            .where(consent_events.c.subscriber_id == sid)
-            .order_by(consent_events.c.at, consent_events.c.id)
-        ).mappings()
-    ]
-    activity = [
-        row_dict(r, skip=("id", "subscriber_id"))
-        for r in conn.execute(
-            select(subscriber_activity)
-            .where(subscriber_activity.c.subscriber_id == sid)
-            .order_by(subscriber_activity.c.first_at, subscriber_activity.c.id)
-        ).mappings()
-    ]
+    consent = _rows_of(conn, consent_events, sid, "at")
+    activity = _rows_of(conn, subscriber_activity, sid, "first_at")
     out: dict[str, Any] = {
         "profile": row_dict(person, skip=("id", "email_key")),
         "symptoms": symptoms,

@@ -22,8 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from storage.sql import dialect_insert
 from subscribers import consent, held, store
 from subscribers.addresses import InvalidAddress, normalize
 from subscribers.importer import known_zones
@@ -271,9 +271,8 @@ def _same_as_stored(conn: Connection, row: Any, req: SignupRequest) -> bool:
 
 
 def _insert_new(conn: Connection, req: SignupRequest, key: str, now: datetime) -> int | None:
-    insert_fn = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = (
-        insert_fn(subscribers)
+        dialect_insert(conn, subscribers)
         .values(
             public_id=store.new_public_id(),
             email=req.email,

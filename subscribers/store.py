@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.keys import suppression_hash
+from storage.sql import chunks, dialect_insert
 from subscribers.activity import NOTHING, Activity, activity_of
 from subscribers.addresses import address_hash
 from subscribers.segments import Facts
@@ -67,8 +67,7 @@ def new_public_id() -> str:
 def symptoms_of(conn: Connection, ids: Iterable[int]) -> dict[int, frozenset[str]]:
     ids = list(ids)
     out: dict[int, set[str]] = {i: set() for i in ids}
-    for start in range(0, len(ids), 900):
-        chunk = ids[start : start + 900]
+    for chunk in chunks(ids):
         rows = conn.execute(
             select(subscriber_symptoms.c.subscriber_id, subscriber_symptoms.c.code).where(
                 subscriber_symptoms.c.subscriber_id.in_(chunk)
@@ -84,8 +83,7 @@ def profiles(conn: Connection, ids: Iterable[int]) -> dict[int, Profile]:
     result: dict[int, Profile] = {}
     syms = symptoms_of(conn, ids)
     acts = activity_of(conn, ids)
-    for start in range(0, len(ids), 900):
-        chunk = ids[start : start + 900]
+    for chunk in chunks(ids):
         for r in conn.execute(select(subscribers).where(subscribers.c.id.in_(chunk))).mappings():
             result[r["id"]] = Profile(
                 id=r["id"],
@@ -179,8 +177,7 @@ def suppressed_keys(conn: Connection, email_keys: Iterable[str]) -> set[str]:
         by_hash.setdefault(bare, key)
     hashes = list(by_hash)
     found: set[str] = set()
-    for start in range(0, len(hashes), 900):
-        chunk = hashes[start : start + 900]
+    for chunk in chunks(hashes):
         found.update(
             by_hash[h]
             for h in conn.execute(
@@ -220,9 +217,8 @@ def suppress(conn: Connection, email_key: str, reason: str, at: datetime) -> Non
     )
     if upgraded.rowcount:
         return
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     conn.execute(
-        ins(suppressions)
+        dialect_insert(conn, suppressions)
         .values(email_hash=keyed, scheme=SCHEME_HMAC, reason=reason, created_at=at)
         .on_conflict_do_nothing(index_elements=[suppressions.c.email_hash])
     )

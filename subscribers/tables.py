@@ -1,18 +1,8 @@
 """Tables owned by the subscribers package."""
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint
 
-from storage.schema import UTCDateTime, metadata
+from storage.schema import UTCDateTime, metadata, owner_column
 
 subscribers = Table(
     "subscribers",
@@ -39,12 +29,7 @@ subscribers = Table(
 subscriber_symptoms = Table(
     "subscriber_symptoms",
     metadata,
-    Column(
-        "subscriber_id",
-        Integer,
-        ForeignKey("subscribers.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    owner_column("subscriber_id", "subscribers.id", primary_key=True),
     Column("code", String(40), primary_key=True),
 )
 
@@ -53,13 +38,7 @@ consent_events = Table(
     "consent_events",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column(
-        "subscriber_id",
-        Integer,
-        ForeignKey("subscribers.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    owner_column("subscriber_id", "subscribers.id", index=True),
     Column("purpose", String(32), nullable=False),  # email_education | health_data
     Column("action", String(16), nullable=False),  # given | confirmed | withdrawn
     Column("at", UTCDateTime(), nullable=False),
@@ -94,12 +73,7 @@ subscriber_activity = Table(
     "subscriber_activity",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column(
-        "subscriber_id",
-        Integer,
-        ForeignKey("subscribers.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    owner_column("subscriber_id", "subscribers.id"),
     Column("kind", String(16), nullable=False),  # open | click | checkin
     Column("campaign_id", String(64), nullable=False),  # '' when not tied to a campaign
     Column("step_id", String(64), nullable=False),  # '' when not tied to a step
@@ -118,12 +92,7 @@ signup_requests = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("public_id", String(32), nullable=False, unique=True),  # inside the confirm token
-    Column(
-        "subscriber_id",
-        Integer,
-        ForeignKey("subscribers.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    owner_column("subscriber_id", "subscribers.id"),
     # sha256 of what was asked (name, zone, symptoms): the same request twice is held once.
     Column("fingerprint", String(64), nullable=False),
     Column("first_name", String(100)),

@@ -1,6 +1,14 @@
-"""Signed, opaque tokens for links in emails (itsdangerous, one salt per purpose).
+"""Signed, opaque tokens for links in emails (itsdangerous, one salt per purpose): the one
+signer of every link we send.
 
-A token carries only the subscriber's random ``public_id`` (never an address or a symptom) and,
+Two kinds of link, each a format that links in emails already sent keep:
+
+- **payload tokens** (:meth:`Tokens.make`, :meth:`Tokens.read_link`) for the unsubscribe,
+  preference, confirmation and "keep" links: an itsdangerous URL-safe serialized value;
+- **signed ids** (:meth:`Tokens.signature`, :meth:`Tokens.token`) for tracked links, the open
+  pixel and check-in links: an HMAC-SHA256 signature over an opaque id already in the URL.
+
+A payload token carries only the subscriber's random ``public_id`` (never an address or a symptom) and,
 in the unsubscribe and preference links of an email, that email's opaque ``send_id``, so an
 unsubscribe is counted against the campaign and step whose link was used. Tokens made before
 the ``send_id`` was added (a bare ``public_id``) still verify.
@@ -9,6 +17,7 @@ Key rotation: pass several keys, newest last; tokens signed with any of them sti
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -25,7 +34,11 @@ from itsdangerous.encoding import base64_encode, want_bytes
 from itsdangerous.serializer import Serializer
 
 # "keep": the re-engagement email's "keep sending me emails" link (engagement.sunset).
-Purpose = Literal["unsubscribe", "preferences", "confirm", "keep"]
+TokenPurpose = Literal["unsubscribe", "preferences", "confirm", "keep"]
+# Own open and click tracking and one-click check-ins (engagement.tracking).
+LinkPurpose = Literal["open", "click", "checkin"]
+Purpose = TokenPurpose | LinkPurpose
+LINK_PURPOSES: frozenset[str] = frozenset(("open", "click", "checkin"))
 # Unsubscribe and preference links must work for the life of an email (RFC 8058 wants ≥ 60 days);
 # they never expire. A confirmation link is only good for a week.
 CONFIRM_MAX_AGE = 7 * 24 * 3600
@@ -36,7 +49,7 @@ _MACS: dict[tuple[bytes, Any], hmac.HMAC] = {}
 
 
 class _Signer(Signer):
-    """itsdangerous re-derives the HMAC key from the secret and salt on every signature (two
+    """itsdangerous re-derives the HMAC key from the secret and salt on every signature (several
     per email); the result depends only on those, so it is derived once per process."""
 
     def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
@@ -77,27 +90,35 @@ class _Timed(URLSafeTimedSerializer):
 
 
 class Tokens:
+    """Signs and reads every link token; several keys verify, the newest (last) signs."""
+
     def __init__(self, keys: Sequence[str]) -> None:
         if not keys:
             raise ValueError("at least one signing key is needed")
         self._keys = list(keys)
-        # One serializer per purpose, made once (building one per link showed in profiles).
+        # One serializer or signer per purpose, made once (building one per link showed in
+        # profiles).
         self._plains: dict[str, URLSafeSerializer] = {}
         self._timeds: dict[str, URLSafeTimedSerializer] = {}
+        self._signers = {
+            purpose: _Signer(self._keys, salt=f"clinicmail.{purpose}", digest_method=hashlib.sha256)
+            for purpose in LINK_PURPOSES
+        }
 
-    def _plain(self, purpose: Purpose) -> URLSafeSerializer:
+    def _plain(self, purpose: TokenPurpose) -> URLSafeSerializer:
         if purpose not in self._plains:
             self._plains[purpose] = _Plain(self._keys, salt=f"clinicmail.{purpose}", signer=_Signer)
         return self._plains[purpose]
 
-    def _timed(self, purpose: Purpose) -> URLSafeTimedSerializer:
+    def _timed(self, purpose: TokenPurpose) -> URLSafeTimedSerializer:
         if purpose not in self._timeds:
             self._timeds[purpose] = _Timed(
                 self._keys, salt=f"clinicmail.{purpose}", signer=_TimedSigner
             )
         return self._timeds[purpose]
 
-    def make(self, purpose: Purpose, public_id: str, send_id: str | None = None) -> str:
+    # -- payload tokens ----------------------------------------------------------------------
+    def make(self, purpose: TokenPurpose, public_id: str, send_id: str | None = None) -> str:
         """``send_id``: the email this link is in (unsubscribe and preference links)."""
         if purpose == "confirm":
             return str(self._timed(purpose).dumps(public_id))
@@ -105,11 +126,17 @@ class Tokens:
         return str(self._plain(purpose).dumps(payload))
 
     def read(self, purpose: Purpose, token: str) -> str | None:
-        """The ``public_id`` inside a valid token, or None for a forged/expired/foreign one."""
+        """The ``public_id`` inside a valid payload token, or the id inside a valid
+        :meth:`token`; None for a forged/expired/foreign one."""
+        if purpose == "open" or purpose == "click" or purpose == "checkin":
+            value, dot, signature = token.rpartition(".")
+            if not dot or not value or not self.verify(purpose, value, signature):
+                return None
+            return value
         found = self.read_link(purpose, token)
         return found[0] if found else None
 
-    def read_link(self, purpose: Purpose, token: str) -> tuple[str, str | None] | None:
+    def read_link(self, purpose: TokenPurpose, token: str) -> tuple[str, str | None] | None:
         """``(public_id, send_id)`` inside a valid token (``send_id`` None when the link names no
         email), or None for a forged/expired/foreign one."""
         try:
@@ -128,3 +155,18 @@ class Tokens:
         ):
             return value[0], value[1]
         return None
+
+    # -- signed ids ----------------------------------------------------------------------------
+    def signature(self, purpose: LinkPurpose, value: str) -> str:
+        """The URL-safe signature of an id that stands in the URL beside it."""
+        return self._signers[purpose].get_signature(value).decode("ascii")
+
+    def verify(self, purpose: LinkPurpose, value: str, signature: str) -> bool:
+        try:
+            return self._signers[purpose].verify_signature(value, signature)
+        except (BadSignature, UnicodeError, ValueError):
+            return False
+
+    def token(self, purpose: LinkPurpose, value: str) -> str:
+        """``value.signature``: one path segment naming ``value`` (read it with :meth:`read`)."""
+        return f"{value}.{self.signature(purpose, value)}"

@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 
 from storage import Database
 from subscribers import changes, held, store
-from subscribers.pages import PAUSE_WEEKS, page, preferences_form, signup_form
+from subscribers.pages import PAUSE_WEEKS, one_button, page, preferences_form, signup_form
 from subscribers.signup import (
     Confirmation,
     RateLimiter,
@@ -217,11 +217,11 @@ def router(ports: SubscriberPorts) -> APIRouter:
             with ports.db.begin() as conn:
                 if not held.is_waiting(conn, wanted, datetime.now(UTC)):
                     return expired()
-        form = (
-            f"<p>Please confirm that you would like weekly back and neck care emails from "
-            f"{escape(ports.clinic_name)}.</p>"
-            f'<form method="post" action="/confirm/{escape(token)}">'
-            '<button type="submit">Confirm my subscription</button></form>'
+        form = one_button(
+            "Please confirm that you would like weekly back and neck care emails from "
+            f"{escape(ports.clinic_name)}.",
+            f"/confirm/{token}",
+            "Confirm my subscription",
         )
         return page("Confirm your subscription", form)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from templates.render import Content
+from templates.render import Content, Rendered, Renderer
 
 SYSTEM_DIR = Path(__file__).parent / "emails" / "system"
 # checkin-followup: to a subscriber who answered "Worse" to a check-in (an invitation to book);
@@ -23,9 +24,10 @@ SYSTEM_EMAILS = (
     "reengage",
 )
 # Emails to staff about the service itself (no subscriber; each has its own variables):
-# a failing transport (scheduler.health), a spam-complaint rate alert (engagement.complaints) and
+# a failing transport (scheduler.breaker), a spam-complaint rate alert (engagement.complaints) and
 # a campaign set aside because its emails cannot be built (scheduler.library).
 OPS_EMAILS = ("transport-alert", "complaint-alert", "campaign-alert")
+STAFF_REASON = "you are listed as the clinic's staff contact"
 
 
 def split_front_matter(text: str) -> tuple[str, str, int]:
@@ -51,4 +53,17 @@ def system_content(name: str) -> Content:
         preheader=str(meta.get("preheader", "")),
         body=body,
         name=f"system/{name}.md",
+    )
+
+
+def render_ops_email(renderer: Renderer, name: str, values: dict[str, Any]) -> Rendered:
+    """One of :data:`OPS_EMAILS` with its variables, to the staff contact (no unsubscribe)."""
+    if name not in OPS_EMAILS:
+        raise KeyError(name)
+    return renderer.render(
+        system_content(name),
+        reason=STAFF_REASON,
+        list_name="system",
+        extra=values,
+        with_unsubscribe=False,
     )

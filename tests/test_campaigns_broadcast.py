@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 
 from campaigns import enrollment
-from scheduler.ledger import outbox, sends
+from campaigns.ledger import sends
+from scheduler.tables import outbox
 from storage import Database
 from subscribers import store
 from subscribers.tables import subscribers

@@ -179,7 +179,7 @@ def test_forged_or_foreign_check_in_links_are_404_and_store_nothing(
         links = _checkin_links(ctx, "ann@example.com")
         token = links["worse"].split("/")[2]
         send_id, sig = token.split(".")
-        signer = ctx.link_signer
+        signer = ctx.tokens
         # The first character: the last one of a base64 signature may carry only padding bits.
         flipped = ("A" if sig[0] != "A" else "B") + sig[1:]
         forged = [

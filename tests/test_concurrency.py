@@ -18,8 +18,8 @@ from pathlib import Path
 from pytest_httpserver import HTTPServer
 from sqlalchemy import insert, select
 
+from campaigns.ledger import PENDING, sends
 from scheduler.context import AppContext
-from scheduler.ledger import PENDING, sends
 from scheduler.settings import load_settings
 from subscribers.tables import subscribers
 from tests.support.cli import CLI

@@ -10,7 +10,8 @@ from email import message_from_bytes
 from sqlalchemy import func, select
 
 from campaigns import versions
-from scheduler.ledger import outbox, sends
+from campaigns.ledger import sends
+from scheduler.tables import outbox
 from staff.tables import audit_log
 from tests.support.console import STAFF, Console
 

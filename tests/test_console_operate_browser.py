@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from campaigns.ledger import sends
 from engagement.checkins import answer, find_send
 from engagement.ingest import parse_sendgrid, store
 from engagement.process import apply_pending
-from scheduler.ledger import sends
 from storage import Database
 from subscribers.tables import subscribers
 from tests.support.browser import Site, shot, sign_in, unlabelled

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from scheduler.ledger import outbox
+from scheduler.tables import outbox
 from staff.tables import audit_log, staff_users
 from tests.support.cli import CLI, write_csv
 from tests.support.console import PASSWORD, STAFF, Console, users_cmd

@@ -15,9 +15,9 @@ from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutio
 from sqlalchemy import select
 
 from scheduler.context import AppContext
-from scheduler.ledger import outbox
 from scheduler.service import TICK_SECONDS, make_scheduler
 from scheduler.settings import load_settings
+from scheduler.tables import outbox
 from tests.support.cli import CLI, write_csv
 
 MONDAY_7Z = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 07:00 London, 23:00 (Sunday) Los Angeles

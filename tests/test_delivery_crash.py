@@ -31,9 +31,9 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from werkzeug import Request, Response
 
+from campaigns.ledger import sends
 from scheduler.app import create_app
 from scheduler.context import AppContext
-from scheduler.ledger import sends
 from scheduler.settings import load_settings
 from tests.support.cli import CLI
 from tests.support.delivery import import_people

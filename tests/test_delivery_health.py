@@ -17,9 +17,9 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from werkzeug import Request, Response
 
+from campaigns.ledger import sends
+from scheduler.breaker import TransportBreaker
 from scheduler.context import AppContext
-from scheduler.health import TransportHealth
-from scheduler.ledger import sends
 from scheduler.settings import load_settings
 from scheduler.tick import TickReport, make_dispatcher, run_tick
 from storage import Database
@@ -61,7 +61,7 @@ def _state() -> Any:
     settings = load_settings()
     db = Database(settings.database_url)
     try:
-        return TransportHealth(db, "sendgrid", STAFF).state()
+        return TransportBreaker(db, "sendgrid", STAFF).state()
     finally:
         db.dispose()
 

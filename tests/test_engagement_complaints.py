@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from campaigns.ledger import CAMPAIGN, SYSTEM, sends
 from engagement import complaints
 from engagement.complaints import ALERT, PAUSE, DayFigures
 from scheduler.context import AppContext
-from scheduler.ledger import CAMPAIGN, SYSTEM, sends
 from scheduler.listhealth import housekeeping
 from scheduler.settings import load_settings
 from storage import Database

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from scheduler.ledger import sends
+from campaigns.ledger import sends
 from storage import Database
 from subscribers import activity
 from tests.support.cli import CLI, assert_one_line_error

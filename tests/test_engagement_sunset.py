@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from campaigns.ledger import sends
 from engagement import scores
 from engagement.sunset import KEPT, PAUSED
 from engagement.tables import sunset
-from scheduler.ledger import sends
 from storage import Database
 from subscribers.tables import subscribers
 from tests.support.app import app_for, link_in

@@ -27,16 +27,16 @@ import pytest
 from sqlalchemy import select
 
 from campaigns import ledger as sends_ledger
-from campaigns.ledger import SYSTEM_CAMPAIGN
+from campaigns.ledger import CAMPAIGN, SYSTEM, SYSTEM_CAMPAIGN, sends
 from campaigns.loader import Problem
 from deliverability.message import message_problems
 from engagement import complaints
+from scheduler.breaker import BreakerState, TransportBreaker
 from scheduler.context import AppContext
-from scheduler.health import HealthState, TransportHealth
-from scheduler.ledger import CAMPAIGN, SYSTEM, outbox, sends
 from scheduler.library import record_broken
 from scheduler.listhealth import deliver_complaint_alerts
 from scheduler.settings import load_settings
+from scheduler.tables import outbox
 from scheduler.tick import run_tick
 from subscribers.tables import subscribers
 from templates.system import OPS_EMAILS, SYSTEM_EMAILS
@@ -206,8 +206,8 @@ def _send_everything(ctx: AppContext) -> None:
     report = run_tick(ctx, MONDAY)
     assert report.delivery.failed == 0 and report.delivery.sent > 0
     # The two alerts about the service itself, built by their own modules.
-    health = TransportHealth(ctx.db, ctx.transport.name, STAFF)
-    state = HealthState(failures=3, since=MONDAY.isoformat(), last_error="HTTP 503")
+    health = TransportBreaker(ctx.db, ctx.transport.name, STAFF)
+    state = BreakerState(failures=3, since=MONDAY.isoformat(), last_error="HTTP 503")
     batch = health.alert_batch(state, ctx.renderer, ctx.settings.from_email, "Clinic")
     assert [r.outcome.value for r in ctx.transport.send(batch)] == ["sent"]
     with ctx.db.begin() as conn:  # any complaint rate raises an alert when the bar is below 0

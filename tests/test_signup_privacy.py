@@ -16,9 +16,9 @@ import httpx
 import pytest
 from sqlalchemy import Connection, func, select, text
 
+from campaigns.ledger import sends
 from scheduler.app import create_app
 from scheduler.context import AppContext
-from scheduler.ledger import sends
 from scheduler.settings import load_settings
 from storage import utcnow
 from subscribers import store

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from campaigns.ledger import sends
 from engagement.ingest import parse_sendgrid, store
 from engagement.tables import email_events
-from scheduler.ledger import sends
 from storage import Database, utcnow
 from subscribers.tables import subscribers
 from tests.support.app import web

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from campaigns.ledger import sends
 from campaigns.tables import enrollments
 from engagement.tables import email_events
-from scheduler.ledger import outbox, sends
+from scheduler.tables import outbox
 from storage import Database
 from storage.keys import suppression_hash
 from subscribers.addresses import address_hash

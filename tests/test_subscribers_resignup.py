@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from scheduler.ledger import sends
+from campaigns.ledger import sends
 from storage import utcnow
 from subscribers import held, store
 from subscribers.housekeeping import expire_unconfirmed

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engagement.tracking import store_links, tracked_links
+from engagement.tables import tracked_links
+from engagement.tracking import store_links
 from scheduler.settings import load_settings
 from storage import utcnow
 from subscribers.activity import NOTHING, activity_of
@@ -139,7 +140,7 @@ def test_forged_unsigned_unknown_and_borrowed_links_are_404_and_record_nothing(
         _, _, bob_id, bob_sig = bob[0].split("/")
         _, _, ann_id_2, _ = ann[1].split("/")
         ann_send, row = ann_id.split("-")
-        signer = ctx.link_signer
+        signer = ctx.tokens
         with ctx.db.begin() as conn:  # a real stored link, but of another step
             (other_row,) = store_links(
                 conn, "care-notes", "second", "default", ["https://clinic.example/x"], utcnow()
@@ -215,7 +216,7 @@ def test_open_pixel_counts_one_person_and_machines_are_recorded_but_not_counted(
 def test_a_click_within_seconds_of_sending_is_a_scanner(cli: CLI, tmp_path: Path) -> None:
     set_up(cli, tmp_path)
     with app_for(cli) as (client, ctx):
-        from scheduler.ledger import sends
+        from campaigns.ledger import sends
 
         send_id = send_of(ctx, "bob@example.com")
         with ctx.db.begin() as conn:  # as if the email had left a moment ago

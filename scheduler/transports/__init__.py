@@ -16,6 +16,7 @@ from scheduler.transports.base import (
     Transport,
     TransportConfigError,
     TransportError,
+    send_staff_alert,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "Transport",
     "TransportConfigError",
     "TransportError",
+    "send_staff_alert",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -48,6 +49,31 @@ class Batch:
     headers: dict[str, str]
     recipients: list[Envelope]
 
+    @classmethod
+    def staff_alert(
+        cls,
+        rendered: Rendered,
+        *,
+        alert: str,
+        send_id: str,
+        to: str,
+        from_email: str,
+        from_name: str,
+    ) -> Batch:
+        """An operational email to the clinic's staff contact: not a ledger row, category
+        ``_system``, ``alert`` (e.g. ``transport-alert``) as the step id in the custom args."""
+        return cls(
+            rendered=rendered,
+            from_email=from_email,
+            from_name=from_name,
+            category="_system",
+            custom_args={"campaign_id": "_system", "step_id": alert},
+            headers={},
+            recipients=[
+                Envelope(send_id=send_id, to=to, subscriber_id=None, values={"first_name": "team"})
+            ],
+        )
+
 
 @dataclass(frozen=True)
 class Result:
@@ -68,3 +94,23 @@ class Transport(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+def send_staff_alert(
+    transport: Transport, batch: Batch, what: str, log: logging.Logger
+) -> bool | None:
+    """Send one staff alert built by :meth:`Batch.staff_alert`: True when the provider accepted
+    it, False when it refused it for good (logged on the caller's ``log``: it will not be
+    retried), None when it should be tried again later (the transport raised, logged)."""
+    try:
+        results = transport.send(batch)
+    except Exception as exc:
+        log.error("%s not sent: transport raised %s", what, type(exc).__name__)
+        return None
+    outcomes = {r.outcome for r in results}
+    if Outcome.SENT in outcomes:
+        return True
+    if Outcome.FAILED in outcomes:
+        log.error("the transport refused the %s for good", what)
+        return False
+    return None

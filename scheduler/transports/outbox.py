@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from scheduler.ledger import outbox
+from scheduler.tables import outbox
 from scheduler.transports.base import Batch, Outcome, Result, Transport
 from scheduler.transports.mime import build_message
 from storage import Database

@@ -9,7 +9,7 @@ from email.message import Message
 from sqlalchemy import select
 
 from scheduler.context import AppContext
-from scheduler.ledger import outbox
+from scheduler.tables import outbox
 
 with warnings.catch_warnings():
     # Starlette asks for its `httpx2` fork; the `httpx` we have works the same for tests.

@@ -1,4 +1,4 @@
-"""Transport health: a circuit breaker every sending process shares through the ``kv`` table.
+"""The transport circuit breaker, shared by every sending process through the ``kv`` table.
 
 A request whose every recipient came back ``RETRY`` (429, 5xx, connection refused) is a failure;
 a request with any recipient accepted is a success; permanent refusals and unknown outcomes say
@@ -23,13 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from scheduler.transports import Batch, Envelope, Outcome, Result
+from scheduler.transports import Batch, Outcome, Result
 from storage import Database, kvstate
 from storage.kvstate import JsonState
-from templates import Rendered, Renderer
-from templates.system import system_content
+from templates import Renderer
+from templates.system import render_ops_email
 
-log = logging.getLogger("clinicmail.health")
+log = logging.getLogger("clinicmail.health")  # the name operators already filter on
 
 KEY = "delivery.transport_health"
 THRESHOLD = 3
@@ -40,7 +40,7 @@ SENT_ALERT = "sent"
 
 
 @dataclass
-class HealthState(JsonState):
+class BreakerState(JsonState):
     failures: int = 0  # consecutive requests whose recipients all came back RETRY
     backoff_seconds: float = 0.0  # 0 while healthy
     backoff_until: str | None = None  # ISO 8601 UTC
@@ -60,7 +60,7 @@ def _error_class(results: list[Result]) -> str:
     return error.split(":", 1)[0][:40]
 
 
-class TransportHealth:
+class TransportBreaker:
     """Read and update the shared state. All writes are short transactions on one kv row."""
 
     def __init__(
@@ -82,9 +82,9 @@ class TransportHealth:
         self._clean: bool | None = None  # what this process last saw; spares writes when healthy
 
     # -- reading ----------------------------------------------------------------------------
-    def state(self) -> HealthState:
+    def state(self) -> BreakerState:
         with self.db.begin() as conn:
-            state = HealthState.load(kvstate.read(conn, KEY))
+            state = BreakerState.load(kvstate.read(conn, KEY))
         self._clean = state.clean
         return state
 
@@ -97,11 +97,11 @@ class TransportHealth:
         return until if until > now else None
 
     # -- writing ----------------------------------------------------------------------------
-    def _update(self, change: Callable[[HealthState], HealthState]) -> HealthState:
+    def _update(self, change: Callable[[BreakerState], BreakerState]) -> BreakerState:
         """Apply ``change(state) -> state`` under a row lock (SQLite: BEGIN IMMEDIATE)."""
         with self.db.begin() as conn:
-            raw = kvstate.read_locked(conn, KEY, HealthState().dump())
-            state = change(HealthState.load(raw))
+            raw = kvstate.read_locked(conn, KEY, BreakerState().dump())
+            state = change(BreakerState.load(raw))
             kvstate.write(conn, KEY, state.dump())
         self._clean = state.clean
         return state
@@ -118,7 +118,7 @@ class TransportHealth:
         state = self._update(lambda s: self._failed(s, results, now))
         return state.backoff_until is not None and datetime.fromisoformat(state.backoff_until) > now
 
-    def _failed(self, state: HealthState, results: list[Result], now: datetime) -> HealthState:
+    def _failed(self, state: BreakerState, results: list[Result], now: datetime) -> BreakerState:
         state.failures += 1
         state.since = state.since or now.isoformat()
         state.last_error = _error_class(results)
@@ -156,56 +156,51 @@ class TransportHealth:
             )
         return state
 
-    def _recovered(self, state: HealthState, now: datetime) -> HealthState:
+    def _recovered(self, state: BreakerState, now: datetime) -> BreakerState:
         if state.backoff_seconds:
             log.info("transport %s works again; dispatch resumes", self.transport_name)
         # A queued alert outlives the incident: staff still need to hear it happened.
         alert = state.alert if state.alert == PENDING_ALERT else None
-        fresh = HealthState(alert=alert, alert_id=state.alert_id)
+        fresh = BreakerState(alert=alert, alert_id=state.alert_id)
         if alert:
             fresh.since, fresh.last_error = state.since, state.last_error
             fresh.failures = 0
         return fresh
 
     # -- the staff alert ----------------------------------------------------------------------
-    def pending_alert(self) -> HealthState | None:
+    def pending_alert(self) -> BreakerState | None:
         state = self.state()
         if state.alert != PENDING_ALERT or not self.staff_email:
             return None
         return state
 
     def alert_batch(
-        self, state: HealthState, renderer: Renderer, from_email: str, from_name: str
+        self, state: BreakerState, renderer: Renderer, from_email: str, from_name: str
     ) -> Batch:
         assert self.staff_email is not None
-        rendered = render_alert(
+        rendered = render_ops_email(
             renderer,
-            transport=self.transport_name,
-            since=(state.since or "")[:19].replace("T", " "),
-            failures=max(state.failures, self.threshold),
-            error=state.last_error or "no answer",
+            "transport-alert",
+            {
+                "transport": self.transport_name,
+                "since": (state.since or "")[:19].replace("T", " "),
+                "failures": max(state.failures, self.threshold),
+                "error": state.last_error or "no answer",
+            },
         )
-        return Batch(
-            rendered=rendered,
+        return Batch.staff_alert(
+            rendered,
+            alert="transport-alert",
+            send_id=state.alert_id,
+            to=self.staff_email,
             from_email=from_email,
             from_name=from_name,
-            category="_system",
-            custom_args={"campaign_id": "_system", "step_id": "transport-alert"},
-            headers={},
-            recipients=[
-                Envelope(
-                    send_id=state.alert_id,
-                    to=self.staff_email,
-                    subscriber_id=None,
-                    values={"first_name": "team"},
-                )
-            ],
         )
 
     def alert_result(self, results: list[Result], now: datetime) -> None:
         if any(r.outcome is Outcome.SENT for r in results):
 
-            def sent(s: HealthState) -> HealthState:
+            def sent(s: BreakerState) -> BreakerState:
                 s.alert = SENT_ALERT if s.backoff_seconds or s.failures else None
                 return s
 
@@ -214,20 +209,8 @@ class TransportHealth:
         elif any(r.outcome is Outcome.FAILED for r in results):
             log.error("the transport refused the staff alert for good; it will not be retried")
 
-            def dropped(s: HealthState) -> HealthState:
+            def dropped(s: BreakerState) -> BreakerState:
                 s.alert = SENT_ALERT if s.backoff_seconds or s.failures else None
                 return s
 
             self._update(dropped)
-
-
-def render_alert(
-    renderer: Renderer, *, transport: str, since: str, failures: int, error: str
-) -> Rendered:
-    return renderer.render(
-        system_content("transport-alert"),
-        reason="you are listed as the clinic's staff contact",
-        list_name="system",
-        extra={"transport": transport, "since": since, "failures": failures, "error": error},
-        with_unsubscribe=False,
-    )

@@ -1,0 +1,69 @@
+"""The shared SQL helpers: the dialect's INSERT … ON CONFLICT, id chunks, review-state moves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, select
+
+from storage import Database, UTCDateTime
+from storage.sql import IN_CHUNK, chunks, dialect_insert, ids_among, move_state
+
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def test_chunks_cover_every_item_once_below_the_bound() -> None:
+    items = list(range(2 * IN_CHUNK + 7))
+    parts = list(chunks(items))
+    assert [len(p) for p in parts] == [IN_CHUNK, IN_CHUNK, 7]
+    assert [i for p in parts for i in p] == items
+    assert list(chunks([])) == []
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: str
+    state: str
+
+
+class _Refused(ValueError):
+    pass
+
+
+def test_insert_ignore_ids_among_and_state_moves(db_url: str) -> None:
+    meta = MetaData()
+    table = Table(
+        "sql_helper_probe",
+        meta,
+        Column("id", String(8), primary_key=True),
+        Column("n", Integer, nullable=False),
+        Column("state", String(16), nullable=False),
+        Column("updated_at", UTCDateTime()),
+    )
+    db = Database(db_url)
+    try:
+        with db.begin() as conn:
+            meta.create_all(conn)
+            rows = [{"id": f"r{n}", "n": n, "state": "draft"} for n in range(1, 2001)]
+            conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(), rows)
+            # The same keys again change nothing and raise nothing.
+            again = [{**r, "state": "other"} for r in rows[:5]]
+            conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(), again)
+            assert conn.execute(select(table.c.state).where(table.c.id == "r1")).scalar() == "draft"
+            wanted = [*range(0, 2100, 3)]  # more than two chunks, some absent
+            assert ids_among(conn, table.c.n, wanted, table.c.n > 1000) == {
+                n for n in wanted if 1000 < n <= 2000
+            }
+            draft = _Row("r1", "draft")
+            move_state(conn, table, "probe", draft, ("draft",), "in_review", NOW, _Refused)
+            assert conn.execute(select(table.c.state).where(table.c.id == "r1")).scalar() == (
+                "in_review"
+            )
+            # Someone moved it meanwhile: refused with the state it was read in.
+            with pytest.raises(_Refused, match="this probe is draft; it cannot become approved"):
+                move_state(conn, table, "probe", draft, ("draft",), "approved", NOW, _Refused)
+            meta.drop_all(conn)
+    finally:
+        db.dispose()
