@@ -11,9 +11,9 @@ from email.message import Message
 
 from sqlalchemy import select
 
+from campaigns.ledger import sends
 from scheduler.app import create_app
 from scheduler.context import AppContext
-from scheduler.ledger import sends
 from scheduler.settings import load_settings
 from subscribers.tables import subscribers
 from tests.support.cli import CLI

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from campaigns.ledger import sends
 from engagement.ingest import parse_sendgrid, store
 from engagement.process import apply_pending
-from scheduler.ledger import sends
 from storage import Database
 from subscribers.tables import subscribers
 from tests.support.cli import CLI, write_csv

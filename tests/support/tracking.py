@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from campaigns.ledger import sends
 from engagement.tables import email_events
 from scheduler.context import AppContext
-from scheduler.ledger import sends
 from tests.support.cli import CLI, write_csv
 
 BASE = "https://mail.clinic.example"

@@ -12,7 +12,7 @@ import httpx
 import orjson
 from sqlalchemy import insert, select
 
-from scheduler.ledger import sends
+from campaigns.ledger import sends
 from storage import Database
 from subscribers.tables import subscribers
 from tests.support.signer import Signer
