@@ -44,7 +44,6 @@ PostgreSQL's generic plans cannot either.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -63,16 +62,16 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    any_,
     func,
-    literal,
     literal_column,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from storage.bulk import in_values, rows_table
 from storage.schema import UTCDateTime, metadata
 from subscribers.tables import subscribers
 
@@ -187,26 +186,12 @@ Index("ix_sends_subscriber", sends.c.subscriber_id)
 IN_FLIGHT = (PENDING, RETRY, CLAIMED, SENDING, UNKNOWN)
 
 
-def ids_in(conn: Connection, column: ColumnElement[int], ids: Iterable[int]) -> ColumnElement[bool]:
-    """``column IN ids`` with the whole list as one bound value: an array on PostgreSQL
-    (``= ANY(:ids)``), a JSON array read by ``json_each`` on SQLite. One statement for any
-    number of ids, no 900-id chunks, and nothing for SQLAlchemy to expand per id (expanding a
-    1,000-id IN list cost more than running it)."""
-    values = list(ids)
-    if conn.dialect.name == "postgresql":
-        return column == any_(literal(values, postgresql.ARRAY(Integer)))
-    each: Select[Any] = select(literal_column("value")).select_from(
-        func.json_each(literal(json.dumps(values)))
-    )
-    return column.in_(each.scalar_subquery())
-
-
 def _update_ids(conn: Connection, ids: Sequence[int], where: Any, **values: Any) -> int:
     """One UPDATE for the rows ``ids`` (``where``: the states they may be in, or None for
     any); returns how many rows changed."""
     if not ids:
         return 0
-    stmt = update(sends).where(ids_in(conn, sends.c.id, ids))
+    stmt = update(sends).where(in_values(conn, sends.c.id, ids))
     if where is not None:
         stmt = stmt.where(where)
     return max(int(conn.execute(stmt.values(**values)).rowcount or 0), 0)
@@ -264,7 +249,7 @@ def campaign_in_flight(conn: Connection, subscriber_ids: Iterable[int]) -> dict[
     rows = conn.execute(
         select(sends.c.subscriber_id, func.max(sends.c.next_attempt_at))
         .where(
-            ids_in(conn, sends.c.subscriber_id, ids),
+            in_values(conn, sends.c.subscriber_id, ids),
             sends.c.kind == CAMPAIGN,
             in_states(*IN_FLIGHT),
         )
@@ -301,15 +286,23 @@ def new_row(
 
 
 def plan(conn: Connection, rows: list[dict[str, object]]) -> None:
-    """(none) → ``pending``: one executemany; a row whose (subscriber, campaign, step) already
-    exists is left alone, which makes planning idempotent."""
+    """(none) → ``pending``: one ``INSERT … SELECT`` for the whole batch (rows from
+    :func:`new_row`); a row whose (subscriber, campaign, step) already exists is left alone,
+    which makes planning idempotent."""
     if not rows:
         return
+    columns = [sends.c[name] for name in rows[0]]
+    source = rows_table(conn, columns, ([r[c.name] for c in columns] for r in rows), "planned")
     ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = ins(sends).on_conflict_do_nothing(
-        index_elements=[sends.c.subscriber_id, sends.c.campaign_id, sends.c.step_id]
+    # WHERE: SQLite reads "SELECT … ON CONFLICT" ambiguously without one.
+    stmt = (
+        ins(sends)
+        .from_select([c.name for c in columns], select(*source.c).where(true()))
+        .on_conflict_do_nothing(
+            index_elements=[sends.c.subscriber_id, sends.c.campaign_id, sends.c.step_id]
+        )
     )
-    conn.execute(stmt, rows)
+    conn.execute(stmt)
 
 
 def recover_expired(conn: Connection, now: datetime) -> tuple[int, int]:
@@ -400,7 +393,7 @@ def mark_sent(
     """``sending`` → ``sent``: the provider accepted these emails at ``at``."""
     if not ids:
         return
-    count_toward_cap(conn, ids_in(conn, sends.c.id, ids), at)
+    count_toward_cap(conn, in_values(conn, sends.c.id, ids), at)
     _update_ids(
         conn,
         ids,
