@@ -39,7 +39,8 @@ Acceptance moves the weekly cap (:mod:`campaigns.cadence`): :func:`mark_sent` an
 
 Status predicates are written into the SQL as literals (:func:`in_states`), so the partial
 indexes below apply: SQLite cannot match a bound parameter against an index's WHERE clause, and
-PostgreSQL's generic plans cannot either.
+PostgreSQL's generic plans cannot either. A batch's ids (and :func:`plan`'s rows) travel as one
+bound value (:mod:`storage.bulk`), so each transition is one statement whatever the batch size.
 """
 
 from __future__ import annotations
