@@ -435,6 +435,10 @@ def _report(
         "",
         f"Machine: {_machine()}.",
         "",
+        f"Load average when the table was written: {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores (above the core count the machine was shared with other work",
+        "and the figures are noisy).",
+        "",
         "Medians of the runs; every figure in a row comes from the same run of the script. The",
         "fake SendGrid answers 202 on loopback; mail leaves through the official `sendgrid` client.",
         "",
