@@ -10,7 +10,8 @@ value that the database itself unpacks:
   as one bound the ordinary way.
 
 Both backends then plan the statement like a join against a small table: primary-key or unique
-index look-ups per row, never a scan of the target (``tests/test_tick_plans.py``).
+index look-ups per row (``tests/test_tick_plans.py``). PostgreSQL may scan a target only a few
+times larger than the batch instead, when its costs say that is cheaper.
 """
 
 from __future__ import annotations
