@@ -6,13 +6,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, literal_column, select, tuple_, update
+from sqlalchemy import Connection, literal_column, select, tuple_, update
 
 from campaigns.definitions import Campaign, Step, Variant
 from campaigns.loader import Catalog
 from campaigns.references import BROADCAST_PREFIX
 from campaigns.tables import ACTIVE, COMPLETED, LEFT, STOPPED, enrollments
-from storage.sql import dialect_insert, ids_among
+from storage.bulk import in_values, rows_table
+from storage.sql import dialect_insert
 from subscribers.segments import Facts
 from subscribers.store import CONFIRMED, Profile
 
@@ -132,13 +133,18 @@ def due_batch(
 def one_offs_due(conn: Connection, subscriber_ids: Iterable[int], now: datetime) -> set[int]:
     """People among ``subscriber_ids`` with a one-off broadcast due by ``now``: their series
     email gives way, so a broadcast is never starved by a series due at the same moment."""
-    return ids_among(
-        conn,
-        enrollments.c.subscriber_id,
-        subscriber_ids,
-        enrollments.c.status == ACTIVE,
-        enrollments.c.next_due_at <= now,
-        enrollments.c.campaign_id.startswith(BROADCAST_PREFIX, autoescape=True),
+    ids = list(subscriber_ids)
+    if not ids:
+        return set()
+    return set(
+        conn.execute(
+            select(enrollments.c.subscriber_id).where(
+                in_values(conn, enrollments.c.subscriber_id, ids),
+                enrollments.c.status == ACTIVE,
+                enrollments.c.next_due_at <= now,
+                enrollments.c.campaign_id.startswith(BROADCAST_PREFIX, autoescape=True),
+            )
+        ).scalars()
     )
 
 
@@ -162,30 +168,25 @@ class Change:
 
 
 def apply_changes(conn: Connection, changes: list[Change], now: datetime) -> None:
-    """One executemany for a whole planning batch (per-row statements dominate otherwise)."""
+    """One ``UPDATE … FROM`` for a whole planning batch (per-row statements dominate otherwise)."""
     if not changes:
         return
-    stmt = (
-        update(enrollments)
-        .where(enrollments.c.id == bindparam("_id"))
-        .values(
-            step_index=bindparam("_step"),
-            next_due_at=bindparam("_due"),
-            status=bindparam("_status"),
-            updated_at=now,
-        )
+    c = enrollments.c
+    source = rows_table(
+        conn,
+        [c.id, c.step_index, c.next_due_at, c.status],
+        ((ch.enrollment_id, ch.step_index, ch.next_due_at, ch.status) for ch in changes),
+        "changes",
     )
     conn.execute(
-        stmt,
-        [
-            {
-                "_id": c.enrollment_id,
-                "_step": c.step_index,
-                "_due": c.next_due_at,
-                "_status": c.status,
-            }
-            for c in changes
-        ],
+        update(enrollments)
+        .where(c.id == source.c.id)
+        .values(
+            step_index=source.c.step_index,
+            next_due_at=source.c.next_due_at,
+            status=source.c.status,
+            updated_at=now,
+        )
     )
 
 

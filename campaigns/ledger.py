@@ -39,7 +39,8 @@ Acceptance moves the weekly cap (:mod:`campaigns.cadence`): :func:`mark_sent` an
 
 Status predicates are written into the SQL as literals (:func:`in_states`), so the partial
 indexes below apply: SQLite cannot match a bound parameter against an index's WHERE clause, and
-PostgreSQL's generic plans cannot either.
+PostgreSQL's generic plans cannot either. A batch's ids (and :func:`plan`'s rows) travel as one
+bound value (:mod:`storage.bulk`), so each transition is one statement whatever the batch size.
 """
 
 from __future__ import annotations
@@ -65,11 +66,13 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    true,
     update,
 )
 
+from storage.bulk import in_values, rows_table
 from storage.schema import UTCDateTime, metadata, owner_column
-from storage.sql import chunks, dialect_insert
+from storage.sql import dialect_insert
 from subscribers.tables import subscribers
 
 
@@ -179,16 +182,14 @@ IN_FLIGHT = (PENDING, RETRY, CLAIMED, SENDING, UNKNOWN)
 
 
 def _update_ids(conn: Connection, ids: Sequence[int], where: Any, **values: Any) -> int:
-    """One UPDATE per chunk of ids (``where``: the states they may be in, or None for any);
-    returns how many rows changed."""
-    changed = 0
-    for chunk in chunks(ids):
-        stmt = update(sends).where(sends.c.id.in_(chunk))
-        if where is not None:
-            stmt = stmt.where(where)
-        result = conn.execute(stmt.values(**values))
-        changed += max(int(result.rowcount or 0), 0)
-    return changed
+    """One UPDATE for the rows ``ids`` (``where``: the states they may be in, or None for
+    any); returns how many rows changed."""
+    if not ids:
+        return 0
+    stmt = update(sends).where(in_values(conn, sends.c.id, ids))
+    if where is not None:
+        stmt = stmt.where(where)
+    return max(int(conn.execute(stmt.values(**values)).rowcount or 0), 0)
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -238,19 +239,18 @@ def campaign_in_flight(conn: Connection, subscriber_ids: Iterable[int]) -> dict[
     """People among ``subscriber_ids`` with a campaign email not yet accepted, with the latest
     moment one of them is due (it cannot be accepted before)."""
     ids = sorted(set(subscriber_ids))
-    found: dict[int, datetime] = {}
-    for chunk in chunks(ids):
-        rows = conn.execute(
-            select(sends.c.subscriber_id, func.max(sends.c.next_attempt_at))
-            .where(
-                sends.c.subscriber_id.in_(chunk),
-                sends.c.kind == CAMPAIGN,
-                in_states(*IN_FLIGHT),
-            )
-            .group_by(sends.c.subscriber_id)
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(sends.c.subscriber_id, func.max(sends.c.next_attempt_at))
+        .where(
+            in_values(conn, sends.c.subscriber_id, ids),
+            sends.c.kind == CAMPAIGN,
+            in_states(*IN_FLIGHT),
         )
-        found.update({sid: due for sid, due in rows})
-    return found
+        .group_by(sends.c.subscriber_id)
+    )
+    return {sid: due for sid, due in rows}
 
 
 # -- transitions -------------------------------------------------------------------------------
@@ -281,14 +281,22 @@ def new_row(
 
 
 def plan(conn: Connection, rows: list[dict[str, object]]) -> None:
-    """(none) → ``pending``: one executemany; a row whose (subscriber, campaign, step) already
-    exists is left alone, which makes planning idempotent."""
+    """(none) → ``pending``: one ``INSERT … SELECT`` for the whole batch (rows from
+    :func:`new_row`); a row whose (subscriber, campaign, step) already exists is left alone,
+    which makes planning idempotent."""
     if not rows:
         return
-    stmt = dialect_insert(conn, sends).on_conflict_do_nothing(
-        index_elements=[sends.c.subscriber_id, sends.c.campaign_id, sends.c.step_id]
+    columns = [sends.c[name] for name in rows[0]]
+    source = rows_table(conn, columns, ([r[c.name] for c in columns] for r in rows), "planned")
+    # WHERE: SQLite reads "SELECT … ON CONFLICT" ambiguously without one.
+    stmt = (
+        dialect_insert(conn, sends)
+        .from_select([c.name for c in columns], select(*source.c).where(true()))
+        .on_conflict_do_nothing(
+            index_elements=[sends.c.subscriber_id, sends.c.campaign_id, sends.c.step_id]
+        )
     )
-    conn.execute(stmt, rows)
+    conn.execute(stmt)
 
 
 def recover_expired(conn: Connection, now: datetime) -> tuple[int, int]:
@@ -377,19 +385,19 @@ def mark_sent(
     conn: Connection, ids: Sequence[int], *, at: datetime, provider_message_id: str | None
 ) -> None:
     """``sending`` → ``sent``: the provider accepted these emails at ``at``."""
-    for chunk in chunks(ids):
-        count_toward_cap(conn, sends.c.id.in_(chunk), at)
-        conn.execute(
-            update(sends)
-            .where(sends.c.id.in_(chunk))
-            .values(
-                status=SENT,
-                sent_at=at,
-                provider_message_id=provider_message_id,
-                error=None,
-                lease_until=None,
-            )
-        )
+    if not ids:
+        return
+    count_toward_cap(conn, in_values(conn, sends.c.id, ids), at)
+    _update_ids(
+        conn,
+        ids,
+        None,
+        status=SENT,
+        sent_at=at,
+        provider_message_id=provider_message_id,
+        error=None,
+        lease_until=None,
+    )
 
 
 def mark_retry(conn: Connection, ids: Sequence[int], *, due: datetime, error: str | None) -> None:

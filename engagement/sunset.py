@@ -185,7 +185,7 @@ def counts(conn: Connection) -> dict[str, int]:
 
 
 def paused_among(conn: Connection, ids: set[int] | list[int]) -> set[int]:
-    """Which of these people are paused by the policy (one query per 900 ids)."""
+    """Which of these people are paused by the policy (one query)."""
     return ids_among(conn, sunset.c.subscriber_id, ids, sunset.c.state == PAUSED)
 
 

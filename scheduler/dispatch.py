@@ -13,9 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import select
+from typing import Any, NamedTuple
 
 from campaigns import ledger
 from campaigns.cadence import Cadence
@@ -86,6 +84,18 @@ class Claimed:
         return self.step_id.partition(":")[0]
 
 
+class _Person(NamedTuple):
+    """What a claim re-checks and fills in about the person a row is for."""
+
+    email: str
+    email_key: str
+    first_name: str | None
+    public_id: str
+    status: str
+    red_flag: bool
+    timezone: str | None
+
+
 @dataclass
 class LinkMaker:
     """Builds the per-recipient links; supplied by the composition root."""
@@ -129,28 +139,29 @@ class Dispatcher:
             ready = ledger.ready_query(conn, now)
             if ready is None:
                 return [], 0
-            query = ready.limit(limit)
+            # The person rides along (outer join: a row whose person is gone is cancelled), so
+            # a claim is one read, not a read of rows and then of their people.
+            query = (
+                ready.add_columns(
+                    subscribers.c.email,
+                    subscribers.c.email_key,
+                    subscribers.c.first_name,
+                    subscribers.c.public_id,
+                    subscribers.c.status.label("person_status"),
+                    subscribers.c.red_flag,
+                    subscribers.c.timezone,
+                )
+                .outerjoin(subscribers, subscribers.c.id == sends.c.subscriber_id)
+                .limit(limit)
+            )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True, of=sends)
-            rows = [Claimed(*r) for r in conn.execute(query)]
-            if not rows:
+            found = conn.execute(query).all()
+            if not found:
                 return [], 0
-            people = {
-                r.id: r
-                for r in conn.execute(
-                    select(
-                        subscribers.c.id,
-                        subscribers.c.email,
-                        subscribers.c.email_key,
-                        subscribers.c.first_name,
-                        subscribers.c.public_id,
-                        subscribers.c.status,
-                        subscribers.c.red_flag,
-                        subscribers.c.timezone,
-                    ).where(subscribers.c.id.in_({r.subscriber_id for r in rows}))
-                )
-            }
-            suppressed = store.suppressed_keys(conn, (p.email_key for p in people.values()))
+            rows = [Claimed(*r[:8]) for r in found]
+            people = {r[2]: _Person(*r[8:]) for r in found if r[8] is not None}
+            suppressed = store.suppressed_keys(conn, {p.email_key for p in people.values()})
             keep: list[Claimed] = []
             cancel: list[tuple[int, str]] = []
             for row in rows:

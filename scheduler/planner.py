@@ -27,7 +27,7 @@ from subscribers import store
 PAUSED_CAMPAIGN_RECHECK = timedelta(hours=1)
 ONE_OFF_FIRST = timedelta(minutes=1)  # a series email due with a broadcast waits this long
 SUNSET_RECHECK = timedelta(hours=6)  # a dormant person's "keep me" waits at most this long
-BATCH = 500
+BATCH = 1000
 
 
 @dataclass

@@ -1,24 +1,22 @@
-"""SQL helpers every domain shares: the dialect's INSERT (for ``ON CONFLICT``), id chunks and
-the compare-and-set move of a reviewed row's ``state``.
+"""SQL helpers every domain shares: the dialect's INSERT (for ``ON CONFLICT``), which ids of a
+set stand in a table, and the compare-and-set move of a reviewed row's ``state``.
 
 Both backends speak ``INSERT … ON CONFLICT``, but SQLAlchemy builds it from each dialect's own
-``insert``; :func:`dialect_insert` picks the right one for a connection. SQLite refuses a
-statement with more bound parameters than its limit (999 on older builds), so a query over an
-unbounded list of ids is made one :func:`chunks` of :data:`IN_CHUNK` at a time.
+``insert``; :func:`dialect_insert` picks the right one for a connection. A list of ids of any
+length travels as one bound value (:func:`storage.bulk.in_values`), never as an ``IN`` list
+that could pass SQLite's bound-parameter limit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from sqlalchemy import Column, ColumnElement, Connection, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-IN_CHUNK = 900  # values per IN list: below SQLite's bound-parameter limit
-
-T = TypeVar("T")
+from storage.bulk import in_values
 
 
 def dialect_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
@@ -29,20 +27,11 @@ def dialect_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite
     return sqlite.insert(table)
 
 
-def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
-    """``items`` in consecutive slices of at most ``size``."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def ids_among(
     conn: Connection, column: Column[int], ids: Iterable[int], *where: ColumnElement[bool]
 ) -> set[int]:
-    """Which of ``ids`` stand in ``column`` of a row matching ``where`` (a query per chunk)."""
-    found: set[int] = set()
-    for chunk in chunks(list(ids)):
-        found.update(conn.execute(select(column).where(column.in_(chunk), *where)).scalars())
-    return found
+    """Which of ``ids`` stand in ``column`` of a row matching ``where`` (one query)."""
+    return set(conn.execute(select(column).where(in_values(conn, column, ids), *where)).scalars())
 
 
 class Reviewed(Protocol):

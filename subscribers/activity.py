@@ -15,7 +15,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, case, select
 
-from storage.sql import chunks, dialect_insert
+from storage.bulk import in_values
+from storage.sql import dialect_insert
 from subscribers.tables import subscriber_activity
 
 OPEN = "open"
@@ -92,23 +93,22 @@ def record(
 
 
 def activity_of(conn: Connection, ids: Iterable[int]) -> dict[int, Activity]:
-    """Activity for many people at once (one query per 900 ids); absent people have none."""
+    """Activity for many people at once (one query); absent people have none."""
     ids = list(ids)
     done: dict[int, set[tuple[str, str, str]]] = {}
     latest: dict[int, tuple[datetime, int, str]] = {}
     t = subscriber_activity
-    for chunk in chunks(ids):
-        rows = conn.execute(
-            select(t.c.subscriber_id, t.c.kind, t.c.campaign_id, t.c.step_id, t.c.value)
-            .add_columns(t.c.last_at, t.c.id)
-            .where(t.c.subscriber_id.in_(chunk))
-        )
-        for sid, kind, campaign_id, step_id, value, last_at, row_id in rows:
-            done.setdefault(sid, set()).add((kind, campaign_id, step_id))
-            if kind == CHECKIN and value is not None:
-                key = (last_at, row_id, value)
-                if sid not in latest or key[:2] > latest[sid][:2]:
-                    latest[sid] = key
+    rows = conn.execute(
+        select(t.c.subscriber_id, t.c.kind, t.c.campaign_id, t.c.step_id, t.c.value)
+        .add_columns(t.c.last_at, t.c.id)
+        .where(in_values(conn, t.c.subscriber_id, ids))
+    )
+    for sid, kind, campaign_id, step_id, value, last_at, row_id in rows:
+        done.setdefault(sid, set()).add((kind, campaign_id, step_id))
+        if kind == CHECKIN and value is not None:
+            key = (last_at, row_id, value)
+            if sid not in latest or key[:2] > latest[sid][:2]:
+                latest[sid] = key
     return {
         sid: Activity(
             done=frozenset(done.get(sid, ())),

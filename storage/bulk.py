@@ -1,0 +1,90 @@
+"""Many values as one bound parameter: set-based statements over a batch of rows or ids.
+
+An ``IN`` list of 1,000 ids or an ``executemany`` of 1,000 rows costs SQLAlchemy work per value
+(and, on PostgreSQL, one statement per row); the helpers here send the whole batch as one bound
+value that the database itself unpacks:
+
+- PostgreSQL: one typed array per column, read by ``unnest`` (``= ANY(:values)`` for an IN list);
+- SQLite: one JSON array, read by ``json_each``; each value is first put in the form its column
+  stores (the column type's own bind processing), so a datetime compares and reads back exactly
+  as one bound the ordinary way.
+
+Both backends then plan the statement like a join against a small table: primary-key or unique
+index look-ups per row (``tests/test_tick_plans.py``). PostgreSQL may scan a target only a few
+times larger than the batch instead, when its costs say that is cheaper.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    FromClause,
+    Select,
+    any_,
+    column,
+    func,
+    literal,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects import postgresql
+
+
+def in_values(
+    conn: Connection, col: ColumnElement[Any], values: Iterable[Any]
+) -> ColumnElement[bool]:
+    """``col IN values``, with any number of values in one statement (ids, hashes, keys)."""
+    found = list(values)
+    if conn.dialect.name == "postgresql":
+        return col == any_(literal(found, postgresql.ARRAY(col.type)))
+    each: Select[Any] = select(literal_column("value")).select_from(
+        func.json_each(literal(json.dumps(found)))
+    )
+    return col.in_(each.scalar_subquery())
+
+
+def rows_table(
+    conn: Connection, columns: Sequence[Column[Any]], rows: Iterable[Sequence[Any]], name: str
+) -> FromClause:
+    """``rows`` (tuples in ``columns`` order) as a derived table called ``name`` whose columns
+    have the names of ``columns``: the source of an ``INSERT … SELECT`` or ``UPDATE … FROM``."""
+    rows = list(rows)
+    if conn.dialect.name == "postgresql":
+        arrays = [
+            literal([r[i] for r in rows], postgresql.ARRAY(c.type)) for i, c in enumerate(columns)
+        ]
+        return (
+            func.unnest(*arrays)
+            .table_valued(*(column(c.name, c.type) for c in columns))
+            .render_derived(name=name)
+        )
+    dialect = conn.dialect
+    # A batch mostly repeats a few values per processed column (the planning moment): each
+    # distinct one is converted once.
+    converters = [_memo(c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns]
+    data = json.dumps(
+        [[v if f is None else f(v) for f, v in zip(converters, r, strict=True)] for r in rows]
+    )
+    each = func.json_each(literal(data)).table_valued("value")
+    return select(
+        *(func.json_extract(each.c.value, f"$[{i}]").label(c.name) for i, c in enumerate(columns))
+    ).subquery(name)
+
+
+def _memo(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    if process is None:
+        return None
+    seen: dict[Any, Any] = {None: None}
+
+    def convert(value: Any) -> Any:
+        if value not in seen:
+            seen[value] = process(value)
+        return seen[value]
+
+    return convert
