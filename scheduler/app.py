@@ -80,6 +80,10 @@ def create_app(
             if lifespan_hooks:
                 lifespan_hooks[1]()
 
+    # The catalog is loaded now, as `serve` does at start-up: loaded lazily inside a request's
+    # open write transaction (confirming, the preference centre), SQLite's lock would make the
+    # load wait out the whole busy timeout before falling back to the library folder.
+    _ = ctx.catalog
     # The API docs are served by the console, to signed-in staff only (console.docs).
     app = FastAPI(
         title="clinicmail",
