@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import imports  # noqa: E402 - after the path
+from tests.support.backends import reset_postgres  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 TARGETS = {
@@ -77,16 +78,6 @@ def _run_json(args: list[str], env: dict[str, str] | None = None) -> dict[str, A
         cwd=ROOT,
     ).stdout
     return dict(json.loads(out[out.index("{") :]))
-
-
-def _reset_postgres(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 # -- the naive loop ------------------------------------------------------------------------------
@@ -295,7 +286,7 @@ def main() -> None:
         db = f"sqlite:///{workdir / f'send-{n}.db'}"
         send["sqlite"].append(_batched_send(args.rows, db))
         if args.postgres_url:
-            _reset_postgres(args.postgres_url)
+            reset_postgres(args.postgres_url)
             send["postgres"].append(_batched_send(args.rows, args.postgres_url))
         naive_runs.append(_run_json([me, "--scenario", "naive", "--size", str(args.naive)]))
     small, large = (int(x) for x in args.idle.split(","))
@@ -306,7 +297,7 @@ def main() -> None:
             [me, "--scenario", "idle", "--size", str(size), "--url", db]
         )
         if args.postgres_url:
-            _reset_postgres(args.postgres_url)
+            reset_postgres(args.postgres_url)
             idle_runs["postgres"][size] = _run_json(
                 [me, "--scenario", "idle", "--size", str(size), "--url", args.postgres_url]
             )

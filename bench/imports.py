@@ -107,11 +107,11 @@ def ingest(batches: int, url: str | None) -> dict[str, Any]:
     from sqlalchemy import insert
     from sqlalchemy.exc import IntegrityError
 
-    from bench.delivery import _reset_postgres
     from engagement.ingest import parse_sendgrid, store
     from engagement.tables import email_events
     from storage import Database, utcnow
     from subscribers.addresses import address_hash
+    from tests.support.backends import reset_postgres
     from tests.support.webhook_batches import bodies, seed
 
     workdir = Path(tempfile.mkdtemp(prefix="clinicmail-ingest-"))
@@ -119,7 +119,7 @@ def ingest(batches: int, url: str | None) -> dict[str, Any]:
     for way in ("clinicmail", "naive"):
         db = Database(url or f"sqlite:///{workdir / f'{way}.db'}", key_file=str(workdir / "k"))
         if url:
-            _reset_postgres(url)
+            reset_postgres(url)
         db.migrate()
         payloads = bodies(seed(db), batches, 1000)
         started = time.perf_counter()
@@ -169,7 +169,7 @@ def _run(args: list[str]) -> dict[str, Any]:
 
 def measure(workdir: Path, postgres_url: str | None, naive_rows: int) -> dict[str, Any]:
     """The naive import and the in-process ingest comparison, per backend."""
-    from bench.delivery import _reset_postgres
+    from tests.support.backends import reset_postgres
 
     figures: dict[str, Any] = {"naive_import": {}, "ingest": {}}
     url = f"sqlite:///{workdir / 'naive-import.db'}"
@@ -178,7 +178,7 @@ def measure(workdir: Path, postgres_url: str | None, naive_rows: int) -> dict[st
     )
     figures["ingest"]["sqlite"] = _run(["--scenario", "ingest", "--batches", "10"])
     if postgres_url:
-        _reset_postgres(postgres_url)
+        reset_postgres(postgres_url)
         figures["naive_import"]["postgres"] = _run(
             ["--scenario", "naive-import", "--rows", str(naive_rows), "--url", postgres_url]
         )

@@ -59,6 +59,15 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
+class NotFound(RequestRefused):
+    """A record the console was asked for that does not exist: answered with the console's
+    404 page, ``title`` and ``message`` saying what was looked for."""
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__(message)
+        self.title, self.message = title, message
+
+
 async def sign_in_required(request: Request, _exc: Exception) -> Response:
     if wants_json(request):
         headers = {"HX-Redirect": LOGIN_PATH} if request.headers.get("hx-request") else None
@@ -77,6 +86,14 @@ async def forbidden(request: Request, exc: Exception) -> Response:
     from console.render import error_page
 
     return error_page(request, "Not allowed", reason, 403)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    from console.render import error_page
+
+    if not isinstance(exc, NotFound):
+        return error_page(request, "Not found", "There is nothing here.", 404)
+    return error_page(request, exc.title, exc.message, 404)
 
 
 def current(request: Request, db: Database) -> Session | None:

@@ -429,41 +429,39 @@ def router(ports: ConsolePorts) -> APIRouter:
         )
         return back(campaign_id, "submitted")
 
-    def clinician_only(session: Session) -> None:
-        if not may_approve(session.user.role):
-            raise Forbidden("Only a clinician can review content.")
+    Decide = Callable[[Connection, Version, Actor, str, datetime], Version]
 
-    @r.post(BASE + "/{campaign_id}/versions/{version_id}/approve", include_in_schema=False)
-    def approve(
-        campaign_id: str, version_id: str, session: Staff, note: str = Form("", max_length=2000)
-    ) -> Response:
-        clinician_only(session)
-        move(
-            campaign_id,
-            version_id,
-            session,
-            "content.approve",
-            lambda conn, v, now: versions.approve(
-                conn, v, _actor(session), note, now, ports.review_interval
-            ),
-            {"note": note},
-        )
-        return back(campaign_id, "approved")
+    def clinical_review(path: str, action: str, decide: Decide, done: str) -> None:
+        """A clinician's decision on a version, with its note (approve, request changes)."""
 
-    @r.post(BASE + "/{campaign_id}/versions/{version_id}/request-changes", include_in_schema=False)
-    def request_changes(
-        campaign_id: str, version_id: str, session: Staff, note: str = Form("", max_length=2000)
-    ) -> Response:
-        clinician_only(session)
-        move(
-            campaign_id,
-            version_id,
-            session,
-            "content.request_changes",
-            lambda conn, v, now: versions.request_changes(conn, v, _actor(session), note, now),
-            {"note": note},
-        )
-        return back(campaign_id)
+        @r.post(BASE + "/{campaign_id}/versions/{version_id}/" + path, include_in_schema=False)
+        def review(
+            campaign_id: str,
+            version_id: str,
+            session: Staff,
+            note: str = Form("", max_length=2000),
+        ) -> Response:
+            if not may_approve(session.user.role):
+                raise Forbidden("Only a clinician can review content.")
+            move(
+                campaign_id,
+                version_id,
+                session,
+                action,
+                lambda conn, v, now: decide(conn, v, _actor(session), note, now),
+                {"note": note},
+            )
+            return back(campaign_id, done)
+
+    clinical_review(
+        "approve",
+        "content.approve",
+        lambda conn, v, actor, note, now: versions.approve(
+            conn, v, actor, note, now, ports.review_interval
+        ),
+        "approved",
+    )
+    clinical_review("request-changes", "content.request_changes", versions.request_changes, "")
 
     @r.post(BASE + "/{campaign_id}/versions/{version_id}/activate", include_in_schema=False)
     def activate(campaign_id: str, version_id: str, session: Staff) -> Response:

@@ -22,12 +22,11 @@ from campaigns import broadcasts as bc
 from campaigns import newsletters as nl
 from campaigns.previews import preview_values
 from campaigns.rendering import render_variant
-from console.auth import Forbidden, Staff
+from console.auth import Forbidden, NotFound, Staff
 from console.people import services_of
 from console.ports import ConsolePorts
 from console.preview import Finding, Persona, Preview, gate_findings
 from console.render import error_page, page
-from core.errors import RequestRefused
 from staff import audit
 from staff.roles import may_approve
 from staff.sessions import Session
@@ -250,7 +249,7 @@ def router(ports: ConsolePorts) -> APIRouter:
         with ports.db.begin() as conn:
             found = nl.get(conn, newsletter_id)
         if found is None:
-            raise _NotFound
+            raise NotFound("No such newsletter", "There is no newsletter with this id.")
         return found
 
     @r.get(BASE, include_in_schema=False)
@@ -336,10 +335,7 @@ def router(ports: ConsolePorts) -> APIRouter:
 
     @r.get(BASE + "/{newsletter_id}", include_in_schema=False)
     def show(request: Request, newsletter_id: str, session: Staff) -> Response:
-        try:
-            n = find(newsletter_id)
-        except _NotFound:
-            return _not_found(request)
+        n = find(newsletter_id)
         with ports.db.begin() as conn:
             progress = _progress(conn, n)
         return (
@@ -367,10 +363,7 @@ def router(ports: ConsolePorts) -> APIRouter:
 
     @r.get(BASE + "/{newsletter_id}/progress", include_in_schema=False)
     def progress_part(request: Request, newsletter_id: str, session: Staff) -> Response:
-        try:
-            n = find(newsletter_id)
-        except _NotFound:
-            return _not_found(request)
+        n = find(newsletter_id)
         with ports.db.begin() as conn:
             progress = _progress(conn, n)
         return page(request, "newsletters/_progress.html", {"n": n, **progress})
@@ -378,10 +371,7 @@ def router(ports: ConsolePorts) -> APIRouter:
     @r.post(BASE + "/{newsletter_id}", include_in_schema=False)
     async def save(request: Request, newsletter_id: str, session: Staff) -> Response:
         form = await request.form()
-        try:
-            n = find(newsletter_id)
-        except _NotFound:
-            return _not_found(request)
+        n = find(newsletter_id)
         draft = Draft.parse(form, slug=n.slug)
         now = utcnow()
         try:
@@ -437,8 +427,6 @@ def router(ports: ConsolePorts) -> APIRouter:
                     422,
                 )
             return act(newsletter_id, session, "submit", lambda c, n, now: nl.submit(c, n, now))
-        except _NotFound:
-            return _not_found(request)
         except nl.NewsletterError as exc:
             return refuse(request, str(exc))
 
@@ -460,8 +448,6 @@ def router(ports: ConsolePorts) -> APIRouter:
             return act(
                 newsletter_id, session, action, lambda c, n, now: change(c, n, session, note, now)
             )
-        except _NotFound:
-            return _not_found(request)
         except nl.NewsletterError as exc:
             return refuse(request, str(exc), refused_status)
 
@@ -493,10 +479,7 @@ def router(ports: ConsolePorts) -> APIRouter:
 
     @r.post(BASE + "/{newsletter_id}/schedule", include_in_schema=False)
     def schedule(request: Request, newsletter_id: str, session: Staff) -> Response:
-        try:
-            n = find(newsletter_id)
-        except _NotFound:
-            return _not_found(request)
+        n = find(newsletter_id)
         if n.state != nl.APPROVED:
             return refuse(request, "Only a newsletter a clinician approved can be scheduled.")
         local_at = _local_at(n.local_at or "")
@@ -531,10 +514,7 @@ def router(ports: ConsolePorts) -> APIRouter:
 
     @r.post(BASE + "/{newsletter_id}/cancel", include_in_schema=False)
     def cancel(request: Request, newsletter_id: str, session: Staff) -> Response:
-        try:
-            n = find(newsletter_id)
-        except _NotFound:
-            return _not_found(request)
+        n = find(newsletter_id)
         if n.state == nl.CANCELLED:
             return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
         now = utcnow()
@@ -556,14 +536,6 @@ def router(ports: ConsolePorts) -> APIRouter:
         return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
 
     return r
-
-
-class _NotFound(RequestRefused):
-    pass
-
-
-def _not_found(request: Request) -> Response:
-    return error_page(request, "No such newsletter", "There is no newsletter with this id.", 404)
 
 
 def _snapshot(n: nl.Newsletter) -> dict[str, Any]:

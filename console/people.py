@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Connection
 
 from campaigns.ledger import sends
-from console.auth import Forbidden, Staff, require_role
+from console.auth import Forbidden, NotFound, Staff, require_role
 from console.ports import ConsolePorts
 from console.render import error_page, page
 from console.services import Services
@@ -40,20 +40,19 @@ def services_of(ports: ConsolePorts) -> Services:
     return ports.services
 
 
-def _not_found(request: Request) -> Response:
-    return error_page(
-        request,
-        "No such person",
-        "Nobody on the list has this record id (they may have been erased).",
-        404,
+def _no_such_person() -> NotFound:
+    return NotFound(
+        "No such person", "Nobody on the list has this record id (they may have been erased)."
     )
 
 
-def _find(conn: Connection, public_id: str) -> store.Profile | None:
-    if len(public_id) > 64:
-        return None
-    sid = store.by_public_id(conn, public_id)
-    return store.profiles(conn, [sid]).get(sid) if sid is not None else None
+def _find(conn: Connection, public_id: str) -> store.Profile:
+    """The person with this record id; the console's 404 page when there is none."""
+    sid = store.by_public_id(conn, public_id) if len(public_id) <= 64 else None
+    found = store.profiles(conn, [sid]).get(sid) if sid is not None else None
+    if found is None:
+        raise _no_such_person()
+    return found
 
 
 def timeline(
@@ -149,8 +148,6 @@ def router(ports: ConsolePorts) -> APIRouter:
         now = utcnow()
         with ports.db.begin() as conn:
             profile = _find(conn, public_id)
-            if profile is None:
-                return _not_found(request)
             record = export_person(conn, profile.email, sections=ports.record_sections)
             assert record is not None
             events = events_of(conn, sends, profile.id)
@@ -198,8 +195,6 @@ def router(ports: ConsolePorts) -> APIRouter:
         now = utcnow()
         with ports.db.begin() as conn:
             profile = _find(conn, public_id)
-            if profile is None:
-                return _not_found(request)
             until = now + timedelta(weeks=int(weeks))
             changes.set_pause(conn, profile.id, until, now)
             audit.record(
@@ -218,8 +213,6 @@ def router(ports: ConsolePorts) -> APIRouter:
         now = utcnow()
         with ports.db.begin() as conn:
             profile = _find(conn, public_id)
-            if profile is None:
-                return _not_found(request)
             changes.set_pause(conn, profile.id, None, now)
             audit.record(conn, session.user, "subscriber.resume", TARGET, public_id, now)
         return back(public_id, "resumed")
@@ -240,8 +233,6 @@ def router(ports: ConsolePorts) -> APIRouter:
         now = utcnow()
         with ports.db.begin() as conn:
             profile = _find(conn, public_id)
-            if profile is None:
-                return _not_found(request)
             new = changes.change_symptoms(conn, profile.id, chosen, now, source="staff")
             if new is None:
                 return back(public_id, "unchanged")
@@ -264,12 +255,10 @@ def router(ports: ConsolePorts) -> APIRouter:
         now = utcnow()
         with ports.db.begin() as conn:
             profile = _find(conn, public_id)
-            if profile is None:
-                return _not_found(request)
             audit.record(conn, session.user, "subscriber.export", TARGET, public_id, now)
         text = services.export_json(profile.email)
         if text is None:
-            return _not_found(request)
+            raise _no_such_person()
         return Response(
             text,
             media_type="application/json",
@@ -283,9 +272,7 @@ def router(ports: ConsolePorts) -> APIRouter:
     def erase_form(request: Request, public_id: str, session: Staff) -> Response:
         require_role(session, OPS)
         with ports.db.begin() as conn:
-            profile = _find(conn, public_id)
-        if profile is None:
-            return _not_found(request)
+            _find(conn, public_id)  # the 404 page for a record that is not there
         return page(
             request,
             "people/erase.html",
@@ -300,8 +287,6 @@ def router(ports: ConsolePorts) -> APIRouter:
         typed = str(form.get("confirm_email", "")).strip()
         with ports.db.begin() as conn:
             profile = _find(conn, public_id)
-        if profile is None:
-            return _not_found(request)
         try:
             matches = normalize(typed)[1] == normalize(profile.email)[1]
         except InvalidAddress:

@@ -10,7 +10,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from console import campaigns, docs, home, login, operate, people
-from console.auth import Forbidden, SignInRequired, forbidden, sign_in_required
+from console.auth import (
+    Forbidden,
+    NotFound,
+    SignInRequired,
+    forbidden,
+    not_found,
+    sign_in_required,
+)
 from console.ports import ConsolePorts
 
 
@@ -18,6 +25,7 @@ def install(app: FastAPI, ports: ConsolePorts) -> None:
     app.state.console_db = ports.db
     app.add_exception_handler(SignInRequired, sign_in_required)
     app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(NotFound, not_found)
     app.include_router(login.router(ports))
     app.include_router(home.router(ports))
     app.include_router(people.router(ports))

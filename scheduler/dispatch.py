@@ -279,6 +279,13 @@ class Dispatcher:
             headers=headers,
         )
 
+    def batch_for(self, rows: list[Claimed]) -> Batch:
+        """The request ``rows`` (all of one campaign, step and variant) would make, exactly as a
+        tick builds it; nothing is claimed or sent (the doctor's sample messages)."""
+        first = rows[0]
+        key = (first.campaign_id, first.step_id, first.variant_id)
+        return self._batch(key, rows, self._rendered(first))
+
     def _batch(self, key: tuple[str, str, str], rows: list[Claimed], rendered: Rendered) -> Batch:
         campaign_id, step_id, _variant = key
         headers = {

@@ -140,8 +140,7 @@ def _built_samples(ctx: AppContext) -> tuple[list[Finding], bool | None]:
     click_tracking: bool | None = None
     for row in rows:
         row.email, row.first_name, row.public_id = f"sample@{domain}", "Sam", "sample"
-        key = (row.campaign_id, row.step_id, row.variant_id)
-        batch = dispatcher._batch(key, [row], dispatcher._rendered(row))
+        batch = dispatcher.batch_for([row])
         raw = build_message(batch, batch.recipients[0]).as_bytes()
         label = "confirmation email" if row.kind == SYSTEM else f"{row.campaign_id}/{row.step_id}"
         findings.append(

@@ -156,7 +156,12 @@ def test_an_editor_cannot_approve_their_own_newsletter(console: Console) -> None
     assert refused.status_code == 403
     bad = clinician.post("/admin/newsletters", data={**FORM, "slug": "Bad Id", "csrf_token": csrf})
     assert bad.status_code == 422 and "lowercase" in bad.text
-    assert clinician.get("/admin/newsletters/" + "0" * 32).status_code == 404
+    missing = clinician.get("/admin/newsletters/" + "0" * 32)
+    assert missing.status_code == 404 and "No such newsletter" in missing.text
+    approve_missing = clinician.post(
+        "/admin/newsletters/" + "0" * 32 + "/approve", data={"csrf_token": csrf}
+    )
+    assert approve_missing.status_code == 404 and "No such newsletter" in approve_missing.text
 
 
 def _file(tmp_path: Path) -> Path:

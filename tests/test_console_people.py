@@ -68,11 +68,14 @@ def test_red_flag_alert_links_to_the_person_page_staff_can_open(
 
 
 def test_unknown_person_is_a_plain_404(console: Console) -> None:
-    client, _ = console.signed_in("ops")
+    client, csrf = console.signed_in("ops")
     page = client.get("/admin/subscribers/" + "0" * 32)
     assert page.status_code == 404
-    assert "erased" in page.text
+    assert "No such person" in page.text and "erased" in page.text
     assert client.get("/admin/subscribers/" + "x" * 500).status_code == 404
+    # An action on someone who is not there is the same page, and changes nothing.
+    acted = client.post(f"/admin/subscribers/{'0' * 32}/resume", data={"csrf_token": csrf})
+    assert acted.status_code == 404 and "No such person" in acted.text
 
 
 def test_users_commands(console: Console) -> None:
