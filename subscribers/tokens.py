@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -99,6 +100,7 @@ class Tokens:
         # One serializer or signer per purpose, made once (building one per link showed in
         # profiles).
         self._plains: dict[str, URLSafeSerializer] = {}
+        self._payload_signers: dict[str, Signer] = {}
         self._timeds: dict[str, URLSafeTimedSerializer] = {}
         self._signers = {
             purpose: _Signer(self._keys, salt=f"clinicmail.{purpose}", digest_method=hashlib.sha256)
@@ -123,7 +125,13 @@ class Tokens:
         if purpose == "confirm":
             return str(self._timed(purpose).dumps(public_id))
         payload: str | list[str] = [public_id, send_id] if send_id else public_id
-        return str(self._plain(purpose).dumps(payload))
+        # What ``URLSafeSerializer.dumps`` writes without zlib (see _Plain), made here with one
+        # signer per purpose: the serializer builds a new signer for every token, two per email.
+        signer = self._payload_signers.get(purpose)
+        if signer is None:
+            signer = self._payload_signers[purpose] = self._plain(purpose).make_signer()
+        body = base64_encode(json.dumps(payload, separators=(",", ":")))
+        return signer.sign(body).decode("ascii")
 
     def read(self, purpose: Purpose, token: str) -> str | None:
         """The ``public_id`` inside a valid payload token, or the id inside a valid
