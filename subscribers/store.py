@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, insert, select, update
 
 from storage.bulk import in_values
-from storage.keys import suppression_hash
+from storage.keys import suppression_hash, suppression_hasher
 from storage.sql import dialect_insert
 from subscribers.activity import NOTHING, Activity, activity_of
 from subscribers.addresses import address_hash
@@ -189,10 +189,10 @@ def suppressed_keys(conn: Connection, email_keys: Iterable[str]) -> set[str]:
     ``scheme = 'sha256'``) keep working; they cannot be re-keyed without the address.
     """
     by_hash: dict[str, str] = {}
+    keyed = suppression_hasher(conn)
     for key in email_keys:
-        keyed, bare = _hashes(conn, key)
-        by_hash[keyed] = key
-        by_hash.setdefault(bare, key)
+        by_hash[keyed(key)] = key
+        by_hash.setdefault(address_hash(key), key)
     if not by_hash:
         return set()
     return {
