@@ -31,13 +31,13 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
-    bindparam,
     insert,
     select,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from storage.bulk import in_values
 from subscribers.tables import subscribers
 
 # The subscriber columns the import writes; rows are tuples in this order.
@@ -99,9 +99,8 @@ def insert_subscribers(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> dic
     ours = {row[_KEY]: row[_PUBLIC_ID] for row in rows}
     found = conn.execute(
         select(subscribers.c.email_key, subscribers.c.id, subscribers.c.public_id).where(
-            subscribers.c.email_key.in_(bindparam("keys", expanding=True))
-        ),
-        {"keys": list(ours)},
+            in_values(conn, subscribers.c.email_key, ours)
+        )
     )
     return {key: sid for key, sid, public_id in found if ours[key] == public_id}
 
