@@ -64,17 +64,37 @@ def rows_table(
             .table_valued(*(column(c.name, c.type) for c in columns))
             .render_derived(name=name)
         )
-    dialect = conn.dialect
-    # A batch mostly repeats a few values per processed column (the planning moment): each
-    # distinct one is converted once.
-    converters = [_memo(c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns]
-    data = json.dumps(
-        [[v if f is None else f(v) for f, v in zip(converters, r, strict=True)] for r in rows]
-    )
+    data = json.dumps(bound_rows(conn, columns, rows))
     each = func.json_each(literal(data)).table_valued("value")
     return select(
         *(func.json_extract(each.c.value, f"$[{i}]").label(c.name) for i, c in enumerate(columns))
     ).subquery(name)
+
+
+def bound_rows(
+    conn: Connection, columns: Sequence[Column[Any]], rows: Iterable[Sequence[Any]]
+) -> list[tuple[Any, ...]]:
+    """``rows`` with each value as its column's type binds it for this connection's driver
+    (e.g. an aware datetime as naive UTC, as text on SQLite): what the driver would be handed
+    by ordinary binding, for statements that bypass it (driver ``executemany``, ``COPY``, one
+    JSON value)."""
+    dialect = conn.dialect
+    # A batch mostly repeats a few values per processed column (the planning moment, an
+    # import's "now"): each distinct one is converted once.
+    processed = [
+        (i, f)
+        for i, c in enumerate(columns)
+        if (f := _memo(c.type.dialect_impl(dialect).bind_processor(dialect))) is not None
+    ]
+    out: list[tuple[Any, ...]] = []
+    for row in rows:  # only the processed columns are touched (a few of a row's values)
+        if processed:
+            values = list(row)
+            for i, f in processed:
+                values[i] = f(values[i])
+            row = values
+        out.append(tuple(row))
+    return out
 
 
 def _memo(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:

@@ -19,7 +19,6 @@ same moment) is skipped, not an error that loses the chunk: it is missing from t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -27,7 +26,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
-    DateTime,
     MetaData,
     Table,
     Text,
@@ -37,7 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from storage.bulk import in_values
+from storage.bulk import bound_rows, in_values
+from storage.schema import UTCDateTime
 from subscribers.tables import subscribers
 
 # The subscriber columns the import writes; rows are tuples in this order.
@@ -63,7 +62,9 @@ _stage = Table(
     "import_stage",
     MetaData(),
     *(
-        Column(name, Boolean if name == "red_flag" else DateTime if name.endswith("_at") else Text)
+        Column(
+            name, Boolean if name == "red_flag" else UTCDateTime if name.endswith("_at") else Text
+        )
         for name in SUBSCRIBER_COLUMNS
     ),
 )
@@ -128,39 +129,6 @@ def insert_new(
     return _executemany(conn, table, stmt, columns, rows)
 
 
-def _naive_utc(value: datetime) -> datetime:
-    # The columns hold naive UTC (storage.schema.UTCDateTime); these paths bypass that type, and
-    # PostgreSQL would drop an offset, not convert it, when it casts to ``timestamp``.
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def _is_moment(kind: Any) -> bool:
-    return isinstance(kind, DateTime) or isinstance(getattr(kind, "impl", None), DateTime)
-
-
-def _prepare(
-    table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], store: Any
-) -> list[tuple[Any, ...]]:
-    """The rows with each datetime as ``store`` writes it (naive UTC first); only the datetime
-    columns are touched, and each distinct moment is converted once (an import's rows share a
-    handful)."""
-    moments = [i for i, name in enumerate(columns) if _is_moment(table.c[name].type)]
-    if not moments:
-        return list(rows)
-    seen: dict[datetime, Any] = {}
-    out: list[tuple[Any, ...]] = []
-    for row in rows:
-        values = list(row)
-        for i in moments:
-            v = values[i]
-            if v is not None:
-                if v not in seen:
-                    seen[v] = store(_naive_utc(v))
-                values[i] = seen[v]
-        out.append(tuple(values))
-    return out
-
-
 def _executemany(
     conn: Connection,
     table: Table,
@@ -169,8 +137,7 @@ def _executemany(
     rows: Sequence[tuple[Any, ...]],
 ) -> int:
     compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns))
-    to_text = DateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    prepared = _prepare(table, columns, rows, to_text)
+    prepared = bound_rows(conn, [table.c[name] for name in columns], rows)
     order = [columns.index(name) for name in compiled.positiontup]
     if order != list(range(len(columns))):
         pick = itemgetter(*order)
@@ -182,7 +149,7 @@ def _executemany(
 def _copy(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> None:
-    prepared = _prepare(table, columns, rows, lambda v: v)
+    prepared = bound_rows(conn, [table.c[name] for name in columns], rows)
     raw: Any = conn.connection.driver_connection  # psycopg's, in this same transaction
     names = ", ".join(table.c[name].name for name in columns)  # our own columns, never input
     with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
