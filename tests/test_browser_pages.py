@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.browser import Site, unlabelled
 
@@ -28,17 +29,17 @@ def test_red_flag_warning_shows_at_once_and_zone_fills_itself(browser: Any, site
     page = context.new_page()
     page.goto(f"{site.base}/signup")
     urgent = page.locator("#urgent")
-    assert urgent.is_hidden()
+    expect(urgent).to_be_hidden()
     assert page.locator("#timezone").input_value() == "America/New_York"
     # every visible form control has a label a screen reader can announce
     assert unlabelled(page) == 0
     box = page.locator("input[value=red_flag_bladder_bowel]")
     box.check()
-    assert urgent.is_visible()
+    expect(urgent).to_be_visible()
     assert urgent.get_attribute("role") == "alert"
     assert "urgent" in urgent.inner_text().lower() or "emergency" in urgent.inner_text().lower()
     box.uncheck()
-    assert urgent.is_hidden()
+    expect(urgent).to_be_hidden()
     context.close()
 
 
@@ -47,7 +48,7 @@ def test_signup_confirm_and_unsubscribe_in_a_browser(browser: Any, site: Site) -
     page = context.new_page()
     page.goto(f"{site.base}/signup")
     page.locator("#submit, button[type=submit]").first.click()  # nothing filled in
-    assert page.locator("[role=alert], .error-summary").first.is_visible()
+    expect(page.locator("[role=alert], .error-summary").first).to_be_visible()
 
     page.fill("#email", "Ann.Lee@Example.com")
     page.fill("#first_name", "Ann")
@@ -56,14 +57,14 @@ def test_signup_confirm_and_unsubscribe_in_a_browser(browser: Any, site: Site) -
     page.locator("#consent").check()
     page.locator("#health_consent").check()
     page.locator("button[type=submit]").click()
-    assert page.get_by_role("heading", name="Check your inbox").is_visible()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
     assert tuple(site.person("ann.lee@example.com")) == ("unconfirmed", "Europe/London")
 
     site.cli("tick")  # sends the confirmation email (system email: any hour)
     page.goto(site.link_in_latest("confirm"))
     assert site.person("ann.lee@example.com").status == "unconfirmed"  # GET changes nothing
     page.get_by_role("button", name="Confirm my subscription").click()
-    assert page.get_by_role("heading", name="Thank you, you're subscribed").is_visible()
+    expect(page.get_by_role("heading", name="Thank you, you're subscribed")).to_be_visible()
     assert site.person("ann.lee@example.com").status == "confirmed"
 
     site.cli("tick")  # the first weekly email (the test window is open all day)
@@ -71,7 +72,7 @@ def test_signup_confirm_and_unsubscribe_in_a_browser(browser: Any, site: Site) -
     page.goto(unsubscribe)
     assert site.person("ann.lee@example.com").status == "confirmed"  # GET changes nothing
     page.get_by_role("button", name="Unsubscribe").click()
-    assert page.get_by_role("heading", name="You are unsubscribed").is_visible()
+    expect(page.get_by_role("heading", name="You are unsubscribed")).to_be_visible()
     assert site.person("ann.lee@example.com").status == "unsubscribed"
     context.close()
 
@@ -85,9 +86,9 @@ def test_red_flag_signup_shows_urgent_advice_after_submit(browser: Any, site: Si
     page.locator("#consent").check()
     page.locator("#health_consent").check()
     page.locator("button[type=submit]").click()
-    assert page.get_by_role("heading", name="Check your inbox").is_visible()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
     advice = page.get_by_role("alert")
-    assert advice.is_visible()
+    expect(advice).to_be_visible()
     assert "urgent medical care" in advice.inner_text()
     assert "leg" not in advice.inner_text().lower()  # general: never what was ticked
     context.close()

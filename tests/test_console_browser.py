@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.browser import Site, shot, sign_in, unlabelled
 from tests.support.console import STAFF
@@ -39,13 +40,13 @@ def test_author_review_and_activate_in_a_browser(browser: Any, console_site: Sit
     page.fill("#email", STAFF["marketing"])
     page.fill("#password", "not the password")
     page.get_by_role("button", name="Sign in").click()
-    assert page.locator("[role=alert]").is_visible()
+    expect(page.locator("[role=alert]")).to_be_visible()
     assert "/admin/login" in page.url
     shot(page, "01-login-failed")
     context.close()
 
     marketing, page = sign_in(browser, site, "marketing")
-    assert page.get_by_text("Not yet reviewed by a clinician at your clinic").is_visible()
+    expect(page.get_by_text("Not yet reviewed by a clinician at your clinic")).to_be_visible()
     shot(page, "02-campaigns-1280")
     page.get_by_role("link", name=re.compile("Spasm|spasm|back", re.I)).first.click()
     page.get_by_role("button", name="Start a draft to make changes").click()
@@ -77,7 +78,7 @@ def test_author_review_and_activate_in_a_browser(browser: Any, console_site: Sit
     page.get_by_role("link", name="← Back to the campaign").click()
     page.get_by_role("button", name="Submit for review").click()
     page.wait_for_url(re.compile(r"note=submitted"))
-    assert page.get_by_text("Waiting for a clinician's review").is_visible()
+    expect(page.get_by_text("Waiting for a clinician's review")).to_be_visible()
     assert page.get_by_role("button", name="Approve").count() == 0
     # Marketing's approve POST, with a valid session and CSRF token, is still refused.
     token = page.locator("input[name=csrf_token]").first.get_attribute("value")
@@ -105,7 +106,7 @@ def test_author_review_and_activate_in_a_browser(browser: Any, console_site: Sit
 
     clinician, cpage = sign_in(browser, site, "clinician")
     cpage.goto(f"{site.base}/admin/reviews")
-    assert cpage.get_by_text("version 2").first.is_visible()
+    expect(cpage.get_by_text("version 2").first).to_be_visible()
     cpage.goto(f"{site.base}/admin/campaigns/{CID}")
     cpage.fill(f"#note-{version_id}", "Checked against our clinical guidance")
     cpage.get_by_role("button", name="Approve").click()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from campaigns.ledger import sends
@@ -183,7 +184,7 @@ def test_dashboard_charts_show_the_stats_figures(browser: Any, site: Site) -> No
         f'#table-steps tr[data-step="{step["step"]}"]:not([data-variant]) td[data-key=sent]'
     )
     assert int(cell.inner_text()) == step["sent"]
-    assert page.locator("svg#chart-weekly").is_visible()
+    expect(page.locator("svg#chart-weekly")).to_be_visible()
     assert _fits(page)
     shot(page, "c2-01-dashboard-1280")
     # keyboard: the first Tab reaches the skip link, which moves focus to the content
@@ -193,7 +194,8 @@ def test_dashboard_charts_show_the_stats_figures(browser: Any, site: Site) -> No
     assert page.evaluate("document.activeElement.id") == "main"
     context.close()
     tablet, tpage = sign_in(browser, site, "ops", width=768, start="/admin", accept_downloads=True)
-    assert tpage.locator("svg#chart-weekly").is_visible() and _fits(tpage)
+    expect(tpage.locator("svg#chart-weekly")).to_be_visible()
+    assert _fits(tpage)
     shot(tpage, "c2-02-dashboard-768")
     tablet.close()
 
@@ -214,7 +216,7 @@ def test_find_a_person_timeline_export_and_erase(browser: Any, site: Site) -> No
     assert (
         "consent" in timeline and "delivered" in timeline and "email_education: given" in timeline
     )
-    assert page.get_by_text("What comes next").is_visible()
+    expect(page.get_by_text("What comes next")).to_be_visible()
     assert unlabelled(page) == 0
     shot(page, "c2-04-person-1280")
     url = page.url
@@ -232,11 +234,11 @@ def test_find_a_person_timeline_export_and_erase(browser: Any, site: Site) -> No
     opage.get_by_role("link", name="Erase…").click()
     opage.fill("#confirm_email", "someone-else@example.com")
     opage.get_by_role("button", name="Erase for good").click()
-    assert opage.locator("#erase-error").is_visible()
+    expect(opage.locator("#erase-error")).to_be_visible()
     opage.fill("#confirm_email", "p012@example.com")
     opage.get_by_role("button", name="Erase for good").click()
     opage.wait_for_url(re.compile(r"erased=1"))
-    assert opage.get_by_text("The person was erased").is_visible()
+    expect(opage.get_by_text("The person was erased")).to_be_visible()
     shot(opage, "c2-06-erased")
     assert opage.goto(url).status == 404
     ops.close()
@@ -287,11 +289,9 @@ def test_compose_review_schedule_and_cancel_a_newsletter(browser: Any, site: Sit
     count = int(page.locator("#audience-count").inner_text())
     zones = page.locator("#zone-plan tbody tr")
     assert zones.count() == len(dry["zones"]) == 3
-    assert (
-        page.frame_locator("iframe.preview-frame")
-        .get_by_text("We reopen on 4 January.")
-        .is_visible()
-    )
+    expect(
+        page.frame_locator("iframe.preview-frame").get_by_text("We reopen on 4 January.")
+    ).to_be_visible()
     assert unlabelled(page) == 0
     shot(page, "c2-07-newsletter-compose-1280")
     page.get_by_role("button", name="Create draft").click()
@@ -340,7 +340,7 @@ def test_marketing_cannot_reach_ops_pages(browser: Any, site: Site) -> None:
     context.close()
     ops, opage = sign_in(browser, site, "ops", start="/admin", accept_downloads=True)
     opage.get_by_role("link", name="Ops").click()
-    assert opage.locator("#accounts").is_visible()
+    expect(opage.locator("#accounts")).to_be_visible()
     opage.get_by_role("link", name="Audit log").click()
     opage.fill("#action", "subscriber.")
     opage.get_by_role("button", name="Filter").click()
