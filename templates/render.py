@@ -148,9 +148,15 @@ def substitutions(values: dict[str, str]) -> dict[str, str]:
     """The token → value map (HTML-escaped for the HTML part), as SendGrid ``substitutions``."""
     out: dict[str, str] = {}
     for name, value in values.items():
-        out[html_token(name)] = html.escape(value, quote=True)
-        out[text_token(name)] = value
+        tokens = _TOKENS.get(name)
+        if tokens is None:  # a handful of names, each met for every recipient
+            tokens = _TOKENS[name] = (html_token(name), text_token(name))
+        out[tokens[0]] = html.escape(value, quote=True)
+        out[tokens[1]] = value
     return out
+
+
+_TOKENS: dict[str, tuple[str, str]] = {}
 
 
 # The filters staff may use. Anything else (``safe``, ``attr``, ``format``, ``map`` …) either

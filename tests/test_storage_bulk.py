@@ -107,3 +107,35 @@ def test_update_from_rows_and_a_long_in_list(db_url: str) -> None:
         ).scalars()
         assert list(found) == ["p1@example.com"]
     db.dispose()
+
+
+AWKWARD = [
+    "plain",
+    'a "quoted" word',
+    "back\\slash",
+    "comma, {braces}",
+    "",
+    " spaced ",
+    "NULL",
+    "ünï ✓",
+]
+
+
+def test_awkward_text_and_nulls_travel_unchanged(db_url: str) -> None:
+    """Quotes, backslashes, commas, braces, empty and "NULL" strings, non-ASCII and real NULLs
+    come out of the batch value exactly as they went in, on both databases."""
+    db = Database(db_url)
+    db.migrate()
+    ids = _people(db, len(AWKWARD) + 1)
+    c = subscribers.c
+    with db.begin() as conn:
+        values = [*AWKWARD, None]
+        source = rows_table(conn, [c.id, c.first_name], list(zip(ids, values, strict=True)), "v")
+        conn.execute(
+            update(subscribers).where(c.id == source.c.id).values(first_name=source.c.first_name)
+        )
+        stored = dict(conn.execute(select(c.id, c.first_name)).all())
+        assert [stored[i] for i in ids] == values
+        found = conn.execute(select(c.id).where(in_values(conn, c.first_name, AWKWARD))).scalars()
+        assert sorted(found) == ids[:-1]
+    db.dispose()

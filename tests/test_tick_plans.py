@@ -192,6 +192,13 @@ def _pg_problems(conn: Connection, statement: str, params: Any) -> list[str]:
     plan = raw if isinstance(raw, list) else json.loads(raw)
     problems = []
     for node in _pg_nodes(plan[0]["Plan"]):
+        # A batch value must reach the plan as a constant: "::cstring" means the text of a
+        # typed parameter is parsed again for every row compared (storage.bulk binds untyped).
+        conditions = " ".join(
+            str(node.get(k, "")) for k in ("Filter", "Index Cond", "Recheck Cond")
+        )
+        if "::cstring" in conditions:
+            problems.append(f"a batch value parsed per row in {node['Node Type']}")
         relation = node.get("Relation Name")
         if relation not in LARGE:
             continue
