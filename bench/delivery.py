@@ -382,7 +382,7 @@ def _report(
     idle_rss = [r["peak_rss_mb"] for runs in idle_runs.values() for r in runs.values()]
     rows.append(
         (
-            f"peak RSS: import + send of {args.rows:,}; idle ticks at {small:,} and {large:,}",
+            f"peak RSS of the sending process: a tick sending {args.rows:,}; idle ticks at {small:,} and {large:,}",
             f"{rss:.0f} MB; idle {min(idle_rss):.0f}–{max(idle_rss):.0f} MB",
             "≤ 100 MB, flat",
             verdict(max([rss, *idle_rss]) <= TARGETS["peak_rss_mb"]),

@@ -9,6 +9,8 @@
    - the batched path: one render per (step, variant), up to 1000 personalizations a request;
    - the per-recipient path (``Dispatcher.per_recipient``, for templates that need their own
      render): each email filled in full and posted alone, one personalization a request.
+   The tick runs in a process of its own (started as the service starts: settings, schema check,
+   catalog), so its peak RSS is the sending process's own.
    Each path runs on its own fresh database (default: SQLite files in a temporary directory; with
    ``--database-url`` pick one path per run, the database must be empty).
 """
@@ -20,6 +22,7 @@ import json
 import multiprocessing
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -108,7 +111,6 @@ def run_path(
     from scheduler.context import AppContext
     from scheduler.onboarding import confirmed
     from scheduler.settings import load_settings
-    from scheduler.tick import make_dispatcher, run_tick
     from subscribers.importer import Importer
 
     ctx = AppContext.from_settings(load_settings())
@@ -143,25 +145,56 @@ def run_path(
     if import_only:
         ctx.close()
         return figures
+    ctx.close()
     fake.reset()
+    # The tick runs in a process of its own, as `clinicmail tick` or the scheduler would: its
+    # peak RSS is the sending process's own, not the importer's.
+    child = subprocess.run(  # noqa: S603 - this script
+        [sys.executable, __file__, "--send-only", "--path", path, "--database-url", url],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ.copy(),
+    )
+    sent = json.loads(child.stdout)
+    figures.update(
+        {
+            "path": path,
+            "tick_seconds": sent["tick_seconds"],
+            "emails_sent": sent["emails_sent"],
+            "emails_per_second": round(sent["emails_sent"] / sent["tick_seconds"])
+            if sent["tick_seconds"]
+            else None,
+            "sendgrid_requests": fake.requests,
+            "recipients_seen_by_fake_sendgrid": fake.recipients,
+            "peak_rss_mb": sent["peak_rss_mb"],
+        }
+    )
+    return figures
+
+
+def send_only(path: str, url: str) -> dict[str, Any]:
+    """The sending process: start as the service does (settings, schema check, catalog), then
+    one timed tick."""
+    os.environ["CLINICMAIL_DATABASE_URL"] = url
+    from scheduler.context import AppContext
+    from scheduler.settings import load_settings
+    from scheduler.tick import make_dispatcher, run_tick
+
+    ctx = AppContext.from_settings(load_settings())
+    ctx.db.migrate()
+    assert ctx.catalog.campaigns
     dispatcher = make_dispatcher(ctx)
     dispatcher.per_recipient = path == "per-recipient"
     started = time.perf_counter()
     report = run_tick(ctx, NOW, dispatcher=dispatcher)
     tick_s = time.perf_counter() - started
     ctx.close()
-    figures.update(
-        {
-            "path": path,
-            "tick_seconds": round(tick_s, 2),
-            "emails_sent": report.delivery.sent,
-            "emails_per_second": round(report.delivery.sent / tick_s) if tick_s else None,
-            "sendgrid_requests": fake.requests,
-            "recipients_seen_by_fake_sendgrid": fake.recipients,
-            "peak_rss_mb": round(peak_rss_mb(), 1),
-        }
-    )
-    return figures
+    return {
+        "tick_seconds": round(tick_s, 2),
+        "emails_sent": report.delivery.sent,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
 
 
 def main() -> None:
@@ -180,7 +213,11 @@ def main() -> None:
     )
     parser.add_argument("--database-url", default=None, help="default: fresh SQLite files")
     parser.add_argument("--import-only", action="store_true", help="measure the import alone")
+    parser.add_argument("--send-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.send_only:  # the child process run_path starts for the tick
+        print(json.dumps(send_only(args.path, args.database_url)))
+        return
     paths = ["batched", "per-recipient"] if args.path == "both" else [args.path]
     if args.import_only:
         paths = ["batched"]

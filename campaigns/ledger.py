@@ -427,6 +427,10 @@ def mark_unknown(conn: Connection, ids: Sequence[int], *, now: datetime, error: 
 def settle_unknown(conn: Connection, now: datetime, proven: ColumnElement[bool]) -> tuple[int, int]:
     """``unknown`` rows ``proven`` accepted (a provider event names them) → ``sent``; those
     without proof whose window ran out → ``pending``. Returns (settled, released)."""
+    # Almost every tick has no unknown row: one look through ix_sends_unknown instead of the
+    # three statements below (a third of an idle tick's database time on PostgreSQL).
+    if conn.execute(select(sends.c.id).where(in_states(UNKNOWN)).limit(1)).first() is None:
+        return 0, 0
     # Accepted at some moment before now: counting it from now only ever waits longer.
     count_toward_cap(conn, in_states(UNKNOWN) & proven, now)
     settled = conn.execute(

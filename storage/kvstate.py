@@ -41,15 +41,18 @@ def read(conn: Connection, key: str) -> str | None:
 def read_locked(conn: Connection, key: str, initial: str) -> str:
     """Create the row with ``initial`` if absent, then read it under a row lock for an update
     in the same transaction (see :func:`write`)."""
-    conn.execute(
-        dialect_insert(conn, kv)
-        .values(key=key, value=initial)
-        .on_conflict_do_nothing(index_elements=[kv.c.key])
-    )
     query = select(kv.c.value).where(kv.c.key == key)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    return str(conn.execute(query).scalar_one())
+    value = conn.execute(query).scalar()
+    if value is None:  # once per key: after that the row is there (a statement less a tick)
+        conn.execute(
+            dialect_insert(conn, kv)
+            .values(key=key, value=initial)
+            .on_conflict_do_nothing(index_elements=[kv.c.key])
+        )
+        value = conn.execute(query).scalar_one()
+    return str(value)
 
 
 def write(conn: Connection, key: str, value: str) -> None:
