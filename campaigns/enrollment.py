@@ -6,13 +6,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, literal_column, select, tuple_, update
+from sqlalchemy import Connection, literal, literal_column, select, true, tuple_, update
 
 from campaigns.definitions import Campaign, Step, Variant
 from campaigns.loader import Catalog
 from campaigns.references import BROADCAST_PREFIX
 from campaigns.tables import ACTIVE, COMPLETED, LEFT, STOPPED, enrollments
 from storage.bulk import in_values, rows_table
+from storage.schema import UTCDateTime
 from storage.sql import dialect_insert
 from subscribers.segments import Facts
 from subscribers.store import CONFIRMED, Profile
@@ -45,30 +46,44 @@ def enroll(conn: Connection, catalog: Catalog, people: Iterable[Profile], now: d
     confirmation) resumes it at the step where it stopped. The first email is due at once; the
     planner waits for the person's send window.
     """
-    rows = []
-    for profile in people:
-        for campaign in catalog.active():
-            if eligible(campaign, profile, now):
-                rows.append(
-                    {
-                        "subscriber_id": profile.id,
-                        "campaign_id": campaign.id,
-                        "step_index": 0,
-                        "next_due_at": now,
-                        "status": ACTIVE,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
+    campaigns = catalog.active()
+    rows = [
+        (profile.id, campaign.id)
+        for profile in people
+        for campaign in campaigns
+        if eligible(campaign, profile, now)
+    ]
     if not rows:
         return 0
-    ins = dialect_insert(conn, enrollments)
-    stmt = ins.on_conflict_do_update(
-        index_elements=[enrollments.c.subscriber_id, enrollments.c.campaign_id],
-        set_={"status": ACTIVE, "next_due_at": ins.excluded.next_due_at, "updated_at": now},
-        where=enrollments.c.status == STOPPED,
+    c = enrollments.c
+    # One INSERT … SELECT for the whole batch (an import enrols a thousand people at a time).
+    source = rows_table(conn, [c.subscriber_id, c.campaign_id], rows, "entering")
+    ins = dialect_insert(conn, enrollments).from_select(
+        [
+            c.subscriber_id,
+            c.campaign_id,
+            c.step_index,
+            c.next_due_at,
+            c.status,
+            c.created_at,
+            c.updated_at,
+        ],
+        select(
+            source.c.subscriber_id,
+            source.c.campaign_id,
+            literal(0),
+            literal(now, UTCDateTime()),
+            literal(ACTIVE),
+            literal(now, UTCDateTime()),
+            literal(now, UTCDateTime()),
+        ).where(true()),  # SQLite reads "SELECT … ON CONFLICT" ambiguously without a WHERE
     )
-    result = conn.execute(stmt, rows)
+    stmt = ins.on_conflict_do_update(
+        index_elements=[c.subscriber_id, c.campaign_id],
+        set_={"status": ACTIVE, "next_due_at": ins.excluded.next_due_at, "updated_at": now},
+        where=c.status == STOPPED,
+    )
+    result = conn.execute(stmt)
     return max(result.rowcount, 0)
 
 

@@ -4,6 +4,7 @@ rename a code: imports, rules and stored data use them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,7 @@ GROUP_IDS: frozenset[str] = frozenset(g.id for g in GROUPS)
 RED_FLAGS: frozenset[str] = frozenset(s.code for s in SYMPTOMS if s.group == "red_flags")
 
 
+@cache  # asked for every person a segment rule is matched against (an import: every row)
 def codes_in_group(group: str) -> frozenset[str]:
     return frozenset(s.code for s in SYMPTOMS if s.group == group)
 
