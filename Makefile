@@ -38,7 +38,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test
-	$(BIN)/python bench/delivery.py --rows $${BENCH_ROWS:-100000} --write docs/benchmarks.md
+	$(BIN)/python bench/delivery.py --rows $${BENCH_ROWS:-100000} --idle $${BENCH_IDLE:-10000,1000000} --write docs/benchmarks.md
 
 # The content library's docs/content.md journeys, and the source articles' shingle hashes
 # (SEEDS: the folder of source articles, never committed).

@@ -378,14 +378,15 @@ def _report(
                 verdict(b <= TARGETS["idle_tick_db_ms"] and b / a < TARGETS["idle_growth"]),
             )
         )
-    rss = _median(send["sqlite"], "peak_rss_mb")
+    sending = {name: _median(runs, "peak_rss_mb") for name, runs in send.items()}
     idle_rss = [r["peak_rss_mb"] for runs in idle_runs.values() for r in runs.values()]
     rows.append(
         (
             f"peak RSS of the sending process: a tick sending {args.rows:,}; idle ticks at {small:,} and {large:,}",
-            f"{rss:.0f} MB; idle {min(idle_rss):.0f}–{max(idle_rss):.0f} MB",
+            ", ".join(f"{mb:.0f} MB {name}" for name, mb in sending.items())
+            + f"; idle {min(idle_rss):.0f}–{max(idle_rss):.0f} MB",
             "≤ 100 MB, flat",
-            verdict(max([rss, *idle_rss]) <= TARGETS["peak_rss_mb"]),
+            verdict(max([*sending.values(), *idle_rss]) <= TARGETS["peak_rss_mb"]),
         )
     )
     rows.extend(imports.table_rows(args.rows, send, webhook, extra, TARGETS))
@@ -393,8 +394,10 @@ def _report(
     lines = [
         "# Benchmarks",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `make bench` "
-        f"(`bench/delivery.py --rows {args.rows} --repeat {args.repeat}`).",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with "
+        f"`bench/delivery.py --rows {args.rows} --repeat {args.repeat} --idle {args.idle}`"
+        + (" and PostgreSQL" if args.postgres_url else " (SQLite only)")
+        + " (`make bench`).",
         "",
         f"Machine: {_machine()}.",
         "",
