@@ -199,8 +199,10 @@ def idle(size: int, url: str) -> dict[str, Any]:
                         for sid in ids
                     ],
                 )
-        with ctx.db.begin() as conn:
-            conn.execute(text("ANALYZE"))
+        # A list at rest, as in service: vacuumed and analysed. Without the VACUUM, PostgreSQL's
+        # autovacuum visits the freshly written tables while the ticks are being timed.
+        with ctx.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE" if ctx.db.dialect == "postgresql" else "ANALYZE"))
         ctx.close()
 
     # Seeded in a child process: the list's construction is not the ticking process's memory.
@@ -221,7 +223,7 @@ def idle(size: int, url: str) -> dict[str, Any]:
     event.listen(ctx.db.engine, "before_cursor_execute", before)
     event.listen(ctx.db.engine, "after_cursor_execute", after)
     per_tick = []
-    for n in range(7):
+    for n in range(15):
         spent.clear()
         report = run_tick(ctx, NOW + timedelta(minutes=n))
         assert report.planned == 0 and report.delivery.sent == 0
@@ -229,7 +231,7 @@ def idle(size: int, url: str) -> dict[str, Any]:
     ctx.close()
     return {
         "enrollments": size,
-        "db_ms_per_tick": statistics.median(per_tick[2:]),  # after warm-up
+        "db_ms_per_tick": statistics.median(per_tick[3:]),  # after warm-up
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
