@@ -56,6 +56,7 @@ def enroll(conn: Connection, catalog: Catalog, people: Iterable[Profile], now: d
     if not rows:
         return 0
     c = enrollments.c
+    moment = literal(now, UTCDateTime())  # due now; created and updated now
     # One INSERT … SELECT for the whole batch (an import enrols a thousand people at a time).
     source = rows_table(conn, [c.subscriber_id, c.campaign_id], rows, "entering")
     ins = dialect_insert(conn, enrollments).from_select(
@@ -72,10 +73,10 @@ def enroll(conn: Connection, catalog: Catalog, people: Iterable[Profile], now: d
             source.c.subscriber_id,
             source.c.campaign_id,
             literal(0),
-            literal(now, UTCDateTime()),
+            moment,
             literal(ACTIVE),
-            literal(now, UTCDateTime()),
-            literal(now, UTCDateTime()),
+            moment,
+            moment,
         ).where(true()),  # SQLite reads "SELECT … ON CONFLICT" ambiguously without a WHERE
     )
     stmt = ins.on_conflict_do_update(

@@ -77,10 +77,10 @@ def _pg_array(conn: Connection, type_: Any, values: list[Any]) -> ColumnElement[
     """``values`` as ``CAST('{…}' AS type[])``: one text value in PostgreSQL's array syntax.
 
     Bound as a Python list, each element goes through SQLAlchemy's per-item processing and
-    psycopg's pure-Python list dumper: about a tenth of a 1,000-email planning batch went there.
+    psycopg's pure-Python list dumper: about a fifth of a PostgreSQL tick went there.
     The cast of a constant is folded when the statement is planned, so ``unnest`` still knows
     how many rows the batch has (its plans: ``tests/test_tick_plans.py``)."""
-    process = _memo(type_.dialect_impl(conn.dialect).bind_processor(conn.dialect))
+    process = _binder(conn, type_)
     if process is not None:
         values = [process(v) for v in values]
     text = "{" + ",".join("NULL" if v is None else _quoted(v) for v in values) + "}"
@@ -105,14 +105,7 @@ def bound_rows(
     (e.g. an aware datetime as naive UTC, as text on SQLite): what the driver would be handed
     by ordinary binding, for statements that bypass it (driver ``executemany``, ``COPY``, one
     JSON value)."""
-    dialect = conn.dialect
-    # A batch mostly repeats a few values per processed column (the planning moment, an
-    # import's "now"): each distinct one is converted once.
-    processed = [
-        (i, f)
-        for i, c in enumerate(columns)
-        if (f := _memo(c.type.dialect_impl(dialect).bind_processor(dialect))) is not None
-    ]
+    processed = [(i, f) for i, c in enumerate(columns) if (f := _binder(conn, c.type)) is not None]
     out: list[tuple[Any, ...]] = []
     for row in rows:  # only the processed columns are touched (a few of a row's values)
         if processed:
@@ -122,6 +115,13 @@ def bound_rows(
             row = values
         out.append(tuple(row))
     return out
+
+
+def _binder(conn: Connection, type_: Any) -> Callable[[Any], Any] | None:
+    """What ``type_`` does to a value it binds on this connection (None: nothing). A batch
+    mostly repeats a few values per column (the planning moment, an import's "now"), so each
+    distinct one is converted once."""
+    return _memo(type_.dialect_impl(conn.dialect).bind_processor(conn.dialect))
 
 
 def _memo(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:

@@ -16,7 +16,7 @@ import string
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -148,15 +148,15 @@ def substitutions(values: dict[str, str]) -> dict[str, str]:
     """The token → value map (HTML-escaped for the HTML part), as SendGrid ``substitutions``."""
     out: dict[str, str] = {}
     for name, value in values.items():
-        tokens = _TOKENS.get(name)
-        if tokens is None:  # a handful of names, each met for every recipient
-            tokens = _TOKENS[name] = (html_token(name), text_token(name))
-        out[tokens[0]] = html.escape(value, quote=True)
-        out[tokens[1]] = value
+        as_html, as_text = _tokens(name)
+        out[as_html] = html.escape(value, quote=True)
+        out[as_text] = value
     return out
 
 
-_TOKENS: dict[str, tuple[str, str]] = {}
+@cache  # a handful of names, each met for every recipient of a batch
+def _tokens(name: str) -> tuple[str, str]:
+    return html_token(name), text_token(name)
 
 
 # The filters staff may use. Anything else (``safe``, ``attr``, ``format``, ``map`` …) either
