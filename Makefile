@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint fmt bench clean content-doc seed-shingles
+.PHONY: run test test-fast lint fmt bench clean content-doc seed-shingles
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,17 @@ fmt: $(VENV)/.installed-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Two workers fill a 2-core machine: much of a test is waiting on a subprocess, a browser or
+# the database. PYTEST_WORKERS=0 runs in one process (pdb, print debugging).
+PYTEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+
+# The inner loop: SQLite only, no browser, no slow end-to-end checks, no lint.
+test-fast: $(VENV)/.installed-test
+	CLINICMAIL_TEST_POSTGRES_URL= CLINICMAIL_TEST_REQUIRE_POSTGRES= CLINICMAIL_TEST_REQUIRE_BROWSER= \
+	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow and not postgres and not browser"
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/delivery.py --rows $${BENCH_ROWS:-100000} --idle $${BENCH_IDLE:-10000,1000000} --write docs/benchmarks.md

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -64,18 +64,35 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'clinicmail.db'}"
 
 
+def _template_clock(request: pytest.FixtureRequest) -> datetime | None:
+    """When a copied database may stand in for the test's own ``init``: on the suite's fixed
+    clock, as of a few minutes before the test's today (tests/support/initcache.py)."""
+    if request.node.get_closest_marker("real_clock"):
+        return None
+    return TEST_TODAY - timedelta(minutes=5)
+
+
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> CLI:
+def cli(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str
+) -> CLI:
     """The CLI on a database ``clinicmail init`` creates (only init creates one) before the
     test's first command, or when the test calls ``cli.init()``."""
-    return CLI(monkeypatch, tmp_path, db_url, init=True)
+    return CLI(monkeypatch, tmp_path, db_url, init=True, template_clock=_template_clock(request))
 
 
 @pytest.fixture
-def sqlite_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) -> CLI:
+def sqlite_cli(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    sqlite_url: str,
+) -> CLI:
     """The CLI on SQLite only, for checks that do not depend on the database backend (on a
     database ``clinicmail init`` creates before the first command)."""
-    return CLI(monkeypatch, tmp_path, sqlite_url, init=True)
+    return CLI(
+        monkeypatch, tmp_path, sqlite_url, init=True, template_clock=_template_clock(request)
+    )
 
 
 @pytest.fixture
@@ -92,3 +109,11 @@ def restore_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that drives Chromium is marked ``browser``, so ``make test-fast`` can leave
+    them out without each test saying so."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
+import threading
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -18,15 +18,36 @@ from tests.support.sendgrid import use_sendgrid
 from tests.support.signer import Signer
 
 
+class Stall:
+    """The fake SendGrid holds its first answer until the test lets it go: the request has
+    arrived, the answer never comes in time (the client's timeout is 1 s)."""
+
+    def __init__(self) -> None:
+        self.held = True
+        self._go = threading.Event()
+        self._answered = threading.Event()
+
+    def hold(self) -> None:
+        if self.held:
+            self.held = False
+            self._go.wait(timeout=60)
+            self._answered.set()
+
+    def let_go(self) -> None:
+        """Let the held answer go and wait until the fake has sent it (it serves one at a
+        time, so the next request would queue behind it)."""
+        self._go.set()
+        assert self._answered.wait(timeout=60)
+
+
 def _setup(
-    cli: CLI, httpserver: HTTPServer, tmp_path: Path, stall: list[bool]
+    cli: CLI, httpserver: HTTPServer, tmp_path: Path, stall: Stall
 ) -> list[dict[str, object]]:
     bodies: list[dict[str, object]] = []
 
     def handler(request: Request) -> Response:
         bodies.append(json.loads(request.get_data()))
-        if stall and stall.pop(0):
-            time.sleep(2.5)  # the request arrived; the answer never comes in time
+        stall.hold()
         return Response(status=202, headers={"X-Message-Id": "m1"})
 
     httpserver.expect_request("/v3/mail/send", method="POST").respond_with_handler(handler)
@@ -40,8 +61,10 @@ def _setup(
 def test_unknown_is_settled_by_a_webhook_event(
     cli: CLI, httpserver: HTTPServer, tmp_path: Path
 ) -> None:
-    bodies = _setup(cli, httpserver, tmp_path, [True])
+    stall = Stall()
+    bodies = _setup(cli, httpserver, tmp_path, stall)
     first = cli("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()
+    stall.let_go()
     assert first["unknown"] == 1
     assert first["sent"] == 0
     # Later ticks do not resend while the outcome is unknown.
@@ -78,9 +101,10 @@ def test_unknown_is_settled_by_a_webhook_event(
 def test_unknown_without_any_event_is_resent_after_the_window(
     cli: CLI, httpserver: HTTPServer, tmp_path: Path
 ) -> None:
-    bodies = _setup(cli, httpserver, tmp_path, [True])
+    stall = Stall()
+    bodies = _setup(cli, httpserver, tmp_path, stall)
     assert cli("tick", "--now", "2026-11-23T10:00:00Z", "--json").json()["unknown"] == 1
-    time.sleep(2)  # let the fake server finish its stalled answer (it serves one at a time)
+    stall.let_go()
     assert cli("tick", "--now", "2026-11-23T15:59:00Z", "--json").json()["sent"] == 0
     later = cli("tick", "--now", "2026-11-23T16:01:00Z", "--json").json()
     assert later["released"] == 1

@@ -1,14 +1,28 @@
 """The database backends every database test runs on: SQLite always, and the real PostgreSQL
-named by CLINICMAIL_TEST_POSTGRES_URL when it is set (``.ci/run`` sets it)."""
+named by CLINICMAIL_TEST_POSTGRES_URL when it is set (``.ci/run`` sets it).
+
+Under pytest-xdist each worker gets a database of its own, named after the configured one with
+the worker's id appended (``test`` → ``test_gw0``), created on first use."""
 
 from __future__ import annotations
 
 import os
+from functools import cache
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
-PG_URL = os.environ.get("CLINICMAIL_TEST_POSTGRES_URL")
+
+def _worker_url(base: str | None) -> str | None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not base or not worker:
+        return base
+    url = make_url(base)
+    return url.set(database=f"{url.database}_{worker}").render_as_string(hide_password=False)
+
+
+PG_URL = _worker_url(os.environ.get("CLINICMAIL_TEST_POSTGRES_URL"))
 REQUIRE_PG = os.environ.get("CLINICMAIL_TEST_REQUIRE_POSTGRES") == "1"
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -16,7 +30,40 @@ BACKENDS = [
 ]
 
 
+def admin_execute(url: str, *statements: str) -> None:
+    """Run statements outside a transaction on the server's maintenance database (``postgres``):
+    creating, copying and dropping databases cannot run inside one, nor while connected to them."""
+    engine = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+@cache
+def ensure_database(url: str) -> None:
+    """Create the database ``url`` names if the server does not have it yet (once a process)."""
+    name = make_url(url).database
+    if not database_exists(url, name):
+        admin_execute(url, f'CREATE DATABASE "{name}"')
+
+
+def database_exists(url: str, name: str | None) -> bool:
+    engine = create_engine(make_url(url).set(database="postgres"))
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).first()
+    finally:
+        engine.dispose()
+    return found is not None
+
+
 def reset_postgres(url: str) -> None:
+    ensure_database(url)
     engine = create_engine(url)
     try:
         with engine.begin() as conn:

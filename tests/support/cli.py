@@ -3,38 +3,39 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import sys
 from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
+from tests.support.initcache import init_from_template
+from tests.support.run import Run
 
 
 class CLI:
     """Runs the real ``clinicmail`` entry point in-process, with its own environment and cwd."""
 
     def __init__(
-        self, monkeypatch: pytest.MonkeyPatch, workdir: Path, db_url: str, *, init: bool = False
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        workdir: Path,
+        db_url: str,
+        *,
+        init: bool = False,
+        template_clock: datetime | None = None,
     ) -> None:
         self.monkeypatch = monkeypatch
         self.workdir = workdir
+        self.db_url = db_url
         # Run ``clinicmail init`` before the first other command, with the environment the test
-        # has set by then (its campaigns folder, its clinic name): as an operator would.
+        # has set by then (its campaigns folder, its clinic name): as an operator would. With a
+        # ``template_clock`` the database is a copy of one a real init made with the same
+        # settings at that time (tests/support/initcache.py), which is the same and far quicker.
         self._needs_init = init
+        self._template_clock = template_clock
         for name in list(os.environ):
             if (
                 name.startswith("CLINICMAIL_") and not name.startswith("CLINICMAIL_TEST_")
@@ -54,11 +55,21 @@ class CLI:
     def __call__(self, *args: str) -> Run:
         if self._needs_init:
             self._needs_init = False
-            if args[:1] != ("init",):
+            copied = self._from_template()
+            if args == ("init",) and copied is not None:
+                return copied
+            if args[:1] != ("init",) and copied is None:
                 # A failing init (a bad setting under test) is left for the command itself to
                 # report: it reads the same settings first.
                 self._run("init")
         return self._run(*args)
+
+    def _from_template(self) -> Run | None:
+        if self._template_clock is None:
+            return None
+        return init_from_template(
+            self.db_url, self.workdir, lambda: self._run("init"), self._template_clock
+        )
 
     def init(self) -> None:
         """Create the database now (before the test opens it directly), if not done yet."""

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.cli import CLI, Run
+from tests.support.cli import CLI
+from tests.support.run import Run
 
 PASSWORD = "correct horse battery staple"
 STAFF = {

@@ -44,7 +44,7 @@ def spawn_web(env: dict[str, str], cwd: Path, port: int) -> subprocess.Popen[str
     )
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 30) -> httpx.Response:
+def wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 90) -> httpx.Response:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -1,0 +1,190 @@
+"""Databases made once by ``clinicmail init`` and copied for each test that needs one.
+
+``init`` (migrations and the campaign library) is the costliest step of most tests, and its
+result depends only on the settings it reads. So the first test with a given set of settings runs
+the real ``init`` in a folder of its own, and every test with the same settings gets a copy:
+
+* SQLite: the database file and the files beside it (its key file) are copied;
+* PostgreSQL: ``CREATE DATABASE … TEMPLATE`` copies a template database the real ``init`` filled,
+  and the key file it wrote in its working directory is copied into the test's.
+
+What the settings are: every ``CLINICMAIL_*`` variable but the database URL and the test
+switches, ``SENDGRID_API_KEY``, and the ``.env`` file in the working directory. A test whose
+settings point into its own folder (a campaigns folder it wrote) runs the real ``init``: its
+result could not be shared. Templates live for one test process; the PostgreSQL ones left by an
+earlier run are dropped when a process makes its first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import time_machine
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.support.backends import PG_URL, admin_execute, ensure_database
+from tests.support.run import Run
+
+_ROOT = Path(tempfile.mkdtemp(prefix="clinicmail-init-"))
+atexit.register(shutil.rmtree, _ROOT, True)
+DB_FILE = "clinicmail.db"
+
+# fingerprint → the folder the real init ran in, its URL and what it printed (None: init failed
+# there, so each test runs its own)
+_made: dict[str, tuple[Path, str, Run] | None] = {}
+_swept: set[str] = set()
+
+
+def _settings(workdir: Path) -> list[tuple[str, str]] | None:
+    """The settings init reads, or None when they refer to the test's own folder."""
+    items = sorted(
+        (name, value)
+        for name, value in os.environ.items()
+        if (
+            name.startswith("CLINICMAIL_")
+            and not name.startswith("CLINICMAIL_TEST_")
+            and name != "CLINICMAIL_DATABASE_URL"
+        )
+        or name == "SENDGRID_API_KEY"
+    )
+    dotenv = workdir / ".env"
+    if dotenv.exists():
+        items.append((".env", dotenv.read_text(encoding="utf-8")))
+    own = str(workdir)
+    for _, value in items:
+        relative = value and "://" not in value and not Path(value).is_absolute()
+        if own in value or (relative and (workdir / value).exists()):
+            return None
+    return items
+
+
+def _fingerprint(backend: str, settings: list[tuple[str, str]]) -> str:
+    return hashlib.sha256(repr((backend, settings)).encode()).hexdigest()[:12]
+
+
+@contextmanager
+def _as_if(workdir: Path, url: str) -> Iterator[None]:
+    """Run with another working directory and database URL, then put both back."""
+    old_cwd, old_url = Path.cwd(), os.environ.get("CLINICMAIL_DATABASE_URL")
+    os.chdir(workdir)
+    os.environ["CLINICMAIL_DATABASE_URL"] = url
+    try:
+        yield
+    finally:
+        os.chdir(old_cwd)
+        if old_url is None:
+            os.environ.pop("CLINICMAIL_DATABASE_URL", None)
+        else:
+            os.environ["CLINICMAIL_DATABASE_URL"] = old_url
+
+
+def _template_db(fp: str) -> str:
+    assert PG_URL
+    return f"{make_url(PG_URL).database}_t{fp}"
+
+
+def _sweep_postgres() -> None:
+    """Drop the template databases an earlier run of this worker left behind."""
+    assert PG_URL
+    prefix = f"{make_url(PG_URL).database}_t"
+    if prefix in _swept:
+        return
+    _swept.add(prefix)
+    ensure_database(PG_URL)
+    engine = create_engine(PG_URL)
+    try:
+        with engine.connect() as conn:
+            names = conn.execute(
+                text("SELECT datname FROM pg_database WHERE starts_with(datname, :p)"),
+                {"p": prefix},
+            ).scalars()
+            stale = [n for n in names if len(n) == len(prefix) + 12]
+    finally:
+        engine.dispose()
+    admin_execute(PG_URL, *(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in stale))
+
+
+def _make(
+    fp: str, backend: str, workdir: Path, run_init: Callable[[], Run], clock: datetime
+) -> tuple[Path, str, Run] | None:
+    folder = _ROOT / fp
+    folder.mkdir()
+    if (workdir / ".env").exists():
+        shutil.copy2(workdir / ".env", folder / ".env")
+    if backend == "sqlite":
+        url = f"sqlite:///{folder / DB_FILE}"
+    else:
+        assert PG_URL
+        _sweep_postgres()
+        name = _template_db(fp)
+        admin_execute(
+            PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
+        )
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    # A little before the test's own clock, so nothing the library records lies in its future.
+    with _as_if(folder, url), time_machine.travel(clock, tick=True):
+        run = run_init()
+    return (folder, url, run) if run.code == 0 else None
+
+
+def _copy_files(folder: Path, workdir: Path, db_path: Path | None) -> None:
+    for item in folder.iterdir():
+        if item.name == ".env":
+            continue
+        if db_path is not None and item.name.startswith(DB_FILE):
+            shutil.copy2(item, db_path.with_name(db_path.name + item.name[len(DB_FILE) :]))
+        elif item.is_dir():
+            shutil.copytree(item, workdir / item.name, dirs_exist_ok=True)
+        else:
+            shutil.copy2(item, workdir / item.name)
+
+
+def init_from_template(
+    db_url: str, workdir: Path, run_init: Callable[[], Run], clock: datetime
+) -> Run | None:
+    """Give the database at ``db_url`` what ``init`` would with the current settings, by copying
+    a template made once, and answer what that ``init`` printed (with this database's URL in
+    it); None when this test must run the real ``init`` itself."""
+    url = make_url(db_url)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if not url.database or url.database == ":memory:":
+            return None
+        db_path: Path | None = Path(url.database)
+    elif backend == "postgresql" and db_url == PG_URL:
+        db_path = None
+    else:
+        return None
+    settings = _settings(workdir)
+    if settings is None:
+        return None
+    fp = _fingerprint(backend, settings)
+    if fp not in _made:
+        _made[fp] = _make(fp, backend, workdir, run_init, clock)
+    made = _made[fp]
+    if made is None:
+        return None
+    folder, template_url, printed = made
+    if db_path is None:
+        assert PG_URL
+        template, target = _template_db(fp), url.database
+        admin_execute(
+            PG_URL,
+            # Both names are made here from a hash and the configured test database's name.
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"  # noqa: S608
+            f" WHERE datname = '{template}' AND pid <> pg_backend_pid()",
+            f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)',
+            f'CREATE DATABASE "{target}" TEMPLATE "{template}"',
+        )
+    _copy_files(folder, workdir, db_path)
+    shown, ours = (make_url(u).render_as_string(hide_password=True) for u in (template_url, db_url))
+    return Run(0, printed.out.replace(shown, ours), printed.err.replace(shown, ours))
