@@ -58,11 +58,13 @@ PATHS: tuple[Path, ...] = (
 # The order of variants in every step: the first that matches wins.
 PRECEDENCE: tuple[str, ...] = (
     "checkin-worse",  # a reader who just said they are worse hears about help first
-    "strength",  # an engaged reader's branch
     "accident",  # a broken bone must be ruled out first
     "stenosis",  # flexion-friendly advice differs most from the default
     "sciatica",  # nerve pain and its own warning signs
     "arm",
+    # an engaged reader's finale, only without a "worse" check-in, and never in place of the
+    # nerve paths' finales and their warning signs
+    "strength",
     "disc",
     "facet",
     "chronic",
