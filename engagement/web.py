@@ -180,8 +180,8 @@ def router(ports: EngagementPorts) -> APIRouter:
                 "<p>When pain isn't easing, a check-up can help you understand what is going on "
                 f'and what will help. You can <a href="{booking}">book an assessment</a> with '
                 f"{clinic}; we are emailing you the details too.</p>"
-                '<div class="urgent"><p><strong>Please do not wait for a booking</strong> if '
-                "you notice any of these signs.</p>"
+                '<div class="urgent"><p><strong>Please get urgent care, without waiting for a '
+                "booking,</strong> if you notice any of these signs.</p>"
                 f"{warning_signs.html(ports.care_lines)}</div>"
             )
         elif answer == "better":

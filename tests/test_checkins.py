@@ -121,6 +121,10 @@ def test_worse_queues_a_booking_invitation_and_a_staff_notice_exactly_once(
         thanks = client.post(ann["worse"], data={"via": "button"}, headers=PERSON)
         assert thanks.status_code == 200
         assert f'href="{BOOKING}"' in thanks.text and "urgent care" in thanks.text
+        # the warning-signs table's tiers: fever the same day, not the emergency number
+        assert "Call 999 or go to the nearest emergency department now" in thanks.text
+        urgent_tier = thanks.text.split("NHS 111 or your GP the same day")[1]
+        assert "a fever" in urgent_tier and "clumsy hands" in urgent_tier
         for answer in ("worse", "better", "worse", "same", "worse"):
             assert client.post(ann[answer], data={"via": "button"}).status_code == 200
         queued = sorted(_followups(ctx))
