@@ -132,7 +132,7 @@ ANY_TABLE_VAR = re.compile(r"\{\{\s*warning_signs\.\w+\s*\}\}")
 # Numbers and names that belong in settings, never in the text. Emergency and urgent numbers
 # of the UK, the US and the EU, the UK's names for them, and the UK's name for a family doctor.
 HARD_CODED = re.compile(
-    r"(?<![\w.])(999|911|112|111|116 ?117)(?![\w.])|\bA ?& ?E\b|\bA&amp;E\b|\bNHS ?111\b|"
+    r"(?<![\w.])(999|911|112|111|116 ?117)(?!\w|\.\d)|\bA ?& ?E\b|\bA&amp;E\b|\bNHS ?111\b|"
     r"\bGPs?\b"
 )
 
