@@ -71,6 +71,8 @@ ACCEPTED = {
     "message": "If this address can be subscribed, a confirmation email is on its way.",
 }
 NOT_JSON = "The request body must be a JSON object with the signup's fields."
+
+
 # Shown at once to whoever ticked a warning sign (the page and the API answer alike): it must
 # not wait for an email to be confirmed. General on purpose: it never repeats what was ticked.
 def urgent_care(lines: Mapping[str, str]) -> str:
@@ -162,13 +164,18 @@ def router(ports: SubscriberPorts) -> APIRouter:
             return JSONResponse({"detail": validation_errors(exc)}, status_code=422)
         background.add_task(sign_up, body, ip, agent)
         answer = (
-            {**ACCEPTED, "urgent_care": urgent_care(ports.care_lines)} if has_red_flag(body.symptoms) else ACCEPTED
+            {**ACCEPTED, "urgent_care": urgent_care(ports.care_lines)}
+            if has_red_flag(body.symptoms)
+            else ACCEPTED
         )
         return JSONResponse(answer, status_code=202)
 
     @r.get("/signup", response_class=HTMLResponse, include_in_schema=False)
     def signup_page() -> HTMLResponse:
-        return page("Weekly back and neck care emails", signup_form(ports.clinic_name, lines=ports.care_lines))
+        return page(
+            "Weekly back and neck care emails",
+            signup_form(ports.clinic_name, lines=ports.care_lines),
+        )
 
     @r.post("/signup", response_class=HTMLResponse, include_in_schema=False)
     async def signup_submit(request: Request, background: BackgroundTasks) -> HTMLResponse:

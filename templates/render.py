@@ -43,9 +43,9 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from core.errors import InputError
+from templates import warning_signs
 from templates.checkin import CHOICES, QUESTION
 from templates.checkin import URL_FIELD as CHECKIN_FIELD
-from templates import warning_signs
 
 LAYOUTS = Path(__file__).parent / "layouts"
 MAX_OUTPUT = 256 * 1024  # a rendered email larger than this is a template bug, not content
