@@ -52,6 +52,7 @@ PATHS: tuple[Path, ...] = (
     Path("disc", "Disc problem", ("disc_problem",), ("lower_back", "disc_problem")),
     Path("facet", "Facet joint", ("facet_joint",), ("lower_back", "facet_joint")),
     Path("sports", "Sports injury", ("sports_injury",), ("lower_back", "sports_injury")),
+    Path("lifting", "Strain from lifting", ("lifting_strain",), ("lower_back", "lifting_strain")),
     Path("accident", "After an accident", ("after_accident",), ("neck", "after_accident")),
 )
 
@@ -70,6 +71,7 @@ PRECEDENCE: tuple[str, ...] = (
     "chronic",
     "recurring",
     "sports",
+    "lifting",
     "mid-back",
     "neck",
     "acute",  # the default is written much like it, so it yields to every other group
