@@ -29,6 +29,7 @@ class Path:
 
 
 PATHS: tuple[Path, ...] = (
+    Path("low-back", "Lower back", ("lower_back",), ("lower_back",)),
     Path("acute", "Sudden (acute) spasm", ("acute_spasm",), ("lower_back", "acute_spasm")),
     Path(
         "recurring",
@@ -75,6 +76,7 @@ PRECEDENCE: tuple[str, ...] = (
     "mid-back",
     "neck",
     "acute",  # the default is written much like it, so it yields to every other group
+    "low-back",  # the place alone: every group above says more about the reader
 )
 
 

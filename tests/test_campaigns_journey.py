@@ -35,7 +35,7 @@ def test_sciatica_and_desk_neck_journeys_differ(sqlite_cli: CLI) -> None:
     by_week_n = {e["week"]: (e["step"], e["variant"], e["subject"]) for e in neck}
     differ = [w for w in by_week_s if by_week_s[w] != by_week_n.get(w)]
     assert len(differ) >= 3, differ
-    assert {e["variant"] for e in sciatica} == {"sciatica", "default"}
+    assert {e["variant"] for e in sciatica} == {"sciatica", "low-back", "default"}
     assert {e["variant"] for e in neck} == {"neck", "default"}
     # Every path starts with the urgent warning signs in week 1.
     assert sciatica[0]["subject"] == "Welcome: what to expect, and when to act fast"
@@ -215,6 +215,8 @@ def _written_for_someone_else(variant: str, codes: frozenset[str]) -> str | None
         return "a middle-back email for a reader without middle-back pain"
     if variant == "stenosis" and (regions != {"low"}):
         return "low-back stenosis advice (leg ache on walking is expected) where the narrowing may press on the cord"
+    if variant == "low-back" and "lower_back" not in codes:
+        return "a low-back email for a reader who did not tick the lower back"
     if variant == "sciatica" and "sciatica" not in codes:
         return "a sciatica email for a reader without leg symptoms"
     return None
