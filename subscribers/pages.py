@@ -162,7 +162,7 @@ def signup_form(
     h_checked = " checked" if values.get("health_consent") is True else ""
     return (
         _error_summary(errors)
-        + f"<p>One short email a week from {escape(clinic_name)} on why backs and necks spasm, "
+        + f"<p>One short email a week from {escape(clinic_name)} on back and neck pain, "
         "what helps, and how rehab works. Tell us a little about your pain and we will pick the "
         f"emails that fit.</p><p>{ADULT_SCOPE}</p>"
         '<form method="post" action="/signup" novalidate>'
