@@ -236,3 +236,16 @@ def test_without_a_staff_address_the_notice_goes_to_the_from_address(
             "checkin-followup",
             "checkin-staff",
         ]
+
+
+def test_the_worse_page_names_the_clinics_own_lines(cli: CLI, tmp_path: Path) -> None:
+    cli.env("CLINICMAIL_EMERGENCY_NUMBER", "911")
+    cli.env("CLINICMAIL_URGENT_ADVICE", "the Nurse Advice Line")
+    cli.env("CLINICMAIL_FAMILY_DOCTOR", "family doctor")
+    set_up(cli, tmp_path)
+    with app_for(cli) as (client, ctx):
+        ann = _checkin_links(ctx, "ann@example.com")
+        thanks = client.post(ann["worse"], data={"via": "button"}, headers=PERSON).text
+        assert "Call 911 or go to the nearest emergency department now" in thanks
+        assert "the Nurse Advice Line or your family doctor the same day" in thanks
+        assert not re.search(r"\b999\b|NHS 111|A&amp;E|\bGP\b", thanks)
