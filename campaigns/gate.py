@@ -17,6 +17,12 @@ Errors stop ``campaigns validate``; warnings are printed and stop it only with `
   fast" that sends people to ``{{ clinic.emergency_number }}`` and
   ``{{ clinic.urgent_advice }}``, listing every warning sign;
 - ``audience-words``: an email written for neck readers that talks about "your back";
+- ``hard-coded-number``: an emergency or urgent-advice number, "A&E" or "GP" written into the
+  text instead of the clinic's settings (``{{ clinic.emergency_number }}``,
+  ``{{ clinic.urgent_advice }}``, ``{{ clinic.family_doctor }}``);
+- ``sign-tier``: a warning sign from the table (``templates/emails/warning-signs.yaml``) named
+  in a sentence that sends readers somewhere other than the table's tier for it (a weakening
+  leg to "see a clinician", a fever to the emergency number);
 - ``review``: sources named by title and an honest review state, never a placeholder.
 """
 
@@ -32,7 +38,7 @@ from campaigns.definitions import Campaign, Review, Variant
 from campaigns.loader import DEMO_CLINIC
 from campaigns.readability import measure, plain
 from subscribers.segments import Facts, Rule
-from templates import Content, Renderer, TemplateProblem, fill
+from templates import Content, Renderer, TemplateProblem, fill, warning_signs
 
 MAX_GRADE = 8.0
 MIN_WORDS = 150
@@ -119,6 +125,30 @@ URGENT_HEADING = re.compile(
 _HEADING = re.compile(r"^(#{1,6})\s")
 EMERGENCY_VAR = re.compile(r"\{\{\s*clinic\.emergency_number\s*\}\}")
 URGENT_VAR = re.compile(r"\{\{\s*clinic\.urgent_advice\s*\}\}")
+# The table rendered whole: its emergency and urgent tiers carry every sign week 1 must list.
+TABLE_VAR = re.compile(r"\{\{\s*warning_signs\.(now|all)\s*\}\}")
+ANY_TABLE_VAR = re.compile(r"\{\{\s*warning_signs\.\w+\s*\}\}")
+
+# Numbers and names that belong in settings, never in the text. Emergency and urgent numbers
+# of the UK, the US and the EU, the UK's names for them, and the UK's name for a family doctor.
+HARD_CODED = re.compile(
+    r"(?<![\w.])(999|911|112|111|116 ?117)(?!\w|\.\d)|\bA ?& ?E\b|\bA&amp;E\b|\bNHS ?111\b|"
+    r"\bGPs?\b"
+)
+
+# What a sentence tells readers to do, by tier of the warning-signs table.
+TIER_MARKERS: dict[str, re.Pattern[str]] = {
+    "emergency": re.compile(
+        r"clinic\.emergency_number|emergency department|\bambulance\b", re.IGNORECASE
+    ),
+    "urgent": re.compile(r"clinic\.urgent_advice|\bsame day\b|\btoday\b", re.IGNORECASE),
+}
+SOON_MARKER = re.compile(
+    r"clinic\.family_doctor|\bsee (a|your) (clinician|doctor|physio\w*)\b|\bget it checked\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z*{])")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 
 # Every warning sign week 1 must list, each found by the words a plain list would use.
 URGENT_SIGNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
@@ -212,6 +242,8 @@ def _urgent(body: str) -> list[Finding]:
         len(lines),
     )
     section = "\n".join(lines[start:end])
+    if TABLE_VAR.search(section):
+        return []  # the table's emergency and urgent tiers, in the clinic's settings
     found = []
     for var, name in ((EMERGENCY_VAR, "emergency_number"), (URGENT_VAR, "urgent_advice")):
         if not var.search(section):
@@ -239,6 +271,101 @@ def _urgent(body: str) -> list[Finding]:
     return found
 
 
+def _hard_coded(part: str, text: str) -> list[Finding]:
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        for m in HARD_CODED.finditer(line):
+            found.append(
+                Finding(
+                    part,
+                    number if part == "body" else None,
+                    "hard-coded-number",
+                    f"{part}: '{m.group(0)}' is written in; use {{{{ clinic.emergency_number }}}}, "
+                    "{{ clinic.urgent_advice }} or {{ clinic.family_doctor }} (clinic settings, "
+                    "so a clinic elsewhere sends its own), or a warning_signs variable",
+                    "error",
+                )
+            )
+    return found
+
+
+def _sentences(body: str) -> list[tuple[int, str]]:
+    """(line, text) of each sentence a reader would read as one instruction: sentences of a
+    paragraph, and each list item joined to the last sentence of the paragraph leading into
+    its list (where "call … if you have:" usually stands)."""
+    out: list[tuple[int, str]] = []
+    lead = ""
+    paragraph: list[tuple[int, str]] = []
+
+    def flush() -> None:
+        nonlocal lead
+        if not paragraph:
+            return
+        text = " ".join(t for _, t in paragraph)
+        parts = _SENTENCE_END.split(text)
+        out.extend((paragraph[0][0], p) for p in parts)
+        lead = parts[-1]
+        paragraph.clear()
+
+    for number, line in enumerate(body.splitlines(), start=1):
+        if ANY_TABLE_VAR.search(line):  # rendered from the table itself
+            flush()
+            lead = ""
+            continue
+        if _LIST_ITEM.match(line):
+            flush()
+            out.append((number, f"{lead} {_LIST_ITEM.sub('', line)}"))
+        elif not line.strip() or _HEADING.match(line):
+            flush()
+            if _HEADING.match(line):
+                lead = ""
+        else:
+            paragraph.append((number, line.strip()))
+    flush()
+    return out
+
+
+def _tiers_named(sentence: str) -> set[str]:
+    tiers = {tier for tier, pattern in TIER_MARKERS.items() if pattern.search(sentence)}
+    if not tiers and SOON_MARKER.search(sentence):
+        tiers.add("soon")
+    return tiers
+
+
+def _sign_tiers(body: str) -> list[Finding]:
+    """A sign named with a tier other than the table's: the mixed message the review found
+    (a weakening leg sent to "see a clinician", a fever to the emergency number)."""
+    found = []
+    signs = warning_signs.table().signs
+    for line, sentence in _sentences(body):
+        tiers = _tiers_named(sentence)
+        if not tiers:
+            continue
+        # A sign in the table's own words is that sign, whatever other signs' words it holds
+        # ("clumsy hands … that gets worse fast" is the emergency sign, not the urgent one).
+        rest, quoted = sentence.lower(), set()
+        for sign in signs:
+            if sign.text.lower() in rest:
+                quoted.add(sign.id)
+                rest = rest.replace(sign.text.lower(), " ")
+        for sign in signs:
+            named = sign.id in quoted or sign.named_in(rest)
+            if sign.tier not in tiers and named:
+                wrong = " and ".join(sorted(tiers))
+                found.append(
+                    Finding(
+                        "body",
+                        line,
+                        "sign-tier",
+                        f"the warning sign '{sign.id}' is sent to the {wrong} tier here, but the "
+                        f"warning-signs table says {sign.tier}; use the table's tier (or a "
+                        "warning_signs variable)",
+                        "error",
+                    )
+                )
+    return found
+
+
 def check_text(subject: str, preheader: str, body: str, *, week: int) -> list[Finding]:
     """Check one email as written (Jinja + Markdown). ``week`` is when it is sent (1-based).
 
@@ -260,6 +387,9 @@ def check_text(subject: str, preheader: str, body: str, *, week: int) -> list[Fi
         )
     found += _phrases("subject", subject) + _phrases("preheader", preheader)
     found += _phrases("body", body)
+    for part, text in (("subject", subject), ("preheader", preheader), ("body", body)):
+        found += _hard_coded(part, text)
+    found += _sign_tiers(body)
     try:
         grade, words = measure(reading_text(subject, preheader, body))
     except TemplateProblem as exc:

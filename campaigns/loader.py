@@ -27,7 +27,7 @@ from core.errors import InputError
 from templates import ClinicInfo, Renderer, TemplateProblem
 from templates.system import split_front_matter
 
-CAMPAIGN_VARIABLES = frozenset({"first_name", "clinic"})
+CAMPAIGN_VARIABLES = frozenset({"first_name", "clinic", "warning_signs"})
 DEMO_CLINIC = ClinicInfo(
     name="Demo Back & Neck Clinic",
     address="1 High Street, London W1 1AA",

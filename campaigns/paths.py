@@ -29,6 +29,7 @@ class Path:
 
 
 PATHS: tuple[Path, ...] = (
+    Path("low-back", "Lower back", ("lower_back",), ("lower_back",)),
     Path("acute", "Sudden (acute) spasm", ("acute_spasm",), ("lower_back", "acute_spasm")),
     Path(
         "recurring",
@@ -52,25 +53,30 @@ PATHS: tuple[Path, ...] = (
     Path("disc", "Disc problem", ("disc_problem",), ("lower_back", "disc_problem")),
     Path("facet", "Facet joint", ("facet_joint",), ("lower_back", "facet_joint")),
     Path("sports", "Sports injury", ("sports_injury",), ("lower_back", "sports_injury")),
+    Path("lifting", "Strain from lifting", ("lifting_strain",), ("lower_back", "lifting_strain")),
     Path("accident", "After an accident", ("after_accident",), ("neck", "after_accident")),
 )
 
 # The order of variants in every step: the first that matches wins.
 PRECEDENCE: tuple[str, ...] = (
     "checkin-worse",  # a reader who just said they are worse hears about help first
-    "strength",  # an engaged reader's branch
     "accident",  # a broken bone must be ruled out first
     "stenosis",  # flexion-friendly advice differs most from the default
     "sciatica",  # nerve pain and its own warning signs
     "arm",
+    # an engaged reader's finale, only without a "worse" check-in, and never in place of the
+    # nerve paths' finales and their warning signs
+    "strength",
     "disc",
     "facet",
     "chronic",
     "recurring",
     "sports",
+    "lifting",
     "mid-back",
     "neck",
     "acute",  # the default is written much like it, so it yields to every other group
+    "low-back",  # the place alone: every group above says more about the reader
 )
 
 

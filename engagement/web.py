@@ -19,8 +19,8 @@ the email leaving) is not recorded; the page then asks for one click on the butt
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
 from typing import TypeVar
@@ -36,6 +36,7 @@ from engagement.tracking import Hit, machine_reason, record_click, record_open
 from storage import Database, utcnow
 from subscribers.pages import page
 from subscribers.tokens import Tokens
+from templates import warning_signs
 from templates.checkin import ANSWERS, LABELS, QUESTION
 
 # The smallest transparent GIF (1x1, 43 bytes).
@@ -66,6 +67,8 @@ class EngagementPorts:
     # Runs after a response that stored events (default: apply pending events at once).
     apply: Callable[[], object] | None = None
     clock: Callable[[], datetime] = utcnow
+    # The clinic's emergency number, urgent-advice line and family doctor (the warning signs).
+    care_lines: Mapping[str, str] = field(default_factory=lambda: dict(warning_signs.UK_LINES))
 
 
 def router(ports: EngagementPorts) -> APIRouter:
@@ -177,11 +180,9 @@ def router(ports: EngagementPorts) -> APIRouter:
                 "<p>When pain isn't easing, a check-up can help you understand what is going on "
                 f'and what will help. You can <a href="{booking}">book an assessment</a> with '
                 f"{clinic}; we are emailing you the details too.</p>"
-                '<p class="urgent"><strong>Please seek urgent care now</strong> if you notice '
-                "numbness around your bottom or genitals, new trouble controlling your bladder or "
-                "bowel, weakness in your legs that is getting worse, or pain with a fever or "
-                "weight loss you can't explain. Call 999 or go to A&amp;E, or call NHS 111 (or "
-                "your local emergency number) for urgent advice.</p>"
+                '<div class="urgent"><p><strong>Please get urgent care, without waiting for a '
+                "booking,</strong> if you notice any of these signs.</p>"
+                f"{warning_signs.html(ports.care_lines)}</div>"
             )
         elif answer == "better":
             body = (

@@ -156,6 +156,7 @@ def create_app(
                 clinic_name=ctx.settings.clinic_name,
                 booking_url=ctx.settings.booking_link,
                 tracking=ctx.settings.tracking == "on",
+                care_lines=ctx.clinic.care_lines(),
                 on_worse=lambda conn, sid, send_id, now: queue_checkin_followup(
                     conn, sid, send_id, now, staff_email=ctx.settings.staff_email
                 ),
@@ -173,6 +174,7 @@ def create_app(
                 on_signup=on_signup,
                 series_of=series_of,
                 on_leave_series=lambda conn, sid, cid, now: enrollment.leave(conn, sid, cid, now),
+                care_lines=ctx.clinic.care_lines(),
             )
         )
     )

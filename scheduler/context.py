@@ -46,6 +46,7 @@ class AppContext:
             base_url=s.base_url,
             emergency_number=s.emergency_number,
             urgent_advice=s.urgent_advice,
+            family_doctor=s.family_doctor,
             logo_url=s.logo_url,
             brand_colour=s.brand_colour,
         )

@@ -145,6 +145,7 @@ class Settings(BaseSettings):
     # or the EU says 911 or 112), and the clinic's look in every email.
     emergency_number: str = Field("999", validation_alias="CLINICMAIL_EMERGENCY_NUMBER")
     urgent_advice: str = Field("NHS 111", validation_alias="CLINICMAIL_URGENT_ADVICE")
+    family_doctor: str = Field("GP", validation_alias="CLINICMAIL_FAMILY_DOCTOR")
     logo_url: str | None = Field(None, validation_alias="CLINICMAIL_LOGO_URL")
     brand_colour: str = Field("#17453b", validation_alias="CLINICMAIL_BRAND_COLOUR")
     # Deliverability (not in the original table): the DNS server `clinicmail doctor` asks, as
@@ -264,12 +265,15 @@ class Settings(BaseSettings):
             raise ValueError("must be a whole number of weeks from 0 (off) to 520")
         return int(text)
 
-    @field_validator("emergency_number", "urgent_advice")
+    @field_validator("emergency_number", "urgent_advice", "family_doctor")
     @classmethod
     def _care_line(cls, v: str) -> str:
         value = " ".join(v.split())
-        if not value or len(value) > 60:
-            raise ValueError("must be a short phone number or service name, e.g. 999 or NHS 111")
+        if not value or len(value) > 60 or any(c in value for c in "{}<>"):
+            raise ValueError(
+                "must be a short phone number or name, e.g. 999, NHS 111 or GP "
+                "(at most 60 characters, no braces or angle brackets)"
+            )
         return value
 
     @field_validator("logo_url")

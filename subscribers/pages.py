@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from subscribers import consent
 from subscribers.store import EMAIL_PURPOSE, HEALTH_PURPOSE
 from subscribers.symptoms import GROUPS, SYMPTOMS
+from templates import warning_signs
 
 # box-sizing and overflow-wrap keep every page inside a 390 px phone: full-width inputs with
 # padding, and long words (an address, a URL), would otherwise push the page sideways.
@@ -30,11 +31,21 @@ input[type=email],input[type=text]{font-size:1rem;padding:.4rem;width:100%;max-w
 .errors{border:3px solid #b00020;padding:.5rem 1rem;border-radius:6px}[hidden]{display:none}"""
 
 PAUSE_WEEKS = (2, 4, 8)
-URGENT_NOTE = (
-    "<strong>Please do not wait for an email.</strong> These signs can mean a nerve is being "
-    "squeezed and needs checking today. Call 999 or go to A&amp;E now, or call NHS 111 (or your "
-    "local emergency number) for urgent advice."
+# The series is for adults (NICE NG59 covers over-16s); said on the signup page and the
+# preference centre, and in the confirmation email.
+ADULT_SCOPE = (
+    "These emails are general education for adults (16 and over). They are not for children, "
+    "and they do not replace a check-up."
 )
+
+
+def urgent_note(lines: Mapping[str, str]) -> str:
+    """Shown beside the red-flag boxes: the signs and what to do, from the warning-signs table
+    in the clinic's own numbers (HTML)."""
+    return (
+        "<p><strong>Please do not wait for an email.</strong> Some of these signs need care now, "
+        "and some the same day.</p>" + warning_signs.html(lines)
+    )
 
 
 def page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -82,7 +93,11 @@ def _error(errors: Mapping[str, str], name: str) -> tuple[str, str]:
 
 
 def symptom_fieldsets(
-    chosen: Collection[str], *, include_red_flags: bool, errors: Mapping[str, str] | None = None
+    chosen: Collection[str],
+    *,
+    include_red_flags: bool,
+    errors: Mapping[str, str] | None = None,
+    lines: Mapping[str, str] = warning_signs.UK_LINES,
 ) -> str:
     parts = []
     for group in GROUPS:
@@ -102,9 +117,11 @@ def symptom_fieldsets(
             )
         extra = ""
         if group.id == "red_flags":
+            note = urgent_note(lines)
             extra = (
-                f'<div class="urgent" id="urgent" role="alert" hidden>{URGENT_NOTE}</div>'
-                f'<noscript><p class="urgent">If you tick any of these: {URGENT_NOTE}</p></noscript>'
+                f'<div class="urgent" id="urgent" role="alert" hidden>{note}</div>'
+                f'<noscript><div class="urgent"><p>If you tick any of these:</p>{note}</div>'
+                "</noscript>"
             )
         parts.append(
             f'<fieldset id="group-{group.id}"><legend>{escape(group.question)}</legend>'
@@ -128,6 +145,7 @@ def signup_form(
     clinic_name: str,
     values: Mapping[str, Any] | None = None,
     errors: Mapping[str, str] | None = None,
+    lines: Mapping[str, str] = warning_signs.UK_LINES,
 ) -> str:
     values = values or {}
     errors = errors or {}
@@ -144,9 +162,9 @@ def signup_form(
     h_checked = " checked" if values.get("health_consent") is True else ""
     return (
         _error_summary(errors)
-        + f"<p>One short email a week from {escape(clinic_name)} on why backs and necks spasm, "
+        + f"<p>One short email a week from {escape(clinic_name)} on back and neck pain, "
         "what helps, and how rehab works. Tell us a little about your pain and we will pick the "
-        "emails that fit.</p>"
+        f"emails that fit.</p><p>{ADULT_SCOPE}</p>"
         '<form method="post" action="/signup" novalidate>'
         f'<label for="email">Email address</label><input type="email" id="email" name="email"'
         f' autocomplete="email" required value="{text("email")}"{email_attrs}>{email_err}'
@@ -157,7 +175,9 @@ def signup_form(
         "we only email at sensible hours)</span></label>"
         f'<input type="text" id="timezone" name="timezone" autocomplete="off"'
         f' value="{text("timezone")}"{tz_attrs}>{tz_err}'
-        + symptom_fieldsets(values.get("symptoms") or (), include_red_flags=True, errors=errors)
+        + symptom_fieldsets(
+            values.get("symptoms") or (), include_red_flags=True, errors=errors, lines=lines
+        )
         + "<fieldset><legend>Your consent</legend>"
         f'<label><input type="checkbox" id="consent" name="consent" value="yes"{c_checked}{c_attrs}> '
         f"{escape(consent.WORDING[EMAIL_PURPOSE])}</label>{c_err}"
@@ -201,7 +221,7 @@ def preferences_form(
     return (
         status
         + f"<p>Choose what {escape(clinic_name)} sends you. Tick what describes your pain now; "
-        "we use it only to pick your emails.</p>"
+        f"we use it only to pick your emails.</p><p>{ADULT_SCOPE}</p>"
         f'<form method="post" action="/preferences/{t}">'
         + symptom_fieldsets(symptoms, include_red_flags=False)
         + f"<fieldset><legend>Take a break</legend>{''.join(options)}</fieldset>"

@@ -9,8 +9,8 @@ A link whose token does not verify answers 404 and changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html import escape
 
@@ -35,6 +35,7 @@ from subscribers.signup import (
 )
 from subscribers.symptoms import BY_CODE, has_red_flag
 from subscribers.tokens import Tokens
+from templates import warning_signs
 
 __all__ = ["SubscriberPorts", "page", "router"]
 
@@ -61,6 +62,8 @@ class SubscriberPorts:
     # The series a person is in, as (id, name), and how to leave one (preference centre).
     series_of: Callable[[Connection, int], list[tuple[str, str]]] = lambda _c, _s: []
     on_leave_series: Callable[[Connection, int, str, datetime], object] | None = None
+    # The clinic's emergency number, urgent-advice line and family doctor (the warning signs).
+    care_lines: Mapping[str, str] = field(default_factory=lambda: dict(warning_signs.UK_LINES))
 
 
 ACCEPTED = {
@@ -68,13 +71,18 @@ ACCEPTED = {
     "message": "If this address can be subscribed, a confirmation email is on its way.",
 }
 NOT_JSON = "The request body must be a JSON object with the signup's fields."
+
+
 # Shown at once to whoever ticked a warning sign (the page and the API answer alike): it must
 # not wait for an email to be confirmed. General on purpose: it never repeats what was ticked.
-URGENT_CARE = (
-    "Some of what you told us can be a sign that a doctor needs to see you quickly. Please get "
-    "urgent medical care now: call the emergency number (999 in the UK) or go to your nearest "
-    "emergency department (A&E), or call NHS 111 for urgent advice. Don't wait for our emails."
-)
+def urgent_care(lines: Mapping[str, str]) -> str:
+    """The API's ``urgent_care`` answer: the warning signs' two urgent tiers, in the clinic's
+    own numbers, from the one table (templates.warning_signs)."""
+    return (
+        "Some of what you told us can be a sign that a doctor needs to see you quickly. Please "
+        "get urgent medical care if you need it, and don't wait for our emails. "
+        + warning_signs.text(lines)
+    )
 
 
 def _client(request: Request) -> tuple[str, str | None]:
@@ -156,13 +164,18 @@ def router(ports: SubscriberPorts) -> APIRouter:
             return JSONResponse({"detail": validation_errors(exc)}, status_code=422)
         background.add_task(sign_up, body, ip, agent)
         answer = (
-            {**ACCEPTED, "urgent_care": URGENT_CARE} if has_red_flag(body.symptoms) else ACCEPTED
+            {**ACCEPTED, "urgent_care": urgent_care(ports.care_lines)}
+            if has_red_flag(body.symptoms)
+            else ACCEPTED
         )
         return JSONResponse(answer, status_code=202)
 
     @r.get("/signup", response_class=HTMLResponse, include_in_schema=False)
     def signup_page() -> HTMLResponse:
-        return page("Weekly back and neck care emails", signup_form(ports.clinic_name))
+        return page(
+            "Weekly back and neck care emails",
+            signup_form(ports.clinic_name, lines=ports.care_lines),
+        )
 
     @r.post("/signup", response_class=HTMLResponse, include_in_schema=False)
     async def signup_submit(request: Request, background: BackgroundTasks) -> HTMLResponse:
@@ -180,13 +193,15 @@ def router(ports: SubscriberPorts) -> APIRouter:
         except ValidationError as exc:
             return page(
                 "Weekly back and neck care emails",
-                signup_form(ports.clinic_name, data, field_errors(exc)),
+                signup_form(ports.clinic_name, data, field_errors(exc), lines=ports.care_lines),
                 422,
             )
         background.add_task(sign_up, req, ip, agent)
         urgent = (
-            f'<div class="urgent" role="alert"><p><strong>Please get urgent medical care '
-            f"now.</strong></p><p>{escape(URGENT_CARE)}</p></div>"
+            '<div class="urgent" role="alert"><p><strong>Please get urgent medical care '
+            "now if you need it.</strong> Some of what you told us can be a sign that a doctor "
+            "needs to see you quickly. Don't wait for our emails.</p>"
+            f"{warning_signs.html(ports.care_lines)}</div>"
             if has_red_flag(req.symptoms)
             else ""
         )

@@ -43,6 +43,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from core.errors import InputError
+from templates import warning_signs
 from templates.checkin import CHOICES, QUESTION
 from templates.checkin import URL_FIELD as CHECKIN_FIELD
 
@@ -51,6 +52,9 @@ MAX_OUTPUT = 256 * 1024  # a rendered email larger than this is a template bug, 
 
 # Values that differ per recipient; everything else is rendered once.
 PLACEHOLDER_FIELDS = ("first_name", "unsubscribe_url", "preferences_url", "confirm_url")
+# The warning-signs table as Markdown (templates.warning_signs.TEMPLATE_FIELDS): in every
+# render's context, so any email may show the signs in the clinic's own numbers.
+WARNING_SIGNS = "warning_signs"
 # "@@" survives Markdown link normalisation, CSS inlining and HTML-to-text untouched. Names may
 # carry digits after the first letter (tracked links are ``link_0``, ``link_1`` …).
 _TOKEN = re.compile(r"@@([a-z][a-z0-9_]*)@@")
@@ -89,9 +93,12 @@ class ClinicInfo:
     from_email: str
     booking_url: str
     base_url: str
-    # Where urgent-care sections send people; a clinic outside the UK sets its own.
+    # Where urgent-care sections send people, and what readers call their family doctor; a
+    # clinic outside the UK sets its own (CLINICMAIL_EMERGENCY_NUMBER, _URGENT_ADVICE,
+    # _FAMILY_DOCTOR).
     emergency_number: str = "999"
     urgent_advice: str = "NHS 111"
+    family_doctor: str = "GP"
     # The clinic's look: a logo image (none when unset) and the colour of headings and the button.
     logo_url: str | None = None
     brand_colour: str = "#17453b"
@@ -103,7 +110,12 @@ class ClinicInfo:
             "booking_url": self.booking_url,
             "emergency_number": self.emergency_number,
             "urgent_advice": self.urgent_advice,
+            "family_doctor": self.family_doctor,
         }
+
+    def care_lines(self) -> dict[str, str]:
+        """The three settings the warning signs name (:mod:`templates.warning_signs`)."""
+        return warning_signs.lines_of(self)
 
 
 @dataclass(frozen=True)
@@ -511,6 +523,10 @@ class Renderer:
         self.inliner = css_inline.CSSInliner(keep_style_tags=True)
 
     @cached_property
+    def _warning_signs(self) -> dict[str, str]:
+        return warning_signs.template_variable(self.clinic.care_lines())
+
+    @cached_property
     def _text_config(self) -> ParserConfig:
         return ParserConfig(display_links=True, display_images=True)
 
@@ -522,6 +538,8 @@ class Renderer:
         preheader or body).
         """
         fields = {"clinic": frozenset(self.clinic.as_context())} if "clinic" in allowed else {}
+        if WARNING_SIGNS in allowed:
+            fields[WARNING_SIGNS] = warning_signs.TEMPLATE_FIELDS
         found: list[TemplateProblem] = []
         for label, source in (
             ("subject", content.subject),
@@ -549,7 +567,11 @@ class Renderer:
         if found:
             raise TemplateProblem.of(found)
         # Allowed variables the caller fills per recipient (e.g. record_url) render as tokens.
-        extra = {n: html_token(n) for n in allowed if n != "clinic" and n not in PLACEHOLDER_FIELDS}
+        extra = {
+            n: html_token(n)
+            for n in allowed
+            if n not in ("clinic", WARNING_SIGNS) and n not in PLACEHOLDER_FIELDS
+        }
         self.render(content, reason="(validation)", list_name="validation", extra=extra)
 
     def _markdown_problems(self, body: str) -> list[TemplateProblem]:
@@ -583,7 +605,10 @@ class Renderer:
 
     # -- rendering --------------------------------------------------------------------------
     def _context(self, extra: dict[str, Any] | None) -> dict[str, Any]:
-        ctx: dict[str, Any] = {"clinic": self.clinic.as_context()}
+        ctx: dict[str, Any] = {
+            "clinic": self.clinic.as_context(),
+            WARNING_SIGNS: self._warning_signs,
+        }
         for name in PLACEHOLDER_FIELDS:
             ctx[name] = html_token(name)
         if extra:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from campaigns import BUNDLED_LIBRARY
-from campaigns.journey import journey
+from campaigns.journey import NO_ENGAGEMENT, Engagement, journey
 from campaigns.loader import load_catalog
+from subscribers.symptoms import SYMPTOMS
 from tests.support.cli import CLI, write_csv
 
 SCIATICA = "lower_back,sciatica"
@@ -34,7 +35,7 @@ def test_sciatica_and_desk_neck_journeys_differ(sqlite_cli: CLI) -> None:
     by_week_n = {e["week"]: (e["step"], e["variant"], e["subject"]) for e in neck}
     differ = [w for w in by_week_s if by_week_s[w] != by_week_n.get(w)]
     assert len(differ) >= 3, differ
-    assert {e["variant"] for e in sciatica} == {"sciatica", "default"}
+    assert {e["variant"] for e in sciatica} == {"sciatica", "low-back", "default"}
     assert {e["variant"] for e in neck} == {"neck", "default"}
     # Every path starts with the urgent warning signs in week 1.
     assert sciatica[0]["subject"] == "Welcome: what to expect, and when to act fast"
@@ -177,3 +178,94 @@ def test_bundled_journeys_have_at_least_eight_emails() -> None:
     assert campaign is not None
     for codes in ({"lower_back"}, {"neck"}, {"lower_back", "sciatica"}, {"mid_back"}, set()):
         assert len(journey(campaign, frozenset(codes)).emails) >= 8, codes
+
+
+# -- every journey is safe ------------------------------------------------------------------------
+# Each symptom mix of up to three codes, with each check-in answer (and with and without a click
+# through the strength email), walked through the bundled series.
+EDUCATIONAL = tuple(s.code for s in SYMPTOMS if s.group != "red_flags")
+MIXES = [frozenset(c) for n in (1, 2, 3) for c in itertools.combinations(EDUCATIONAL, n)]
+STRENGTH = ("spasm-education", "build-strength-step-by-step")
+BEHAVIOURS = [
+    Engagement(checkin=answer, clicked=clicked)
+    for answer in (None, "better", "same", "worse")
+    for clicked in (frozenset(), frozenset({STRENGTH}))
+]
+
+
+def _regions(codes: frozenset[str]) -> set[str]:
+    """The body regions a reader's codes place them in."""
+    regions = set()
+    if codes & {"neck", "arm_symptoms"} or (
+        "desk_posture" in codes and not codes & {"lower_back", "mid_back"}
+    ):
+        regions.add("neck")
+    if "mid_back" in codes:
+        regions.add("mid")
+    if codes & {"lower_back", "sciatica"} or not codes & {"neck", "arm_symptoms", "mid_back"}:
+        regions.add("low")
+    return regions
+
+
+def _written_for_someone_else(variant: str, codes: frozenset[str]) -> str | None:
+    regions = _regions(codes)
+    if variant in ("neck", "arm") and "neck" not in regions:
+        return "a neck email for a reader without neck or arm symptoms"
+    if variant == "mid-back" and "mid" not in regions:
+        return "a middle-back email for a reader without middle-back pain"
+    if variant == "stenosis" and (regions != {"low"}):
+        return "low-back stenosis advice (leg ache on walking is expected) where the narrowing may press on the cord"
+    if variant == "low-back" and "lower_back" not in codes:
+        return "a low-back email for a reader who did not tick the lower back"
+    if variant == "sciatica" and "sciatica" not in codes:
+        return "a sciatica email for a reader without leg symptoms"
+    return None
+
+
+def test_every_mix_and_answer_gets_a_safe_journey() -> None:
+    from campaigns.gate import check_text
+
+    campaign = load_catalog(BUNDLED_LIBRARY)[0].get("spasm-education")
+    assert campaign is not None
+    contradictions: dict[str, list[str]] = {}
+    for step in campaign.steps:
+        for v in (step.default, *step.variants):
+            found = check_text(v.subject, v.preheader, v.body, week=2)
+            contradictions[v.file] = [
+                str(f) for f in found if f.code in ("sign-tier", "hard-coded-number")
+            ]
+    walked = 0
+    for codes in MIXES:
+        for behaviour in BEHAVIOURS:
+            trip = journey(campaign, codes, behaviour)
+            label = f"{sorted(codes)} {behaviour.checkin} {bool(behaviour.clicked)}"
+            assert len(trip.emails) >= 8, label
+            first = campaign.step(trip.emails[0].step).variant(trip.emails[0].variant)
+            assert trip.emails[0].week == 1, label
+            # the whole table in the clinic's numbers: both paths' signs for an arm-and-leg mix
+            assert "{{ warning_signs.now }}" in first.body, label
+            for e in trip.emails:
+                assert contradictions[e.file] == [], (label, contradictions[e.file])
+                wrong = _written_for_someone_else(e.variant, codes)
+                assert wrong is None, (label, e.file, wrong)
+                if behaviour.checkin == "worse":
+                    assert e.variant != "strength", (label, "the cheerful finale after 'worse'")
+            walked += 1
+    assert walked == len(MIXES) * len(BEHAVIOURS) > 5000
+
+
+def test_the_risky_mixes_the_review_named() -> None:
+    campaign = load_catalog(BUNDLED_LIBRARY)[0].get("spasm-education")
+    assert campaign is not None
+
+    def variants(codes: set[str], behaviour: Engagement = NO_ENGAGEMENT) -> list[str]:
+        return [e.variant for e in journey(campaign, frozenset(codes), behaviour).emails]
+
+    assert "stenosis" not in variants({"neck", "stenosis"})  # cervical: the neck path
+    assert "stenosis" in variants({"lower_back", "stenosis"})
+    assert "neck" not in variants({"lower_back", "desk_posture"})  # low-back desk workers
+    worse = Engagement(checkin="worse", clicked=frozenset({STRENGTH}))
+    assert variants({"lower_back", "sciatica"}, worse)[-1] == "sciatica"
+    clicked = Engagement(clicked=frozenset({STRENGTH}))
+    assert variants({"lower_back", "sciatica"}, clicked)[-1] == "sciatica"  # below sciatica
+    assert variants({"lower_back"}, clicked)[-1] == "strength"

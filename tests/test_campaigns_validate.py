@@ -173,6 +173,8 @@ def test_bundled_library_shape() -> None:
         "sciatica",
         "sports",
         "stenosis",
+        "lifting",
+        "low-back",
         "checkin-worse",
         "strength",
     }

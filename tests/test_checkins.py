@@ -121,6 +121,10 @@ def test_worse_queues_a_booking_invitation_and_a_staff_notice_exactly_once(
         thanks = client.post(ann["worse"], data={"via": "button"}, headers=PERSON)
         assert thanks.status_code == 200
         assert f'href="{BOOKING}"' in thanks.text and "urgent care" in thanks.text
+        # the warning-signs table's tiers: fever the same day, not the emergency number
+        assert "Call 999 or go to the nearest emergency department now" in thanks.text
+        urgent_tier = thanks.text.split("NHS 111 or your GP the same day")[1]
+        assert "a fever" in urgent_tier and "clumsy hands" in urgent_tier
         for answer in ("worse", "better", "worse", "same", "worse"):
             assert client.post(ann[answer], data={"via": "button"}).status_code == 200
         queued = sorted(_followups(ctx))
@@ -232,3 +236,16 @@ def test_without_a_staff_address_the_notice_goes_to_the_from_address(
             "checkin-followup",
             "checkin-staff",
         ]
+
+
+def test_the_worse_page_names_the_clinics_own_lines(cli: CLI, tmp_path: Path) -> None:
+    cli.env("CLINICMAIL_EMERGENCY_NUMBER", "911")
+    cli.env("CLINICMAIL_URGENT_ADVICE", "the Nurse Advice Line")
+    cli.env("CLINICMAIL_FAMILY_DOCTOR", "family doctor")
+    set_up(cli, tmp_path)
+    with app_for(cli) as (client, ctx):
+        ann = _checkin_links(ctx, "ann@example.com")
+        thanks = client.post(ann["worse"], data={"via": "button"}, headers=PERSON).text
+        assert "Call 911 or go to the nearest emergency department now" in thanks
+        assert "the Nurse Advice Line or your family doctor the same day" in thanks
+        assert not re.search(r"\b999\b|NHS 111|A&amp;E|\bGP\b", thanks)

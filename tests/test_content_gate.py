@@ -11,12 +11,18 @@ import pytest
 from campaigns import BUNDLED_LIBRARY
 from campaigns.gate import PHRASES, Finding, check_campaign, check_text
 from campaigns.loader import load_catalog
+from templates import warning_signs
 from tests.support.cli import CLI
 
 LIBRARY_WEEK_ONE = (BUNDLED_LIBRARY / "spasm-education" / "01-why-your-back-locks-up.md").read_text(
     encoding="utf-8"
 )
 _GOOD_BODY = LIBRARY_WEEK_ONE.split("---\n", 2)[2]
+# The same email with the table written out by hand (the form a clinic's own library may use).
+_BY_HAND = warning_signs.markdown(
+    {k: f"{{{{ clinic.{k} }}}}" for k in warning_signs.LINE_FIELDS}, ("emergency", "urgent")
+)
+_HAND_BODY = _GOOD_BODY.replace("{{ warning_signs.now }}", _BY_HAND)
 # Plain, ordinary sentences: enough words to pass the length check, nothing else to report.
 FILLER = "We walk a little each day and it helps us feel well. " * 16
 
@@ -95,8 +101,10 @@ def test_week_one_needs_the_urgent_care_section() -> None:
 
 
 def test_an_incomplete_list_of_signs_is_named() -> None:
-    body = _GOOD_BODY.replace("- cancer now or in the past\n", "").replace(
-        "{{ clinic.urgent_advice }}", "your GP"
+    assert "{{ warning_signs.now }}" in _GOOD_BODY
+    assert check_text("Welcome", "", _HAND_BODY, week=1) == []
+    body = _HAND_BODY.replace("- cancer now or in the past\n", "").replace(
+        "{{ clinic.urgent_advice }}", "a helpline"
     )
     found = check_text("Welcome", "", body, week=1)
     assert sorted(codes(found)) == ["urgent-care", "urgent-signs"]
@@ -180,5 +188,85 @@ def test_the_safety_email_lists_every_warning_sign_with_the_clinics_numbers() ->
     assert found == []
     # The "worse" check-in follow-up says where to get help, in the clinic's own numbers.
     followup = system_content("checkin-followup").body
-    assert "{{ clinic.emergency_number }}" in followup and "{{ clinic.urgent_advice }}" in followup
+    assert "{{ warning_signs.now }}" in followup  # the table, in the clinic's own numbers
     assert "your back" not in followup.lower()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "If it gets worse, call 999 at once.",
+        "Ring NHS 111 for advice.",
+        "Go to A&E if you are worried.",
+        "Ask your GP about pain relief.",
+        "In the US, dial 911.",
+        "Call 112 from any phone.",
+    ],
+)
+def test_a_hard_coded_number_or_service_fails(text: str) -> None:
+    found = check_text("Hello", "", f"Hi.\n\n{text}\n\n{FILLER}", week=2)
+    assert codes(found) == ["hard-coded-number"], found
+    assert found[0].severity == "error" and found[0].line == 3
+    assert "{{ clinic.emergency_number }}" in found[0].message
+
+
+def test_the_settings_pass_where_the_numbers_fail() -> None:
+    text = (
+        "Ask your {{ clinic.family_doctor }} about pain relief. For advice, contact "
+        "{{ clinic.urgent_advice }}."
+    )
+    assert check_text("Hello", "", f"Hi.\n\n{text}\n\n{FILLER}", week=2) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "sign", "said"),
+    [
+        # the review's mixed messages: a weakening leg sent to a routine check, fever to 999
+        ("If you notice a leg getting weaker, please see a clinician.", "leg_weakness", "soon"),
+        (
+            "Call {{ clinic.emergency_number }} if you have a fever or weight loss.",
+            "fever_weight_unwell",
+            "emergency",
+        ),
+        (
+            "Bladder or bowel trouble: contact {{ clinic.urgent_advice }} today.",
+            "bladder_bowel",
+            "urgent",
+        ),
+        (
+            "**Contact {{ clinic.urgent_advice }} the same day if you have:**\n\n"
+            "- a fall from a height or down stairs",
+            "major_accident",
+            "urgent",
+        ),
+    ],
+)
+def test_a_sign_named_with_another_tier_fails(text: str, sign: str, said: str) -> None:
+    found = check_text("Hello", "", f"Hi.\n\n{text}\n\n{FILLER}", week=2)
+    assert codes(found) == ["sign-tier"], found
+    assert found[0].severity == "error"
+    assert f"'{sign}'" in found[0].message and f"the {said} tier" in found[0].message
+
+
+def test_a_sign_with_its_own_tier_passes() -> None:
+    text = (
+        "If a leg gets weaker, call {{ clinic.emergency_number }} now. A fever needs "
+        "{{ clinic.urgent_advice }} or your {{ clinic.family_doctor }} the same day. "
+        "Leg pain on walking that eases when you stand still: see your "
+        "{{ clinic.family_doctor }}.\n\n{{ warning_signs.all }}"
+    )
+    found = check_text("Hello", "", f"Hi.\n\n{text}\n\n{FILLER}", week=2)
+    assert codes(found) == ["word-count"]  # long, but every sign is where the table puts it
+
+
+def test_every_library_and_system_email_keeps_the_tables_tiers() -> None:
+    from templates.system import SYSTEM_EMAILS, system_content
+
+    for name in SYSTEM_EMAILS:
+        content = system_content(name)
+        found = [
+            f
+            for f in check_text(content.subject, content.preheader, content.body, week=2)
+            if f.code in ("sign-tier", "hard-coded-number")
+        ]
+        assert found == [], (name, found)

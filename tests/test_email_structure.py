@@ -99,7 +99,7 @@ def test_urgent_care_names_the_clinics_own_numbers() -> None:
     for facts in (Facts(frozenset({"lower_back"})), Facts(frozenset({"neck"}))):
         variant = first.variant_for(facts)
         _, _, text = fill(render_variant(Renderer(CLINIC), campaign, variant), VALUES)
-        assert "Call 911 or go to an emergency department" in text
+        assert "Call 911 or go to the nearest emergency department" in text
         assert "Contact your urgent care line or your GP" in text
         assert "999" not in text and "NHS 111" not in text
 
@@ -107,12 +107,12 @@ def test_urgent_care_names_the_clinics_own_numbers() -> None:
 def test_preview_uses_the_emergency_settings(sqlite_cli: CLI) -> None:
     run = sqlite_cli("campaigns", "preview", "spasm-education", "1", "--symptoms", "neck")
     assert run.code == 0, run.err
-    assert "Call 999 or go to an emergency department" in run.out and "NHS 111" in run.out
+    assert "Call 999 or go to the nearest emergency department" in run.out and "NHS 111" in run.out
     sqlite_cli.env("CLINICMAIL_EMERGENCY_NUMBER", "112")
     sqlite_cli.env("CLINICMAIL_URGENT_ADVICE", "116 117")
     run = sqlite_cli("campaigns", "preview", "spasm-education", "1", "--symptoms", "neck")
     assert run.code == 0, run.err
-    assert "Call 112 or go to an emergency department" in run.out
+    assert "Call 112 or go to the nearest emergency department" in run.out
     assert "Contact 116 117 or your GP" in run.out
 
 

@@ -268,7 +268,7 @@ def test_leave_one_series_keeps_the_subscription(cli: CLI, tmp_path: Path) -> No
         path = link_in(messages(ctx, "ann@example.com")[-1], "preferences")
         page = client.get(path).text
         assert 'value="leave-series:spasm-education"' in page
-        assert "Understanding back and neck spasms" in page
+        assert "Understanding back and neck pain" in page
         # A series they are not in (or made up) is refused and changes nothing.
         assert client.post(path, data={"action": "leave-series:nope"}).status_code == 404
         reply = client.post(path, data={"action": "leave-series:spasm-education"})

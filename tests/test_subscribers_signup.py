@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 
 from subscribers import consent
 from subscribers.tables import consent_events, subscriber_symptoms, subscribers
+from subscribers.web import urgent_care
+from templates import warning_signs
 from tests.support.app import app_for, ledger, link_in, person
 from tests.support.cli import CLI, write_csv
 from tests.support.outbox import messages, text_part
@@ -174,8 +176,10 @@ def test_red_flag_web_signup_is_told_at_once_and_mailed_only_to_confirm(cli: CLI
         }
         answer = client.post("/api/subscribers", json=body)
         assert answer.status_code == 202
-        assert "urgent medical care" in answer.json()["urgent_care"]  # shown at once
-        assert "bladder" not in answer.text
+        urgent = answer.json()["urgent_care"]  # shown at once
+        assert "urgent medical care" in urgent and "999" in urgent
+        # The warning-signs table's urgent tiers, the same whatever was ticked: it reveals nothing.
+        assert urgent == urgent_care(warning_signs.UK_LINES) and "chest pain" in urgent
         # Until the address is confirmed the only email is the confirmation (it may not be
         # theirs), at once even at 03:00 London, with a general urgent-care note; no staff alert.
         night = t1.replace(hour=3)
@@ -184,8 +188,9 @@ def test_red_flag_web_signup_is_told_at_once_and_mailed_only_to_confirm(cli: CLI
         assert confirm["To"].lower() == "rf@example.com"
         assert confirm["Subject"] == "Please confirm your subscription"
         note = text_part(confirm).split("Thanks for signing up")[0]  # the part added for them
-        assert "urgent medical care" in note and "999" in note
-        assert "bladder" not in note.lower() and "bowel" not in note.lower()
+        assert "medical care now" in note and "999" in note
+        # the table's two urgent tiers, the same for every red flag (nothing names what was ticked)
+        assert "NHS 111 or your GP the same day" in note and "chest pain" in note
         # Once confirmed: the safety email and the staff alert, at once; never a campaign.
         assert client.post(link_in(confirm, "confirm")).status_code == 200
         assert cli("tick", "--now", iso(night + timedelta(minutes=1)), "--json").json()["sent"] == 2
