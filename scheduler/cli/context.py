@@ -18,9 +18,11 @@ _OPEN: list[AppContext] = []
 
 
 def open_context(migrate: bool = True, *, create: bool = False) -> AppContext:
-    """The parts, built from the settings. ``migrate``: open the database and bring its schema
-    up to date. Only ``init`` passes ``create``: any other command run where no database is
-    (another folder, a typo in the URL) says so instead of quietly starting an empty one."""
+    """The parts, built from the settings. ``migrate``: open the database (the parameter keeps
+    its old name). Only ``init`` passes ``create``, which creates or upgrades the schema: any
+    other command run where no database is (another folder, a typo in the URL) says so instead
+    of quietly starting an empty one, and on a schema that is not this version's it stops with
+    one line naming ``clinicmail upgrade`` (or the version it needs): nothing migrates silently."""
     ctx = AppContext.from_settings(load_settings())
     _OPEN.append(ctx)
     if migrate and not create and not ctx.db.exists():
@@ -28,8 +30,10 @@ def open_context(migrate: bool = True, *, create: bool = False) -> AppContext:
             f"no database at {Path(str(ctx.db.file)).resolve()}; run 'clinicmail init' to create it "
             "(or set CLINICMAIL_DATABASE_URL to the one you use)"
         )
-    if migrate:
+    if migrate and create:
         ctx.db.migrate()
+    elif migrate:
+        ctx.db.open()
     return ctx
 
 

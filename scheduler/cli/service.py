@@ -13,11 +13,21 @@ from scheduler.cli.output import echo, echo_json
 
 
 @click.command()
-def init() -> None:
-    """Create or migrate the database (safe to run again)."""
-    ctx = open_context(create=True)
+@click.option(
+    "--no-backup",
+    is_flag=True,
+    help="When upgrading, do not back the database up before changing its schema.",
+)
+def init(no_backup: bool) -> None:
+    """Create the database, or upgrade it as 'clinicmail upgrade' does (safe to run again)."""
+    from scheduler.maintenance import upgrade
+
+    ctx = open_context(migrate=False)
+    done = upgrade(ctx.db, make_backup=not no_backup)
     _ = ctx.tokens  # generates and stores the signing key on first run
     check_catalog(ctx)  # a new database gets the campaign library as its first content versions
+    if done.before.status == "older":
+        echo(done.describe())
     echo(f"database ready: {ctx.db.url.render_as_string(hide_password=True)}")
 
 
