@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import MetaData, func, inspect, select, table
+from sqlalchemy import func, inspect, select, table
 from sqlalchemy.exc import DBAPIError
 
 from core.errors import InputError
@@ -291,12 +291,40 @@ def _restore_sqlite(db: Database, data: bytes) -> None:
             os.unlink(tmp)
 
 
+# Every table, view, sequence and function of ours in the public schema (an extension's own
+# functions stay), so the dump restores into an empty schema.
+_CLEAR_PUBLIC = """
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT viewname FROM pg_views WHERE schemaname = 'public' LOOP
+    EXECUTE format('DROP VIEW IF EXISTS public.%I CASCADE', r.viewname);
+  END LOOP;
+  FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP
+    EXECUTE format('DROP TABLE IF EXISTS public.%I CASCADE', r.tablename);
+  END LOOP;
+  FOR r IN SELECT sequence_name FROM information_schema.sequences
+           WHERE sequence_schema = 'public' LOOP
+    EXECUTE format('DROP SEQUENCE IF EXISTS public.%I CASCADE', r.sequence_name);
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS sig FROM pg_proc p
+           JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE n.nspname = 'public' AND NOT EXISTS (
+             SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e') LOOP
+    EXECUTE format('DROP FUNCTION IF EXISTS %s CASCADE', r.sig);
+  END LOOP;
+END $$
+"""
+
+
 def _restore_postgres(db: Database, data: bytes) -> None:
     # Drop what is there first (tables of a newer schema too), then restore in one transaction.
-    existing = MetaData()
-    with db.engine.begin() as conn:
-        existing.reflect(conn)
-        existing.drop_all(conn)
+    raw = db.engine.raw_connection()  # the driver's own: no parameter markers in the way
+    try:
+        raw.cursor().execute(_CLEAR_PUBLIC)
+        raw.commit()
+    finally:
+        raw.close()
     db.dispose()
     with tempfile.TemporaryDirectory(prefix="clinicmail-restore-") as tmp_name:
         dump = Path(tmp_name) / PG_MEMBER
