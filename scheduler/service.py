@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import FrameType
+from urllib.parse import urlsplit
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -152,6 +153,29 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"})  # noqa: S104
+
+
+def base_url_problem(base_url: str, host: str, port: int) -> str | None:
+    """A base URL that names this machine on another port than the one served: every link in
+    every email would point where nothing answers (``make run PORT=8300`` with the default base
+    URL). A public base URL (behind a reverse proxy) is never second-guessed."""
+    parts = urlsplit(base_url)
+    if parts.hostname not in LOCAL_HOSTS | {host}:
+        return None
+    try:
+        linked = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    if linked == port:
+        return None
+    shown = f"[{host}]" if ":" in host else host
+    return (
+        f"CLINICMAIL_BASE_URL is {base_url} but this serves port {port}: links in emails would "
+        f"point at port {linked}; set CLINICMAIL_BASE_URL=http://{shown}:{port}"
+    )
+
+
 def warn_if_webhook_closed(ctx: AppContext) -> None:
     """Sending through SendGrid without the webhook key means bounces, spam reports and
     unsubscribes are refused (and so never applied): say so once, at start."""
@@ -187,7 +211,8 @@ def serve(ctx: AppContext, host: str, port: int, *, scheduler: bool = True) -> N
         app,
         host=host,
         port=port,
-        log_level="info",
+        # uvicorn sets its own loggers to this level: CLINICMAIL_LOG_LEVEL governs its lines too
+        log_level=ctx.settings.log_level.lower(),
         access_log=False,
         proxy_headers=False,
         log_config=None,

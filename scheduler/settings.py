@@ -227,6 +227,16 @@ class Settings(BaseSettings):
     def _key_file(cls, v: str | None) -> str | None:
         return v.strip() if v and v.strip() else None
 
+    @field_validator("campaigns_dir")
+    @classmethod
+    def _campaigns_dir(cls, v: str | None) -> str | None:
+        if not v or not v.strip():
+            return None
+        path = Path(v.strip()).expanduser()
+        if not path.is_dir():
+            raise ValueError("is not a folder (no campaigns can be loaded from it)")
+        return str(path)
+
     @field_validator("data_dir")
     @classmethod
     def _data_dir(cls, v: str | None) -> str | None:

@@ -45,6 +45,13 @@ def check_catalog(ctx: AppContext) -> None:
         fail(
             f"the campaign library has {len(exc.problems)} problem(s); run 'clinicmail campaigns validate' to see them"
         )
+    if len(ctx.catalog) == 0:
+        echo(
+            f"clinicmail: no campaigns: the campaigns folder {ctx.campaigns_dir} holds none and "
+            "the database has none, so no campaign email will be sent "
+            "(check CLINICMAIL_CAMPAIGNS_DIR)",
+            err=True,
+        )
     for cid, problems in sorted(ctx.broken.items()):
         echo(
             f"clinicmail: campaign {cid} is set aside (paused) with {len(problems)} problem(s); "

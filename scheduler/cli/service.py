@@ -69,7 +69,7 @@ def tick(now_text: str | None, dry_run: bool, as_json: bool) -> None:
 def serve(host: str, port: int, no_scheduler: bool, scheduler_only: bool) -> None:
     """Run the HTTP app and the scheduler in one process."""
     from scheduler.logs import configure as configure_logging
-    from scheduler.service import port_problem, run_scheduler_only
+    from scheduler.service import base_url_problem, port_problem, run_scheduler_only
     from scheduler.service import serve as run_serve
 
     if no_scheduler and scheduler_only:
@@ -85,7 +85,9 @@ def serve(host: str, port: int, no_scheduler: bool, scheduler_only: bool) -> Non
         run_scheduler_only(ctx)
     else:
         # a log line, not a bare echo: with CLINICMAIL_LOG_FORMAT=json every line is JSON
-        logging.getLogger("clinicmail.service").info(
-            "clinicmail on http://%s:%d (transport: %s)", host, port, ctx.settings.transport
-        )
+        log = logging.getLogger("clinicmail.service")
+        mismatch = base_url_problem(ctx.settings.base_url, host, port)
+        if mismatch:
+            log.warning("%s", mismatch)
+        log.info("clinicmail on http://%s:%d (transport: %s)", host, port, ctx.settings.transport)
         run_serve(ctx, host, port, scheduler=not no_scheduler)
