@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from urllib.parse import urlsplit
 
@@ -57,13 +57,18 @@ def housekeeping_job(ctx: AppContext) -> None:
     from subscribers.housekeeping import expire_unconfirmed
     from subscribers.privacy import finish_pending_scrub
 
+    days = ctx.settings.retain_unconfirmed_days
     try:
         with ctx.db.begin() as conn:
             # Their stored events (the confirmation email's delivery, opens …) go with them.
-            expired = expire_unconfirmed(conn, datetime.now(UTC), on_expire=drop_events)
+            expired = expire_unconfirmed(
+                conn, datetime.now(UTC), on_expire=drop_events, ttl=timedelta(days=days)
+            )
             held.expire(conn, datetime.now(UTC))  # held signups nobody confirmed in time
         if expired:
-            log.info("housekeeping: deleted %d unconfirmed signups older than 7 days", expired)
+            log.info(
+                "housekeeping: deleted %d unconfirmed signups older than %d days", expired, days
+            )
         if finish_pending_scrub(ctx.db) is False:
             log.warning("an erasure is not final on disk yet: a reader holds the database open")
     except Exception as exc:
@@ -75,6 +80,22 @@ def housekeeping_job(ctx: AppContext) -> None:
         list_health(ctx, datetime.now(UTC))
     except Exception as exc:
         log.error("list-health housekeeping failed: %s", type(exc).__name__)
+    # What the retention settings say has been kept long enough (docs/privacy.md).
+    from scheduler.retention import trim
+
+    try:
+        with ctx.db.begin() as conn:
+            trimmed = trim(conn, ctx.settings, datetime.now(UTC))
+        if any(vars(trimmed).values()):
+            log.info(
+                "housekeeping: emptied %d event payloads, deleted %d outbox messages and %d "
+                "sign-in attempts past their retention",
+                trimmed.event_payloads,
+                trimmed.outbox_messages,
+                trimmed.login_attempts,
+            )
+    except Exception as exc:
+        log.error("retention housekeeping failed: %s", type(exc).__name__)
     # Staff console sessions past their idle or absolute timeout.
     from staff.sessions import purge_expired
 

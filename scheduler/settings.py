@@ -151,6 +151,21 @@ class Settings(BaseSettings):
     urgent_advice: str = Field("NHS 111", validation_alias="CLINICMAIL_URGENT_ADVICE")
     logo_url: str | None = Field(None, validation_alias="CLINICMAIL_LOGO_URL")
     brand_colour: str = Field("#17453b", validation_alias="CLINICMAIL_BRAND_COLOUR")
+    # Retention (docs/privacy.md), in days, enforced by the hourly housekeeping: raw webhook
+    # event payloads (the structured facts stay for stats and deduplication), outbox messages,
+    # signups never confirmed, and staff sign-in attempts.
+    retain_event_payloads_days: int = Field(
+        30, ge=1, le=3650, validation_alias="CLINICMAIL_RETAIN_EVENT_PAYLOADS_DAYS"
+    )
+    retain_outbox_days: int = Field(
+        30, ge=1, le=3650, validation_alias="CLINICMAIL_RETAIN_OUTBOX_DAYS"
+    )
+    retain_unconfirmed_days: int = Field(
+        7, ge=1, le=365, validation_alias="CLINICMAIL_RETAIN_UNCONFIRMED_DAYS"
+    )
+    retain_login_attempts_days: int = Field(
+        90, ge=1, le=3650, validation_alias="CLINICMAIL_RETAIN_LOGIN_ATTEMPTS_DAYS"
+    )
     # Deliverability (not in the original table): the DNS server `clinicmail doctor` asks, as
     # host:port; unset means the machine's resolver.
     dns_resolver: str | None = Field(None, validation_alias="CLINICMAIL_DNS_RESOLVER")
