@@ -38,7 +38,9 @@ def backup_path(db: Database, now: datetime | None = None) -> Path:
     """Where the backup made before an upgrade goes: ``backups/`` in the data directory."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     base = db.data_dir if db.data_dir is not None else Path.cwd()
-    return base / "backups" / f"clinicmail-{stamp}-before-upgrade.tar.gz"
+    folder = base / "backups"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder / f"clinicmail-{stamp}-before-upgrade.tar.gz"
 
 
 def upgrade(db: Database, *, make_backup: bool = True) -> Upgrade:

@@ -233,10 +233,15 @@ class Database:
 
     @staticmethod
     def _newer_message(state: SchemaState) -> str:
-        needs = f"clinicmail {state.written_by}" if state.written_by else "a newer clinicmail"
+        unknown = "+".join(sorted(state.found - known_revisions()))
+        needs = (
+            f"clinicmail {state.written_by} or newer"
+            if state.written_by
+            else f"a newer clinicmail (one that knows schema revision {unknown})"
+        )
         return (
             f"this database was upgraded by a newer clinicmail (schema {state.describe()}); "
-            f"this is clinicmail {package_version()}: it needs {needs} or newer"
+            f"this is clinicmail {package_version()}: it needs {needs}"
         )
 
     def _record_version(self) -> None:

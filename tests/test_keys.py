@@ -132,6 +132,10 @@ def test_database_wal_and_key_file_are_private(sqlite_cli: CLI, tmp_path: Path) 
         if path.exists():
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
     assert (tmp_path / "clinicmail.db").exists()
+    # A database an older version left open to others is made private by init (or upgrade).
+    (tmp_path / "clinicmail.db").chmod(0o644)
+    assert sqlite_cli("init").code == 0
+    assert stat.S_IMODE((tmp_path / "clinicmail.db").stat().st_mode) == 0o600
 
 
 def test_short_secret_key_is_refused_in_one_line(bare_cli: CLI) -> None:

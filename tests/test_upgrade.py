@@ -129,6 +129,14 @@ def test_a_newer_schema_names_the_version_it_needs(cli: CLI, db_url: str) -> Non
         run = cli(*command)
         assert_one_line_error(run, "clinicmail 9.9.0")
         assert "unexpected" not in run.err and "upgrade'" not in run.err
+    # Upgraded by a version that did not record itself: the revision it needs is named.
+    db = Database(db_url)
+    try:
+        with db.begin() as conn:
+            conn.execute(kv.delete().where(kv.c.key == WRITTEN_BY_ROW))
+    finally:
+        db.dispose()
+    assert_one_line_error(cli("stats", "--json"), "newer clinicmail", "9900")
 
 
 def test_an_empty_server_database_asks_for_init(
