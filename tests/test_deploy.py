@@ -4,12 +4,14 @@ the Prometheus scrape config and alert rules (``promtool``), each where the tool
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import CLI
 from tests.support.serve import EXE
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
@@ -94,3 +96,29 @@ def test_prometheus_scrape_config_checks(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_command_in_the_runbook_exists(bare_cli: CLI) -> None:
+    """Each ``clinicmail …`` line in docs/operations.md's code blocks names a real command
+    (its ``--help`` answers), so the runbook cannot drift from the CLI."""
+    text = (DEPLOY.parent / "docs" / "operations.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.S)
+    commands = set()
+    for block in blocks:
+        for line in block.splitlines():
+            words = line.split("#")[0].split()
+            at = [
+                i
+                for i, w in enumerate(words)
+                if (w == "clinicmail" or w.endswith("/bin/clinicmail"))
+                and (i == 0 or words[i - 1] not in ("-u", "--owner", "--user"))
+            ]
+            if at and not words[0].startswith(("useradd", "python3", "chmod")):
+                rest = words[at[0] + 1 : at[0] + 3]
+                sub = [w for w in rest if not w.startswith(("-", "/", "$", "'"))]
+                if sub:
+                    commands.add(tuple(sub[:2] if sub[0] == "keys" else sub[:1]))
+    assert {("upgrade",), ("restore",), ("keys", "rotate"), ("init",)} <= commands, commands
+    for command in sorted(commands):
+        run = bare_cli(*command, "--help")
+        assert run.code == 0, (command, run.err)
