@@ -210,3 +210,19 @@ def test_staff_address_defaults_to_the_from_address(sqlite_cli: CLI) -> None:
         ).staff_email
         == "ops@clinic.example"
     )
+
+
+def test_a_key_file_from_before_rotation_lists_and_rotates(sqlite_cli: CLI, tmp_path: Path) -> None:
+    assert sqlite_cli("init").code == 0
+    key_file = tmp_path / "clinicmail.db.keys"
+    data = json.loads(key_file.read_text())
+    # the form versions before `keys rotate` wrote: one signing key, no ids or ages
+    key_file.write_text(json.dumps({"signing": data["signing"], "suppression": data["suppression"]}))
+    listed = sqlite_cli("keys", "list")
+    assert listed.code == 0 and "age unknown" in listed.out and data["signing"] not in listed.out
+    assert sqlite_cli("keys", "rotate").code == 0
+    after = json.loads(key_file.read_text())
+    assert [k["key"] for k in after["signing_keys"]][0] == data["signing"]
+    assert after["signing"] == after["signing_keys"][-1]["key"] != data["signing"]
+    assert after["suppression"] == data["suppression"]
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
