@@ -285,8 +285,8 @@ def open_keys(engine: Engine, path: Path | None) -> InstallationKeys:
     keys = read_keys(path)
     if keys is None:
         if check is not None:
-            legacy_file = Path.cwd() / DEFAULT_FILE
-            if legacy_file.exists() and legacy_file != path:
+            legacy_file = Path.cwd() / DEFAULT_FILE  # a server database's, before the data dir
+            if engine.dialect.name != "sqlite" and legacy_file.exists() and legacy_file != path:
                 raise KeyFileError(
                     f"this database's key file is {legacy_file}, where older versions kept it; "
                     f"move it to {path} (or set CLINICMAIL_DATA_DIR to its folder)"

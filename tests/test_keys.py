@@ -217,12 +217,28 @@ def test_a_key_file_from_before_rotation_lists_and_rotates(sqlite_cli: CLI, tmp_
     key_file = tmp_path / "clinicmail.db.keys"
     data = json.loads(key_file.read_text())
     # the form versions before `keys rotate` wrote: one signing key, no ids or ages
-    key_file.write_text(json.dumps({"signing": data["signing"], "suppression": data["suppression"]}))
+    key_file.write_text(
+        json.dumps({"signing": data["signing"], "suppression": data["suppression"]})
+    )
     listed = sqlite_cli("keys", "list")
     assert listed.code == 0 and "age unknown" in listed.out and data["signing"] not in listed.out
     assert sqlite_cli("keys", "rotate").code == 0
     after = json.loads(key_file.read_text())
-    assert [k["key"] for k in after["signing_keys"]][0] == data["signing"]
+    assert after["signing_keys"][0]["key"] == data["signing"]
     assert after["signing"] == after["signing_keys"][-1]["key"] != data["signing"]
     assert after["suppression"] == data["suppression"]
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_a_server_databases_key_file_left_in_the_working_directory_is_pointed_at(
+    cli: CLI, db_url: str, tmp_path: Path
+) -> None:
+    if db_url.startswith("sqlite"):
+        return  # an SQLite database's key file has always been beside it
+    assert cli("init").code == 0
+    key_file = tmp_path / "state" / "clinicmail" / DEFAULT_FILE
+    old_place = tmp_path / DEFAULT_FILE  # where versions before the data directory kept it
+    key_file.rename(old_place)
+    assert_one_line_error(cli("stats", "--json"), str(old_place), f"move it to {key_file}")
+    old_place.rename(key_file)
+    assert cli("stats", "--json").code == 0
