@@ -29,6 +29,10 @@ OPENING = [
     ("users", "list"),
     ("keys", "list"),
     ("keys", "rotate"),
+    ("outbox", "list"),
+    ("campaigns", "list"),
+    ("campaigns", "validate"),
+    ("campaigns", "preview", "spasm-education", "1", "--symptoms", "lower_back"),
 ]
 
 

@@ -13,16 +13,21 @@ from scheduler.cli.errors import fail
 from scheduler.cli.output import echo
 from scheduler.context import AppContext
 from scheduler.settings import load_settings
+from storage.db import SCHEMA_REVISIONS
 
 _OPEN: list[AppContext] = []
 
 
-def open_context(migrate: bool = True, *, create: bool = False) -> AppContext:
+def open_context(
+    migrate: bool = True, *, create: bool = False, any_schema: bool = False
+) -> AppContext:
     """The parts, built from the settings. ``migrate``: open the database (the parameter keeps
     its old name). Only ``init`` passes ``create``, which creates or upgrades the schema: any
     other command run where no database is (another folder, a typo in the URL) says so instead
     of quietly starting an empty one, and on a schema that is not this version's it stops with
-    one line naming ``clinicmail upgrade`` (or the version it needs): nothing migrates silently."""
+    one line naming ``clinicmail upgrade`` (or the version it needs): nothing migrates silently.
+    Without ``migrate`` the database is not opened, but one that is there with another schema is
+    refused all the same, unless ``any_schema`` (``init``, ``upgrade``, ``backup``, ``restore``)."""
     ctx = AppContext.from_settings(load_settings())
     _OPEN.append(ctx)
     if migrate and not create and not ctx.db.exists():
@@ -34,6 +39,10 @@ def open_context(migrate: bool = True, *, create: bool = False) -> AppContext:
         ctx.db.migrate()
     elif migrate:
         ctx.db.open()
+    elif not any_schema and ctx.db.exists():
+        found = ctx.db.schema_revisions()
+        if found and found != SCHEMA_REVISIONS:
+            ctx.db.open()  # says which: older (upgrade) or newer (the version it needs)
     return ctx
 
 

@@ -26,7 +26,7 @@ from storage.keys import rotate as rotate_key
 )
 def upgrade(no_backup: bool) -> None:
     """Migrate the database to this version's schema (a backup first)."""
-    ctx = open_context(migrate=False)
+    ctx = open_context(migrate=False, any_schema=True)
     if not ctx.db.exists():
         fail(
             f"no database at {Path(str(ctx.db.file)).resolve()}; run 'clinicmail init' to create it"
@@ -39,7 +39,7 @@ def upgrade(no_backup: bool) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def backup(file: Path) -> None:
     """Write one archive with the database, the key file and a manifest."""
-    ctx = open_context(migrate=False)
+    ctx = open_context(migrate=False, any_schema=True)
     if not ctx.db.exists():
         fail(f"no database at {Path(str(ctx.db.file)).resolve()}; nothing to back up")
     manifest = make_backup(ctx.db, file)
@@ -54,7 +54,7 @@ def backup(file: Path) -> None:
 @click.option("--force", is_flag=True, help="Replace a database that holds data.")
 def restore(file: Path, force: bool) -> None:
     """Put the database and the key file from a backup archive back in place."""
-    ctx = open_context(migrate=False)
+    ctx = open_context(migrate=False, any_schema=True)
     manifest = run_restore(ctx.db, file, force=force)
     state = ctx.db.schema_state()
     then = (

@@ -22,7 +22,7 @@ def init(no_backup: bool) -> None:
     """Create the database, or upgrade it as 'clinicmail upgrade' does (safe to run again)."""
     from scheduler.maintenance import upgrade
 
-    ctx = open_context(migrate=False)
+    ctx = open_context(migrate=False, any_schema=True)
     done = upgrade(ctx.db, make_backup=not no_backup)
     _ = ctx.tokens  # generates and stores the signing key on first run
     check_catalog(ctx)  # a new database gets the campaign library as its first content versions
