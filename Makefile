@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-fast lint fmt bench clean content-doc seed-shingles
+.PHONY: run test test-fast lint fmt bench clean content-doc seed-shingles wheel-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ test: lint
 test-fast: $(VENV)/.installed-test
 	CLINICMAIL_TEST_POSTGRES_URL= CLINICMAIL_TEST_REQUIRE_POSTGRES= CLINICMAIL_TEST_REQUIRE_BROWSER= \
 	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow and not postgres and not browser"
+
+# Install as software: build the wheel, install it into a fresh venv, run init, an import and a
+# tick from the installed package in a temporary folder (.ci/run runs it before `make test`).
+wheel-check: $(VENV)/.installed-test
+	$(BIN)/python scripts/check_wheel.py
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/delivery.py --rows $${BENCH_ROWS:-100000} --idle $${BENCH_IDLE:-10000,1000000} --write docs/benchmarks.md

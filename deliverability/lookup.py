@@ -9,6 +9,8 @@ of the asked type both read as "nothing there"; a server that does not answer ra
 
 from __future__ import annotations
 
+import ipaddress
+
 import dns.exception
 import dns.name
 import dns.rdatatype
@@ -35,6 +37,12 @@ def parse_server(spec: str) -> tuple[str, int]:
         host, port = text, "53"
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError("must be a DNS server address such as 127.0.0.1:53")
+    try:
+        ipaddress.ip_address(host)  # dnspython asks a server by its address, never a name
+    except ValueError:
+        raise ValueError(
+            "must be a DNS server's IP address and port, such as 127.0.0.1:53 (not a name)"
+        ) from None
     return host, int(port)
 
 

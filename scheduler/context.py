@@ -32,7 +32,11 @@ class AppContext:
     def from_settings(cls, settings: Settings) -> AppContext:
         return cls(
             settings=settings,
-            db=Database(settings.database_url, key_file=settings.secret_key_file),
+            db=Database(
+                settings.database_url,
+                key_file=settings.secret_key_file,
+                data_dir=settings.data_dir,
+            ),
         )
 
     @cached_property
@@ -91,11 +95,11 @@ class AppContext:
     @cached_property
     def signing_keys(self) -> list[str]:
         """Signing keys: CLINICMAIL_SECRET_KEY (comma-separated, newest last, for rotation),
-        else the one generated once in the key file beside the database (storage.keys)."""
+        else the ones in the installation's key file (storage.keys; ``clinicmail keys rotate``)."""
         s = self.settings.secret_key
         if s is not None and s.get_secret_value().strip():
             return secret_keys(s)
-        return [self.db.keys().signing]
+        return self.db.keys().secrets
 
     @cached_property
     def tokens(self) -> Tokens:

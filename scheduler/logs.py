@@ -44,11 +44,25 @@ def redact_text(text: str) -> str:
     return text
 
 
+# Extras some libraries attach for their own coloured console (uvicorn's ``color_message``, the
+# message again with terminal escapes): never part of a line we write.
+_DROPPED_EXTRAS = ("color_message",)
+
+
 def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for name in _DROPPED_EXTRAS:
+        event.pop(name, None)
     for key, value in list(event.items()):
         if isinstance(value, str):
             event[key] = redact_text(value)
     return event
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def configure(fmt: str = "text", level: str = "INFO") -> None:
@@ -59,10 +73,11 @@ def configure(fmt: str = "text", level: str = "INFO") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
     ]
+    # Colour codes only for a person at a terminal; a file, a pipe or journald gets plain text.
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else structlog.dev.ConsoleRenderer(colors=_is_terminal(sys.stderr))
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
@@ -86,7 +101,9 @@ def configure(fmt: str = "text", level: str = "INFO") -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # uvicorn's loggers (when it is told log_config=None) and any library's: no handlers of
     # their own, so every line reaches the one handler above.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "sqlalchemy"):
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "sqlalchemy"):
         named = logging.getLogger(name)
         named.handlers[:] = []
         named.propagate = True
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
+        logging.getLogger(name).setLevel(level)  # CLINICMAIL_LOG_LEVEL governs uvicorn's lines

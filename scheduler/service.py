@@ -15,8 +15,9 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
+from urllib.parse import urlsplit
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -56,13 +57,18 @@ def housekeeping_job(ctx: AppContext) -> None:
     from subscribers.housekeeping import expire_unconfirmed
     from subscribers.privacy import finish_pending_scrub
 
+    days = ctx.settings.retain_unconfirmed_days
     try:
         with ctx.db.begin() as conn:
             # Their stored events (the confirmation email's delivery, opens …) go with them.
-            expired = expire_unconfirmed(conn, datetime.now(UTC), on_expire=drop_events)
+            expired = expire_unconfirmed(
+                conn, datetime.now(UTC), on_expire=drop_events, ttl=timedelta(days=days)
+            )
             held.expire(conn, datetime.now(UTC))  # held signups nobody confirmed in time
         if expired:
-            log.info("housekeeping: deleted %d unconfirmed signups older than 7 days", expired)
+            log.info(
+                "housekeeping: deleted %d unconfirmed signups older than %d days", expired, days
+            )
         if finish_pending_scrub(ctx.db) is False:
             log.warning("an erasure is not final on disk yet: a reader holds the database open")
     except Exception as exc:
@@ -74,6 +80,22 @@ def housekeeping_job(ctx: AppContext) -> None:
         list_health(ctx, datetime.now(UTC))
     except Exception as exc:
         log.error("list-health housekeeping failed: %s", type(exc).__name__)
+    # What the retention settings say has been kept long enough (docs/privacy.md).
+    from scheduler.retention import trim
+
+    try:
+        with ctx.db.begin() as conn:
+            trimmed = trim(conn, ctx.settings, datetime.now(UTC))
+        if any(vars(trimmed).values()):
+            log.info(
+                "housekeeping: emptied %d event payloads, deleted %d outbox messages and %d "
+                "sign-in attempts past their retention",
+                trimmed.event_payloads,
+                trimmed.outbox_messages,
+                trimmed.login_attempts,
+            )
+    except Exception as exc:
+        log.error("retention housekeeping failed: %s", type(exc).__name__)
     # Staff console sessions past their idle or absolute timeout.
     from staff.sessions import purge_expired
 
@@ -152,6 +174,29 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"})  # noqa: S104
+
+
+def base_url_problem(base_url: str, host: str, port: int) -> str | None:
+    """A base URL that names this machine on another port than the one served: every link in
+    every email would point where nothing answers (``make run PORT=8300`` with the default base
+    URL). A public base URL (behind a reverse proxy) is never second-guessed."""
+    parts = urlsplit(base_url)
+    if parts.hostname not in LOCAL_HOSTS | {host}:
+        return None
+    try:
+        linked = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    if linked == port:
+        return None
+    shown = f"[{host}]" if ":" in host else host
+    return (
+        f"CLINICMAIL_BASE_URL is {base_url} but this serves port {port}: links in emails would "
+        f"point at port {linked}; set CLINICMAIL_BASE_URL=http://{shown}:{port}"
+    )
+
+
 def warn_if_webhook_closed(ctx: AppContext) -> None:
     """Sending through SendGrid without the webhook key means bounces, spam reports and
     unsubscribes are refused (and so never applied): say so once, at start."""
@@ -187,7 +232,8 @@ def serve(ctx: AppContext, host: str, port: int, *, scheduler: bool = True) -> N
         app,
         host=host,
         port=port,
-        log_level="info",
+        # uvicorn sets its own loggers to this level: CLINICMAIL_LOG_LEVEL governs its lines too
+        log_level=ctx.settings.log_level.lower(),
         access_log=False,
         proxy_headers=False,
         log_config=None,

@@ -10,6 +10,7 @@ import re
 from datetime import time, timedelta
 from functools import cached_property
 from ipaddress import ip_network
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -107,9 +108,12 @@ class Settings(BaseSettings):
     )
     smtp_url: SecretStr | None = Field(None, validation_alias="CLINICMAIL_SMTP_URL")
     secret_key: SecretStr | None = Field(None, validation_alias="CLINICMAIL_SECRET_KEY")
-    # Not in the original table: where the generated keys live (the link-signing key when
-    # CLINICMAIL_SECRET_KEY is unset, and the suppression-list hash key). Default: beside the
-    # SQLite database file; for any other database, clinicmail.keys in the working directory.
+    # Where the generated keys live (the link-signing keys when CLINICMAIL_SECRET_KEY is unset,
+    # and the suppression-list hash key): CLINICMAIL_DATA_DIR/clinicmail.keys; default beside
+    # the SQLite database file, for any other database the per-user state directory
+    # ($XDG_STATE_HOME/clinicmail or ~/.local/state/clinicmail); see storage.keys.
+    # CLINICMAIL_SECRET_KEY_FILE (older) names the file itself and wins.
+    data_dir: str | None = Field(None, validation_alias="CLINICMAIL_DATA_DIR")
     secret_key_file: str | None = Field(None, validation_alias="CLINICMAIL_SECRET_KEY_FILE")
     base_url: str = Field("http://127.0.0.1:8000", validation_alias="CLINICMAIL_BASE_URL")
     from_email: str = Field("hello@clinic.example", validation_alias="CLINICMAIL_FROM_EMAIL")
@@ -148,6 +152,21 @@ class Settings(BaseSettings):
     family_doctor: str = Field("GP", validation_alias="CLINICMAIL_FAMILY_DOCTOR")
     logo_url: str | None = Field(None, validation_alias="CLINICMAIL_LOGO_URL")
     brand_colour: str = Field("#17453b", validation_alias="CLINICMAIL_BRAND_COLOUR")
+    # Retention (docs/privacy.md), in days, enforced by the hourly housekeeping: raw webhook
+    # event payloads (the structured facts stay for stats and deduplication), outbox messages,
+    # signups never confirmed, and staff sign-in attempts.
+    retain_event_payloads_days: int = Field(
+        30, ge=1, le=3650, validation_alias="CLINICMAIL_RETAIN_EVENT_PAYLOADS_DAYS"
+    )
+    retain_outbox_days: int = Field(
+        30, ge=1, le=3650, validation_alias="CLINICMAIL_RETAIN_OUTBOX_DAYS"
+    )
+    retain_unconfirmed_days: int = Field(
+        7, ge=1, le=365, validation_alias="CLINICMAIL_RETAIN_UNCONFIRMED_DAYS"
+    )
+    retain_login_attempts_days: int = Field(
+        90, ge=1, le=3650, validation_alias="CLINICMAIL_RETAIN_LOGIN_ATTEMPTS_DAYS"
+    )
     # Deliverability (not in the original table): the DNS server `clinicmail doctor` asks, as
     # host:port; unset means the machine's resolver.
     dns_resolver: str | None = Field(None, validation_alias="CLINICMAIL_DNS_RESOLVER")
@@ -223,6 +242,26 @@ class Settings(BaseSettings):
     @classmethod
     def _key_file(cls, v: str | None) -> str | None:
         return v.strip() if v and v.strip() else None
+
+    @field_validator("campaigns_dir")
+    @classmethod
+    def _campaigns_dir(cls, v: str | None) -> str | None:
+        if not v or not v.strip():
+            return None
+        path = Path(v.strip()).expanduser()
+        if not path.is_dir():
+            raise ValueError("is not a folder (no campaigns can be loaded from it)")
+        return str(path)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, v: str | None) -> str | None:
+        if not v or not v.strip():
+            return None
+        path = Path(v.strip()).expanduser()
+        if path.exists() and not path.is_dir():
+            raise ValueError("must name a directory (it is a file)")
+        return str(path)
 
     @field_validator("dns_resolver")
     @classmethod

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 
-from core.errors import Unavailable
+from core.errors import ConfigError, Unavailable
 from storage.keys import (
     InstallationKeys,
     KeyFileError,
+    data_dir_for,
     ephemeral_keys,
     key_file_for,
     open_keys,
@@ -32,6 +35,43 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # memory). Adding a migration means updating this set: tests/test_storage.py checks it against
 # what alembic records on a new database.
 SCHEMA_REVISIONS = frozenset({"0004", "0006", "0008", "0100", "0200", "0301", "0501", "0700"})
+# The kv row naming the clinicmail version that last migrated the database, so an older
+# version opening it can say which version it needs.
+WRITTEN_BY_ROW = "schema_written_by"
+
+
+def package_version() -> str:
+    """This clinicmail's version (``unknown`` when run from a checkout that is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("clinicmail")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def known_revisions() -> frozenset[str]:
+    """Every revision this version's migrations know (loads alembic: only on a mismatch)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(MIGRATIONS))
+    return frozenset(rev.revision for rev in script.walk_revisions())
+
+
+class SchemaError(ConfigError, RuntimeError):
+    """The database's schema is not this version's: older (upgrade), newer, or none yet."""
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """What the database records against what this version expects."""
+
+    found: frozenset[str]
+    status: Literal["current", "empty", "older", "newer"]
+    written_by: str | None = None  # the clinicmail version that last migrated it
+
+    def describe(self) -> str:
+        return "+".join(sorted(self.found)) if self.found else "none"
 
 
 def utcnow() -> datetime:
@@ -62,8 +102,17 @@ def _sqlite_begin(conn: Connection) -> None:
 class Database:
     """One engine plus helpers. ``url`` is any SQLAlchemy URL (SQLite or PostgreSQL)."""
 
-    def __init__(self, url: str, *, echo: bool = False, key_file: str | None = None) -> None:
-        """``key_file``: where the generated keys live (default: :func:`storage.keys.key_file_for`)."""
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        key_file: str | None = None,
+        data_dir: str | None = None,
+    ) -> None:
+        """``key_file`` (``CLINICMAIL_SECRET_KEY_FILE``) and ``data_dir``
+        (``CLINICMAIL_DATA_DIR``): where the generated keys live (default:
+        :func:`storage.keys.key_file_for`)."""
         try:
             parsed = make_url(url)
         except ArgumentError as exc:
@@ -85,7 +134,8 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
-        self.key_file = key_file_for(parsed, key_file)
+        self.key_file = key_file_for(parsed, key_file, data_dir)
+        self.data_dir = data_dir_for(parsed, data_dir)
         self._keys: InstallationKeys | None = None
         register(self.engine, self)
 
@@ -137,13 +187,92 @@ class Database:
             return False
 
     def migrate(self) -> None:
-        """Create or upgrade the schema to the newest revision (idempotent)."""
+        """Create or upgrade the schema to the newest revision (idempotent), then open the
+        keys. ``clinicmail init`` and ``upgrade`` do this; every other command calls :meth:`open`."""
+        self._private_file()
         if self.schema_revisions() != SCHEMA_REVISIONS:
+            state = self.schema_state()
+            if state.status == "newer":
+                raise SchemaError(self._newer_message(state))
             self._upgrade()
+            self._record_version()
+        self._open_keys()
+
+    def open(self) -> None:
+        """Open a database whose schema is this version's, and its keys; anything else stops
+        with one line (:class:`SchemaError`) and changes nothing: nothing migrates silently."""
+        if self.schema_revisions() != SCHEMA_REVISIONS:
+            state = self.schema_state()
+            if state.status == "newer":
+                raise SchemaError(self._newer_message(state))
+            if state.status == "empty":
+                raise SchemaError(
+                    "this database has no clinicmail schema yet; run 'clinicmail init' to create it"
+                )
+            raise SchemaError(
+                f"the database schema ({state.describe()}) is older than this version of "
+                "clinicmail; run 'clinicmail upgrade' (it backs the database up first)"
+            )
+        self._open_keys()
+
+    def schema_state(self) -> SchemaState:
+        found = self.schema_revisions()
+        if found == SCHEMA_REVISIONS:
+            return SchemaState(found, "current")
+        if not found:
+            return SchemaState(found, "empty")
+        written_by = None
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(select(kv.c.value).where(kv.c.key == WRITTEN_BY_ROW)).scalar()
+                written_by = None if row is None else str(row)
+        except DBAPIError:
+            pass
+        status: Literal["older", "newer"] = "newer" if found - known_revisions() else "older"
+        return SchemaState(found, status, written_by)
+
+    @staticmethod
+    def _newer_message(state: SchemaState) -> str:
+        unknown = "+".join(sorted(state.found - known_revisions()))
+        needs = (
+            f"clinicmail {state.written_by} or newer"
+            if state.written_by
+            else f"a newer clinicmail (one that knows schema revision {unknown})"
+        )
+        return (
+            f"this database was upgraded by a newer clinicmail (schema {state.describe()}); "
+            f"this is clinicmail {package_version()}: it needs {needs}"
+        )
+
+    def _record_version(self) -> None:
+        with self.begin() as conn:
+            conn.execute(kv.delete().where(kv.c.key == WRITTEN_BY_ROW))
+            conn.execute(insert(kv).values(key=WRITTEN_BY_ROW, value=package_version()))
+
+    def _open_keys(self) -> None:
         try:
             self._keys = open_keys(self.engine, self.key_file) if self.key_file else self.keys()
         except KeyFileError as exc:
             raise DatabaseError(str(exc)) from None
+
+    def _private_file(self) -> None:
+        """An SQLite file is made (or kept) readable by its owner only; its WAL and shared-
+        memory files take the database file's mode when SQLite creates them."""
+        path = self.file
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                mode = each.stat().st_mode if each.exists() else 0
+                if mode & 0o077 and each.stat().st_uid == os.getuid():
+                    each.chmod(0o600)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise DatabaseError(f"cannot create the database file {path}: {exc.strerror}") from None
 
     def schema_revisions(self) -> frozenset[str]:
         """The revisions the database records (empty for a new or unreadable one)."""

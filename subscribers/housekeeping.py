@@ -18,8 +18,10 @@ def expire_unconfirmed(
     now: datetime,
     *,
     on_expire: Callable[[Connection, list[int], list[str]], object] | None = None,
+    ttl: timedelta = UNCONFIRMED_TTL,
 ) -> int:
-    """Delete signups never confirmed within seven days; returns how many were deleted.
+    """Delete signups never confirmed within ``ttl`` (seven days unless
+    ``CLINICMAIL_RETAIN_UNCONFIRMED_DAYS`` says otherwise); returns how many were deleted.
 
     Their symptoms, consent events and queued confirmation email go with them (ON DELETE
     CASCADE). No hash is kept: they never agreed, so there is nothing to remember.
@@ -28,9 +30,9 @@ def expire_unconfirmed(
 
     Someone who had unsubscribed and signed up again without confirming is not deleted (their
     consent history is evidence worth keeping): seven days after that signup they simply go
-    back to unsubscribed.
+    back to unsubscribed after the same time.
     """
-    stale = now - UNCONFIRMED_TTL
+    stale = now - ttl
     expiring = (
         subscribers.c.status == UNCONFIRMED,
         subscribers.c.unsubscribed_at.is_(None),

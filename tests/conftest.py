@@ -40,9 +40,11 @@ def _fixed_clock(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _own_workdir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Each test runs in its own folder: a server database keeps its generated keys in the
-    working directory (storage.keys), and one test's key file must not meet another's."""
+    """Each test runs in its own folder, with its own per-user state directory: a server
+    database keeps its generated keys there (storage.keys), and one test's key file must not
+    meet another's."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
 
 @pytest.fixture(params=BACKENDS)

@@ -10,6 +10,7 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import insert, select
 
 from scheduler.context import AppContext
@@ -20,7 +21,7 @@ from storage.schema import kv
 from subscribers import store
 from subscribers.tables import SCHEME_HMAC, SCHEME_SHA256, suppressions
 from subscribers.tokens import Tokens
-from tests.support.cli import CLI
+from tests.support.cli import CLI, assert_one_line_error
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -75,18 +76,66 @@ def test_a_key_stored_in_the_database_moves_to_the_file(db_url: str, tmp_path: P
         ctx.close()
 
 
-def test_server_database_keeps_its_keys_in_the_working_directory(
-    db_url: str, tmp_path: Path
+def test_the_key_file_lives_in_the_data_directory_whichever_folder_a_command_runs_from(
+    cli: CLI, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = Database(db_url)
     try:
-        expected = tmp_path / "clinicmail.db.keys" if db.is_sqlite else tmp_path / DEFAULT_FILE
+        # Default: beside the SQLite file; for a server database the per-user state directory
+        # ($XDG_STATE_HOME/clinicmail; the tests give each its own), never the working folder.
+        expected = (
+            tmp_path / "clinicmail.db.keys"
+            if db.is_sqlite
+            else tmp_path / "state" / "clinicmail" / DEFAULT_FILE
+        )
         assert db.key_file == expected
+        assert Database(db_url, data_dir=str(tmp_path / "data")).key_file == (
+            tmp_path / "data" / DEFAULT_FILE
+        )
         assert Database(db_url, key_file=str(tmp_path / "k" / "keys.json")).key_file == (
             tmp_path / "k" / "keys.json"
         )
     finally:
         db.dispose()
+    assert cli("init").code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run = cli("tick", "--json")
+    assert run.code == 0, run.err
+    # CLINICMAIL_DATA_DIR moves it: a new installation there, found from any folder.
+    data = tmp_path / "data"
+    cli.env("CLINICMAIL_DATA_DIR", str(data))
+    if db_url.startswith("sqlite"):
+        cli.env("CLINICMAIL_DATABASE_URL", f"sqlite:///{tmp_path / 'second.db'}")
+        assert cli("init").code == 0
+        assert stat.S_IMODE((data / DEFAULT_FILE).stat().st_mode) == 0o600
+        monkeypatch.chdir(tmp_path)
+        assert cli("keys", "list").code == 0
+
+
+def test_a_key_file_open_to_others_is_refused_with_the_fix(sqlite_cli: CLI, tmp_path: Path) -> None:
+    assert sqlite_cli("init").code == 0
+    key_file = tmp_path / "clinicmail.db.keys"
+    key_file.chmod(0o644)
+    run = sqlite_cli("stats", "--json")
+    assert_one_line_error(run, str(key_file), f"chmod 600 {key_file}")
+    key_file.chmod(0o600)
+    assert sqlite_cli("stats", "--json").code == 0
+
+
+def test_database_wal_and_key_file_are_private(sqlite_cli: CLI, tmp_path: Path) -> None:
+    assert sqlite_cli("init").code == 0
+    assert sqlite_cli("tick", "--json").code == 0
+    for name in ("clinicmail.db", "clinicmail.db-wal", "clinicmail.db.keys"):
+        path = tmp_path / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+    assert (tmp_path / "clinicmail.db").exists()
+    # A database an older version left open to others is made private by init (or upgrade).
+    (tmp_path / "clinicmail.db").chmod(0o644)
+    assert sqlite_cli("init").code == 0
+    assert stat.S_IMODE((tmp_path / "clinicmail.db").stat().st_mode) == 0o600
 
 
 def test_short_secret_key_is_refused_in_one_line(bare_cli: CLI) -> None:
@@ -111,6 +160,7 @@ def test_a_lost_or_foreign_key_file_stops_with_one_line(sqlite_cli: CLI, tmp_pat
     other = json.loads(original)
     other["suppression"] = "00" * 32
     key_file.write_text(json.dumps(other))
+    key_file.chmod(0o600)
     run = sqlite_cli("stats", "--json")
     assert run.code == 1 and "another database" in run.err
     assert run.err.strip().count("\n") == 0
@@ -160,3 +210,35 @@ def test_staff_address_defaults_to_the_from_address(sqlite_cli: CLI) -> None:
         ).staff_email
         == "ops@clinic.example"
     )
+
+
+def test_a_key_file_from_before_rotation_lists_and_rotates(sqlite_cli: CLI, tmp_path: Path) -> None:
+    assert sqlite_cli("init").code == 0
+    key_file = tmp_path / "clinicmail.db.keys"
+    data = json.loads(key_file.read_text())
+    # the form versions before `keys rotate` wrote: one signing key, no ids or ages
+    key_file.write_text(
+        json.dumps({"signing": data["signing"], "suppression": data["suppression"]})
+    )
+    listed = sqlite_cli("keys", "list")
+    assert listed.code == 0 and "age unknown" in listed.out and data["signing"] not in listed.out
+    assert sqlite_cli("keys", "rotate").code == 0
+    after = json.loads(key_file.read_text())
+    assert after["signing_keys"][0]["key"] == data["signing"]
+    assert after["signing"] == after["signing_keys"][-1]["key"] != data["signing"]
+    assert after["suppression"] == data["suppression"]
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_a_server_databases_key_file_left_in_the_working_directory_is_pointed_at(
+    cli: CLI, db_url: str, tmp_path: Path
+) -> None:
+    if db_url.startswith("sqlite"):
+        return  # an SQLite database's key file has always been beside it
+    assert cli("init").code == 0
+    key_file = tmp_path / "state" / "clinicmail" / DEFAULT_FILE
+    old_place = tmp_path / DEFAULT_FILE  # where versions before the data directory kept it
+    key_file.rename(old_place)
+    assert_one_line_error(cli("stats", "--json"), str(old_place), f"move it to {key_file}")
+    old_place.rename(key_file)
+    assert cli("stats", "--json").code == 0

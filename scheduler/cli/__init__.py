@@ -17,6 +17,7 @@ from scheduler.cli.context import close_all
 from scheduler.cli.doctor import doctor
 from scheduler.cli.errors import run
 from scheduler.cli.health import health
+from scheduler.cli.operations import backup, keys, restore, upgrade
 from scheduler.cli.outbox import outbox
 from scheduler.cli.service import init, serve, tick
 from scheduler.cli.stats import stats
@@ -33,7 +34,22 @@ def cli() -> None:
     """
 
 
-for command in (init, subscribers, campaigns, tick, serve, outbox, stats, health, users, doctor):
+for command in (
+    init,
+    upgrade,
+    backup,
+    restore,
+    keys,
+    subscribers,
+    campaigns,
+    tick,
+    serve,
+    outbox,
+    stats,
+    health,
+    users,
+    doctor,
+):
     cli.add_command(command)
 
 

@@ -13,14 +13,21 @@ from scheduler.cli.errors import fail
 from scheduler.cli.output import echo
 from scheduler.context import AppContext
 from scheduler.settings import load_settings
+from storage.db import SCHEMA_REVISIONS
 
 _OPEN: list[AppContext] = []
 
 
-def open_context(migrate: bool = True, *, create: bool = False) -> AppContext:
-    """The parts, built from the settings. ``migrate``: open the database and bring its schema
-    up to date. Only ``init`` passes ``create``: any other command run where no database is
-    (another folder, a typo in the URL) says so instead of quietly starting an empty one."""
+def open_context(
+    migrate: bool = True, *, create: bool = False, any_schema: bool = False
+) -> AppContext:
+    """The parts, built from the settings. ``migrate``: open the database (the parameter keeps
+    its old name). Only ``init`` passes ``create``, which creates or upgrades the schema: any
+    other command run where no database is (another folder, a typo in the URL) says so instead
+    of quietly starting an empty one, and on a schema that is not this version's it stops with
+    one line naming ``clinicmail upgrade`` (or the version it needs): nothing migrates silently.
+    Without ``migrate`` the database is not opened, but one that is there with another schema is
+    refused all the same, unless ``any_schema`` (``init``, ``upgrade``, ``backup``, ``restore``)."""
     ctx = AppContext.from_settings(load_settings())
     _OPEN.append(ctx)
     if migrate and not create and not ctx.db.exists():
@@ -28,8 +35,14 @@ def open_context(migrate: bool = True, *, create: bool = False) -> AppContext:
             f"no database at {Path(str(ctx.db.file)).resolve()}; run 'clinicmail init' to create it "
             "(or set CLINICMAIL_DATABASE_URL to the one you use)"
         )
-    if migrate:
+    if migrate and create:
         ctx.db.migrate()
+    elif migrate:
+        ctx.db.open()
+    elif not any_schema and ctx.db.exists():
+        found = ctx.db.schema_revisions()
+        if found and found != SCHEMA_REVISIONS:
+            ctx.db.open()  # says which: older (upgrade) or newer (the version it needs)
     return ctx
 
 
@@ -40,6 +53,13 @@ def check_catalog(ctx: AppContext) -> None:
     except CatalogError as exc:
         fail(
             f"the campaign library has {len(exc.problems)} problem(s); run 'clinicmail campaigns validate' to see them"
+        )
+    if len(ctx.catalog) == 0:
+        echo(
+            f"clinicmail: no campaigns: the campaigns folder {ctx.campaigns_dir} holds none and "
+            "the database has none, so no campaign email will be sent "
+            "(check CLINICMAIL_CAMPAIGNS_DIR)",
+            err=True,
         )
     for cid, problems in sorted(ctx.broken.items()):
         echo(

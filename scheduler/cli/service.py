@@ -13,11 +13,21 @@ from scheduler.cli.output import echo, echo_json
 
 
 @click.command()
-def init() -> None:
-    """Create or migrate the database (safe to run again)."""
-    ctx = open_context(create=True)
+@click.option(
+    "--no-backup",
+    is_flag=True,
+    help="When upgrading, do not back the database up before changing its schema.",
+)
+def init(no_backup: bool) -> None:
+    """Create the database, or upgrade it as 'clinicmail upgrade' does (safe to run again)."""
+    from scheduler.maintenance import upgrade
+
+    ctx = open_context(migrate=False, any_schema=True)
+    done = upgrade(ctx.db, make_backup=not no_backup)
     _ = ctx.tokens  # generates and stores the signing key on first run
     check_catalog(ctx)  # a new database gets the campaign library as its first content versions
+    if done.before.status == "older":
+        echo(done.describe())
     echo(f"database ready: {ctx.db.url.render_as_string(hide_password=True)}")
 
 
@@ -59,7 +69,7 @@ def tick(now_text: str | None, dry_run: bool, as_json: bool) -> None:
 def serve(host: str, port: int, no_scheduler: bool, scheduler_only: bool) -> None:
     """Run the HTTP app and the scheduler in one process."""
     from scheduler.logs import configure as configure_logging
-    from scheduler.service import port_problem, run_scheduler_only
+    from scheduler.service import base_url_problem, port_problem, run_scheduler_only
     from scheduler.service import serve as run_serve
 
     if no_scheduler and scheduler_only:
@@ -75,7 +85,9 @@ def serve(host: str, port: int, no_scheduler: bool, scheduler_only: bool) -> Non
         run_scheduler_only(ctx)
     else:
         # a log line, not a bare echo: with CLINICMAIL_LOG_FORMAT=json every line is JSON
-        logging.getLogger("clinicmail.service").info(
-            "clinicmail on http://%s:%d (transport: %s)", host, port, ctx.settings.transport
-        )
+        log = logging.getLogger("clinicmail.service")
+        mismatch = base_url_problem(ctx.settings.base_url, host, port)
+        if mismatch:
+            log.warning("%s", mismatch)
+        log.info("clinicmail on http://%s:%d (transport: %s)", host, port, ctx.settings.transport)
         run_serve(ctx, host, port, scheduler=not no_scheduler)

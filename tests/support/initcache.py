@@ -37,6 +37,7 @@ from tests.support.run import Run
 _ROOT = Path(tempfile.mkdtemp(prefix="clinicmail-init-"))
 atexit.register(shutil.rmtree, _ROOT, True)
 DB_FILE = "clinicmail.db"
+STATE_HOME, STATE = "XDG_STATE_HOME", "state"
 
 # fingerprint → the folder the real init ran in, its URL and what it printed (None: init failed
 # there, so each test runs its own)
@@ -73,18 +74,21 @@ def _fingerprint(backend: str, settings: list[tuple[str, str]]) -> str:
 
 @contextmanager
 def _as_if(workdir: Path, url: str) -> Iterator[None]:
-    """Run with another working directory and database URL, then put both back."""
-    old_cwd, old_url = Path.cwd(), os.environ.get("CLINICMAIL_DATABASE_URL")
+    """Run with another working directory, database URL and per-user state directory (where a
+    server database's key file goes), then put all three back."""
+    changed = {"CLINICMAIL_DATABASE_URL": url, STATE_HOME: str(workdir / STATE)}
+    old_cwd, old_env = Path.cwd(), {name: os.environ.get(name) for name in changed}
     os.chdir(workdir)
-    os.environ["CLINICMAIL_DATABASE_URL"] = url
+    os.environ.update(changed)
     try:
         yield
     finally:
         os.chdir(old_cwd)
-        if old_url is None:
-            os.environ.pop("CLINICMAIL_DATABASE_URL", None)
-        else:
-            os.environ["CLINICMAIL_DATABASE_URL"] = old_url
+        for name, value in old_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _template_db(fp: str) -> str:
@@ -142,6 +146,9 @@ def _copy_files(folder: Path, workdir: Path, db_path: Path | None) -> None:
             continue
         if db_path is not None and item.name.startswith(DB_FILE):
             shutil.copy2(item, db_path.with_name(db_path.name + item.name[len(DB_FILE) :]))
+        elif item.name == STATE:
+            target = Path(os.environ.get(STATE_HOME) or workdir / STATE)
+            shutil.copytree(item, target, dirs_exist_ok=True)
         elif item.is_dir():
             shutil.copytree(item, workdir / item.name, dirs_exist_ok=True)
         else:
