@@ -128,14 +128,20 @@ def awaiting_approval(ctx: AppContext) -> list[str]:
 
 def gate_notice(ctx: AppContext) -> str | None:
     """One line for start-up, ``clinicmail doctor`` and the dashboard while live content waits
-    for a clinician and the transport reaches patients; None when nothing is held."""
-    if not ctx.requires_approval:
-        return None
+    for a clinician's approval; None when nothing waits. With the ``sendgrid`` or ``smtp``
+    transport that content sends nothing; with the ``outbox`` it is sent, marked unreviewed."""
     waiting = awaiting_approval(ctx)
     if not waiting:
         return None
+    names = ", ".join(waiting)
+    if not ctx.requires_approval:
+        return (
+            f"{len(waiting)} campaign(s) are not yet approved by a clinician here ({names}); "
+            "the outbox transport shows them marked unreviewed, and sendgrid or smtp would send "
+            "nothing from them until a clinician approves them"
+        )
     return (
         f"{len(waiting)} campaign(s) await a clinician's approval and send nothing until it is "
-        f"given ({', '.join(waiting)}); only the safety email and system emails go out. "
-        "Approve with 'clinicmail campaigns approve CAMPAIGN --as EMAIL' or in the console"
+        f"given ({names}); only the safety email and system emails go out. Approve with "
+        "'clinicmail campaigns approve CAMPAIGN --as EMAIL' or on the console's review screen"
     )

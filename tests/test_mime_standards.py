@@ -40,6 +40,7 @@ from scheduler.tables import outbox
 from scheduler.tick import run_tick
 from subscribers.tables import subscribers
 from templates.system import OPS_EMAILS, SYSTEM_EMAILS
+from tests.support.approval import approve_library
 from tests.support.cli import CLI
 from tests.support.delivery import import_people
 from tests.support.newsletter import news_files
@@ -285,6 +286,7 @@ def test_every_smtp_message_keeps_the_standards(
     sink, port = smtp
     _configure(cli)
     use_smtp(cli, port)
+    approve_library(cli)  # campaign email goes only once a clinician approved it
     ctx, labels = _plant_every_email(cli, tmp_path)
     try:
         _send_everything(ctx)

@@ -1,15 +1,18 @@
-"""A clinician's approval of the bundled library, given through the real command line.
+"""A clinician's approval, given through the real command line (campaigns.review).
 
-With the ``sendgrid`` or ``smtp`` transport nothing from a campaign is sent until a clinician of
-the installation approved it (campaigns.review). A test that expects campaign email through
-those transports calls :func:`approve_library` once its environment is set (the transport
-included), before the first ``tick``.
+- :func:`approve_library`: with the ``sendgrid`` or ``smtp`` transport nothing from a campaign
+  is sent until a clinician of the installation approved it. A test that expects campaign email
+  through those transports calls it once its campaigns folder is set, before the first ``tick``
+  (the ``sg_cli`` fixture does).
+- :func:`broadcast_approved`: ``campaigns broadcast`` schedules only text a clinician approved;
+  a test that schedules one calls this instead of the bare command.
 """
 
 from __future__ import annotations
 
 import io
 import sys
+from pathlib import Path
 
 from tests.support.cli import CLI, Run
 
@@ -30,12 +33,7 @@ def approve_library(cli: CLI, *, reviewer: str = REVIEWER) -> list[str]:
     """Create the clinician ``reviewer`` (once) and approve every campaign of the library that
     awaits review with ``clinicmail campaigns approve``; returns the campaigns approved."""
     cli.init()
-    listed = _with_stdin(cli, "", "users", "list")
-    if reviewer not in listed.out:
-        added = _with_stdin(
-            cli, REVIEWER_PASSWORD + "\n", "users", "add", reviewer, "--role", "clinician"
-        )
-        assert added.code == 0, added.err
+    _reviewer(cli, reviewer)
     campaigns = cli("campaigns", "list")
     assert campaigns.code == 0, campaigns.err
     approved = []
@@ -51,3 +49,38 @@ def approve_library(cli: CLI, *, reviewer: str = REVIEWER) -> list[str]:
         else:
             assert "awaits review" in run.err, run.err  # approved already
     return approved
+
+
+def _reviewer(cli: CLI, reviewer: str) -> None:
+    listed = _with_stdin(cli, "", "users", "list")
+    if reviewer not in listed.out:
+        added = _with_stdin(
+            cli, REVIEWER_PASSWORD + "\n", "users", "add", reviewer, "--role", "clinician"
+        )
+        assert added.code == 0, added.err
+
+
+def broadcast_approved(cli: CLI, *args: str, reviewer: str = REVIEWER) -> Run:
+    """``clinicmail campaigns broadcast ARGS`` through the clinical review, as an operator does
+    it: the first run puts the text in the review queue, the clinician ``reviewer`` approves
+    it with ``clinicmail campaigns approve broadcast.ID``, and the same command again schedules
+    it. Returns the last run (a refusal as soon as one comes)."""
+    from campaigns.broadcasts import slug_from
+
+    first = cli("campaigns", "broadcast", *args)
+    waiting = "waiting for a clinician's review" in first.out or '"in_review"' in first.out
+    if first.code != 0 or not waiting:
+        return first
+    slug = args[args.index("--id") + 1] if "--id" in args else slug_from(Path(args[0]).stem)
+    _reviewer(cli, reviewer)
+    approved = _with_stdin(
+        cli,
+        REVIEWER_PASSWORD + "\n",
+        "campaigns",
+        "approve",
+        f"broadcast.{slug}",
+        "--as",
+        reviewer,
+    )
+    assert approved.code == 0, approved.err
+    return cli("campaigns", "broadcast", *args)
