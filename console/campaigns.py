@@ -564,24 +564,4 @@ def router(ports: ConsolePorts) -> APIRouter:
             f"{BASE}/{campaign_id}/versions/{v.id}/files/{name}?sent={outcome}", status_code=303
         )
 
-    @r.get("/admin/reviews", include_in_schema=False)
-    def reviews(request: Request, session: Staff) -> Response:
-        """What clinicians need to look at: versions waiting for review, and active content whose
-        review is due (never reviewed here, or past the review interval)."""
-        now = utcnow()
-        with db.begin() as conn:
-            waiting = versions.in_state(conn, versions.IN_REVIEW)
-            due = [v for v in versions.in_state(conn, versions.ACTIVE) if v.review_due(now)]
-        return page(
-            request,
-            "reviews.html",
-            {
-                "title": "Reviews",
-                "waiting": waiting,
-                "due": due,
-                "now": now,
-                "review_label": review_label,
-            },
-        )
-
     return r
