@@ -83,6 +83,7 @@ def test_failing_transport_backs_off_alerts_once_and_recovers(
     cli.env("SENDGRID_API_KEY", "SG.health")
     cli.env("CLINICMAIL_SENDGRID_HOST", bad_host)
     cli.env("CLINICMAIL_STAFF_EMAIL", STAFF)
+    approve_library(cli)  # campaign email goes only once a clinician approved it
     import_people(cli, tmp_path, ["pia@example.com,Pia,lower_back;sciatica,Europe/London,yes,,"])
 
     def tick(at: str) -> dict[str, Any]:

@@ -19,6 +19,11 @@ def init() -> None:
     _ = ctx.tokens  # generates and stores the signing key on first run
     check_catalog(ctx)  # a new database gets the campaign library as its first content versions
     echo(f"database ready: {ctx.db.url.render_as_string(hide_password=True)}")
+    from scheduler.approvals import gate_notice
+
+    notice = gate_notice(ctx)  # the library arrives awaiting a clinician's approval
+    if notice is not None:
+        echo(notice)
 
 
 @click.command()
