@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser import EXE, Site, shot, sign_in
+from tests.support.browser import Site, shot, sign_in
 from tests.support.console import PASSWORD, STAFF
 from tests.support.newsletter import news_files
+from tests.support.serve import EXE
 
 CID = "spasm-education"
 CORA = "cora@clinic.example"
