@@ -387,7 +387,14 @@ def mark_scheduled(
     return _reload(conn, n)
 
 
-def mark_cancelled(conn: Connection, n: Newsletter, now: datetime, *, audit: Audit) -> Newsletter:
+def mark_cancelled(
+    conn: Connection,
+    n: Newsletter,
+    now: datetime,
+    *,
+    audit: Audit,
+    detail: dict[str, Any] | None = None,
+) -> Newsletter:
     review.move(
         conn,
         KIND,
@@ -397,6 +404,7 @@ def mark_cancelled(conn: Connection, n: Newsletter, now: datetime, *, audit: Aud
         now,
         audit=audit,
         action="cancel",
+        detail=detail,
         cancelled_at=now,
     )
     return _reload(conn, n)

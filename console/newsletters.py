@@ -511,17 +511,9 @@ def router(ports: ConsolePorts) -> APIRouter:
             if n.state == nl.SCHEDULED:
                 # The same cancel as `clinicmail campaigns cancel-broadcast`.
                 stopped, dropped = bc.cancel(conn, bc.campaign_id_for(n.slug), now)
-            nl.mark_cancelled(conn, n, now, audit=auditor(session, now))
-            if stopped + dropped:
-                audit.record(
-                    conn,
-                    session.user,
-                    "newsletter.cancel_sends",
-                    TARGET,
-                    n.id,
-                    now,
-                    {"not_sent": stopped + dropped},
-                )
+            nl.mark_cancelled(
+                conn, n, now, audit=auditor(session, now), detail={"not_sent": stopped + dropped}
+            )
         return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
 
     return r
