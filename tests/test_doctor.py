@@ -322,6 +322,7 @@ def test_an_smtp_relay_is_checked_with_the_include_and_selector_named(
     sqlite_cli: CLI, dns: tuple[str, ZoneResolver]
 ) -> None:
     relay = {"CLINICMAIL_TRANSPORT": "smtp", "CLINICMAIL_SMTP_URL": "smtp://127.0.0.1:2525"}
+    approve_library(sqlite_cli)
     code, report = doctor(sqlite_cli, dns[0], "relay.example", **relay)
     assert code == 0 and report["provider"] == "smtp"
     checks = by_check(report)
