@@ -169,6 +169,7 @@ def warn_if_awaiting_review(ctx: AppContext) -> None:
     through sendgrid or smtp, sends nothing): see campaigns.review."""
     from scheduler.approvals import gate_notice
 
+    _ = ctx.catalog  # a new database gets the library first
     notice = gate_notice(ctx)
     if notice is not None:
         log.warning(notice)
