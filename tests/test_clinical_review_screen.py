@@ -39,6 +39,10 @@ def _ids(console: Console) -> dict[str, str]:
 def test_review_walk(console: Console) -> None:
     assert users_cmd(console.cli, "add", CORA, "--role", "clinician").code == 0
     marketing, m_token = console.signed_in("marketing")
+    # The dashboard says the live library is not yet approved by a clinician here (the outbox
+    # demo sends it, marked so).
+    dashboard = marketing.get("/admin").text
+    assert 'id="review-gate"' in dashboard and "spasm-education" in dashboard
     assert marketing.post(f"{'/admin/campaigns'}/{CID}/drafts", data={"csrf_token": m_token})
     draft = _ids(console)["draft"]
     base = f"/admin/campaigns/{CID}/versions/{draft}/files"
