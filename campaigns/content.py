@@ -2,8 +2,9 @@
 
 The library folder (``CLINICMAIL_CAMPAIGNS_DIR``, the bundled library by default) is where
 content *comes from*: any campaign in it that the database has never seen is imported once, as
-active but not yet reviewed by a clinician at this clinic, so a new installation sends out of the
-box. After that the database is the truth: edit in the console, or change the folder and run
+live content awaiting a clinician's review here: the ``outbox`` transport (the demo) sends it out
+of the box, marked unreviewed; the ``sendgrid`` and ``smtp`` transports hold it until a clinician
+of this installation approves it (:mod:`campaigns.review`). After that the database is the truth: edit in the console, or change the folder and run
 ``clinicmail campaigns import DIR``.
 """
 
@@ -71,10 +72,12 @@ def seed(conn: Connection, library: Path, renderer: Renderer) -> dict[str, list[
 
 
 def load(
-    db: Database, library: Path, renderer: Renderer
+    db: Database, library: Path, renderer: Renderer, *, require_approval: bool = False
 ) -> tuple[Catalog, str, dict[str, list[Problem]]]:
     """The catalog of active versions (seeding the library first), its generation, and the
     campaigns set aside because they cannot be built with this installation's settings.
+    ``require_approval``: live content no clinician here approved is loaded held
+    (:func:`campaigns.versions.load_active`).
 
     A broken campaign stands in as a paused placeholder (:func:`campaigns.loader.set_aside`) so
     every other campaign keeps sending. Before the database is created (``campaigns preview`` on
@@ -84,7 +87,9 @@ def load(
         try:
             with db.begin() as conn:
                 unseeded = seed(conn, library, renderer)
-                campaigns, broken = versions.load_active(conn, renderer)
+                campaigns, broken = versions.load_active(
+                    conn, renderer, require_approval=require_approval
+                )
                 broken.update(unseeded)
                 generation = versions.generation(conn)
             break

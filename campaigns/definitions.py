@@ -176,6 +176,10 @@ class Campaign(BaseModel):
     # Which stored content version this is, when the content comes from the database; the
     # ledger records it on each send (``sends.content_version``).
     version_id: str | None = None
+    # Live content no clinician of this installation has approved yet, loaded where the
+    # transport reaches patients (sendgrid, smtp): people are enrolled, but the planner plans
+    # nothing from it until a clinician approves it (campaigns.review).
+    held: bool = False
 
     @property
     def id(self) -> str:

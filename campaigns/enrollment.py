@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, literal, literal_column, select, true, tuple_, update
+from sqlalchemy import Connection, case, literal, literal_column, select, true, tuple_, update
 
 from campaigns.definitions import Campaign, Step, Variant
 from campaigns.loader import Catalog
@@ -86,6 +86,25 @@ def enroll(conn: Connection, catalog: Catalog, people: Iterable[Profile], now: d
     )
     result = conn.execute(stmt)
     return max(result.rowcount, 0)
+
+
+def wake(conn: Connection, campaign_id: str, now: datetime) -> int:
+    """Make a campaign's waiting enrollments due again at once, after its content was approved
+    (the planner held them while it awaited review): someone not sent its first step yet is due
+    from when they were enrolled, anyone else from ``now``. Returns how many."""
+    c = enrollments.c
+    moment = literal(now, UTCDateTime())
+    done = conn.execute(
+        update(enrollments)
+        .where(
+            c.campaign_id == campaign_id,
+            c.status == ACTIVE,
+            c.next_due_at.is_not(None),
+            c.next_due_at > moment,
+        )
+        .values(next_due_at=case((c.step_index == 0, c.created_at), else_=moment))
+    )
+    return int(done.rowcount or 0)
 
 
 def leave_all(conn: Connection, subscriber_id: int, now: datetime) -> None:

@@ -6,10 +6,12 @@ A newsletter moves through::
     draft → in_review → approved (immutable) → scheduled → cancelled
       ↑________|  (changes requested)
 
-Only drafts change. Only a clinician approves, never a newsletter they edited (the same rule
-as campaign content, :mod:`campaigns.versions`). Scheduling hands the approved text to
-:mod:`campaigns.broadcasts` (through the scheduler, like ``clinicmail campaigns broadcast``);
-from then on progress and cancelling are the broadcast's.
+The states, who may take each step and the audit entries are :mod:`campaigns.review`'s (the
+same workflow as campaign content). Scheduling hands the approved text to
+:mod:`campaigns.broadcasts` (through the scheduler, which refuses any other); from then on
+progress and cancelling are the broadcast's. ``clinicmail campaigns broadcast FILE`` makes a
+newsletter in review from FILE (kept as written, in ``sources``) and schedules it once a
+clinician approved exactly that text.
 
 The audience is kept as the segment builder's choices (symptom codes, symptom groups,
 engagement) and turned into a segment rule by :func:`rule_data`.
@@ -24,12 +26,23 @@ from datetime import datetime
 from typing import Any
 
 import yaml
-from sqlalchemy import JSON, Boolean, Column, Connection, String, Table, Text, insert, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
 
+from campaigns import review
+from campaigns.review import Actor, Audit, Kind, ReviewError
 from campaigns.tables import ReviewedContent, review_columns, review_fields
-from core.errors import InputError
 from storage.schema import UTCDateTime, metadata
-from storage.sql import move_state
 
 DRAFT, IN_REVIEW, APPROVED, SCHEDULED, CANCELLED = (
     "draft",
@@ -54,13 +67,19 @@ newsletters = Table(
     # number); it still counts toward the weekly cap. See campaigns.cadence.
     Column("time_sensitive", Boolean, nullable=False, default=False, server_default="0"),
     *review_columns(),
+    # The files as written, when the newsletter came from ``clinicmail campaigns broadcast``
+    # (a Markdown file and its variant files); None when written in the console's editor.
+    Column("sources", JSON),
     Column("scheduled_at", UTCDateTime()),
     Column("cancelled_at", UTCDateTime()),
 )
 
 
-class NewsletterError(InputError, ValueError):
+class NewsletterError(ReviewError):
     """A change the workflow does not allow; the message says why in plain words."""
+
+
+KIND = Kind(newsletters, "newsletter", "newsletter", "newsletter", NewsletterError)
 
 
 @dataclass(frozen=True)
@@ -152,6 +171,7 @@ class Newsletter(ReviewedContent):
     scheduled_at: datetime | None
     time_sensitive: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    imported: dict[str, str] | None = None  # the files from `campaigns broadcast`, if any
 
     @property
     def editable(self) -> bool:
@@ -170,18 +190,22 @@ class Newsletter(ReviewedContent):
 
     @property
     def file_name(self) -> str:
+        """The main Markdown file (the first of the imported files, which lists the others)."""
+        if self.imported:
+            return next(iter(self.imported))
         return f"{self.slug}.md"
 
     @property
     def sources(self) -> dict[str, str]:
+        """The files that are sent: as imported, or built from the editor's fields."""
+        if self.imported:
+            return dict(self.imported)
         return {self.file_name: markdown(self.subject, self.preheader, self.body)}
 
 
 def _newsletter(row: Any) -> Newsletter:
     r = row._mapping
-    audience = r["audience"]
-    if isinstance(audience, str):  # some drivers hand JSON back as text
-        audience = json.loads(audience)
+    audience = _json(r["audience"])  # some drivers hand JSON back as text
     return Newsletter(
         slug=r["slug"],
         subject=r["subject"],
@@ -192,7 +216,12 @@ def _newsletter(row: Any) -> Newsletter:
         **review_fields(r),
         scheduled_at=r["scheduled_at"],
         time_sensitive=bool(r["time_sensitive"]),
+        imported=_json(r["sources"]),
     )
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def get(conn: Connection, newsletter_id: str) -> Newsletter | None:
@@ -218,10 +247,14 @@ def create(
     *,
     slug: str,
     fields: Fields,
-    editor_id: int,
+    editor_id: int | None,
     editor: str,
     now: datetime,
+    sources: dict[str, str] | None = None,
+    audit: Audit | None = None,
 ) -> Newsletter:
+    """A new draft (``editor_id`` None: from the command line, with its files as ``sources``);
+    ``audit`` records its creation in the same transaction."""
     nid = secrets.token_hex(16)
     conn.execute(
         insert(newsletters).values(
@@ -229,21 +262,52 @@ def create(
             slug=slug,
             **fields.values(),
             state=DRAFT,
-            editor_ids=[editor_id],
+            editor_ids=[editor_id] if editor_id is not None else [],
             created_by=editor,
             created_at=now,
             updated_at=now,
+            sources=sources,
         )
     )
+    if audit is not None:
+        audit(conn, "newsletter.create", KIND.target_type, nid, {"slug": slug})
     found = get(conn, nid)
     assert found is not None
     return found
 
 
-def _move(
-    conn: Connection, n: Newsletter, frm: tuple[str, ...], to: str, now: datetime, **values: Any
-) -> Newsletter:
-    move_state(conn, newsletters, "newsletter", n, frm, to, now, NewsletterError, **values)
+def require(conn: Connection, newsletter_id: str) -> Newsletter:
+    found = get(conn, newsletter_id)
+    if found is None:
+        raise NewsletterError("there is no such newsletter")
+    return found
+
+
+def set_sources(conn: Connection, n: Newsletter, sources: dict[str, str] | None) -> None:
+    """Keep the files a draft came from (``campaigns broadcast``); only a draft changes."""
+    conn.execute(
+        update(newsletters)
+        .where(newsletters.c.id == n.id, newsletters.c.state == DRAFT)
+        .values(sources=sources)
+    )
+
+
+def by_slug(conn: Connection, slug: str) -> Newsletter | None:
+    row = conn.execute(select(newsletters).where(newsletters.c.slug == slug)).first()
+    return _newsletter(row) if row else None
+
+
+def awaiting_review(conn: Connection) -> list[Newsletter]:
+    """Newsletters a clinician has to look at, oldest submission first."""
+    rows = conn.execute(
+        select(newsletters)
+        .where(newsletters.c.state == IN_REVIEW)
+        .order_by(newsletters.c.submitted_at, newsletters.c.id)
+    )
+    return [_newsletter(r) for r in rows]
+
+
+def _reload(conn: Connection, n: Newsletter) -> Newsletter:
     found = get(conn, n.id)
     assert found is not None
     return found
@@ -254,69 +318,93 @@ def save(
     n: Newsletter,
     *,
     fields: Fields,
-    editor_id: int,
+    actor: Actor,
     now: datetime,
+    audit: Audit,
+    expected_revision: int | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> Newsletter:
-    """Change a draft (approved text never changes)."""
-    if not n.editable:
-        raise NewsletterError("only a draft can be changed")
-    return _move(
+    """Change a draft (approved text never changes); written in the editor, so any files
+    imported from the command line give way to the fields. A page that read an older
+    ``expected_revision`` gets :class:`campaigns.review.StaleRevision`."""
+    current = _reload(conn, n)
+    review.save(
         conn,
-        n,
-        (DRAFT,),
-        DRAFT,
+        KIND,
+        current,
         now,
+        actor=actor,
+        audit=audit,
+        expected_revision=expected_revision,
+        detail=detail,
+        sources=None,
         **fields.values(),
-        editor_ids=sorted({*n.editor_ids, editor_id}),
     )
+    return _reload(conn, n)
 
 
-def submit(conn: Connection, n: Newsletter, now: datetime) -> Newsletter:
+def submit(conn: Connection, n: Newsletter, now: datetime, *, audit: Audit) -> Newsletter:
     """Draft → in review (the caller checked the content first)."""
-    return _move(conn, n, (DRAFT,), IN_REVIEW, now, submitted_at=now)
-
-
-def _reviewer_may(n: Newsletter, reviewer_id: int, role: str) -> None:
-    if role != "clinician":
-        raise NewsletterError("only a clinician reviews content")
-    if reviewer_id in n.editor_ids:
-        raise NewsletterError("you edited this newsletter, so another clinician must review it")
+    review.submit(conn, KIND, n, now, audit=audit)
+    return _reload(conn, n)
 
 
 def approve(
-    conn: Connection,
-    n: Newsletter,
-    reviewer_id: int,
-    reviewer: str,
-    role: str,
-    note: str,
-    now: datetime,
+    conn: Connection, n: Newsletter, reviewer: Actor, note: str, now: datetime, *, audit: Audit
 ) -> Newsletter:
-    _reviewer_may(n, reviewer_id, role)
-    return _move(
-        conn,
-        n,
-        (IN_REVIEW,),
-        APPROVED,
-        now,
-        reviewed_by=reviewer,
-        reviewed_by_id=reviewer_id,
-        reviewed_at=now,
-        review_note=note.strip() or None,
-    )
+    """A clinician's approval (never of a newsletter they edited)."""
+    review.approve(conn, KIND, n, reviewer, note, now, audit=audit)
+    return _reload(conn, n)
 
 
 def request_changes(
-    conn: Connection, n: Newsletter, reviewer_id: int, role: str, note: str, now: datetime
+    conn: Connection, n: Newsletter, reviewer: Actor, note: str, now: datetime, *, audit: Audit
 ) -> Newsletter:
-    if role != "clinician":
-        raise NewsletterError("only a clinician reviews content")
-    return _move(conn, n, (IN_REVIEW,), DRAFT, now, review_note=note.strip() or None)
+    review.request_changes(conn, KIND, n, reviewer, note, now, audit=audit)
+    return _reload(conn, n)
 
 
-def mark_scheduled(conn: Connection, n: Newsletter, now: datetime) -> Newsletter:
-    return _move(conn, n, (APPROVED,), SCHEDULED, now, scheduled_at=now)
+def mark_scheduled(
+    conn: Connection,
+    n: Newsletter,
+    now: datetime,
+    *,
+    audit: Audit,
+    detail: dict[str, Any] | None = None,
+) -> Newsletter:
+    review.move(
+        conn,
+        KIND,
+        n,
+        (APPROVED,),
+        SCHEDULED,
+        now,
+        audit=audit,
+        action="schedule",
+        detail=detail,
+        scheduled_at=now,
+    )
+    return _reload(conn, n)
 
 
-def mark_cancelled(conn: Connection, n: Newsletter, now: datetime) -> Newsletter:
-    return _move(conn, n, (DRAFT, IN_REVIEW, APPROVED, SCHEDULED), CANCELLED, now, cancelled_at=now)
+def mark_cancelled(
+    conn: Connection,
+    n: Newsletter,
+    now: datetime,
+    *,
+    audit: Audit,
+    detail: dict[str, Any] | None = None,
+) -> Newsletter:
+    review.move(
+        conn,
+        KIND,
+        n,
+        (DRAFT, IN_REVIEW, APPROVED, SCHEDULED),
+        CANCELLED,
+        now,
+        audit=audit,
+        action="cancel",
+        detail=detail,
+        cancelled_at=now,
+    )
+    return _reload(conn, n)

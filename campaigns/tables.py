@@ -89,6 +89,9 @@ def review_columns() -> list[Column[object]]:
         Column("reviewed_by_id", Integer),
         Column("reviewed_at", UTCDateTime()),
         Column("review_note", Text),
+        # Bumped by every change: a save from a page that read an older revision is refused
+        # (optimistic concurrency; see campaigns.review).
+        Column("revision", Integer, nullable=False, default=1, server_default="1"),
     ]
 
 
@@ -107,6 +110,7 @@ class ReviewedContent:
     reviewed_by: str | None
     reviewed_at: datetime | None
     review_note: str | None
+    revision: int
 
 
 def review_fields(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -122,4 +126,5 @@ def review_fields(row: Mapping[str, Any]) -> dict[str, Any]:
         "reviewed_by": row["reviewed_by"],
         "reviewed_at": row["reviewed_at"],
         "review_note": row["review_note"],
+        "revision": int(row["revision"] or 1),
     }

@@ -42,19 +42,20 @@ from sqlalchemy import (
     update,
 )
 
+from campaigns import enrollment, review
 from campaigns.definitions import STEP_FILE, Campaign
 from campaigns.loader import Problem, load_campaign
+from campaigns.review import CLI, Actor, Audit, Kind, ReviewError
 from campaigns.tables import ReviewedContent, review_columns, review_fields
-from core.errors import InputError
 from storage.schema import UTCDateTime, kv, metadata
-from storage.sql import move_state
 from templates import Renderer
+
+__all__ = ["CLI", "Actor", "Audit", "Version", "VersionError"]
 
 DRAFT, IN_REVIEW, APPROVED, ACTIVE, RETIRED = "draft", "in_review", "approved", "active", "retired"
 STATES = (DRAFT, IN_REVIEW, APPROVED, ACTIVE, RETIRED)
 BUNDLED, IMPORTED, CONSOLE = "bundled", "import", "console"
 GENERATION_KEY = "content_generation"
-APPROVAL_FILE = "approval.json"  # written by export, read by import (see read_approval)
 
 campaign_versions = Table(
     "campaign_versions",
@@ -78,20 +79,8 @@ Index(
 )
 
 
-class VersionError(InputError, ValueError):
+class VersionError(ReviewError):
     """A change the workflow does not allow; the message says why in plain words."""
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: a staff member (id, address, role) or the command line (id None)."""
-
-    id: int | None
-    name: str
-    role: str = "ops"
-
-
-CLI = Actor(None, "cli")
 
 
 @dataclass(frozen=True)
@@ -104,11 +93,13 @@ class Version(ReviewedContent):
     based_on: str | None
     review_due_at: datetime | None
     activated_at: datetime | None
+    reviewed_by_id: int | None = None
 
     @property
     def clinic_reviewed(self) -> bool:
-        """False for content no clinician at this clinic has reviewed (bundled, say)."""
-        return self.reviewed_at is not None
+        """False for content no clinician of this installation has approved (the bundled
+        library as installed, say): see :func:`campaigns.review.clinic_approved`."""
+        return review.clinic_approved(self)
 
     @property
     def editable(self) -> bool:
@@ -116,6 +107,14 @@ class Version(ReviewedContent):
 
     def review_due(self, now: datetime) -> bool:
         return self.review_due_at is None or self.review_due_at <= now
+
+
+def _describe(v: Version) -> dict[str, object]:
+    """How the audit log names a version (opaque ids only)."""
+    return {"campaign": v.campaign_id, "number": v.number}
+
+
+KIND = Kind(campaign_versions, "version", "campaign_version", "content", VersionError, _describe)
 
 
 def _version(row: object) -> Version:
@@ -129,6 +128,7 @@ def _version(row: object) -> Version:
         based_on=r["based_on"],
         **review_fields(r),
         review_due_at=r["review_due_at"],
+        reviewed_by_id=r["reviewed_by_id"],
         activated_at=r["activated_at"],
     )
 
@@ -254,10 +254,13 @@ def _parse(
 
 
 def load_active(
-    conn: Connection, renderer: Renderer
+    conn: Connection, renderer: Renderer, *, require_approval: bool = False
 ) -> tuple[list[Campaign], dict[str, list[Problem]]]:
     """The active version of every campaign, each tagged with its ``version_id``, and the
-    problems of each active version that cannot be built (by campaign id)."""
+    problems of each active version that cannot be built (by campaign id).
+
+    ``require_approval`` (the transport reaches patients): a version no clinician of this
+    installation approved is loaded ``held``, so nothing is planned from it."""
     campaigns: list[Campaign] = []
     broken: dict[str, list[Problem]] = {}
     for v in in_state(conn, ACTIVE):
@@ -265,7 +268,8 @@ def load_active(
         if found:
             broken[v.campaign_id] = found
         elif campaign is not None:
-            campaigns.append(campaign.model_copy(update={"version_id": v.id}))
+            held = require_approval and not v.clinic_reviewed
+            campaigns.append(campaign.model_copy(update={"version_id": v.id, "held": held}))
     return campaigns, broken
 
 
@@ -289,9 +293,10 @@ def create(
     actor: Actor,
     now: datetime,
     based_on: str | None = None,
-    review: tuple[Actor, datetime, str, timedelta] | None = None,
+    submitted: bool = False,
 ) -> Version:
-    """Store a new version. ``review`` = (reviewer, when, note, interval) keeps an approval."""
+    """Store a new version (never an approved one: approval is given here, by a clinician,
+    through :func:`approve`). ``submitted`` stamps a version created in review."""
     vid = secrets.token_hex(16)
     values: dict[str, object] = {
         "id": vid,
@@ -308,15 +313,8 @@ def create(
         "updated_at": now,
         "activated_at": now if state == ACTIVE else None,
     }
-    if review is not None:
-        reviewer, at, note, interval = review
-        values.update(
-            reviewed_by=reviewer.name,
-            reviewed_by_id=reviewer.id,
-            reviewed_at=at,
-            review_note=note,
-            review_due_at=at + interval,
-        )
+    if submitted:
+        values["submitted_at"] = now
     if state == ACTIVE:
         _retire_active(conn, campaign_id, now)
     conn.execute(insert(campaign_versions).values(**values))
@@ -329,16 +327,8 @@ def _retire_active(conn: Connection, campaign_id: str, now: datetime) -> None:
     conn.execute(
         update(campaign_versions)
         .where(campaign_versions.c.campaign_id == campaign_id, campaign_versions.c.state == ACTIVE)
-        .values(state=RETIRED, updated_at=now)
+        .values(state=RETIRED, updated_at=now, revision=campaign_versions.c.revision + 1)
     )
-
-
-def _move(
-    conn: Connection, v: Version, frm: tuple[str, ...], to: str, now: datetime, **values: object
-) -> Version:
-    """A state change that only happens if nobody moved the version meanwhile."""
-    move_state(conn, campaign_versions, "version", v, frm, to, now, VersionError, **values)
-    return require(conn, v.id)
 
 
 def draft_of(conn: Connection, campaign_id: str) -> Version | None:
@@ -351,8 +341,27 @@ def draft_of(conn: Connection, campaign_id: str) -> Version | None:
     return _version(row) if row else None
 
 
-def start_draft(conn: Connection, campaign_id: str, actor: Actor, now: datetime) -> Version:
-    """The open draft, or a new one copied from the newest version."""
+def live(conn: Connection, campaign_id: str) -> Version | None:
+    """The campaign's active version, if any."""
+    return next((v for v in versions_of(conn, campaign_id) if v.state == ACTIVE), None)
+
+
+def awaiting_review(conn: Connection, campaign_id: str) -> list[Version]:
+    """The versions of a campaign that wait for a clinician: those submitted for review (oldest
+    first), or else its live version when no clinician here has approved it (the bundled
+    library as installed)."""
+    history = versions_of(conn, campaign_id)
+    waiting = sorted((v for v in history if v.state == IN_REVIEW), key=lambda v: v.number)
+    if waiting:
+        return waiting
+    return [v for v in history if v.state == ACTIVE and not review.clinic_approved(v)]
+
+
+def start_draft(
+    conn: Connection, campaign_id: str, actor: Actor, now: datetime, *, audit: Audit
+) -> Version:
+    """The open draft, or a new one copied from the live version (the newest one only when
+    nothing is live), so a draft never silently drops what a clinician approved."""
     existing = draft_of(conn, campaign_id)
     if existing is not None:
         return existing
@@ -360,7 +369,7 @@ def start_draft(conn: Connection, campaign_id: str, actor: Actor, now: datetime)
     if not history:
         raise VersionError(f"there is no campaign {campaign_id!r}")
     base = next((v for v in history if v.state == ACTIVE), history[0])
-    return create(
+    made = create(
         conn,
         campaign_id,
         base.files,
@@ -370,137 +379,133 @@ def start_draft(conn: Connection, campaign_id: str, actor: Actor, now: datetime)
         now=now,
         based_on=base.id,
     )
+    audit(
+        conn,
+        "content.draft",
+        KIND.target_type,
+        made.id,
+        {**_describe(made), "based_on": base.number},
+    )
+    return made
 
 
 def save_draft(
-    conn: Connection, v: Version, files: Mapping[str, str], actor: Actor, now: datetime
+    conn: Connection,
+    v: Version,
+    files: Mapping[str, str],
+    actor: Actor,
+    now: datetime,
+    *,
+    audit: Audit,
+    expected_revision: int | None = None,
+    action: str = "edit",
+    detail: Mapping[str, object] | None = None,
 ) -> Version:
-    """Replace a draft's files (only a draft changes; approved content never does)."""
-    if not v.editable:
-        raise VersionError("only a draft can be changed; start a new draft from this version")
-    editors = sorted({*v.editor_ids, *([actor.id] if actor.id is not None else [])})
-    done = conn.execute(
-        update(campaign_versions)
-        .where(campaign_versions.c.id == v.id, campaign_versions.c.state == DRAFT)
-        .values(
-            files=dict(files),
-            files_sha256=files_digest(files),
-            editor_ids=editors,
-            updated_at=now,
-        )
+    """Replace a draft's files (only a draft changes; approved content never does). A page that
+    read ``expected_revision`` and is out of date gets :class:`campaigns.review.StaleRevision`."""
+    current = require(conn, v.id)
+    review.save(
+        conn,
+        KIND,
+        current,
+        now,
+        actor=actor,
+        audit=audit,
+        expected_revision=expected_revision,
+        action=action,
+        detail=detail,
+        files=dict(files),
+        files_sha256=files_digest(files),
     )
-    if not done.rowcount:
-        raise VersionError("only a draft can be changed; start a new draft from this version")
     return require(conn, v.id)
 
 
-def submit(conn: Connection, v: Version, renderer: Renderer, now: datetime) -> Version:
+def submit(
+    conn: Connection, v: Version, renderer: Renderer, now: datetime, *, audit: Audit
+) -> Version:
     """Draft → in review, only when the content passes validation."""
     _, problems = parse(v.campaign_id, v.files, renderer)
     if problems:
         raise VersionError(f"fix the {len(problems)} problem(s) shown before asking for review")
-    return _move(conn, v, (DRAFT,), IN_REVIEW, now, submitted_at=now)
+    review.submit(conn, KIND, v, now, audit=audit)
+    return require(conn, v.id)
 
 
 def request_changes(
-    conn: Connection, v: Version, reviewer: Actor, note: str, now: datetime
+    conn: Connection, v: Version, reviewer: Actor, note: str, now: datetime, *, audit: Audit
 ) -> Version:
     """In review → draft, with the reviewer's note."""
-    _require_clinician(reviewer)
-    return _move(conn, v, (IN_REVIEW,), DRAFT, now, review_note=note.strip() or None)
-
-
-def _require_clinician(reviewer: Actor) -> None:
-    if reviewer.role != "clinician":
-        raise VersionError("only a clinician reviews content")
+    review.request_changes(conn, KIND, v, reviewer, note, now, audit=audit)
+    return require(conn, v.id)
 
 
 def approve(
-    conn: Connection, v: Version, reviewer: Actor, note: str, now: datetime, interval: timedelta
+    conn: Connection,
+    v: Version,
+    reviewer: Actor,
+    note: str,
+    now: datetime,
+    interval: timedelta,
+    *,
+    audit: Audit,
 ) -> Version:
-    """A clinician's review: in review → approved; or, for active content nobody at the clinic
-    has reviewed yet (the bundled library) or whose review is due, the review is recorded and
-    it stays active. Never by someone who edited the version."""
-    _require_clinician(reviewer)
-    if reviewer.id is not None and reviewer.id in v.editor_ids:
-        raise VersionError("you edited this version, so another clinician must review it")
-    review: dict[str, object] = {
-        "reviewed_by": reviewer.name,
-        "reviewed_by_id": reviewer.id,
-        "reviewed_at": now,
-        "review_note": note.strip() or None,
-        "review_due_at": now + interval,
-    }
+    """A clinician's review: in review → approved; or, for live content no clinician here has
+    approved yet (the bundled library) or whose review is due, the review is recorded and it
+    stays live. Never by someone who edited the version (:func:`campaigns.review.may_approve`)."""
+    frm, to = ((ACTIVE,), ACTIVE) if v.state == ACTIVE else ((IN_REVIEW,), APPROVED)
+    review.approve(
+        conn,
+        KIND,
+        v,
+        reviewer,
+        note,
+        now,
+        audit=audit,
+        frm=frm,
+        to=to,
+        review_due_at=now + interval,
+    )
     if v.state == ACTIVE:
-        return _move(conn, v, (ACTIVE,), ACTIVE, now, **review)
-    return _move(conn, v, (IN_REVIEW,), APPROVED, now, **review)
+        enrollment.wake(conn, v.campaign_id, now)
+        _bump(conn)  # the service reloads: the content may now reach patients
+    return require(conn, v.id)
 
 
-def activate(conn: Connection, v: Version, now: datetime) -> Version:
+def activate(conn: Connection, v: Version, now: datetime, *, audit: Audit) -> Version:
     """Approved → active; the campaign's previously active version is retired."""
     if v.state != APPROVED:
         raise VersionError("only an approved version can be made active")
     _retire_active(conn, v.campaign_id, now)
-    done = _move(conn, v, (APPROVED,), ACTIVE, now, activated_at=now)
+    review.move(
+        conn, KIND, v, (APPROVED,), ACTIVE, now, audit=audit, action="activate", activated_at=now
+    )
+    enrollment.wake(conn, v.campaign_id, now)
     _bump(conn)
-    return done
+    return require(conn, v.id)
 
 
-def retire(conn: Connection, v: Version, now: datetime) -> Version:
+def retire(conn: Connection, v: Version, now: datetime, *, audit: Audit) -> Version:
     """Stop using a version (an active one: the campaign stops sending new steps)."""
-    done = _move(conn, v, (ACTIVE, APPROVED, IN_REVIEW, DRAFT), RETIRED, now)
+    review.move(
+        conn,
+        KIND,
+        v,
+        (ACTIVE, APPROVED, IN_REVIEW, DRAFT),
+        RETIRED,
+        now,
+        audit=audit,
+        action="retire",
+    )
     if v.state == ACTIVE:
         _bump(conn)
-    return done
+    return require(conn, v.id)
 
 
 # -- import and export ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Approval:
-    """The approval record an export writes beside the files (``approval.json``)."""
-
-    reviewed_by: str
-    reviewed_at: datetime
-    note: str
-    files_sha256: str
-
-
-def read_approval(folder: Path) -> Approval | None:
-    path = folder / APPROVAL_FILE
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return Approval(
-            reviewed_by=str(data["reviewed_by"]),
-            reviewed_at=datetime.fromisoformat(str(data["reviewed_at"])),
-            note=str(data.get("note") or ""),
-            files_sha256=str(data["files_sha256"]),
-        )
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
 def export_files(v: Version) -> dict[str, str]:
-    """The folder for a version: its files, plus ``approval.json`` when a clinician reviewed it
-    (bound to the files by their hash, so an edited folder is no longer approved)."""
-    out = dict(v.files)
-    if v.reviewed_at is not None and v.reviewed_by:
-        out[APPROVAL_FILE] = (
-            json.dumps(
-                {
-                    "campaign": v.campaign_id,
-                    "version": v.number,
-                    "reviewed_by": v.reviewed_by,
-                    "reviewed_at": v.reviewed_at.isoformat(),
-                    "note": v.review_note or "",
-                    "files_sha256": v.files_sha256,
-                },
-                indent=2,
-            )
-            + "\n"
-        )
-    return out
+    """The folder for a version: its files. An approval never travels with a folder: content
+    imported anywhere waits for a clinician of that installation (campaigns.review)."""
+    return dict(v.files)
 
 
 def is_step_file(name: str) -> bool:

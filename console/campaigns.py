@@ -16,14 +16,16 @@ from campaigns import authoring, versions
 from campaigns.authoring import AuthoringError, Parts
 from campaigns.journey import journey
 from campaigns.rendering import render_variant
-from campaigns.versions import Actor, Version, VersionError
+from campaigns.review import Actor, Audit, StaleRevision, is_reviewer
+from campaigns.versions import Version, VersionError
 from console.auth import Forbidden, Staff
 from console.ports import ConsolePorts
 from console.preview import Persona, preview
 from console.render import error_page, page
+from console.reviewing import actor as _actor
+from console.reviewing import auditor
 from console.words import delay, rule
 from staff import audit
-from staff.roles import may_approve
 from staff.sessions import Session
 from storage import utcnow
 from subscribers.segments import Facts
@@ -32,10 +34,6 @@ from templates import Renderer
 
 BASE = "/admin/campaigns"
 PERSONA_SYMPTOMS = [s for s in SYMPTOMS if s.group != "red_flags"]
-
-
-def _actor(session: Session) -> Actor:
-    return Actor(session.user.id, session.user.email, session.user.role)
 
 
 def _persona(symptoms: list[str], first_name: str) -> Persona:
@@ -170,7 +168,7 @@ def router(ports: ConsolePorts) -> APIRouter:
                 "problems": problems,
                 "now": now,
                 "review_label": review_label,
-                "may_approve": may_approve(session.user.role),
+                "may_approve": is_reviewer(session.user.role),
                 "note": note[:200],
                 "groups": GROUPS,
                 "symptoms": PERSONA_SYMPTOMS,
@@ -283,8 +281,29 @@ def router(ports: ConsolePorts) -> APIRouter:
             },
         )
 
+    def stale(request: Request, exc: StaleRevision, name: str, mine: str) -> Response:
+        """A save from an out-of-date page: refused, with the other person's change shown."""
+        current = exc.current
+        theirs = current.files.get(name, "") if isinstance(current, Version) else ""
+        return page(
+            request,
+            "stale.html",
+            {
+                "title": "Not saved: someone else changed this step",
+                "message": str(exc),
+                "theirs": theirs,
+                "mine": mine,
+                "updated_at": current.updated_at,
+                "back": f"{BASE}/{current.campaign_id}/versions/{current.id}/files/{name}"
+                if isinstance(current, Version)
+                else BASE,
+            },
+            status=409,
+        )
+
     @r.post(BASE + "/{campaign_id}/versions/{version_id}/files/{name}", include_in_schema=False)
     def save(
+        request: Request,
         campaign_id: str,
         version_id: str,
         name: str,
@@ -293,6 +312,7 @@ def router(ports: ConsolePorts) -> APIRouter:
         preheader: str = Form("", max_length=500),
         body: str = Form("", max_length=100_000),
         settings: str = Form("", max_length=20_000),
+        revision: int | None = Form(None),
     ) -> Response:
         v = load(campaign_id, version_id)
         if name not in v.files or name == "campaign.yaml":
@@ -301,12 +321,20 @@ def router(ports: ConsolePorts) -> APIRouter:
         before = v.files[name]
         try:
             with db.begin() as conn:
-                saved = versions.save_draft(conn, v, files, _actor(session), utcnow())
+                saved = versions.save_draft(
+                    conn,
+                    v,
+                    files,
+                    _actor(session),
+                    utcnow(),
+                    audit=auditor(session),
+                    expected_revision=revision,
+                    detail={"file": name, "before": before, "after": files[name]},
+                )
+        except StaleRevision as exc:
+            return stale(request, exc, name, files[name])
         except VersionError as exc:
             raise Forbidden(str(exc)) from None
-        record(
-            session, "content.edit", saved, {"file": name, "before": before, "after": files[name]}
-        )
         return RedirectResponse(
             f"{BASE}/{campaign_id}/versions/{saved.id}/files/{name}?saved=1", status_code=303
         )
@@ -317,20 +345,28 @@ def router(ports: ConsolePorts) -> APIRouter:
     ) -> Version:
         try:
             with db.begin() as conn:
-                saved = versions.save_draft(conn, v, files, _actor(session), utcnow())
+                return versions.save_draft(
+                    conn,
+                    v,
+                    files,
+                    _actor(session),
+                    utcnow(),
+                    audit=auditor(session),
+                    action=action.removeprefix("content."),
+                    detail=detail,
+                )
         except VersionError as exc:
             raise Forbidden(str(exc)) from None
-        record(session, action, saved, detail)
-        return saved
 
     @r.post(BASE + "/{campaign_id}/drafts", include_in_schema=False)
     def start_draft(campaign_id: str, session: Staff) -> Response:
         try:
             with db.begin() as conn:
-                draft = versions.start_draft(conn, campaign_id, _actor(session), utcnow())
+                versions.start_draft(
+                    conn, campaign_id, _actor(session), utcnow(), audit=auditor(session)
+                )
         except VersionError as exc:
             raise Forbidden(str(exc)) from None
-        record(session, "content.draft", draft, {"based_on": draft.based_on})
         return back(campaign_id)
 
     @r.post(BASE + "/{campaign_id}/versions/{version_id}/steps", include_in_schema=False)
@@ -404,19 +440,16 @@ def router(ports: ConsolePorts) -> APIRouter:
         campaign_id: str,
         version_id: str,
         session: Session,
-        action: str,
-        change: Callable[[Connection, Version, datetime], Version],
-        detail: dict[str, Any] | None = None,
+        change: Callable[[Connection, Version, datetime, Audit], Version],
     ) -> Version:
-        """One review-state change of a version, audited; a refused one is a 403."""
+        """One review-state change of a version, audited in its transaction (by
+        :mod:`campaigns.review`); a refused one is a 403."""
         v = load(campaign_id, version_id)
         try:
             with db.begin() as conn:
-                done = change(conn, v, utcnow())
+                return change(conn, v, utcnow(), auditor(session))
         except VersionError as exc:
             raise Forbidden(str(exc)) from None
-        record(session, action, done, detail)
-        return done
 
     @r.post(BASE + "/{campaign_id}/versions/{version_id}/submit", include_in_schema=False)
     def submit(campaign_id: str, version_id: str, session: Staff) -> Response:
@@ -424,15 +457,15 @@ def router(ports: ConsolePorts) -> APIRouter:
             campaign_id,
             version_id,
             session,
-            "content.submit",
-            lambda conn, v, now: versions.submit(conn, v, renderer, now),
+            lambda conn, v, now, audit: versions.submit(conn, v, renderer, now, audit=audit),
         )
         return back(campaign_id, "submitted")
 
-    Decide = Callable[[Connection, Version, Actor, str, datetime], Version]
+    Decide = Callable[[Connection, Version, Actor, str, datetime, Audit], Version]
 
-    def clinical_review(path: str, action: str, decide: Decide, done: str) -> None:
-        """A clinician's decision on a version, with its note (approve, request changes)."""
+    def clinical_review(path: str, decide: Decide, done: str) -> None:
+        """A clinician's decision on a version, with its note (approve, request changes); who
+        may take it is the workflow's rule (campaigns.review)."""
 
         @r.post(BASE + "/{campaign_id}/versions/{version_id}/" + path, include_in_schema=False)
         def review(
@@ -441,37 +474,48 @@ def router(ports: ConsolePorts) -> APIRouter:
             session: Staff,
             note: str = Form("", max_length=2000),
         ) -> Response:
-            if not may_approve(session.user.role):
-                raise Forbidden("Only a clinician can review content.")
             move(
                 campaign_id,
                 version_id,
                 session,
-                action,
-                lambda conn, v, now: decide(conn, v, _actor(session), note, now),
-                {"note": note},
+                lambda conn, v, now, audit: decide(conn, v, _actor(session), note, now, audit),
             )
             return back(campaign_id, done)
 
     clinical_review(
         "approve",
-        "content.approve",
-        lambda conn, v, actor, note, now: versions.approve(
-            conn, v, actor, note, now, ports.review_interval
+        lambda conn, v, actor, note, now, audit: versions.approve(
+            conn, v, actor, note, now, ports.review_interval, audit=audit
         ),
         "approved",
     )
-    clinical_review("request-changes", "content.request_changes", versions.request_changes, "")
+    clinical_review(
+        "request-changes",
+        lambda conn, v, actor, note, now, audit: versions.request_changes(
+            conn, v, actor, note, now, audit=audit
+        ),
+        "",
+    )
 
     @r.post(BASE + "/{campaign_id}/versions/{version_id}/activate", include_in_schema=False)
     def activate(campaign_id: str, version_id: str, session: Staff) -> Response:
-        move(campaign_id, version_id, session, "content.activate", versions.activate)
+        move(
+            campaign_id,
+            version_id,
+            session,
+            lambda conn, v, now, audit: versions.activate(conn, v, now, audit=audit),
+        )
         ports.content_changed()
         return back(campaign_id, "activated")
 
     @r.post(BASE + "/{campaign_id}/versions/{version_id}/retire", include_in_schema=False)
     def retire(campaign_id: str, version_id: str, session: Staff) -> Response:
-        move(campaign_id, version_id, session, "content.retire", versions.retire)
+        move(
+            campaign_id,
+            version_id,
+            session,
+            lambda conn, v, now, audit: versions.retire(conn, v, now, audit=audit),
+        )
         ports.content_changed()
         return back(campaign_id)
 
@@ -518,26 +562,6 @@ def router(ports: ConsolePorts) -> APIRouter:
         )
         return RedirectResponse(
             f"{BASE}/{campaign_id}/versions/{v.id}/files/{name}?sent={outcome}", status_code=303
-        )
-
-    @r.get("/admin/reviews", include_in_schema=False)
-    def reviews(request: Request, session: Staff) -> Response:
-        """What clinicians need to look at: versions waiting for review, and active content whose
-        review is due (never reviewed here, or past the review interval)."""
-        now = utcnow()
-        with db.begin() as conn:
-            waiting = versions.in_state(conn, versions.IN_REVIEW)
-            due = [v for v in versions.in_state(conn, versions.ACTIVE) if v.review_due(now)]
-        return page(
-            request,
-            "reviews.html",
-            {
-                "title": "Reviews",
-                "waiting": waiting,
-                "due": due,
-                "now": now,
-                "review_label": review_label,
-            },
         )
 
     return r

@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from campaigns.review import is_reviewer
 from console import dashboard
 from console.auth import Staff
 from console.ports import ConsolePorts
 from console.render import STATIC, error_page
-from staff.roles import may_approve
 
 STATIC_FILES = {
     "console.css": "text/css",
@@ -31,7 +31,7 @@ def router(ports: ConsolePorts) -> APIRouter:
         """The signed-in staff member: address, role and what the role allows."""
         user = session.user
         return JSONResponse(
-            {"email": user.email, "role": user.role, "may_approve": may_approve(user.role)}
+            {"email": user.email, "role": user.role, "may_approve": is_reviewer(user.role)}
         )
 
     @r.get("/admin/static/{name}", include_in_schema=False)

@@ -22,13 +22,14 @@ from campaigns import broadcasts as bc
 from campaigns import newsletters as nl
 from campaigns.previews import preview_values
 from campaigns.rendering import render_variant
+from campaigns.review import Actor, Audit, StaleRevision, is_reviewer
 from console.auth import Forbidden, NotFound, Staff
 from console.people import services_of
 from console.ports import ConsolePorts
 from console.preview import Finding, Persona, Preview, gate_findings
 from console.render import error_page, page
+from console.reviewing import actor, auditor
 from staff import audit
-from staff.roles import may_approve
 from staff.sessions import Session
 from storage import utcnow
 from subscribers.segments import parse_rule
@@ -239,7 +240,7 @@ def router(ports: ConsolePorts) -> APIRouter:
                 "checkins": nl.CHECKINS,
                 "persona": persona,
                 "width": "desktop",
-                "may_approve": may_approve(getattr(request.state.staff_session.user, "role", "")),
+                "may_approve": is_reviewer(getattr(request.state.staff_session.user, "role", "")),
                 **check(draft, persona),
             },
             status=status,
@@ -348,7 +349,7 @@ def router(ports: ConsolePorts) -> APIRouter:
                     "title": "Newsletter",
                     "n": n,
                     **progress,
-                    "may_approve": may_approve(session.user.role),
+                    "may_approve": is_reviewer(session.user.role),
                     "edited_it": session.user.id in n.editor_ids,
                     "persona": Persona(),
                     "width": "desktop",
@@ -376,40 +377,35 @@ def router(ports: ConsolePorts) -> APIRouter:
         now = utcnow()
         try:
             with ports.db.begin() as conn:
-                saved = nl.save(
+                nl.save(
                     conn,
                     n,
                     fields=draft.fields(),
-                    editor_id=session.user.id,
+                    actor=actor(session),
                     now=now,
+                    audit=auditor(session, now),
+                    expected_revision=_revision(form),
+                    detail={"before": _snapshot(n), "after": draft.fields().values()},
                 )
-                audit.record(
-                    conn,
-                    session.user,
-                    "newsletter.edit",
-                    TARGET,
-                    n.id,
-                    now,
-                    {"before": _snapshot(n), "after": _snapshot(saved)},
-                )
+        except StaleRevision as exc:
+            theirs = find(newsletter_id)  # as saved by the other person
+            return editor(
+                request,
+                Draft.of(theirs),
+                newsletter=theirs,
+                error=str(exc),
+                status=409,
+            )
         except nl.NewsletterError as exc:
             return editor(request, draft, newsletter=n, error=str(exc), status=409, form=form)
         return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
 
-    def act(newsletter_id: str, session: Session, action: str, change: Any) -> Response:
+    def act(newsletter_id: str, session: Session, change: Any) -> Response:
+        """One review step (audited by campaigns.review in its transaction)."""
         now = utcnow()
         n = find(newsletter_id)
         with ports.db.begin() as conn:
-            moved = change(conn, n, now)
-            audit.record(
-                conn,
-                session.user,
-                f"newsletter.{action}",
-                TARGET,
-                n.id,
-                now,
-                {"state": moved.state},
-            )
+            change(conn, n, now, auditor(session, now))
         return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
 
     def refuse(request: Request, message: str, status: int = 409) -> Response:
@@ -426,7 +422,7 @@ def router(ports: ConsolePorts) -> APIRouter:
                     f"Fix the {len(found.errors)} problem(s) shown before asking for review.",
                     422,
                 )
-            return act(newsletter_id, session, "submit", lambda c, n, now: nl.submit(c, n, now))
+            return act(newsletter_id, session, lambda c, n, now, a: nl.submit(c, n, now, audit=a))
         except nl.NewsletterError as exc:
             return refuse(request, str(exc))
 
@@ -434,21 +430,22 @@ def router(ports: ConsolePorts) -> APIRouter:
         request: Request,
         newsletter_id: str,
         session: Session,
-        action: str,
-        change: Callable[[Connection, nl.Newsletter, Session, str, datetime], nl.Newsletter],
+        change: Callable[[Connection, nl.Newsletter, Actor, str, datetime, Audit], nl.Newsletter],
         *,
-        forbidden: str,
         refused_status: int,
     ) -> Response:
-        """A clinician's decision with its note (approve, request changes)."""
-        if not may_approve(session.user.role):
-            raise Forbidden(forbidden)
+        """A clinician's decision with its note (approve, request changes); who may take it is
+        the workflow's rule (campaigns.review)."""
         note = _text(await request.form(), "note", 2000)
         try:
             return act(
-                newsletter_id, session, action, lambda c, n, now: change(c, n, session, note, now)
+                newsletter_id,
+                session,
+                lambda c, n, now, a: change(c, n, actor(session), note, now, a),
             )
         except nl.NewsletterError as exc:
+            if not is_reviewer(session.user.role):
+                raise Forbidden(str(exc).capitalize() + ".") from None
             return refuse(request, str(exc), refused_status)
 
     @r.post(BASE + "/{newsletter_id}/approve", include_in_schema=False)
@@ -457,11 +454,7 @@ def router(ports: ConsolePorts) -> APIRouter:
             request,
             newsletter_id,
             session,
-            "approve",
-            lambda c, n, s, note, now: nl.approve(
-                c, n, s.user.id, s.user.email, s.user.role, note, now
-            ),
-            forbidden="Only a clinician approves content.",
+            lambda c, n, who, note, now, a: nl.approve(c, n, who, note, now, audit=a),
             refused_status=403,
         )
 
@@ -471,9 +464,7 @@ def router(ports: ConsolePorts) -> APIRouter:
             request,
             newsletter_id,
             session,
-            "request_changes",
-            lambda c, n, s, note, now: nl.request_changes(c, n, s.user.id, s.user.role, note, now),
-            forbidden="Only a clinician reviews content.",
+            lambda c, n, who, note, now, a: nl.request_changes(c, n, who, note, now, audit=a),
             refused_status=409,
         )
 
@@ -500,15 +491,12 @@ def router(ports: ConsolePorts) -> APIRouter:
             return refuse(request, f"Not scheduled: {exc}{'. ' + details if details else ''}", 422)
         now = utcnow()
         with ports.db.begin() as conn:
-            nl.mark_scheduled(conn, n, now)
-            audit.record(
+            nl.mark_scheduled(
                 conn,
-                session.user,
-                "newsletter.schedule",
-                TARGET,
-                n.id,
+                n,
                 now,
-                {"recipients": result["recipients"], "local_at": n.local_at},
+                audit=auditor(session, now),
+                detail={"recipients": result["recipients"], "local_at": n.local_at},
             )
         return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
 
@@ -523,19 +511,18 @@ def router(ports: ConsolePorts) -> APIRouter:
             if n.state == nl.SCHEDULED:
                 # The same cancel as `clinicmail campaigns cancel-broadcast`.
                 stopped, dropped = bc.cancel(conn, bc.campaign_id_for(n.slug), now)
-            nl.mark_cancelled(conn, n, now)
-            audit.record(
-                conn,
-                session.user,
-                "newsletter.cancel",
-                TARGET,
-                n.id,
-                now,
-                {"not_sent": stopped + dropped},
+            nl.mark_cancelled(
+                conn, n, now, audit=auditor(session, now), detail={"not_sent": stopped + dropped}
             )
         return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
 
     return r
+
+
+def _revision(form: Any) -> int | None:
+    """The revision the editor's page read (absent from an older page: not checked)."""
+    value = str(form.get("revision") or "")
+    return int(value) if value.isdigit() else None
 
 
 def _snapshot(n: nl.Newsletter) -> dict[str, Any]:

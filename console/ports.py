@@ -36,5 +36,7 @@ class ConsolePorts:
     # Sends one rendered test email to a staff address through the configured transport,
     # outside the ledger; returns a short outcome for the page.
     send_test: Callable[[str, Rendered, dict[str, str]], str] = _no_transport
+    # The sign-off pack of a campaign (its version awaiting review, else the live one) as PDF.
+    signoff_pack: Callable[[str], bytes] | None = None
     # The operating pages' seams (people, dashboard, outbox, ops); None in a bare console.
     services: Services | None = None

@@ -183,6 +183,12 @@ def create_app(
     return app
 
 
+def signoff_pdf(ctx: AppContext, campaign_id: str) -> bytes:
+    from scheduler.signoff import build_pack, pdf_bytes
+
+    return pdf_bytes(build_pack(ctx, campaign_id).html)
+
+
 def console_ports(ctx: AppContext) -> ConsolePorts:
     from scheduler.console_services import console_services
     from scheduler.privacy import record_sections
@@ -197,5 +203,6 @@ def console_ports(ctx: AppContext) -> ConsolePorts:
         review_interval=ctx.settings.review_every,
         content_changed=ctx.refresh_content,
         send_test=lambda to, rendered, values: send_test(ctx, to, rendered, values),
+        signoff_pack=lambda campaign_id: signoff_pdf(ctx, campaign_id),
         services=console_services(ctx),
     )

@@ -3,6 +3,10 @@
 One function, :func:`schedule`, serves ``clinicmail campaigns broadcast`` (and its
 ``--dry-run``) and the console's newsletter page, so the preview staff see is exactly what
 scheduling does. The rules themselves are in :mod:`campaigns.broadcasts`.
+
+Only text a clinician approved is scheduled: a newsletter (:mod:`campaigns.newsletters`) of the
+same id, approved (or already scheduled), whose files are exactly these. ``campaigns broadcast``
+with new text puts it in the review queue instead (:func:`submit_for_review`).
 """
 
 from __future__ import annotations
@@ -11,9 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
+
 from campaigns import broadcasts as bc
 from campaigns import ledger
+from campaigns import newsletters as nl
 from campaigns.cadence import Cadence
+from campaigns.review import CLI
 from core.errors import InputError
 from scheduler.context import AppContext
 from storage import Database
@@ -76,6 +84,86 @@ class _Plan:
         entry[0] += 1
         if self.latest is None or actual > self.latest:
             self.latest = actual
+
+
+def approved_newsletter(
+    conn: Connection, slug: str, sources: dict[str, str]
+) -> nl.Newsletter | None:
+    """The newsletter ``slug`` when a clinician approved exactly ``sources`` (it may be
+    scheduled already); None otherwise."""
+    letter = nl.by_slug(conn, slug)
+    if letter is None or letter.state not in (nl.APPROVED, nl.SCHEDULED):
+        return None
+    return letter if letter.sources == sources else None
+
+
+def submit_for_review(ctx: AppContext, req: BroadcastRequest, now: datetime) -> nl.Newsletter:
+    """Put the text of ``req`` in the review queue as newsletter ``req.slug`` (new, or a draft
+    of that id given this text), audited with the actor "cli". Raises :class:`BroadcastRefused`
+    when that id holds other text already in review, approved or cancelled."""
+    from campaigns.loader import parse_markdown
+    from staff import audit
+
+    parsed, _ = parse_markdown(req.sources[req.source_name], req.source_name, bc.BroadcastMeta)
+    assert parsed is not None  # checked by schedule(dry_run=True) first
+    fields = nl.Fields(
+        subject=parsed.meta.subject,
+        preheader=parsed.meta.preheader,
+        body=parsed.body,
+        audience=nl.Audience(),
+        local_at=f"{req.local_at:%Y-%m-%dT%H:%M}",
+        time_sensitive=req.time_sensitive,
+    )
+    write = audit.writer(None, now)
+    with ctx.db.begin() as conn:
+        letter = nl.by_slug(conn, req.slug)
+        if letter is None:
+            letter = nl.create(
+                conn,
+                slug=req.slug,
+                fields=fields,
+                editor_id=None,
+                editor=audit.CLI_ACTOR,
+                now=now,
+                sources=req.sources,
+                audit=write,
+            )
+        elif letter.state == nl.IN_REVIEW and letter.sources == req.sources:
+            return letter
+        elif letter.state == nl.DRAFT:
+            letter = nl.save(
+                conn,
+                letter,
+                fields=fields,
+                actor=CLI,
+                now=now,
+                audit=write,
+                detail={"from": req.source_name},
+            )
+            nl.set_sources(conn, letter, req.sources)
+        else:
+            raise BroadcastRefused(
+                f"newsletter {req.slug!r} is {letter.state.replace('_', ' ')} with other text; "
+                "ids are never reused, choose another with --id"
+            )
+        return nl.submit(conn, nl.require(conn, letter.id), now, audit=write)
+
+
+def mark_scheduled(ctx: AppContext, slug: str, now: datetime, recipients: int) -> None:
+    """After ``campaigns broadcast`` scheduled an approved newsletter: it is scheduled now
+    (audited with the actor "cli"); a newsletter scheduled before stays as it is."""
+    from staff import audit
+
+    with ctx.db.begin() as conn:
+        letter = nl.by_slug(conn, slug)
+        if letter is not None and letter.state == nl.APPROVED:
+            nl.mark_scheduled(
+                conn,
+                letter,
+                now,
+                audit=audit.writer(None, now),
+                detail={"recipients": recipients, "local_at": letter.local_at},
+            )
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -141,6 +229,11 @@ def schedule(
     excluded = bc.Excluded()
     added = 0
     with ctx.db.begin() as conn:
+        if not dry_run and approved_newsletter(conn, slug, req.sources) is None:
+            raise BroadcastRefused(
+                f"{req.label} has not been approved by a clinician; nothing was scheduled "
+                "('clinicmail campaigns broadcast' puts it in the review queue)"
+            )
         existing = bc.find(conn, campaign_id)
         if existing is not None:
             if existing.status == "cancelled":

@@ -55,6 +55,8 @@ def effective_settings(ctx: AppContext) -> list[tuple[str, str]]:
 
 
 def delivery_status(ctx: AppContext, now: datetime) -> dict[str, Any]:
+    from scheduler.approvals import gate_notice
+
     with ctx.db.begin() as conn:
         ready = count_ready(conn, now)
         in_flight = conn.execute(
@@ -77,6 +79,9 @@ def delivery_status(ctx: AppContext, now: datetime) -> dict[str, Any]:
         "backoff_until": state.backoff_until,
         "last_error": state.last_error,
         "healthy": state.clean,
+        # Live content waiting for a clinician's approval (campaigns.review), as one line.
+        "review_gate": gate_notice(ctx),
+        "review_gate_holds": ctx.requires_approval,
     }
 
 

@@ -1,28 +1,28 @@
 """Campaign folders as the import and export format of the content versions kept in the
 database (``clinicmail campaigns import DIR`` and ``campaigns export CAMPAIGN DIR``).
 
-An imported folder becomes a draft for review, or an approved version when it carries a valid
-approval record: the ``approval.json`` an export writes, over unchanged files, by a clinician
-account that is active here, within the review interval.
+A folder never carries an approval: whatever it holds (an ``approval.json`` from an older
+export, say), an imported folder arrives as a new version *in review*, waiting for a clinician
+of this installation (``clinicmail campaigns approve`` or the console's review screen).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from campaigns import versions
 from campaigns.loader import Catalog
-from staff import accounts, audit
+from staff import audit
 from storage import Database
 
 
 def import_folders(
-    db: Database, catalog: Catalog, directory: Path, interval: timedelta, now: datetime
+    db: Database, catalog: Catalog, directory: Path, now: datetime
 ) -> dict[str, str]:
-    """Store each campaign of ``catalog`` (read from ``directory``) as a new content version
-    unless identical content is already stored. Returns each campaign's resulting state
-    (``unchanged``, ``draft``, ``approved`` …); every version made is audited with the actor "cli"."""
+    """Store each campaign of ``catalog`` (read from ``directory``) as a new content version in
+    review, unless identical content is already stored. Returns each campaign's resulting state
+    (``unchanged`` or ``in_review``); every version made is audited with the actor "cli"."""
     outcome: dict[str, str] = {}
     with db.begin() as conn:
         for campaign in catalog:
@@ -33,29 +33,16 @@ def import_folders(
             if any(v.files_sha256 == digest for v in history):
                 outcome[campaign.id] = "unchanged"
                 continue
-            review = None
-            approval = versions.read_approval(folder)
-            if approval is not None and approval.files_sha256 == digest:
-                reviewer = accounts.find(conn, approval.reviewed_by)
-                at = approval.reviewed_at
-                if (
-                    reviewer is not None
-                    and reviewer.active
-                    and reviewer.role == "clinician"
-                    and at.tzinfo is not None
-                    and at <= now < at + interval
-                ):
-                    actor = versions.Actor(reviewer.id, reviewer.email, reviewer.role)
-                    review = (actor, at, approval.note, interval)
             made = versions.create(
                 conn,
                 campaign.id,
                 files,
-                state=versions.APPROVED if review else versions.DRAFT,
+                state=versions.IN_REVIEW,
                 origin=versions.IMPORTED,
                 actor=versions.CLI,
                 now=now,
-                review=review,
+                based_on=next((v.id for v in history if v.state == versions.ACTIVE), None),
+                submitted=True,
             )
             outcome[campaign.id] = made.state
             audit.record(

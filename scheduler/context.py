@@ -68,13 +68,19 @@ class AppContext:
     def campaigns_dir(self) -> Path:
         return Path(self.settings.campaigns_dir) if self.settings.campaigns_dir else BUNDLED_LIBRARY
 
+    @property
+    def requires_approval(self) -> bool:
+        """True when the transport reaches patients (sendgrid, smtp): campaign content and
+        newsletters go out only once a clinician of this installation approved them."""
+        return self.settings.transport != "outbox"
+
     @cached_property
     def catalog(self) -> Catalog:
         """The active content versions in the database (the library folder seeds campaigns the
         database has not seen; see campaigns.content). A campaign that cannot be built is set
         aside (paused) so every other one keeps sending; see scheduler.library."""
         catalog, self._content_generation, self.broken = content.load(
-            self.db, self.campaigns_dir, self.renderer
+            self.db, self.campaigns_dir, self.renderer, require_approval=self.requires_approval
         )
         catalog.stored = BroadcastSource(self.db)  # one-off broadcasts live in the database
         return catalog
@@ -87,7 +93,7 @@ class AppContext:
         if content.current_generation(self.db) == self._content_generation:
             return False
         fresh, self._content_generation, self.broken = content.load(
-            self.db, self.campaigns_dir, self.renderer
+            self.db, self.campaigns_dir, self.renderer, require_approval=self.requires_approval
         )
         self.catalog.campaigns = fresh.campaigns  # everyone holding the catalog sees it
         return True

@@ -34,6 +34,7 @@ from templates.system import system_content
 log = logging.getLogger("clinicmail.dispatch")
 
 LEASE = timedelta(minutes=10)
+HELD_RECHECK = timedelta(hours=1)  # content awaiting a clinician's approval: look again
 CLAIM_BATCH = 1000
 MAX_ATTEMPTS = 8
 # System emails about a person that go to the clinic's staff, not to the person.
@@ -420,15 +421,22 @@ class Dispatcher:
 
         The weekly cap is the planner's: it plans a campaign email only when the person's last
         one was accepted seven days before and none is in flight, so a row that goes later than
-        planned only moves the next one."""
-        if self.times is None:
-            return rows
+        planned only moves the next one. Rows of content held for a clinician's approval
+        (:attr:`campaigns.definitions.Campaign.held`) wait too."""
         later: dict[datetime, list[int]] = defaultdict(list)
         deferred: set[int] = set()
         for row in rows:
             if row.kind != CAMPAIGN:
                 continue
             campaign = self.catalog.get(row.campaign_id)
+            if campaign is not None and campaign.held:
+                # Planned before its content lost (or never had) a clinician's approval here:
+                # it waits, and goes once the content is approved (campaigns.review).
+                later[now + HELD_RECHECK].append(row.id)
+                deferred.add(row.id)
+                continue
+            if self.times is None:
+                continue
             override = campaign.meta.send_window if campaign is not None else None
             if not self.times.is_open(now, row.timezone, override):
                 later[self.times.next_open(now, row.timezone, override)].append(row.id)

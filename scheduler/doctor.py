@@ -54,6 +54,36 @@ def diagnose(settings: Settings, selectors: tuple[str, ...], spf_include: str | 
     return report
 
 
+def _clinical_review(ctx: AppContext) -> Finding:
+    """Whether campaign content waits for a clinician's approval (and so sends nothing through
+    sendgrid or smtp): see campaigns.review."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from scheduler.approvals import gate_notice
+
+    try:
+        notice = gate_notice(ctx)
+    except SQLAlchemyError:  # no database yet: nothing can have been approved
+        return Finding(
+            "content.review",
+            "warn",
+            "no database yet, so no campaign is approved by a clinician here",
+            "only content a clinician of this clinic approved reaches patients",
+            "clinicmail init, then clinicmail campaigns approve CAMPAIGN --as CLINICIAN-EMAIL",
+        )
+    if notice is None:
+        return Finding(
+            "content.review", "pass", "every live campaign is approved by a clinician here"
+        )
+    return Finding(
+        "content.review",
+        "warn",
+        notice,
+        "only content a clinician of this clinic approved reaches patients",
+        "clinicmail campaigns approve CAMPAIGN --as CLINICIAN-EMAIL",
+    )
+
+
 def _no_dns(detail: str) -> Finding:
     return Finding(
         "dns",
@@ -136,7 +166,7 @@ def _built_samples(ctx: AppContext) -> tuple[list[Finding], bool | None]:
         rows.insert(
             0, Claimed(0, secrets.token_hex(16), 0, campaign.id, step.id, "default", CAMPAIGN, 0)
         )
-    findings: list[Finding] = list(set_aside)
+    findings: list[Finding] = [*set_aside, _clinical_review(ctx)]
     click_tracking: bool | None = None
     for row in rows:
         row.email, row.first_name, row.public_id = f"sample@{domain}", "Sam", "sample"

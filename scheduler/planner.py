@@ -119,7 +119,9 @@ class Planner:
         if person.status != store.CONFIRMED or person.red_flag:
             # Stopped, not left: a series resumes if the person opts in and confirms again.
             return finish(LEFT if campaign.one_off else STOPPED)
-        if not campaign.active:  # draft or paused: look again later, cheaply
+        # Draft, paused or awaiting a clinician's approval: look again later, cheaply (an
+        # approval makes its enrollments due at once: campaigns.enrollment.wake).
+        if not campaign.active or campaign.held:
             return postpone(now + PAUSED_CAMPAIGN_RECHECK)
         if batch.complaint_pause:  # until staff run `clinicmail health resume`
             return postpone(now + PAUSED_CAMPAIGN_RECHECK)

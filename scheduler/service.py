@@ -135,6 +135,7 @@ def make_scheduler(ctx: AppContext) -> BackgroundScheduler:
 
 def run_scheduler_only(ctx: AppContext) -> None:
     """Run only the scheduler until SIGTERM/SIGINT; the tick in flight finishes first."""
+    warn_if_awaiting_review(ctx)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -208,10 +209,22 @@ def warn_if_webhook_closed(ctx: AppContext) -> None:
         )
 
 
+def warn_if_awaiting_review(ctx: AppContext) -> None:
+    """Say once, at start, when campaign content waits for a clinician's approval (and so,
+    through sendgrid or smtp, sends nothing): see campaigns.review."""
+    from scheduler.approvals import gate_notice
+
+    _ = ctx.catalog  # a new database gets the library first
+    notice = gate_notice(ctx)
+    if notice is not None:
+        log.warning(notice)
+
+
 def serve(ctx: AppContext, host: str, port: int, *, scheduler: bool = True) -> None:
     from scheduler.app import create_app
 
     warn_if_webhook_closed(ctx)
+    warn_if_awaiting_review(ctx)
     sched = make_scheduler(ctx) if scheduler else None
 
     def start() -> None:

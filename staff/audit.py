@@ -7,6 +7,7 @@ a campaign id, a version id), never by an address or a name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,6 +52,26 @@ def record(
             detail=detail,
         )
     )
+
+
+# What a workflow step calls to write its entry: (conn, action, target type, target id, detail).
+Writer = Callable[[Connection, str, str, str, dict[str, Any] | None], None]
+
+
+def writer(actor: StaffUser | None, now: datetime) -> Writer:
+    """:func:`record` as ``actor`` at ``now``, in the form a workflow step takes (it writes the
+    entry on the step's own connection, so both commit together)."""
+
+    def write(
+        conn: Connection,
+        action: str,
+        target_type: str,
+        target_id: str,
+        detail: dict[str, Any] | None,
+    ) -> None:
+        record(conn, actor, action, target_type, target_id, now, detail)
+
+    return write
 
 
 def entries(

@@ -2,8 +2,8 @@
 
 ``marketing`` writes and schedules content; ``clinician`` also approves it; ``ops`` also
 manages accounts, delivery and list health. Approving content is a clinical act, so it is the
-one right that is *not* inherited upward: only a clinician approves (see
-:func:`may_approve`).
+one right that is *not* inherited upward: only a clinician approves (the rule lives in the
+review workflow, ``campaigns.review``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,3 @@ def at_least(role: str, needed: Role) -> bool:
     if role not in ROLES:
         return False
     return ROLES.index(role) >= ROLES.index(needed)
-
-
-def may_approve(role: str) -> bool:
-    """Only a clinician approves content."""
-    return role == CLINICIAN

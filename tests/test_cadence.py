@@ -21,6 +21,7 @@ from werkzeug import Request, Response
 from campaigns.ledger import CAMPAIGN, SENT, sends
 from storage import Database
 from subscribers.tables import subscribers
+from tests.support.approval import approve_library, broadcast_approved
 from tests.support.cli import CLI, write_csv
 from tests.support.sendgrid import FakeSendGrid, use_sendgrid
 from tests.support.times import iso
@@ -66,6 +67,7 @@ def provider(httpserver: HTTPServer) -> ClockedSendGrid:
 @pytest.fixture
 def sg(cli: CLI, httpserver: HTTPServer) -> CLI:
     use_sendgrid(cli, httpserver)
+    approve_library(cli)  # campaign email goes only once a clinician approved it
     return cli
 
 
@@ -108,8 +110,9 @@ def test_seven_weeks_of_500s_and_429s_never_bring_two_emails_closer_than_seven_d
     assert sg("subscribers", "import", str(csv)).code == 0
     # A (not time-sensitive) newsletter mid-series: it waits for the cap and counts toward it.
     (tmp_path / "news.md").write_text(NEWS, encoding="utf-8")
-    scheduled = sg("campaigns", "broadcast", str(tmp_path / "news.md"), "--at", "2026-12-09 10:00")
+    scheduled = broadcast_approved(sg, str(tmp_path / "news.md"), "--at", "2026-12-09 10:00")
     assert scheduled.code == 0, scheduled.err
+    assert "scheduled 'news'" in scheduled.out, scheduled.out
 
     # Failures, injected when each week's email is due: a 500 (sent again a tick later), a 429
     # asking for more than a day, and an outage of several ticks.
@@ -172,7 +175,7 @@ def test_a_time_sensitive_broadcast_goes_at_its_time_and_the_series_waits_seven_
     human = sg(*args, "--time-sensitive", "--dry-run")
     assert "time-sensitive" in human.out
 
-    assert sg(*args, "--time-sensitive").code == 0
+    assert broadcast_approved(sg, *args[2:], "--time-sensitive").code == 0
     wednesday = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     assert _tick(sg, provider, wednesday)["sent"] == 1  # two days after the series email
     # The series email due on Monday waits seven days from the broadcast's acceptance.

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.app import web
+from tests.support.approval import approve_library
 from tests.support.cli import CLI, write_csv
 from tests.support.sendgrid import FakeSendGrid
 from tests.support.signer import Signer, body_of, event
@@ -82,6 +83,7 @@ def test_a_human_click_sends_the_engagement_variant_next(
     for name, text in DEMO.items():
         (lib / name).write_text(text, encoding="utf-8")
     sg_cli.env("CLINICMAIL_CAMPAIGNS_DIR", str(lib.parent))
+    approve_library(sg_cli)  # the new campaign too: only approved content goes through SendGrid
     signer = Signer()
     sg_cli.env("CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY", signer.public_key)
     csv = write_csv(

@@ -15,6 +15,7 @@ from scheduler.tables import outbox
 from storage import Database
 from subscribers import store
 from subscribers.tables import subscribers
+from tests.support.approval import broadcast_approved
 from tests.support.cli import CLI, write_csv
 from tests.support.newsletter import news_files
 from tests.support.times import iso
@@ -119,7 +120,7 @@ def test_local_time_delivery_across_zones_once_each(cli: CLI, tmp_path: Path, db
     }
     assert _list(cli) == {}  # a dry run stores nothing
 
-    run = cli("campaigns", "broadcast", str(news), "--at", at, "--json")
+    run = broadcast_approved(cli, str(news), "--at", at, "--json")
     assert run.code == 0, run.err
     assert run.json()["added"] == 4
     # Running the same command again changes nothing and sends nobody anything twice.
@@ -194,7 +195,7 @@ def test_segment_suppression_unsubscribe_red_flag_and_pause(
         assert dry.code == 0, dry.err
         assert dry.json()["recipients"] == 3  # ann, gus, ivy
         assert dry.json()["excluded"] == {"red_flag": 1, "suppressed": 1, "paused": 1}
-        run = cli(*args, "--segment", '{"has": "sciatica"}', "--json")  # JSON inline works too
+        run = broadcast_approved(cli, *args[2:], "--segment", '{"has": "sciatica"}', "--json")
         assert run.code == 0, run.err
         assert run.json()["added"] == 3
         with db.begin() as conn:
@@ -235,7 +236,7 @@ def test_frequency_cap_waits_and_counts(cli: CLI, tmp_path: Path, db_url: str) -
     dry = cli("campaigns", "broadcast", str(news), "--at", at, "--dry-run", "--json").json()
     assert dry["waiting_for_frequency_cap"] == 1
     assert dry["cap_until"] == iso(first + timedelta(days=7))
-    assert cli("campaigns", "broadcast", str(news), "--at", at).code == 0
+    assert broadcast_approved(cli, str(news), "--at", at).code == 0
     assert _tick(cli, _at(day + timedelta(days=2), "Europe/London"))["sent"] == 0
     # A week after the first email both are due; the broadcast goes first, the series waits.
     week = first + timedelta(days=7)
@@ -259,7 +260,7 @@ def test_cancel_stops_who_is_still_waiting(cli: CLI, tmp_path: Path, db_url: str
     )
     day = _day()
     news = news_files(tmp_path)
-    assert cli("campaigns", "broadcast", str(news), "--at", f"{day} 09:00").code == 0
+    assert broadcast_approved(cli, str(news), "--at", f"{day} 09:00").code == 0
     assert _tick(cli, _at(day, "Europe/London"))["sent"] == 1
     run = cli("campaigns", "cancel-broadcast", "news")
     assert run.code == 0, run.err

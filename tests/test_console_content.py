@@ -4,8 +4,6 @@ active version (the ledger can tell which)."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from sqlalchemy import select
 
 from campaigns import BUNDLED_LIBRARY, versions
 from campaigns.versions import Actor, VersionError
+from staff import audit
 from storage import Database, utcnow
 from tests.support.cli import CLI
 from tests.support.console import STAFF, users_cmd
@@ -58,35 +57,48 @@ def test_workflow_rules(cli: CLI, db_url: str) -> None:
     cleo = Actor(2, STAFF["clinician"], "clinician")
     cora = Actor(3, "cora@clinic.example", "clinician")
     now = utcnow()
+    log = audit.writer(None, now)
     try:
         _ = ctx.catalog
         with ctx.db.begin() as conn:
-            draft = versions.start_draft(conn, "spasm-education", marketing, now)
-            assert versions.start_draft(conn, "spasm-education", cleo, now).id == draft.id
+            draft = versions.start_draft(conn, "spasm-education", marketing, now, audit=log)
+            again = versions.start_draft(conn, "spasm-education", cleo, now, audit=log)
+            assert again.id == draft.id
             files = dict(draft.files)
             files["02-the-first-few-days.md"] = files["02-the-first-few-days.md"].replace(
                 'subject: "', 'subject: "Edited — ', 1
             )
-            draft = versions.save_draft(conn, draft, files, cora, now)
+            draft = versions.save_draft(conn, draft, files, cora, now, audit=log)
             with pytest.raises(VersionError, match="only an approved version"):
-                versions.activate(conn, draft, now)
-            draft = versions.submit(conn, draft, ctx.renderer, now)
+                versions.activate(conn, draft, now, audit=log)
+            draft = versions.submit(conn, draft, ctx.renderer, now, audit=log)
             assert draft.state == versions.IN_REVIEW
             with pytest.raises(VersionError, match="only a draft can be changed"):
-                versions.save_draft(conn, draft, files, marketing, now)
+                versions.save_draft(conn, draft, files, marketing, now, audit=log)
             with pytest.raises(VersionError, match="only a clinician"):
-                versions.approve(conn, draft, marketing, "", now, INTERVAL)
+                versions.approve(conn, draft, marketing, "", now, INTERVAL, audit=log)
             with pytest.raises(VersionError, match="you edited this version"):
-                versions.approve(conn, draft, cora, "", now, INTERVAL)
-            approved = versions.approve(conn, draft, cleo, "Checked against sources", now, INTERVAL)
+                versions.approve(conn, draft, cora, "", now, INTERVAL, audit=log)
+            approved = versions.approve(
+                conn, draft, cleo, "Checked against sources", now, INTERVAL, audit=log
+            )
             assert approved.state == versions.APPROVED
             assert approved.reviewed_by == cleo.name and approved.review_due_at == now + INTERVAL
             with pytest.raises(VersionError, match="only a draft can be changed"):
-                versions.save_draft(conn, approved, files, marketing, now)  # immutable
+                versions.save_draft(conn, approved, files, marketing, now, audit=log)  # immutable
             before = versions.generation(conn)
-            live = versions.activate(conn, approved, now)
+            live = versions.activate(conn, approved, now, audit=log)
             assert versions.generation(conn) != before
             states = {v.number: v.state for v in versions.versions_of(conn, "spasm-education")}
+            # Each step wrote its audit entry in the step's own transaction.
+            actions = [e.action for e in audit.entries(conn, target_id=live.id)][::-1]
+        assert actions == [
+            "content.draft",
+            "content.edit",
+            "content.submit",
+            "content.approve",
+            "content.activate",
+        ]
         assert states == {1: versions.RETIRED, 2: versions.ACTIVE}
         # The running process picks the new content up and tags it with its version.
         assert ctx.refresh_content()
@@ -108,7 +120,13 @@ def test_bundled_content_is_cleared_by_one_clinician_review(cli: CLI) -> None:
             (bundled,) = versions.in_state(conn, versions.ACTIVE)
             assert bundled.review_due(utcnow())
             done = versions.approve(
-                conn, bundled, Actor(9, "cleo@clinic.example", "clinician"), "", utcnow(), INTERVAL
+                conn,
+                bundled,
+                Actor(9, "cleo@clinic.example", "clinician"),
+                "",
+                utcnow(),
+                INTERVAL,
+                audit=audit.writer(None, utcnow()),
             )
         assert done.state == versions.ACTIVE and done.clinic_reviewed
         assert not done.review_due(utcnow())
@@ -131,39 +149,18 @@ def test_import_and_export_round_trip(cli: CLI, tmp_path: Path, db_url: str) -> 
     assert cli("campaigns", "validate", str(out)).code == 0
     # Importing the same content changes nothing.
     assert cli("campaigns", "import", str(out), "--json").json() == {"spasm-education": "unchanged"}
-    # Edited content arrives as a draft.
+    # Edited content arrives in review: live only once a clinician here approves it.
     step = folder / "02-the-first-few-days.md"
     step.write_text(step.read_text().replace('subject: "', 'subject: "New — ', 1))
-    assert cli("campaigns", "import", str(out), "--json").json() == {"spasm-education": "draft"}
-    # A valid approval record (a clinician here, matching files, recent) is kept.
-    approved = tmp_path / "approved"
-    shutil.copytree(folder, approved / "spasm-education")
-    step2 = approved / "spasm-education" / "03-hurt-is-not-harm.md"
-    step2.write_text(step2.read_text().replace('subject: "', 'subject: "Reviewed — ', 1))
-    files = versions.folder_files(approved / "spasm-education")
-    record = {
-        "reviewed_by": STAFF["clinician"],
-        "reviewed_at": utcnow().isoformat(),
-        "note": "ok",
-        "files_sha256": versions.files_digest(files),
-    }
-    (approved / "spasm-education" / "approval.json").write_text(json.dumps(record))
-    assert cli("campaigns", "import", str(approved), "--json").json() == {
-        "spasm-education": "approved"
-    }
-    # A forged or stale record is not: the files changed after the review.
-    step2.write_text(step2.read_text() + "\nOne more line.\n")
-    assert cli("campaigns", "import", str(approved), "--json").json() == {
-        "spasm-education": "draft"
-    }
+    assert cli("campaigns", "import", str(out), "--json").json() == {"spasm-education": "in_review"}
     db = _db(db_url)
     try:
         with db.begin() as conn:
             states = [v.state for v in versions.versions_of(conn, "spasm-education")]
     finally:
         db.dispose()
-    assert states == ["draft", "approved", "draft", "active"]
-    # A broken folder imports nothing and says what is wrong.
+    assert states == ["in_review", "active"]
+    # A broken folder imports nothing and says what is wrong.    # A broken folder imports nothing and says what is wrong.
     step.write_text("no front matter here\n")
     bad = cli("campaigns", "import", str(out))
     assert (

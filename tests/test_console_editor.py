@@ -118,8 +118,9 @@ def test_edit_preview_review_activate(console: Console) -> None:
     clinician, c_token = console.signed_in("clinician")
     queue = clinician.get("/admin/reviews").text
     waiting = queue.split('id="waiting-title"')[1].split("</section>")[0]
-    assert "version 2" in waiting
-    assert "Not yet reviewed" in queue.split('id="due-title"')[1]  # the bundled version 1
+    # The version awaiting review, linked to its review screen; not the live version 1.
+    assert "version 2" in waiting and f"/admin/reviews/versions/{draft_id}" in waiting
+    assert "version 1" not in waiting
     page = clinician.get(f"/admin/campaigns/{CID}")
     assert "Approve" in page.text
     approved = clinician.post(

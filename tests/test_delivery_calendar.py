@@ -12,6 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
+from tests.support.approval import approve_library
 from tests.support.cli import CLI, assert_one_line_error
 from tests.support.delivery import import_people
 from tests.support.sendgrid import FakeSendGrid, use_sendgrid
@@ -27,6 +28,7 @@ def _tick(cli: CLI, at: str) -> dict[str, Any]:
 @pytest.fixture
 def sg(cli: CLI, httpserver: HTTPServer) -> FakeSendGrid:
     use_sendgrid(cli, httpserver, "SG.cal")
+    approve_library(cli)  # campaign email goes only once a clinician approved it
     return FakeSendGrid(httpserver)
 
 

@@ -35,6 +35,7 @@ from campaigns.ledger import sends
 from scheduler.app import create_app
 from scheduler.context import AppContext
 from scheduler.settings import load_settings
+from tests.support.approval import approve_library
 from tests.support.cli import CLI
 from tests.support.delivery import import_people
 from tests.support.sendgrid import use_sendgrid
@@ -79,6 +80,7 @@ class HoldingSendGrid:
 
 def _setup(cli: CLI, httpserver: HTTPServer, tmp_path: Path) -> dict[str, str]:
     use_sendgrid(cli, httpserver, "SG.crash")
+    approve_library(cli)  # campaign email goes only once a clinician approved it
     rows = [f"{e},P,lower_back,Europe/London,yes,," for e in PEOPLE]
     import_people(cli, tmp_path, rows)
     return dict(os.environ)  # the CLI fixture's settings, for the sending subprocess too

@@ -23,6 +23,7 @@ from scheduler.context import AppContext
 from scheduler.settings import load_settings
 from scheduler.tick import TickReport, make_dispatcher, run_tick
 from storage import Database
+from tests.support.approval import approve_library
 from tests.support.cli import CLI
 from tests.support.delivery import import_people, londoners
 from tests.support.sendgrid import use_sendgrid
@@ -82,6 +83,7 @@ def test_failing_transport_backs_off_alerts_once_and_recovers(
     cli.env("SENDGRID_API_KEY", "SG.health")
     cli.env("CLINICMAIL_SENDGRID_HOST", bad_host)
     cli.env("CLINICMAIL_STAFF_EMAIL", STAFF)
+    approve_library(cli)  # campaign email goes only once a clinician approved it
     import_people(cli, tmp_path, ["pia@example.com,Pia,lower_back;sciatica,Europe/London,yes,,"])
 
     def tick(at: str) -> dict[str, Any]:
@@ -140,6 +142,7 @@ def test_a_single_failure_after_recovery_does_not_back_off(
 ) -> None:
     fake = FlakySendGrid(httpserver, 500)
     use_sendgrid(cli, httpserver, "SG.health")
+    approve_library(cli)  # campaign email goes only once a clinician approved it
     import_people(cli, tmp_path, londoners("p", 2))
     for at in ("10:00", "10:05"):
         assert cli("tick", "--now", f"2026-11-23T{at}:00Z", "--json").json()["retried"] == 2
@@ -156,6 +159,7 @@ def test_breaker_stops_a_tick_midway_and_hands_back_what_was_not_sent(
 ) -> None:
     fake = FlakySendGrid(httpserver, 503)
     use_sendgrid(cli, httpserver, "SG.health")
+    approve_library(cli)  # campaign email goes only once a clinician approved it
     import_people(cli, tmp_path, londoners("m", 5))
 
     def tick(at: datetime) -> TickReport:

@@ -12,6 +12,7 @@ from pytest_httpserver import HTTPServer
 from scheduler.context import AppContext
 from scheduler.settings import load_settings
 from scheduler.tick import make_dispatcher, run_tick
+from tests.support.approval import approve_library
 from tests.support.cli import CLI
 from tests.support.delivery import import_people
 from tests.support.sendgrid import FakeSendGrid, use_sendgrid
@@ -24,6 +25,7 @@ def test_per_recipient_path_posts_one_filled_email_per_request(
 ) -> None:
     sendgrid = FakeSendGrid(httpserver)
     use_sendgrid(cli, httpserver, "SG.per")
+    approve_library(cli)  # campaign email goes only once a clinician approved it
     rows = [f"{n.lower()}@example.com,{n},lower_back,Europe/London,yes,," for n in ("Ann", "Bea")]
     rows.append("cy@example.com,,lower_back,Europe/London,yes,,")
     import_people(cli, tmp_path, rows)

@@ -15,6 +15,7 @@ from scheduler.context import AppContext
 from scheduler.ratelimit import TokenBucket
 from scheduler.settings import load_settings
 from scheduler.tick import make_dispatcher, run_tick
+from tests.support.approval import approve_library
 from tests.support.cli import CLI, assert_one_line_error
 from tests.support.delivery import import_people, londoners
 from tests.support.sendgrid import FakeSendGrid, use_sendgrid
@@ -78,6 +79,7 @@ def test_tick_paces_requests_by_recipients(
 ) -> None:
     sendgrid = FakeSendGrid(httpserver)
     use_sendgrid(cli, httpserver, "SG.rate")
+    approve_library(cli)  # campaign email goes only once a clinician approved it
     cli.env("CLINICMAIL_SEND_RATE", "4")
     import_people(cli, tmp_path, londoners("r", 10))
     ctx = AppContext.from_settings(load_settings())
@@ -100,6 +102,7 @@ def test_unlimited_by_default_and_through_the_cli(
 ) -> None:
     sendgrid = FakeSendGrid(httpserver)
     use_sendgrid(cli, httpserver, "SG.rate")
+    approve_library(cli)  # campaign email goes only once a clinician approved it
     import_people(cli, tmp_path, londoners("r", 6))
     ctx = AppContext.from_settings(load_settings())
     try:

@@ -12,6 +12,7 @@ import pytest
 
 from deliverability import DnsUnavailable, Lookup
 from deliverability.domain import SENDGRID, check_domain
+from tests.support.approval import approve_library
 from tests.support.cli import CLI
 from tests.support.dns_server import ZoneResolver, dns_server
 from tests.support.signer import Signer
@@ -124,6 +125,7 @@ def test_a_well_configured_domain_passes_every_check(
     sqlite_cli: CLI, dns: tuple[str, ZoneResolver]
 ) -> None:
     resolver, zone = dns
+    approve_library(sqlite_cli)
     code, report = doctor(sqlite_cli, resolver, "good.example")
     assert code == 0, report
     assert report["ok"] is True and report["domain"] == "good.example"
@@ -144,11 +146,28 @@ def test_a_well_configured_domain_passes_every_check(
         "config.webhook_key",
         "config.click_tracking",
         "config.staff_email",
+        "content.review",
     ):
         assert checks[name]["status"] == "pass", name
     samples = [f for f in report["findings"] if f["check"] == "message"]
     assert len(samples) == 2  # a campaign email and the confirmation email
     assert "tcp" in zone.protocols and "udp" in zone.protocols  # long answers went over TCP
+
+
+def test_content_awaiting_a_clinician_is_reported(
+    sqlite_cli: CLI, dns: tuple[str, ZoneResolver]
+) -> None:
+    """A fresh install through SendGrid holds the bundled library until a clinician approves
+    it; the doctor says so (a warning: system emails still go) and how to approve."""
+    resolver, _ = dns
+    _, report = doctor(sqlite_cli, resolver, "good.example")
+    review = by_check(report)["content.review"]
+    assert review["status"] == "warn"
+    assert "spasm-education" in review["summary"] and "safety email" in review["summary"]
+    assert "clinicmail campaigns approve" in review["fix"]
+    assert approve_library(sqlite_cli) == ["spasm-education"]
+    _, report = doctor(sqlite_cli, resolver, "good.example")
+    assert by_check(report)["content.review"]["status"] == "pass"
 
 
 MISTAKES = [
@@ -303,6 +322,7 @@ def test_an_smtp_relay_is_checked_with_the_include_and_selector_named(
     sqlite_cli: CLI, dns: tuple[str, ZoneResolver]
 ) -> None:
     relay = {"CLINICMAIL_TRANSPORT": "smtp", "CLINICMAIL_SMTP_URL": "smtp://127.0.0.1:2525"}
+    approve_library(sqlite_cli)
     code, report = doctor(sqlite_cli, dns[0], "relay.example", **relay)
     assert code == 0 and report["provider"] == "smtp"
     checks = by_check(report)

@@ -40,6 +40,7 @@ from scheduler.tables import outbox
 from scheduler.tick import run_tick
 from subscribers.tables import subscribers
 from templates.system import OPS_EMAILS, SYSTEM_EMAILS
+from tests.support.approval import approve_library, broadcast_approved
 from tests.support.cli import CLI
 from tests.support.delivery import import_people
 from tests.support.newsletter import news_files
@@ -169,7 +170,7 @@ def _plant_every_email(cli: CLI, tmp_path: Path) -> tuple[AppContext, set[str]]:
     import_people(cli, tmp_path, rows, at=MONDAY)
     # A one-off broadcast (newsletter) with a variant goes out in the same tick.
     news = str(news_files(tmp_path))
-    run = cli("campaigns", "broadcast", news, "--at", "2026-11-23 10:00", "--id", "clinic-news")
+    run = broadcast_approved(cli, news, "--at", "2026-11-23 10:00", "--id", "clinic-news")
     assert run.code == 0, run.err
     with ctx.db.begin() as conn:
         ids = {r.email: r.id for r in conn.execute(select(subscribers.c.email, subscribers.c.id))}
@@ -285,6 +286,7 @@ def test_every_smtp_message_keeps_the_standards(
     sink, port = smtp
     _configure(cli)
     use_smtp(cli, port)
+    approve_library(cli)  # campaign email goes only once a clinician approved it
     ctx, labels = _plant_every_email(cli, tmp_path)
     try:
         _send_everything(ctx)

@@ -48,6 +48,16 @@ SENDGRID = {
 }
 
 
+def test_an_unapproved_library_is_announced_at_start(tmp_path: Path) -> None:
+    """Through SendGrid the bundled library sends nothing until a clinician approves it, and
+    the service says so once when it starts."""
+    with serving(tmp_path, **SENDGRID) as (_, lines):
+        pass
+    held = [line for line in lines if "await a clinician's approval" in line]
+    assert len(held) == 1, lines
+    assert "spasm-education" in held[0] and "safety email" in held[0]
+
+
 def test_sendgrid_without_a_webhook_key_warns_once_and_refuses(tmp_path: Path) -> None:
     with serving(tmp_path, **SENDGRID) as (port, lines):
         body = json.dumps([{"event": "spamreport", "email": "a@example.com"}])

@@ -7,6 +7,7 @@ from email.message import Message
 from pathlib import Path
 from typing import cast
 
+from tests.support.approval import approve_library
 from tests.support.cli import CLI, write_csv
 from tests.support.smtp import Sink, use_smtp
 
@@ -16,6 +17,7 @@ def test_smtp_delivers_multipart_with_headers_over_one_connection(
 ) -> None:
     sink, port = smtp
     use_smtp(sqlite_cli, port)
+    approve_library(sqlite_cli)  # campaign email goes only once a clinician approved it
     write_csv(
         tmp_path / "p.csv",
         [

@@ -43,11 +43,11 @@ def test_an_up_to_date_database_is_known_without_alembic(db_url: str) -> None:
         db.migrate()  # a new database: alembic runs every migration and records the result
         assert db.schema_revisions() == SCHEMA_REVISIONS
         with db.engine.begin() as conn:  # one branch never applied: the next migrate applies it
-            conn.execute(text("DELETE FROM alembic_version WHERE version_num = '0700'"))
-            conn.execute(text("DROP TABLE newsletters"))
+            conn.execute(text("DELETE FROM alembic_version WHERE version_num = '0100'"))
+            conn.execute(text("DROP TABLE signup_requests"))
         db.migrate()
         assert db.schema_revisions() == SCHEMA_REVISIONS
-        assert inspect(db.engine).has_table("newsletters")
+        assert inspect(db.engine).has_table("signup_requests")
     finally:
         db.dispose()
 

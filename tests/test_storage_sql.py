@@ -1,15 +1,15 @@
-"""The shared SQL helpers: the dialect's INSERT … ON CONFLICT, ids among a set, review-state moves."""
+"""The shared SQL helpers: the dialect's INSERT … ON CONFLICT and ids among a set (review-state
+moves are campaigns.review's)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
 
 from storage import Database, UTCDateTime
-from storage.sql import dialect_insert, ids_among, move_state
+from storage.sql import dialect_insert, ids_among
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -24,7 +24,7 @@ class _Refused(ValueError):
     pass
 
 
-def test_insert_ignore_ids_among_and_state_moves(db_url: str) -> None:
+def test_insert_ignore_and_ids_among(db_url: str) -> None:
     meta = MetaData()
     table = Table(
         "sql_helper_probe",
@@ -48,14 +48,6 @@ def test_insert_ignore_ids_among_and_state_moves(db_url: str) -> None:
             assert ids_among(conn, table.c.n, wanted, table.c.n > 1000) == {
                 n for n in wanted if 1000 < n <= 2000
             }
-            draft = _Row("r1", "draft")
-            move_state(conn, table, "probe", draft, ("draft",), "in_review", NOW, _Refused)
-            assert conn.execute(select(table.c.state).where(table.c.id == "r1")).scalar() == (
-                "in_review"
-            )
-            # Someone moved it meanwhile: refused with the state it was read in.
-            with pytest.raises(_Refused, match="this probe is draft; it cannot become approved"):
-                move_state(conn, table, "probe", draft, ("draft",), "approved", NOW, _Refused)
             meta.drop_all(conn)
     finally:
         db.dispose()

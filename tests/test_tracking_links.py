@@ -21,6 +21,7 @@ from subscribers.activity import NOTHING, activity_of
 from subscribers.segments import Facts, compile_rule, parse_rule
 from subscribers.tables import subscribers
 from tests.support.app import app_for
+from tests.support.approval import approve_library
 from tests.support.cli import CLI
 from tests.support.outbox import messages
 from tests.support.sendgrid import FakeSendGrid
@@ -234,6 +235,7 @@ def test_smtp_delivered_email_carries_links_that_redirect(
 ) -> None:
     sink, port = smtp
     use_smtp(cli, port)
+    approve_library(cli)  # campaign email goes only once a clinician approved it
     set_up(cli, tmp_path)
     by_rcpt = {rcpts[0]: message_from_bytes(raw) for _, rcpts, raw in sink.messages}
     assert set(by_rcpt) == {"ann@example.com", "bob@example.com"}

@@ -13,6 +13,7 @@ from werkzeug import Request, Response
 from scheduler.app import create_app
 from scheduler.context import AppContext
 from scheduler.settings import load_settings
+from tests.support.approval import approve_library
 from tests.support.cli import CLI, write_csv
 from tests.support.sendgrid import use_sendgrid
 from tests.support.signer import Signer
@@ -52,6 +53,7 @@ def _setup(
 
     httpserver.expect_request("/v3/mail/send", method="POST").respond_with_handler(handler)
     use_sendgrid(cli, httpserver, "SG.x")
+    approve_library(cli)  # campaign email goes only once a clinician approved it
     cli.env("CLINICMAIL_SENDGRID_TIMEOUT", "1")
     write_csv(tmp_path / "p.csv", ["una@example.com,Una,lower_back,Europe/London,yes,,"])
     cli("subscribers", "import", str(tmp_path / "p.csv"))

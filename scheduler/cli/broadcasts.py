@@ -51,7 +51,13 @@ def broadcast(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Schedule a one-off email (a newsletter) from FILE to a segment at a local time.
+    """Schedule a one-off email (a newsletter) from FILE to a segment at a local time, once a
+    clinician approved its text.
+
+    The first run puts FILE's text in the review queue as a newsletter (id: --id or the file
+    name) and schedules nothing; a clinician approves it in the console or with 'clinicmail
+    campaigns approve broadcast.ID --as EMAIL'; running the command again with the same text
+    schedules it. Changed text goes back to review under a new --id.
 
     FILE is Markdown written like a campaign step (front matter: subject, preheader, optional
     cta, review and variants). Only confirmed subscribers who are not suppressed, not pausing
@@ -61,7 +67,13 @@ def broadcast(
     Running the same command again adds people who joined the segment since, and nobody twice.
     """
     from campaigns import broadcasts as bc
-    from scheduler.broadcasting import BroadcastRefused, BroadcastRequest, schedule
+    from scheduler.broadcasting import (
+        BroadcastRefused,
+        BroadcastRequest,
+        mark_scheduled,
+        schedule,
+        submit_for_review,
+    )
 
     local_at = parse_at(at_text)
     segment_data, rule = parse_segment(segment)
@@ -81,12 +93,27 @@ def broadcast(
         time_sensitive=time_sensitive,
         problems=[str(p) for p in problems],
     )
+    now = datetime.now(UTC)
     try:
-        result = schedule(ctx, request, dry_run=dry_run, now=datetime.now(UTC))
+        if not dry_run and not _approved(ctx, slug, sources):
+            plan = schedule(ctx, request, dry_run=True, now=now)  # checks it, changes nothing
+            letter = submit_for_review(ctx, request, now)
+            if as_json:
+                echo_json({"id": slug, "state": letter.state, "recipients": plan["recipients"]})
+                return
+            echo(
+                f"{slug!r} is waiting for a clinician's review (newsletter {slug}); nothing is "
+                "scheduled until it is approved in the console or with 'clinicmail campaigns "
+                f"approve broadcast.{slug} --as EMAIL'. Then run this command again."
+            )
+            return
+        result = schedule(ctx, request, dry_run=dry_run, now=now)
     except BroadcastRefused as exc:
         for line in exc.details:
             echo(line, err=True)
         fail(str(exc))
+    if not dry_run:
+        mark_scheduled(ctx, slug, now, result["recipients"])
     plan_capped = result["waiting_for_frequency_cap"]
     plan_closed = result["moved_to_open_time"]
     zones = result["zones"]
@@ -129,6 +156,15 @@ def broadcast(
             f"  left out: {excluded['red_flag']} with a red-flag symptom, {excluded['suppressed']} "
             f"suppressed, {excluded['paused']} pausing email"
         )
+
+
+def _approved(ctx: object, slug: str, sources: dict[str, str]) -> bool:
+    from scheduler.broadcasting import approved_newsletter
+    from scheduler.context import AppContext
+
+    assert isinstance(ctx, AppContext)
+    with ctx.db.begin() as conn:
+        return approved_newsletter(conn, slug, sources) is not None
 
 
 @click.command("broadcasts")

@@ -17,6 +17,7 @@ from scheduler.cli.context import check_catalog, open_context
 from scheduler.cli.errors import fail
 from scheduler.cli.options import parse_symptoms
 from scheduler.cli.output import echo, echo_json
+from scheduler.cli.review import approve, signoff_pack
 
 if TYPE_CHECKING:
     from campaigns.definitions import Campaign
@@ -39,6 +40,8 @@ def campaigns() -> None:
 campaigns.add_command(broadcast)
 campaigns.add_command(broadcasts)
 campaigns.add_command(cancel_broadcast)
+campaigns.add_command(approve)
+campaigns.add_command(signoff_pack)
 
 
 def _campaign(ctx: AppContext, campaign_id: str) -> Campaign:
@@ -223,13 +226,12 @@ def journey_(
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome per campaign as JSON.")
 def import_(directory: Path, as_json: bool) -> None:
-    """Import every campaign folder in DIRECTORY as a new content version.
+    """Import every campaign folder in DIRECTORY as a new content version, in review.
 
-    A folder is imported as a draft for review, or as approved when it carries a valid approval
-    record (the approval.json an export writes, unchanged files, reviewed by an active clinician
-    account here within CLINICMAIL_REVIEW_INTERVAL). Identical content is skipped. Nothing
-    goes live until a clinician approves it and someone activates it in the console. Nothing is
-    imported when any folder has a problem.
+    A folder never carries an approval (an approval.json in it is ignored): nothing imported
+    goes live until a clinician of this installation approves it (clinicmail campaigns approve,
+    or the console's review screen). Identical content is skipped. Nothing is imported when any
+    folder has a problem.
     """
     from scheduler.content_folders import import_folders
     from storage import utcnow
@@ -243,7 +245,7 @@ def import_(directory: Path, as_json: bool) -> None:
             echo(str(p), err=True)
         fail(f"{len(problems)} problem(s) in {directory}; nothing was imported")
     _ = ctx.catalog  # the library is seeded first, so imports become newer versions
-    outcome = import_folders(ctx.db, catalog, directory, ctx.settings.review_every, utcnow())
+    outcome = import_folders(ctx.db, catalog, directory, utcnow())
     if as_json:
         echo_json(outcome)
         return
@@ -258,7 +260,8 @@ def import_(directory: Path, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Overwrite DIRECTORY/CAMPAIGN if it exists.")
 def export(campaign: str, directory: Path, number: int | None, force: bool) -> None:
     """Write CAMPAIGN's content to DIRECTORY/CAMPAIGN as a campaign folder (keep it in git,
-    edit it, import it back). A clinician's approval travels with it as approval.json."""
+    edit it, import it back). An approval never travels with it: an imported folder waits for
+    a clinician's review here."""
     from campaigns import versions
     from scheduler.content_folders import version_to_export, write_folder
 

@@ -14,6 +14,23 @@ from scheduler.cli.errors import fail
 from subscribers.segments import EVERYONE, Rule, parse_rule
 
 
+def read_password(prompt: str, *, confirm: bool) -> str:
+    """A password from standard input when it is not a terminal (one line), else asked hidden
+    (twice when ``confirm``)."""
+    import sys
+
+    import click
+
+    if sys.stdin.isatty():
+        return str(click.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+    line = sys.stdin.readline()
+    if not line:
+        fail(
+            "no password given: pipe it on standard input, e.g. printf '%s\\n' \"$PW\" | clinicmail …"
+        )
+    return line.rstrip("\r\n")
+
+
 def parse_symptoms(value: str) -> frozenset[str]:
     """``--symptoms``: comma-separated symptom codes, each one we know."""
     from subscribers.symptoms import unknown_codes

@@ -29,6 +29,11 @@ def init(no_backup: bool) -> None:
     if done.before.status == "older":
         echo(done.describe())
     echo(f"database ready: {ctx.db.url.render_as_string(hide_password=True)}")
+    from scheduler.approvals import gate_notice
+
+    notice = gate_notice(ctx)  # the library arrives awaiting a clinician's approval
+    if notice is not None:
+        echo(notice)
 
 
 @click.command()

@@ -12,6 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from tests.support.approval import approve_library
 from tests.support.cli import CLI, write_csv
 
 with warnings.catch_warnings():
@@ -54,7 +55,10 @@ def use_sendgrid(cli: CLI, httpserver: HTTPServer, api_key: str = "SG.test-key")
 
 @pytest.fixture
 def sg_cli(cli: CLI, httpserver: HTTPServer) -> CLI:
+    """The CLI sending through the fake SendGrid, its library approved by a clinician (nothing
+    from a campaign goes through SendGrid before that: campaigns.review)."""
     use_sendgrid(cli, httpserver)
+    approve_library(cli)
     return cli
 
 

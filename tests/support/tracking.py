@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from campaigns.ledger import sends
 from engagement.tables import email_events
 from scheduler.context import AppContext
+from tests.support.approval import approve_library
 from tests.support.cli import CLI, write_csv
 
 BASE = "https://mail.clinic.example"
@@ -73,6 +74,7 @@ def set_up(cli: CLI, tmp_path: Path, *, tick: bool = True) -> None:
     cli.env("CLINICMAIL_CAMPAIGNS_DIR", str(care_notes(tmp_path)))
     cli.env("CLINICMAIL_BOOKING_URL", BOOKING)
     cli.env("CLINICMAIL_STAFF_EMAIL", "team@clinic.example")
+    approve_library(cli)  # through SendGrid or SMTP only approved content goes out
     csv = write_csv(tmp_path / "people.csv", PEOPLE)
     assert cli("subscribers", "import", str(csv)).code == 0
     if tick:
