@@ -157,6 +157,11 @@ class Settings(BaseSettings):
     # default, so a client cannot forge its address for the rate limit or the consent record).
     metrics_token: SecretStr | None = Field(None, validation_alias="CLINICMAIL_METRICS_TOKEN")
     trusted_proxies: str = Field("", validation_alias="CLINICMAIL_TRUSTED_PROXIES")
+    # A signup is answered at a multiple of this many seconds after it arrived, so its timing
+    # never tells a new address from one already held (subscribers.web).
+    signup_answer_seconds: float = Field(
+        0.1, ge=0, le=5, validation_alias="CLINICMAIL_SIGNUP_ANSWER_SECONDS"
+    )
 
     @field_validator("metrics_token")
     @classmethod
