@@ -6,15 +6,27 @@
 * :func:`disk_full` gives a running process a file-size limit of one byte, so every write to
   its SQLite database (and its WAL) fails with a real I/O error, as on a full disk; the limit is
   lifted when the block ends.
+* :func:`serving_through_outages` runs `clinicmail serve` on either database with the outage
+  at hand.
 """
 
 from __future__ import annotations
 
 import contextlib
 import resource
+import signal
 import socket
+import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.support.backends import PG_URL, reset_postgres
+from tests.support.serve import EXE, free_port, serve_env, spawn_web, wait_healthy
 
 
 class TcpProxy:
@@ -98,3 +110,56 @@ def disk_full(pid: int) -> Iterator[None]:
         yield
     finally:
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (hard, hard))
+
+
+Outage = Callable[[], AbstractContextManager[None]]
+
+
+@contextlib.contextmanager
+def serving_through_outages(
+    backend: str, tmp_path: Path, **extra_env: str
+) -> Iterator[tuple[str, str, Outage, list[str]]]:
+    """A running `clinicmail serve --no-scheduler` on ``backend`` ("sqlite" or "postgres");
+    yields (base URL, direct database URL, outage, log): ``with outage():`` the database stops
+    answering the server, and ``log`` holds the server's stderr once it has stopped (checked to
+    hold no traceback)."""
+    env = {**serve_env(tmp_path), **extra_env}
+    proxy: TcpProxy | None = None
+    if backend == "postgres":
+        if not PG_URL:
+            pytest.skip("set CLINICMAIL_TEST_POSTGRES_URL to run the PostgreSQL tests")
+        reset_postgres(PG_URL)
+        direct = make_url(PG_URL)
+        proxy = TcpProxy((direct.host or "127.0.0.1", direct.port or 5432))
+        proxied = direct.set(host="127.0.0.1", port=proxy.port)
+        env["CLINICMAIL_DATABASE_URL"] = proxied.render_as_string(hide_password=False)
+        db = PG_URL
+    else:
+        db = env["CLINICMAIL_DATABASE_URL"]
+    subprocess.run([EXE, "init"], env=env, cwd=tmp_path, check=True, capture_output=True)
+    port = free_port()
+    proc = spawn_web(env, tmp_path, port)
+
+    @contextlib.contextmanager
+    def outage() -> Iterator[None]:
+        if proxy is not None:
+            proxy.cut()
+            try:
+                yield
+            finally:
+                proxy.restore()
+        else:
+            with disk_full(proc.pid):
+                yield
+
+    log: list[str] = []
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        yield f"http://127.0.0.1:{port}", db, outage, log
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+        log.append(err)
+        if proxy is not None:
+            proxy.close()
+    assert "Traceback" not in err, err
