@@ -28,6 +28,7 @@ from sqlalchemy import JSON, Boolean, Column, Connection, String, Table, Text, i
 
 from campaigns.tables import ReviewedContent, review_columns, review_fields
 from core.errors import InputError
+from core.headers import PREHEADER_MAX, SUBJECT_MAX, header_problem
 from storage.schema import UTCDateTime, metadata
 from storage.sql import move_state
 
@@ -120,6 +121,17 @@ class Fields:
     audience: Audience
     local_at: str | None
     time_sensitive: bool = False
+
+    def check(self) -> None:
+        """Refuse a subject or preheader that cannot be an email header (core.headers), naming
+        the field: here, when it is written, never first when it is sent."""
+        for name, value, limit in (
+            ("subject", self.subject, SUBJECT_MAX),
+            ("preheader", self.preheader, PREHEADER_MAX),
+        ):
+            problem = header_problem(value, max_length=limit)
+            if problem:
+                raise NewsletterError(f"the {name} {problem}")
 
     def values(self) -> dict[str, Any]:
         """As columns of :data:`newsletters`."""
@@ -222,6 +234,7 @@ def create(
     editor: str,
     now: datetime,
 ) -> Newsletter:
+    fields.check()
     nid = secrets.token_hex(16)
     conn.execute(
         insert(newsletters).values(
@@ -260,6 +273,7 @@ def save(
     """Change a draft (approved text never changes)."""
     if not n.editable:
         raise NewsletterError("only a draft can be changed")
+    fields.check()
     return _move(
         conn,
         n,
