@@ -11,7 +11,7 @@ from datetime import time, timedelta
 from functools import cached_property
 from ipaddress import ip_network
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
@@ -347,6 +347,11 @@ class Settings(BaseSettings):
             _ = parts.port
         except ValueError:
             raise ValueError("has an invalid port") from None
+        tls = parse_qs(parts.query, keep_blank_values=True).get("tls", [])
+        if tls and (
+            tls not in (["required"], ["off"]) or (parts.scheme, tls) == ("smtps", ["off"])
+        ):
+            raise ValueError("the tls option is ?tls=required or ?tls=off (smtp:// only)")
         return v
 
     @model_validator(mode="after")
