@@ -30,6 +30,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from core.headers import PREHEADER_MAX, SUBJECT_MAX, header_problem
 from subscribers.segments import EVERYONE, Facts, Rule
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -65,10 +66,28 @@ class VariantRef(_Model):
 
 
 class VariantMeta(_Model):
-    subject: str = Field(min_length=1, max_length=150)
-    preheader: str = Field(default="", max_length=200)
+    subject: str = Field(min_length=1)
+    preheader: str = ""
     cta: Literal["book", "reply", "read", "try"] | None = None
     review: Review | None = None
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, v: str) -> str:
+        return _header(v, SUBJECT_MAX)
+
+    @field_validator("preheader")
+    @classmethod
+    def _preheader(cls, v: str) -> str:
+        return _header(v, PREHEADER_MAX)
+
+
+def _header(value: str, max_length: int) -> str:
+    """A header field's text is refused here, where it is authored (core.headers)."""
+    problem = header_problem(value, max_length=max_length)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 def unique_variants(v: list[VariantRef]) -> list[VariantRef]:

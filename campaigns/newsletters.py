@@ -42,6 +42,7 @@ from sqlalchemy import (
 from campaigns import review
 from campaigns.review import Actor, Audit, Kind, ReviewError
 from campaigns.tables import ReviewedContent, review_columns, review_fields
+from core.headers import PREHEADER_MAX, SUBJECT_MAX, header_problem
 from storage.schema import UTCDateTime, metadata
 
 DRAFT, IN_REVIEW, APPROVED, SCHEDULED, CANCELLED = (
@@ -139,6 +140,17 @@ class Fields:
     audience: Audience
     local_at: str | None
     time_sensitive: bool = False
+
+    def check(self) -> None:
+        """Refuse a subject or preheader that cannot be an email header (core.headers), naming
+        the field: here, when it is written, never first when it is sent."""
+        for name, value, limit in (
+            ("subject", self.subject, SUBJECT_MAX),
+            ("preheader", self.preheader, PREHEADER_MAX),
+        ):
+            problem = header_problem(value, max_length=limit)
+            if problem:
+                raise NewsletterError(f"the {name} {problem}")
 
     def values(self) -> dict[str, Any]:
         """As columns of :data:`newsletters`."""
@@ -255,6 +267,7 @@ def create(
 ) -> Newsletter:
     """A new draft (``editor_id`` None: from the command line, with its files as ``sources``);
     ``audit`` records its creation in the same transaction."""
+    fields.check()
     nid = secrets.token_hex(16)
     conn.execute(
         insert(newsletters).values(
@@ -327,6 +340,7 @@ def save(
     """Change a draft (approved text never changes); written in the editor, so any files
     imported from the command line give way to the fields. A page that read an older
     ``expected_revision`` gets :class:`campaigns.review.StaleRevision`."""
+    fields.check()
     current = _reload(conn, n)
     review.save(
         conn,

@@ -25,6 +25,7 @@ from console.render import error_page, page
 from console.reviewing import actor as _actor
 from console.reviewing import auditor
 from console.words import delay, rule
+from core.headers import PREHEADER_MAX, SUBJECT_MAX, header_problem
 from staff import audit
 from staff.sessions import Session
 from storage import utcnow
@@ -223,11 +224,25 @@ def router(ports: ConsolePorts) -> APIRouter:
             parts = authoring.split(v.files[name])
         except AuthoringError as exc:
             parts = Parts("", "", v.files[name], f"# {exc}")
-        shown = preview(renderer, campaign_id, v.files, name, Persona(), ports.base_url)
+        return editor_page(request, campaign_id, v, name, parts, v.files)
+
+    def editor_page(
+        request: Request,
+        campaign_id: str,
+        v: Version,
+        name: str,
+        parts: Parts,
+        files: dict[str, str],
+        *,
+        error: str | None = None,
+        status: int = 200,
+    ) -> Response:
+        shown = preview(renderer, campaign_id, files, name, Persona(), ports.base_url)
         return page(
             request,
             "editor.html",
             {
+                "error": error,
                 "title": f"Edit {name}",
                 "campaign_id": campaign_id,
                 "version": v,
@@ -239,6 +254,7 @@ def router(ports: ConsolePorts) -> APIRouter:
                 "groups": GROUPS,
                 "symptoms": PERSONA_SYMPTOMS,
             },
+            status=status,
         )
 
     def edited_files(
@@ -318,6 +334,25 @@ def router(ports: ConsolePorts) -> APIRouter:
         if name not in v.files or name == "campaign.yaml":
             raise Forbidden("This version has no such step file.")
         files = edited_files(v, name, subject, preheader, body, settings)
+        # A subject or preheader that cannot be an email header is refused now, field named,
+        # never first at send time (core.headers).
+        for field, text, limit in (
+            ("subject", subject, SUBJECT_MAX),
+            ("preheader", preheader, PREHEADER_MAX),
+        ):
+            problem = header_problem(text, max_length=limit)
+            if problem:
+                parts = Parts(subject, preheader, body, settings)
+                return editor_page(
+                    request,
+                    campaign_id,
+                    v,
+                    name,
+                    parts,
+                    v.files,
+                    error=f"Not saved: the {field} {problem}.",
+                    status=422,
+                )
         before = v.files[name]
         try:
             with db.begin() as conn:

@@ -39,7 +39,10 @@ from templates import TemplateProblem, fill
 BASE = "/admin/newsletters"
 TARGET = "newsletter"
 CHOOSABLE = [s for s in SYMPTOMS if s.group != "red_flags"]
-MAX_SUBJECT, MAX_PREHEADER, MAX_BODY = 150, 200, 50_000
+# A subject or preheader is read whole up to this, so one past its limit (core.headers) is
+# refused with the field named rather than cut short without a word.
+MAX_SUBJECT = MAX_PREHEADER = 1_000
+MAX_BODY = 50_000
 
 
 def _text(form: FormData, name: str, limit: int) -> str:
@@ -320,18 +323,27 @@ def router(ports: ConsolePorts) -> APIRouter:
                 status=422,
                 form=form,
             )
-        with ports.db.begin() as conn:
-            n = nl.create(
-                conn,
-                slug=draft.slug,
-                fields=draft.fields(),
-                editor_id=session.user.id,
-                editor=session.user.email,
-                now=now,
-            )
-            audit.record(
-                conn, session.user, "newsletter.create", TARGET, n.id, now, {"after": _snapshot(n)}
-            )
+        try:
+            with ports.db.begin() as conn:
+                n = nl.create(
+                    conn,
+                    slug=draft.slug,
+                    fields=draft.fields(),
+                    editor_id=session.user.id,
+                    editor=session.user.email,
+                    now=now,
+                )
+                audit.record(
+                    conn,
+                    session.user,
+                    "newsletter.create",
+                    TARGET,
+                    n.id,
+                    now,
+                    {"after": _snapshot(n)},
+                )
+        except nl.NewsletterError as exc:
+            return editor(request, draft, error=str(exc), status=422, form=form)
         return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
 
     @r.get(BASE + "/{newsletter_id}", include_in_schema=False)

@@ -1,12 +1,15 @@
 """``POST /webhooks/sendgrid``: verify, store, acknowledge, then process (docs/architecture.md, invariant 6).
 
 * Without ``CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY`` the webhook is closed: every post is 403 and
-  nothing is stored (an open webhook lets anyone suppress or unsubscribe the whole list).
+  nothing is stored (an open webhook lets anyone suppress or unsubscribe the whole list). A
+  closed webhook, and a post without both signature headers, is refused before its body is read.
 * With the key set, the ECDSA signature in ``X-Twilio-Email-Event-Webhook-Signature`` must verify
   over ``timestamp + raw body`` (checked by the ``sendgrid`` package's ``EventWebhook``), and the
   signed timestamp must be within :data:`MAX_SKEW_SECONDS` of our clock; anything missing,
-  malformed, forged or stale is 403 and nothing is stored. The raw bytes are verified, never a
-  re-serialisation of the parsed JSON.
+  malformed, forged or stale is 403 and nothing is stored (a genuine but stale post is told that
+  a clock may be off). The raw bytes are verified, never a re-serialisation of the parsed JSON.
+* A batch that could not be stored (the database unreachable) is 503 with ``Retry-After``, any
+  other failure a 500: never a 2xx, so SendGrid sends it again (it retries for 24 hours).
 * A body that is not a JSON array of objects is 400.
 * An event no database can hold (a NUL character anywhere) is recorded as ``rejected`` with its
   reason, and the rest of its batch is stored as usual: one bad event never loses a batch.
@@ -33,7 +36,7 @@ from sqlalchemy import Connection
 from engagement.events import Kind
 from engagement.ingest import BadBatch, parse_sendgrid, store
 from engagement.process import applier
-from storage import Database, utcnow
+from storage import Database, unreachable, utcnow
 
 log = logging.getLogger("clinicmail.webhooks")
 
@@ -44,6 +47,9 @@ TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 # slow networks (Stripe and Slack use the same bound) while a captured post can only be replayed
 # for a short while, and then changes nothing: events are deduplicated by ``sg_event_id``.
 MAX_SKEW_SECONDS = 300
+# A refusal sent before the body was read closes the connection: the unread body must not be
+# taken for the next request.
+CLOSE = {"Connection": "close"}
 
 
 class SignatureVerifier:
@@ -68,18 +74,36 @@ class SignatureVerifier:
     def verify(
         self, body: bytes, signature: str | None, timestamp: str | None, *, now: float | None = None
     ) -> bool:
+        return self.check(body, signature, timestamp, now=now) is None
+
+    def check(
+        self, body: bytes, signature: str | None, timestamp: str | None, *, now: float | None = None
+    ) -> str | None:
+        """None when the post is genuine and fresh; otherwise why it is refused. A correctly
+        signed post whose timestamp is out of bounds is told so (its clock, or ours, is off):
+        the signature is checked first, so a forger learns nothing from the difference."""
         if self._webhook is None or not signature or not timestamp:
-            return False
-        if not _fresh(timestamp, time.time() if now is None else now):
-            return False
+            return BAD_SIGNATURE
         try:
             base64.b64decode(signature, validate=True)
             payload = body.decode("utf-8")
-            return bool(self._webhook.verify_signature(payload, signature, timestamp))
+            genuine = bool(self._webhook.verify_signature(payload, signature, timestamp))
         except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
-            return False
+            genuine = False
         except Exception:  # the SDK may raise anything on a malformed DER signature: still a 403
-            return False
+            genuine = False
+        if not genuine:
+            return BAD_SIGNATURE
+        if not _fresh(timestamp, time.time() if now is None else now):
+            return STALE
+        return None
+
+
+BAD_SIGNATURE = "invalid or missing signature"
+STALE = (
+    "the signature is valid but its timestamp is more than 5 minutes from this server's "
+    "clock: the post is stale, or a clock is off (check NTP on this server)"
+)
 
 
 def _fresh(timestamp: str, now: float) -> bool:
@@ -120,22 +144,44 @@ def sendgrid_router(
             stored = store(conn, events, utcnow())
         return len(events), stored, sum(1 for e in events if e.kind is Kind.REJECTED)
 
-    @router.post("/webhooks/sendgrid", summary="SendGrid Event Webhook batches")
+    @router.post(
+        "/webhooks/sendgrid",
+        summary="SendGrid Event Webhook batches",
+        responses={
+            403: {"description": "Closed (no public key), unsigned, forged or stale."},
+            503: {"description": "The batch could not be stored; SendGrid sends it again."},
+        },
+    )
     async def receive(request: Request, background: BackgroundTasks) -> JSONResponse:
-        body = await request.body()  # bounded while it streams in by the app's body limit
+        # Refused before the body is read: a closed webhook or a post without the signature
+        # headers costs no memory, whatever its size.
         if verifier is None:
             return JSONResponse(
                 {"detail": "the webhook is closed until its public key is configured"},
                 status_code=403,
+                headers=CLOSE,
             )
-        if not verifier.verify(
-            body, request.headers.get(SIGNATURE_HEADER), request.headers.get(TIMESTAMP_HEADER)
-        ):
-            return JSONResponse({"detail": "invalid or missing signature"}, status_code=403)
+        signature = request.headers.get(SIGNATURE_HEADER)
+        timestamp = request.headers.get(TIMESTAMP_HEADER)
+        if not signature or not timestamp:
+            return JSONResponse({"detail": BAD_SIGNATURE}, status_code=403, headers=CLOSE)
+        body = await request.body()  # bounded while it streams in by the app's body limit
+        refused = verifier.check(body, signature, timestamp)
+        if refused is not None:
+            return JSONResponse({"detail": refused}, status_code=403)
         try:
             received, stored, rejected = await run_in_threadpool(ingest, body)
         except BadBatch as exc:
             return JSONResponse({"detail": str(exc)}, status_code=400)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise  # a fault: a 500, which SendGrid retries too
+            log.warning("a webhook batch was not stored (503): %s", type(exc).__name__)
+            return JSONResponse(
+                {"detail": "the batch could not be stored; send it again later"},
+                status_code=503,
+                headers={"Retry-After": "60"},
+            )
         if stored:
             background.add_task(apply_now)
         # 200 even with rejected events: they are recorded with their reason, and a retry of the

@@ -172,6 +172,7 @@ def create_app(
                 on_confirmed=confirmed,
                 on_unsubscribed=unsubscribed,
                 on_signup=on_signup,
+                signup_seconds=ctx.settings.signup_answer_seconds,
                 series_of=series_of,
                 on_leave_series=lambda conn, sid, cid, now: enrollment.leave(conn, sid, cid, now),
                 care_lines=ctx.clinic.care_lines(),

@@ -12,7 +12,7 @@ from functools import cached_property
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
@@ -177,6 +177,11 @@ class Settings(BaseSettings):
     # default, so a client cannot forge its address for the rate limit or the consent record).
     metrics_token: SecretStr | None = Field(None, validation_alias="CLINICMAIL_METRICS_TOKEN")
     trusted_proxies: str = Field("", validation_alias="CLINICMAIL_TRUSTED_PROXIES")
+    # A signup is answered at a multiple of this many seconds after it arrived, so its timing
+    # never tells a new address from one already held (subscribers.web).
+    signup_answer_seconds: float = Field(
+        0.1, ge=0, le=5, validation_alias="CLINICMAIL_SIGNUP_ANSWER_SECONDS"
+    )
 
     @field_validator("metrics_token")
     @classmethod
@@ -385,6 +390,11 @@ class Settings(BaseSettings):
             _ = parts.port
         except ValueError:
             raise ValueError("has an invalid port") from None
+        tls = parse_qs(parts.query, keep_blank_values=True).get("tls", [])
+        if tls and (
+            tls not in (["required"], ["off"]) or (parts.scheme, tls) == ("smtps", ["off"])
+        ):
+            raise ValueError("the tls option is ?tls=required or ?tls=off (smtp:// only)")
         return v
 
     @model_validator(mode="after")

@@ -5,7 +5,7 @@ in ``storage/migrations`` are the single source of truth for the schema on disk 
 them with the metadata so the two cannot drift).
 """
 
-from storage.db import Database, utcnow
+from storage.db import Database, unreachable, utcnow
 from storage.schema import UTCDateTime, metadata
 
-__all__ = ["Database", "UTCDateTime", "metadata", "utcnow"]
+__all__ = ["Database", "UTCDateTime", "metadata", "unreachable", "utcnow"]

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.errors import ConfigError, Unavailable
 from storage.keys import (
@@ -80,6 +81,15 @@ def utcnow() -> datetime:
 
 class DatabaseError(Unavailable, RuntimeError):
     """The database could not be opened or migrated; the message is meant for an operator."""
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Did ``exc`` come from a database that cannot be reached or written just now (a refused or
+    lost connection, a full pool, a locked, moved, read-only or full SQLite file) rather than
+    from the statement itself? Such a request can be answered 503 and tried again later."""
+    if isinstance(exc, PoolTimeout | OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -19,6 +19,7 @@ from zoneinfo import available_timezones
 from sqlalchemy import Connection, select, update
 
 from core.errors import InputError
+from core.headers import NAME_MAX, header_problem
 from storage import Database
 from subscribers import bulkload, store
 from subscribers.addresses import InvalidAddress, normalize
@@ -123,11 +124,14 @@ def parse_row(line: int, raw: dict[str | None, str | list[str] | None]) -> Row |
             return Rejection(line, email, f"invalid consent_at (not ISO 8601): {get('consent_at')}")
         if consent_at.tzinfo is None:
             consent_at = consent_at.replace(tzinfo=UTC)
+    problem = header_problem(get("first_name"), max_length=NAME_MAX)
+    if problem:  # emails greet by first name: it goes into subject lines too
+        return Rejection(line, email, f"first_name {problem}")
     return Row(
         line=line,
         email=email,
         key=key,
-        first_name=_clean(get("first_name"), 100),
+        first_name=_clean(get("first_name"), NAME_MAX),
         symptoms=codes,
         timezone=zone,
         consent_at=consent_at,

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from sqlalchemy import Connection, select, update
 
+from core.headers import NAME_MAX, header_problem
 from storage.sql import dialect_insert
 from subscribers import consent, held, store
 from subscribers.addresses import InvalidAddress, normalize
@@ -36,10 +37,16 @@ SOURCE = "signup"
 # A first name is greeted in emails ("Hi Ann"), so it must stay a name: letters (any script),
 # marks, spaces, apostrophes, hyphens and full stops. A stranger must not be able to put a link
 # ("Click evil.example") or markup into an email we send to someone else's address.
-FIRST_NAME_MAX = 50
+FIRST_NAME_MAX = NAME_MAX
 _NAME_CHARS = re.compile(r"^[^\W\d_]([^\W\d_]|[\s'\u2019.\-])*$")
 _DOMAIN_LIKE = re.compile(r"[^\W\d_]{2,}\.[^\W\d_]{2,}")
-_NOT_TEXT = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})  # controls, invisible formatting
+# A web address spelled out ("evil dot com", "www evil", "http colon"): "dot" followed by a
+# common top-level domain, or a scheme or www as a word. No first name contains these.
+_SPELLED_ADDRESS = re.compile(
+    r"(?i)(?:\bdot\s+(?:com|net|org|co|uk|io|info|biz|me|app|xyz|online|site|shop|ru|de)\b)"
+    r"|(?:\b(?:www|https?)\b)"
+)
+_INVISIBLE = frozenset({"Cf", "Co", "Cs"})  # invisible formatting: dropped
 
 
 class SignupRequest(BaseModel):
@@ -90,13 +97,21 @@ class SignupRequest(BaseModel):
     @field_validator("first_name")
     @classmethod
     def _first_name(cls, v: str | None) -> str | None:
-        visible = "".join(c for c in (v or "") if unicodedata.category(c) not in _NOT_TEXT)
+        visible = "".join(c for c in (v or "") if unicodedata.category(c) not in _INVISIBLE)
+        if header_problem(visible, max_length=len(visible)):  # a line break or a control
+            raise ValueError(
+                "Please enter your first name on one line, without special characters."
+            )
         text = " ".join(visible.split())
         if not text:
             return None
         if len(text) > FIRST_NAME_MAX:
             raise ValueError(f"Please keep your first name to {FIRST_NAME_MAX} characters.")
-        if not _NAME_CHARS.match(text) or _DOMAIN_LIKE.search(text):
+        if (
+            not _NAME_CHARS.match(text)
+            or _DOMAIN_LIKE.search(text)
+            or _SPELLED_ADDRESS.search(text)
+        ):
             raise ValueError(
                 "Please enter just your first name, using letters only (no web addresses, "
                 "numbers or symbols such as < > / @)."

@@ -4,23 +4,36 @@ confirmation, one-click unsubscribe and the preference centre.
 RFC 8058: ``POST /unsubscribe/{token}`` with ``List-Unsubscribe=One-Click`` unsubscribes at once;
 ``GET`` only shows a page with a confirm button (mail scanners follow GET links) and changes nothing.
 A link whose token does not verify answers 404 and changes nothing.
+
+A signup is answered 202 only once it is committed; a database that cannot be reached gets 503
+with ``Retry-After`` (JSON for the API, a plain "please try again in a few minutes" page on the
+form) and nothing half-stored, so the client's retry loses nothing. What a signup finds (a new
+address, one already held, a suppressed or erased one) must not show in its timing: the work is
+done inside the request, on the request's own clock, and the answer leaves at the next multiple
+of :attr:`SubscriberPorts.signup_seconds` after the request arrived, whatever the work was.
+Nothing runs after the answer, so the next request on the same keep-alive connection waits for
+nothing either.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html import escape
 
 import orjson
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
-from storage import Database
+from storage import Database, unreachable
 from subscribers import changes, held, store
 from subscribers.pages import PAUSE_WEEKS, one_button, page, preferences_form, signup_form
 from subscribers.signup import (
@@ -59,6 +72,9 @@ class SubscriberPorts:
     # Queue the confirmation email a signup asks for (in the same transaction as the signup).
     on_signup: Callable[[Connection, Confirmation, datetime], None] | None = None
     signups_per_minute: int = 10  # per client IP, in this process
+    # A signup is answered at a multiple of this many seconds after it arrived (module
+    # docstring): longer than storing one takes, so every kind of address answers alike.
+    signup_seconds: float = 0.1
     # The series a person is in, as (id, name), and how to leave one (preference centre).
     series_of: Callable[[Connection, int], list[tuple[str, str]]] = lambda _c, _s: []
     on_leave_series: Callable[[Connection, int, str, datetime], object] | None = None
@@ -85,6 +101,42 @@ def urgent_care(lines: Mapping[str, str]) -> str:
     )
 
 
+# The database could not be reached: nothing was stored, and the client should try again.
+RETRY_AFTER_SECONDS = 120
+UNAVAILABLE = (
+    "We could not take your signup just now: nothing was saved. Please try again in a few minutes."
+)
+
+
+def unavailable_json() -> JSONResponse:
+    return JSONResponse(
+        {"detail": UNAVAILABLE},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+    )
+
+
+def unavailable_page() -> HTMLResponse:
+    answer = page(
+        "Please try again in a few minutes",
+        "<p>We could not take your signup just now, and nothing was saved. Please try again "
+        "in a few minutes.</p>",
+        503,
+    )
+    answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return answer
+
+
+async def answer_at_a_fixed_moment(started: float, step: float) -> None:
+    """Wait until the next multiple of ``step`` seconds since ``started`` (at least one): the
+    answer's timing then tells nothing about the work done, unless the work outlasted a step, and
+    even then only which step it ended in."""
+    if step <= 0:
+        return
+    elapsed = time.monotonic() - started
+    await asyncio.sleep(step * max(1, math.ceil(elapsed / step)) - elapsed)
+
+
 def _client(request: Request) -> tuple[str, str | None]:
     ip = request.client.host if request.client else "unknown"
     return ip, request.headers.get("user-agent")
@@ -109,16 +161,28 @@ def router(ports: SubscriberPorts) -> APIRouter:
         return found[1] if found else None
 
     def sign_up(req: SignupRequest, ip: str, agent: str | None) -> None:
-        """Runs after the answer has gone (a background task): how long the work takes, and
-        whether it finds the address held, suppressed or new, never shows in the answer."""
+        """Store the signup and queue its confirmation email, in one transaction."""
         now = datetime.now(UTC)
+        with ports.db.begin() as conn:
+            confirmation = register(conn, req, now=now, ip=ip, user_agent=agent)
+            if confirmation is not None and ports.on_signup is not None:
+                ports.on_signup(conn, confirmation, now)
+
+    async def stored(req: SignupRequest, ip: str, agent: str | None, started: float) -> bool:
+        """Run :func:`sign_up` and answer at the fixed moment; False when the database could not
+        be reached (nothing stored). Any other failure is a fault, and escapes."""
         try:
-            with ports.db.begin() as conn:
-                confirmation = register(conn, req, now=now, ip=ip, user_agent=agent)
-                if confirmation is not None and ports.on_signup is not None:
-                    ports.on_signup(conn, confirmation, now)
-        except Exception as exc:  # logged without the request: it holds personal data
-            log.error("storing a signup failed: %s", type(exc).__name__)
+            await run_in_threadpool(sign_up, req, ip, agent)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            # Without the request: it holds personal data.
+            log.warning(
+                "a signup was refused (503): the database is unreachable (%s)", type(exc).__name__
+            )
+            return False
+        await answer_at_a_fixed_moment(started, ports.signup_seconds)
+        return True
 
     # -- signup ---------------------------------------------------------------------------
     @r.post(
@@ -127,6 +191,10 @@ def router(ports: SubscriberPorts) -> APIRouter:
         responses={
             422: {"description": "Each bad field named in `detail[].loc`; nothing is stored."},
             429: {"description": "Too many signups from this client; try again in a minute."},
+            503: {
+                "description": "The database cannot be reached; nothing is stored. Try again "
+                "after `Retry-After` seconds."
+            },
         },
         summary="Sign someone up (double opt-in)",
         openapi_extra={
@@ -136,11 +204,13 @@ def router(ports: SubscriberPorts) -> APIRouter:
             }
         },
     )
-    async def api_signup(request: Request, background: BackgroundTasks) -> JSONResponse:
+    async def api_signup(request: Request) -> JSONResponse:
         """Emails the address a confirmation link (double opt-in); nothing is sent before it is
         confirmed. The answer is the same whatever we know about the address: new, waiting for
         confirmation, subscribed, unsubscribed or suppressed. When warning signs were ticked the
-        answer carries urgent-care advice (`urgent_care`) to show at once."""
+        answer carries urgent-care advice (`urgent_care`) to show at once. 202 means stored:
+        when the database cannot be reached the answer is 503 with `Retry-After`."""
+        started = time.monotonic()
         ip, agent = _client(request)
         if not limiter.allow(ip):
             return JSONResponse(
@@ -162,7 +232,8 @@ def router(ports: SubscriberPorts) -> APIRouter:
             body = SignupRequest.model_validate(data)
         except ValidationError as exc:
             return JSONResponse({"detail": validation_errors(exc)}, status_code=422)
-        background.add_task(sign_up, body, ip, agent)
+        if not await stored(body, ip, agent, started):
+            return unavailable_json()
         answer = (
             {**ACCEPTED, "urgent_care": urgent_care(ports.care_lines)}
             if has_red_flag(body.symptoms)
@@ -178,7 +249,8 @@ def router(ports: SubscriberPorts) -> APIRouter:
         )
 
     @r.post("/signup", response_class=HTMLResponse, include_in_schema=False)
-    async def signup_submit(request: Request, background: BackgroundTasks) -> HTMLResponse:
+    async def signup_submit(request: Request) -> HTMLResponse:
+        started = time.monotonic()
         ip, agent = _client(request)
         if not limiter.allow(ip):
             return page(
@@ -196,7 +268,8 @@ def router(ports: SubscriberPorts) -> APIRouter:
                 signup_form(ports.clinic_name, data, field_errors(exc), lines=ports.care_lines),
                 422,
             )
-        background.add_task(sign_up, req, ip, agent)
+        if not await stored(req, ip, agent, started):
+            return unavailable_page()
         urgent = (
             '<div class="urgent" role="alert"><p><strong>Please get urgent medical care '
             "now if you need it.</strong> Some of what you told us can be a sign that a doctor "

@@ -40,6 +40,11 @@ def _bad(reply: Any) -> dict[str, str]:
         "ann@evil.example",
         "A" * 51,
         "Call 0800 123 456",
+        "Visit evil dot com now",
+        "see www evil",
+        "An\u0007n",  # a control character is refused, not quietly dropped
+        "Ann\r\nBcc: all",
+        "Ann\u2028Lee",
     ],
 )
 def test_first_names_that_are_not_names_are_refused(cli: CLI, name: str) -> None:
@@ -53,7 +58,7 @@ def test_first_names_that_are_not_names_are_refused(cli: CLI, name: str) -> None
 @pytest.mark.parametrize(
     ("given", "stored"),
     [
-        ("An\u0007n\u200b", "Ann"),  # a bell and a zero-width space: stripped
+        ("An\u200bn\u200b", "Ann"),  # zero-width spaces: stripped
         ("  Mary-Jane   O'Neil ", "Mary-Jane O'Neil"),
         ("Jos\u00e9", "Jos\u00e9"),
         ("J.R.", "J.R."),

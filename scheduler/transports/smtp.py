@@ -1,13 +1,66 @@
-"""The ``smtp`` transport: ``smtp://user:pass@host:port`` (STARTTLS when offered) or ``smtps://``."""
+"""The ``smtp`` transport: ``smtps://user:pass@host:465`` (implicit TLS) or
+``smtp://user:pass@host:587`` (STARTTLS, required).
+
+TLS policy, decided where the connection is made:
+
+* ``smtps://``: TLS from the first byte, the server's certificate verified.
+* ``smtp://`` to any host but loopback: STARTTLS is required before anything else is said (no
+  credential, no message is ever sent in clear); a server that does not offer it, or whose
+  certificate does not verify, is refused with :class:`TLSRequired`.
+* ``smtp://`` to a loopback host (``127.0.0.0/8``, ``::1``, ``localhost``): a relay on the same
+  machine; STARTTLS is used when offered, and plain SMTP is accepted (nothing leaves the host).
+* ``smtp://…?tls=required``: STARTTLS required whatever the host, loopback included.
+* ``smtp://…?tls=off``: the documented opt-out for a relay on a trusted network that cannot
+  speak TLS; plain SMTP, no STARTTLS, logged at WARNING when the transport is made.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import smtplib
 import ssl
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from scheduler.transports.base import Batch, Outcome, Result, Transport, TransportConfigError
 from scheduler.transports.mime import build_message
+
+log = logging.getLogger("clinicmail.smtp")
+
+URL_SHAPE = "CLINICMAIL_SMTP_URL must look like smtp://user:pass@host:587"
+
+
+class TLSRequired(TransportConfigError, smtplib.SMTPException):
+    """The SMTP server cannot give the TLS this URL requires: nothing was sent. Also an
+    ``smtplib.SMTPException``, so a send that meets it is retried, never lost."""
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+TLS_MODES = ("required", "off")
+
+
+def tls_mode(url: str) -> str | None:
+    """The URL's ``?tls=`` option: ``"required"``, ``"off"`` or None (not given). Raises
+    :class:`TransportConfigError` for any other value or ``off`` with ``smtps://``."""
+    parts = urlsplit(url)
+    values = parse_qs(parts.query, keep_blank_values=True).get("tls", [])
+    if not values:
+        return None
+    if len(values) != 1 or values[0] not in TLS_MODES:
+        raise TransportConfigError(
+            "CLINICMAIL_SMTP_URL: the tls option is ?tls=required or ?tls=off"
+        )
+    if parts.scheme == "smtps" and values[0] == "off":
+        raise TransportConfigError("CLINICMAIL_SMTP_URL: ?tls=off cannot go with smtps://")
+    return values[0]
 
 
 class SMTPTransport(Transport):
@@ -17,15 +70,28 @@ class SMTPTransport(Transport):
     def __init__(self, url: str, *, timeout: float = 30.0) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise TransportConfigError(
-                "CLINICMAIL_SMTP_URL must look like smtp://user:pass@host:587"
-            )
+            raise TransportConfigError(URL_SHAPE)
         self.tls = parts.scheme == "smtps"
         self.host = parts.hostname
         self.port = parts.port or (465 if self.tls else 587)
         self.user = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self.timeout = timeout
+        mode = tls_mode(url)
+        self.plain = mode == "off"
+        self.starttls_required = not self.tls and (
+            mode == "required" or (mode is None and not is_loopback(self.host))
+        )
+        # Tests hand in a context that trusts their own certificate authority.
+        self.context = ssl.create_default_context()
+        if self.plain:
+            log.warning(
+                "SMTP to %s:%d without TLS (CLINICMAIL_SMTP_URL has ?tls=off): messages%s "
+                "cross the network in clear",
+                self.host,
+                self.port,
+                " and the password" if self.user else "",
+            )
         self._conn: smtplib.SMTP | None = None
 
     def _connect(self) -> smtplib.SMTP:
@@ -35,20 +101,44 @@ class SMTPTransport(Transport):
                 return self._conn
             except smtplib.SMTPException:
                 self._conn = None
-        context = ssl.create_default_context()
         conn: smtplib.SMTP
         if self.tls:
-            conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            conn = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=self.context
+            )
         else:
             conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            conn.ehlo()
-            if conn.has_extn("starttls"):
-                conn.starttls(context=context)
-                conn.ehlo()
+            try:
+                self._starttls(conn)
+            except BaseException:
+                conn.close()
+                raise
         if self.user:
             conn.login(self.user, self.password or "")
         self._conn = conn
         return conn
+
+    def _starttls(self, conn: smtplib.SMTP) -> None:
+        """Upgrade a plain connection as the policy says (module docstring)."""
+        if self.plain:
+            return
+        conn.ehlo()
+        if not conn.has_extn("starttls"):
+            if self.starttls_required:
+                raise TLSRequired(
+                    f"the SMTP server {self.host}:{self.port} does not offer STARTTLS, so "
+                    "nothing was sent: use smtps:// (port 465), a server with STARTTLS, or add "
+                    "?tls=off to CLINICMAIL_SMTP_URL to send in clear on a trusted network"
+                )
+            return
+        try:
+            conn.starttls(context=self.context)
+        except ssl.SSLError as exc:
+            raise TLSRequired(
+                f"TLS with the SMTP server {self.host}:{self.port} failed ({exc.reason or exc}), so "
+                "nothing was sent: check its certificate"
+            ) from None
+        conn.ehlo()
 
     def send(self, batch: Batch) -> list[Result]:
         results: list[Result] = []

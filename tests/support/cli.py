@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.initcache import init_from_template
-from tests.support.run import Run
+from tests.support.run import Run as Run  # re-exported: tests name it from here
 
 
 class CLI:
