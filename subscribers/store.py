@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from outgoing import events as outgoing_events
 from storage.bulk import in_values
 from storage.keys import suppression_hash, suppression_hasher
 from storage.sql import dialect_insert
@@ -256,11 +257,14 @@ def suppress(conn: Connection, email_key: str, reason: str, at: datetime) -> Non
 
 
 def unsubscribe(conn: Connection, subscriber_id: int, at: datetime, source: str) -> bool:
-    """Withdraw consent to email; returns False when already unsubscribed (idempotent)."""
-    status = conn.execute(
-        select(subscribers.c.status).where(subscribers.c.id == subscriber_id)
-    ).scalar_one_or_none()
-    if status is None or status == UNSUBSCRIBED:
+    """Withdraw consent to email; returns False when already unsubscribed (idempotent).
+    Receivers of the ``subscriber.unsubscribed`` webhook hear of it (outgoing.events)."""
+    row = conn.execute(
+        select(subscribers.c.status, subscribers.c.public_id).where(
+            subscribers.c.id == subscriber_id
+        )
+    ).first()
+    if row is None or row.status == UNSUBSCRIBED:
         return False
     conn.execute(
         update(subscribers)
@@ -270,4 +274,5 @@ def unsubscribe(conn: Connection, subscriber_id: int, at: datetime, source: str)
     record_consent(
         conn, subscriber_id, purpose=EMAIL_PURPOSE, action="withdrawn", at=at, source=source
     )
+    outgoing_events.emit(conn, outgoing_events.UNSUBSCRIBED, {"subscriber_id": row.public_id}, at)
     return True
