@@ -7,8 +7,8 @@ opaque ``cursor``. Each use of a key is logged with its route and answer, and ea
 own rate limit.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: the routes' parameter types are aliases made
+# inside :func:`router` (a scope's key dependency), which FastAPI must see as objects.
 import base64
 import binascii
 from collections.abc import Callable, Coroutine

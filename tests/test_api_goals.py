@@ -1,0 +1,94 @@
+"""Goals: ``POST /api/v1/events`` with ``booked`` ends the bundled series' booking steps for
+that person from the next tick, while everyone else carries on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from campaigns.goals import reached_among
+from campaigns.ledger import CAMPAIGN, sends
+from subscribers.tables import subscribers
+from tests.support.api import assert_problem, bearer, new_key
+from tests.support.app import app_for
+from tests.support.cli import CLI
+from tests.support.delivery import import_people
+from tests.support.times import iso
+
+MONDAY_NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+WEEK = timedelta(days=7)
+
+
+def campaign_steps(cli: CLI, email: str) -> list[str]:
+    with app_for(cli) as (_client, ctx), ctx.db.begin() as conn:
+        return list(
+            conn.execute(
+                select(sends.c.step_id)
+                .join(subscribers, subscribers.c.id == sends.c.subscriber_id)
+                .where(subscribers.c.email_key == email, sends.c.kind == CAMPAIGN)
+                .order_by(sends.c.id)
+            ).scalars()
+        )
+
+
+def test_booked_through_the_api_stops_the_booking_steps_from_the_next_tick(
+    cli: CLI, tmp_path: Path
+) -> None:
+    import_people(
+        cli,
+        tmp_path,
+        [
+            "ann@example.com,Ann,lower_back,Europe/London,yes,,",
+            "bob@example.com,Bob,lower_back,Europe/London,yes,,",
+        ],
+    )
+    assert cli("tick", "--now", iso(MONDAY_NOON)).code == 0
+    assert len(campaign_steps(cli, "ann@example.com")) == 1
+    assert len(campaign_steps(cli, "bob@example.com")) == 1
+    key = new_key(cli, "booking", "events:write")
+    with app_for(cli) as (client, ctx):
+        answer = client.post(
+            "/api/v1/events", json={"email": "ann@example.com", "type": "booked"}, headers=bearer(key)
+        )
+        assert answer.status_code == 202, answer.text
+        # Someone nobody holds: accepted alike, nothing stored.
+        nobody = client.post(
+            "/api/v1/events", json={"email": "zed@example.com", "type": "booked"}, headers=bearer(key)
+        )
+        assert nobody.status_code == 202
+        assert_problem(
+            client.post("/api/v1/events", json={"type": "booked"}, headers=bearer(key)), 422
+        )
+        with ctx.db.begin() as conn:
+            ann = conn.execute(
+                select(subscribers.c.id).where(subscribers.c.email_key == "ann@example.com")
+            ).scalar_one()
+            assert reached_among(conn, [ann]) == {ann: {"booked"}}
+    for week in (1, 2):
+        run = cli("tick", "--now", iso(MONDAY_NOON + week * WEEK), "--json")
+        assert run.code == 0, run.err
+    assert len(campaign_steps(cli, "ann@example.com")) == 1  # nothing after the booking
+    assert len(campaign_steps(cli, "bob@example.com")) == 3  # the series carries on for Bob
+
+
+def test_a_custom_event_is_recorded_but_only_the_goal_stops_the_series(
+    cli: CLI, tmp_path: Path
+) -> None:
+    import_people(cli, tmp_path, ["cy@example.com,Cy,neck,Europe/London,yes,,"])
+    assert cli("tick", "--now", iso(MONDAY_NOON)).code == 0
+    key = new_key(cli, "pms", "events:write", "subscribers:read")
+    with app_for(cli) as (client, _ctx):
+        pid = client.post(
+            "/api/v1/subscribers/lookup", json={"email": "cy@example.com"}, headers=bearer(key)
+        ).json()["id"]
+        answer = client.post(
+            "/api/v1/events", json={"subscriber_id": pid, "type": "newsletter-read"},
+            headers=bearer(key),
+        )
+        assert answer.status_code == 202
+        person = client.get(f"/api/v1/subscribers/{pid}", headers=bearer(key)).json()
+        assert person["goals"] == ["newsletter-read"]
+    assert cli("tick", "--now", iso(MONDAY_NOON + WEEK)).code == 0
+    assert len(campaign_steps(cli, "cy@example.com")) == 2
