@@ -29,7 +29,11 @@ def _address(v: str) -> str:
 
 
 class Lookup(_In):
-    email: str = Field(max_length=320, description="The person's email address.")
+    email: str = Field(
+        max_length=320,
+        description="The person's email address.",
+        json_schema_extra={"format": "email"},
+    )
 
     @field_validator("email")
     @classmethod
@@ -46,7 +50,7 @@ class EventIn(_In):
         max_length=63,
         description="`booked`, `attended`, `discharged` or the clinic's own type.",
     )
-    email: str | None = Field(default=None, max_length=320)
+    email: str | None = Field(default=None, max_length=320, json_schema_extra={"format": "email"})
     subscriber_id: str | None = Field(default=None, pattern=PUBLIC_ID)
     occurred_at: datetime | None = Field(
         default=None, description="When it happened (ISO 8601 with a zone); default: now."

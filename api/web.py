@@ -91,6 +91,7 @@ bearer = HTTPBearer(
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: described("The body could not be read as JSON."),
     401: described("No key, or a key that is unknown or revoked."),
     403: described("The key lacks the scope this route needs."),
     422: described("The request is not valid; each bad field is named in `errors`."),
