@@ -59,7 +59,7 @@ def deliver_due(
     for endpoint in off:
         report.disabled += 1
         log.error("webhook endpoint %s disabled: failing for days", endpoint.public_id)
-        _alert(ctx, endpoint)
+        alert_staff(ctx, endpoint)
     with ctx.db.begin() as conn:
         due = queue.due(conn, now)
     if not due:
@@ -100,7 +100,8 @@ def _post(http: httpx.Client, item: queue.Due) -> tuple[int | None, str]:
     return answer.status_code, "" if answer.is_success else f"HTTP {answer.status_code}"
 
 
-def _alert(ctx: AppContext, endpoint: queue.Endpoint) -> None:
+def alert_staff(ctx: AppContext, endpoint: queue.Endpoint) -> None:
+    """Tell staff that ``endpoint`` was switched off (through the one staff-alert path)."""
     staff = ctx.settings.staff_email
     if not staff:
         return

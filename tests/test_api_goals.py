@@ -50,12 +50,16 @@ def test_booked_through_the_api_stops_the_booking_steps_from_the_next_tick(
     key = new_key(cli, "booking", "events:write")
     with app_for(cli) as (client, ctx):
         answer = client.post(
-            "/api/v1/events", json={"email": "ann@example.com", "type": "booked"}, headers=bearer(key)
+            "/api/v1/events",
+            json={"email": "ann@example.com", "type": "booked"},
+            headers=bearer(key),
         )
         assert answer.status_code == 202, answer.text
         # Someone nobody holds: accepted alike, nothing stored.
         nobody = client.post(
-            "/api/v1/events", json={"email": "zed@example.com", "type": "booked"}, headers=bearer(key)
+            "/api/v1/events",
+            json={"email": "zed@example.com", "type": "booked"},
+            headers=bearer(key),
         )
         assert nobody.status_code == 202
         assert_problem(
@@ -84,7 +88,8 @@ def test_a_custom_event_is_recorded_but_only_the_goal_stops_the_series(
             "/api/v1/subscribers/lookup", json={"email": "cy@example.com"}, headers=bearer(key)
         ).json()["id"]
         answer = client.post(
-            "/api/v1/events", json={"subscriber_id": pid, "type": "newsletter-read"},
+            "/api/v1/events",
+            json={"subscriber_id": pid, "type": "newsletter-read"},
             headers=bearer(key),
         )
         assert answer.status_code == 202

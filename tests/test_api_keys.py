@@ -80,15 +80,15 @@ def test_every_error_under_api_v1_is_a_problem(cli: CLI) -> None:
         assert_problem(client.delete("/api/v1/subscribers/lookup", headers=bearer(reader)), 405)
         body = assert_problem(
             client.post(
-                "/api/v1/subscribers/lookup", json={"email": "not an address"}, headers=bearer(reader)
+                "/api/v1/subscribers/lookup",
+                json={"email": "not an address"},
+                headers=bearer(reader),
             ),
             422,
         )
         assert body["errors"][0]["loc"][-1] == "email"
         assert "not an address" not in str(body)  # never the value sent back
-        assert_problem(
-            client.get("/api/v1/subscribers/" + "0" * 32, headers=bearer(reader)), 404
-        )
+        assert_problem(client.get("/api/v1/subscribers/" + "0" * 32, headers=bearer(reader)), 404)
         assert_problem(
             client.get("/api/v1/subscribers?cursor=garbage", headers=bearer(reader)), 422
         )

@@ -28,7 +28,9 @@ def booked(cli: CLI, tmp_path: Path) -> str:
             "/api/v1/subscribers/lookup", json={"email": "ann@example.com"}, headers=bearer(key)
         ).json()["id"]
         answer = client.post(
-            "/api/v1/events", json={"email": "ann@example.com", "type": "booked"}, headers=bearer(key)
+            "/api/v1/events",
+            json={"email": "ann@example.com", "type": "booked"},
+            headers=bearer(key),
         )
         assert answer.status_code == 202
     return str(pid)
