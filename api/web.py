@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from api import idempotency, keys
@@ -56,7 +56,6 @@ from storage import Database
 from subscribers import changes, store
 from subscribers.signup import Confirmation, RateLimiter, SignupRequest, register
 from subscribers.symptoms import has_red_flag
-from subscribers.tables import subscribers
 
 PREFIX = "/api/v1"
 PAGE = 50
@@ -261,9 +260,7 @@ def router(ports: ApiPorts) -> APIRouter:
         return sid
 
     def email_of(conn: Connection, sid: int) -> str:
-        return str(
-            conn.execute(select(subscribers.c.email).where(subscribers.c.id == sid)).scalar_one()
-        )
+        return store.profiles(conn, [sid])[sid].email
 
     # -- subscribers -------------------------------------------------------------------------
     @r.post(
@@ -293,10 +290,7 @@ def router(ports: ApiPorts) -> APIRouter:
     def list_subscribers(key: Reader, cursor: Cursor = None, limit: Limit = PAGE) -> dict[str, Any]:
         after = _decode_cursor(cursor)
         with ports.db.begin() as conn:
-            query = select(subscribers.c.id).order_by(subscribers.c.id).limit(limit + 1)
-            if after is not None:
-                query = query.where(subscribers.c.id > after)
-            ids = list(conn.execute(query).scalars())
+            ids = store.ids_after(conn, after, limit + 1)
             page = ids[:limit]
             return {
                 "items": [person_json(conn, sid) for sid in page],

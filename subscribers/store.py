@@ -140,6 +140,14 @@ def by_public_id(conn: Connection, public_id: str) -> int | None:
     ).scalar_one_or_none()
 
 
+def ids_after(conn: Connection, after: int | None, limit: int) -> list[int]:
+    """Up to ``limit`` subscriber ids above ``after``, in order (keyset pages for the API)."""
+    query = select(subscribers.c.id).order_by(subscribers.c.id).limit(limit)
+    if after is not None:
+        query = query.where(subscribers.c.id > after)
+    return list(conn.execute(query).scalars())
+
+
 def by_email_key(conn: Connection, key: str) -> int | None:
     return conn.execute(
         select(subscribers.c.id).where(subscribers.c.email_key == key.lower())
