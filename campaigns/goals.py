@@ -14,8 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
+from campaigns.definitions import Campaign
+from campaigns.ledger import CAMPAIGN, SENT, sends
 from campaigns.loader import Catalog
 from campaigns.tables import ACTIVE, COMPLETED, enrollments, goal_events
 from storage.bulk import in_values
@@ -128,3 +130,53 @@ def events_of(conn: Connection, subscriber_id: int) -> list[dict[str, object]]:
         .order_by(goal_events.c.id)
     )
     return [dict(r._mapping) for r in rows]
+
+
+def conversions(conn: Connection, campaign: Campaign) -> dict[str, object] | None:
+    """The campaign's goal conversion per step, counted in people (not events): ``people`` got
+    the step; ``converted`` reached the goal with this step as the last of the campaign's
+    emails accepted before it (each person is counted once, at one step). None without a goal.
+    """
+    goal = campaign.meta.goal
+    if goal is None:
+        return None
+    firsts: dict[int, datetime] = {
+        sid: at
+        for sid, at in conn.execute(
+            select(goal_events.c.subscriber_id, func.min(goal_events.c.occurred_at))
+            .where(goal_events.c.type == goal)
+            .group_by(goal_events.c.subscriber_id)
+        )
+    }
+    people: dict[str, set[int]] = {}
+    last_before: dict[int, tuple[datetime, str]] = {}
+    rows = conn.execute(
+        select(sends.c.subscriber_id, sends.c.step_id, sends.c.sent_at).where(
+            sends.c.campaign_id == campaign.id,
+            sends.c.kind == CAMPAIGN,
+            sends.c.status == SENT,
+            sends.c.sent_at.is_not(None),
+        )
+    )
+    for sid, step_id, sent_at in rows:
+        people.setdefault(step_id, set()).add(sid)
+        first = firsts.get(sid)
+        if first is not None and sent_at <= first:
+            if sid not in last_before or last_before[sid][0] < sent_at:
+                last_before[sid] = (sent_at, step_id)
+    converted: dict[str, int] = {}
+    for _at, step_id in last_before.values():
+        converted[step_id] = converted.get(step_id, 0) + 1
+    steps = []
+    for step in campaign.steps:
+        got = len(people.get(step.id, ()))
+        won = converted.get(step.id, 0)
+        steps.append(
+            {
+                "step": step.id,
+                "people": got,
+                "converted": won,
+                "rate": round(won / got, 4) if got else 0.0,
+            }
+        )
+    return {"id": campaign.id, "goal": goal, "converted": len(last_before), "steps": steps}

@@ -49,11 +49,12 @@ def test_booked_through_the_api_stops_the_booking_steps_from_the_next_tick(
     assert len(campaign_steps(cli, "bob@example.com")) == 1
     key = new_key(cli, "booking", "events:write")
     with app_for(cli) as (client, ctx):
-        answer = client.post(
-            "/api/v1/events",
-            json={"email": "ann@example.com", "type": "booked"},
-            headers=bearer(key),
-        )
+        booking = {
+            "email": "ann@example.com",
+            "type": "booked",
+            "occurred_at": iso(MONDAY_NOON + timedelta(days=1)),
+        }
+        answer = client.post("/api/v1/events", json=booking, headers=bearer(key))
         assert answer.status_code == 202, answer.text
         # Someone nobody holds: accepted alike, nothing stored.
         nobody = client.post(
@@ -75,6 +76,12 @@ def test_booked_through_the_api_stops_the_booking_steps_from_the_next_tick(
         assert run.code == 0, run.err
     assert len(campaign_steps(cli, "ann@example.com")) == 1  # nothing after the booking
     assert len(campaign_steps(cli, "bob@example.com")) == 3  # the series carries on for Bob
+    # Conversion in people: Ann booked after week 1's email; Bob has not booked.
+    (goal,) = cli("stats", "--json").json()["goals"]
+    assert goal["goal"] == "booked" and goal["converted"] == 1
+    first, second = goal["steps"][:2]
+    assert (first["people"], first["converted"], first["rate"]) == (2, 1, 0.5)
+    assert (second["people"], second["converted"]) == (1, 0)
 
 
 def test_a_custom_event_is_recorded_but_only_the_goal_stops_the_series(
