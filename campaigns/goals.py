@@ -161,9 +161,9 @@ def conversions(conn: Connection, campaign: Campaign) -> dict[str, object] | Non
     for sid, step_id, sent_at in rows:
         people.setdefault(step_id, set()).add(sid)
         first = firsts.get(sid)
-        if first is not None and sent_at <= first:
-            if sid not in last_before or last_before[sid][0] < sent_at:
-                last_before[sid] = (sent_at, step_id)
+        later = sid not in last_before or last_before[sid][0] < sent_at
+        if first is not None and sent_at <= first and later:
+            last_before[sid] = (sent_at, step_id)
     converted: dict[str, int] = {}
     for _at, step_id in last_before.values():
         converted[step_id] = converted.get(step_id, 0) + 1
