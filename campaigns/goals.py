@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from campaigns import ledger
 from campaigns.definitions import Campaign
 from campaigns.ledger import CAMPAIGN, SENT, sends
 from campaigns.loader import Catalog
@@ -67,6 +68,9 @@ def record(
         if campaign is None or campaign.meta.goal != event_type:
             continue
         reached.append(cid)
+        # A booking email already planned but not yet sent (waiting for a retry) goes too.
+        booking = [step.id for step in campaign.steps if step.until_goal]
+        ledger.cancel_steps(conn, subscriber_id, cid, booking, f"goal {event_type} reached")
         follow_up = campaign.meta.goal_follow_up
         if follow_up and catalog.get(follow_up) is not None:
             _move(conn, subscriber_id, cid, follow_up, now)
