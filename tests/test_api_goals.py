@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from campaigns.goals import reached_among
 from campaigns import ledger
+from campaigns.goals import reached_among
 from campaigns.ledger import CAMPAIGN, sends
 from campaigns.tables import enrollments
 from subscribers.tables import subscribers
