@@ -36,15 +36,14 @@ EVENT_TYPES: dict[str, str] = {
     GOAL_REACHED: "a goal event (e.g. booked) arrived for a subscriber in a series with that goal",
     ERASED: "a subscriber was erased; the id will not be found again",
 }
-# Short names accepted wherever staff type event types.
+# Other spellings accepted wherever staff type event types (``_`` and ``-`` alike).
 ALIASES = {
-    "red-flag": RED_FLAG,
-    "red_flag": RED_FLAG,
-    "worse": CHECKIN_WORSE,
-    "unsubscribe": UNSUBSCRIBED,
-    "complaint": COMPLAINED,
-    "goal": GOAL_REACHED,
-    "erase": ERASED,
+    **{name: RED_FLAG for name in ("red-flag", "redflag", "red-flag-signup", "signup.red-flag")},
+    **{name: CHECKIN_WORSE for name in ("worse", "checkin-worse", "check-in.worse")},
+    **{name: UNSUBSCRIBED for name in ("unsubscribe", "unsubscribed", "subscriber.unsubscribe")},
+    **{name: COMPLAINED for name in ("complaint", "complained", "spam-report", "spamreport")},
+    **{name: GOAL_REACHED for name in ("goal", "goal-reached", "goal.reached")},
+    **{name: ERASED for name in ("erase", "erased", "erasure", "subscriber.erase")},
 }
 
 
@@ -66,7 +65,7 @@ def event_types(names: list[str]) -> list[str]:
         if name in ("all", "*"):
             out.update(EVENT_TYPES)
             continue
-        canonical = ALIASES.get(name, name)
+        canonical = ALIASES.get(name.lower().replace("_", "-"), name.lower())
         if canonical not in EVENT_TYPES:
             raise UnknownEventType(name)
         out.add(canonical)

@@ -26,7 +26,7 @@ from scheduler.tick import run_tick
 
 log = logging.getLogger("clinicmail.service")
 TICK_SECONDS = 60
-WEBHOOK_SECONDS = 10  # outgoing webhooks between ticks: a red flag should not wait a minute
+WEBHOOK_SECONDS = 5  # outgoing webhooks between ticks: a red flag should not wait a minute
 
 
 def webhooks_job(ctx: AppContext) -> None:
