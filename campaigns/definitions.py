@@ -35,6 +35,7 @@ from subscribers.segments import EVERYONE, Facts, Rule
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 STEP_FILE = re.compile(r"^(\d{2,3})-([a-z0-9][a-z0-9-]*)\.md$")
+GOAL_PATTERN = r"^[a-z][a-z0-9_.-]{0,62}$"
 WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
@@ -105,6 +106,9 @@ class StepMeta(VariantMeta):
     # Adds the one-click check-in ("How is your pain this week? Better / About the same /
     # Worse") to this step and all its variants; answers feed the ``checkin:`` segment rule.
     checkin: bool = False
+    # A booking step: skipped once the person reached the campaign's goal (``goal``). When not
+    # given, a step whose call to action is booking (``cta: book``) is one.
+    until_goal: bool | None = None
     variants: list[VariantRef] = Field(default_factory=list)
 
     @field_validator("variants")
@@ -124,6 +128,12 @@ class CampaignMeta(_Model):
     audience: Rule = EVERYONE
     send_window: str | None = None
     review: Review = Field(default_factory=Review)
+    # The event that means this series did its job (``booked``, ``attended``, ``discharged`` or
+    # a clinic's own type, posted to ``POST /api/v1/events``): once it arrives for a person,
+    # they get none of the booking steps (``until_goal``) that follow, from the next tick.
+    goal: str | None = Field(default=None, pattern=GOAL_PATTERN)
+    # Optionally, the series the person moves to when the goal arrives (this one then ends).
+    goal_follow_up: str | None = Field(default=None, pattern=ID_PATTERN)
 
     @field_validator("send_window")
     @classmethod
@@ -163,6 +173,7 @@ class Step(BaseModel):
     when: Rule | None
     default: Variant
     variants: tuple[Variant, ...] = ()
+    until_goal: bool = False  # a booking step: skipped once the campaign's goal is reached
 
     def applies_to(self, facts: Facts) -> bool:
         return self.when is None or self.when.matches(facts)

@@ -183,10 +183,15 @@ def one_offs_due(conn: Connection, subscriber_ids: Iterable[int], now: datetime)
     )
 
 
-def next_step(campaign: Campaign, index: int, facts: Facts) -> tuple[int, Step, Variant] | None:
-    """The first step at or after ``index`` that applies to this person, with their variant."""
+def next_step(
+    campaign: Campaign, index: int, facts: Facts, *, goal_reached: bool = False
+) -> tuple[int, Step, Variant] | None:
+    """The first step at or after ``index`` that applies to this person, with their variant;
+    once the person reached the campaign's goal, booking steps (``until_goal``) are skipped."""
     for i in range(index, len(campaign.steps)):
         step = campaign.steps[i]
+        if goal_reached and step.until_goal:
+            continue
         if step.applies_to(facts):
             return i, step, step.variant_for(facts)
     return None

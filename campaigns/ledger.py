@@ -460,6 +460,26 @@ def cancel_campaign(conn: Connection, campaign_id: str, reason: str) -> int:
     return int(result.rowcount or 0)
 
 
+def cancel_steps(
+    conn: Connection, subscriber_id: int, campaign_id: str, step_ids: Sequence[str], reason: str
+) -> int:
+    """One person's not-yet-claimed rows of these steps → ``cancelled`` (their goal arrived
+    while a booking email waited, e.g. for a retry); returns how many."""
+    if not step_ids:
+        return 0
+    result = conn.execute(
+        update(sends)
+        .where(
+            sends.c.subscriber_id == subscriber_id,
+            sends.c.campaign_id == campaign_id,
+            sends.c.step_id.in_(list(step_ids)),
+            _READY,
+        )
+        .values(status=CANCELLED, error=reason)
+    )
+    return max(int(result.rowcount or 0), 0)
+
+
 def hold_campaign(conn: Connection, now: datetime, until: datetime) -> int:
     """Campaign rows due by ``now`` wait until ``until`` (the complaint pause); system email
     is untouched. Returns how many were held."""

@@ -412,6 +412,7 @@ def load_campaign(
                 when=smeta.when,
                 default=default,
                 variants=tuple(variants),
+                until_goal=smeta.cta == "book" if smeta.until_goal is None else smeta.until_goal,
             )
         )
     for orphan in sorted(variant_files - referenced):

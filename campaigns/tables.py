@@ -50,6 +50,21 @@ Index(
     postgresql_where=enrollments.c.status == ACTIVE,
 )
 
+# Events the clinic's other systems report about a person (``POST /api/v1/events``): a
+# booking, an attendance, a discharge or the clinic's own types. A campaign whose ``goal`` is
+# the type stops its booking steps for that person (campaigns/goals.py).
+goal_events = Table(
+    "goal_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    owner_column("subscriber_id", "subscribers.id"),
+    Column("type", String(64), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("source", String(64), nullable=False),  # the API key's name
+)
+Index("ix_goal_events_subscriber", goal_events.c.subscriber_id, goal_events.c.type)
+
 # Broadcast states (a one-off email to a segment; see campaigns/broadcasts.py). Progress (how
 # many are waiting, sent, skipped) is read from its enrollments and ledger rows, not stored.
 BROADCAST_SCHEDULED = "scheduled"

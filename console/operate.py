@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from console import dashboard, newsletters, ops, outbox
+from console import dashboard, integrations, newsletters, ops, outbox
 from console.ports import ConsolePorts
 
 
@@ -14,3 +14,4 @@ def include(app: FastAPI, ports: ConsolePorts) -> None:
     app.include_router(newsletters.router(ports))
     app.include_router(outbox.router(ports))
     app.include_router(ops.router(ports))
+    app.include_router(integrations.router(ports))

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from staff.accounts import StaffUser
 from subscribers.privacy import Erasure
 
 JsonDict = dict[str, Any]
@@ -46,3 +47,10 @@ class Services:
     # ``campaigns broadcast`` (and its ``--dry-run``): slug, file name, {file: text}, segment
     # rule data, local wall time, dry run. Raises ValueError (with ``details``) when refused.
     broadcast: Callable[[str, str, dict[str, str], Any, datetime, bool, bool], JsonDict]
+    # API keys for the clinic's other systems (``clinicmail apikeys``): every key as a dict
+    # (name, prefix, scopes, created_at, last_used_at, revoked_at); create (name, comma-separated
+    # scopes, who) → the key, shown once; revoke (name, who). Both raise ``ValueError`` with a
+    # message for the page, and are audited under the staff member.
+    api_keys: Callable[[], list[JsonDict]] = lambda: []
+    create_api_key: Callable[[str, str, StaffUser], str] | None = None
+    revoke_api_key: Callable[[str, StaffUser], None] | None = None

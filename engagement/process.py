@@ -43,6 +43,7 @@ from campaigns.ledger import CAMPAIGN, sends
 from engagement import complaints
 from engagement.events import SOFT, Kind
 from engagement.tables import email_events
+from outgoing import events as outgoing_events
 from subscribers import activity, store
 from subscribers.addresses import address_hash
 from subscribers.tables import subscribers
@@ -251,9 +252,25 @@ def _apply_one(
         store.suppress(conn, key, "dropped", now)
     elif kind == Kind.COMPLAINED:
         store.suppress(conn, key, "complaint", now)
+        _complained(conn, key, event_id, now)
         _unsubscribe(conn, key, now, "sendgrid spam report")
     else:
         _unsubscribe(conn, key, now, "sendgrid unsubscribe")
+
+
+def _complained(conn: Connection, key: str, event_id: int, now: datetime) -> None:
+    """Receivers of the ``subscriber.complained`` webhook hear of it, once per stored event."""
+    public_id = conn.execute(
+        select(subscribers.c.public_id).where(subscribers.c.email_key == key)
+    ).scalar_one_or_none()
+    if public_id is not None:
+        outgoing_events.emit(
+            conn,
+            outgoing_events.COMPLAINED,
+            {"subscriber_id": public_id},
+            now,
+            once_key=f"email-event:{event_id}",
+        )
 
 
 def _unsubscribe(conn: Connection, key: str, now: datetime, source: str) -> None:

@@ -16,6 +16,8 @@ from pydantic import SecretStr
 from sqlalchemy import Connection
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from api.web import ApiPorts
+from api.web import install as install_api
 from campaigns import enrollment
 from console.ports import ConsolePorts
 from console.web import install as install_console
@@ -179,6 +181,7 @@ def create_app(
             )
         )
     )
+    install_api(app, api_ports(ctx, unsubscribed))
     # The staff console last: its catch-all keeps every other /admin path behind the sign-in.
     install_console(app, console_ports(ctx))
     return app
@@ -188,6 +191,27 @@ def signoff_pdf(ctx: AppContext, campaign_id: str) -> bytes:
     from scheduler.signoff import build_pack, pdf_bytes
 
     return pdf_bytes(build_pack(ctx, campaign_id).html)
+
+
+def api_ports(
+    ctx: AppContext, unsubscribed: Callable[[Connection, int, datetime, str | None], None]
+) -> ApiPorts:
+    from scheduler.privacy import erase_everywhere, export_json
+    from scheduler.stats import stats_json
+
+    return ApiPorts(
+        db=ctx.db,
+        catalog=lambda: ctx.catalog,
+        on_signup=on_signup,
+        on_confirmed=lambda conn, ids, now: on_confirmed(
+            conn, ctx.catalog, ids, now, staff_email=ctx.settings.staff_email
+        ),
+        on_unsubscribed=lambda conn, sid, now: unsubscribed(conn, sid, now, None),
+        export=lambda email: export_json(ctx.db, email),
+        erase=lambda email, now: erase_everywhere(ctx.db, email, now),
+        stats=lambda now: stats_json(ctx, now),
+        requests_per_minute=ctx.settings.api_rate_limit,
+    )
 
 
 def console_ports(ctx: AppContext) -> ConsolePorts:

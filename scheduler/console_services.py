@@ -24,6 +24,7 @@ from scheduler.tables import outbox
 from scheduler.testsend import send_test
 from scheduler.transports import Outcome
 from scheduler.upcoming import upcoming
+from staff.accounts import StaffUser
 from storage import kvstate, utcnow
 from templates import Content
 
@@ -183,4 +184,49 @@ def console_services(ctx: AppContext) -> Services:
         outbox_list=lambda limit: outbox_list(ctx, limit),
         outbox_message=lambda message_id: outbox_message(ctx, message_id),
         broadcast=lambda *args: broadcast(ctx, *args),
+        api_keys=lambda: api_key_list(ctx),
+        create_api_key=lambda name, scopes, who: create_api_key(ctx, name, scopes, who),
+        revoke_api_key=lambda name, who: revoke_api_key(ctx, name, who),
     )
+
+
+def api_key_list(ctx: AppContext) -> list[dict[str, Any]]:
+    from api import keys
+
+    with ctx.db.begin() as conn:
+        return [
+            {
+                "name": k.name,
+                "prefix": k.prefix,
+                "scopes": list(k.scopes),
+                "created_at": k.created_at,
+                "last_used_at": k.last_used_at,
+                "revoked_at": k.revoked_at,
+            }
+            for k in keys.all_keys(conn)
+        ]
+
+
+def create_api_key(ctx: AppContext, name: str, scopes: str, who: StaffUser) -> str:
+    """``clinicmail apikeys create`` for the console; the key is returned once."""
+    from api import keys
+    from staff import audit
+
+    wanted = keys.parse_scopes(scopes)
+    now = utcnow()
+    with ctx.db.begin() as conn:
+        made, key = keys.create(conn, name, wanted, now)
+        audit.record(
+            conn, who, "apikey.create", "apikey", made.prefix, now, {"scopes": list(wanted)}
+        )
+    return key
+
+
+def revoke_api_key(ctx: AppContext, name: str, who: StaffUser) -> None:
+    from api import keys
+    from staff import audit
+
+    now = utcnow()
+    with ctx.db.begin() as conn:
+        gone = keys.revoke(conn, name, now)
+        audit.record(conn, who, "apikey.revoke", "apikey", gone.prefix, now)

@@ -20,6 +20,8 @@ from html import escape
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.problems import PROBLEM_JSON, PROBLEM_PREFIX, problem_body
+
 log = logging.getLogger("clinicmail.http")
 
 # Paths answered with JSON; the rest are pages a person sees in a browser.
@@ -45,8 +47,12 @@ async def send_error(
     *,
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    """Answer ``status`` with ``message``: JSON ``{"detail": message}`` or a plain page."""
-    if wants_json(scope):
+    """Answer ``status`` with ``message``: an RFC 9457 problem under ``/api/v1/``, JSON
+    ``{"detail": message}`` elsewhere in the API, or a plain page."""
+    if str(scope.get("path", "")).startswith(PROBLEM_PREFIX):
+        body = orjson.dumps(problem_body(status, message))
+        kind = PROBLEM_JSON.encode("ascii")
+    elif wants_json(scope):
         body = orjson.dumps({"detail": message})
         kind = b"application/json"
     else:

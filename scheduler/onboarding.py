@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from campaigns import enrollment, ledger
 from campaigns.cadence import Cadence
 from campaigns.ledger import SYSTEM, SYSTEM_CAMPAIGN
 from campaigns.loader import Catalog
 from engagement.sunset import Dormant
+from outgoing import events as outgoing_events
 from subscribers import store
 from subscribers.signup import Confirmation
+from subscribers.tables import subscribers
 
 # The confirmation email's variant for a signup that ticked warning signs (see on_signup).
 URGENT = "urgent"
@@ -73,8 +75,10 @@ def on_signup(conn: Connection, confirmation: Confirmation, now: datetime) -> No
 def queue_safety(
     conn: Connection, subscriber_id: int, now: datetime, *, staff_email: str | None
 ) -> None:
-    """One safety email per person, ever (the ledger's unique key makes this idempotent)."""
+    """One safety email per person, ever (the ledger's unique key makes this idempotent), and
+    one ``subscriber.red_flag`` webhook event."""
     _queue_system(conn, subscriber_id, "safety", now)
+    _emit(conn, outgoing_events.RED_FLAG, subscriber_id, now, once_key="red-flag")
     if staff_email:
         _queue_system(conn, subscriber_id, "staff-alert", now)
 
@@ -88,6 +92,9 @@ def queue_checkin_followup(
     The step id names the answered email ("checkin-followup:<send_id>"), so the ledger's unique
     key makes this once per answered email however often the answer changes."""
     _queue_system(conn, subscriber_id, f"checkin-followup:{send_id}", now)
+    _emit(
+        conn, outgoing_events.CHECKIN_WORSE, subscriber_id, now, once_key=send_id, send_id=send_id
+    )
     if staff_email:
         _queue_system(conn, subscriber_id, f"checkin-staff:{send_id}", now)
 
@@ -111,6 +118,29 @@ def queue_reengagement(
             row["next_attempt_at"] = times.next_open(now, p.timezone)
         rows.append(row)
     ledger.plan(conn, rows)
+
+
+def _emit(
+    conn: Connection,
+    event_type: str,
+    subscriber_id: int,
+    now: datetime,
+    *,
+    once_key: str,
+    **data: str,
+) -> None:
+    """A webhook event about one person, named by their opaque id only, once per ``once_key``."""
+    public_id = conn.execute(
+        select(subscribers.c.public_id).where(subscribers.c.id == subscriber_id)
+    ).scalar_one_or_none()
+    if public_id is not None:
+        outgoing_events.emit(
+            conn,
+            event_type,
+            {"subscriber_id": public_id, **data},
+            now,
+            once_key=f"{public_id}:{once_key}",
+        )
 
 
 def _queue_system(

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from campaigns import enrollment, ledger
+from campaigns import enrollment, goals, ledger
 from campaigns.cadence import OPEN_EVERY_DAY, Cadence, Closures, Slot
 from campaigns.ledger import CAMPAIGN
 from campaigns.loader import Catalog
@@ -51,6 +51,8 @@ class PlanBatch:
     # List health, read once per batch: the complaint pause and the sunset-paused people.
     complaint_pause: bool = False
     sunset: set[int] = field(default_factory=set)
+    # The goal events each person has reached (campaigns.goals): booking steps are skipped.
+    goals: dict[int, set[str]] = field(default_factory=dict)
     # The cadence rule's latest answer (scheduler.upcoming explains a postponement with it).
     slot: Slot | None = None
 
@@ -91,11 +93,21 @@ class Planner:
             yield_to_one_off=enrollment.one_offs_due(conn, people, now),
             complaint_pause=complaint_pause,
             sunset=sunset.paused_among(conn, set(people)),
+            goals=goals.reached_among(conn, self._with_goals(due)),
         )
         for d in due:
             self.plan_one(d, people.get(d.subscriber_id), now, report, batch)
         batch.flush(conn, now)
         return report, (due[-1].next_due_at, due[-1].enrollment_id)
+
+    def _with_goals(self, due: list[enrollment.Due]) -> set[int]:
+        """The people in ``due`` whose campaign names a goal (only their events are read)."""
+        out = set()
+        for d in due:
+            campaign = self.catalog.get(d.campaign_id)
+            if campaign is not None and campaign.meta.goal:
+                out.add(d.subscriber_id)
+        return out
 
     def plan_one(
         self,
@@ -144,7 +156,13 @@ class Planner:
             return postpone(now + ONE_OFF_FIRST)
         if slot.reason is not None:  # outside the window, a quiet day or a holiday, locally
             return postpone(slot.at)
-        found = enrollment.next_step(campaign, d.step_index, person.facts(now))
+        goal = campaign.meta.goal
+        found = enrollment.next_step(
+            campaign,
+            d.step_index,
+            person.facts(now),
+            goal_reached=goal is not None and goal in batch.goals.get(person.id, ()),
+        )
         if found is None:
             return finish(COMPLETED)
         index, step, variant = found

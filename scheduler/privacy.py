@@ -12,8 +12,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
 
+from campaigns import goals
+from outgoing import events as outgoing_events
 from storage import Database
 from subscribers.privacy import Erasure, Section
+from subscribers.tables import subscribers
 
 
 def _enrollments(conn: Connection, sid: int) -> list[dict[str, Any]]:
@@ -114,6 +117,7 @@ PERSONAL_TABLES = (
     "outbox",
     "email_events",
     "sunset",
+    "goal_events",
 )
 
 
@@ -125,6 +129,7 @@ def record_sections() -> dict[str, Section]:
         "events": _events,
         "sunset": _sunset,
         "stored_messages": _messages,
+        "goal_events": goals.events_of,
     }
 
 
@@ -154,7 +159,12 @@ def erase_everywhere(db: Database, email: str, now: datetime) -> tuple[Erasure, 
     _, key = normalize(email)
     with db.begin() as conn:
         send_ids = _send_ids(conn, key)  # before the cascade deletes the ledger rows
+        public_id = conn.execute(
+            select(subscribers.c.public_id).where(subscribers.c.email_key == key)
+        ).scalar_one_or_none()
         result = erase_person(conn, email, now)
+        if public_id is not None:  # receivers drop what they hold under this id
+            outgoing_events.emit(conn, outgoing_events.ERASED, {"subscriber_id": public_id}, now)
         # Cascades remove the outbox rows of this subscriber; this also catches any
         # stored message that reached the address without a subscriber link.
         conn.execute(delete(outbox).where(func.lower(outbox.c.recipient) == key))

@@ -27,6 +27,16 @@ from scheduler.tick import run_tick
 
 log = logging.getLogger("clinicmail.service")
 TICK_SECONDS = 60
+WEBHOOK_SECONDS = 5  # outgoing webhooks between ticks: a red flag should not wait a minute
+
+
+def webhooks_job(ctx: AppContext) -> None:
+    from scheduler.webhooks import deliver_due
+
+    try:
+        deliver_due(ctx, datetime.now(UTC))
+    except Exception as exc:
+        log.error("webhook delivery failed: %s", type(exc).__name__)
 
 
 def tick_job(ctx: AppContext) -> None:
@@ -120,6 +130,15 @@ def make_scheduler(ctx: AppContext) -> BackgroundScheduler:
         name="plan and dispatch due email",
         replace_existing=True,
         next_run_time=datetime.now(UTC),
+    )
+    sched.add_job(
+        webhooks_job,
+        "interval",
+        seconds=WEBHOOK_SECONDS,
+        args=[ctx],
+        id="webhooks",
+        name="deliver outgoing webhooks",
+        replace_existing=True,
     )
     sched.add_job(
         housekeeping_job,

@@ -137,6 +137,8 @@ class Settings(BaseSettings):
     # List health (not in the original table): weeks without human engagement before the sunset
     # policy asks once and then pauses campaign email (engagement.sunset); 0 turns it off.
     sunset_weeks: int = Field(26, validation_alias="CLINICMAIL_SUNSET_WEEKS")
+    # Not in the original table: requests per minute each API key may make to /api/v1.
+    api_rate_limit: int = Field(600, validation_alias="CLINICMAIL_API_RATE_LIMIT")
     # Not in the original table: own open/click tracking for the smtp and outbox transports
     # (SendGrid reports opens through its webhook and its click tracking stays off).
     tracking: str = Field("on", validation_alias="CLINICMAIL_TRACKING")
@@ -307,6 +309,14 @@ class Settings(BaseSettings):
         text = str(v).strip()
         if not text.isdigit() or int(text) > 520:
             raise ValueError("must be a whole number of weeks from 0 (off) to 520")
+        return int(text)
+
+    @field_validator("api_rate_limit", mode="before")
+    @classmethod
+    def _api_rate(cls, v: object) -> int:
+        text = str(v).strip()
+        if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+            raise ValueError("must be a whole number of requests per minute from 1 to 1000000")
         return int(text)
 
     @field_validator("emergency_number", "urgent_advice", "family_doctor")

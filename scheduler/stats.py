@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from engagement.stats import WeekRow
     from scheduler.context import AppContext
 
@@ -33,7 +35,20 @@ def stats_json(ctx: AppContext, now: datetime) -> dict[str, Any]:
     with ctx.db.begin() as conn:
         data = collect(conn, sends, layout).as_dict()
         data["list_health"] = summary(conn, now, ctx.settings.sunset_weeks)
+        data["goals"] = goal_conversions(ctx, conn)
     return data
+
+
+def goal_conversions(ctx: AppContext, conn: Connection) -> list[dict[str, object]]:
+    """Each campaign with a goal: who reached it after which email (campaigns.goals)."""
+    from campaigns.goals import conversions
+    from campaigns.loader import CatalogError
+
+    try:
+        campaigns = list(ctx.catalog)
+    except CatalogError:
+        return []
+    return [c for c in (conversions(conn, campaign) for campaign in campaigns) if c is not None]
 
 
 def weekly_figures(ctx: AppContext) -> tuple[list[WeekRow], dict[tuple[str, str], int]]:

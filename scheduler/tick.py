@@ -21,6 +21,7 @@ from scheduler.library import broken_now, record_broken
 from scheduler.planner import Planner
 from scheduler.ratelimit import TokenBucket
 from scheduler.reconcile import settle_unknown
+from scheduler.webhooks import WebhookReport, deliver_due
 
 log = logging.getLogger("clinicmail.tick")
 
@@ -38,6 +39,7 @@ class TickReport:
     delivery: DispatchReport = field(default_factory=DispatchReport)
     # Campaigns set aside because their emails cannot be built (scheduler.library).
     broken: dict[str, list[str]] = field(default_factory=dict)
+    webhooks: WebhookReport = field(default_factory=WebhookReport)
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self.delivery)
@@ -60,6 +62,7 @@ class TickReport:
             "settled": self.settled,
             "released": self.released,
             "broken": [{"id": cid, "problems": p} for cid, p in self.broken.items()],
+            "webhooks": asdict(self.webhooks),
         }
 
 
@@ -125,6 +128,8 @@ def run_tick(
     _refresh_statistics(ctx, report)
     assert dispatcher is not None
     report.delivery = dispatcher.run(now)
+    # Outgoing webhooks last: a receiver that is slow to answer never delays an email.
+    report.webhooks = deliver_due(ctx, now)
     log.info(
         "tick done",
         extra={

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from outgoing import events as outgoing_events
 from storage.bulk import in_values
 from storage.keys import suppression_hash, suppression_hasher
 from storage.sql import dialect_insert
@@ -139,6 +140,14 @@ def by_public_id(conn: Connection, public_id: str) -> int | None:
     ).scalar_one_or_none()
 
 
+def ids_after(conn: Connection, after: int | None, limit: int) -> list[int]:
+    """Up to ``limit`` subscriber ids above ``after``, in order (keyset pages for the API)."""
+    query = select(subscribers.c.id).order_by(subscribers.c.id).limit(limit)
+    if after is not None:
+        query = query.where(subscribers.c.id > after)
+    return list(conn.execute(query).scalars())
+
+
 def by_email_key(conn: Connection, key: str) -> int | None:
     return conn.execute(
         select(subscribers.c.id).where(subscribers.c.email_key == key.lower())
@@ -256,11 +265,14 @@ def suppress(conn: Connection, email_key: str, reason: str, at: datetime) -> Non
 
 
 def unsubscribe(conn: Connection, subscriber_id: int, at: datetime, source: str) -> bool:
-    """Withdraw consent to email; returns False when already unsubscribed (idempotent)."""
-    status = conn.execute(
-        select(subscribers.c.status).where(subscribers.c.id == subscriber_id)
-    ).scalar_one_or_none()
-    if status is None or status == UNSUBSCRIBED:
+    """Withdraw consent to email; returns False when already unsubscribed (idempotent).
+    Receivers of the ``subscriber.unsubscribed`` webhook hear of it (outgoing.events)."""
+    row = conn.execute(
+        select(subscribers.c.status, subscribers.c.public_id).where(
+            subscribers.c.id == subscriber_id
+        )
+    ).first()
+    if row is None or row.status == UNSUBSCRIBED:
         return False
     conn.execute(
         update(subscribers)
@@ -270,4 +282,5 @@ def unsubscribe(conn: Connection, subscriber_id: int, at: datetime, source: str)
     record_consent(
         conn, subscriber_id, purpose=EMAIL_PURPOSE, action="withdrawn", at=at, source=source
     )
+    outgoing_events.emit(conn, outgoing_events.UNSUBSCRIBED, {"subscriber_id": row.public_id}, at)
     return True

@@ -31,6 +31,7 @@ from campaigns.ledger import CAMPAIGN, SYSTEM, SYSTEM_CAMPAIGN, sends
 from campaigns.loader import Problem
 from deliverability.message import message_problems
 from engagement import complaints
+from outgoing import queue as webhook_queue
 from scheduler.breaker import BreakerState, TransportBreaker
 from scheduler.context import AppContext
 from scheduler.library import record_broken
@@ -38,6 +39,7 @@ from scheduler.listhealth import deliver_complaint_alerts
 from scheduler.settings import load_settings
 from scheduler.tables import outbox
 from scheduler.tick import run_tick
+from scheduler.webhooks import alert_staff
 from subscribers.tables import subscribers
 from templates.system import OPS_EMAILS, SYSTEM_EMAILS
 from tests.support.approval import approve_library, broadcast_approved
@@ -219,6 +221,10 @@ def _send_everything(ctx: AppContext) -> None:
     assert record_broken(ctx, MONDAY) == {
         "set-aside-demo": ["campaigns/set-aside-demo/01-x.md:3: broken"]
     }
+    # A webhook receiver switched off after failing for days.
+    with ctx.db.begin() as conn:
+        endpoint, _secret = webhook_queue.add(conn, "https://pms.example/hook", ["all"], MONDAY)
+    alert_staff(ctx, endpoint)
 
 
 def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:
@@ -233,6 +239,8 @@ def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:
         name = (
             "complaint-alert"
             if "complaint" in subject
+            else "webhook-alert"
+            if "webhook" in subject
             else "campaign-alert"
             if "set aside" in subject
             else "transport-alert"

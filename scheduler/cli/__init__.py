@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import click
 
+from scheduler.cli.apikeys import apikeys
 from scheduler.cli.campaigns import campaigns
 from scheduler.cli.context import close_all
 from scheduler.cli.doctor import doctor
@@ -23,6 +24,7 @@ from scheduler.cli.service import init, serve, tick
 from scheduler.cli.stats import stats
 from scheduler.cli.subscribers import subscribers
 from scheduler.cli.users import users
+from scheduler.cli.webhooks import webhooks
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -49,6 +51,8 @@ for command in (
     health,
     users,
     doctor,
+    apikeys,
+    webhooks,
 ):
     cli.add_command(command)
 

@@ -1,0 +1,1 @@
+"""The versioned API for the clinic's other systems (``/api/v1``): keys, routes, problems."""
