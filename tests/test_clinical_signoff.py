@@ -238,7 +238,7 @@ def test_signoff_pack_pdf_says_what_the_clinician_signs(cli: CLI, tmp_path: Path
     assert out.read_bytes().startswith(b"%PDF")
     text = "\n".join(page.extract_text() or "" for page in PdfReader(out).pages)
     flat = re.sub(r"\s+", "", text)
-    assert "Understanding back and neck spasms" in " ".join(text.split())
+    assert "Understanding back and neck pain" in " ".join(text.split())
     db_version = cli("campaigns", "export", "spasm-education", str(tmp_path / "x"))
     assert db_version.code == 0
     digest = versions.files_digest(versions.folder_files(BUNDLED_LIBRARY / "spasm-education"))
