@@ -16,13 +16,20 @@ from html import escape
 
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from storage import Database
 from subscribers import changes, held, store
-from subscribers.pages import PAUSE_WEEKS, one_button, page, preferences_form, signup_form
+from subscribers.pages import (
+    PAUSE_WEEKS,
+    SIGNUP_JS,
+    one_button,
+    page,
+    preferences_form,
+    signup_form,
+)
 from subscribers.signup import (
     Confirmation,
     RateLimiter,
@@ -159,6 +166,14 @@ def router(ports: SubscriberPorts) -> APIRouter:
             {**ACCEPTED, "urgent_care": URGENT_CARE} if has_red_flag(body.symptoms) else ACCEPTED
         )
         return JSONResponse(answer, status_code=202)
+
+    @r.get("/assets/signup.js", include_in_schema=False)
+    def signup_js() -> Response:
+        return Response(
+            SIGNUP_JS,
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=3600"},
+        )
 
     @r.get("/signup", response_class=HTMLResponse, include_in_schema=False)
     def signup_page() -> HTMLResponse:
