@@ -50,9 +50,7 @@ def test_headers_on_every_kind_of_answer_and_no_inline_script(sqlite_cli: CLI) -
             assert served.headers["x-content-type-options"] == "nosniff"
         assert len(staff.get("/admin/static/swagger-ui-bundle.js").content) > 100_000
         assert staff.get("/redoc").headers["location"] == "/docs"
-        assert public.get("/assets/signup.js").headers["content-type"].startswith(
-            "text/javascript"
-        )
+        assert public.get("/assets/signup.js").headers["content-type"].startswith("text/javascript")
     finally:
         console.ctx.close()
 
