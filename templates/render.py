@@ -392,7 +392,7 @@ def _sized_filter(_context: Any, value: Any) -> Any:
     return _sized(value)
 
 
-def _wrap(node: nodes.Expr, name: str) -> nodes.Expr:
+def _wrap(node: nodes.Node, name: str) -> nodes.Expr:
     return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
 
 
@@ -421,7 +421,7 @@ class _Bounded(NodeTransformer):
 
     def visit_Filter(self, node: nodes.Filter) -> nodes.Node:
         self.generic_visit(node)
-        if node.name not in _INTERNAL_FILTERS and node.node is not None:
+        if node.name not in _INTERNAL_FILTERS and isinstance(node.node, nodes.Expr):
             node.node = _wrap(node.node, "_sized")
         return node
 
@@ -550,18 +550,19 @@ def _static_problems(
                     part=label,
                 )
             )
-    for node in ast.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
-        tag = {
-            nodes.Include: "include",
-            nodes.Import: "import",
-            nodes.FromImport: "from … import",
-            nodes.Extends: "extends",
-        }[type(node)]
+    tags: dict[type[nodes.Node], str] = {
+        nodes.Include: "include",
+        nodes.Import: "import",
+        nodes.FromImport: "from … import",
+        nodes.Extends: "extends",
+    }
+    for other in ast.find_all(tuple(tags)):
         found.append(
             TemplateProblem(
-                f"{label}: '{{% {tag} %}}' is not available in email templates: every email is "
-                "one self-contained template (the layout and footer are added for you)",
-                node.lineno,
+                f"{label}: '{{% {tags[type(other)]} %}}' is not available in email templates: "
+                "every email is one self-contained template (the layout and footer are added "
+                "for you)",
+                other.lineno,
                 part=label,
             )
         )
