@@ -94,9 +94,18 @@ def verify(password_hash: str, password: str) -> bool:
             return False
 
 
-@cache
+_DUMMY: list[str] = []
+_DUMMY_LOCK = threading.Lock()
+
+
 def _dummy_hash() -> str:
-    return _hasher().hash("not a real password, only spends the same time")
+    """A hash to verify against for unknown addresses, made once: under a lock and in a
+    hashing slot, so a flood's first wave cannot start one hash per request."""
+    with _DUMMY_LOCK:
+        if not _DUMMY:
+            with _slot():
+                _DUMMY.append(_hasher().hash("not a real password, only spends the same time"))
+        return _DUMMY[0]
 
 
 def burn_time(password: str) -> None:
