@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 
 ACCOUNT = "ops@clinic.example"
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # noqa: S105 - a scratch account
 
 
 def rss_mb(pid: int) -> float:
