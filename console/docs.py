@@ -1,16 +1,36 @@
-"""The interactive API docs (``/docs``, ``/redoc``, ``/openapi.json``), for signed-in staff only.
+"""The interactive API docs (``/docs``, ``/openapi.json``), for signed-in staff only.
 
-FastAPI's own doc routes are switched off in the app and served here behind the guard.
+FastAPI's own doc routes are switched off in the app and served here behind the guard. Swagger
+UI's script and stylesheet are vendored in ``console/static`` (swagger-ui-dist from the npm
+registry, version in ``home.STATIC_FILES``) and started by ``docs.js``: nothing is loaded from a
+CDN and no inline script runs, so the same Content-Security-Policy as every page applies.
+``/redoc`` (the second viewer, also from a CDN) now leads to ``/docs``.
 """
 
 from __future__ import annotations
 
+from html import escape
+
 from fastapi import APIRouter, FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from console.auth import Staff
 from console.ports import ConsolePorts
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<link rel="stylesheet" href="/admin/static/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/admin/static/swagger-ui-bundle.js"></script>
+<script src="/admin/static/docs.js"></script>
+</body>
+</html>
+"""
 
 
 def router(app: FastAPI, ports: ConsolePorts) -> APIRouter:
@@ -22,10 +42,12 @@ def router(app: FastAPI, ports: ConsolePorts) -> APIRouter:
 
     @r.get("/docs", include_in_schema=False)
     def docs(session: Staff) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} API")
+        return HTMLResponse(
+            _PAGE.format(title=escape(f"{app.title} API")), headers={"Cache-Control": "no-store"}
+        )
 
     @r.get("/redoc", include_in_schema=False)
-    def redoc(session: Staff) -> HTMLResponse:
-        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} API")
+    def redoc(session: Staff) -> Response:
+        return RedirectResponse("/docs", status_code=308)
 
     return r

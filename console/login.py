@@ -1,5 +1,9 @@
 """Sign in and sign out.
 
+Before any password is checked, two rate limits apply (:mod:`console.throttle`): per client
+address and per account address; an attempt over either is answered 429 with ``Retry-After``
+and costs no hash. The lockout itself is :func:`staff.accounts.sign_in`'s.
+
 The login form carries a CSRF token too (double submit: the same random value in a short-lived
 cookie and in the form), so another site cannot sign a browser into an account of its choosing.
 """
@@ -15,19 +19,44 @@ from fastapi.responses import RedirectResponse, Response
 from console.auth import LOGIN_PATH, SESSION_COOKIE, Staff, safe_next
 from console.ports import ConsolePorts
 from console.render import page, stylesheet
+from console.throttle import Throttle
 from staff import accounts, audit, sessions
+from staff.passwords import PasswordsBusy
 from staff.sessions import ABSOLUTE_TIMEOUT
 from storage import utcnow
+from subscribers.addresses import InvalidAddress, normalize
 
 LOGIN_COOKIE = "clinicmail_login"
 HOME = "/admin"
+PER_CLIENT = (30, 60.0)  # sign-in attempts per client address per minute
+PER_ACCOUNT = (10, 60.0)  # sign-in attempts per account address per minute
+LOCKED_MESSAGE = (
+    "Too many failed attempts: this account is locked for 15 minutes. "
+    "Try again later or ask an ops colleague to unlock it or reset your password."
+)
+SLOW_DOWN = "Too many sign-in attempts. Please wait a minute and try again."
+
+
+def _account_key(email: str) -> str:
+    try:
+        return normalize(email)[1]
+    except InvalidAddress:
+        return email.strip().lower()[:320]
 
 
 def router(ports: ConsolePorts) -> APIRouter:
     r = APIRouter()
     secure = ports.secure_cookies
+    by_client = Throttle(*PER_CLIENT)
+    by_account = Throttle(*PER_ACCOUNT)
 
-    def form(request: Request, *, error: str | None = None, status: int = 200) -> Response:
+    def form(
+        request: Request,
+        *,
+        error: str | None = None,
+        status: int = 200,
+        retry_after: float | None = None,
+    ) -> Response:
         token = secrets.token_urlsafe(32)
         response = page(
             request,
@@ -41,6 +70,8 @@ def router(ports: ConsolePorts) -> APIRouter:
             },
             status=status,
         )
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, round(retry_after)))
         response.set_cookie(
             LOGIN_COOKIE,
             token,
@@ -71,24 +102,28 @@ def router(ports: ConsolePorts) -> APIRouter:
                 error="The sign-in form had expired. Please try again.",
                 status=403,
             )
+        client = request.client.host if request.client else ""
+        wait = by_client.allow(client) or by_account.allow(_account_key(email))
+        if wait:
+            return form(request, error=SLOW_DOWN, status=429, retry_after=wait)
         now = utcnow()
-        with ports.db.begin() as conn:
-            result = accounts.sign_in(conn, email, password, now)
-            if result.user is None:
-                token = None
-            else:
-                token = sessions.start(
-                    conn, result.user, now, replacing=request.cookies.get(SESSION_COOKIE)
-                )
-                audit.record(conn, result.user, "staff.sign_in", "staff", str(result.user.id), now)
-        if token is None:
-            message = "That email and password do not match an active account."
+        try:
+            result = accounts.sign_in(ports.db, email, password, now)
+        except PasswordsBusy:
+            return form(request, error=SLOW_DOWN, status=429, retry_after=2)
+        if result.user is None:
             if result.locked_until is not None:
-                message = (
-                    "Too many failed attempts: this account is locked for 15 minutes. "
-                    "Try again later or ask an ops colleague to reset your password."
-                )
-            return form(request, error=message, status=401 if result.locked_until is None else 429)
+                wait = (result.locked_until - now).total_seconds()
+                return form(request, error=LOCKED_MESSAGE, status=429, retry_after=wait)
+            if result.busy:
+                return form(request, error=SLOW_DOWN, status=429, retry_after=60)
+            message = "That email and password do not match an active account."
+            return form(request, error=message, status=401)
+        with ports.db.begin() as conn:
+            token = sessions.start(
+                conn, result.user, now, replacing=request.cookies.get(SESSION_COOKIE)
+            )
+            audit.record(conn, result.user, "staff.sign_in", "staff", str(result.user.id), now)
         response = RedirectResponse(safe_next(next) or HOME, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,

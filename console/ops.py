@@ -26,12 +26,14 @@ def router(ports: ConsolePorts) -> APIRouter:
     ) -> Response:
         with ports.db.begin() as conn:
             users = accounts.all_users(conn)
+            locks = accounts.locks(conn, users, utcnow())
         return page(
             request,
             "ops/accounts.html",
             {
                 "title": "Ops · accounts",
                 "users": users,
+                "locks": locks,
                 "roles": ROLES,
                 "error": error,
                 "done": done,
@@ -53,41 +55,58 @@ def router(ports: ConsolePorts) -> APIRouter:
         form = await request.form()
         email, role = str(form.get("email", "")), str(form.get("role", ""))
         password = str(form.get("password", ""))
-        now = utcnow()
         try:
+            digest = accounts.new_password(email, password)  # before the transaction opens
             with ports.db.begin() as conn:
-                admin.add(conn, session.user, email, role, password, now)
+                admin.add(conn, session.user, email, role, digest, utcnow())
         except (accounts.AccountError, WeakPassword) as exc:
             return accounts_page(request, error=f"Not added: {exc}.", status=422)
         return RedirectResponse("/admin/ops?done=added", status_code=303)
 
+    def refused(request: Request, exc: accounts.AccountError, verb: str) -> Response:
+        """The page again with a plain line: 404 for a missing account, 409 for a conflict.
+        Answered after the transaction has ended, so no lock is held while the page renders."""
+        status = 404 if isinstance(exc, accounts.NoSuchAccount) else 409
+        message = str(exc)
+        return accounts_page(
+            request, error=f"Not {verb}: {message[0].upper()}{message[1:]}.", status=status
+        )
+
     @r.post("/admin/ops/accounts/{user_id}/disable", include_in_schema=False)
     def disable(request: Request, user_id: int, session: Staff) -> Response:
         ops_only(session)
-        now = utcnow()
-        with ports.db.begin() as conn:
-            user = accounts.get(conn, user_id)
-            if user is None:
-                return accounts_page(request, error="No such account.", status=404)
-            if user.id == session.user.id:
-                return accounts_page(
-                    request, error="You cannot disable your own account.", status=422
-                )
-            admin.disable(conn, session.user, user.email, now)
+        try:
+            with ports.db.begin() as conn:
+                user = accounts.require_id(conn, user_id)
+                admin.disable(conn, session.user, user.email, utcnow())
+        except accounts.AccountError as exc:
+            return refused(request, exc, "disabled")
         return RedirectResponse("/admin/ops?done=disabled", status_code=303)
+
+    @r.post("/admin/ops/accounts/{user_id}/unlock", include_in_schema=False)
+    def unlock(request: Request, user_id: int, session: Staff) -> Response:
+        ops_only(session)
+        try:
+            with ports.db.begin() as conn:
+                user = accounts.require_id(conn, user_id)
+                admin.unlock(conn, session.user, user.email, utcnow())
+        except accounts.AccountError as exc:
+            return refused(request, exc, "unlocked")
+        return RedirectResponse("/admin/ops?done=unlocked", status_code=303)
 
     @r.post("/admin/ops/accounts/{user_id}/reset", include_in_schema=False)
     async def reset(request: Request, user_id: int, session: Staff) -> Response:
         ops_only(session)
         form = await request.form()
         password = str(form.get("password", ""))
-        now = utcnow()
         try:
             with ports.db.begin() as conn:
-                user = accounts.get(conn, user_id)
-                if user is None:
-                    return accounts_page(request, error="No such account.", status=404)
-                admin.reset_password(conn, session.user, user.email, password, now)
+                user = accounts.require_id(conn, user_id)
+            digest = accounts.new_password(user.email, password)  # no transaction open
+            with ports.db.begin() as conn:
+                admin.reset_password(conn, session.user, user.email, digest, utcnow())
+        except accounts.AccountError as exc:
+            return refused(request, exc, "reset")
         except WeakPassword as exc:
             return accounts_page(request, error=f"Not reset: {exc}.", status=422)
         return RedirectResponse("/admin/ops?done=reset", status_code=303)

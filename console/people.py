@@ -140,6 +140,17 @@ def router(ports: ConsolePorts) -> APIRouter:
             status=str(form.get("status", "")),
             group=str(form.get("group", "")),
         )
+        if query.text.strip():  # a search by address or name views personal data
+            with ports.db.begin() as conn:
+                audit.record(
+                    conn,
+                    session.user,
+                    "subscriber.search",
+                    TARGET,
+                    "search",
+                    utcnow(),
+                    {"status": query.status, "group": query.group},
+                )
         return results(request, query, partial=request.headers.get("hx-request") == "true")
 
     @r.get("/admin/subscribers/{public_id}", include_in_schema=False)
@@ -197,6 +208,7 @@ def router(ports: ConsolePorts) -> APIRouter:
             profile = _find(conn, public_id)
             until = now + timedelta(weeks=int(weeks))
             changes.set_pause(conn, profile.id, until, now)
+            # No date and no health data in the log: it outlives an erasure (docs/privacy.md).
             audit.record(
                 conn,
                 session.user,
@@ -204,7 +216,7 @@ def router(ports: ConsolePorts) -> APIRouter:
                 TARGET,
                 public_id,
                 now,
-                {"weeks": int(weeks), "until": until.isoformat()},
+                {"weeks": int(weeks)},
             )
         return back(public_id, "paused")
 
@@ -243,7 +255,11 @@ def router(ports: ConsolePorts) -> APIRouter:
                 TARGET,
                 public_id,
                 now,
-                {"before": sorted(profile.symptoms), "after": sorted(new)},
+                # How many codes changed, never which: the log outlives an erasure.
+                {
+                    "added": len(set(new) - set(profile.symptoms)),
+                    "removed": len(set(profile.symptoms) - set(new)),
+                },
             )
             if profile.status == store.CONFIRMED:
                 services.enrol(conn, profile.id, now)

@@ -31,6 +31,8 @@ tree (family, then member, then the built-in it keeps)::
     │   ├── BadBatch                         engagement/ingest.py                 ValueError
     │   ├── ChartError                       engagement/chart.py                  ValueError
     │   ├── AccountError                     staff/accounts.py                    ValueError
+    │   │   ├── NoSuchAccount                staff/accounts.py   (the console: 404)
+    │   │   └── AccountConflict              staff/accounts.py   (the console: 409)
     │   ├── WeakPassword                     staff/passwords.py                   ValueError
     │   ├── BroadcastRefused                 scheduler/broadcasting.py            ValueError
     │   └── CommandError                     scheduler/cli/errors.py
@@ -42,6 +44,7 @@ tree (family, then member, then the built-in it keeps)::
         ├── SignInRequired                   console/auth.py
         ├── Forbidden                        console/auth.py
         ├── BodyTooLarge                     scheduler/bodylimit.py
+        ├── PasswordsBusy                    staff/passwords.py                   RuntimeError
         └── _NotFound                        console/newsletters.py
 
 This package is the bottom layer: it imports nothing of ours, and every package may import it.

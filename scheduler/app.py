@@ -31,6 +31,7 @@ from engagement.webhook import sendgrid_router
 from scheduler.bodylimit import KIB, BodyLimit
 from scheduler.context import AppContext
 from scheduler.errors import ErrorPages
+from scheduler.headers import SecurityHeaders
 from scheduler.onboarding import on_confirmed, on_signup, queue_checkin_followup
 from subscribers.web import SubscriberPorts, page
 from subscribers.web import router as subscriber_router
@@ -125,6 +126,8 @@ def create_app(
     # (a body limit's included) is answered plainly.
     app.add_middleware(BodyLimit, default=BODY_LIMIT, limits=BODY_LIMITS)
     app.add_middleware(ErrorPages)
+    # Outermost of all, so error pages and 413s carry the headers too.
+    app.add_middleware(SecurityHeaders, https=ctx.settings.base_url.startswith("https://"))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

@@ -20,6 +20,7 @@ from campaigns.review import Actor, ReviewError
 from core.errors import InputError
 from scheduler.context import AppContext
 from staff import accounts, audit
+from staff.passwords import PasswordsBusy
 
 
 class ApprovalRefused(InputError, PermissionError):
@@ -37,8 +38,10 @@ class Approved:
 def sign_in_clinician(ctx: AppContext, email: str, password: str, now: datetime) -> Actor:
     """The clinician ``email`` signed in with ``password`` (counted like a console sign-in, so
     the same lockout applies), as the workflow's actor."""
-    with ctx.db.begin() as conn:
-        outcome = accounts.sign_in(conn, email, password, now)
+    try:
+        outcome = accounts.sign_in(ctx.db, email, password, now)
+    except PasswordsBusy:
+        raise ApprovalRefused("too many sign-ins at once; try again in a few seconds") from None
     if outcome.locked_until is not None:
         raise ApprovalRefused(
             f"{email} is locked after repeated wrong passwords until "

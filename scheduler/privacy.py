@@ -2,7 +2,13 @@
 erasure (the right to be forgotten) that ``clinicmail subscribers export|erase`` and the
 console's person page both use. :mod:`subscribers.privacy` owns the person's own rows; this
 module adds what the other packages hold about them (enrollments, the send ledger, provider
-events, the sunset state, stored messages)."""
+events, the sunset state, stored messages, the audit log's entries about them).
+
+The audit log is append-only and outlives an erasure: its entries name a person only by their
+opaque public id and never hold health data (no symptom codes, no dates of a pause, no name or
+address), so what stays after an erasure says that staff did something to some record, not who
+it was or what ails them. Entries from the command line are written here, with the actor
+"cli", as the console writes its own."""
 
 from __future__ import annotations
 
@@ -121,6 +127,36 @@ PERSONAL_TABLES = (
 )
 
 
+def _public_id(conn: Connection, sid: int) -> str | None:
+    from subscribers.tables import subscribers
+
+    found = conn.execute(
+        select(subscribers.c.public_id).where(subscribers.c.id == sid)
+    ).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
+def _audit(conn: Connection, sid: int) -> list[dict[str, Any]]:
+    """What the audit log holds about the person: who viewed, exported or changed the record."""
+    from staff import audit
+
+    public_id = _public_id(conn, sid)
+    if public_id is None:
+        return []
+    return [
+        {
+            "at": e.at.isoformat(),
+            "actor": e.actor,
+            "action": e.action,
+            "detail": e.detail,
+        }
+        for e in reversed(audit.entries(conn, target_type=AUDIT_TARGET, target_id=public_id))
+    ]
+
+
+AUDIT_TARGET = "subscriber"  # the audit log's target type for a person (console.people too)
+
+
 def record_sections() -> dict[str, Section]:
     """The rows other packages hold about a person, for the CLI export and the console's page."""
     return {
@@ -130,7 +166,26 @@ def record_sections() -> dict[str, Section]:
         "sunset": _sunset,
         "stored_messages": _messages,
         "goal_events": goals.events_of,
+        "audit_log": _audit,
     }
+
+
+def audit_from_cli(db: Database, email: str, action: str, now: datetime) -> str | None:
+    """Write an audit entry with the actor "cli" about the person with ``email`` (by public
+    id); returns the public id, or None when nobody has that address (nothing is written)."""
+    from staff import audit
+    from subscribers.addresses import normalize
+    from subscribers.tables import subscribers
+
+    _, key = normalize(email)
+    with db.begin() as conn:
+        public_id = conn.execute(
+            select(subscribers.c.public_id).where(subscribers.c.email_key == key)
+        ).scalar_one_or_none()
+        if public_id is None:
+            return None
+        audit.record(conn, None, action, AUDIT_TARGET, str(public_id), now)
+    return str(public_id)
 
 
 def export_json(db: Database, email: str) -> str | None:

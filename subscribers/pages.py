@@ -132,13 +132,15 @@ def symptom_fieldsets(
     return anchor + message + "".join(parts)
 
 
-RED_FLAG_SCRIPT = """<script>
-(function(){var u=document.getElementById('urgent');var b=document.querySelectorAll('input.red-flag');
-function s(){var on=false;for(var i=0;i<b.length;i++){if(b[i].checked){on=true;}}u.hidden=!on;}
+# Served as /assets/signup.js (subscribers.web): no inline script, so the pages' CSP can
+# forbid inline script altogether.
+SIGNUP_JS = """(function(){var u=document.getElementById('urgent');var b=document.querySelectorAll('input.red-flag');
+function s(){var on=false;for(var i=0;i<b.length;i++){if(b[i].checked){on=true;}}if(u){u.hidden=!on;}}
 for(var i=0;i<b.length;i++){b[i].addEventListener('change',s);}s();
 var tz=document.getElementById('timezone');if(tz&&!tz.value&&window.Intl){try{
 tz.value=Intl.DateTimeFormat().resolvedOptions().timeZone||'';}catch(e){}}})();
-</script>"""
+"""
+RED_FLAG_SCRIPT = '<script src="/assets/signup.js" defer></script>'
 
 
 def signup_form(

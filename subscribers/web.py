@@ -29,13 +29,20 @@ from html import escape
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from storage import Database, unreachable
 from subscribers import changes, held, store
-from subscribers.pages import PAUSE_WEEKS, one_button, page, preferences_form, signup_form
+from subscribers.pages import (
+    PAUSE_WEEKS,
+    SIGNUP_JS,
+    one_button,
+    page,
+    preferences_form,
+    signup_form,
+)
 from subscribers.signup import (
     Confirmation,
     RateLimiter,
@@ -240,6 +247,14 @@ def router(ports: SubscriberPorts) -> APIRouter:
             else ACCEPTED
         )
         return JSONResponse(answer, status_code=202)
+
+    @r.get("/assets/signup.js", include_in_schema=False)
+    def signup_js() -> Response:
+        return Response(
+            SIGNUP_JS,
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=3600"},
+        )
 
     @r.get("/signup", response_class=HTMLResponse, include_in_schema=False)
     def signup_page() -> HTMLResponse:

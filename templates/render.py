@@ -36,6 +36,7 @@ from jinja2 import (
 from jinja2.exceptions import SecurityError
 from jinja2.filters import do_join, do_replace
 from jinja2.nodes import EvalContext
+from jinja2.runtime import markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import pass_context, pass_eval_context
 from jinja2.visitor import NodeTransformer
@@ -238,11 +239,52 @@ def _checked(value: Any) -> Any:
     """Refuse an intermediate value too large to be part of one email."""
     if (
         isinstance(value, (str, bytes, list, tuple, dict, set, frozenset))
-        and len(value) > MAX_VALUE
+        and _weight(value) > MAX_VALUE
     ):
         raise TooMuchWork(f"a value grows past {MAX_VALUE} characters or items")
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
         raise TooMuchWork("a number grows too large")
+    return value
+
+
+def _weight(value: Any, seen: dict[int, int] | None = None) -> int:
+    """About how many characters ``value`` becomes when printed, without printing it.
+
+    A list may hold the same object many times (``[s] * 100`` is 100 references to one ``s``),
+    and printing expands every reference, so the weight counts each one; ``seen`` remembers
+    each object's weight so a shared object is measured once. The count stops soon after it
+    passes :data:`MAX_VALUE`: only "too large" matters."""
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    if isinstance(value, (bool, type(None), float)):
+        return 8
+    if isinstance(value, int):
+        return value.bit_length() // 3 + 1
+    if not isinstance(value, (list, tuple, dict, set, frozenset)):
+        return 8
+    memo: dict[int, int] = {} if seen is None else seen
+    known = memo.get(id(value))
+    if known is not None:
+        return known
+    total = 2
+    items: Any = value.items() if isinstance(value, dict) else value
+    for item in items:
+        total += 2 + (
+            _weight(item[0], memo) + _weight(item[1], memo)
+            if isinstance(value, dict)
+            else _weight(item, memo)
+        )
+        if total > MAX_VALUE:
+            break
+    memo[id(value)] = total
+    return total
+
+
+def _sized(value: Any, what: str = "a value") -> Any:
+    """Refuse a value that would print as more than :data:`MAX_VALUE` characters, before
+    anything prints it (``{{ }}``, a filter, ``~``, a method call or an operator)."""
+    if _weight(value) > MAX_VALUE:
+        raise TooMuchWork(f"{what} would be longer than {MAX_VALUE} characters")
     return value
 
 
@@ -260,16 +302,18 @@ def _check_percent_format(fmt: str) -> None:
                 _check_width(int(part), "a %-format width or precision of")
 
 
-def _check_brace_format(fmt: str) -> None:
+def _check_brace_format(fmt: str) -> int:
+    """Refuse widths too large; return how many fields the format string has."""
     try:
         parsed = list(string.Formatter().parse(fmt))
     except ValueError:
-        return  # str.format raises its own error for a malformed string
+        return 0  # str.format raises its own error for a malformed string
     for _literal, _field, spec, _conversion in parsed:
         if spec and "{" in spec:
             raise TooMuchWork("nested fields in a format spec are not allowed")
         for number in _NUMBER.findall(spec or ""):
             _check_width(int(number), "a format width or precision of")
+    return sum(1 for _literal, name, _spec, _conv in parsed if name is not None)
 
 
 def _replaced_size(s: str, old: str, new: str, count: int | None) -> int:
@@ -294,7 +338,9 @@ def _check_str_call(method: str, text: str, args: tuple[Any, ...], kwargs: dict[
     elif method == "join" and args:
         _check_join(args[0], text)
     elif method in ("format", "format_map"):
-        _check_brace_format(text)
+        fields = _check_brace_format(text)
+        if fields * _weight([*args, *kwargs.values()]) + len(text) > MAX_VALUE:
+            raise TooMuchWork(f"format would produce more than {MAX_VALUE} characters")
 
 
 def _check_join(items: Any, sep: str) -> None:
@@ -342,24 +388,54 @@ def _counted(_context: Any, iterable: Any) -> Any:
         yield item
 
 
-@pass_context
-def _bounded_concat(_context: Any, value: Any) -> Any:
-    """Wraps every ``~`` concatenation: repeated doubling cannot outgrow the bounds."""
+@pass_eval_context
+def _bounded_concat(eval_ctx: EvalContext, parts: list[Any]) -> Any:
+    """Stands in for every ``~`` concatenation: the parts are measured together before they are
+    joined, so neither a long chain nor repeated doubling can outgrow the bounds."""
     _spend()
-    return _checked(value)
+    _sized(parts, "text joined with '~'")
+    return markup_join(parts) if eval_ctx.autoescape else str_join(parts)
+
+
+@pass_context
+def _sized_filter(_context: Any, value: Any) -> Any:
+    """Wraps what ``{{ }}``, ``~`` and every filter receive: it is measured before it is
+    turned into text."""
+    return _sized(value)
+
+
+def _wrap(node: nodes.Node, name: str) -> nodes.Expr:
+    return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
+
+
+_INTERNAL_FILTERS = frozenset({"_counted", "_bounded_concat", "_sized"})
 
 
 class _Bounded(NodeTransformer):
-    """Routes loops and ``~`` through the counters above (applied when a template compiles)."""
+    """Routes loops, ``~``, ``{{ }}`` and filters through the counters and size checks above
+    (applied when a template compiles)."""
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
-        node.iter = nodes.Filter(node.iter, "_counted", [], [], None, None, lineno=node.lineno)
+        node.iter = _wrap(node.iter, "_counted")
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)
-        return nodes.Filter(node, "_bounded_concat", [], [], None, None, lineno=node.lineno)
+        return _wrap(nodes.List(node.nodes, lineno=node.lineno), "_bounded_concat")
+
+    def visit_Output(self, node: nodes.Output) -> nodes.Node:
+        self.generic_visit(node)
+        node.nodes = [
+            n if isinstance(n, nodes.TemplateData) else _wrap(n, "_sized") for n in node.nodes
+        ]
+        return node
+
+    def visit_Filter(self, node: nodes.Filter) -> nodes.Node:
+        self.generic_visit(node)
+        if node.name not in _INTERNAL_FILTERS and isinstance(node.node, nodes.Expr):
+            node.node = _wrap(node.node, "_sized")
+        return node
 
 
 def _power_too_large(base: Any, exponent: Any) -> bool:
@@ -388,6 +464,12 @@ class _EmailSandbox(ImmutableSandboxedEnvironment):
                     raise TooMuchWork(
                         f"repeating with '*' would make a value longer than {_MAX_SEQUENCE}"
                     )
+                if sized and _weight(seq) * max(n, 0) > MAX_VALUE:
+                    raise TooMuchWork(
+                        f"repeating with '*' would make a value longer than {MAX_VALUE} characters"
+                    )
+        if operator == "+" and _weight(left) + _weight(right) > MAX_VALUE:
+            raise TooMuchWork(f"'+' would make a value longer than {MAX_VALUE} characters")
             if (
                 isinstance(left, int)
                 and isinstance(right, int)
@@ -396,12 +478,17 @@ class _EmailSandbox(ImmutableSandboxedEnvironment):
                 raise TooMuchWork("a number grows too large")
         if operator == "%" and isinstance(left, str):
             _check_percent_format(left)
+            specs = len(_PERCENT_SPEC.findall(left))
+            if specs * _weight(right) + len(left) > MAX_VALUE:
+                raise TooMuchWork(f"'%' would make a value longer than {MAX_VALUE} characters")
         return _checked(super().call_binop(context, operator, left, right))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _spend()
         target = getattr(__obj, "__wrapped__", __obj)  # str.format arrives wrapped by Jinja
         owner = getattr(target, "__self__", None)
+        for value in (*args, *kwargs.values()):
+            _sized(value, "a value passed to a method")
         if isinstance(owner, str):
             _check_str_call(getattr(target, "__name__", ""), owner, args, kwargs)
         return _checked(super().call(__context, __obj, *args, **kwargs))
@@ -427,6 +514,7 @@ def _sandbox() -> ImmutableSandboxedEnvironment:
     # Internal: inserted by _Bounded, never written by staff (names with "_" are refused).
     env.filters["_counted"] = _counted
     env.filters["_bounded_concat"] = _bounded_concat
+    env.filters["_sized"] = _sized_filter
     env.globals.clear()
     return env
 
@@ -474,6 +562,22 @@ def _static_problems(
                     part=label,
                 )
             )
+    tags: dict[type[nodes.Node], str] = {
+        nodes.Include: "include",
+        nodes.Import: "import",
+        nodes.FromImport: "from … import",
+        nodes.Extends: "extends",
+    }
+    for other in ast.find_all(tuple(tags)):
+        found.append(
+            TemplateProblem(
+                f"{label}: '{{% {tags[type(other)]} %}}' is not available in email templates: "
+                "every email is one self-contained template (the layout and footer are added "
+                "for you)",
+                other.lineno,
+                part=label,
+            )
+        )
     for node in ast.find_all(nodes.Filter):
         if node.name not in ALLOWED_FILTERS:
             if node.name in ("safe", "forceescape"):
@@ -642,6 +746,12 @@ class Renderer:
             raise TemplateProblem(f"{label}: {exc.message}", exc.lineno, part=label) from None
         except TemplateError as exc:
             raise TemplateProblem(f"{label}: {exc}", _template_line(exc), part=label) from None
+        except TemplateProblem:
+            raise
+        except (TypeError, ValueError, LookupError, AttributeError) as exc:
+            raise TemplateProblem(
+                f"{label}: {_plain_error(exc)}", _template_line(exc), part=label
+            ) from None
         finally:
             _BUDGET.reset(token)
         return out
@@ -718,6 +828,20 @@ class Renderer:
         text = _to_text_tokens(f"{text_body}\n\n{text_footer.strip()}\n")
         used = frozenset(_TOKEN.findall(inlined))
         return Rendered(subject=_to_text_tokens(subject), html=inlined, text=text, fields=used)
+
+
+def _plain_error(exc: BaseException) -> str:
+    """What a Python error inside a template means, in words staff can act on."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, TypeError):
+        return f"values of the wrong kind are combined here ({detail})"
+    if isinstance(exc, IndexError):
+        return f"something is asked for by position that is not there ({detail})"
+    if isinstance(exc, KeyError):
+        return f"something is asked for by a name that is not there ({detail})"
+    if isinstance(exc, AttributeError):
+        return f"this value has no such field or method ({detail})"
+    return f"a value cannot be used here ({detail})"
 
 
 def _template_line(exc: BaseException) -> int | None:

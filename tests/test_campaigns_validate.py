@@ -50,6 +50,12 @@ CASES: dict[str, tuple[str, int | None, tuple[str, ...]]] = {
     "sandbox_huge_replace": ("demo/01-hello.md", 7, ("replace would produce more than",)),
     "sandbox_huge_join": ("demo/01-hello.md", 7, ("join would produce more than",)),
     "sandbox_recursion": ("demo/01-hello.md", 7, ("calls itself too deeply", "recursion")),
+    # Template mistakes of any kind are problems with their line, never "unexpected error".
+    "template_type_error": ("demo/01-hello.md", 7, ("values of the wrong kind",)),
+    "template_format_index": ("demo/01-hello.md", 7, ("by position that is not there",)),
+    "template_str_index": ("demo/01-hello.md", 7, ("substring not found",)),
+    "template_include": ("demo/01-hello.md", 7, ("'{% include %}' is not available",)),
+    "sandbox_nested_repetition": ("demo/01-hello.md", 7, ("'*'", "longer than 262144")),
     "safe_filter": ("demo/01-hello.md", 7, ("'|safe' is not allowed", "always escape")),
     "unknown_variable": (
         "demo/01-hello.md",

@@ -57,8 +57,8 @@ def test_author_review_and_activate_in_a_browser(browser: Any, console_site: Sit
     # Live preview follows the typing (htmx), for a persona with a first name.
     page.fill("#persona_first_name", "Priya")
     page.fill("#subject", "Your first few days, {{ first_name }}")
-    page.wait_for_function(
-        "document.querySelector('#preview-subject')?.textContent.includes('Your first few days, Priya')"
+    page.wait_for_function(  # a function: the CSP forbids eval of a string
+        "() => document.querySelector('#preview-subject')?.textContent.includes('Your first few days, Priya')"
     )
     page.locator("input[name=width][value=phone]").check()
     page.wait_for_selector("iframe.preview-frame.phone")

@@ -90,7 +90,7 @@ def test_users_commands(console: Console) -> None:
     assert duplicate.err.strip().count("\n") == 0
     assert "already an account" in duplicate.err
     weak = users_cmd(cli, "add", "new@clinic.example", "--role", "ops", stdin="short\n")
-    assert weak.code == 1 and "at least 8" in weak.err
+    assert weak.code == 1 and "at least 12" in weak.err
     bad_role = users_cmd(cli, "add", "new@clinic.example", "--role", "admin")
     assert bad_role.code == 1 and "Traceback" not in bad_role.err
     assert users_cmd(cli, "add", "not-an-email", "--role", "ops").code == 1
@@ -119,6 +119,6 @@ def test_users_commands(console: Console) -> None:
 
 
 def test_users_help(sqlite_cli: CLI) -> None:
-    for sub in ("add", "list", "disable", "reset-password"):
+    for sub in ("add", "list", "disable", "reset-password", "unlock"):
         run = sqlite_cli("users", sub, "--help")
         assert run.code == 0 and "Usage" in run.out

@@ -231,7 +231,7 @@ def test_hosted_form_page_is_accessible(cli: CLI) -> None:
         # urgent-care message: shown by script when a red flag is ticked, static without script
         assert 'id="urgent" role="alert" hidden' in html
         assert "<noscript>" in html and "999" in html
-        assert "<script>" in html
+        assert '<script src="/assets/signup.js" defer></script>' in html  # no inline script (CSP)
 
 
 def test_hosted_form_validates_like_the_api(cli: CLI) -> None:

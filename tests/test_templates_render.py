@@ -132,13 +132,55 @@ HOSTILE = {
     "doubling": (
         "{% macro f(s, n) %}{% if n %}{{ f(s ~ s, n - 1) }}{% endif %}{% endmacro %}"
         "{{ f('x' * 1000, 60) }}",
-        "grows past",
+        "joined with '~' would be longer than",  # refused before the join, not after
+    ),
+    # Round 2: each shares one object many times, so no single step looked large before.
+    "nested repetition": ("{{ [[('x' * 10000)] * 10000] * 6 }}", "longer than"),
+    "repetition then join": (
+        "{{ ([('x' * 10000)] * 100)|join }}",
+        "longer than",
+    ),
+    "list concatenation": ("{{ ['x' * 9000] * 20 + ['y' * 9000] * 20 }}", "'+' would make"),
+    "shared lists": (
+        "{% set a = ['x' * 10000] * 10 %}{% set b = [a, a, a, a, a, a, a, a, a, a] %}"
+        "{% set c = [b, b, b, b, b, b, b, b, b, b] %}{{ c|upper }}",
+        "longer than",
+    ),
+    "many format fields": (
+        "{% set a = 'x' * 10000 %}{{ '{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}'.format(a) }}",
+        "format would produce",
+    ),
+    "many percent fields": (
+        "{% set a = 'x' * 10000 %}{{ '%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s%(a)s' % {'a': a} }}",
+        "'%' would make",
     ),
     "binary recursion": (
         "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}",
         "too much work",
     ),
 }
+
+
+MISTAKES = {
+    "int plus str": ("{{ 1 + 'a' }}", "values of the wrong kind"),
+    "format without values": ("{{ '{0}'.format() }}", "by position that is not there"),
+    "index of a missing substring": ("{{ 'a'.index('b') }}", "substring not found"),
+    "missing key": ("{{ {'a': 1}['b'] }}", "b"),
+    "include": ("{% include 'other.md' %}", "'{% include %}' is not available"),
+    "import": ("{% import 'macros' as m %}", "'{% import %}' is not available"),
+    "extends": ("{% extends 'base.html' %}", "'{% extends %}' is not available"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MISTAKES))
+def test_template_mistakes_are_problems_with_their_line(renderer: Renderer, name: str) -> None:
+    body, reason = MISTAKES[name]
+    content = Content("Hello", "Hi", f"Hi {{{{ first_name }}}},\n\n{body}\n", name)
+    with pytest.raises(TemplateProblem) as caught:
+        renderer.check(content, CAMPAIGN_VARIABLES)
+    assert reason in caught.value.message
+    assert caught.value.message.startswith("body: ")
+    assert caught.value.line == 3
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))

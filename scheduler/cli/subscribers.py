@@ -111,9 +111,12 @@ def export(email: str) -> None:
     (IP address, user agent, clicked URL), the sunset state, stored messages and
     suppression status.
     """
-    from scheduler.privacy import export_json
+    from scheduler.privacy import audit_from_cli, export_json
 
-    text = export_json(open_context().db, email)
+    db = open_context().db
+    if audit_from_cli(db, email, "subscriber.export", datetime.now(UTC)) is None:
+        fail("no subscriber with that address")
+    text = export_json(db, email)
     if text is None:
         fail("no subscriber with that address")
     echo(text)
@@ -125,9 +128,14 @@ def erase(email: str) -> None:
     """Erase the person with EMAIL: profile, symptoms, consent records, sends, stored
     messages, enrollments and provider events. Only a one-way hash of the address stays, on the suppression
     list, so a later import or signup cannot add them back. Safe to run twice."""
-    from scheduler.privacy import erase_everywhere
+    from scheduler.privacy import audit_from_cli, erase_everywhere
 
-    result, final = erase_everywhere(open_context().db, email, datetime.now(UTC))
+    db = open_context().db
+    now = datetime.now(UTC)
+    # Written before the erasure (which cannot remove it: the log is append-only) and naming
+    # only the opaque id, as the console's entry does.
+    audit_from_cli(db, email, "subscriber.erase", now)
+    result, final = erase_everywhere(db, email, now)
     if result.found:
         echo("erased; only a one-way hash of the address remains, on the suppression list")
     elif result.already_suppressed:

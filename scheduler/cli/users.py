@@ -1,4 +1,4 @@
-"""``clinicmail users add|list|disable|reset-password``: staff accounts for the console.
+"""``clinicmail users add|list|disable|reset-password|unlock``: staff accounts for the console.
 
 Passwords are read from standard input when it is not a terminal (one line), and asked twice,
 hidden, when it is. Every change is written to the audit log with the actor "cli".
@@ -39,13 +39,16 @@ def users() -> None:
 def add(email: str, role: str) -> None:
     """Create a console account for EMAIL with a ROLE: marketing (writes and schedules),
     clinician (also approves content) or ops (also manages accounts and delivery)."""
-    from staff import admin
+    from staff import accounts, admin
     from storage import utcnow
 
     ctx = open_context()
-    password = _read_password("Password")
     with ctx.db.begin() as conn:
-        user = admin.add(conn, None, email, role, password, utcnow())
+        if accounts.find(conn, email) is not None:  # before asking for a password it would not use
+            fail(f"there is already an account for {accounts.email_key(email)[0]}")
+    digest = accounts.new_password(email, _read_password("Password"))
+    with ctx.db.begin() as conn:
+        user = admin.add(conn, None, email, role, digest, utcnow())
     echo(f"added {user.email} ({user.role})")
 
 
@@ -89,14 +92,29 @@ def disable(email: str) -> None:
 @users.command("reset-password")
 @click.argument("email")
 def reset_password(email: str) -> None:
-    """Set a new password for EMAIL (and enable the account); its sessions end."""
+    """Set a new password for EMAIL (and enable the account, lifting any lockout); its sessions
+    end."""
     from staff import accounts, admin
     from storage import utcnow
 
     ctx = open_context()
     with ctx.db.begin() as conn:
         accounts.require(conn, email)  # before asking for a password it would not use
-    password = _read_password("New password")
+    digest = accounts.new_password(email, _read_password("New password"))
     with ctx.db.begin() as conn:
-        user = admin.reset_password(conn, None, email, password, utcnow())
-    echo(f"password reset for {user.email}")
+        user = admin.reset_password(conn, None, email, digest, utcnow())
+    echo(f"password reset for {user.email} (any lockout lifted)")
+
+
+@users.command("unlock")
+@click.argument("email")
+def unlock(email: str) -> None:
+    """Lift the sign-in lockout on EMAIL's account (after 5 failed sign-ins in 15 minutes it
+    locks for 15 minutes) and forget its failed attempts so far. Audited."""
+    from staff import admin
+    from storage import utcnow
+
+    ctx = open_context()
+    with ctx.db.begin() as conn:
+        user, was_locked = admin.unlock(conn, None, email, utcnow())
+    echo(f"unlocked {user.email}" if was_locked else f"{user.email} was not locked; attempts reset")
