@@ -18,6 +18,10 @@ from subscribers.privacy import Erasure
 JsonDict = dict[str, Any]
 
 
+def _no_banner() -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Services:
     # ``clinicmail subscribers export EMAIL``'s JSON, or None when nobody has the address.
@@ -46,3 +50,12 @@ class Services:
     # ``campaigns broadcast`` (and its ``--dry-run``): slug, file name, {file: text}, segment
     # rule data, local wall time, dry run. Raises ValueError (with ``details``) when refused.
     broadcast: Callable[[str, str, dict[str, str], Any, datetime, bool, bool], JsonDict]
+    # What stops delivery for everyone (the provider refuses the account or configuration),
+    # shown as a banner on every console page; None while email goes out.
+    banner: Callable[[], str | None] = _no_banner
+    # The operator's levers over the send ledger (``clinicmail sends …``, ``transport reset``):
+    # each takes the acting staff member's email for the audit log and returns a short outcome.
+    sends_list: Callable[[str], list[JsonDict]] | None = None
+    sends_retry: Callable[[list[int], str], str] | None = None
+    sends_resolve: Callable[[int, bool, str], str] | None = None
+    transport_reset: Callable[[str], str] | None = None

@@ -25,8 +25,9 @@ SYSTEM_EMAILS = (
 )
 # Emails to staff about the service itself (no subscriber; each has its own variables):
 # a failing transport (scheduler.breaker), a spam-complaint rate alert (engagement.complaints) and
-# a campaign set aside because its emails cannot be built (scheduler.library).
-OPS_EMAILS = ("transport-alert", "complaint-alert", "campaign-alert")
+# a campaign set aside because its emails cannot be built (scheduler.library), and an email
+# set aside because the provider refused its content (scheduler.setaside).
+OPS_EMAILS = ("transport-alert", "complaint-alert", "campaign-alert", "message-alert")
 STAFF_REASON = "you are listed as the clinic's staff contact"
 
 

@@ -18,6 +18,7 @@ from scheduler.cli.doctor import doctor
 from scheduler.cli.errors import run
 from scheduler.cli.health import health
 from scheduler.cli.outbox import outbox
+from scheduler.cli.sends import sends, transport
 from scheduler.cli.service import init, serve, tick
 from scheduler.cli.stats import stats
 from scheduler.cli.subscribers import subscribers
@@ -33,7 +34,20 @@ def cli() -> None:
     """
 
 
-for command in (init, subscribers, campaigns, tick, serve, outbox, stats, health, users, doctor):
+for command in (
+    init,
+    subscribers,
+    campaigns,
+    tick,
+    serve,
+    outbox,
+    stats,
+    health,
+    users,
+    doctor,
+    sends,
+    transport,
+):
     cli.add_command(command)
 
 
