@@ -219,7 +219,10 @@ def ready_query(
     oldest = conn.execute(
         select(sends.c.campaign_id, sends.c.step_id, sends.c.variant_id)
         .where(
-            _READY, sends.c.kind == literal_column(f"'{SYSTEM}'"), sends.c.next_attempt_at <= now
+            _READY,
+            sends.c.kind == literal_column(f"'{SYSTEM}'"),
+            sends.c.next_attempt_at <= now,
+            *skip,
         )
         .order_by(sends.c.next_attempt_at, sends.c.id)
         .limit(1)

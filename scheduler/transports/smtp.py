@@ -104,6 +104,14 @@ class SMTPTransport(Transport):
             return _result(env, Verdict(Outcome.UNKNOWN, f"no answer: {type(exc).__name__}"))
         return Result(env.send_id, Outcome.SENT, provider_id=str(msg["Message-ID"]))
 
+    def verify(self) -> None:
+        """Connect, STARTTLS and log in, then QUIT: no MAIL command (``clinicmail doctor``).
+        Raises what :mod:`smtplib` raises."""
+        try:
+            self._connect()
+        finally:
+            self.close()
+
     def close(self) -> None:
         if self._conn is not None:
             try:
