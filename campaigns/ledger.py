@@ -620,3 +620,14 @@ def resolve_unknown(conn: Connection, ids: Sequence[int], now: datetime, *, sent
         next_attempt_at=now,
         error="re-sent by an operator",
     )
+
+
+def retry_now(conn: Connection, now: datetime) -> int:
+    """Every ``retry`` row due now (``clinicmail transport reset`` clears the back-off of each
+    send as well as the transport's)."""
+    result = conn.execute(
+        update(sends)
+        .where(in_states(RETRY), sends.c.next_attempt_at > now)
+        .values(next_attempt_at=now)
+    )
+    return int(result.rowcount or 0)

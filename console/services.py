@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from staff.accounts import StaffUser
 from subscribers.privacy import Erasure
 
 JsonDict = dict[str, Any]
@@ -54,8 +55,9 @@ class Services:
     # shown as a banner on every console page; None while email goes out.
     banner: Callable[[], str | None] = _no_banner
     # The operator's levers over the send ledger (``clinicmail sends …``, ``transport reset``):
-    # each takes the acting staff member's email for the audit log and returns a short outcome.
+    # each takes the acting staff member for the audit log and returns a short outcome; a
+    # refused request raises ValueError with the reason.
     sends_list: Callable[[str], list[JsonDict]] | None = None
-    sends_retry: Callable[[list[int], str], str] | None = None
-    sends_resolve: Callable[[int, bool, str], str] | None = None
-    transport_reset: Callable[[str], str] | None = None
+    sends_retry: Callable[[list[int], StaffUser], str] | None = None
+    sends_resolve: Callable[[int, bool, StaffUser], str] | None = None
+    transport_reset: Callable[[StaffUser], str] | None = None

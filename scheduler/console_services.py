@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from campaigns.ledger import CLAIMED, SENDING, SENT, UNKNOWN, count_ready, sends
 from campaigns.loader import CatalogError
 from console.services import Services
+from scheduler import levers, setaside
 from scheduler.breaker import KEY as BREAKER_KEY
 from scheduler.breaker import BreakerState
 from scheduler.broadcasting import BroadcastRequest, schedule
@@ -77,6 +78,8 @@ def delivery_status(ctx: AppContext, now: datetime) -> dict[str, Any]:
         "backoff_until": state.backoff_until,
         "last_error": state.last_error,
         "healthy": state.clean,
+        "paused": state.paused,
+        "set_aside": setaside.entries(ctx.db),
     }
 
 
@@ -178,4 +181,17 @@ def console_services(ctx: AppContext) -> Services:
         outbox_list=lambda limit: outbox_list(ctx, limit),
         outbox_message=lambda message_id: outbox_message(ctx, message_id),
         broadcast=lambda *args: broadcast(ctx, *args),
+        banner=lambda: delivery_banner(ctx),
+        sends_list=lambda status: levers.list_sends(ctx, status, 100),
+        sends_retry=lambda ids, actor: levers.retry_sends(ctx, ids, None, utcnow(), actor).line(),
+        sends_resolve=lambda send, sent, actor: levers.resolve_send(
+            ctx, send, sent=sent, now=utcnow(), actor=actor
+        ),
+        transport_reset=lambda actor: levers.reset_transport(ctx, utcnow(), actor),
     )
+
+
+def delivery_banner(ctx: AppContext) -> str | None:
+    """The console's banner while the provider refuses the account: what to fix."""
+    with ctx.db.begin() as conn:
+        return BreakerState.load(kvstate.read(conn, BREAKER_KEY)).paused

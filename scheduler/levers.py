@@ -8,8 +8,8 @@ None = the command line) in the transaction that makes it.
   checks consent and suppression again anyway);
 - **resolve** an ``unknown`` send after checking the relay's log: ``--sent`` (it went; the
   weekly cap counts it from now) or ``--resend`` (it did not; it goes at the next tick);
-- **reset** the transport: forget the back-off and the account pause, and the emails set aside
-  for refused content, so the next tick tries at once.
+- **reset** the transport: forget the back-off and the account pause, the emails set aside
+  for refused content and each waiting retry's own back-off, so the next tick tries at once.
 """
 
 from __future__ import annotations
@@ -141,6 +141,7 @@ def reset_transport(ctx: AppContext, now: datetime, actor: StaffUser | None = No
     before = breaker.reset()
     cleared = setaside.clear(ctx.db)
     with ctx.db.begin() as conn:
+        due = ledger.retry_now(conn, now)
         audit.record(
             conn,
             actor,
@@ -152,6 +153,7 @@ def reset_transport(ctx: AppContext, now: datetime, actor: StaffUser | None = No
                 "backoff_until": before.backoff_until,
                 "paused": before.paused is not None,
                 "set_aside_cleared": cleared,
+                "retries_due_now": due,
             },
         )
     parts = []
@@ -161,6 +163,8 @@ def reset_transport(ctx: AppContext, now: datetime, actor: StaffUser | None = No
         parts.append("pause cleared")
     if cleared:
         parts.append(f"{cleared} email(s) no longer set aside")
+    if due:
+        parts.append(f"{due} send(s) waiting to retry are due now")
     return "transport reset: " + (", ".join(parts) if parts else "nothing was holding it back")
 
 

@@ -4,6 +4,7 @@ and that answers ``GET /v3/scopes`` like SendGrid (``clinicmail doctor``). (No t
 from __future__ import annotations
 
 import json
+import threading
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -24,6 +25,7 @@ class FaultySendGrid(FakeSendGrid):
     def __init__(self, server: HTTPServer) -> None:
         super().__init__(server)
         self.refuse: tuple[int, str] | None = None
+        self.stall: threading.Event | None = None  # while set: answer nothing until released
         self.refused = 0
         self.good_key = "SG.test-key"
         self.scopes = ["mail.send", "scopes.read"]
@@ -31,6 +33,9 @@ class FaultySendGrid(FakeSendGrid):
         server.expect_request("/v3/scopes", method="GET").respond_with_handler(self.scopes_of)
 
     def handle(self, request: Request) -> Response:
+        if self.stall is not None:  # the client times out: the request left, no answer came
+            self.stall.wait(timeout=30)
+            return Response(status=202)
         if self.refuse is not None:
             self.refused += 1
             status, body = self.refuse
