@@ -348,7 +348,7 @@ class Dispatcher:
             self._deliver_staff_alert(now, report)
             if report.paused:
                 return report
-        self._alert_set_aside()
+        self.alert_set_aside()
         for _ in range(max_rounds):
             rows, cancelled = self.claim(now, self._claim_limit())
             report.cancelled += cancelled
@@ -361,7 +361,7 @@ class Dispatcher:
             if report.backed_off:
                 break
         if report.set_aside:
-            self._alert_set_aside()
+            self.alert_set_aside()
         return report
 
     def _version_of(self, campaign_id: str) -> str | None:
@@ -603,7 +603,7 @@ class Dispatcher:
                 )
                 report.set_aside += int(new)
 
-    def _alert_set_aside(self) -> None:
+    def alert_set_aside(self) -> None:
         """One staff email per email set aside, until the provider takes it."""
         if not self.links.staff_email:
             return

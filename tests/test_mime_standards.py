@@ -31,13 +31,14 @@ from campaigns.ledger import CAMPAIGN, SYSTEM, SYSTEM_CAMPAIGN, sends
 from campaigns.loader import Problem
 from deliverability.message import message_problems
 from engagement import complaints
+from scheduler import setaside
 from scheduler.breaker import BreakerState, TransportBreaker
 from scheduler.context import AppContext
 from scheduler.library import record_broken
 from scheduler.listhealth import deliver_complaint_alerts
 from scheduler.settings import load_settings
 from scheduler.tables import outbox
-from scheduler.tick import run_tick
+from scheduler.tick import make_dispatcher, run_tick
 from subscribers.tables import subscribers
 from templates.system import OPS_EMAILS, SYSTEM_EMAILS
 from tests.support.cli import CLI
@@ -218,6 +219,12 @@ def _send_everything(ctx: AppContext) -> None:
     assert record_broken(ctx, MONDAY) == {
         "set-aside-demo": ["campaigns/set-aside-demo/01-x.md:3: broken"]
     }
+    # An email set aside because the provider refused its content (scheduler.setaside).
+    assert setaside.set_aside(
+        ctx.db, ("set-aside-demo", "01-x", "default"), "HTTP 400: refused subject", None, MONDAY
+    )
+    make_dispatcher(ctx).alert_set_aside()
+    assert setaside.unalerted(ctx.db) == []
 
 
 def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:
@@ -230,7 +237,9 @@ def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:
     if row is None:  # not a ledger row: one of the alerts about the service
         subject = str(message_from_bytes(raw, policy=email_policy.default)["Subject"]).lower()
         name = (
-            "complaint-alert"
+            "message-alert"
+            if "an email is set aside" in subject
+            else "complaint-alert"
             if "complaint" in subject
             else "campaign-alert"
             if "set aside" in subject
