@@ -154,6 +154,7 @@ class Dispatcher:
     times: Cadence | None = None
     per_recipient: bool = False
     _held: list[tuple[str, str, str]] = field(default_factory=list)
+    _later: list[Any] = field(default_factory=list)  # effects to run after a commit
 
     # -- claiming ---------------------------------------------------------------------------
     def recover(self, now: datetime) -> int:
@@ -435,6 +436,7 @@ class Dispatcher:
         message by message as each reply arrives (at most the one in flight can repeat after a
         crash), a provider API per request."""
         ids = [r.id for r in chunk]
+        self._later.clear()
         if self.transport.in_ledger:
             try:
                 with self.db.begin() as conn:
@@ -444,8 +446,11 @@ class Dispatcher:
                     results = self.transport.store(conn, batch)
                     crash_point("after-response")
                     self._record(chunk, results, now, report, conn=conn)
+                for later in self._later:
+                    self._after(*later)
                 return results
             except Exception as exc:  # nothing was stored: the transaction rolled back
+                self._later.clear()
                 log.error("transport %s raised %s", self.transport.name, type(exc).__name__)
                 results = [
                     Result(r.send_id, Outcome.RETRY, error=f"transport raised {type(exc).__name__}")
@@ -581,8 +586,22 @@ class Dispatcher:
         if conn is None:
             with self.db.begin() as own:
                 _write(own, groups, now)
+            self._after(rows, account, rejected, now, report)
         else:
             _write(conn, groups, now)
+            # The pause and the hold are written in their own transactions once the caller's
+            # has committed (SQLite has one writer at a time).
+            self._later.append((rows, account, rejected, now, report))
+
+    def _after(
+        self,
+        rows: list[Claimed],
+        account: Result | None,
+        rejected: Result | None,
+        now: datetime,
+        report: DispatchReport,
+    ) -> None:
+        """What an account refusal or a refused message does beyond the ledger."""
         if account is not None:
             fix = account.fix or f"the {self.transport.name} transport refused the account"
             report.paused = fix

@@ -225,3 +225,33 @@ def test_refused_content_sets_the_email_aside_and_nobody_moves_on(
     faulty.refuse = None
     assert cli("transport", "reset").code == 0
     assert cli("tick", "--now", "2026-12-01T10:00:00Z", "--json").json()["sent"] >= 1
+
+
+def test_a_header_the_email_library_refuses_is_rejected_and_nothing_is_stored(
+    cli: CLI, tmp_path: Path
+) -> None:
+    """The issue's newsletter with a line break in its subject: refused by the email library at
+    send time, so this message is REJECTED (never ``unknown``, never stored half-way)."""
+    from scheduler.context import AppContext
+    from scheduler.settings import load_settings
+    from scheduler.transports.base import Batch, Envelope
+    from scheduler.transports.outbox import OutboxTransport, newest
+    from templates import Rendered
+
+    assert cli("init").code == 0
+    ctx = AppContext.from_settings(load_settings())
+    try:
+        batch = Batch(
+            rendered=Rendered(subject="Week 2\r\nBcc: x@example.org", html="<p>x</p>", text="x"),
+            from_email="care@clinic.example",
+            from_name="Clinic",
+            category="c",
+            custom_args={},
+            headers={},
+            recipients=[Envelope("s1", "to@example.org", None, {})],
+        )
+        (result,) = OutboxTransport(ctx.db).send(batch)
+        assert result.outcome is Outcome.REJECTED and "email library" in (result.error or "")
+        assert list(newest(ctx.db, 10)) == []
+    finally:
+        ctx.close()
