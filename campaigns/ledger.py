@@ -62,6 +62,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     func,
     literal_column,
     or_,
@@ -176,6 +177,14 @@ Index(
     postgresql_where=in_states(UNKNOWN),
 )
 Index("ix_sends_subscriber", sends.c.subscriber_id)
+_READY_SYSTEM = _READY & (sends.c.kind == literal_column(f"'{SYSTEM}'"))
+Index(
+    "ix_sends_ready_system",
+    sends.c.next_attempt_at,
+    sends.c.id,
+    sqlite_where=_READY_SYSTEM,
+    postgresql_where=_READY_SYSTEM,
+)
 
 # Planned or sent but not yet accepted by the provider (``unknown`` may have been: it waits).
 IN_FLIGHT = (PENDING, RETRY, CLAIMED, SENDING, UNKNOWN)
@@ -193,16 +202,38 @@ def _update_ids(conn: Connection, ids: Sequence[int], where: Any, **values: Any)
 
 
 # -- reading -----------------------------------------------------------------------------------
-def ready_query(conn: Connection, now: datetime) -> Select[Any] | None:
+def ready_query(
+    conn: Connection, now: datetime, held: Sequence[tuple[str, str, str]] = ()
+) -> Select[Any] | None:
     """Rows that may be claimed now, of the same email (campaign, step, variant) as the oldest
     due one, oldest first; None when nothing is due. One email per claim is what lets dispatch
-    fill each provider request (up to 1000 recipients share one rendered body)."""
+    fill each provider request (up to 1000 recipients share one rendered body).
+
+    System email (safety, staff alerts, confirmations) comes before any campaign email, so
+    after an outage the urgent mail goes first. Emails in ``held`` (set aside: the provider or
+    the email library refused their content) are not claimed."""
+    skip = [
+        ~and_(sends.c.campaign_id == c, sends.c.step_id == st, sends.c.variant_id == v)
+        for c, st, v in held
+    ]
     oldest = conn.execute(
         select(sends.c.campaign_id, sends.c.step_id, sends.c.variant_id)
-        .where(_READY, sends.c.next_attempt_at <= now)
+        .where(
+            _READY,
+            sends.c.kind == literal_column(f"'{SYSTEM}'"),
+            sends.c.next_attempt_at <= now,
+            *skip,
+        )
         .order_by(sends.c.next_attempt_at, sends.c.id)
         .limit(1)
     ).first()
+    if oldest is None:
+        oldest = conn.execute(
+            select(sends.c.campaign_id, sends.c.step_id, sends.c.variant_id)
+            .where(_READY, sends.c.next_attempt_at <= now, *skip)
+            .order_by(sends.c.next_attempt_at, sends.c.id)
+            .limit(1)
+        ).first()
     if oldest is None:
         return None
     return (
@@ -347,6 +378,22 @@ def unclaim(conn: Connection, ids: Sequence[int], *, due: datetime | None = None
     if due is not None:
         values["next_attempt_at"] = due
     _update_ids(conn, ids, in_states(CLAIMED), **values)
+
+
+def release(conn: Connection, ids: Sequence[int], *, error: str | None) -> int:
+    """``sending``/``claimed`` → ``pending`` as if never claimed: the provider refused the
+    account or configuration, so nothing left (the attempt is not counted). Returns how many."""
+    return _update_ids(
+        conn,
+        ids,
+        in_states(SENDING, CLAIMED),
+        status=PENDING,
+        lease_until=None,
+        attempts=func.max(sends.c.attempts - 1, 0)
+        if conn.dialect.name == "sqlite"
+        else func.greatest(sends.c.attempts - 1, 0),
+        error=error,
+    )
 
 
 def start_sending(
@@ -516,3 +563,91 @@ def retire_confirmation(conn: Connection, subscriber_id: int) -> None:
     if old.status in (PENDING, RETRY, CLAIMED, UNKNOWN):  # never resent: the new one replaces it
         values.update(status=CANCELLED, error="replaced by a newer confirmation email")
     conn.execute(update(sends).where(sends.c.id == old.id).values(**values))
+
+
+# -- operator levers (``clinicmail sends …``) --------------------------------------------------
+def rows_in(conn: Connection, status: Status, *, limit: int = 1000) -> list[dict[str, Any]]:
+    """Rows in ``status`` (``failed`` or ``unknown``), newest first: opaque ids, no address."""
+    c = sends.c
+    found = conn.execute(
+        select(
+            c.id,
+            c.send_id,
+            c.subscriber_id,
+            c.campaign_id,
+            c.step_id,
+            c.kind,
+            c.status,
+            c.attempts,
+            c.next_attempt_at,
+            c.error,
+        )
+        .where(in_states(status))
+        .order_by(c.next_attempt_at.desc(), c.id.desc())
+        .limit(limit)
+    ).mappings()
+    return [dict(r) for r in found]
+
+
+def failed_since(conn: Connection, since: datetime) -> list[int]:
+    """Ids of ``failed`` rows planned at or after ``since``."""
+    return list(
+        conn.execute(
+            select(sends.c.id).where(in_states(FAILED), sends.c.created_at >= since)
+        ).scalars()
+    )
+
+
+def statuses(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, int]]:
+    """Row id → (status, subscriber id) for the rows ``ids`` that exist."""
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(sends.c.id, sends.c.status, sends.c.subscriber_id).where(
+            in_values(conn, sends.c.id, ids)
+        )
+    ).all()
+    return {r[0]: (str(r[1]), int(r[2])) for r in rows}
+
+
+def retry_failed(conn: Connection, ids: Sequence[int], now: datetime) -> int:
+    """``failed`` → ``pending``, due now with a fresh count of attempts (an operator's retry;
+    consent and suppression are checked again when it is claimed)."""
+    return _update_ids(
+        conn,
+        ids,
+        in_states(FAILED),
+        status=PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        error="retried by an operator",
+    )
+
+
+def resolve_unknown(conn: Connection, ids: Sequence[int], now: datetime, *, sent: bool) -> int:
+    """``unknown`` settled by a person who checked the relay's log: ``sent`` (the cap moves,
+    counted from now) or ``pending`` to go again now."""
+    if sent:
+        count_toward_cap(conn, in_values(conn, sends.c.id, ids) & in_states(UNKNOWN), now)
+        return _update_ids(
+            conn, ids, in_states(UNKNOWN), status=SENT, sent_at=now, error=None, lease_until=None
+        )
+    return _update_ids(
+        conn,
+        ids,
+        in_states(UNKNOWN),
+        status=PENDING,
+        next_attempt_at=now,
+        error="re-sent by an operator",
+    )
+
+
+def retry_now(conn: Connection, now: datetime) -> int:
+    """Every ``retry`` row due now (``clinicmail transport reset`` clears the back-off of each
+    send as well as the transport's)."""
+    result = conn.execute(
+        update(sends)
+        .where(in_states(RETRY), sends.c.next_attempt_at > now)
+        .values(next_attempt_at=now)
+    )
+    return int(result.rowcount or 0)

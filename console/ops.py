@@ -146,17 +146,60 @@ def router(ports: ConsolePorts) -> APIRouter:
     def transport_page(
         request: Request, result: str | None, error: str | None, status: int = 200
     ) -> Response:
+        services = services_of(ports)
+        listed = services.sends_list
         return page(
             request,
             "ops/transport.html",
             {
                 "title": "Ops · transport",
-                "delivery": services_of(ports).delivery(utcnow()),
+                "delivery": services.delivery(utcnow()),
+                "failed": listed("failed") if listed else [],
+                "unknown": listed("unknown") if listed else [],
                 "result": result,
                 "error": error,
             },
             status=status,
         )
+
+    @r.post("/admin/ops/transport/reset", include_in_schema=False)
+    def transport_reset(request: Request, session: Staff) -> Response:
+        ops_only(session)
+        reset = services_of(ports).transport_reset
+        if reset is None:
+            return transport_page(request, None, "Not available here.", status=404)
+        return transport_page(request, reset(session.user) + ".", None)
+
+    @r.post("/admin/ops/sends/retry", include_in_schema=False)
+    async def sends_retry(request: Request, session: Staff) -> Response:
+        ops_only(session)
+        form = await request.form()
+        retry = services_of(ports).sends_retry
+        try:
+            ids = [int(str(v)) for v in form.getlist("send")]
+        except ValueError:
+            return transport_page(request, None, "Not retried: a send id is not a number.", 422)
+        if retry is None or not ids:
+            return transport_page(request, None, "Not retried: choose at least one send.", 422)
+        try:
+            return transport_page(request, retry(ids, session.user) + ".", None)
+        except ValueError as exc:
+            return transport_page(request, None, f"Not retried: {exc}.", status=422)
+
+    @r.post("/admin/ops/sends/{send}/resolve", include_in_schema=False)
+    async def sends_resolve(request: Request, send: int, session: Staff) -> Response:
+        ops_only(session)
+        form = await request.form()
+        choice = str(form.get("as", ""))
+        resolve = services_of(ports).sends_resolve
+        if resolve is None or choice not in ("sent", "resend"):
+            return transport_page(request, None, "Say whether it was sent or must be resent.", 422)
+        try:
+            return transport_page(
+                request, resolve(send, choice == "sent", session.user) + ".", None
+            )
+        except ValueError as exc:
+            return transport_page(request, None, f"Not resolved: {exc}.", status=422)
 
     @r.get("/admin/ops/transport", include_in_schema=False)
     def transport(request: Request, session: Staff) -> Response:

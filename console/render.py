@@ -43,7 +43,9 @@ def page(
 ) -> HTMLResponse:
     """Render a page; the signed-in session (if any) and its CSRF token are always available."""
     session = getattr(request.state, "staff_session", None)
+    banner_of = getattr(request.app.state, "console_banner", None) if session else None
     full = {
+        "banner": banner_of() if banner_of is not None else None,
         "session": session,
         "user": session.user if session else None,
         "csrf_token": session.csrf_token if session else "",

@@ -19,6 +19,10 @@ from subscribers.privacy import Erasure
 JsonDict = dict[str, Any]
 
 
+def _no_banner() -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Services:
     # ``clinicmail subscribers export EMAIL``'s JSON, or None when nobody has the address.
@@ -54,3 +58,13 @@ class Services:
     api_keys: Callable[[], list[JsonDict]] = lambda: []
     create_api_key: Callable[[str, str, StaffUser], str] | None = None
     revoke_api_key: Callable[[str, StaffUser], None] | None = None
+    # What stops delivery for everyone (the provider refuses the account or configuration),
+    # shown as a banner on every console page; None while email goes out.
+    banner: Callable[[], str | None] = _no_banner
+    # The operator's levers over the send ledger (``clinicmail sends …``, ``transport reset``):
+    # each takes the acting staff member for the audit log and returns a short outcome; a
+    # refused request raises ValueError with the reason.
+    sends_list: Callable[[str], list[JsonDict]] | None = None
+    sends_retry: Callable[[list[int], StaffUser], str] | None = None
+    sends_resolve: Callable[[int, bool, StaffUser], str] | None = None
+    transport_reset: Callable[[StaffUser], str] | None = None

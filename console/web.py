@@ -23,6 +23,8 @@ from console.ports import ConsolePorts
 
 def install(app: FastAPI, ports: ConsolePorts) -> None:
     app.state.console_db = ports.db
+    if ports.services is not None:  # every signed-in page shows what stops delivery
+        app.state.console_banner = ports.services.banner
     app.add_exception_handler(SignInRequired, sign_in_required)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(NotFound, not_found)

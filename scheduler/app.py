@@ -29,10 +29,13 @@ from engagement.web import EngagementPorts
 from engagement.web import router as engagement_router
 from engagement.webhook import sendgrid_router
 from scheduler.bodylimit import KIB, BodyLimit
+from scheduler.breaker import KEY as BREAKER_KEY
+from scheduler.breaker import BreakerState
 from scheduler.context import AppContext
 from scheduler.errors import ErrorPages
 from scheduler.headers import SecurityHeaders
 from scheduler.onboarding import on_confirmed, on_signup, queue_checkin_followup
+from storage import kvstate
 from subscribers.web import SubscriberPorts, page
 from subscribers.web import router as subscriber_router
 
@@ -101,9 +104,14 @@ def create_app(
     def healthz() -> JSONResponse:
         ok = ctx.db.ping()
         body: dict[str, object] = {"status": "ok" if ok else "unavailable", "database": ok}
-        if ok:  # one primary-key read: is campaign email paused for spam complaints?
+        if ok:  # primary-key reads: is campaign email paused for complaints, is sending paused?
             with ctx.db.begin() as conn:
                 body["campaigns_paused"] = complaints.is_paused(conn)
+                paused = BreakerState.load(kvstate.read(conn, BREAKER_KEY)).paused
+            body["delivery"] = {"paused": paused is not None, "reason": paused}
+            if paused is not None:  # still 200: the service answers, but email does not go out
+                body["status"] = "degraded"
+                body["reason"] = paused
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -13,6 +13,18 @@ nothing about the transport. After :data:`THRESHOLD` consecutive failures:
   not backed off, until the provider accepts it. One incident, one alert.
 
 The first successful request clears the incident.
+
+An answer that refuses the **account or configuration** (``Outcome.ACCOUNT``: a SendGrid 401 or
+403, an unverified sender, SMTP authentication or TLS refused) pauses sending for everyone at
+once, whatever the count: the state keeps the one line saying what to fix (``paused``), which
+``clinicmail tick`` prints and exits non-zero on, ``/healthz`` reports as ``degraded``, the
+``clinicmail_delivery_paused`` metric shows and every console page carries as a banner. No send
+is marked failed for it: dispatch hands the rows back as if never claimed. While paused, each
+tick tries one request (the most urgent email) to see whether the fix was made; the first
+accepted request ends the pause and everything that waited goes out, system email first.
+
+A back-off end further ahead than the back-off itself was written by a tick whose clock ran
+ahead (``clinicmail tick --now`` in the future): it is ignored, so it never stalls real time.
 """
 
 from __future__ import annotations
@@ -48,10 +60,17 @@ class BreakerState(JsonState):
     last_error: str | None = None  # a status class such as "HTTP 500": never a body
     alert: str | None = None  # None, "pending" or "sent"
     alert_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    paused: str | None = None  # the account/configuration refusal: what to fix (one line)
+    paused_since: str | None = None
 
     @property
     def clean(self) -> bool:
-        return self.failures == 0 and self.backoff_seconds == 0 and self.alert is None
+        return (
+            self.failures == 0
+            and self.backoff_seconds == 0
+            and self.alert is None
+            and self.paused is None
+        )
 
 
 def _error_class(results: list[Result]) -> str:
@@ -94,7 +113,48 @@ class TransportBreaker:
         if state.backoff_until is None:
             return None
         until = datetime.fromisoformat(state.backoff_until)
+        if until - now > timedelta(seconds=state.backoff_seconds + 1):
+            return None  # written by a tick whose clock ran ahead (tick --now in the future)
         return until if until > now else None
+
+    def paused(self) -> str | None:
+        """While the provider refuses the account or configuration: what to fix."""
+        return self.state().paused
+
+    def pause(self, fix: str, reason: str, now: datetime) -> None:
+        """The provider refused the account or configuration: pause sending for everyone."""
+
+        def change(state: BreakerState) -> BreakerState:
+            if state.paused != fix:
+                log.error(
+                    "sending is paused for everyone: %s (transport %s, %s); no email is marked "
+                    "failed, everything waiting goes out once this is fixed",
+                    fix,
+                    self.transport_name,
+                    reason,
+                )
+            if state.paused is None:
+                state.paused_since = now.isoformat()
+                state.since = state.since or now.isoformat()
+                if self.staff_email and state.alert is None:
+                    state.alert = PENDING_ALERT  # sent first once the transport works again
+                    state.alert_id = uuid.uuid4().hex
+            state.paused = fix
+            state.last_error = reason[:40]
+            return state
+
+        self._update(change)
+
+    def reset(self) -> BreakerState:
+        """``clinicmail transport reset``: forget the back-off and the pause; the next tick
+        sends at once (and pauses again if the provider still refuses)."""
+        before = self.state()
+
+        def change(state: BreakerState) -> BreakerState:
+            return BreakerState(alert=state.alert, alert_id=state.alert_id)
+
+        self._update(change)
+        return before
 
     # -- writing ----------------------------------------------------------------------------
     def _update(self, change: Callable[[BreakerState], BreakerState]) -> BreakerState:
@@ -157,7 +217,7 @@ class TransportBreaker:
         return state
 
     def _recovered(self, state: BreakerState, now: datetime) -> BreakerState:
-        if state.backoff_seconds:
+        if state.backoff_seconds or state.paused:
             log.info("transport %s works again; dispatch resumes", self.transport_name)
         # A queued alert outlives the incident: staff still need to hear it happened.
         alert = state.alert if state.alert == PENDING_ALERT else None

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from campaigns.ledger import CLAIMED, SENDING, SENT, UNKNOWN, count_ready, sends
 from campaigns.loader import CatalogError
 from console.services import Services
+from scheduler import levers, setaside
 from scheduler.breaker import KEY as BREAKER_KEY
 from scheduler.breaker import BreakerState
 from scheduler.broadcasting import BroadcastRequest, schedule
@@ -83,6 +84,8 @@ def delivery_status(ctx: AppContext, now: datetime) -> dict[str, Any]:
         # Live content waiting for a clinician's approval (campaigns.review), as one line.
         "review_gate": gate_notice(ctx),
         "review_gate_holds": ctx.requires_approval,
+        "paused": state.paused,
+        "set_aside": setaside.entries(ctx.db),
     }
 
 
@@ -187,6 +190,13 @@ def console_services(ctx: AppContext) -> Services:
         api_keys=lambda: api_key_list(ctx),
         create_api_key=lambda name, scopes, who: create_api_key(ctx, name, scopes, who),
         revoke_api_key=lambda name, who: revoke_api_key(ctx, name, who),
+        banner=lambda: delivery_banner(ctx),
+        sends_list=lambda status: levers.list_sends(ctx, status, 100),
+        sends_retry=lambda ids, actor: levers.retry_sends(ctx, ids, None, utcnow(), actor).line(),
+        sends_resolve=lambda send, sent, actor: levers.resolve_send(
+            ctx, send, sent=sent, now=utcnow(), actor=actor
+        ),
+        transport_reset=lambda actor: levers.reset_transport(ctx, utcnow(), actor),
     )
 
 
@@ -230,3 +240,9 @@ def revoke_api_key(ctx: AppContext, name: str, who: StaffUser) -> None:
     with ctx.db.begin() as conn:
         gone = keys.revoke(conn, name, now)
         audit.record(conn, who, "apikey.revoke", "apikey", gone.prefix, now)
+
+
+def delivery_banner(ctx: AppContext) -> str | None:
+    """The console's banner while the provider refuses the account: what to fix."""
+    with ctx.db.begin() as conn:
+        return BreakerState.load(kvstate.read(conn, BREAKER_KEY)).paused

@@ -15,21 +15,33 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from sqlalchemy import Connection
+
 from campaigns import ledger
 from campaigns.cadence import Cadence
-from campaigns.ledger import CAMPAIGN, FAILED, RETRY, SENT, SYSTEM_CAMPAIGN, UNKNOWN, sends
+from campaigns.ledger import (
+    CAMPAIGN,
+    FAILED,
+    PENDING,
+    RETRY,
+    SENT,
+    SYSTEM_CAMPAIGN,
+    UNKNOWN,
+    sends,
+)
 from campaigns.loader import Catalog
 from campaigns.rendering import render_variant
 from engagement.tracking import EngagementLinks
+from scheduler import setaside
 from scheduler.breaker import TransportBreaker
 from scheduler.crashpoints import crash_point
 from scheduler.ratelimit import TokenBucket
-from scheduler.transports import Batch, Envelope, Outcome, Result, Transport
+from scheduler.transports import Batch, Envelope, Outcome, Result, Transport, send_staff_alert
 from storage import Database
 from subscribers import held, store
 from subscribers.tables import subscribers
 from templates import Rendered, Renderer, fill, html_token
-from templates.system import system_content
+from templates.system import render_ops_email, system_content
 
 log = logging.getLogger("clinicmail.dispatch")
 
@@ -52,12 +64,28 @@ class DispatchReport:
     deferred: int = 0  # campaign email whose local window had closed by send time
     backed_off: bool = False  # the transport is failing: dispatch skipped or stopped early
     backoff_until: str | None = None
+    # The provider refused the account or configuration: what to fix (sending is paused).
+    paused: str | None = None
+    waiting: int = 0  # sends handed back untouched (paused, or their email set aside)
+    set_aside: int = 0  # emails (campaign, step, variant) newly set aside this pass
 
     def add(self, other: DispatchReport) -> None:
-        for name in ("sent", "failed", "retried", "unknown", "cancelled", "requests", "deferred"):
+        for name in (
+            "sent",
+            "failed",
+            "retried",
+            "unknown",
+            "cancelled",
+            "requests",
+            "deferred",
+            "waiting",
+            "set_aside",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if other.backed_off:
             self.backed_off, self.backoff_until = True, other.backoff_until
+        if other.paused:
+            self.paused = other.paused
 
 
 @dataclass
@@ -126,6 +154,8 @@ class Dispatcher:
     pacer: TokenBucket | None = None
     times: Cadence | None = None
     per_recipient: bool = False
+    _held: list[tuple[str, str, str]] = field(default_factory=list)
+    _later: list[Any] = field(default_factory=list)  # effects to run after a commit
 
     # -- claiming ---------------------------------------------------------------------------
     def recover(self, now: datetime) -> int:
@@ -137,7 +167,7 @@ class Dispatcher:
     def claim(self, now: datetime, limit: int = CLAIM_BATCH) -> tuple[list[Claimed], int]:
         """Claim up to ``limit`` ready rows; returns them and how many were cancelled."""
         with self.db.begin() as conn:
-            ready = ledger.ready_query(conn, now)
+            ready = ledger.ready_query(conn, now, self._held)
             if ready is None:
                 return [], 0
             # The person rides along (outer join: a row whose person is gone is cancelled), so
@@ -309,12 +339,18 @@ class Dispatcher:
     def run(self, now: datetime, *, max_rounds: int = 10_000) -> DispatchReport:
         report = DispatchReport()
         self.recover(now)
+        self._held = setaside.held(self.db, self._version_of)
         if self.health is not None:
             until = self.health.backed_off_until(now)
             if until is not None:
                 report.backed_off, report.backoff_until = True, until.isoformat()
                 return report
+            # While paused for the account, the alert (or the first claim) is the one request
+            # that tells whether the fix was made.
             self._deliver_staff_alert(now, report)
+            if report.paused:
+                return report
+        self.alert_set_aside()
         for _ in range(max_rounds):
             rows, cancelled = self.claim(now, self._claim_limit())
             report.cancelled += cancelled
@@ -326,7 +362,13 @@ class Dispatcher:
             report.add(self._send_claimed(rows, now))
             if report.backed_off:
                 break
+        if report.set_aside:
+            self.alert_set_aside()
         return report
+
+    def _version_of(self, campaign_id: str) -> str | None:
+        campaign = self.catalog.get(campaign_id) if campaign_id != SYSTEM_CAMPAIGN else None
+        return campaign.version_id if campaign is not None else None
 
     def _claim_limit(self) -> int:
         # A paced process claims at most a minute's worth, well inside the lease, so no claim
@@ -374,31 +416,11 @@ class Dispatcher:
                     continue
                 if self.pacer is not None:
                     self.pacer.acquire(len(chunk))
-                with self.db.begin() as conn:
-                    ledger.start_sending(
-                        conn,
-                        [r.id for r in chunk],
-                        lease_until=now + LEASE,
-                        transport=self.transport.name,
-                    )
                 batch = self._batch(key, chunk, rendered)
                 if self.per_recipient:
                     batch = _personal(batch)
                 report.requests += 1
-                try:
-                    results = self.transport.send(batch)
-                except Exception as exc:  # an unexpected transport bug: the request may have left
-                    log.error("transport %s raised %s", self.transport.name, type(exc).__name__)
-                    results = [
-                        Result(
-                            r.send_id,
-                            Outcome.UNKNOWN,
-                            error=f"transport raised {type(exc).__name__}",
-                        )
-                        for r in chunk
-                    ]
-                crash_point("after-response")
-                self._record(chunk, results, now, report)
+                results = self._deliver(chunk, batch, now, report)
                 if self.health is not None and self.health.record(results, now):
                     report.backed_off = True
                     until = self.health.backed_off_until(now)
@@ -406,6 +428,62 @@ class Dispatcher:
         if unsent:
             self._release(unsent)
         return report
+
+    def _deliver(
+        self, chunk: list[Claimed], batch: Batch, now: datetime, report: DispatchReport
+    ) -> list[Result]:
+        """Hand ``batch`` to the transport and settle its rows, each as early as the transport
+        allows: the outbox in the transaction that stores the messages (exactly once), SMTP
+        message by message as each reply arrives (at most the one in flight can repeat after a
+        crash), a provider API per request."""
+        ids = [r.id for r in chunk]
+        self._later.clear()
+        if self.transport.in_ledger:
+            try:
+                with self.db.begin() as conn:
+                    ledger.start_sending(
+                        conn, ids, lease_until=now + LEASE, transport=self.transport.name
+                    )
+                    results = self.transport.store(conn, batch)
+                    crash_point("after-response")
+                    self._record(chunk, results, now, report, conn=conn)
+                for later in self._later:
+                    self._after(*later)
+                return results
+            except Exception as exc:  # nothing was stored: the transaction rolled back
+                self._later.clear()
+                log.error("transport %s raised %s", self.transport.name, type(exc).__name__)
+                results = [
+                    Result(r.send_id, Outcome.RETRY, error=f"transport raised {type(exc).__name__}")
+                    for r in chunk
+                ]
+                self._record(chunk, results, now, report)
+                return results
+        settler: _LedgerSettler | None = None
+        if self.transport.settles_each:
+            settler = _LedgerSettler(self, chunk, now, report)
+        else:
+            with self.db.begin() as conn:
+                ledger.start_sending(
+                    conn, ids, lease_until=now + LEASE, transport=self.transport.name
+                )
+        try:
+            results = self.transport.send(batch, settler)
+        except Exception as exc:  # an unexpected transport bug: the request may have left
+            log.error("transport %s raised %s", self.transport.name, type(exc).__name__)
+            results = [
+                Result(r.send_id, Outcome.UNKNOWN, error=f"transport raised {type(exc).__name__}")
+                for r in chunk
+            ]
+            if settler is not None:
+                settler.rest(results)
+                return results
+        crash_point("after-response")
+        if settler is not None:
+            settler.rest(results)
+        else:
+            self._record(chunk, results, now, report)
+        return results
 
     def _release(self, rows: list[Claimed]) -> None:
         """Hand back claimed rows that never reached the transport, as if never claimed."""
@@ -462,19 +540,44 @@ class Dispatcher:
         except Exception as exc:
             log.error("transport %s raised %s", self.transport.name, type(exc).__name__)
             return
+        account = next((r for r in results if r.outcome is Outcome.ACCOUNT), None)
+        if account is not None:  # still refused: stay paused, nothing else is tried this tick
+            report.paused = (
+                account.fix or f"the {self.transport.name} transport refused the account"
+            )
+            report.backed_off = True
+            self.health.pause(report.paused, account.error or "refused", now)
+            return
         self.health.alert_result(results, now)
 
     def _record(
-        self, rows: list[Claimed], results: list[Result], now: datetime, report: DispatchReport
+        self,
+        rows: list[Claimed],
+        results: list[Result],
+        now: datetime,
+        report: DispatchReport,
+        *,
+        conn: Connection | None = None,
     ) -> None:
-        """Write outcomes with one statement per distinct outcome (a batch mostly shares one)."""
+        """Write outcomes with one statement per distinct outcome (a batch mostly shares one),
+        in ``conn``'s transaction when given (the outbox's), else in a new one."""
         by_id = {r.send_id: r for r in results}
         groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+        account: Result | None = None
+        rejected: Result | None = None
         for row in rows:
             res = by_id.get(row.send_id) or Result(row.send_id, Outcome.UNKNOWN, error="no result")
             if res.outcome is Outcome.SENT:
                 key: tuple[Any, ...] = (SENT, res.provider_id, None, None)
                 report.sent += 1
+            elif res.outcome is Outcome.ACCOUNT:
+                key = (PENDING, None, res.error, None)
+                account = account or res
+                report.waiting += 1
+            elif res.outcome is Outcome.REJECTED:
+                key = (PENDING, None, res.error, None)
+                rejected = rejected or res
+                report.waiting += 1
             elif res.outcome is Outcome.RETRY and row.attempts + 1 < MAX_ATTEMPTS:
                 delay = (
                     res.retry_after if res.retry_after is not None else _backoff(row.attempts + 1)
@@ -488,16 +591,123 @@ class Dispatcher:
                 key = (FAILED, None, res.error, None)
                 report.failed += 1
             groups[key].append(row.id)
-        with self.db.begin() as conn:
-            for (status, provider_id, error, retry_at), ids in groups.items():
-                if status == SENT:
-                    ledger.mark_sent(conn, ids, at=now, provider_message_id=provider_id)
-                elif status == RETRY:
-                    ledger.mark_retry(conn, ids, due=retry_at, error=error)
-                elif status == UNKNOWN:
-                    ledger.mark_unknown(conn, ids, now=now, error=error)
-                else:
-                    ledger.mark_failed(conn, ids, error=error)
+        if conn is None:
+            with self.db.begin() as own:
+                _write(own, groups, now)
+            self._after(rows, account, rejected, now, report)
+        else:
+            _write(conn, groups, now)
+            # The pause and the hold are written in their own transactions once the caller's
+            # has committed (SQLite has one writer at a time).
+            self._later.append((rows, account, rejected, now, report))
+
+    def _after(
+        self,
+        rows: list[Claimed],
+        account: Result | None,
+        rejected: Result | None,
+        now: datetime,
+        report: DispatchReport,
+    ) -> None:
+        """What an account refusal or a refused message does beyond the ledger."""
+        if account is not None:
+            fix = account.fix or f"the {self.transport.name} transport refused the account"
+            report.paused = fix
+            report.backed_off = True
+            if self.health is not None:
+                self.health.pause(fix, account.error or "refused", now)
+        if rejected is not None:
+            first = rows[0]
+            email = (first.campaign_id, first.step_id, first.variant_id)
+            if email not in self._held:
+                self._held.append(email)
+                new = setaside.set_aside(
+                    self.db,
+                    email,
+                    rejected.error or "refused",
+                    self._version_of(first.campaign_id),
+                    now,
+                )
+                report.set_aside += int(new)
+
+    def alert_set_aside(self) -> None:
+        """One staff email per email set aside, until the provider takes it."""
+        if not self.links.staff_email:
+            return
+        for entry in setaside.unalerted(self.db):
+            email = (entry["campaign_id"], entry["step_id"], entry["variant_id"])
+            rendered = render_ops_email(
+                self.renderer,
+                "message-alert",
+                {
+                    "transport": self.transport.name,
+                    "email": "/".join(email),
+                    "reason": entry["reason"],
+                },
+            )
+            batch = Batch.staff_alert(
+                rendered,
+                alert="message-alert",
+                send_id=entry["alert_id"],
+                to=self.links.staff_email,
+                from_email=self.from_email,
+                from_name=self.from_name,
+            )
+            if send_staff_alert(self.transport, batch, "set-aside alert", log) is not None:
+                setaside.mark_alerted(self.db, email)
+
+
+class _LedgerSettler:
+    """Settles each SMTP message as its reply arrives: ``claimed`` → ``sending`` just before the
+    message is handed over, then its outcome at once. After a crash only the one message in
+    flight is ``sending`` (it becomes ``unknown``); the rest of the batch is still ``claimed``
+    and goes again when the lease runs out."""
+
+    def __init__(
+        self, dispatcher: Dispatcher, rows: list[Claimed], now: datetime, report: DispatchReport
+    ) -> None:
+        self.d = dispatcher
+        self.rows = {r.send_id: r for r in rows}
+        self.now = now
+        self.report = report
+        self.done: set[str] = set()
+
+    def starting(self, send_id: str) -> None:
+        row = self.rows[send_id]
+        with self.d.db.begin() as conn:
+            ledger.start_sending(
+                conn, [row.id], lease_until=self.now + LEASE, transport=self.d.transport.name
+            )
+
+    def settled(self, result: Result) -> None:
+        row = self.rows.get(result.send_id)
+        if row is None or result.send_id in self.done:
+            return
+        self.done.add(result.send_id)
+        self.d._record([row], [result], self.now, self.report)
+
+    def rest(self, results: list[Result]) -> None:
+        """Whatever the transport returned that it did not settle one by one."""
+        by_id = {r.send_id: r for r in results}
+        for send_id in list(self.rows):
+            if send_id not in self.done:
+                self.settled(
+                    by_id.get(send_id) or Result(send_id, Outcome.UNKNOWN, error="no result")
+                )
+
+
+def _write(conn: Connection, groups: dict[tuple[Any, ...], list[int]], now: datetime) -> None:
+    for (status, provider_id, error, retry_at), ids in groups.items():
+        if status == SENT:
+            ledger.mark_sent(conn, ids, at=now, provider_message_id=provider_id)
+        elif status == PENDING:  # refused the account or the content: nothing left, it waits
+            ledger.release(conn, ids, error=error)
+        elif status == RETRY:
+            ledger.mark_retry(conn, ids, due=retry_at, error=error)
+        elif status == UNKNOWN:
+            ledger.mark_unknown(conn, ids, now=now, error=error)
+        else:
+            ledger.mark_failed(conn, ids, error=error)
 
 
 def _backoff(attempt: int) -> float:

@@ -50,6 +50,7 @@ def diagnose(settings: Settings, selectors: tuple[str, ...], spf_include: str | 
         click_tracking=click_tracking,
     )
     report.findings += check_setup(setup, lookup)
+    report.findings += provider_findings(settings)
     report.findings += samples
     return report
 
@@ -82,6 +83,83 @@ def _clinical_review(ctx: AppContext) -> Finding:
         "only content a clinician of this clinic approved reaches patients",
         "clinicmail campaigns approve CAMPAIGN --as CLINICIAN-EMAIL",
     )
+
+
+def provider_findings(settings: Settings) -> list[Finding]:
+    """One authenticated, side-effect-free call to the provider, so a bad key or a missing
+    permission is caught before the first send: SendGrid's ``GET /v3/scopes`` (the key's
+    permissions; ``mail.send`` is required); for SMTP, a connection, STARTTLS and the login,
+    then QUIT (no MAIL command)."""
+    if settings.transport == "sendgrid":
+        return [_sendgrid_key(settings)]
+    if settings.transport == "smtp":
+        return [_smtp_login(settings)]
+    return []
+
+
+def _sendgrid_key(settings: Settings) -> Finding:
+    from python_http_client import exceptions as sg_errors
+
+    from scheduler.transports.sendgrid import SendGridTransport
+    from scheduler.transports.verdicts import sendgrid_verdict
+
+    assert settings.sendgrid_api_key is not None
+    transport = SendGridTransport(
+        settings.sendgrid_api_key.get_secret_value(),
+        host=settings.sendgrid_host,
+        timeout=min(settings.sendgrid_timeout, 15.0),
+    )
+    try:
+        scopes = transport.scopes()
+    except sg_errors.HTTPError as exc:
+        verdict, _ = sendgrid_verdict(int(exc.status_code), exc.body)
+        fix = verdict.fix or "check SENDGRID_API_KEY and CLINICMAIL_SENDGRID_HOST"
+        return Finding(
+            "provider.key",
+            "fail",
+            f"SendGrid refused the API key when asked for its permissions ({verdict.reason})",
+            "every send would be refused: nothing would go out",
+            fix,
+        )
+    except Exception as exc:  # the network, DNS, TLS: say so, never a traceback
+        return Finding(
+            "provider.key",
+            "fail",
+            f"SendGrid could not be reached to check the API key ({type(exc).__name__})",
+            "nothing can be sent until the provider answers",
+            "check the network and CLINICMAIL_SENDGRID_HOST",
+        )
+    if "mail.send" not in scopes:
+        return Finding(
+            "provider.key",
+            "fail",
+            "the SendGrid API key lacks the Mail Send permission (mail.send)",
+            "every send would be refused with HTTP 403",
+            "in SendGrid, Settings → API Keys: give this key Mail Send (or create one that has it)",
+        )
+    return Finding("provider.key", "pass", "SendGrid accepts the API key and it may send mail")
+
+
+def _smtp_login(settings: Settings) -> Finding:
+    import smtplib
+
+    from scheduler.transports.smtp import SMTPTransport
+    from scheduler.transports.verdicts import smtp_exception_verdict
+
+    assert settings.smtp_url is not None
+    transport = SMTPTransport(settings.smtp_url.get_secret_value(), timeout=15.0)
+    try:
+        transport.verify()
+    except (OSError, smtplib.SMTPException) as exc:
+        verdict = smtp_exception_verdict(exc, "connect")
+        return Finding(
+            "provider.login",
+            "fail",
+            f"the SMTP server refused the connection or login ({verdict.reason})",
+            "every send would be refused: nothing would go out",
+            verdict.fix or "check the host and port in CLINICMAIL_SMTP_URL",
+        )
+    return Finding("provider.login", "pass", "the SMTP server accepts the connection and login")
 
 
 def _no_dns(detail: str) -> Finding:

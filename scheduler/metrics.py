@@ -21,7 +21,11 @@ from sqlalchemy import func, select
 
 from campaigns.ledger import count_ready, sends
 from engagement.tables import email_events
-from storage import Database
+from scheduler.breaker import KEY as BREAKER_KEY
+from scheduler.breaker import BreakerState
+from scheduler.setaside import KEY as SETASIDE_KEY
+from scheduler.setaside import SetAsideState
+from storage import Database, kvstate
 from subscribers.tables import subscribers, suppressions
 
 
@@ -50,6 +54,8 @@ class DatabaseCollector(Collector):
                 suppressed = conn.execute(
                     select(func.count()).select_from(suppressions)
                 ).scalar_one()
+                health = BreakerState.load(kvstate.read(conn, BREAKER_KEY))
+                held = len(SetAsideState.load(kvstate.read(conn, SETASIDE_KEY)).emails)
         except Exception:  # a scrape must answer even when the database does not
             up.add_metric([], 0)
             yield up
@@ -68,6 +74,16 @@ class DatabaseCollector(Collector):
         yield _by_status("clinicmail_subscribers", "Subscribers by status", people)
         yield GaugeMetricFamily(
             "clinicmail_suppressions", "Hashed addresses on the suppression list", value=suppressed
+        )
+        yield GaugeMetricFamily(
+            "clinicmail_delivery_paused",
+            "1 while the provider refuses the account or configuration (nothing goes out)",
+            value=1 if health.paused else 0,
+        )
+        yield GaugeMetricFamily(
+            "clinicmail_emails_set_aside",
+            "Emails set aside because the provider refused their content",
+            value=held,
         )
 
 

@@ -24,10 +24,17 @@ SYSTEM_EMAILS = (
     "reengage",
 )
 # Emails to staff about the service itself (no subscriber; each has its own variables):
-# a failing transport (scheduler.breaker), a spam-complaint rate alert (engagement.complaints) and
-# a campaign set aside because its emails cannot be built (scheduler.library) and a webhook
-# receiver switched off after failing for days (scheduler.webhooks).
-OPS_EMAILS = ("transport-alert", "complaint-alert", "campaign-alert", "webhook-alert")
+# a failing transport (scheduler.breaker), a spam-complaint rate alert (engagement.complaints),
+# a campaign set aside because its emails cannot be built (scheduler.library), an email set
+# aside because the provider refused its content (scheduler.setaside) and a webhook receiver
+# switched off after failing for days (scheduler.webhooks).
+OPS_EMAILS = (
+    "transport-alert",
+    "complaint-alert",
+    "campaign-alert",
+    "message-alert",
+    "webhook-alert",
+)
 STAFF_REASON = "you are listed as the clinic's staff contact"
 
 

@@ -4,18 +4,22 @@ No network beyond loopback: CLINICMAIL_DNS_RESOLVER points the doctor at the tes
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from deliverability import DnsUnavailable, Lookup
 from deliverability.domain import SENDGRID, check_domain
 from tests.support.approval import approve_library
 from tests.support.cli import CLI
 from tests.support.dns_server import ZoneResolver, dns_server
+from tests.support.provider_faults import FaultySendGrid
 from tests.support.signer import Signer
+from tests.support.smtp import Sink
 
 SENDGRID_SPF = '"v=spf1 ip4:167.89.0.0/17 ip4:208.117.48.0/20 ~all"'
 # Enough TXT noise at every apex that UDP answers are truncated and the client retries on TCP.
@@ -102,6 +106,14 @@ def dns() -> Iterator[tuple[str, ZoneResolver]]:
         yield served
 
 
+@pytest.fixture(autouse=True)
+def fake_sendgrid(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> FaultySendGrid:
+    fake = FaultySendGrid(httpserver)
+    fake.good_key = "SG.doctor"
+    monkeypatch.setenv("TEST_FAKE_SENDGRID", httpserver.url_for("").rstrip("/"))
+    return fake
+
+
 def doctor(cli: CLI, resolver: str, domain: str, *args: str, **env: str) -> tuple[int, Any]:
     cli.env("CLINICMAIL_DNS_RESOLVER", resolver)
     cli.env("CLINICMAIL_FROM_EMAIL", f"care@{domain}")
@@ -109,6 +121,8 @@ def doctor(cli: CLI, resolver: str, domain: str, *args: str, **env: str) -> tupl
     cli.env("CLINICMAIL_BASE_URL", f"https://mail.{domain.split('.', domain.count('.') - 1)[-1]}")
     cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
     cli.env("SENDGRID_API_KEY", "SG.doctor")
+    # The key is checked against a fake SendGrid (GET /v3/scopes) that accepts "SG.doctor".
+    cli.env("CLINICMAIL_SENDGRID_HOST", os.environ["TEST_FAKE_SENDGRID"])
     cli.env("CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY", Signer().public_key)
     for name, value in env.items():
         cli.env(name, value)
@@ -319,9 +333,10 @@ def test_spf_lookups_are_counted_through_includes(dns: tuple[str, ZoneResolver])
 
 
 def test_an_smtp_relay_is_checked_with_the_include_and_selector_named(
-    sqlite_cli: CLI, dns: tuple[str, ZoneResolver]
+    sqlite_cli: CLI, dns: tuple[str, ZoneResolver], smtp: tuple[Sink, int]
 ) -> None:
-    relay = {"CLINICMAIL_TRANSPORT": "smtp", "CLINICMAIL_SMTP_URL": "smtp://127.0.0.1:2525"}
+    # A real SMTP server: the doctor connects and says EHLO (the login check), sends nothing.
+    relay = {"CLINICMAIL_TRANSPORT": "smtp", "CLINICMAIL_SMTP_URL": f"smtp://127.0.0.1:{smtp[1]}"}
     approve_library(sqlite_cli)
     code, report = doctor(sqlite_cli, dns[0], "relay.example", **relay)
     assert code == 0 and report["provider"] == "smtp"
@@ -340,6 +355,8 @@ def test_an_smtp_relay_is_checked_with_the_include_and_selector_named(
     wrong = ("--spf-include", "spf.protection.outlook.com", "--dkim-selector", "google")
     code, report = doctor(sqlite_cli, dns[0], "relay.example", *wrong, **relay)
     assert code == 1 and by_check(report)["spf.provider"]["status"] == "fail"
+    assert by_check(report)["provider.login"]["status"] == "pass"
+    assert smtp[0].messages == []
 
 
 def test_a_broken_library_is_a_failed_sample_not_a_traceback(
@@ -352,3 +369,25 @@ def test_a_broken_library_is_a_failed_sample_not_a_traceback(
     failed = [f for f in samples if f["status"] == "fail"]
     assert failed and all("campaigns validate" in f["fix"] for f in failed)
     assert by_check(report)["dkim"]["status"] == "pass"  # the other checks still ran
+
+
+def test_a_bad_key_is_caught_before_the_first_send(
+    sqlite_cli: CLI, dns: tuple[str, ZoneResolver], fake_sendgrid: FaultySendGrid
+) -> None:
+    code, report = doctor(sqlite_cli, dns[0], "good.example", SENDGRID_API_KEY="SG.wrong")
+    assert code == 1 and report["ok"] is False
+    key = by_check(report)["provider.key"]
+    assert key["status"] == "fail" and "SENDGRID_API_KEY" in key["fix"]
+    # One authenticated read, nothing sent.
+    assert len(fake_sendgrid.scope_calls) == 1 and fake_sendgrid.requests == []
+    assert fake_sendgrid.scope_calls[0]["Authorization"] == "Bearer SG.wrong"
+
+
+def test_a_key_without_mail_send_is_caught(
+    sqlite_cli: CLI, dns: tuple[str, ZoneResolver], fake_sendgrid: FaultySendGrid
+) -> None:
+    fake_sendgrid.scopes = ["stats.read", "scopes.read"]
+    code, report = doctor(sqlite_cli, dns[0], "good.example")
+    key = by_check(report)["provider.key"]
+    assert code == 1 and key["status"] == "fail" and "mail.send" in key["summary"]
+    assert fake_sendgrid.requests == []

@@ -32,13 +32,14 @@ from campaigns.loader import Problem
 from deliverability.message import message_problems
 from engagement import complaints
 from outgoing import queue as webhook_queue
+from scheduler import setaside
 from scheduler.breaker import BreakerState, TransportBreaker
 from scheduler.context import AppContext
 from scheduler.library import record_broken
 from scheduler.listhealth import deliver_complaint_alerts
 from scheduler.settings import load_settings
 from scheduler.tables import outbox
-from scheduler.tick import run_tick
+from scheduler.tick import make_dispatcher, run_tick
 from scheduler.webhooks import alert_staff
 from subscribers.tables import subscribers
 from templates.system import OPS_EMAILS, SYSTEM_EMAILS
@@ -225,6 +226,12 @@ def _send_everything(ctx: AppContext) -> None:
     with ctx.db.begin() as conn:
         endpoint, _secret = webhook_queue.add(conn, "https://pms.example/hook", ["all"], MONDAY)
     alert_staff(ctx, endpoint)
+    # An email set aside because the provider refused its content (scheduler.setaside).
+    assert setaside.set_aside(
+        ctx.db, ("set-aside-demo", "01-x", "default"), "HTTP 400: refused subject", None, MONDAY
+    )
+    make_dispatcher(ctx).alert_set_aside()
+    assert setaside.unalerted(ctx.db) == []
 
 
 def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:
@@ -237,7 +244,9 @@ def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:
     if row is None:  # not a ledger row: one of the alerts about the service
         subject = str(message_from_bytes(raw, policy=email_policy.default)["Subject"]).lower()
         name = (
-            "complaint-alert"
+            "message-alert"
+            if "an email is set aside" in subject
+            else "complaint-alert"
             if "complaint" in subject
             else "webhook-alert"
             if "webhook" in subject

@@ -156,7 +156,23 @@ def test_batches_share_one_request(sg_cli: CLI, sendgrid: FakeSendGrid, tmp_path
     [
         (Response(status=500), "retried", 0),
         (Response(status=429, headers={"Retry-After": "120"}), "retried", 0),
-        (Response('{"errors":[{"message":"bad"}]}', status=400), "failed", 0),
+        # SendGrid calls this recipient's address invalid: that send fails for good.
+        (
+            Response(
+                '{"errors":[{"message":"Does not contain a valid address.",'
+                '"field":"personalizations.0.to.0.email"}]}',
+                status=400,
+            ),
+            "failed",
+            0,
+        ),
+        # SendGrid refuses the message itself: the email is set aside, the send waits unfailed
+        # (scheduler.setaside; tests/test_delivery_outcomes.py follows it to the end).
+        (
+            Response('{"errors":[{"message":"bad","field":"subject"}]}', status=400),
+            "waiting",
+            0,
+        ),
     ],
 )
 def test_provider_errors_are_typed(

@@ -20,6 +20,7 @@ from scheduler.cli.errors import run
 from scheduler.cli.health import health
 from scheduler.cli.operations import backup, keys, restore, upgrade
 from scheduler.cli.outbox import outbox
+from scheduler.cli.sends import sends, transport
 from scheduler.cli.service import init, serve, tick
 from scheduler.cli.stats import stats
 from scheduler.cli.subscribers import subscribers
@@ -53,6 +54,8 @@ for command in (
     doctor,
     apikeys,
     webhooks,
+    sends,
+    transport,
 ):
     cli.add_command(command)
 

@@ -43,7 +43,11 @@ def init(no_backup: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would happen; change and send nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def tick(now_text: str | None, dry_run: bool, as_json: bool) -> None:
-    """Run one planning-and-sending pass."""
+    """Run one planning-and-sending pass.
+
+    Exits 1 with one line saying what to fix when the provider refuses the account or
+    configuration (a bad API key, an unverified sender, SMTP login or TLS refused): no email is
+    marked failed for it, and everything waiting goes out once it is fixed."""
     from scheduler.tick import run_tick
 
     now = parse_now(now_text)
@@ -62,6 +66,10 @@ def tick(now_text: str | None, dry_run: bool, as_json: bool) -> None:
             f"tick at {data['now']}: planned {data['planned']}, sent {data['sent']}, failed {data['failed']}, "
             f"retrying {data['retried']}, unknown {data['unknown']}, cancelled {data['cancelled']}"
         )
+    if data.get("paused"):
+        # The provider refuses the account or configuration: nothing was marked failed, and
+        # the exit code tells cron and CI that someone must act.
+        fail(f"sending is paused: {data['paused']}")
 
 
 @click.command()

@@ -6,6 +6,9 @@ import enum
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import Connection
 
 from core.errors import ConfigError, Unavailable
 from templates import Rendered
@@ -22,8 +25,10 @@ class TransportConfigError(TransportError, ConfigError, ValueError):
 class Outcome(enum.Enum):
     SENT = "sent"  # the provider accepted it
     RETRY = "retry"  # it certainly did not leave (429, 5xx, refused): try again later
-    FAILED = "failed"  # permanent: the provider refused this message
+    FAILED = "failed"  # this recipient, for good: the provider refused the address
     UNKNOWN = "unknown"  # the request left but no answer came: never resend blindly
+    REJECTED = "rejected"  # this message, for good: its content or headers are refused
+    ACCOUNT = "account"  # the account or configuration is refused: nothing can go out
 
 
 @dataclass(frozen=True)
@@ -82,15 +87,38 @@ class Result:
     provider_id: str | None = None
     error: str | None = None
     retry_after: float | None = None
+    fix: str | None = None  # ACCOUNT: what the operator must fix (scheduler.transports.verdicts)
+
+
+class Settler(Protocol):
+    """The ledger's side of a transport that settles each message as its answer arrives."""
+
+    def starting(self, send_id: str) -> None:
+        """Called just before the message for ``send_id`` is handed over."""
+
+    def settled(self, result: Result) -> None:
+        """Called with each message's outcome as soon as it is known."""
 
 
 class Transport(ABC):
     name: str = "abstract"
     max_batch: int = 1
+    # True when :meth:`send` calls a :class:`Settler` per message (SMTP): dispatch then writes
+    # each outcome as it arrives, so a crash can repeat at most the one message in flight.
+    settles_each: bool = False
+    # True when the transport keeps messages in the ledger's own database (outbox): dispatch
+    # then calls :meth:`store` inside the transaction that settles the sends, so a message is
+    # stored exactly when its send is ``sent``.
+    in_ledger: bool = False
 
     @abstractmethod
-    def send(self, batch: Batch) -> list[Result]:
-        """Deliver every recipient of ``batch`` (at most ``max_batch``); one result each."""
+    def send(self, batch: Batch, settler: Settler | None = None) -> list[Result]:
+        """Deliver every recipient of ``batch`` (at most ``max_batch``); one result each. A
+        transport with :attr:`settles_each` also tells ``settler`` about each message."""
+
+    def store(self, conn: Connection, batch: Batch) -> list[Result]:
+        """Deliver ``batch`` inside ``conn``'s transaction (only when :attr:`in_ledger`)."""
+        raise NotImplementedError(f"the {self.name} transport does not store in the ledger")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
@@ -110,7 +138,7 @@ def send_staff_alert(
     outcomes = {r.outcome for r in results}
     if Outcome.SENT in outcomes:
         return True
-    if Outcome.FAILED in outcomes:
+    if outcomes & {Outcome.FAILED, Outcome.REJECTED}:
         log.error("the transport refused the %s for good", what)
         return False
     return None

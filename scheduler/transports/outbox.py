@@ -8,42 +8,55 @@ from datetime import UTC, datetime
 from email.message import Message
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 
 from scheduler.tables import outbox
-from scheduler.transports.base import Batch, Outcome, Result, Transport
+from scheduler.transports.base import Batch, Outcome, Result, Settler, Transport
 from scheduler.transports.mime import build_message
+from scheduler.transports.verdicts import build_verdict
 from storage import Database
 
 
 class OutboxTransport(Transport):
     name = "outbox"
     max_batch = 1000
+    in_ledger = True
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def send(self, batch: Batch) -> list[Result]:
+    def send(self, batch: Batch, settler: Settler | None = None) -> list[Result]:
+        with self.db.begin() as conn:
+            return self.store(conn, batch)
+
+    def store(self, conn: Connection, batch: Batch) -> list[Result]:
+        """Store every message of ``batch`` in ``conn``'s transaction. A message the email
+        library refuses to build is ``REJECTED``; the others are stored."""
         now = datetime.now(UTC)
         rows = []
+        results = []
         for env in batch.recipients:
-            msg = build_message(batch, env)
+            try:
+                msg = build_message(batch, env)
+                data = msg.as_bytes()
+            except Exception as exc:
+                v = build_verdict(exc)
+                results.append(Result(env.send_id, v.outcome, error=v.reason))
+                continue
             rows.append(
                 {
                     "send_id": env.send_id,
                     "subscriber_id": env.subscriber_id,
                     "recipient": env.to,
                     "subject": str(msg["Subject"]),
-                    "message": msg.as_bytes(),
+                    "message": data,
                     "created_at": now,
                 }
             )
-        with self.db.begin() as conn:
+            results.append(Result(env.send_id, Outcome.SENT, provider_id=f"outbox-{env.send_id}"))
+        if rows:
             conn.execute(insert(outbox), rows)
-        return [
-            Result(env.send_id, Outcome.SENT, provider_id=f"outbox-{env.send_id}")
-            for env in batch.recipients
-        ]
+        return results
 
 
 def newest(db: Database, limit: int) -> Sequence[Any]:

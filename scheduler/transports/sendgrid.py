@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import ssl
 from typing import Any
 from urllib.error import URLError
 
@@ -17,7 +18,15 @@ import orjson
 import sendgrid
 from python_http_client import exceptions as sg_errors
 
-from scheduler.transports.base import Batch, Outcome, Result, Transport, TransportConfigError
+from scheduler.transports.base import (
+    Batch,
+    Outcome,
+    Result,
+    Settler,
+    Transport,
+    TransportConfigError,
+)
+from scheduler.transports.verdicts import Verdict, sendgrid_verdict
 from templates.render import substitutions
 
 # The SDK logs full request bodies at DEBUG; they hold addresses and names. Never let them out.
@@ -86,42 +95,58 @@ class SendGridTransport(Transport):
             },
         }
 
-    def send(self, batch: Batch) -> list[Result]:
+    def send(self, batch: Batch, settler: Settler | None = None) -> list[Result]:
         if len(batch.recipients) > self.max_batch:
             raise ValueError(f"a SendGrid request takes at most {self.max_batch} recipients")
-        outcome, provider_id, error, retry_after = self._post(self.body(batch))
-        return [
-            Result(
-                env.send_id, outcome, provider_id=provider_id, error=error, retry_after=retry_after
+        verdict, per_recipient, provider_id = self._post(self.body(batch))
+        results = []
+        for i, env in enumerate(batch.recipients):
+            v = per_recipient.get(i, verdict)
+            results.append(
+                Result(
+                    env.send_id,
+                    v.outcome,
+                    provider_id=provider_id if v.outcome is Outcome.SENT else None,
+                    error=None if v.outcome is Outcome.SENT else v.reason,
+                    retry_after=v.retry_after,
+                    fix=v.fix,
+                )
             )
-            for env in batch.recipients
-        ]
+        return results
 
-    def _post(self, body: dict[str, Any]) -> tuple[Outcome, str | None, str | None, float | None]:
+    def _post(self, body: dict[str, Any]) -> tuple[Verdict, dict[int, Verdict], str | None]:
         try:
             response = self.client.client.mail.send.post(
                 request_body=orjson.dumps(body).decode(), timeout=self.timeout
             )
         except sg_errors.HTTPError as exc:
-            status = int(exc.status_code)
-            detail = _error_text(exc.body)
-            if status == 429 or status >= 500:
-                return Outcome.RETRY, None, f"HTTP {status}: {detail}", _retry_after(exc.headers)
-            return Outcome.FAILED, None, f"HTTP {status}: {detail}", None
+            verdict, per_recipient = sendgrid_verdict(
+                int(exc.status_code), exc.body, _retry_after(exc.headers)
+            )
+            return verdict, per_recipient, None
         except URLError as exc:
             # Raised before the request was written (refused, DNS, connect timeout): safe to retry.
-            return Outcome.RETRY, None, f"connection failed: {exc.reason}", None
+            reason = exc.reason
+            if isinstance(reason, ssl.SSLError):
+                fix = "TLS to CLINICMAIL_SENDGRID_HOST failed: check the host and its certificate"
+                return Verdict(Outcome.ACCOUNT, "TLS refused", fix), {}, None
+            return Verdict(Outcome.RETRY, f"connection failed: {type(reason).__name__}"), {}, None
         except (TimeoutError, http.client.RemoteDisconnected, ConnectionResetError) as exc:
             # The request may have reached SendGrid: its fate is settled by a webhook event.
-            return Outcome.UNKNOWN, None, f"no answer after the request was sent: {exc!r}", None
+            return (
+                Verdict(Outcome.UNKNOWN, f"no answer after the request was sent: {exc!r}"),
+                {},
+                None,
+            )
         status = int(response.status_code)
-        if 200 <= status < 300:
-            message_id = response.headers.get("X-Message-Id") if response.headers else None
-            return Outcome.SENT, message_id, None, None
-        return Outcome.FAILED, None, f"unexpected HTTP {status}", None
+        message_id = response.headers.get("X-Message-Id") if response.headers else None
+        verdict, per_recipient = sendgrid_verdict(status)
+        return verdict, per_recipient, message_id
 
-
-def _error_text(body: Any) -> str:
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    return str(body)[:500]
+    def scopes(self) -> list[str]:
+        """``GET /v3/scopes``: the key's permissions; authenticated and free of side effects
+        (``clinicmail doctor``). Raises :class:`python_http_client.exceptions.HTTPError`."""
+        response = self.client.client.scopes.get(timeout=self.timeout)
+        data = orjson.loads(response.body or b"{}")
+        scopes = data.get("scopes") if isinstance(data, dict) else None
+        return [str(s) for s in scopes] if isinstance(scopes, list) else []

@@ -22,8 +22,17 @@ import smtplib
 import ssl
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from scheduler.transports.base import Batch, Outcome, Result, Transport, TransportConfigError
+from scheduler.transports.base import (
+    Batch,
+    Envelope,
+    Outcome,
+    Result,
+    Settler,
+    Transport,
+    TransportConfigError,
+)
 from scheduler.transports.mime import build_message
+from scheduler.transports.verdicts import Verdict, build_verdict, smtp_exception_verdict
 
 log = logging.getLogger("clinicmail.smtp")
 
@@ -66,6 +75,7 @@ def tls_mode(url: str) -> str | None:
 class SMTPTransport(Transport):
     name = "smtp"
     max_batch = 100
+    settles_each = True
 
     def __init__(self, url: str, *, timeout: float = 30.0) -> None:
         parts = urlsplit(url)
@@ -140,32 +150,57 @@ class SMTPTransport(Transport):
             ) from None
         conn.ehlo()
 
-    def send(self, batch: Batch) -> list[Result]:
+    def send(self, batch: Batch, settler: Settler | None = None) -> list[Result]:
+        """One message per recipient over one connection. Each outcome goes to ``settler`` as
+        its reply arrives; after an account or configuration refusal (authentication, TLS) the
+        rest of the batch is not tried and comes back ``ACCOUNT`` too."""
         results: list[Result] = []
+        blocked: Result | None = None
         for env in batch.recipients:
-            msg = build_message(batch, env)
-            try:
-                conn = self._connect()
-            except (OSError, smtplib.SMTPException) as exc:
-                results.append(Result(env.send_id, Outcome.RETRY, error=f"cannot connect: {exc}"))
-                continue
-            try:
-                conn.send_message(msg)
-            except smtplib.SMTPRecipientsRefused as exc:
-                codes = [c for c, _ in exc.recipients.values()]
-                outcome = Outcome.RETRY if all(400 <= c < 500 for c in codes) else Outcome.FAILED
-                results.append(Result(env.send_id, outcome, error=f"recipient refused: {codes}"))
-            except smtplib.SMTPResponseException as exc:
-                outcome = Outcome.RETRY if 400 <= exc.smtp_code < 500 else Outcome.FAILED
-                results.append(Result(env.send_id, outcome, error=f"SMTP {exc.smtp_code}"))
-            except (TimeoutError, smtplib.SMTPServerDisconnected) as exc:
-                self._conn = None
-                results.append(Result(env.send_id, Outcome.UNKNOWN, error=f"no answer: {exc!r}"))
+            if blocked is not None:
+                result = Result(env.send_id, Outcome.ACCOUNT, error=blocked.error, fix=blocked.fix)
             else:
-                results.append(
-                    Result(env.send_id, Outcome.SENT, provider_id=str(msg["Message-ID"]))
-                )
+                result = self._one(batch, env, settler)
+                if result.outcome is Outcome.ACCOUNT:
+                    blocked = result
+            results.append(result)
+            if settler is not None:
+                settler.settled(result)
         return results
+
+    def _one(self, batch: Batch, env: Envelope, settler: Settler | None) -> Result:
+        try:
+            msg = build_message(batch, env)
+            msg.as_bytes()  # a header the library cannot write fails here, not mid-DATA
+        except Exception as exc:
+            return _result(env, build_verdict(exc))
+        try:
+            conn = self._connect()
+        except (OSError, smtplib.SMTPException) as exc:
+            self._conn = None
+            return _result(env, smtp_exception_verdict(exc, "connect"))
+        if settler is not None:
+            settler.starting(env.send_id)
+        try:
+            conn.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as exc:
+            return _result(env, smtp_exception_verdict(exc, "rcpt"))
+        except smtplib.SMTPSenderRefused as exc:
+            return _result(env, smtp_exception_verdict(exc, "mail"))
+        except smtplib.SMTPResponseException as exc:
+            return _result(env, smtp_exception_verdict(exc, "data"))
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            self._conn = None
+            return _result(env, Verdict(Outcome.UNKNOWN, f"no answer: {type(exc).__name__}"))
+        return Result(env.send_id, Outcome.SENT, provider_id=str(msg["Message-ID"]))
+
+    def verify(self) -> None:
+        """Connect, STARTTLS and log in, then QUIT: no MAIL command (``clinicmail doctor``).
+        Raises what :mod:`smtplib` raises."""
+        try:
+            self._connect()
+        finally:
+            self.close()
 
     def close(self) -> None:
         if self._conn is not None:
@@ -174,3 +209,13 @@ class SMTPTransport(Transport):
             except (OSError, smtplib.SMTPException):
                 pass
             self._conn = None
+
+
+def _result(env: Envelope, verdict: Verdict) -> Result:
+    return Result(
+        env.send_id,
+        verdict.outcome,
+        error=verdict.reason,
+        retry_after=verdict.retry_after,
+        fix=verdict.fix,
+    )
