@@ -16,6 +16,7 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from tests.support.approval import approve_library
 from tests.support.cli import CLI, write_csv
 from tests.support.serve import free_port
 
@@ -58,6 +59,7 @@ def trusted(ca: trustme.CA, tmp_path: Path, sqlite_cli: CLI) -> CLI:
     sqlite_cli.env("SSL_CERT_FILE", str(bundle))
     write_csv(tmp_path / "p.csv", ["ann@example.com,Ann,lower_back,Europe/London,yes,,"])
     assert sqlite_cli("subscribers", "import", str(tmp_path / "p.csv")).code == 0
+    approve_library(sqlite_cli)  # real transports send only what a clinician approved
     sqlite_cli.env("CLINICMAIL_TRANSPORT", "smtp")
     return sqlite_cli
 
@@ -106,6 +108,15 @@ def _tick(cli: CLI, now: str = NOW) -> dict[str, Any]:
     return dict(run.json())
 
 
+def _refused_tick(cli: CLI, now: str = NOW) -> str:
+    """TLS that cannot be had is the configuration's fault: sending pauses and the tick exits
+    non-zero with one line saying what to fix (nothing is marked failed)."""
+    run = cli("tick", "--now", now, "--json")
+    assert run.code == 1, run.out
+    assert len(run.err.strip().splitlines()) == 1 and "Traceback" not in run.err
+    return run.err
+
+
 def test_starttls_comes_before_the_password_and_the_message(
     trusted: CLI, starttls_relay: tuple[Relay, int]
 ) -> None:
@@ -121,14 +132,17 @@ def test_a_server_without_starttls_gets_no_password_and_no_message(
 ) -> None:
     relay, port = plain_relay
     trusted.env("CLINICMAIL_SMTP_URL", f"smtp://clinic:s3cret@127.0.0.1:{port}?tls=required")
-    report = _tick(trusted)
-    assert report["sent"] == 0 and report["failed"] == 0  # waiting, not lost
+    assert "STARTTLS" in _refused_tick(trusted)
     assert relay.messages == [] and relay.logins == []
+    failed = trusted("sends", "list", "--status", "failed", "--json")
+    assert failed.code == 0 and failed.json() == []  # waiting, not lost
     # Once the URL says what the operator decided, the same server gets the email.
     with caplog.at_level(logging.WARNING, logger="clinicmail.smtp"):
         trusted.env("CLINICMAIL_SMTP_URL", f"smtp://clinic:s3cret@127.0.0.1:{port}?tls=off")
-        assert _tick(trusted, "2026-11-23T12:00:00Z")["sent"] == 1
-    assert relay.messages == [(["ann@example.com"], False)]
+        assert _tick(trusted, "2026-11-23T12:00:00Z")["sent"] >= 1
+    # The staff alert about the pause goes first, then the email that waited.
+    assert relay.messages[-1] == (["ann@example.com"], False)
+    assert all(not encrypted for _, encrypted in relay.messages)
     warned = [r.getMessage() for r in caplog.records if r.name == "clinicmail.smtp"]
     assert warned and "without TLS" in warned[0] and "s3cret" not in warned[0]
 
@@ -139,9 +153,10 @@ def test_a_certificate_that_does_not_verify_is_refused(
     relay, port = starttls_relay  # signed by the test's authority, which is not trusted here
     write_csv(tmp_path / "p.csv", ["ann@example.com,Ann,lower_back,Europe/London,yes,,"])
     assert sqlite_cli("subscribers", "import", str(tmp_path / "p.csv")).code == 0
+    approve_library(sqlite_cli)
     sqlite_cli.env("CLINICMAIL_TRANSPORT", "smtp")
     sqlite_cli.env("CLINICMAIL_SMTP_URL", f"smtp://clinic:s3cret@127.0.0.1:{port}?tls=required")
-    assert _tick(sqlite_cli)["sent"] == 0
+    assert "certificate" in _refused_tick(sqlite_cli)
     assert relay.messages == [] and relay.logins == []
 
 
