@@ -27,17 +27,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import httpx
+
+from bench.memory import rss_mb
 
 ACCOUNT = "ops@clinic.example"
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a scratch account
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def main() -> None:
