@@ -6,26 +6,13 @@ hidden, when it is. Every change is written to the audit log with the actor "cli
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from scheduler.cli.context import open_context
 from scheduler.cli.errors import fail
+from scheduler.cli.options import read_password
 from scheduler.cli.output import console, echo
 from staff import ROLES
-
-
-def _read_password(prompt: str) -> str:
-    if sys.stdin.isatty():
-        value = click.prompt(prompt, hide_input=True, confirmation_prompt=True)
-        return str(value)
-    line = sys.stdin.readline()
-    if not line:
-        fail(
-            "no password given: pipe it on standard input, e.g. printf '%s\\n' \"$PW\" | clinicmail users add …"
-        )
-    return line.rstrip("\r\n")
 
 
 @click.group()
@@ -46,7 +33,7 @@ def add(email: str, role: str) -> None:
     with ctx.db.begin() as conn:
         if accounts.find(conn, email) is not None:  # before asking for a password it would not use
             fail(f"there is already an account for {accounts.email_key(email)[0]}")
-    digest = accounts.new_password(email, _read_password("Password"))
+    digest = accounts.new_password(email, read_password("Password", confirm=True))
     with ctx.db.begin() as conn:
         user = admin.add(conn, None, email, role, digest, utcnow())
     echo(f"added {user.email} ({user.role})")
@@ -100,7 +87,7 @@ def reset_password(email: str) -> None:
     ctx = open_context()
     with ctx.db.begin() as conn:
         accounts.require(conn, email)  # before asking for a password it would not use
-    digest = accounts.new_password(email, _read_password("New password"))
+    digest = accounts.new_password(email, read_password("New password", confirm=True))
     with ctx.db.begin() as conn:
         user = admin.reset_password(conn, None, email, digest, utcnow())
     echo(f"password reset for {user.email} (any lockout lifted)")
