@@ -49,12 +49,13 @@ from api.models import (
 from api.problems import PROBLEM_JSON, Problem, described, install_handlers
 from campaigns import enrollment, goals
 from campaigns.loader import Catalog
+from core.throttle import Throttle
 from outgoing import events as outgoing_events
 from outgoing import queue
 from staff import audit
 from storage import Database
 from subscribers import changes, store
-from subscribers.signup import Confirmation, RateLimiter, SignupRequest, register
+from subscribers.signup import Confirmation, SignupRequest, register
 from subscribers.symptoms import has_red_flag
 
 PREFIX = "/api/v1"
@@ -163,7 +164,7 @@ def _decode_cursor(cursor: str | None) -> int | None:
 
 def router(ports: ApiPorts) -> APIRouter:
     r = APIRouter(prefix=PREFIX, tags=["API v1"], route_class=AuditedRoute, responses=ERRORS)
-    limiter = RateLimiter(ports.requests_per_minute)
+    limiter = Throttle(ports.requests_per_minute, 60.0)
 
     def require(scope: str) -> Callable[..., ApiKey]:
         def check(
@@ -185,7 +186,7 @@ def router(ports: ApiPorts) -> APIRouter:
                     headers={"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'},
                 )
             request.state.api_key = (ports.db, key)
-            if not limiter.allow(str(key.id)):
+            if limiter.allow(str(key.id)):  # seconds to wait: refused
                 raise Problem(
                     429,
                     "Too many requests with this key: try again in a minute.",

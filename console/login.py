@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from console.auth import LOGIN_PATH, SESSION_COOKIE, Staff, safe_next
 from console.ports import ConsolePorts
 from console.render import page, stylesheet
-from console.throttle import Throttle
+from core.throttle import Throttle
 from staff import accounts, audit, sessions
 from staff.passwords import PasswordsBusy
 from staff.sessions import ABSOLUTE_TIMEOUT

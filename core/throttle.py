@@ -1,11 +1,16 @@
-"""A per-key sliding-window rate limit, kept in the process's memory.
+"""A per-key sliding-window rate limit, kept in the process's memory: the one limiter every
+HTTP entry point uses.
 
-The sign-in form uses two: one keyed by the client's address and one by the account's address,
-so neither one machine nor a crowd aimed at one account can make the server check passwords
-faster than a person types. A refused attempt is answered 429 before any password is hashed or
-the database is touched. The limit is per process (an attacker spread over several workers gets
-each worker's allowance); the lockout in :mod:`staff.accounts`, kept in the database, is the
-bound that holds across processes.
+- The signup (form and API) limits each client address.
+- The sign-in form uses two: one keyed by the client's address and one by the account's
+  address, so neither one machine nor a crowd aimed at one account can make the server check
+  passwords faster than a person types; a refused attempt is answered 429 before any password
+  is hashed or the database is touched.
+- ``/api/v1`` limits each API key.
+
+The limit is per process (a client spread over several workers gets each worker's allowance);
+where a bound must hold across processes it is kept in the database (the sign-in lockout in
+:mod:`staff.accounts`).
 """
 
 from __future__ import annotations

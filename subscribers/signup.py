@@ -11,10 +11,7 @@ the endpoint must not tell strangers who is subscribed.
 from __future__ import annotations
 
 import re
-import threading
-import time
 import unicodedata
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -395,31 +392,6 @@ def _consent_given(
             ip=ip,
             user_agent=user_agent,
         )
-
-
-class RateLimiter:
-    """A sliding window per key (the client's IP), in memory: enough to blunt a script that
-    floods one process; a deployment behind a proxy should limit there too."""
-
-    def __init__(self, limit: int, per_seconds: float = 60.0) -> None:
-        self.limit = limit
-        self.per = per_seconds
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str, *, at: float | None = None) -> bool:
-        now = time.monotonic() if at is None else at
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.per:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            if len(self._hits) > 10_000:  # forget idle keys so memory stays bounded
-                for k in [k for k, v in self._hits.items() if not v]:
-                    del self._hits[k]
-            return True
 
 
 def form_to_data(form: Any) -> dict[str, Any]:

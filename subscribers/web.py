@@ -33,6 +33,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
+from core.throttle import Throttle
 from storage import Database, unreachable
 from subscribers import changes, held, store
 from subscribers.pages import (
@@ -45,7 +46,6 @@ from subscribers.pages import (
 )
 from subscribers.signup import (
     Confirmation,
-    RateLimiter,
     SignupRequest,
     confirm,
     field_errors,
@@ -151,7 +151,7 @@ def _client(request: Request) -> tuple[str, str | None]:
 
 def router(ports: SubscriberPorts) -> APIRouter:
     r = APIRouter()
-    limiter = RateLimiter(ports.signups_per_minute)
+    limiter = Throttle(ports.signups_per_minute, 60.0)
 
     def not_found() -> HTMLResponse:
         return page(
@@ -219,7 +219,7 @@ def router(ports: SubscriberPorts) -> APIRouter:
         when the database cannot be reached the answer is 503 with `Retry-After`."""
         started = time.monotonic()
         ip, agent = _client(request)
-        if not limiter.allow(ip):
+        if limiter.allow(ip):  # seconds to wait: refused
             return JSONResponse(
                 {"detail": "Too many signups from your connection. Please try again in a minute."},
                 status_code=429,
@@ -267,7 +267,7 @@ def router(ports: SubscriberPorts) -> APIRouter:
     async def signup_submit(request: Request) -> HTMLResponse:
         started = time.monotonic()
         ip, agent = _client(request)
-        if not limiter.allow(ip):
+        if limiter.allow(ip):  # seconds to wait: refused
             return page(
                 "Please wait a moment",
                 "<p>We have had many signups from your connection. Please try again in a "
