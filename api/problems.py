@@ -2,7 +2,7 @@
 
 Every error under ``/api/v1/`` has this shape, whoever raises it: a route (:class:`Problem`),
 FastAPI's request validation (422, with each bad field in ``errors``), an unknown path or method
-(404, 405), the body limit (413) or a fault (500, scheduler/errors.py). ``type`` is
+(404, 405), the body limit (413) or a fault (500, app/errors.py). ``type`` is
 ``about:blank`` (the status says it all) and ``title`` the status's phrase; ``detail`` says what
 to do in words, never repeating a value that was sent (it may be personal).
 """

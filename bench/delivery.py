@@ -122,10 +122,10 @@ def idle(size: int, url: str) -> dict[str, Any]:
     os.environ["CLINICMAIL_TRANSPORT"] = "outbox"
     from sqlalchemy import event, insert, select, text
 
+    from app.context import AppContext
+    from app.settings import load_settings
     from campaigns.ledger import CAMPAIGN, SENT, sends
     from campaigns.tables import ACTIVE, enrollments
-    from scheduler.context import AppContext
-    from scheduler.settings import load_settings
     from scheduler.tick import run_tick
     from subscribers.tables import subscribers
 

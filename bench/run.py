@@ -108,9 +108,9 @@ def run_path(
     path: str, rows: int, url: str, workdir: Path, fake: FakeServer, *, import_only: bool
 ) -> dict[str, Any]:
     os.environ["CLINICMAIL_DATABASE_URL"] = url
-    from scheduler.context import AppContext
-    from scheduler.onboarding import confirmed
-    from scheduler.settings import load_settings
+    from app.context import AppContext
+    from app.onboarding import confirmed
+    from app.settings import load_settings
     from subscribers.importer import Importer
 
     ctx = AppContext.from_settings(load_settings())
@@ -177,8 +177,8 @@ def send_only(path: str, url: str) -> dict[str, Any]:
     """The sending process: start as the service does (settings, schema check, catalog), then
     one timed tick."""
     os.environ["CLINICMAIL_DATABASE_URL"] = url
-    from scheduler.context import AppContext
-    from scheduler.settings import load_settings
+    from app.context import AppContext
+    from app.settings import load_settings
     from scheduler.tick import make_dispatcher, run_tick
 
     ctx = AppContext.from_settings(load_settings())

@@ -2,8 +2,8 @@
 
 Every exception class in our packages descends from :class:`ClinicmailError`, so the two edges
 that face a person need one ``except`` each: the command line turns one into a single line on
-stderr and exit 1 (``scheduler/cli/errors.py``), the web app into a plain page or a small JSON
-body (``scheduler/errors.py``). Neither ever shows a traceback.
+stderr and exit 1 (``app/cli/errors.py``), the web app into a plain page or a small JSON
+body (``app/errors.py``). Neither ever shows a traceback.
 
 A member also inherits the built-in (or library) exception it has always been, the way
 django-anymail's ``AnymailInvalidAddress(AnymailError, ValueError)`` does, so every existing
@@ -14,8 +14,8 @@ tree (family, then member, then the built-in it keeps)::
 
     ClinicmailError                          (Exception)
     ├── ConfigError       this installation is set up wrongly; an operator fixes it
-    │   ├── SettingsError                    scheduler/settings.py                ValueError
-    │   ├── _Missing                         scheduler/settings.py                ValueError
+    │   ├── SettingsError                    app/settings.py                ValueError
+    │   ├── _Missing                         app/settings.py                ValueError
     │   ├── KeyFileError                     storage/keys.py                      RuntimeError
     │   └── TransportConfigError             scheduler/transports/base.py         ValueError
     │                                        (also a TransportError)
@@ -34,8 +34,8 @@ tree (family, then member, then the built-in it keeps)::
     │   │   ├── NoSuchAccount                staff/accounts.py   (the console: 404)
     │   │   └── AccountConflict              staff/accounts.py   (the console: 409)
     │   ├── WeakPassword                     staff/passwords.py                   ValueError
-    │   ├── BroadcastRefused                 scheduler/broadcasting.py            ValueError
-    │   └── CommandError                     scheduler/cli/errors.py
+    │   ├── BroadcastRefused                 app/broadcasting.py            ValueError
+    │   └── CommandError                     app/cli/errors.py
     ├── Unavailable       a part we depend on is missing or did not answer
     │   ├── DatabaseError                    storage/db.py                        RuntimeError
     │   ├── DnsUnavailable                   deliverability/lookup.py             RuntimeError
@@ -43,7 +43,7 @@ tree (family, then member, then the built-in it keeps)::
     └── RequestRefused    an HTTP request is turned away before it is served
         ├── SignInRequired                   console/auth.py
         ├── Forbidden                        console/auth.py
-        ├── BodyTooLarge                     scheduler/bodylimit.py
+        ├── BodyTooLarge                     app/bodylimit.py
         ├── PasswordsBusy                    staff/passwords.py                   RuntimeError
         └── _NotFound                        console/newsletters.py
 

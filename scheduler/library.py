@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from scheduler.context import AppContext
+from scheduler.runtime import Runtime
 from scheduler.transports import Batch, send_staff_alert
 from storage import kvstate
 from templates.system import render_ops_email
@@ -31,13 +31,13 @@ class BrokenState(kvstate.JsonState):
     campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def broken_now(ctx: AppContext) -> dict[str, list[str]]:
+def broken_now(ctx: Runtime) -> dict[str, list[str]]:
     """Campaign id → its problems (``file:line: what``), as loaded by this process."""
     _ = ctx.catalog
     return {cid: [str(p) for p in problems] for cid, problems in sorted(ctx.broken.items())}
 
 
-def record_broken(ctx: AppContext, now: datetime) -> dict[str, list[str]]:
+def record_broken(ctx: Runtime, now: datetime) -> dict[str, list[str]]:
     """Store the current set of broken campaigns and alert staff about new ones (once each)."""
     broken = broken_now(ctx)
     with ctx.db.begin() as conn:
@@ -66,7 +66,7 @@ def record_broken(ctx: AppContext, now: datetime) -> dict[str, list[str]]:
     return broken
 
 
-def _alert(ctx: AppContext, ids: list[str], broken: dict[str, list[str]]) -> bool:
+def _alert(ctx: Runtime, ids: list[str], broken: dict[str, list[str]]) -> bool:
     """One email to staff naming the campaigns and their problems; True once it is handled."""
     staff = ctx.settings.staff_email
     if not staff:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
 from campaigns import enrollment, goals, ledger
-from campaigns.cadence import OPEN_EVERY_DAY, Cadence, Closures, Slot
+from campaigns.cadence import Cadence, Slot
 from campaigns.ledger import CAMPAIGN
 from campaigns.loader import Catalog
 from campaigns.tables import COMPLETED, LEFT, STOPPED
@@ -53,7 +52,7 @@ class PlanBatch:
     sunset: set[int] = field(default_factory=set)
     # The goal events each person has reached (campaigns.goals): booking steps are skipped.
     goals: dict[int, set[str]] = field(default_factory=dict)
-    # The cadence rule's latest answer (scheduler.upcoming explains a postponement with it).
+    # The cadence rule's latest answer (app.upcoming explains a postponement with it).
     slot: Slot | None = None
 
     def flush(self, conn: Connection, now: datetime) -> None:
@@ -62,15 +61,9 @@ class PlanBatch:
 
 
 class Planner:
-    def __init__(
-        self,
-        catalog: Catalog,
-        default_zone: ZoneInfo,
-        window: str,
-        closures: Closures = OPEN_EVERY_DAY,
-    ) -> None:
+    def __init__(self, catalog: Catalog, cadence: Cadence) -> None:
         self.catalog = catalog
-        self.cadence = Cadence(default_zone, window, closures)
+        self.cadence = cadence
 
     def plan_batch(
         self, conn: Connection, now: datetime, after: tuple[datetime, int] | None

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, delete, update
 
 from engagement.tables import email_events
-from scheduler.settings import Settings
+from scheduler.runtime import ClockSettings
 from scheduler.tables import outbox
 from staff.tables import login_attempts
 
@@ -32,7 +32,7 @@ class Trimmed:
     login_attempts: int
 
 
-def trim(conn: Connection, settings: Settings, now: datetime) -> Trimmed:
+def trim(conn: Connection, settings: ClockSettings, now: datetime) -> Trimmed:
     """Apply the retention settings to what ``now`` has outlived."""
     payloads = conn.execute(
         update(email_events)

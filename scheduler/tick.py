@@ -10,17 +10,16 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, text
 
-from campaigns.cadence import Cadence
 from campaigns.ledger import count_ready
 from engagement.process import apply_pending
 from engagement.tracking import EngagementLinks
 from scheduler.breaker import TransportBreaker
-from scheduler.context import AppContext
 from scheduler.dispatch import Dispatcher, DispatchReport, LinkMaker
 from scheduler.library import broken_now, record_broken
 from scheduler.planner import Planner
 from scheduler.ratelimit import TokenBucket
 from scheduler.reconcile import settle_unknown
+from scheduler.runtime import Runtime
 from scheduler.webhooks import WebhookReport, deliver_due
 
 log = logging.getLogger("clinicmail.tick")
@@ -69,7 +68,7 @@ class TickReport:
         }
 
 
-def make_dispatcher(ctx: AppContext) -> Dispatcher:
+def make_dispatcher(ctx: Runtime) -> Dispatcher:
     s = ctx.settings
     domain = s.from_email.rsplit("@", 1)[-1]
     transport = ctx.transport
@@ -89,12 +88,12 @@ def make_dispatcher(ctx: AppContext) -> Dispatcher:
         list_domain=domain or urlsplit(s.base_url).hostname or "clinicmail.local",
         health=TransportBreaker(ctx.db, transport.name, s.staff_email),
         pacer=TokenBucket(s.send_rate) if s.send_rate > 0 else None,
-        times=Cadence(s.zone, s.send_window, s.closures),
+        times=s.cadence,
     )
 
 
 def run_tick(
-    ctx: AppContext,
+    ctx: Runtime,
     now: datetime,
     *,
     dry_run: bool = False,
@@ -104,9 +103,7 @@ def run_tick(
     :func:`make_dispatcher` with a different option (per-recipient path, an injected clock)."""
     report = TickReport(now=now.isoformat(), dry_run=dry_run)
     ctx.refresh_content()  # content activated in the console since the last tick
-    planner = Planner(
-        ctx.catalog, ctx.settings.zone, ctx.settings.send_window, ctx.settings.closures
-    )
+    planner = Planner(ctx.catalog, ctx.settings.cadence)
     if dispatcher is None and not dry_run:
         dispatcher = make_dispatcher(ctx)
     if dry_run:
@@ -150,7 +147,7 @@ def run_tick(
 ANALYZE_AFTER = 5_000
 
 
-def _refresh_statistics(ctx: AppContext, report: TickReport) -> None:
+def _refresh_statistics(ctx: Runtime, report: TickReport) -> None:
     if ctx.db.dialect != "postgresql" or report.planned + report.postponed < ANALYZE_AFTER:
         return
     with ctx.db.begin() as conn:

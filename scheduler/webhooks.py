@@ -19,7 +19,7 @@ import httpx
 from standardwebhooks import Webhook
 
 from outgoing import queue
-from scheduler.context import AppContext
+from scheduler.runtime import Runtime
 from scheduler.transports import Batch, send_staff_alert
 from templates.system import render_ops_email
 
@@ -49,7 +49,7 @@ def signed_headers(secret: str, event_id: str, body: str, at: datetime) -> dict[
 
 
 def deliver_due(
-    ctx: AppContext, now: datetime, *, client: httpx.Client | None = None
+    ctx: Runtime, now: datetime, *, client: httpx.Client | None = None
 ) -> WebhookReport:
     """One pass over what is due by ``now`` (the tick's time; the signature's timestamp is the
     wall clock when the request leaves)."""
@@ -100,7 +100,7 @@ def _post(http: httpx.Client, item: queue.Due) -> tuple[int | None, str]:
     return answer.status_code, "" if answer.is_success else f"HTTP {answer.status_code}"
 
 
-def alert_staff(ctx: AppContext, endpoint: queue.Endpoint) -> None:
+def alert_staff(ctx: Runtime, endpoint: queue.Endpoint) -> None:
     """Tell staff that ``endpoint`` was switched off (through the one staff-alert path)."""
     staff = ctx.settings.staff_email
     if not staff:

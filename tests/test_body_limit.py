@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from scheduler.app import BODY_LIMIT, BODY_LIMITS
-from scheduler.bodylimit import BodyLimit
+from app.bodylimit import BodyLimit
+from app.http import BODY_LIMIT, BODY_LIMITS
 from tests.support.app import app_for
 from tests.support.cli import CLI
 

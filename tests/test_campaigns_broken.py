@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scheduler.context import AppContext
-from scheduler.settings import load_settings
+from app.context import AppContext
+from app.settings import load_settings
 from tests.support.cli import CLI, write_csv
 from tests.support.outbox import messages, text_part
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from scheduler.context import AppContext
-from scheduler.settings import load_settings
+from app.context import AppContext
+from app.settings import load_settings
 from subscribers.activity import NOTHING, activity_of
 from subscribers.segments import Facts, compile_rule, parse_rule
 from subscribers.tables import subscriber_activity, subscribers

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.cli.output import clean
+from app.cli.output import clean
 from tests.support.cli import CLI, write_csv
 
 MONDAY_10_LONDON = "2026-11-23T10:00:00Z"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-import scheduler.cli
-from scheduler.cli import cli
+import app.cli
+from app.cli import cli
 
-PACKAGE = Path(scheduler.cli.__file__).parent
+PACKAGE = Path(app.cli.__file__).parent
 
 
 def _imports(path: Path) -> list[tuple[str, str]]:

@@ -111,8 +111,8 @@ def test_a_fresh_install_sends_no_campaign_email_until_a_clinician_approves(
 
 
 def test_a_clinician_never_approves_their_own_edit(cli: CLI, db_url: str) -> None:
-    from scheduler.context import AppContext
-    from scheduler.settings import load_settings
+    from app.context import AppContext
+    from app.settings import load_settings
 
     add_user(cli, CLEO, "clinician")
     add_user(cli, CORA, "clinician")

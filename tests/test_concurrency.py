@@ -18,9 +18,9 @@ from pathlib import Path
 from pytest_httpserver import HTTPServer
 from sqlalchemy import insert, select
 
+from app.context import AppContext
+from app.settings import load_settings
 from campaigns.ledger import PENDING, sends
-from scheduler.context import AppContext
-from scheduler.settings import load_settings
 from subscribers.tables import subscribers
 from tests.support.approval import approve_library
 from tests.support.cli import CLI

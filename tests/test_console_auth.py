@@ -283,7 +283,7 @@ def test_audit_log_is_append_only(console: Console, db_url: str) -> None:
 
 
 def test_housekeeping_purges_expired_sessions(console: Console) -> None:
-    from scheduler.service import housekeeping_job
+    from app.service import housekeeping_job
 
     console.signed_in("marketing")
     housekeeping_job(console.ctx)

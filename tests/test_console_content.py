@@ -48,8 +48,8 @@ def test_init_seeds_the_library_as_active_unreviewed_versions(cli: CLI, db_url: 
 
 
 def test_workflow_rules(cli: CLI, db_url: str) -> None:
-    from scheduler.context import AppContext
-    from scheduler.settings import load_settings
+    from app.context import AppContext
+    from app.settings import load_settings
 
     assert cli("init").code == 0
     ctx = AppContext.from_settings(load_settings())
@@ -110,8 +110,8 @@ def test_workflow_rules(cli: CLI, db_url: str) -> None:
 
 
 def test_bundled_content_is_cleared_by_one_clinician_review(cli: CLI) -> None:
-    from scheduler.context import AppContext
-    from scheduler.settings import load_settings
+    from app.context import AppContext
+    from app.settings import load_settings
 
     assert cli("init").code == 0
     ctx = AppContext.from_settings(load_settings())
@@ -174,8 +174,8 @@ def test_import_and_export_round_trip(cli: CLI, tmp_path: Path, db_url: str) -> 
 
 def test_the_ledger_can_tell_which_version_was_sent(cli: CLI, tmp_path: Path, db_url: str) -> None:
     """Every campaign email is rendered from an active version whose id the catalog carries."""
-    from scheduler.context import AppContext
-    from scheduler.settings import load_settings
+    from app.context import AppContext
+    from app.settings import load_settings
 
     assert cli("init").code == 0
     ctx = AppContext.from_settings(load_settings())

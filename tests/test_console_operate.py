@@ -294,9 +294,9 @@ def test_outbox_list_sandboxed_message_and_raw_mime(console: Console, tmp_path: 
 
 
 def test_effective_settings_hide_secrets(console: Console) -> None:
-    from scheduler.console_services import effective_settings
-    from scheduler.context import AppContext
-    from scheduler.settings import load_settings
+    from app.console_services import effective_settings
+    from app.context import AppContext
+    from app.settings import load_settings
 
     console.cli.env("CLINICMAIL_SECRET_KEY", "a-very-secret-signing-key-of-32-characters-or-more")
     console.cli.env("CLINICMAIL_TRANSPORT", "smtp")

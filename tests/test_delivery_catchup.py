@@ -1,5 +1,5 @@
 """Catch-up after downtime: the real APScheduler BackgroundScheduler from
-``scheduler.service.make_scheduler`` under a controlled clock (time-machine). Three hours without
+``app.service.make_scheduler`` under a controlled clock (time-machine). Three hours without
 processing leave 180 missed minute-ticks; one coalesced pass runs, and it respects every
 subscriber's send window: whoever is asleep at restart time is postponed, not mailed at night."""
 
@@ -14,9 +14,9 @@ import time_machine
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 from sqlalchemy import select
 
-from scheduler.context import AppContext
-from scheduler.service import TICK_SECONDS, make_scheduler
-from scheduler.settings import load_settings
+from app.context import AppContext
+from app.service import TICK_SECONDS, make_scheduler
+from app.settings import load_settings
 from scheduler.tables import outbox
 from tests.support.cli import CLI, write_csv
 

@@ -31,10 +31,10 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from werkzeug import Request, Response
 
+from app.context import AppContext
+from app.http import create_app
+from app.settings import load_settings
 from campaigns.ledger import sends
-from scheduler.app import create_app
-from scheduler.context import AppContext
-from scheduler.settings import load_settings
 from tests.support.approval import approve_library
 from tests.support.cli import CLI
 from tests.support.delivery import import_people

@@ -17,10 +17,10 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from werkzeug import Request, Response
 
+from app.context import AppContext
+from app.settings import load_settings
 from campaigns.ledger import sends
 from scheduler.breaker import TransportBreaker
-from scheduler.context import AppContext
-from scheduler.settings import load_settings
 from scheduler.tick import TickReport, make_dispatcher, run_tick
 from storage import Database
 from tests.support.approval import approve_library

@@ -11,8 +11,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
+from app.context import AppContext
 from campaigns.ledger import sends
-from scheduler.context import AppContext
 from staff import audit
 from tests.support.app import app_for, person
 from tests.support.approval import approve_library

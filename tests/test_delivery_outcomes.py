@@ -234,8 +234,8 @@ def test_a_header_the_email_library_refuses_is_rejected_and_nothing_is_stored(
 ) -> None:
     """The issue's newsletter with a line break in its subject: refused by the email library at
     send time, so this message is REJECTED (never ``unknown``, never stored half-way)."""
-    from scheduler.context import AppContext
-    from scheduler.settings import load_settings
+    from app.context import AppContext
+    from app.settings import load_settings
     from scheduler.transports.base import Batch, Envelope
     from scheduler.transports.outbox import OutboxTransport, newest
     from templates import Rendered

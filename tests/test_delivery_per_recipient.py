@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pytest_httpserver import HTTPServer
 
-from scheduler.context import AppContext
-from scheduler.settings import load_settings
+from app.context import AppContext
+from app.settings import load_settings
 from scheduler.tick import make_dispatcher, run_tick
 from tests.support.approval import approve_library
 from tests.support.cli import CLI

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
-from scheduler.context import AppContext
+from app.context import AppContext
+from app.settings import load_settings
 from scheduler.ratelimit import TokenBucket
-from scheduler.settings import load_settings
 from scheduler.tick import make_dispatcher, run_tick
 from tests.support.approval import approve_library
 from tests.support.cli import CLI, assert_one_line_error

@@ -10,10 +10,10 @@ from dataclasses import replace
 
 import pytest
 
+from app.settings import contrast_with_white
 from campaigns import BUNDLED_LIBRARY
 from campaigns.loader import load_catalog
 from campaigns.rendering import render_variant
-from scheduler.settings import contrast_with_white
 from subscribers.segments import Facts
 from templates import ClinicInfo, Renderer, fill
 from templates.tracking import track

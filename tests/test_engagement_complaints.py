@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from app.context import AppContext
+from app.listhealth import housekeeping
+from app.settings import load_settings
 from campaigns.ledger import CAMPAIGN, SYSTEM, sends
 from engagement import complaints
 from engagement.complaints import ALERT, PAUSE, DayFigures
-from scheduler.context import AppContext
-from scheduler.listhealth import housekeeping
-from scheduler.settings import load_settings
 from storage import Database
 from subscribers.tables import subscribers
 from tests.support.app import app_for

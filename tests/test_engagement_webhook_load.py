@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from app.context import AppContext
+from app.http import create_app
+from app.settings import load_settings
 from engagement.process import apply_pending
 from engagement.tables import email_events
-from scheduler.app import create_app
-from scheduler.context import AppContext
-from scheduler.settings import load_settings
 from subscribers.tables import subscriber_activity, subscribers
 from tests.support.cli import CLI
 from tests.support.serve import real_server

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from scheduler.logs import configure, redact_text
+from app.logs import configure, redact_text
 from tests.support.app import app_for, link_in
 from tests.support.cli import CLI, write_csv
 from tests.support.outbox import messages

@@ -84,8 +84,8 @@ def test_every_class_sits_in_a_family() -> None:
         ("campaigns.versions.VersionError", ValueError),
         ("engagement.ingest.BadBatch", ValueError),
         ("staff.passwords.WeakPassword", ValueError),
-        ("scheduler.settings.SettingsError", ValueError),
-        ("scheduler.broadcasting.BroadcastRefused", ValueError),
+        ("app.settings.SettingsError", ValueError),
+        ("app.broadcasting.BroadcastRefused", ValueError),
         ("scheduler.transports.base.TransportConfigError", ValueError),
     ],
 )

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from scheduler.context import AppContext
-from scheduler.settings import load_settings
+from app.context import AppContext
+from app.settings import load_settings
 from storage import Database
 from storage.keys import CHECK_ROW, DEFAULT_FILE, LEGACY_SIGNING_ROW
 from storage.schema import kv

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select
 
+from app.context import AppContext
+from app.settings import load_settings
 from campaigns import ledger
 from campaigns.ledger import CAMPAIGN, SYSTEM, SYSTEM_CAMPAIGN, Status, sends
-from scheduler.context import AppContext
-from scheduler.settings import load_settings
 from scheduler.tick import run_tick
 from subscribers.tables import subscribers
 from tests.support.cli import CLI, write_csv

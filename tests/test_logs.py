@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from scheduler.logs import configure
+from app.logs import configure
 from tests.support.cli import CLI
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import time_machine
 from prometheus_client.parser import text_string_to_metric_families
 
-from scheduler.app import create_app
-from scheduler.context import AppContext
-from scheduler.service import tick_job
-from scheduler.settings import load_settings
+from app.context import AppContext
+from app.http import create_app
+from app.service import tick_job
+from app.settings import load_settings
 from tests.support.app import web
 from tests.support.cli import CLI, write_csv
 

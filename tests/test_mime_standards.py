@@ -26,6 +26,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from app.context import AppContext
+from app.listhealth import deliver_complaint_alerts
+from app.settings import load_settings
 from campaigns import ledger as sends_ledger
 from campaigns.ledger import CAMPAIGN, SYSTEM, SYSTEM_CAMPAIGN, sends
 from campaigns.loader import Problem
@@ -34,10 +37,7 @@ from engagement import complaints
 from outgoing import queue as webhook_queue
 from scheduler import setaside
 from scheduler.breaker import BreakerState, TransportBreaker
-from scheduler.context import AppContext
 from scheduler.library import record_broken
-from scheduler.listhealth import deliver_complaint_alerts
-from scheduler.settings import load_settings
 from scheduler.tables import outbox
 from scheduler.tick import make_dispatcher, run_tick
 from scheduler.webhooks import alert_staff

@@ -11,10 +11,10 @@ from pathlib import Path
 import time_machine
 from sqlalchemy import func, insert, select
 
+from app.context import AppContext
+from app.service import housekeeping_job
+from app.settings import load_settings
 from engagement.tables import email_events
-from scheduler.context import AppContext
-from scheduler.service import housekeeping_job
-from scheduler.settings import load_settings
 from scheduler.tables import outbox
 from staff.tables import login_attempts
 from storage import utcnow

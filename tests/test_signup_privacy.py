@@ -15,10 +15,10 @@ import httpx
 import pytest
 from sqlalchemy import Connection, func, select
 
+from app.context import AppContext
+from app.http import create_app
+from app.settings import load_settings
 from campaigns.ledger import sends
-from scheduler.app import create_app
-from scheduler.context import AppContext
-from scheduler.settings import load_settings
 from storage import utcnow
 from subscribers import store
 from subscribers.tables import signup_requests, subscribers

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from scheduler.app import create_app
-from scheduler.context import AppContext
-from scheduler.settings import load_settings
+from app.context import AppContext
+from app.http import create_app
+from app.settings import load_settings
 from storage import utcnow
 from subscribers import store
 from subscribers.privacy import erase

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.logs import configure
-from scheduler.service import base_url_problem
+from app.logs import configure
+from app.service import base_url_problem
 from tests.support.cli import CLI, assert_one_line_error
 from tests.support.serve import EXE, free_port, serve_env, spawn_web, wait_healthy
 

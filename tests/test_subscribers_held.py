@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from scheduler.context import AppContext
+from app.context import AppContext
 from storage import utcnow
 from subscribers import store
 from subscribers.tables import consent_events, signup_requests, subscriber_symptoms

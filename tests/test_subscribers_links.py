@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from app.context import AppContext
 from campaigns import ledger as send_ledger
 from campaigns.ledger import CAMPAIGN
-from scheduler.context import AppContext
 from subscribers.tables import consent_events, subscriber_symptoms, subscribers
 from subscribers.tokens import Tokens
 from tests.support.app import app_for, ledger, link_in, person

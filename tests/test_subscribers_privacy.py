@@ -343,7 +343,7 @@ def test_erase_vacuums_the_touched_tables_on_postgres(
 
 
 def test_expired_signups_take_their_stored_events_with_them(cli: CLI, tmp_path: Path) -> None:
-    from scheduler.privacy import drop_events
+    from app.privacy import drop_events
 
     now = datetime.now(UTC)
     with app_for(cli) as (client, ctx):

@@ -27,7 +27,7 @@ ANN = {
 
 
 def _counts(ctx: object) -> tuple[int, int, int]:
-    from scheduler.context import AppContext
+    from app.context import AppContext
 
     assert isinstance(ctx, AppContext)
     with ctx.db.begin() as conn:

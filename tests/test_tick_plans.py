@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, event, insert, select, text
 
+from app.context import AppContext
+from app.settings import load_settings
 from campaigns.ledger import SENT, UNKNOWN, sends
 from campaigns.tables import ACTIVE, COMPLETED, enrollments
 from engagement.tables import email_events
-from scheduler.context import AppContext
-from scheduler.settings import load_settings
 from scheduler.tick import run_tick
 from storage.schema import metadata
 from subscribers.tables import subscribers

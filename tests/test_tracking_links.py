@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from app.settings import load_settings
 from engagement.tables import tracked_links
 from engagement.tracking import store_links
-from scheduler.settings import load_settings
 from storage import utcnow
 from subscribers.activity import NOTHING, activity_of
 from subscribers.segments import Facts, compile_rule, parse_rule
@@ -60,7 +60,7 @@ def _stats(cli: CLI) -> dict[str, Any]:
 
 def _who_matches(cli: CLI, rule: dict[str, str]) -> tuple[set[str], set[str]]:
     """The people a rule selects, in SQL and in Python (they must agree)."""
-    from scheduler.context import AppContext
+    from app.context import AppContext
 
     parsed = parse_rule(rule)
     ctx = AppContext.from_settings(load_settings())

@@ -8,9 +8,9 @@ import warnings
 import pytest
 from sqlalchemy import select
 
-from scheduler.app import create_app
-from scheduler.context import AppContext
-from scheduler.settings import load_settings
+from app.context import AppContext
+from app.http import create_app
+from app.settings import load_settings
 from subscribers.tables import consent_events
 from tests.support.cli import CLI
 

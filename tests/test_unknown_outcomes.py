@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from scheduler.app import create_app
-from scheduler.context import AppContext
-from scheduler.settings import load_settings
+from app.context import AppContext
+from app.http import create_app
+from app.settings import load_settings
 from tests.support.approval import approve_library
 from tests.support.cli import CLI, write_csv
 from tests.support.sendgrid import use_sendgrid

@@ -11,10 +11,10 @@ from email.message import Message
 
 from sqlalchemy import select
 
+from app.context import AppContext
+from app.http import create_app
+from app.settings import load_settings
 from campaigns.ledger import sends
-from scheduler.app import create_app
-from scheduler.context import AppContext
-from scheduler.settings import load_settings
 from subscribers.tables import subscribers
 from tests.support.cli import CLI
 from tests.support.outbox import text_part

@@ -77,7 +77,7 @@ class CLI:
             self("init")
 
     def _run(self, *args: str) -> Run:
-        from scheduler.cli import main
+        from app.cli import main
 
         out, err = io.StringIO(), io.StringIO()
         old_argv = sys.argv

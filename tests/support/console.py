@@ -73,9 +73,9 @@ def csrf_in(html: str) -> str:
 
 
 def make_console(cli: CLI, base_url: str = "http://testserver") -> Console:
-    from scheduler.app import create_app
-    from scheduler.context import AppContext
-    from scheduler.settings import load_settings
+    from app.context import AppContext
+    from app.http import create_app
+    from app.settings import load_settings
 
     cli.env("CLINICMAIL_BASE_URL", base_url)
     assert cli("init").code == 0

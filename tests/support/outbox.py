@@ -8,7 +8,7 @@ from email.message import Message
 
 from sqlalchemy import select
 
-from scheduler.context import AppContext
+from app.context import AppContext
 from scheduler.tables import outbox
 
 with warnings.catch_warnings():

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from app.context import AppContext
 from campaigns.ledger import sends
 from engagement.tables import email_events
-from scheduler.context import AppContext
 from tests.support.approval import approve_library
 from tests.support.cli import CLI, write_csv
 

@@ -1,0 +1,151 @@
+"""The composition root: builds the parts once from :class:`Settings` and hands them around."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from app.metrics import TickMetrics, make_registry
+from app.settings import Settings, secret_keys
+from campaigns import BUNDLED_LIBRARY, content
+from campaigns.broadcasts import BroadcastSource
+from campaigns.loader import Catalog, Problem
+from scheduler.transports import Transport
+from storage import Database
+from subscribers.tokens import Tokens
+from templates import ClinicInfo, Renderer
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    _transport: Transport | None = field(default=None, repr=False)
+    _content_generation: str = field(default="", repr=False)
+    # Campaigns set aside because their files have problems (scheduler.library), by id.
+    broken: dict[str, list[Problem]] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AppContext:
+        return cls(
+            settings=settings,
+            db=Database(
+                settings.database_url,
+                key_file=settings.secret_key_file,
+                data_dir=settings.data_dir,
+            ),
+        )
+
+    @cached_property
+    def clinic(self) -> ClinicInfo:
+        s = self.settings
+        return ClinicInfo(
+            name=s.clinic_name,
+            address=s.clinic_address,
+            from_email=s.from_email,
+            booking_url=s.booking_link,
+            base_url=s.base_url,
+            emergency_number=s.emergency_number,
+            urgent_advice=s.urgent_advice,
+            family_doctor=s.family_doctor,
+            logo_url=s.logo_url,
+            brand_colour=s.brand_colour,
+        )
+
+    @cached_property
+    def metrics(self) -> tuple[CollectorRegistry, TickMetrics]:
+        """Prometheus registry for ``GET /metrics`` and the tick counters (one per context)."""
+        return make_registry(self.db)
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        return Renderer(self.clinic)
+
+    @property
+    def campaigns_dir(self) -> Path:
+        return Path(self.settings.campaigns_dir) if self.settings.campaigns_dir else BUNDLED_LIBRARY
+
+    @property
+    def requires_approval(self) -> bool:
+        """True when the transport reaches patients (sendgrid, smtp): campaign content and
+        newsletters go out only once a clinician of this installation approved them."""
+        return self.settings.transport != "outbox"
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """The active content versions in the database (the library folder seeds campaigns the
+        database has not seen; see campaigns.content). A campaign that cannot be built is set
+        aside (paused) so every other one keeps sending; see scheduler.library."""
+        catalog, self._content_generation, self.broken = content.load(
+            self.db, self.campaigns_dir, self.renderer, require_approval=self.requires_approval
+        )
+        catalog.stored = BroadcastSource(self.db)  # one-off broadcasts live in the database
+        return catalog
+
+    def refresh_content(self) -> bool:
+        """Reload the catalog in place when content was activated or retired since it was
+        loaded (by the console or another process); True when it changed."""
+        if "catalog" not in self.__dict__:
+            return False
+        if content.current_generation(self.db) == self._content_generation:
+            return False
+        fresh, self._content_generation, self.broken = content.load(
+            self.db, self.campaigns_dir, self.renderer, require_approval=self.requires_approval
+        )
+        self.catalog.campaigns = fresh.campaigns  # everyone holding the catalog sees it
+        return True
+
+    @cached_property
+    def signing_keys(self) -> list[str]:
+        """Signing keys: CLINICMAIL_SECRET_KEY (comma-separated, newest last, for rotation),
+        else the ones in the installation's key file (storage.keys; ``clinicmail keys rotate``)."""
+        s = self.settings.secret_key
+        if s is not None and s.get_secret_value().strip():
+            return secret_keys(s)
+        return self.db.keys().secrets
+
+    @cached_property
+    def tokens(self) -> Tokens:
+        """Signs every link: unsubscribe, preferences, confirmation, tracked links, the open
+        pixel and check-ins (a salt per purpose)."""
+        return Tokens(self.signing_keys)
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = self.make_transport()
+        return self._transport
+
+    def make_transport(self) -> Transport:
+        """A new transport of the configured kind (:attr:`transport` is the shared one)."""
+        s = self.settings
+        if s.transport == "sendgrid":
+            from scheduler.transports.sendgrid import SendGridTransport
+
+            assert s.sendgrid_api_key is not None  # guaranteed by Settings
+            return SendGridTransport(
+                s.sendgrid_api_key.get_secret_value(),
+                host=s.sendgrid_host,
+                timeout=s.sendgrid_timeout,
+            )
+        if s.transport == "smtp":
+            from scheduler.transports.smtp import SMTPTransport
+
+            assert s.smtp_url is not None
+            return SMTPTransport(s.smtp_url.get_secret_value())
+        from scheduler.transports.outbox import OutboxTransport
+
+        return OutboxTransport(self.db)
+
+    def link(self, purpose: str, public_id: str, send_id: str | None = None) -> str:
+        """``send_id``: the email the link is in, for unsubscribe and preference links."""
+        token = self.tokens.make(purpose, public_id, send_id)  # type: ignore[arg-type]
+        return f"{self.settings.base_url}/{purpose}/{token}"
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        self.db.dispose()
