@@ -98,10 +98,7 @@ def provider_findings(settings: Settings) -> list[Finding]:
 
 
 def _sendgrid_key(settings: Settings) -> Finding:
-    from python_http_client import exceptions as sg_errors
-
     from scheduler.transports.sendgrid import SendGridTransport
-    from scheduler.transports.verdicts import sendgrid_verdict
 
     assert settings.sendgrid_api_key is not None
     transport = SendGridTransport(
@@ -111,16 +108,6 @@ def _sendgrid_key(settings: Settings) -> Finding:
     )
     try:
         scopes = transport.scopes()
-    except sg_errors.HTTPError as exc:
-        verdict, _ = sendgrid_verdict(int(exc.status_code), exc.body)
-        fix = verdict.fix or "check SENDGRID_API_KEY and CLINICMAIL_SENDGRID_HOST"
-        return Finding(
-            "provider.key",
-            "fail",
-            f"SendGrid refused the API key when asked for its permissions ({verdict.reason})",
-            "every send would be refused: nothing would go out",
-            fix,
-        )
     except Exception as exc:  # the network, DNS, TLS: say so, never a traceback
         return Finding(
             "provider.key",
@@ -128,6 +115,15 @@ def _sendgrid_key(settings: Settings) -> Finding:
             f"SendGrid could not be reached to check the API key ({type(exc).__name__})",
             "nothing can be sent until the provider answers",
             "check the network and CLINICMAIL_SENDGRID_HOST",
+        )
+    if not isinstance(scopes, list):  # refused: what the answer means
+        fix = scopes.fix or "check SENDGRID_API_KEY and CLINICMAIL_SENDGRID_HOST"
+        return Finding(
+            "provider.key",
+            "fail",
+            f"SendGrid refused the API key when asked for its permissions ({scopes.reason})",
+            "every send would be refused: nothing would go out",
+            fix,
         )
     if "mail.send" not in scopes:
         return Finding(

@@ -220,17 +220,12 @@ class Settings(BaseSettings):
     def _public_key(cls, v: str | None) -> str | None:
         if not v or not v.strip():
             return None
-        from sendgrid.helpers.eventwebhook import EventWebhook
+        from engagement.signature import usable_public_key
 
-        text = v.strip()
-        if text.startswith("-----BEGIN"):  # a full PEM block is fine too
-            text = "".join(line for line in text.splitlines() if not line.startswith("-----"))
-        try:
-            EventWebhook().convert_public_key_to_ecdsa(text)
-        except Exception:
+        if not usable_public_key(v):
             raise ValueError(
                 "is not a usable public key (paste the base64 key from SendGrid's Event Webhook settings)"
-            ) from None
+            )
         return v.strip()
 
     @field_validator("secret_key")

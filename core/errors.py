@@ -10,42 +10,8 @@ django-anymail's ``AnymailInvalidAddress(AnymailError, ValueError)`` does, so ev
 ``except ValueError`` keeps catching what it caught. Errors from libraries (SQLAlchemy,
 pydantic's ``ValidationError``, the SendGrid client's HTTP errors, ``smtplib``) are turned into
 one of ours where they enter: the database layer, the settings loader, the transports. The
-tree (family, then member, then the built-in it keeps)::
-
-    ClinicmailError                          (Exception)
-    ├── ConfigError       this installation is set up wrongly; an operator fixes it
-    │   ├── SettingsError                    app/settings.py                ValueError
-    │   ├── _Missing                         app/settings.py                ValueError
-    │   ├── KeyFileError                     storage/keys.py                      RuntimeError
-    │   └── TransportConfigError             scheduler/transports/base.py         ValueError
-    │                                        (also a TransportError)
-    ├── InputError        what a person, a file or a request gave us cannot be used
-    │   ├── InvalidAddress                   subscribers/addresses.py             ValueError
-    │   ├── ImportFileError                  subscribers/importer.py              ValueError
-    │   ├── TemplateProblem                  templates/render.py                  ValueError
-    │   ├── TooMuchWork                      templates/render.py   jinja2's SecurityError
-    │   ├── CatalogError                     campaigns/loader.py                  ValueError
-    │   ├── AuthoringError                   campaigns/authoring.py               ValueError
-    │   ├── NewsletterError                  campaigns/newsletters.py             ValueError
-    │   ├── VersionError                     campaigns/versions.py                ValueError
-    │   ├── BadBatch                         engagement/ingest.py                 ValueError
-    │   ├── ChartError                       engagement/chart.py                  ValueError
-    │   ├── AccountError                     staff/accounts.py                    ValueError
-    │   │   ├── NoSuchAccount                staff/accounts.py   (the console: 404)
-    │   │   └── AccountConflict              staff/accounts.py   (the console: 409)
-    │   ├── WeakPassword                     staff/passwords.py                   ValueError
-    │   ├── BroadcastRefused                 app/broadcasting.py            ValueError
-    │   └── CommandError                     app/cli/errors.py
-    ├── Unavailable       a part we depend on is missing or did not answer
-    │   ├── DatabaseError                    storage/db.py                        RuntimeError
-    │   ├── DnsUnavailable                   deliverability/lookup.py             RuntimeError
-    │   └── TransportError                   scheduler/transports/base.py
-    └── RequestRefused    an HTTP request is turned away before it is served
-        ├── SignInRequired                   console/auth.py
-        ├── Forbidden                        console/auth.py
-        ├── BodyTooLarge                     app/bodylimit.py
-        ├── PasswordsBusy                    staff/passwords.py                   RuntimeError
-        └── _NotFound                        console/newsletters.py
+whole tree, drawn from the code (``scripts/error_tree.py``) and checked by the tests, is in
+docs/architecture.md.
 
 This package is the bottom layer: it imports nothing of ours, and every package may import it.
 """

@@ -4,55 +4,17 @@ the user of the command line as one clean line with a non-zero exit."""
 from __future__ import annotations
 
 import importlib
-import inspect
-import pkgutil
-from types import ModuleType
 
 import pytest
 
 from core.errors import ClinicmailError, ConfigError, InputError, RequestRefused, Unavailable
+from scripts import error_tree
 from subscribers.addresses import InvalidAddress, normalize
 from tests.support.cli import CLI
 
-PACKAGES = (
-    "core",
-    "storage",
-    "templates",
-    "subscribers",
-    "campaigns",
-    "engagement",
-    "staff",
-    "console",
-    "deliverability",
-    "scheduler",
-)
-
-
-def _modules() -> list[ModuleType]:
-    found = []
-    for name in PACKAGES:
-        package = importlib.import_module(name)
-        found.append(package)
-        for info in pkgutil.walk_packages(package.__path__, f"{name}."):
-            if ".migrations" in info.name:  # Alembic scripts run only inside Alembic
-                continue
-            found.append(importlib.import_module(info.name))
-    return found
-
-
-def _exception_classes() -> list[type[BaseException]]:
-    return [
-        obj
-        for module in _modules()
-        for obj in vars(module).values()
-        if inspect.isclass(obj)
-        and issubclass(obj, BaseException)
-        and obj.__module__ == module.__name__
-    ]
-
 
 def test_every_exception_class_of_ours_descends_from_clinicmail_error() -> None:
-    classes = _exception_classes()
+    classes = error_tree.exception_classes()
     assert len(classes) >= 25  # the walk really reached the packages
     strays = [
         f"{c.__module__}.{c.__qualname__}" for c in classes if not issubclass(c, ClinicmailError)
@@ -60,12 +22,19 @@ def test_every_exception_class_of_ours_descends_from_clinicmail_error() -> None:
     assert strays == []
 
 
+def test_the_drawn_tree_is_the_code_s() -> None:
+    """docs/architecture.md draws the tree; a class added, moved or re-parented without
+    ``python scripts/error_tree.py --write`` fails here."""
+    text = error_tree.DRAWING.read_text(encoding="utf-8")
+    assert error_tree.drawn(text) == error_tree.draw()
+
+
 def test_every_class_sits_in_a_family() -> None:
     families = (ConfigError, InputError, Unavailable, RequestRefused)
     roots = {ClinicmailError, *families}
     loose = [
         c.__qualname__
-        for c in _exception_classes()
+        for c in error_tree.exception_classes()
         if c not in roots and not issubclass(c, families)
     ]
     assert loose == []

@@ -14,8 +14,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import create_engine, func, select
 
+from engagement.signature import TIMESTAMP_HEADER
 from engagement.tables import email_events
-from engagement.webhook import TIMESTAMP_HEADER, sendgrid_router
+from engagement.webhook import sendgrid_router
 from storage import Database
 from tests.support.backends import BACKENDS
 from tests.support.http_edge import post_declaring

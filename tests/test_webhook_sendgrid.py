@@ -15,8 +15,9 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from campaigns.tables import enrollments
+from engagement.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from engagement.tables import email_events
-from engagement.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sendgrid_router
+from engagement.webhook import sendgrid_router
 from storage import Database
 from subscribers import store
 from subscribers.tables import subscribers

@@ -143,10 +143,14 @@ class SendGridTransport(Transport):
         verdict, per_recipient = sendgrid_verdict(status)
         return verdict, per_recipient, message_id
 
-    def scopes(self) -> list[str]:
-        """``GET /v3/scopes``: the key's permissions; authenticated and free of side effects
-        (``clinicmail doctor``). Raises :class:`python_http_client.exceptions.HTTPError`."""
-        response = self.client.client.scopes.get(timeout=self.timeout)
+    def scopes(self) -> list[str] | Verdict:
+        """``GET /v3/scopes``: the key's permissions, or what SendGrid's refusal means;
+        authenticated and free of side effects (``clinicmail doctor``). The network failing
+        raises as it found it (the caller says it could not reach SendGrid)."""
+        try:
+            response = self.client.client.scopes.get(timeout=self.timeout)
+        except sg_errors.HTTPError as exc:
+            return sendgrid_verdict(int(exc.status_code), exc.body)[0]
         data = orjson.loads(response.body or b"{}")
         scopes = data.get("scopes") if isinstance(data, dict) else None
         return [str(s) for s in scopes] if isinstance(scopes, list) else []

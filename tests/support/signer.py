@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from engagement.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from engagement.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 with warnings.catch_warnings():
     # Starlette asks for its `httpx2` fork; the `httpx` we have works the same for tests.
