@@ -125,6 +125,7 @@ def submit_for_review(ctx: AppContext, req: BroadcastRequest, now: datetime) -> 
                 editor_id=None,
                 editor=audit.CLI_ACTOR,
                 now=now,
+                renderer=ctx.renderer,
                 sources=req.sources,
                 audit=write,
             )
@@ -138,6 +139,7 @@ def submit_for_review(ctx: AppContext, req: BroadcastRequest, now: datetime) -> 
                 actor=CLI,
                 now=now,
                 audit=write,
+                renderer=ctx.renderer,
                 detail={"from": req.source_name},
             )
             nl.set_sources(conn, letter, req.sources)

@@ -9,6 +9,7 @@ import tracemalloc
 import pytest
 from sqlalchemy import update
 
+from campaigns import newsletters as nl
 from campaigns import versions
 from tests.support.cli import CLI
 from tests.support.console import make_console
@@ -90,5 +91,38 @@ def test_both_previews_show_findings_and_saving_refuses_them(sqlite_cli: CLI) ->
             assert opened.status_code == 200, url
             assert "longer than" in opened.text, url
             assert peak < 64 * 2**20, (url, peak)  # rendered, it would be 600 MB
+    finally:
+        console.ctx.close()
+
+
+@pytest.mark.real_clock
+def test_a_newsletter_with_a_template_bomb_is_not_saved(sqlite_cli: CLI) -> None:
+    """Creating or saving a newsletter runs the same bounded check: 422 with the text kept and
+    the finding shown, nothing stored."""
+    console = make_console(sqlite_cli)
+    try:
+        marketing, csrf = console.signed_in("marketing")
+        form = {
+            "slug": "news",
+            "subject": "News",
+            "preheader": "News",
+            "local_at": "2026-12-10T10:00",
+            "csrf_token": csrf,
+        }
+        bomb = f"Hello,\n\n{MISTAKES[-1]}\n"
+        refused = marketing.post("/admin/newsletters", data={**form, "body": bomb})
+        assert refused.status_code == 422
+        assert "Not saved: line" in refused.text and "longer than" in refused.text
+        assert "[[(&#39;x&#39; * 10000)] * 10000] * 6" in refused.text  # the text is kept
+        with console.ctx.db.begin() as conn:
+            assert nl.by_slug(conn, "news") is None
+        made = marketing.post("/admin/newsletters", data={**form, "body": "Hello,\n\nNews.\n"})
+        assert made.status_code == 303
+        saved = marketing.post(made.headers["location"], data={**form, "body": bomb})
+        assert saved.status_code == 422
+        assert "Not saved: line" in saved.text and 'data-finding="error"' in saved.text
+        with console.ctx.db.begin() as conn:
+            stored = nl.by_slug(conn, "news")
+        assert stored is not None and stored.body.strip() == "Hello,\n\nNews."
     finally:
         console.ctx.close()
