@@ -124,6 +124,7 @@ def submit_for_review(ctx: AppContext, req: BroadcastRequest, now: datetime) -> 
                 editor_id=None,
                 editor=audit.CLI_ACTOR,
                 now=now,
+                renderer=ctx.renderer,
                 sources=req.sources,
                 audit=write,
             )
@@ -137,6 +138,7 @@ def submit_for_review(ctx: AppContext, req: BroadcastRequest, now: datetime) -> 
                 actor=CLI,
                 now=now,
                 audit=write,
+                renderer=ctx.renderer,
                 detail={"from": req.source_name},
             )
             nl.set_sources(conn, letter, req.sources)

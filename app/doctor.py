@@ -22,7 +22,7 @@ def diagnose(settings: Settings, selectors: tuple[str, ...], spf_include: str | 
     domain = settings.from_email.rsplit("@", 1)[-1].lower()
     transport = settings.transport
     provider = provider_for("sendgrid" if transport == "outbox" else transport, spf_include)
-    report = Report(domain=domain, provider=provider.name)
+    report = Report(domain=domain, provider=provider.name, transport=transport)
     if transport == "outbox":
         report.findings.append(
             Finding(

@@ -39,11 +39,13 @@ from sqlalchemy import (
     update,
 )
 
-from campaigns import review
+from campaigns import review, versions
+from campaigns.loader import CAMPAIGN_VARIABLES, Problem, check_template
 from campaigns.review import Actor, Audit, Kind, ReviewError
 from campaigns.tables import ReviewedContent, review_columns, review_fields
 from core.headers import PREHEADER_MAX, SUBJECT_MAX, header_problem
 from storage.schema import UTCDateTime, metadata
+from templates import Renderer
 
 DRAFT, IN_REVIEW, APPROVED, SCHEDULED, CANCELLED = (
     "draft",
@@ -78,6 +80,18 @@ newsletters = Table(
 
 class NewsletterError(ReviewError):
     """A change the workflow does not allow; the message says why in plain words."""
+
+
+class TemplateRefused(NewsletterError):
+    """Not saved: the text's template cannot be rendered safely; ``problems`` are the findings
+    (line, plain message) the preview shows."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        first = problems[0]
+        where = f"line {first.line}: " if first.line else ""
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"Not saved: {where}{first.message}{more}")
+        self.problems = problems
 
 
 KIND = Kind(newsletters, "newsletter", "newsletter", "newsletter", NewsletterError)
@@ -141,9 +155,11 @@ class Fields:
     local_at: str | None
     time_sensitive: bool = False
 
-    def check(self) -> None:
+    def check(self, renderer: Renderer) -> None:
         """Refuse a subject or preheader that cannot be an email header (core.headers), naming
-        the field: here, when it is written, never first when it is sent."""
+        the field, and a template that cannot be rendered safely (:class:`TemplateRefused`: the
+        bounded check the preview runs): here, when it is written, never first when it is sent
+        or opened."""
         for name, value, limit in (
             ("subject", self.subject, SUBJECT_MAX),
             ("preheader", self.preheader, PREHEADER_MAX),
@@ -151,6 +167,12 @@ class Fields:
             problem = header_problem(value, max_length=limit)
             if problem:
                 raise NewsletterError(f"the {name} {problem}")
+        text = markdown(self.subject, self.preheader, self.body)
+        variant, front_matter, _ = versions.file_variant("newsletter.md", text)
+        if variant is not None:
+            found = check_template(renderer, variant, front_matter, CAMPAIGN_VARIABLES)
+            if found:
+                raise TemplateRefused(found)
 
     def values(self) -> dict[str, Any]:
         """As columns of :data:`newsletters`."""
@@ -262,12 +284,14 @@ def create(
     editor_id: int | None,
     editor: str,
     now: datetime,
+    renderer: Renderer,
     sources: dict[str, str] | None = None,
     audit: Audit | None = None,
 ) -> Newsletter:
     """A new draft (``editor_id`` None: from the command line, with its files as ``sources``);
-    ``audit`` records its creation in the same transaction."""
-    fields.check()
+    ``audit`` records its creation in the same transaction. Fields that fail
+    :meth:`Fields.check` are refused and nothing is stored."""
+    fields.check(renderer)
     nid = secrets.token_hex(16)
     conn.execute(
         insert(newsletters).values(
@@ -334,13 +358,15 @@ def save(
     actor: Actor,
     now: datetime,
     audit: Audit,
+    renderer: Renderer,
     expected_revision: int | None = None,
     detail: dict[str, Any] | None = None,
 ) -> Newsletter:
     """Change a draft (approved text never changes); written in the editor, so any files
     imported from the command line give way to the fields. A page that read an older
-    ``expected_revision`` gets :class:`campaigns.review.StaleRevision`."""
-    fields.check()
+    ``expected_revision`` gets :class:`campaigns.review.StaleRevision`; fields that fail
+    :meth:`Fields.check` are refused and nothing is stored."""
+    fields.check(renderer)
     current = _reload(conn, n)
     review.save(
         conn,

@@ -43,8 +43,14 @@ from sqlalchemy import (
 )
 
 from campaigns import enrollment, review
-from campaigns.definitions import STEP_FILE, Campaign
-from campaigns.loader import Problem, load_campaign
+from campaigns.definitions import STEP_FILE, Campaign, StepMeta, Variant, VariantMeta
+from campaigns.loader import (
+    CAMPAIGN_VARIABLES,
+    Problem,
+    check_template,
+    load_campaign,
+    parse_markdown,
+)
 from campaigns.review import CLI, Actor, Audit, Kind, ReviewError
 from campaigns.tables import ReviewedContent, review_columns, review_fields
 from storage.schema import UTCDateTime, kv, metadata
@@ -81,6 +87,17 @@ Index(
 
 class VersionError(ReviewError):
     """A change the workflow does not allow; the message says why in plain words."""
+
+
+class TemplateRefused(VersionError):
+    """A draft not saved because a template in it cannot be rendered safely; ``problems`` are
+    the findings (file, line, plain message), as the preview shows them."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"Not saved: {first}{more}")
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -273,6 +290,45 @@ def load_active(
     return campaigns, broken
 
 
+def file_variant(name: str, text: str) -> tuple[Variant | None, str, list[Problem]]:
+    """One step or variant file on its own, as the editor shows it: the variant it renders
+    (None when its front matter cannot be read), its front matter and the front matter's
+    problems."""
+    model = StepMeta if STEP_FILE.match(name) else VariantMeta
+    parsed, problems = parse_markdown(text, name, model)
+    if parsed is None:
+        return None, "", problems
+    variant = Variant(
+        id="default",
+        subject=parsed.meta.subject,
+        preheader=parsed.meta.preheader,
+        body=parsed.body,
+        file=name,
+        body_line=parsed.body_line,
+        checkin=bool(getattr(parsed.meta, "checkin", False)),
+    )
+    return variant, parsed.front_matter, problems
+
+
+def template_problems(
+    renderer: Renderer, files: Mapping[str, str], *, stored: Mapping[str, str] | None = None
+) -> list[Problem]:
+    """What the template check finds (syntax, the sandbox's rules and bounds, errors while
+    rendering, raw HTML) in each step and variant file of ``files`` whose text is not already in
+    ``stored``: a bounded render, so a template built to exhaust memory is a finding, never an
+    allocation. Front matter that cannot be read is left to validation (a draft may be
+    unfinished); a text stored before this check existed is reported when opened."""
+    known = set((stored or {}).values())
+    found: list[Problem] = []
+    for name, text in sorted(files.items()):
+        if not name.endswith(".md") or text in known:
+            continue
+        variant, front_matter, _ = file_variant(name, text)
+        if variant is not None:
+            found += check_template(renderer, variant, front_matter, CAMPAIGN_VARIABLES)
+    return found
+
+
 # -- writing ------------------------------------------------------------------------------------
 def _next_number(conn: Connection, campaign_id: str) -> int:
     top = conn.execute(
@@ -397,13 +453,19 @@ def save_draft(
     now: datetime,
     *,
     audit: Audit,
+    renderer: Renderer,
     expected_revision: int | None = None,
     action: str = "edit",
     detail: Mapping[str, object] | None = None,
 ) -> Version:
     """Replace a draft's files (only a draft changes; approved content never does). A page that
-    read ``expected_revision`` and is out of date gets :class:`campaigns.review.StaleRevision`."""
+    read ``expected_revision`` and is out of date gets :class:`campaigns.review.StaleRevision`;
+    a changed step or variant whose template cannot be rendered safely is refused with
+    :class:`TemplateRefused` and nothing is stored."""
     current = require(conn, v.id)
+    found = template_problems(renderer, files, stored=current.files)
+    if found:
+        raise TemplateRefused(found)
     review.save(
         conn,
         KIND,

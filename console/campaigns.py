@@ -363,11 +363,17 @@ def router(ports: ConsolePorts) -> APIRouter:
                     _actor(session),
                     utcnow(),
                     audit=auditor(session),
+                    renderer=renderer,
                     expected_revision=revision,
                     detail={"file": name, "before": before, "after": files[name]},
                 )
         except StaleRevision as exc:
             return stale(request, exc, name, files[name])
+        except versions.TemplateRefused as exc:  # the text stays; the preview shows the finding
+            parts = Parts(subject, preheader, body, settings)
+            return editor_page(
+                request, campaign_id, v, name, parts, files, error=str(exc), status=422
+            )
         except VersionError as exc:
             raise Forbidden(str(exc)) from None
         return RedirectResponse(
@@ -387,6 +393,7 @@ def router(ports: ConsolePorts) -> APIRouter:
                     _actor(session),
                     utcnow(),
                     audit=auditor(session),
+                    renderer=renderer,
                     action=action.removeprefix("content."),
                     detail=detail,
                 )

@@ -323,6 +323,7 @@ def router(ports: ConsolePorts) -> APIRouter:
                 status=422,
                 form=form,
             )
+        assert ports.renderer is not None  # the app always hands the console one
         try:
             with ports.db.begin() as conn:
                 n = nl.create(
@@ -332,6 +333,7 @@ def router(ports: ConsolePorts) -> APIRouter:
                     editor_id=session.user.id,
                     editor=session.user.email,
                     now=now,
+                    renderer=ports.renderer,
                 )
                 audit.record(
                     conn,
@@ -387,6 +389,7 @@ def router(ports: ConsolePorts) -> APIRouter:
         n = find(newsletter_id)
         draft = Draft.parse(form, slug=n.slug)
         now = utcnow()
+        assert ports.renderer is not None  # the app always hands the console one
         try:
             with ports.db.begin() as conn:
                 nl.save(
@@ -396,6 +399,7 @@ def router(ports: ConsolePorts) -> APIRouter:
                     actor=actor(session),
                     now=now,
                     audit=auditor(session, now),
+                    renderer=ports.renderer,
                     expected_revision=_revision(form),
                     detail={"before": _snapshot(n), "after": draft.fields().values()},
                 )
@@ -408,8 +412,9 @@ def router(ports: ConsolePorts) -> APIRouter:
                 error=str(exc),
                 status=409,
             )
-        except nl.NewsletterError as exc:
-            return editor(request, draft, newsletter=n, error=str(exc), status=409, form=form)
+        except nl.NewsletterError as exc:  # a refused template is bad input, not a conflict
+            status = 422 if isinstance(exc, nl.TemplateRefused) else 409
+            return editor(request, draft, newsletter=n, error=str(exc), status=status, form=form)
         return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
 
     def act(newsletter_id: str, session: Session, change: Any) -> Response:

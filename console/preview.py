@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import yaml
 
 from campaigns import versions
-from campaigns.definitions import Campaign, CampaignMeta, StepMeta, Variant, VariantMeta
-from campaigns.loader import CAMPAIGN_VARIABLES, Problem, check_template, parse_markdown
+from campaigns.definitions import Campaign, CampaignMeta
+from campaigns.loader import CAMPAIGN_VARIABLES, Problem, check_template
 from campaigns.previews import preview_values
 from campaigns.rendering import render_variant
 from subscribers.segments import Facts
@@ -90,22 +90,12 @@ def preview(
     campaign, problems = versions.parse(campaign_id, files, renderer)
     out.findings += [_finding(p) for p in problems if p.file.endswith(name)]
     out.findings += [_finding(p) for p in problems if not p.file.endswith(name)]
-    model = StepMeta if name.count(".") == 1 else VariantMeta
-    parsed, own = parse_markdown(files[name], name, model)
-    if parsed is None:
+    variant, front_matter, own = versions.file_variant(name, files[name])
+    if variant is None:
         if not any(f.where.startswith(name) for f in out.findings):
             out.findings += [_finding(p) for p in own]
         return out
-    variant = Variant(
-        id="default",
-        subject=parsed.meta.subject,
-        preheader=parsed.meta.preheader,
-        body=parsed.body,
-        file=name,
-        body_line=parsed.body_line,
-        checkin=bool(getattr(parsed.meta, "checkin", False)),
-    )
-    template_problems = check_template(renderer, variant, parsed.front_matter, CAMPAIGN_VARIABLES)
+    template_problems = check_template(renderer, variant, front_matter, CAMPAIGN_VARIABLES)
     if template_problems:
         known = {f.message for f in out.findings}
         out.findings += [_finding(p) for p in template_problems if p.message not in known]

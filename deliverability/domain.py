@@ -215,33 +215,25 @@ def _has_key(lookup: Lookup, name: str) -> bool:
     return any(re.search(r"(^|;)\s*p=[A-Za-z0-9+/]", t) for t in lookup.txt(name))
 
 
-def _selector_ok(lookup: Lookup, name: str, provider: Provider) -> bool:
+def _selector_ok(lookup: Lookup, name: str) -> bool:
+    """A key is published at ``name``: a TXT record with ``p=`` there, or at the end of its
+    CNAME (the way SendGrid sets DKIM up). A CNAME that points nowhere publishes nothing."""
     target = lookup.cname(name)
-    if target is not None:
-        suffix = provider.dkim_cname_suffix
-        if suffix is None or target == suffix or target.endswith("." + suffix):
-            return True
-    return _has_key(lookup, name)
+    return _has_key(lookup, target if target is not None else name)
 
 
 def dkim_domain(
-    lookup: Lookup, domain: str, provider: Provider, selectors: tuple[str, ...]
+    lookup: Lookup, domain: str, selectors: tuple[str, ...]
 ) -> tuple[str | None, list[str]]:
     """Where the selectors are published (the ``d=`` a receiver will see) and which are
     missing there. The from-domain is tried first, then its organisational domain (a provider
     that authenticated the parent domain signs with the parent)."""
     candidates = [domain] + ([org_domain(domain)] if org_domain(domain) != domain else [])
     for candidate in candidates:
-        missing = [
-            s
-            for s in selectors
-            if not _selector_ok(lookup, f"{s}._domainkey.{candidate}", provider)
-        ]
+        missing = [s for s in selectors if not _selector_ok(lookup, f"{s}._domainkey.{candidate}")]
         if not missing:
             return candidate, []
-    missing = [
-        s for s in selectors if not _selector_ok(lookup, f"{s}._domainkey.{domain}", provider)
-    ]
+    missing = [s for s in selectors if not _selector_ok(lookup, f"{s}._domainkey.{domain}")]
     return None, missing
 
 
@@ -261,7 +253,7 @@ def check_dkim(
                 "run clinicmail doctor --dkim-selector SELECTOR with the selector your provider signs with",
             )
         ], None
-    signing, missing = dkim_domain(lookup, domain, provider, chosen)
+    signing, missing = dkim_domain(lookup, domain, chosen)
     if signing is not None:
         where = ", ".join(f"{s}._domainkey.{signing}" for s in chosen)
         return [Finding("dkim", "pass", f"DKIM keys published at {where}")], signing
@@ -276,11 +268,18 @@ def check_dkim(
             f'{s}._domainkey.{domain}. TXT "v=DKIM1; k=rsa; p=<public key from your provider>"'
             for s in missing
         )
+    # A CNAME in place whose target has no key: say where it points, not "no record".
+    dangling = [
+        f"{s}._domainkey.{domain} points to {target}, which publishes no DKIM key"
+        for s in missing
+        if (target := lookup.cname(f"{s}._domainkey.{domain}")) is not None
+    ]
+    summary = f"no DKIM key for selector(s) {', '.join(missing)} at {domain}"
     return [
         Finding(
             "dkim",
             "fail",
-            f"no DKIM key for selector(s) {', '.join(missing)} at {domain}",
+            f"{summary} ({'; '.join(dangling)})" if dangling else summary,
             why,
             fix,
         )
@@ -444,7 +443,19 @@ def check_mx(lookup: Lookup, domain: str) -> list[Finding]:
 def check_domain(
     lookup: Lookup, domain: str, provider: Provider, selectors: tuple[str, ...] = ()
 ) -> list[Finding]:
-    """Every DNS check for ``domain``, in the order a clinic should fix them."""
+    """Every DNS check for ``domain``, in the order a clinic should fix them; a domain that
+    does not exist is one finding (nothing can be published under it)."""
+    if not lookup.exists(domain):
+        return [
+            Finding(
+                "dns.domain",
+                "fail",
+                f"{domain} does not exist in DNS, so it can have no SPF, DKIM, DMARC or MX record",
+                f"{GMAIL_YAHOO}: receivers reject mail from a domain that does not resolve",
+                "CLINICMAIL_FROM_EMAIL=<an address at the clinic's own, registered domain> "
+                "(or register this domain and publish its records)",
+            )
+        ]
     findings = check_spf(lookup, domain, provider)
     dkim, signing = check_dkim(lookup, domain, provider, selectors)
     findings += dkim

@@ -27,8 +27,9 @@ class Finding:
 @dataclass
 class Report:
     domain: str
-    provider: str
+    provider: str  # whose DNS needs are checked (CLINICMAIL_TRANSPORT's, or SendGrid's for outbox)
     findings: list[Finding] = field(default_factory=list)
+    transport: str = ""  # CLINICMAIL_TRANSPORT as configured
 
     @property
     def ok(self) -> bool:
@@ -43,6 +44,7 @@ class Report:
             "ok": self.ok,
             "domain": self.domain,
             "provider": self.provider,
+            "transport": self.transport or self.provider,
             "counts": self.counts(),
             "findings": [asdict(f) for f in self.findings],
         }

@@ -3,7 +3,7 @@
 ``Lookup(None)`` uses the machine's resolver; ``Lookup("127.0.0.1:5353")`` (the
 ``CLINICMAIL_DNS_RESOLVER`` setting) asks one server at that address and port, over UDP with the
 usual fall-back to TCP for long answers. A name that does not exist and a name without records
-of the asked type both read as "nothing there"; a server that does not answer raises
+of the asked type both read as "nothing there" (:meth:`Lookup.exists` tells them apart); a server that does not answer raises
 :class:`DnsUnavailable`, because then nothing can be concluded.
 """
 
@@ -75,6 +75,21 @@ class Lookup:
             raise DnsUnavailable(
                 f"no DNS answer for {name} {rdtype} ({type(exc).__name__})"
             ) from None
+
+    def exists(self, name: str) -> bool:
+        """False only when DNS says ``name`` does not exist at all (NXDOMAIN: no record of any
+        type there or below it); a name with records, just not of the asked type, exists."""
+        try:
+            self.resolver.resolve(name, "SOA", search=False)
+        except dns.resolver.NXDOMAIN:
+            return False
+        except dns.name.EmptyLabel:
+            return False
+        except dns.resolver.NoAnswer:
+            return True
+        except (dns.resolver.NoNameservers, dns.exception.Timeout) as exc:
+            raise DnsUnavailable(f"no DNS answer for {name} SOA ({type(exc).__name__})") from None
+        return True
 
     def txt(self, name: str) -> list[str]:
         """Each TXT record of ``name`` as one string (its character-strings joined)."""

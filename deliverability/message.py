@@ -20,6 +20,8 @@ from deliverability.domain import GMAIL_YAHOO
 from deliverability.findings import Finding
 
 _MSGID = re.compile(r"^<[^<>@\s]+@([^<>@\s]+)>$")
+# The one rule a message breaks because of a setting (the links' base URL), not how it is built.
+HTTP_UNSUBSCRIBE = "List-Unsubscribe is a plain http URL, because CLINICMAIL_BASE_URL is not https"
 
 
 def message_problems(raw: bytes, *, from_domain: str, list_mail: bool) -> list[str]:
@@ -58,7 +60,9 @@ def message_problems(raw: bytes, *, from_domain: str, list_mail: bool) -> list[s
     unsubscribe = [str(v) for v in msg.get_all("List-Unsubscribe") or []]
     one_click = [str(v) for v in msg.get_all("List-Unsubscribe-Post") or []]
     if list_mail:
-        if len(unsubscribe) != 1 or not unsubscribe[0].startswith("<https://"):
+        if len(unsubscribe) == 1 and unsubscribe[0].startswith("<http://"):
+            problems.append(HTTP_UNSUBSCRIBE)
+        elif len(unsubscribe) != 1 or not unsubscribe[0].startswith("<https://"):
             problems.append("no List-Unsubscribe header with an https URL")
         elif any(
             line.lower().startswith(b"list-unsubscribe:")
@@ -78,10 +82,17 @@ def check_message(raw: bytes, *, from_domain: str, list_mail: bool, label: str) 
     problems = message_problems(raw, from_domain=from_domain, list_mail=list_mail)
     if not problems:
         return Finding("message", "pass", f"{label} keeps RFC 5322, 2045 and 8058")
+    fixes = []
+    if HTTP_UNSUBSCRIBE in problems:  # the operator's setting: say which
+        fixes.append("set CLINICMAIL_BASE_URL to the https address the service is reached at")
+    if any(p != HTTP_UNSUBSCRIBE for p in problems):
+        fixes.append(
+            "upgrade clinicmail or report this as a bug: messages are built by the service"
+        )
     return Finding(
         "message",
         "fail",
         f"{label}: " + "; ".join(problems),
         f"RFC 5322, RFC 2045, RFC 8058; {GMAIL_YAHOO} (one-click unsubscribe)",
-        "upgrade clinicmail or report this as a bug: messages are built by the service",
+        "; ".join(fixes),
     )

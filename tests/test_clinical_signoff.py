@@ -128,7 +128,9 @@ def test_a_clinician_never_approves_their_own_edit(cli: CLI, db_url: str) -> Non
             files = dict(draft.files)
             name = "02-the-first-few-days.md"
             files[name] = files[name].replace('subject: "', 'subject: "Edited — ', 1)
-            draft = versions.save_draft(conn, draft, files, me, now, audit=log)
+            draft = versions.save_draft(
+                conn, draft, files, me, now, audit=log, renderer=ctx.renderer
+            )
             versions.submit(conn, draft, ctx.renderer, now, audit=log)
     finally:
         ctx.close()

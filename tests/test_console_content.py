@@ -68,13 +68,17 @@ def test_workflow_rules(cli: CLI, db_url: str) -> None:
             files["02-the-first-few-days.md"] = files["02-the-first-few-days.md"].replace(
                 'subject: "', 'subject: "Edited — ', 1
             )
-            draft = versions.save_draft(conn, draft, files, cora, now, audit=log)
+            draft = versions.save_draft(
+                conn, draft, files, cora, now, audit=log, renderer=ctx.renderer
+            )
             with pytest.raises(VersionError, match="only an approved version"):
                 versions.activate(conn, draft, now, audit=log)
             draft = versions.submit(conn, draft, ctx.renderer, now, audit=log)
             assert draft.state == versions.IN_REVIEW
             with pytest.raises(VersionError, match="only a draft can be changed"):
-                versions.save_draft(conn, draft, files, marketing, now, audit=log)
+                versions.save_draft(
+                    conn, draft, files, marketing, now, audit=log, renderer=ctx.renderer
+                )
             with pytest.raises(VersionError, match="only a clinician"):
                 versions.approve(conn, draft, marketing, "", now, INTERVAL, audit=log)
             with pytest.raises(VersionError, match="you edited this version"):
@@ -85,7 +89,9 @@ def test_workflow_rules(cli: CLI, db_url: str) -> None:
             assert approved.state == versions.APPROVED
             assert approved.reviewed_by == cleo.name and approved.review_due_at == now + INTERVAL
             with pytest.raises(VersionError, match="only a draft can be changed"):
-                versions.save_draft(conn, approved, files, marketing, now, audit=log)  # immutable
+                versions.save_draft(  # immutable
+                    conn, approved, files, marketing, now, audit=log, renderer=ctx.renderer
+                )
             before = versions.generation(conn)
             live = versions.activate(conn, approved, now, audit=log)
             assert versions.generation(conn) != before
@@ -195,3 +201,97 @@ def test_the_ledger_can_tell_which_version_was_sent(cli: CLI, tmp_path: Path, db
             )
     finally:
         ctx.close()
+
+
+BOMB = "{{ [[('x' * 10000)] * 10000] * 6 }}"  # six 100 MB strings if it were ever rendered
+STEP_FILE = "02-the-first-few-days.md"
+
+
+def test_a_draft_whose_template_cannot_render_safely_is_not_saved(
+    cli: CLI, tmp_path: Path, db_url: str
+) -> None:
+    """Saving checks every changed step with the bounded template check: a memory bomb, a
+    sandbox escape, a syntax error or a runtime mistake is refused with its file and line and
+    nothing is stored; a bad text stored before the check existed is reported, never rendered
+    (it stays a finding, bounded in memory), and does not block editing another step."""
+    import tracemalloc
+
+    from sqlalchemy import update
+
+    from app.context import AppContext
+    from app.settings import load_settings
+
+    assert cli("init").code == 0
+    ctx = AppContext.from_settings(load_settings())
+    marketing = Actor(1, STAFF["marketing"], "marketing")
+    now = utcnow()
+    log = audit.writer(None, now)
+    try:
+        _ = ctx.catalog
+        with ctx.db.begin() as conn:
+            draft = versions.start_draft(conn, "spasm-education", marketing, now, audit=log)
+        stored = dict(draft.files)
+        line = (stored[STEP_FILE] + "\n").count("\n") + 1
+        for mistake, words in (
+            (BOMB, "longer than"),
+            ("{{ ''.__class__ }}", "Python internals"),
+            ("{% if first_name %}", "template syntax"),
+            ("{{ 1 + 'a' }}", "wrong kind"),
+        ):
+            files = {**stored, STEP_FILE: f"{stored[STEP_FILE]}\n{mistake}\n"}
+            with pytest.raises(versions.TemplateRefused) as refused, ctx.db.begin() as conn:
+                versions.save_draft(
+                    conn, draft, files, marketing, now, audit=log, renderer=ctx.renderer
+                )
+            first = refused.value.problems[0]
+            assert (first.file, first.line) == (STEP_FILE, line), (mistake, first)
+            assert words in first.message, (mistake, first.message)
+            assert str(refused.value).startswith(f"Not saved: {STEP_FILE}:{line}: "), mistake
+        with ctx.db.begin() as conn:
+            assert versions.require(conn, draft.id).files == stored  # nothing stored
+            assert [e.action for e in audit.entries(conn, target_id=draft.id)] == ["content.draft"]
+
+        # A bomb stored before saving checked templates (written straight to the table).
+        bad = {**stored, STEP_FILE: f"{stored[STEP_FILE]}\n{BOMB}\n"}
+        with ctx.db.begin() as conn:
+            conn.execute(
+                update(versions.campaign_versions)
+                .where(versions.campaign_versions.c.id == draft.id)
+                .values(files=bad, files_sha256=versions.files_digest(bad))
+            )
+        tracemalloc.start()
+        try:
+            parsed, problems = versions.parse("spasm-education", bad, ctx.renderer)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert parsed is None and peak < 64 * 2**20, peak  # unbounded: 600 MB
+        assert any(
+            p.file.endswith(STEP_FILE) and p.line == line and "longer than" in p.message
+            for p in problems
+        ), problems
+        # Another step can still be edited; the stored bomb keeps it out of review.
+        other = "03-hurt-is-not-harm.md"
+        edited = {**bad, other: bad[other].replace('subject: "', 'subject: "Edited — ', 1)}
+        with ctx.db.begin() as conn:
+            draft = versions.save_draft(
+                conn, draft, edited, marketing, now, audit=log, renderer=ctx.renderer
+            )
+            with pytest.raises(VersionError, match="fix the"):
+                versions.submit(conn, draft, ctx.renderer, now, audit=log)
+            fixed = {**edited, STEP_FILE: stored[STEP_FILE]}
+            draft = versions.save_draft(
+                conn, draft, fixed, marketing, now, audit=log, renderer=ctx.renderer
+            )
+            assert versions.submit(conn, draft, ctx.renderer, now, audit=log).state == "in_review"
+    finally:
+        ctx.close()
+
+    # The command-line import refuses the same bomb, naming the file and line.
+    out = tmp_path / "export"
+    assert cli("campaigns", "export", "spasm-education", str(out)).code == 0
+    step = out / "spasm-education" / STEP_FILE
+    step.write_text(f"{step.read_text()}\n{BOMB}\n")
+    refused_import = cli("campaigns", "import", str(out))
+    assert refused_import.code == 1 and "nothing was imported" in refused_import.err
+    assert f"{STEP_FILE}:{line}" in refused_import.err and "longer than" in refused_import.err

@@ -1,10 +1,15 @@
 """Template mistakes and memory bombs in both console previews are findings with their line,
-never a 500; a stored draft that breaks a bound opens as a finding."""
+never a 500; saving one is refused with the text kept; a stored draft that breaks a bound opens
+as a finding."""
 
 from __future__ import annotations
 
-import pytest
+import tracemalloc
 
+import pytest
+from sqlalchemy import update
+
+from campaigns import newsletters as nl
 from campaigns import versions
 from tests.support.cli import CLI
 from tests.support.console import make_console
@@ -20,7 +25,7 @@ MISTAKES = [
 
 
 @pytest.mark.real_clock
-def test_both_previews_and_a_saved_draft_show_findings(sqlite_cli: CLI) -> None:
+def test_both_previews_show_findings_and_saving_refuses_them(sqlite_cli: CLI) -> None:
     console = make_console(sqlite_cli)
     try:
         marketing, csrf = console.signed_in("marketing")
@@ -55,13 +60,69 @@ def test_both_previews_and_a_saved_draft_show_findings(sqlite_cli: CLI) -> None:
             )
             assert news.status_code == 200, (mistake, news.status_code)
             assert 'data-finding="error"' in news.text, mistake
-        # Saved, the memory bomb opens as a finding (rendering stops before the memory).
-        saved = marketing.post(
-            editor, data={**form, "body": f"Hello,\n\n{MISTAKES[-1]}\n", "csrf_token": csrf}
-        )
-        assert saved.status_code == 303
-        reopened = marketing.get(saved.headers["location"])
-        assert reopened.status_code == 200
-        assert 'data-finding="error"' in reopened.text and "longer than" in reopened.text
+        # Saving the memory bomb is refused: 422, the text kept in the form, the finding shown,
+        # nothing stored.
+        with console.ctx.db.begin() as conn:
+            stored = versions.require(conn, draft_id).files
+        bomb = f"Hello,\n\n{MISTAKES[-1]}\n"
+        saved = marketing.post(editor, data={**form, "body": bomb, "csrf_token": csrf})
+        assert saved.status_code == 422
+        assert _editor_form(saved.text)["body"] == bomb
+        assert "Not saved: " + STEP in saved.text and "longer than" in saved.text
+        assert 'data-finding="error"' in saved.text
+        with console.ctx.db.begin() as conn:
+            assert versions.require(conn, draft_id).files == stored
+        # A bomb stored before saves were checked opens as a finding, never rendered: the
+        # editor and the campaign page stay small in memory.
+        bad = {**stored, STEP: stored[STEP] + f"\n{MISTAKES[-1]}\n"}
+        with console.ctx.db.begin() as conn:
+            conn.execute(
+                update(versions.campaign_versions)
+                .where(versions.campaign_versions.c.id == draft_id)
+                .values(files=bad, files_sha256=versions.files_digest(bad))
+            )
+        for url in (editor, f"/admin/campaigns/{CID}"):
+            tracemalloc.start()
+            try:
+                opened = marketing.get(url)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert opened.status_code == 200, url
+            assert "longer than" in opened.text, url
+            assert peak < 64 * 2**20, (url, peak)  # rendered, it would be 600 MB
+    finally:
+        console.ctx.close()
+
+
+@pytest.mark.real_clock
+def test_a_newsletter_with_a_template_bomb_is_not_saved(sqlite_cli: CLI) -> None:
+    """Creating or saving a newsletter runs the same bounded check: 422 with the text kept and
+    the finding shown, nothing stored."""
+    console = make_console(sqlite_cli)
+    try:
+        marketing, csrf = console.signed_in("marketing")
+        form = {
+            "slug": "news",
+            "subject": "News",
+            "preheader": "News",
+            "local_at": "2026-12-10T10:00",
+            "csrf_token": csrf,
+        }
+        bomb = f"Hello,\n\n{MISTAKES[-1]}\n"
+        refused = marketing.post("/admin/newsletters", data={**form, "body": bomb})
+        assert refused.status_code == 422
+        assert "Not saved: line" in refused.text and "longer than" in refused.text
+        assert "[[(&#39;x&#39; * 10000)] * 10000] * 6" in refused.text  # the text is kept
+        with console.ctx.db.begin() as conn:
+            assert nl.by_slug(conn, "news") is None
+        made = marketing.post("/admin/newsletters", data={**form, "body": "Hello,\n\nNews.\n"})
+        assert made.status_code == 303
+        saved = marketing.post(made.headers["location"], data={**form, "body": bomb})
+        assert saved.status_code == 422
+        assert "Not saved: line" in saved.text and 'data-finding="error"' in saved.text
+        with console.ctx.db.begin() as conn:
+            stored = nl.by_slug(conn, "news")
+        assert stored is not None and stored.body.strip() == "Hello,\n\nNews."
     finally:
         console.ctx.close()

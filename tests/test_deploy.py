@@ -65,6 +65,52 @@ def test_caddyfile_validates() -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_nginx_config_validates(tmp_path: Path) -> None:
+    """deploy/nginx.conf, included in the ``http`` block of a wrapper (as a conf.d snippet is),
+    passes ``nginx -t``; the certificate paths point at a certificate made for the test, since
+    nginx loads them while checking."""
+    import trustme
+
+    nginx = _tool("nginx")
+    text = (DEPLOY / "nginx.conf").read_text(encoding="utf-8")
+    live = "/etc/letsencrypt/live/mail.yourclinic.example"
+    assert f"{live}/fullchain.pem" in text and f"{live}/privkey.pem" in text
+    leaf = trustme.CA().issue_cert("mail.yourclinic.example")
+    chain, key = tmp_path / "fullchain.pem", tmp_path / "privkey.pem"
+    chain.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
+    leaf.private_key_pem.write_to_path(str(key))
+    snippet = tmp_path / "clinicmail.conf"
+    snippet.write_text(
+        text.replace(f"{live}/fullchain.pem", str(chain)).replace(f"{live}/privkey.pem", str(key)),
+        encoding="utf-8",
+    )
+    temp = "\n".join(
+        f"    {kind}_temp_path {tmp_path / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    wrapper = tmp_path / "nginx.conf"
+    wrapper.write_text(
+        f"pid {tmp_path / 'nginx.pid'};\n"
+        f"error_log {tmp_path / 'error.log'};\n"
+        "events {}\n"
+        "http {\n"
+        f"{temp}\n"
+        f"    include {snippet};\n"
+        "}\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [nginx, "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(wrapper)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "test is successful" in done.stderr, done.stderr
+    assert "[warn]" not in done.stderr and "[emerg]" not in done.stderr, done.stderr
+
+
 def test_prometheus_config_and_rules_check() -> None:
     promtool = _tool("promtool")
     rules = DEPLOY / "prometheus" / "clinicmail-alerts.yml"

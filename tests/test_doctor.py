@@ -34,6 +34,7 @@ def domain_zone(
     dmarc: str | None = '"v=DMARC1; p=quarantine; rua=mailto:dmarc@{d}; adkim=r; aspf=r"',
     dmarc_at: str | None = None,
     mx: bool = True,
+    dkim_target: str = "u7.wl7",
 ) -> str:
     """One domain's records; each keyword plants (or leaves out) one thing."""
     lines = [NOISE.format(d=domain)]
@@ -43,7 +44,7 @@ def domain_zone(
     if dkim_at is not None:
         for s in ("s1", "s2"):
             lines.append(
-                f"{s}._domainkey.{signing}. 300 IN CNAME {s}.domainkey.u7.wl7.sendgrid.net."
+                f"{s}._domainkey.{signing}. 300 IN CNAME {s}.domainkey.{dkim_target}.sendgrid.net."
             )
     if dmarc is not None:
         lines.append(f"_dmarc.{dmarc_at or domain}. 300 IN TXT {dmarc.format(d=domain)}")
@@ -62,6 +63,11 @@ TOO_MANY = (
 ZONES = "".join(
     [
         f"sendgrid.net. 300 IN TXT {SENDGRID_SPF}\n",
+        # The keys SendGrid publishes where the clinics' selector CNAMEs point (u7.wl7 only).
+        *(
+            f'{s}.domainkey.u7.wl7.sendgrid.net. 300 IN TXT "v=DKIM1; k=rsa; p=MIIBIjANBgkq{s}"\n'
+            for s in ("s1", "s2")
+        ),
         '_spf.google.com. 300 IN TXT "v=spf1 ip4:74.125.0.0/16 ~all"\n',
         *(f'spf{i}.lookups.example. 300 IN TXT "v=spf1 ip4:192.0.2.{i} -all"\n' for i in range(10)),
         domain_zone("good.example"),
@@ -79,6 +85,8 @@ ZONES = "".join(
         domain_zone("lookups.example", spf=f'"v=spf1 include:sendgrid.net {TOO_MANY} ~all"'),
         domain_zone("noprovider.example", spf='"v=spf1 include:_spf.google.com ~all"'),
         domain_zone("nodkim.example", dkim_at=None),
+        # CNAMEs in place, pointing at names that publish nothing.
+        domain_zone("dangling.example", dkim_target="u9.wl9"),
         domain_zone("nodmarc.example", dmarc=None),
         domain_zone("dmarcnone.example", dmarc='"v=DMARC1; p=none; rua=mailto:dmarc@{d}"'),
         # From news.misaligned.example; SendGrid authenticated the parent domain only, and DMARC
@@ -206,6 +214,13 @@ MISTAKES = [
     ),
     ("nodkim.example", "dkim", "s1, s2", "s1._domainkey.nodkim.example. CNAME s1.domainkey."),
     (
+        "dangling.example",
+        "dkim",
+        "s1._domainkey.dangling.example points to s1.domainkey.u9.wl9.sendgrid.net, "
+        "which publishes no DKIM key",
+        "s1._domainkey.dangling.example. CNAME s1.domainkey.",
+    ),
+    (
         "nodmarc.example",
         "dmarc",
         "no DMARC record",
@@ -234,7 +249,8 @@ def test_each_planted_mistake_fails_with_why_and_the_record_to_add(
     assert fix in finding["fix"]
     # Only the planted mistake (and what follows from it) fails.
     failed = {f["check"] for f in report["findings"] if f["status"] == "fail"}
-    follows = {"nodkim.example": {"dmarc.alignment"}}.get(domain, set())
+    no_key = {"nodkim.example", "dangling.example"}  # no DKIM key: nothing can align
+    follows = {"dmarc.alignment"} if domain in no_key else set()
     assert failed == {check} | follows, failed
 
 
@@ -267,6 +283,44 @@ def test_configuration_mistakes_are_reported(
     assert checks["config.base_url.host"]["status"] == "fail"
     assert checks["config.webhook_key"]["status"] == "fail"
     assert checks["config.staff_email"]["status"] == "fail"
+    # The http List-Unsubscribe in the sample is the setting's doing, not a bug in clinicmail.
+    campaign_sample = next(
+        f
+        for f in report["findings"]
+        if f["check"] == "message" and "confirmation" not in f["summary"]
+    )
+    assert campaign_sample["status"] == "fail", campaign_sample
+    assert "CLINICMAIL_BASE_URL is not https" in campaign_sample["summary"]
+    assert "CLINICMAIL_BASE_URL" in campaign_sample["fix"] and "bug" not in campaign_sample["fix"]
+
+
+def test_a_domain_that_does_not_exist_is_one_finding(
+    sqlite_cli: CLI, dns: tuple[str, ZoneResolver]
+) -> None:
+    code, report = doctor(sqlite_cli, dns[0], "nowhere.example")
+    assert code == 1
+    dns_findings = [
+        f
+        for f in report["findings"]
+        if f["check"].split(".")[0] in ("dns", "spf", "dkim", "dmarc", "mx")
+    ]
+    assert [f["check"] for f in dns_findings] == ["dns.domain"], dns_findings
+    assert "nowhere.example does not exist" in dns_findings[0]["summary"]
+    assert "CLINICMAIL_FROM_EMAIL" in dns_findings[0]["fix"]
+
+
+def test_the_transport_configured_is_named(sqlite_cli: CLI, dns: tuple[str, ZoneResolver]) -> None:
+    _, report = doctor(sqlite_cli, dns[0], "good.example", CLINICMAIL_TRANSPORT="outbox")
+    assert report["transport"] == "outbox" and report["provider"] == "sendgrid"
+    run = sqlite_cli("doctor")
+    first = run.out.splitlines()[0]
+    assert first == (
+        "clinicmail doctor: good.example (transport outbox: nothing leaves this machine; "
+        "DNS checked for sendgrid)"
+    ), first
+    sqlite_cli.env("CLINICMAIL_TRANSPORT", "sendgrid")
+    run = sqlite_cli("doctor")
+    assert run.out.splitlines()[0] == "clinicmail doctor: good.example (sending through sendgrid)"
 
 
 def test_links_on_another_domain_are_a_warning(

@@ -47,7 +47,14 @@ def doctor(as_json: bool, selectors: tuple[str, ...], spf_include: str | None) -
 
 
 def _print(report: Report) -> None:
-    echo(f"clinicmail doctor: {report.domain} (sending through {report.provider})")
+    if report.transport and report.transport != report.provider:
+        how = (
+            f"transport {report.transport}: nothing leaves this machine; "
+            f"DNS checked for {report.provider}"
+        )
+    else:
+        how = f"sending through {report.provider}"
+    echo(f"clinicmail doctor: {report.domain} ({how})")
     for f in report.findings:
         echo(f"{MARKS[f.status]}  {f.check:<22} {f.summary}")
         if f.status != "pass":
