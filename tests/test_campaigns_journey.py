@@ -269,3 +269,35 @@ def test_the_risky_mixes_the_review_named() -> None:
     clicked = Engagement(clicked=frozenset({STRENGTH}))
     assert variants({"lower_back", "sciatica"}, clicked)[-1] == "sciatica"  # below sciatica
     assert variants({"lower_back"}, clicked)[-1] == "strength"
+
+
+def test_one_worse_anywhere_rules_out_the_strength_finale() -> None:
+    """The week-10 choice itself, from a person's facts: a click through the strength email
+    earns the strength finale only when no check-in on record said "worse", even if the latest
+    one said "better"; and it stays below the sciatica and arm finales."""
+    from subscribers.activity import CHECKIN, CLICK, Activity
+    from subscribers.segments import Facts
+
+    campaign = load_catalog(BUNDLED_LIBRARY)[0].get("spasm-education")
+    assert campaign is not None
+    finale = campaign.steps[-1]
+    clicked = frozenset({(CLICK, *STRENGTH)})
+
+    def chosen(codes: set[str], answers: dict[str, str], latest: str | None) -> str:
+        done = clicked | {(CHECKIN, "spasm-education", step) for step in answers}
+        facts = Facts(
+            symptoms=frozenset(codes),
+            activity=Activity(
+                done=done, last_checkin=latest, checkins=frozenset(answers.values())
+            ),
+        )
+        return finale.variant_for(facts).id
+
+    low = {"lower_back"}
+    assert chosen(low, {}, None) == "strength"
+    assert chosen(low, {"pacing": "better"}, "better") == "strength"
+    # worse in week 4, better in week 8: the latest is better, the finale is not the cheerful one
+    assert chosen(low, {"pacing": "worse", "work": "better"}, "better") != "strength"
+    assert chosen(low, {"pacing": "same", "work": "worse"}, "worse") != "strength"
+    assert chosen({"lower_back", "sciatica"}, {}, None) == "sciatica"
+    assert chosen({"neck", "arm_symptoms"}, {}, None) == "arm"
