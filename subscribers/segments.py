@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapt
 from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
 
 from subscribers.activity import CHECKIN, CLICK, NOTHING, OPEN, Activity
-from subscribers.symptoms import BY_CODE, GROUP_IDS, codes_in_group
+from subscribers.symptoms import ARM_CODES, BY_CODE, GROUP_IDS, LEG_CODES, codes_in_group
 from subscribers.tables import subscriber_activity, subscriber_symptoms, subscribers
 
 
@@ -263,6 +263,8 @@ for _model in (All, AnyOf, Not):
 
 RULE_ADAPTER: TypeAdapter[Rule] = TypeAdapter(Rule)
 EVERYONE = All(all=[])
+# symptoms.arm_and_leg as a rule, so the console can count and list the flagged people in SQL.
+ARM_AND_LEG = All(all=[HasAny(has_any=sorted(ARM_CODES)), HasAny(has_any=sorted(LEG_CODES))])
 
 
 def parse_rule(data: object) -> Rule:

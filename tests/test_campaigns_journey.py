@@ -301,3 +301,47 @@ def test_one_worse_anywhere_rules_out_the_strength_finale() -> None:
     assert chosen(low, {"pacing": "same", "work": "worse"}, "worse") != "strength"
     assert chosen({"lower_back", "sciatica"}, {}, None) == "sciatica"
     assert chosen({"neck", "arm_symptoms"}, {}, None) == "arm"
+
+
+def _signs_to_act_on(body: str) -> set[str]:
+    """The emergency and same-day signs an email lists: the tiers it includes from the table,
+    and the signs it names in a sentence that sends the reader to a tier."""
+    from campaigns.gate import _sentences, _tiers_named
+    from templates import warning_signs
+
+    table = warning_signs.table()
+    included = {"now": ("emergency", "urgent"), "all": ("emergency", "urgent")}
+    included |= {"emergency": ("emergency",), "urgent": ("urgent",)}
+    found = {
+        s.id
+        for field, tiers in included.items()
+        if "{{ warning_signs.%s }}" % field in body
+        for tier in tiers
+        for s in table.of(tier)  # type: ignore[arg-type]
+    }
+    for _, sentence in _sentences(body):
+        if _tiers_named(sentence):
+            found |= {s.id for s in table.signs if s.named_in(sentence) and s.tier != "soon"}
+    return found
+
+
+def test_arm_and_leg_mixes_keep_both_paths_signs() -> None:
+    """A reader with arm (or neck) and leg symptoms follows the sciatica path; after week 1 it
+    still tells them every emergency and same-day sign that either path alone would have."""
+    from subscribers.symptoms import ARM_CODES, LEG_CODES, arm_and_leg
+
+    campaign = load_catalog(BUNDLED_LIBRARY)[0].get("spasm-education")
+    assert campaign is not None
+
+    def after_week_1(codes: frozenset[str]) -> set[str]:
+        out: set[str] = set()
+        for e in journey(campaign, codes).emails[1:]:
+            out |= _signs_to_act_on(campaign.step(e.step).variant(e.variant).body)
+        return out
+
+    mixes = [m for m in MIXES if arm_and_leg(m)]
+    assert frozenset({"arm_symptoms", "sciatica"}) in mixes
+    for codes in mixes:
+        wanted = after_week_1(codes - LEG_CODES) | after_week_1(codes - ARM_CODES)
+        missing = wanted - after_week_1(codes)
+        assert not missing, (sorted(codes), sorted(missing))
