@@ -287,9 +287,7 @@ def test_one_worse_anywhere_rules_out_the_strength_finale() -> None:
         done = clicked | {(CHECKIN, "spasm-education", step) for step in answers}
         facts = Facts(
             symptoms=frozenset(codes),
-            activity=Activity(
-                done=done, last_checkin=latest, checkins=frozenset(answers.values())
-            ),
+            activity=Activity(done=done, last_checkin=latest, checkins=frozenset(answers.values())),
         )
         return finale.variant_for(facts).id
 
@@ -310,14 +308,18 @@ def _signs_to_act_on(body: str) -> set[str]:
     from templates import warning_signs
 
     table = warning_signs.table()
-    included = {"now": ("emergency", "urgent"), "all": ("emergency", "urgent")}
-    included |= {"emergency": ("emergency",), "urgent": ("urgent",)}
+    included: dict[str, tuple[warning_signs.Tier, ...]] = {
+        "now": ("emergency", "urgent"),
+        "all": ("emergency", "urgent"),
+        "emergency": ("emergency",),
+        "urgent": ("urgent",),
+    }
     found = {
         s.id
         for field, tiers in included.items()
-        if "{{ warning_signs.%s }}" % field in body
+        if "{{ warning_signs." + field + " }}" in body
         for tier in tiers
-        for s in table.of(tier)  # type: ignore[arg-type]
+        for s in table.of(tier)
     }
     for _, sentence in _sentences(body):
         if _tiers_named(sentence):

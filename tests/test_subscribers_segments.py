@@ -158,7 +158,7 @@ def test_examples(sqlite_url: str, data: Any, expected: set[str]) -> None:
 
 
 def test_checkin_ever_sees_an_earlier_worse_that_checkin_does_not(sqlite_url: str) -> None:
-    """"worse" on week 4, "better" on week 8: the latest answer is better, but the worse stays
+    """A "worse" in week 4, "better" in week 8: the latest answer is better, but the worse stays
     on record for ``checkin_ever`` (in Python and in SQL alike)."""
     db = Database(sqlite_url)
     db.migrate()
