@@ -114,6 +114,10 @@ class Subscriber(BaseModel):
     symptoms: list[str]
     timezone: str | None
     red_flag: bool
+    arm_and_leg: bool = Field(
+        description="Arm (or neck) and leg symptoms together: flagged for the clinic's staff to "
+        "review the person's path."
+    )
     confirmed_at: datetime | None
     paused_until: datetime | None
     series: list[str] = Field(description="The series the person is in now.")

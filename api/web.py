@@ -248,6 +248,7 @@ def router(ports: ApiPorts) -> APIRouter:
             symptoms=sorted(p.symptoms),
             timezone=p.timezone,
             red_flag=p.red_flag,
+            arm_and_leg=p.arm_and_leg,
             confirmed_at=p.confirmed_at,
             paused_until=p.paused_until,
             series=enrollment.active_campaign_ids(conn, sid),

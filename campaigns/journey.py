@@ -73,7 +73,11 @@ class Engagement:
             for c, s in pairs
             if c != campaign_id or s in received
         }
-        return Activity(done=frozenset(done), last_checkin=self.checkin)
+        return Activity(
+            done=frozenset(done),
+            last_checkin=self.checkin,
+            checkins=frozenset({self.checkin} if self.checkin else ()),
+        )
 
 
 NO_ENGAGEMENT = Engagement()

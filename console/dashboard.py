@@ -24,6 +24,7 @@ from engagement.stats import by_week
 from staff import audit
 from staff.roles import OPS
 from storage import utcnow
+from subscribers import directory
 
 # Bounce rates above 2% are where mailbox providers and SendGrid start to throttle a sender;
 # the complaint limits are the ones the service enforces (engagement.complaints).
@@ -52,6 +53,7 @@ def dashboard_context(ports: ConsolePorts) -> dict[str, Any]:
     data = services.stats(now)
     with ports.db.begin() as conn:
         weeks = by_week(conn, sends)
+        to_review = directory.flagged_for_review(conn)
     labels = [_week_label(w) for w, _ in weeks]
     rows = [{"week": w.isoformat(), "label": _week_label(w), **c} for w, c in weeks]
 
@@ -89,6 +91,7 @@ def dashboard_context(ports: ConsolePorts) -> dict[str, Any]:
         "bounce_rate": bounce_rate,
         "bounce_limit": BOUNCE_RATE_LIMIT,
         "delivery": services.delivery(now),
+        "to_review": to_review,
     }
 
 

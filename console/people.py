@@ -127,10 +127,13 @@ def router(ports: ConsolePorts) -> APIRouter:
         return page(request, "people/results.html" if partial else "people/find.html", context)
 
     @r.get("/admin/subscribers", include_in_schema=False)
-    def find(request: Request, session: Staff, status: str = "", group: str = "") -> Response:
-        """The newest people, filtered by status and symptom group (no personal data in
-        the URL: searching by address or name is a POST)."""
-        return results(request, directory.Query(status=status, group=group), partial=False)
+    def find(
+        request: Request, session: Staff, status: str = "", group: str = "", review: str = ""
+    ) -> Response:
+        """The newest people, filtered by status and symptom group, or only those flagged for
+        review (no personal data in the URL: searching by address or name is a POST)."""
+        query = directory.Query(status=status, group=group, review=review == "1")
+        return results(request, query, partial=False)
 
     @r.post("/admin/subscribers", include_in_schema=False)
     async def search(request: Request, session: Staff) -> Response:
@@ -139,6 +142,7 @@ def router(ports: ConsolePorts) -> APIRouter:
             text=str(form.get("q", ""))[:400],
             status=str(form.get("status", "")),
             group=str(form.get("group", "")),
+            review=form.get("review") == "1",
         )
         if query.text.strip():  # a search by address or name views personal data
             with ports.db.begin() as conn:

@@ -28,11 +28,14 @@ CHECKIN_ANSWERS = ("better", "same", "worse")
 
 @dataclass(frozen=True)
 class Activity:
-    """One person's activity: which (kind, campaign, step) they have done, and their latest
-    check-in answer (the answer with the latest time; ties go to the later-recorded row)."""
+    """One person's activity: which (kind, campaign, step) they have done, their latest
+    check-in answer (the answer with the latest time; ties go to the later-recorded row), and
+    every answer on record (each answered email's answer, so an earlier "worse" stays visible
+    after a later "better")."""
 
     done: frozenset[tuple[str, str, str]] = field(default_factory=frozenset)
     last_checkin: str | None = None
+    checkins: frozenset[str] = field(default_factory=frozenset)
 
     def did(self, kind: str, campaign_id: str, step_id: str | None) -> bool:
         """Did they do ``kind`` for that step (or for any step of the campaign)?"""
@@ -97,6 +100,7 @@ def activity_of(conn: Connection, ids: Iterable[int]) -> dict[int, Activity]:
     ids = list(ids)
     done: dict[int, set[tuple[str, str, str]]] = {}
     latest: dict[int, tuple[datetime, int, str]] = {}
+    answers: dict[int, set[str]] = {}
     t = subscriber_activity
     rows = conn.execute(
         select(t.c.subscriber_id, t.c.kind, t.c.campaign_id, t.c.step_id, t.c.value)
@@ -106,6 +110,7 @@ def activity_of(conn: Connection, ids: Iterable[int]) -> dict[int, Activity]:
     for sid, kind, campaign_id, step_id, value, last_at, row_id in rows:
         done.setdefault(sid, set()).add((kind, campaign_id, step_id))
         if kind == CHECKIN and value is not None:
+            answers.setdefault(sid, set()).add(value)
             key = (last_at, row_id, value)
             if sid not in latest or key[:2] > latest[sid][:2]:
                 latest[sid] = key
@@ -113,6 +118,7 @@ def activity_of(conn: Connection, ids: Iterable[int]) -> dict[int, Activity]:
         sid: Activity(
             done=frozenset(done.get(sid, ())),
             last_checkin=latest[sid][2] if sid in latest else None,
+            checkins=frozenset(answers.get(sid, ())),
         )
         for sid in set(done) | set(latest)
     }

@@ -1,4 +1,5 @@
-"""Finding people for staff: by address or first name, filtered by status and symptom group.
+"""Finding people for staff: by address or first name, filtered by status and symptom group,
+or only those flagged for review (arm or neck and leg symptoms together).
 
 Only the console calls this; it returns plain rows, newest first, a page at a time.
 """
@@ -10,8 +11,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, or_, select
 
+from subscribers.segments import ARM_AND_LEG, compile_rule
 from subscribers.store import CONFIRMED, UNCONFIRMED, UNSUBSCRIBED, symptoms_of
-from subscribers.symptoms import GROUP_IDS, codes_in_group
+from subscribers.symptoms import GROUP_IDS, arm_and_leg, codes_in_group
 from subscribers.tables import subscriber_symptoms, subscribers
 
 STATUSES = (CONFIRMED, UNCONFIRMED, UNSUBSCRIBED)
@@ -28,12 +30,17 @@ class Found:
     symptoms: frozenset[str]
     created_at: datetime
 
+    @property
+    def arm_and_leg(self) -> bool:
+        return arm_and_leg(self.symptoms)
+
 
 @dataclass(frozen=True)
 class Query:
     text: str = ""
     status: str = ""
     group: str = ""
+    review: bool = False  # only people flagged for review (arm or neck and leg symptoms)
 
     def problems(self) -> list[str]:
         out = []
@@ -77,6 +84,8 @@ def search(conn: Connection, query: Query, *, limit: int = PAGE) -> tuple[list[F
                 )
             )
         )
+    if query.review:
+        where.append(compile_rule(ARM_AND_LEG))
     total = int(
         conn.execute(select(func.count()).select_from(subscribers).where(*where)).scalar_one()
     )
@@ -100,3 +109,15 @@ def search(conn: Connection, query: Query, *, limit: int = PAGE) -> tuple[list[F
         for r in rows
     ]
     return found, total
+
+
+def flagged_for_review(conn: Connection) -> int:
+    """Confirmed people with arm (or neck) and leg symptoms together: the dashboard's count."""
+    s = subscribers.c
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(subscribers)
+            .where(s.status == CONFIRMED, compile_rule(ARM_AND_LEG))
+        ).scalar_one()
+    )

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapt
 from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
 
 from subscribers.activity import CHECKIN, CLICK, NOTHING, OPEN, Activity
-from subscribers.symptoms import BY_CODE, GROUP_IDS, codes_in_group
+from subscribers.symptoms import ARM_CODES, BY_CODE, GROUP_IDS, LEG_CODES, codes_in_group
 from subscribers.tables import subscriber_activity, subscriber_symptoms, subscribers
 
 
@@ -176,6 +176,16 @@ class CheckinIs(_Rule):
         return facts.activity.last_checkin == self.checkin
 
 
+class CheckinEver(_Rule):
+    """Any check-in answer on record, not only the latest: ``checkin_ever: worse`` holds for a
+    person who said "worse" about any email, even if a later email's answer was "better"."""
+
+    checkin_ever: Literal["better", "same", "worse"]
+
+    def matches(self, facts: Facts) -> bool:
+        return self.checkin_ever in facts.activity.checkins
+
+
 class All(_Rule):
     all: list[Rule]
 
@@ -208,6 +218,7 @@ _TAGS: dict[str, Any] = {
     "clicked": Clicked,
     "opened": Opened,
     "checkin": CheckinIs,
+    "checkin_ever": CheckinEver,
     "all": All,
     "any": AnyOf,
     "not": Not,
@@ -235,6 +246,7 @@ Rule = Annotated[
         Annotated[Clicked, Tag("clicked")],
         Annotated[Opened, Tag("opened")],
         Annotated[CheckinIs, Tag("checkin")],
+        Annotated[CheckinEver, Tag("checkin_ever")],
         Annotated[All, Tag("all")],
         Annotated[AnyOf, Tag("any")],
         Annotated[Not, Tag("not")],
@@ -251,6 +263,8 @@ for _model in (All, AnyOf, Not):
 
 RULE_ADAPTER: TypeAdapter[Rule] = TypeAdapter(Rule)
 EVERYONE = All(all=[])
+# symptoms.arm_and_leg as a rule, so the console can count and list the flagged people in SQL.
+ARM_AND_LEG = All(all=[HasAny(has_any=sorted(ARM_CODES)), HasAny(has_any=sorted(LEG_CODES))])
 
 
 def parse_rule(data: object) -> Rule:
@@ -310,6 +324,15 @@ def compile_rule(rule: _Rule, *, now: datetime | None = None) -> ColumnElement[b
             .scalar_subquery()
         )
         return func.coalesce(latest, "") == rule.checkin
+    if isinstance(rule, CheckinEver):
+        t = subscriber_activity
+        return exists(
+            select(t.c.id).where(
+                t.c.subscriber_id == subscribers.c.id,
+                t.c.kind == CHECKIN,
+                t.c.value == rule.checkin_ever,
+            )
+        )
     if isinstance(rule, All):
         return and_(true(), *(compile_rule(r, now=when) for r in rule.all))
     if isinstance(rule, AnyOf):

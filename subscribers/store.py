@@ -17,7 +17,7 @@ from storage.sql import dialect_insert
 from subscribers.activity import NOTHING, Activity, activity_of
 from subscribers.addresses import address_hash
 from subscribers.segments import Facts
-from subscribers.symptoms import has_red_flag
+from subscribers.symptoms import arm_and_leg, has_red_flag
 from subscribers.tables import (
     SCHEME_HMAC,
     SCHEME_SHA256,
@@ -51,6 +51,13 @@ class Profile:
     paused_until: datetime | None
     last_campaign_send_at: datetime | None
     activity: Activity = NOTHING
+
+    @property
+    def arm_and_leg(self) -> bool:
+        """Arm (or neck) and leg symptoms together: the console flags the person for staff to
+        review. Derived from the symptoms, so it is raised at signup, import or any change of
+        symptoms, and lifted when the combination goes."""
+        return arm_and_leg(self.symptoms)
 
     def facts(self, now: datetime) -> Facts:
         days = (now - self.confirmed_at).days if self.confirmed_at else 0

@@ -94,6 +94,19 @@ GROUP_IDS: frozenset[str] = frozenset(g.id for g in GROUPS)
 RED_FLAGS: frozenset[str] = frozenset(s.code for s in SYMPTOMS if s.group == "red_flags")
 
 
+# Arm-and-leg combinations: symptoms placing a reader on the neck or arm path (cord and arm
+# signs) together with leg symptoms. The series follows the sciatica path and keeps the arm
+# path's signs; staff see a flag on the person (docs/content.md, "Paths").
+ARM_CODES: frozenset[str] = frozenset({"neck", "arm_symptoms"})
+LEG_CODES: frozenset[str] = frozenset({"sciatica"})
+
+
+def arm_and_leg(codes: set[str] | frozenset[str] | list[str]) -> bool:
+    """Both an arm (or neck) and a leg code: a combination staff review."""
+    found = set(codes)
+    return bool(found & ARM_CODES) and bool(found & LEG_CODES)
+
+
 @cache  # asked for every person a segment rule is matched against (an import: every row)
 def codes_in_group(group: str) -> frozenset[str]:
     return frozenset(s.code for s in SYMPTOMS if s.group == group)

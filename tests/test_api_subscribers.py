@@ -28,6 +28,7 @@ def test_lookup_and_read_by_id(cli: CLI, tmp_path: Path) -> None:
         person = found.json()
         assert person["email"] == "ann@example.com" and person["status"] == "confirmed"
         assert person["symptoms"] == ["lower_back", "sciatica"]
+        assert person["arm_and_leg"] is False
         assert len(person["id"]) == 32 and "ann" not in person["id"]
         by_id = client.get(f"/api/v1/subscribers/{person['id']}", headers=bearer(key))
         assert by_id.status_code == 200 and by_id.json() == person
@@ -82,6 +83,18 @@ def test_change_unsubscribe_and_erase(cli: CLI, tmp_path: Path) -> None:
             f"/api/v1/subscribers/{pid}", json={"symptoms": ["neck"]}, headers=bearer(writer)
         )
         assert changed.status_code == 200 and changed.json()["symptoms"] == ["neck"]
+        assert changed.json()["arm_and_leg"] is False
+        # neck and leg symptoms together: flagged for staff, and the flag goes with the leg
+        both = client.patch(
+            f"/api/v1/subscribers/{pid}",
+            json={"symptoms": ["neck", "sciatica"]},
+            headers=bearer(writer),
+        )
+        assert both.status_code == 200 and both.json()["arm_and_leg"] is True
+        again = client.patch(
+            f"/api/v1/subscribers/{pid}", json={"symptoms": ["neck"]}, headers=bearer(writer)
+        )
+        assert again.json()["arm_and_leg"] is False
         left = client.post(f"/api/v1/subscribers/{pid}/unsubscribe", headers=bearer(writer))
         assert left.status_code == 200 and left.json()["status"] == "unsubscribed"
         assert left.json()["series"] == []

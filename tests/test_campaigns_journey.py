@@ -269,3 +269,81 @@ def test_the_risky_mixes_the_review_named() -> None:
     clicked = Engagement(clicked=frozenset({STRENGTH}))
     assert variants({"lower_back", "sciatica"}, clicked)[-1] == "sciatica"  # below sciatica
     assert variants({"lower_back"}, clicked)[-1] == "strength"
+
+
+def test_one_worse_anywhere_rules_out_the_strength_finale() -> None:
+    """The week-10 choice itself, from a person's facts: a click through the strength email
+    earns the strength finale only when no check-in on record said "worse", even if the latest
+    one said "better"; and it stays below the sciatica and arm finales."""
+    from subscribers.activity import CHECKIN, CLICK, Activity
+    from subscribers.segments import Facts
+
+    campaign = load_catalog(BUNDLED_LIBRARY)[0].get("spasm-education")
+    assert campaign is not None
+    finale = campaign.steps[-1]
+    clicked = frozenset({(CLICK, *STRENGTH)})
+
+    def chosen(codes: set[str], answers: dict[str, str], latest: str | None) -> str:
+        done = clicked | {(CHECKIN, "spasm-education", step) for step in answers}
+        facts = Facts(
+            symptoms=frozenset(codes),
+            activity=Activity(done=done, last_checkin=latest, checkins=frozenset(answers.values())),
+        )
+        return finale.variant_for(facts).id
+
+    low = {"lower_back"}
+    assert chosen(low, {}, None) == "strength"
+    assert chosen(low, {"pacing": "better"}, "better") == "strength"
+    # worse in week 4, better in week 8: the latest is better, the finale is not the cheerful one
+    assert chosen(low, {"pacing": "worse", "work": "better"}, "better") != "strength"
+    assert chosen(low, {"pacing": "same", "work": "worse"}, "worse") != "strength"
+    assert chosen({"lower_back", "sciatica"}, {}, None) == "sciatica"
+    assert chosen({"neck", "arm_symptoms"}, {}, None) == "arm"
+
+
+def _signs_to_act_on(body: str) -> set[str]:
+    """The emergency and same-day signs an email lists: the tiers it includes from the table,
+    and the signs it names in a sentence that sends the reader to a tier."""
+    from campaigns.gate import _sentences, _tiers_named
+    from templates import warning_signs
+
+    table = warning_signs.table()
+    included: dict[str, tuple[warning_signs.Tier, ...]] = {
+        "now": ("emergency", "urgent"),
+        "all": ("emergency", "urgent"),
+        "emergency": ("emergency",),
+        "urgent": ("urgent",),
+    }
+    found = {
+        s.id
+        for field, tiers in included.items()
+        if "{{ warning_signs." + field + " }}" in body
+        for tier in tiers
+        for s in table.of(tier)
+    }
+    for _, sentence in _sentences(body):
+        if _tiers_named(sentence):
+            found |= {s.id for s in table.signs if s.named_in(sentence) and s.tier != "soon"}
+    return found
+
+
+def test_arm_and_leg_mixes_keep_both_paths_signs() -> None:
+    """A reader with arm (or neck) and leg symptoms follows the sciatica path; after week 1 it
+    still tells them every emergency and same-day sign that either path alone would have."""
+    from subscribers.symptoms import ARM_CODES, LEG_CODES, arm_and_leg
+
+    campaign = load_catalog(BUNDLED_LIBRARY)[0].get("spasm-education")
+    assert campaign is not None
+
+    def after_week_1(codes: frozenset[str]) -> set[str]:
+        out: set[str] = set()
+        for e in journey(campaign, codes).emails[1:]:
+            out |= _signs_to_act_on(campaign.step(e.step).variant(e.variant).body)
+        return out
+
+    mixes = [m for m in MIXES if arm_and_leg(m)]
+    assert frozenset({"arm_symptoms", "sciatica"}) in mixes
+    for codes in mixes:
+        wanted = after_week_1(codes - LEG_CODES) | after_week_1(codes - ARM_CODES)
+        missing = wanted - after_week_1(codes)
+        assert not missing, (sorted(codes), sorted(missing))

@@ -102,6 +102,17 @@ def test_the_running_app_says_the_configured_lines(cli: CLI) -> None:
         assert answer.status_code == 202, answer.text
         urgent = answer.json()["urgent_care"]
         assert _uk_words(urgent) == [] and "Call 911" in urgent
+        # the hosted form's answer to a signup that ticked a warning sign
+        form = {
+            "email": "bea@example.com",
+            "consent": "yes",
+            "health_consent": "yes",
+            "symptoms": ["neck", "red_flag_major_trauma"],
+        }
+        inbox = client.post("/signup", data=form)
+        assert inbox.status_code == 200, inbox.text
+        assert "Check your inbox" in inbox.text and "Call 911" in inbox.text
+        assert _uk_words(inbox.text) == [], _uk_words(inbox.text)
 
 
 def test_a_bad_care_line_is_one_clear_line(bare_cli: CLI) -> None:

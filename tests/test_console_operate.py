@@ -384,3 +384,47 @@ def test_ops_pages_are_for_ops_only(console: Console) -> None:
     assert bad.status_code == 422
     # a test email is never a campaign send
     assert console.cli("stats", "--json").json()["totals"]["sent"] == 0
+
+
+def test_arm_and_leg_symptoms_flag_the_person_for_review(console: Console, tmp_path: Path) -> None:
+    """Arm (or neck) and leg symptoms together: a flag on the person page, in the people list
+    (with a filter) and a count on the dashboard; it goes when the combination goes."""
+    from tests.support.cli import write_csv
+
+    write_csv(
+        tmp_path / "p.csv",
+        [
+            "eve@example.com,Eve,arm_symptoms;sciatica,Europe/London,yes,,",
+            "fin@example.com,Fin,neck;desk_posture,Europe/London,yes,,",
+        ],
+    )
+    assert console.cli("subscribers", "import", str(tmp_path / "p.csv")).code == 0
+    eve, fin = _public_id(console, "eve@example.com"), _public_id(console, "fin@example.com")
+    client, csrf = console.signed_in("marketing")
+
+    home = client.get("/admin")
+    assert home.status_code == 200
+    notice = re.search(r'<p[^>]*id="to-review".*?</p>', home.text, re.S)
+    assert notice and "1 person to review" in notice.group(0), home.text
+    listed = client.get("/admin/subscribers?review=1&status=confirmed")
+    assert "eve@example.com" in listed.text and "fin@example.com" not in listed.text
+    assert "review: arm and leg" in listed.text and "1 person found" in listed.text
+    everyone = client.get("/admin/subscribers")
+    assert "fin@example.com" in everyone.text and everyone.text.count("review: arm and leg") == 1
+
+    assert 'id="review-flag"' in client.get(f"/admin/subscribers/{eve}").text
+    assert 'id="review-flag"' not in client.get(f"/admin/subscribers/{fin}").text
+    # staff take the leg symptoms off (or the person does, in the preference centre): no flag
+    changed = client.post(
+        f"/admin/subscribers/{eve}/symptoms",
+        data={"symptoms": ["arm_symptoms"], "csrf_token": csrf},
+    )
+    assert changed.status_code == 303
+    assert 'id="review-flag"' not in client.get(f"/admin/subscribers/{eve}").text
+    assert 'id="to-review"' not in client.get("/admin").text
+    # and a change that makes the combination raises it
+    client.post(
+        f"/admin/subscribers/{fin}/symptoms",
+        data={"symptoms": ["neck", "sciatica"], "csrf_token": csrf},
+    )
+    assert 'id="review-flag"' in client.get(f"/admin/subscribers/{fin}").text

@@ -168,6 +168,27 @@ def test_validate_fails_on_gate_errors_with_file_and_line(sqlite_cli: CLI, tmp_p
     assert run.err.strip().endswith(f"1 problem(s) in {root}")
 
 
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ("If it gets worse, call 999 at once.", "hard-coded-number"),
+        ("If you notice a leg getting weaker, please see a clinician.", "sign-tier"),
+    ],
+)
+def test_validate_fails_on_a_hard_coded_number_or_a_wrong_tier(
+    sqlite_cli: CLI, tmp_path: Path, line: str, code: str
+) -> None:
+    """`campaigns validate` (strict or not) refuses a library that writes a number in or sends a
+    warning sign to another tier than the table's, naming the file and line."""
+    root = _campaign(tmp_path / "lib", _GOOD_BODY + f"\n{line}\n")
+    lineno = (root / "demo" / "01-hello.md").read_text(encoding="utf-8").splitlines().index(line)
+    for strict in ((), ("--strict",)):
+        run = sqlite_cli("campaigns", "validate", *strict, str(root))
+        assert run.code == 1 and "Traceback" not in run.err
+        assert f"lib/demo/01-hello.md:{lineno + 1}: error: " in run.err, run.err
+        assert f"[{code}]" in run.err, run.err
+
+
 def test_validate_lists_warnings_and_fails_on_them_only_when_strict(
     sqlite_cli: CLI, tmp_path: Path
 ) -> None:

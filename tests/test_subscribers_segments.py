@@ -34,6 +34,7 @@ leaf = st.one_of(
     st.builds(lambda t: {"clicked": t}, st.sampled_from(TARGETS)),
     st.builds(lambda t: {"opened": t}, st.sampled_from(TARGETS)),
     st.builds(lambda a: {"checkin": a}, st.sampled_from(ANSWERS)),
+    st.builds(lambda a: {"checkin_ever": a}, st.sampled_from(ANSWERS)),
 )
 rules = st.recursive(
     leaf,
@@ -153,4 +154,40 @@ def test_examples(sqlite_url: str, data: Any, expected: set[str]) -> None:
             select(subscribers.c.email).where(compile_rule(parse_rule(data), now=NOW))
         ).scalars()
         assert {e.split("@")[0] for e in found} == expected
+    db.dispose()
+
+
+def test_checkin_ever_sees_an_earlier_worse_that_checkin_does_not(sqlite_url: str) -> None:
+    """A "worse" in week 4, "better" in week 8: the latest answer is better, but the worse stays
+    on record for ``checkin_ever`` (in Python and in SQL alike)."""
+    db = Database(sqlite_url)
+    db.migrate()
+    with db.begin() as conn:
+        sid = insert_subscriber(
+            conn, "w@example.com", NOW, public_id="w" * 32, confirmed_at=NOW, codes={"neck"}
+        )
+        for step, answer, days in (("04", "worse", 28), ("08", "better", 1)):
+            activity.record(
+                conn,
+                sid,
+                activity.CHECKIN,
+                NOW - timedelta(days=days),
+                campaign_id="c1",
+                step_id=step,
+                value=answer,
+            )
+        facts = store.profiles(conn, [sid])[sid].facts(NOW)
+        for data, expected in (
+            ({"checkin": "worse"}, False),
+            ({"checkin": "better"}, True),
+            ({"checkin_ever": "worse"}, True),
+            ({"checkin_ever": "better"}, True),
+            ({"checkin_ever": "same"}, False),
+        ):
+            rule = parse_rule(data)
+            assert rule.matches(facts) is expected, data
+            in_sql = conn.execute(
+                select(subscribers.c.id).where(compile_rule(rule, now=NOW))
+            ).scalars()
+            assert (sid in set(in_sql)) is expected, data
     db.dispose()
