@@ -191,6 +191,13 @@ class Campaign(BaseModel):
     status: str
     goal: str | None
     goal_follow_up: str | None
+    goal_window_days: int = Field(
+        description="A goal event within this many days of an email counts as its conversion."
+    )
+    reentry_after_days: int | None = Field(
+        description="Days after a finished or left episode before a new one may start it "
+        "again (null: never)."
+    )
     steps: list[Step]
 
 

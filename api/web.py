@@ -536,6 +536,8 @@ def router(ports: ApiPorts) -> APIRouter:
                     status=c.meta.status,
                     goal=c.meta.goal,
                     goal_follow_up=c.meta.goal_follow_up,
+                    goal_window_days=c.meta.goal_window_days,
+                    reentry_after_days=c.meta.reentry_after_days,
                     steps=[
                         Step(id=s.id, number=s.number, until_goal=s.until_goal) for s in c.steps
                     ],
