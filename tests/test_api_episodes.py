@@ -103,9 +103,7 @@ def test_a_person_who_finished_reenters_after_the_gap_and_gets_week_one_again(
         ).json()["id"]
         # A day after the series ended: too soon (the campaign asks for 3 days).
         with time_machine.travel(ended + timedelta(days=1), tick=False):
-            early = client.post(
-                f"/api/v1/subscribers/{pid}/episodes", json={}, headers=bearer(key)
-            )
+            early = client.post(f"/api/v1/subscribers/{pid}/episodes", json={}, headers=bearer(key))
         assert early.status_code == 200, early.text
         body = early.json()
         assert body["started"] == []
@@ -163,9 +161,7 @@ def test_a_person_who_finished_reenters_after_the_gap_and_gets_week_one_again(
     assert {s["episode"] for s in exported["sends"] if s["kind"] == CAMPAIGN} == {1, 2}
 
 
-def test_a_person_who_left_reenters_through_the_preference_centre(
-    cli: CLI, tmp_path: Path
-) -> None:
+def test_a_person_who_left_reenters_through_the_preference_centre(cli: CLI, tmp_path: Path) -> None:
     library_with_gap(cli, tmp_path, 0)
     import_people(cli, tmp_path, ["cy@example.com,Cy,neck,Europe/London,yes,,"])
     assert tick(cli, MONDAY_NOON)["sent"] == 1
@@ -181,15 +177,17 @@ def test_a_person_who_left_reenters_through_the_preference_centre(
     assert tick(cli, MONDAY_NOON + WEEK)["sent"] == 0  # left: nothing more
 
     # Saving choices without ticking "new episode" restarts nothing.
-    with app_for(cli) as (client, _ctx):
-        with time_machine.travel(MONDAY_NOON + 2 * WEEK, tick=False):
-            saved = client.post(prefs, data={"symptoms": ["neck", "desk_posture"], "pause": "0"})
-            assert saved.status_code == 200
-            assert enrollment_of(cli, "cy@example.com")[:2] == ("left", 1)
-            back = client.post(
-                prefs,
-                data={"symptoms": ["neck", "arm_symptoms"], "pause": "0", "new_episode": "yes"},
-            )
+    with (
+        app_for(cli) as (client, _ctx),
+        time_machine.travel(MONDAY_NOON + 2 * WEEK, tick=False),
+    ):
+        saved = client.post(prefs, data={"symptoms": ["neck", "desk_posture"], "pause": "0"})
+        assert saved.status_code == 200
+        assert enrollment_of(cli, "cy@example.com")[:2] == ("left", 1)
+        back = client.post(
+            prefs,
+            data={"symptoms": ["neck", "arm_symptoms"], "pause": "0", "new_episode": "yes"},
+        )
     assert back.status_code == 200
     assert "starts again from week 1" in back.text
     assert enrollment_of(cli, "cy@example.com")[:2] == ("active", 2)
