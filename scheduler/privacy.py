@@ -67,6 +67,13 @@ def _episodes(conn: Connection, sid: int) -> list[dict[str, Any]]:
     return [row_dict(e) for e in episodes_of(conn, sid)]
 
 
+def _goal_events(conn: Connection, sid: int) -> list[dict[str, Any]]:
+    """Events other systems reported about the person (booked, attended …), JSON-ready."""
+    from subscribers.privacy import row_dict
+
+    return [row_dict(e) for e in goals.events_of(conn, sid)]
+
+
 def _send_ids(conn: Connection, key: str) -> list[str]:
     from campaigns.ledger import sends
     from subscribers.tables import subscribers
@@ -175,7 +182,7 @@ def record_sections() -> dict[str, Section]:
         "events": _events,
         "sunset": _sunset,
         "stored_messages": _messages,
-        "goal_events": goals.events_of,
+        "goal_events": _goal_events,
         "audit_log": _audit,
     }
 

@@ -227,3 +227,57 @@ def test_bundled_series_allows_reentry_after_90_days_and_refuses_the_unconfirmed
         assert_problem(
             client.post(f"/api/v1/subscribers/{pid}/episodes", json={}, headers=bearer(key)), 409
         )
+
+
+def test_a_booking_in_an_earlier_episode_does_not_stop_the_new_one(
+    cli: CLI, tmp_path: Path
+) -> None:
+    library_with_gap(cli, tmp_path, 0)
+    import_people(cli, tmp_path, ["eve@example.com,Eve,lower_back,Europe/London,yes,,"])
+    key = new_key(cli, "pms", "subscribers:read", "subscribers:write", "events:write")
+    assert tick(cli, MONDAY_NOON)["sent"] == 1
+    with app_for(cli) as (client, _ctx):
+        booked = client.post(
+            "/api/v1/events",
+            json={
+                "email": "eve@example.com",
+                "type": "booked",
+                "occurred_at": iso(MONDAY_NOON + timedelta(days=1)),
+            },
+            headers=bearer(key),
+        )
+        assert booked.status_code == 202
+    # Every step of the bundled series invites a booking: after hers, the series is done.
+    assert tick(cli, MONDAY_NOON + WEEK)["sent"] == 0
+    assert enrollment_of(cli, "eve@example.com")[:2] == ("completed", 1)
+
+    reported = MONDAY_NOON + 20 * WEEK
+    with app_for(cli) as (client, _ctx):
+        pid = client.post(
+            "/api/v1/subscribers/lookup", json={"email": "eve@example.com"}, headers=bearer(key)
+        ).json()["id"]
+        with time_machine.travel(reported, tick=False):
+            answer = client.post(
+                f"/api/v1/subscribers/{pid}/episodes", json={}, headers=bearer(key)
+            )
+        assert answer.json()["started"] == [SERIES], answer.text
+    # The old booking belongs to episode 1: week 1 goes again.
+    assert tick(cli, reported)["sent"] == 1
+    with app_for(cli) as (client, _ctx):
+        again = client.post(
+            "/api/v1/events",
+            json={
+                "subscriber_id": pid,
+                "type": "booked",
+                "occurred_at": iso(reported + timedelta(days=2)),
+            },
+            headers=bearer(key),
+        )
+        assert again.status_code == 202
+        exported = client.get(f"/api/v1/subscribers/{pid}/export", headers=bearer(key))
+        assert exported.status_code == 200, exported.text
+        assert [e["type"] for e in exported.json()["goal_events"]] == ["booked", "booked"]
+    # A booking in this episode stops this episode's booking steps.
+    assert tick(cli, reported + WEEK)["sent"] == 0
+    assert ledger_of(cli, "eve@example.com") == [(WEEK_ONE, 1, "sent"), (WEEK_ONE, 2, "sent")]
+    assert enrollment_of(cli, "eve@example.com")[:2] == ("completed", 2)
