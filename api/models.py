@@ -28,6 +28,15 @@ def _address(v: str) -> str:
     return email
 
 
+def _known_codes(v: list[str] | None) -> list[str] | None:
+    if v is None:
+        return v
+    unknown = sorted({c for c in v if c not in BY_CODE})
+    if unknown:
+        raise ValueError(f"unknown symptom code {unknown[0][:64]!r}")
+    return sorted(set(v))
+
+
 class Lookup(_In):
     email: str = Field(
         max_length=320,
@@ -84,12 +93,7 @@ class ChangeIn(_In):
     @field_validator("symptoms")
     @classmethod
     def _codes(cls, v: list[str] | None) -> list[str] | None:
-        if v is None:
-            return v
-        unknown = sorted({c for c in v if c not in BY_CODE})
-        if unknown:
-            raise ValueError(f"unknown symptom code {unknown[0][:64]!r}")
-        return sorted(set(v))
+        return _known_codes(v)
 
     @field_validator("paused_until")
     @classmethod
@@ -99,11 +103,35 @@ class ChangeIn(_In):
         return v
 
 
+class EpisodeIn(_In):
+    """A new episode of pain, reported for the person by another system."""
+
+    symptoms: list[str] | None = Field(
+        default=None,
+        max_length=len(BY_CODE),
+        description="The symptom codes of this episode (replaces the list; reported warning "
+        "signs stay); omitted: the ones on record.",
+    )
+
+    @field_validator("symptoms")
+    @classmethod
+    def _codes(cls, v: list[str] | None) -> list[str] | None:
+        return _known_codes(v)
+
+
 class WebhookIn(_In):
     url: str = Field(max_length=2000, description="Where to post (https://…).")
     events: list[str] = Field(
         min_length=1, max_length=20, description="Event types (see docs/api.md), or `all`."
     )
+
+
+class Episode(BaseModel):
+    campaign_id: str
+    episode: int = Field(description="1 for the first time through the series, then 2 …")
+    status: str = Field(description="active | completed | left | stopped; `ended`: an earlier one")
+    started_at: datetime | None
+    emails: list[str] = Field(description="The step ids accepted for sending in this episode.")
 
 
 class Subscriber(BaseModel):
@@ -122,6 +150,22 @@ class Subscriber(BaseModel):
     paused_until: datetime | None
     series: list[str] = Field(description="The series the person is in now.")
     goals: list[str] = Field(description="The goal event types recorded for them.")
+    episodes: list[Episode] = Field(
+        description="Their history per series and episode of pain, oldest first."
+    )
+
+
+class NotYet(BaseModel):
+    campaign_id: str
+    earliest_at: datetime = Field(description="The earliest moment it may start again.")
+
+
+class EpisodeOut(BaseModel):
+    started: list[str] = Field(description="The series the person starts again, from week 1.")
+    not_yet: list[NotYet] = Field(
+        description="Series they finished or left too recently to start again yet."
+    )
+    subscriber: Subscriber
 
 
 class SubscriberPage(BaseModel):
@@ -151,6 +195,13 @@ class Campaign(BaseModel):
     status: str
     goal: str | None
     goal_follow_up: str | None
+    goal_window_days: int = Field(
+        description="A goal event within this many days of an email counts as its conversion."
+    )
+    reentry_after_days: int | None = Field(
+        description="Days after a finished or left episode before a new one may start it "
+        "again (null: never)."
+    )
     steps: list[Step]
 
 

@@ -36,9 +36,12 @@ from api.models import (
     Delivery,
     DeliveryPage,
     Done,
+    EpisodeIn,
+    EpisodeOut,
     EventIn,
     Lookup,
     NewWebhook,
+    NotYet,
     Step,
     Subscriber,
     SubscriberPage,
@@ -81,6 +84,9 @@ class ApiPorts:
     export: Callable[[str], str | None]  # everything held about the address, as JSON
     erase: Callable[[str, datetime], object]
     stats: Callable[[datetime], dict[str, Any]]
+    # A new episode of pain reported for the person (after its symptoms were saved): the
+    # series they finished or left start again where their campaigns allow it.
+    on_new_episode: Callable[[Connection, int, datetime], enrollment.Reentry]
     requests_per_minute: int = 600
 
 
@@ -253,6 +259,7 @@ def router(ports: ApiPorts) -> APIRouter:
             paused_until=p.paused_until,
             series=enrollment.active_campaign_ids(conn, sid),
             goals=sorted(goals.reached_among(conn, [sid]).get(sid, set())),
+            episodes=enrollment.episodes_of(conn, sid),
         ).model_dump(mode="json")
 
     def held(conn: Connection, public_id: str) -> int:
@@ -355,6 +362,52 @@ def router(ports: ApiPorts) -> APIRouter:
                 ):
                     ports.on_confirmed(conn, [sid], now)
             return person_json(conn, sid)
+
+    @r.post(
+        "/subscribers/{subscriber_id}/episodes",
+        response_model=EpisodeOut,
+        responses={
+            404: NOT_HELD,
+            409: described("The person is not confirmed (unconfirmed or unsubscribed)."),
+        },
+        summary="Report a new episode of pain: finished or left series start again",
+    )
+    def new_episode(
+        subscriber_id: SubscriberId,
+        body: EpisodeIn,
+        request: Request,
+        key: Writer,
+        idem: IdempotencyKey = None,
+    ) -> Response:
+        """Saves the episode's symptoms (when given), then starts again from week 1 every
+        series the person finished or left whose campaign allows re-entry
+        (`reentry_after_days`) once that many days passed since it ended; `not_yet` names the
+        others with the earliest moment. The weekly cap still holds. Warning signs among the
+        symptoms route the person to the safety email instead."""
+
+        def work() -> tuple[int, Any]:
+            now = datetime.now(UTC)
+            with ports.db.begin() as conn:
+                sid = held(conn, subscriber_id)
+                if store.profiles(conn, [sid])[sid].status != store.CONFIRMED:
+                    raise Problem(
+                        409,
+                        "Only a confirmed person can start a series again; a new signup "
+                        "(double opt-in) is needed first.",
+                    )
+                if body.symptoms is not None:
+                    changes.change_symptoms(conn, sid, body.symptoms, now, source=f"api:{key.name}")
+                # Not in the audit log: that a person's pain came back is health data, kept
+                # only in their own rows (the enrollment's episode), which erasure removes.
+                again = ports.on_new_episode(conn, sid, now)
+                answer = EpisodeOut(
+                    started=list(again.started),
+                    not_yet=[NotYet(campaign_id=cid, earliest_at=at) for cid, at in again.not_yet],
+                    subscriber=Subscriber.model_validate(person_json(conn, sid)),
+                )
+            return 200, answer.model_dump(mode="json")
+
+        return once(key, idem, request, body, work)
 
     @r.post(
         "/subscribers/{subscriber_id}/unsubscribe",
@@ -484,6 +537,8 @@ def router(ports: ApiPorts) -> APIRouter:
                     status=c.meta.status,
                     goal=c.meta.goal,
                     goal_follow_up=c.meta.goal_follow_up,
+                    goal_window_days=c.meta.goal_window_days,
+                    reentry_after_days=c.meta.reentry_after_days,
                     steps=[
                         Step(id=s.id, number=s.number, until_goal=s.until_goal) for s in c.steps
                     ],

@@ -22,7 +22,7 @@ from app.bodylimit import KIB, BodyLimit
 from app.context import AppContext
 from app.errors import ErrorPages
 from app.headers import SecurityHeaders
-from app.onboarding import on_confirmed, on_signup, queue_checkin_followup
+from app.onboarding import on_confirmed, on_new_episode, on_signup, queue_checkin_followup
 from campaigns import enrollment
 from console.ports import ConsolePorts
 from console.web import install as install_console
@@ -157,6 +157,16 @@ def create_app(
         names = {c.id: c.meta.name for c in ctx.catalog}
         return [(cid, names.get(cid, cid)) for cid in enrollment.active_campaign_ids(conn, sid)]
 
+    def new_episode_names(
+        conn: Connection, sid: int, now: datetime
+    ) -> tuple[list[str], list[tuple[str, datetime]]]:
+        names = {c.id: c.meta.name for c in ctx.catalog}
+        again = on_new_episode(conn, ctx.catalog, sid, now, staff_email=ctx.settings.staff_email)
+        return (
+            [names.get(cid, cid) for cid in again.started],
+            [(names.get(cid, cid), at) for cid, at in again.not_yet],
+        )
+
     app.include_router(sendgrid_router(ctx.db, ctx.settings.sendgrid_webhook_public_key))
     app.include_router(
         keep_router(KeepPorts(db=ctx.db, tokens=ctx.tokens, clinic_name=ctx.settings.clinic_name))
@@ -188,6 +198,7 @@ def create_app(
                 signup_seconds=ctx.settings.signup_answer_seconds,
                 series_of=series_of,
                 on_leave_series=lambda conn, sid, cid, now: enrollment.leave(conn, sid, cid, now),
+                on_new_episode=new_episode_names,
                 care_lines=ctx.clinic.care_lines(),
             )
         )
@@ -221,6 +232,9 @@ def api_ports(
         export=lambda email: export_json(ctx.db, email),
         erase=lambda email, now: erase_everywhere(ctx.db, email, now),
         stats=lambda now: stats_json(ctx, now),
+        on_new_episode=lambda conn, sid, now: on_new_episode(
+            conn, ctx.catalog, sid, now, staff_email=ctx.settings.staff_email
+        ),
         requests_per_minute=ctx.settings.api_rate_limit,
     )
 

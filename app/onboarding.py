@@ -55,6 +55,30 @@ def confirmed(
     enrollment.enroll(conn, catalog, calm, now)
 
 
+def on_new_episode(
+    conn: Connection,
+    catalog: Catalog,
+    subscriber_id: int,
+    now: datetime,
+    *,
+    staff_email: str | None,
+) -> enrollment.Reentry:
+    """The person reports a new episode of pain (the preference centre, or the API), after
+    saving the symptoms of this episode: every series they finished or left whose campaign
+    allows it starts again from week 1 (:func:`campaigns.enrollment.reenter`), and any series
+    their new symptoms select for the first time is entered as on confirmation. Warning signs
+    route them to the safety email instead, as always; an unconfirmed or unsubscribed person
+    starts nothing."""
+    person = store.profiles(conn, [subscriber_id]).get(subscriber_id)
+    if person is None or person.status != store.CONFIRMED:
+        return enrollment.Reentry()
+    again = (
+        enrollment.Reentry() if person.red_flag else enrollment.reenter(conn, catalog, person, now)
+    )
+    confirmed(conn, catalog, [person], now, staff_email=staff_email)
+    return again
+
+
 def on_signup(conn: Connection, confirmation: Confirmation, now: datetime) -> None:
     """A web signup gets its confirmation email, and nothing else until it is confirmed: the
     address may not belong to whoever typed it. Warning signs ticked make it the ``urgent``

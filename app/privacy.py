@@ -44,6 +44,7 @@ def _sends(conn: Connection, sid: int) -> list[dict[str, Any]]:
         sends.c.send_id,
         sends.c.campaign_id,
         sends.c.step_id,
+        sends.c.episode,
         sends.c.variant_id,
         sends.c.content_version,  # the stored content version it was rendered from
         sends.c.kind,
@@ -56,6 +57,21 @@ def _sends(conn: Connection, sid: int) -> list[dict[str, Any]]:
         select(*cols).where(sends.c.subscriber_id == sid).order_by(sends.c.id)
     ).mappings()
     return [row_dict(r) for r in rows]
+
+
+def _episodes(conn: Connection, sid: int) -> list[dict[str, Any]]:
+    """Each series the person was in, per episode of pain (campaigns.enrollment.episodes_of)."""
+    from campaigns.enrollment import episodes_of
+    from subscribers.privacy import row_dict
+
+    return [row_dict(e) for e in episodes_of(conn, sid)]
+
+
+def _goal_events(conn: Connection, sid: int) -> list[dict[str, Any]]:
+    """Events other systems reported about the person (booked, attended …), JSON-ready."""
+    from subscribers.privacy import row_dict
+
+    return [row_dict(e) for e in goals.events_of(conn, sid)]
 
 
 def _send_ids(conn: Connection, key: str) -> list[str]:
@@ -161,11 +177,12 @@ def record_sections() -> dict[str, Section]:
     """The rows other packages hold about a person, for the CLI export and the console's page."""
     return {
         "enrollments": _enrollments,
+        "episodes": _episodes,
         "sends": _sends,
         "events": _events,
         "sunset": _sunset,
         "stored_messages": _messages,
-        "goal_events": goals.events_of,
+        "goal_events": _goal_events,
         "audit_log": _audit,
     }
 

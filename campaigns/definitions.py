@@ -134,6 +134,15 @@ class CampaignMeta(_Model):
     goal: str | None = Field(default=None, pattern=GOAL_PATTERN)
     # Optionally, the series the person moves to when the goal arrives (this one then ends).
     goal_follow_up: str | None = Field(default=None, pattern=ID_PATTERN)
+    # How long after the goal event an email may still count as the one that led to it (the
+    # conversion figures of ``clinicmail stats``: who reached the goal within this many days
+    # of which email).
+    goal_window_days: int = Field(default=30, ge=1, le=365)
+    # Re-entry for a new episode: a person who finished or left this series starts it again
+    # from its first step when they report a new episode of pain (the preference centre, or
+    # ``POST /api/v1/subscribers/{id}/episodes``), once at least this many days passed since
+    # their last episode of it ended. None: the series is never started again.
+    reentry_after_days: int | None = Field(default=None, ge=0, le=3650)
 
     @field_validator("send_window")
     @classmethod

@@ -6,9 +6,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, case, literal, literal_column, select, true, tuple_, update
+from sqlalchemy import (
+    Connection,
+    case,
+    literal,
+    literal_column,
+    select,
+    true,
+    tuple_,
+    update,
+)
 
 from campaigns.definitions import Campaign, Step, Variant
+from campaigns.ledger import CAMPAIGN, SENT, sends
 from campaigns.loader import Catalog
 from campaigns.references import BROADCAST_PREFIX
 from campaigns.tables import ACTIVE, COMPLETED, LEFT, STOPPED, enrollments
@@ -26,6 +36,10 @@ class Due:
     campaign_id: str
     step_index: int
     next_due_at: datetime
+    episode: int = 1
+    # When this episode began (None: the first episode); goal events before it belong to an
+    # earlier episode.
+    episode_started_at: datetime | None = None
 
 
 def eligible(campaign: Campaign, profile: Profile, now: datetime) -> bool:
@@ -86,6 +100,115 @@ def enroll(conn: Connection, catalog: Catalog, people: Iterable[Profile], now: d
     )
     result = conn.execute(stmt)
     return max(result.rowcount, 0)
+
+
+@dataclass(frozen=True)
+class Reentry:
+    """What a reported new episode did: the series the person started again, and those they
+    may start again only later (the campaign's ``reentry_after_days`` since the last episode
+    ended has not passed yet), with the earliest moment."""
+
+    started: tuple[str, ...] = ()
+    not_yet: tuple[tuple[str, datetime], ...] = ()
+
+
+def reenter(conn: Connection, catalog: Catalog, profile: Profile, now: datetime) -> Reentry:
+    """The person reports a new episode of pain: every series they finished or left starts
+    again from its first step, as the next episode, where the campaign allows re-entry
+    (``reentry_after_days``), its audience matches their symptoms now, and at least that many
+    days passed since the last episode ended. Series they never entered are left to
+    :func:`enroll`; a series still running is not restarted; a *stopped* one (they stopped
+    all email) resumes on a new confirmation, not here.
+
+    The first email of the new episode is due at once, and the planner's cadence rule still
+    applies: it waits out the weekly cap from the person's last accepted email like any other.
+    The earlier episode's rows stay in the ledger (their key has the old episode number).
+    """
+    c = enrollments.c
+    rows = conn.execute(
+        select(c.id, c.campaign_id, c.updated_at).where(
+            c.subscriber_id == profile.id, c.status.in_((COMPLETED, LEFT))
+        )
+    ).all()
+    started: list[str] = []
+    not_yet: list[tuple[str, datetime]] = []
+    for row_id, campaign_id, ended_at in rows:
+        campaign = catalog.get(campaign_id)
+        if (
+            campaign is None
+            or campaign.one_off
+            or campaign.meta.reentry_after_days is None
+            or not eligible(campaign, profile, now)
+        ):
+            continue
+        earliest = ended_at + timedelta(days=campaign.meta.reentry_after_days)
+        if earliest > now:
+            not_yet.append((campaign_id, earliest))
+            continue
+        changed = conn.execute(
+            update(enrollments)
+            .where(c.id == row_id, c.status.in_((COMPLETED, LEFT)))
+            .values(
+                episode=c.episode + 1,
+                episode_started_at=now,
+                step_index=0,
+                status=ACTIVE,
+                next_due_at=now,
+                updated_at=now,
+            )
+        )
+        if changed.rowcount:
+            started.append(campaign_id)
+    return Reentry(tuple(sorted(started)), tuple(sorted(not_yet)))
+
+
+def episodes_of(conn: Connection, subscriber_id: int) -> list[dict[str, object]]:
+    """A person's history per series and episode, oldest first: ``campaign_id``, ``episode``,
+    ``status`` (the enrollment's for the current episode, ``ended`` for an earlier one),
+    ``started_at`` and the ``emails`` accepted in it (step ids, in order). Broadcasts aside."""
+    c, s = enrollments.c, sends.c
+    current = {
+        r.campaign_id: r
+        for r in conn.execute(
+            select(c.campaign_id, c.episode, c.status, c.created_at, c.episode_started_at).where(
+                c.subscriber_id == subscriber_id
+            )
+        )
+        if not r.campaign_id.startswith(BROADCAST_PREFIX)
+    }
+    emails: dict[tuple[str, int], list[str]] = {}
+    first: dict[tuple[str, int], datetime] = {}
+    for campaign_id, episode, step_id, status, created_at in conn.execute(
+        select(s.campaign_id, s.episode, s.step_id, s.status, s.created_at)
+        .where(s.subscriber_id == subscriber_id, s.kind == CAMPAIGN)
+        .order_by(s.id)
+    ):
+        if campaign_id not in current:
+            continue
+        key = (campaign_id, int(episode))
+        first.setdefault(key, created_at)
+        if status == SENT:
+            emails.setdefault(key, []).append(step_id)
+    out: list[dict[str, object]] = []
+    for campaign_id, row in current.items():
+        for episode in range(1, int(row.episode) + 1):
+            key = (campaign_id, episode)
+            now_on = episode == row.episode
+            if now_on:
+                started = row.episode_started_at or row.created_at
+            else:
+                started = row.created_at if episode == 1 else first.get(key)
+            out.append(
+                {
+                    "campaign_id": campaign_id,
+                    "episode": episode,
+                    "status": row.status if now_on else "ended",
+                    "started_at": started,
+                    "emails": emails.get(key, []),
+                }
+            )
+    out.sort(key=lambda e: (str(e["started_at"]), str(e["campaign_id"])))
+    return out
 
 
 def wake(conn: Connection, campaign_id: str, now: datetime) -> int:
@@ -155,6 +278,8 @@ def due_batch(
         enrollments.c.campaign_id,
         enrollments.c.step_index,
         enrollments.c.next_due_at,
+        enrollments.c.episode,
+        enrollments.c.episode_started_at,
     ).where(
         enrollments.c.status == literal_column(f"'{ACTIVE}'"),
         enrollments.c.next_due_at <= now,

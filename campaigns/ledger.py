@@ -126,7 +126,11 @@ sends = Table(
     Column("error", Text),
     # The stored content version the email was rendered from (Campaign.version_id), if any.
     Column("content_version", String(64)),
-    UniqueConstraint("subscriber_id", "campaign_id", "step_id"),
+    # Which episode of the person's pain the email belongs to (campaigns.enrollment.reenter):
+    # one email per step *per episode*, so a person who comes back with a new episode can get
+    # the series again. System email is always episode 1.
+    Column("episode", Integer, nullable=False, default=1, server_default="1"),
+    UniqueConstraint("subscriber_id", "campaign_id", "step_id", "episode"),
 )
 
 
@@ -294,8 +298,10 @@ def new_row(
     kind: str,
     now: datetime,
     content_version: str | None = None,
+    episode: int = 1,
 ) -> dict[str, object]:
-    """A new ``pending`` row, due at once (for :func:`plan`), with a fresh opaque send id."""
+    """A new ``pending`` row, due at once (for :func:`plan`), with a fresh opaque send id;
+    ``episode`` is the enrollment's (system email: 1)."""
     return {
         "send_id": uuid.uuid4().hex,
         "subscriber_id": subscriber_id,
@@ -308,13 +314,14 @@ def new_row(
         "next_attempt_at": now,
         "created_at": now,
         "content_version": content_version,
+        "episode": episode,
     }
 
 
 def plan(conn: Connection, rows: list[dict[str, object]]) -> None:
     """(none) → ``pending``: one ``INSERT … SELECT`` for the whole batch (rows from
-    :func:`new_row`); a row whose (subscriber, campaign, step) already exists is left alone,
-    which makes planning idempotent."""
+    :func:`new_row`); a row whose (subscriber, campaign, step, episode) already exists is left
+    alone, which makes planning idempotent."""
     if not rows:
         return
     columns = [sends.c[name] for name in rows[0]]
@@ -324,7 +331,12 @@ def plan(conn: Connection, rows: list[dict[str, object]]) -> None:
         dialect_insert(conn, sends)
         .from_select([c.name for c in columns], select(*source.c).where(true()))
         .on_conflict_do_nothing(
-            index_elements=[sends.c.subscriber_id, sends.c.campaign_id, sends.c.step_id]
+            index_elements=[
+                sends.c.subscriber_id,
+                sends.c.campaign_id,
+                sends.c.step_id,
+                sends.c.episode,
+            ]
         )
     )
     conn.execute(stmt)

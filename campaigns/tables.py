@@ -37,7 +37,13 @@ enrollments = Table(
     Column("next_due_at", UTCDateTime()),
     Column("status", String(16), nullable=False),  # active | completed | left | stopped
     Column("created_at", UTCDateTime(), nullable=False),
+    # For a completed or left enrollment, when it ended: nothing touches such a row until the
+    # person starts a new episode (campaigns.enrollment.reenter measures the gap from it).
     Column("updated_at", UTCDateTime(), nullable=False),
+    # The episode of the person's pain this enrollment is in (1, then 2 … after each re-entry)
+    # and when it began (None: at ``created_at``). The ledger's key includes the episode.
+    Column("episode", Integer, nullable=False, default=1, server_default="1"),
+    Column("episode_started_at", UTCDateTime()),
     UniqueConstraint("subscriber_id", "campaign_id"),
 )
 

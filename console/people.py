@@ -69,9 +69,21 @@ def timeline(
                 "detail": c.get("source") or "",
             }
         )
+    for e in record.get("episodes", []):
+        if e["episode"] > 1 and e.get("started_at"):
+            items.append(
+                {
+                    "at": e["started_at"],
+                    "kind": "new episode",
+                    "what": f"{e['campaign_id']} · episode {e['episode']}",
+                    "detail": "started again from the first step",
+                }
+            )
     for s in record.get("sends", []):
         version = s.get("content_version")
         label = f"{s['campaign_id']} · {s['step_id']}"
+        if (s.get("episode") or 1) > 1:
+            label += f" · episode {s['episode']}"
         if s.get("variant_id") and s["variant_id"] != "default":
             label += f" ({s['variant_id']})"
         items.append(

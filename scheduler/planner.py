@@ -50,8 +50,9 @@ class PlanBatch:
     # List health, read once per batch: the complaint pause and the sunset-paused people.
     complaint_pause: bool = False
     sunset: set[int] = field(default_factory=set)
-    # The goal events each person has reached (campaigns.goals): booking steps are skipped.
-    goals: dict[int, set[str]] = field(default_factory=dict)
+    # When each person last reached each goal event (campaigns.goals): booking steps are
+    # skipped when it happened in the enrollment's current episode.
+    goals: dict[int, dict[str, datetime]] = field(default_factory=dict)
     # The cadence rule's latest answer (app.upcoming explains a postponement with it).
     slot: Slot | None = None
 
@@ -86,7 +87,7 @@ class Planner:
             yield_to_one_off=enrollment.one_offs_due(conn, people, now),
             complaint_pause=complaint_pause,
             sunset=sunset.paused_among(conn, set(people)),
-            goals=goals.reached_among(conn, self._with_goals(due)),
+            goals=goals.latest_among(conn, self._with_goals(due)),
         )
         for d in due:
             self.plan_one(d, people.get(d.subscriber_id), now, report, batch)
@@ -150,11 +151,13 @@ class Planner:
         if slot.reason is not None:  # outside the window, a quiet day or a holiday, locally
             return postpone(slot.at)
         goal = campaign.meta.goal
+        reached_at = batch.goals.get(person.id, {}).get(goal) if goal is not None else None
         found = enrollment.next_step(
             campaign,
             d.step_index,
             person.facts(now),
-            goal_reached=goal is not None and goal in batch.goals.get(person.id, ()),
+            goal_reached=reached_at is not None
+            and (d.episode_started_at is None or reached_at >= d.episode_started_at),
         )
         if found is None:
             return finish(COMPLETED)
@@ -168,6 +171,7 @@ class Planner:
                 kind=CAMPAIGN,
                 now=now,
                 content_version=campaign.version_id,
+                episode=d.episode,
             )
         )
         batch.in_flight[person.id] = now

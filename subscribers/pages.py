@@ -227,6 +227,10 @@ def preferences_form(
         f'<form method="post" action="/preferences/{t}">'
         + symptom_fieldsets(symptoms, include_red_flags=False)
         + f"<fieldset><legend>Take a break</legend>{''.join(options)}</fieldset>"
+        "<fieldset><legend>Has your pain come back?</legend>"
+        '<label><input type="checkbox" name="new_episode" value="yes"> This is a new '
+        "episode: start the weekly emails again from week 1 (tick what describes it above)"
+        "</label></fieldset>"
         '<button type="submit" name="action" value="save">Save my choices</button></form>'
         + "".join(
             f'<form method="post" action="/preferences/{t}"><h2>{escape(name)}</h2>'

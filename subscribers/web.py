@@ -85,6 +85,11 @@ class SubscriberPorts:
     # The series a person is in, as (id, name), and how to leave one (preference centre).
     series_of: Callable[[Connection, int], list[tuple[str, str]]] = lambda _c, _s: []
     on_leave_series: Callable[[Connection, int, str, datetime], object] | None = None
+    # A new episode of pain reported (after its symptoms were saved): the names of the series
+    # that start again, and of those that may only later, with the earliest moment.
+    on_new_episode: (
+        Callable[[Connection, int, datetime], tuple[list[str], list[tuple[str, datetime]]]] | None
+    ) = None
     # The clinic's emergency number, urgent-advice line and family doctor (the warning signs).
     care_lines: Mapping[str, str] = field(default_factory=lambda: dict(warning_signs.UK_LINES))
 
@@ -443,14 +448,22 @@ def router(ports: SubscriberPorts) -> APIRouter:
                     f'<a href="/preferences/{escape(token)}">Try again</a>.</p>',
                     422,
                 )
-            message = _save_preferences(conn, ports, sid, chosen, pause, now)
+            episode = form.get("new_episode") == "yes"
+            message = _save_preferences(conn, ports, sid, chosen, pause, now, episode=episode)
             return preferences_in(conn, token, sid, message)
 
     return r
 
 
 def _save_preferences(
-    conn: Connection, ports: SubscriberPorts, sid: int, chosen: set[str], pause: str, now: datetime
+    conn: Connection,
+    ports: SubscriberPorts,
+    sid: int,
+    chosen: set[str],
+    pause: str,
+    now: datetime,
+    *,
+    episode: bool = False,
 ) -> str:
     person = store.profiles(conn, [sid])[sid]
     if person.status == store.UNSUBSCRIBED:
@@ -460,6 +473,25 @@ def _save_preferences(
         changes.set_pause(conn, sid, now + timedelta(weeks=weeks) if weeks else None, now)
     # Warning signs are not edited here: they were reported for safety and stay on record.
     changed = changes.change_symptoms(conn, sid, chosen, now, source="preferences")
+    if episode and ports.on_new_episode is not None and person.status == store.CONFIRMED:
+        started, later = ports.on_new_episode(conn, sid, now)
+        return "Your choices are saved. " + _episode_message(started, later)
     if changed is not None and person.status == store.CONFIRMED:
         ports.on_confirmed(conn, [sid], now)  # enrols in what the new symptoms select
     return "Your choices are saved."
+
+
+def _episode_message(started: list[str], later: list[tuple[str, datetime]]) -> str:
+    """What a reported new episode did, in the person's words (names of series, dates)."""
+    parts = []
+    if started:
+        names = ", ".join(f"\u201c{n}\u201d" for n in started)
+        parts.append(
+            f"Sorry your pain is back. {names} starts again from week 1; "
+            "your first email comes at a sensible hour, at most one a week."
+        )
+    for name, at in later:
+        parts.append(f"\u201c{name}\u201d can start again from {at:%d %B %Y}.")
+    if not parts:
+        parts.append("Your emails carry on as before.")
+    return " ".join(parts)

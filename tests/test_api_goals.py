@@ -74,6 +74,14 @@ def test_booked_through_the_api_stops_the_booking_steps_from_the_next_tick(
                 select(subscribers.c.id).where(subscribers.c.email_key == "ann@example.com")
             ).scalar_one()
             assert reached_among(conn, [ann]) == {ann: {"booked"}}
+    # The event is part of everything held about her (the CLI's export and the API's).
+    exported = cli("subscribers", "export", "ann@example.com")
+    assert exported.code == 0, exported.err
+    (event,) = exported.json()["goal_events"]
+    assert (event["type"], event["occurred_at"]) == (
+        "booked",
+        booking["occurred_at"][:-1] + "+00:00",
+    )
     for week in (1, 2):
         run = cli("tick", "--now", iso(MONDAY_NOON + week * WEEK), "--json")
         assert run.code == 0, run.err

@@ -175,7 +175,7 @@ def test_preference_centre_form(cli: CLI, tmp_path: Path) -> None:
         page = client.get(path)
         assert page.status_code == 200
         html = page.text
-        assert html.count("<legend>") == 6  # five symptom groups and the pause choice
+        assert html.count("<legend>") == 7  # five symptom groups, the pause and a new episode
         assert "red_flag" not in html  # warning signs are not edited here
         assert 'value="sciatica" id="symptom-sciatica" checked' in html
         assert 'value="neck" id="symptom-neck" aria' in html  # not ticked

@@ -32,7 +32,8 @@ def stats(as_json: bool, variants: bool, chart_path: Path | None) -> None:
     reports, unsubscribes and check-in answers (better / same / worse). Opens and clicks count
     people: privacy-proxy prefetches and link-scanner clicks are stored but not counted.
     Symptom groups are aggregated counts only. The list-health state (complaint pause, sunset)
-    is shown too.
+    is shown too, and each campaign's goal conversion: the people who reached its goal (say,
+    booked) within its window of which email, per step and per symptom group.
     """
     from app.stats import stats_json, weekly_figures
     from engagement.chart import check_target, draw
@@ -75,9 +76,32 @@ def stats(as_json: bool, variants: bool, chart_path: Path | None) -> None:
         title = "by symptom group (all campaigns)"
         for table in _tables(title, "symptom group / code", group_rows, keys, console.width):
             console.print(table)
+    for table in goal_tables(data.get("goals", []), console.width):
+        console.print(table)
     console.print(health_line(health_state))
     if chart_path is not None:
         console.print(f"chart: {chart_path} ({drawn} step lines)", soft_wrap=True)
+
+
+GOAL_KEYS = ("people", "converted", "rate")
+
+
+def goal_tables(goals: list[dict[str, Any]], width: int) -> list[Any]:
+    """Each campaign's goal conversion in people, per step and per symptom group and code
+    (groups and codes nobody in the series has are left out)."""
+    tables = []
+    for goal in goals:
+        rows: list[tuple[str, dict[str, Any], bool]] = [("all emails", goal, True)]
+        rows += [(f"  {s['step']}", s, False) for s in goal["steps"]]
+        for g in goal["symptom_groups"]:
+            if g["people"]:
+                rows.append((g["label"], g, True))
+                rows += [(f"  {c['code']}", c, False) for c in g["codes"] if c["people"]]
+        title = (
+            f"{goal['id']}: {goal['goal']} within {goal['window_days']} days of an email (people)"
+        )
+        tables += _tables(title, "step / symptom group / code", rows, GOAL_KEYS, width)
+    return tables
 
 
 _NAMES = {
