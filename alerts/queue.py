@@ -49,8 +49,9 @@ def raise_alert(
             attempts=0,
         )
         .on_conflict_do_nothing(index_elements=[ops_alerts.c.kind, ops_alerts.c.key])
+        .returning(ops_alerts.c.id)  # a row back only when it was inserted (any driver)
     )
-    return bool(result.rowcount)
+    return result.first() is not None
 
 
 def pending(conn: Connection, kind: str | None = None) -> list[Alert]:
