@@ -188,6 +188,7 @@ def _built_samples(ctx: AppContext) -> tuple[list[Finding], bool | None]:
     from scheduler.transports.mime import build_message
     from scheduler.transports.sendgrid import SendGridTransport
     from subscribers.tokens import Tokens
+    from templates.system import CONFIRM
 
     s = ctx.settings
     try:
@@ -234,7 +235,7 @@ def _built_samples(ctx: AppContext) -> tuple[list[Finding], bool | None]:
         from_name=s.clinic_name,
         list_domain=domain,
     )
-    rows = [Claimed(0, secrets.token_hex(16), 0, SYSTEM_CAMPAIGN, "confirm", "default", SYSTEM, 0)]
+    rows = [Claimed(0, secrets.token_hex(16), 0, SYSTEM_CAMPAIGN, CONFIRM, "default", SYSTEM, 0)]
     if campaign is not None and campaign.steps:
         step = campaign.steps[0]
         rows.insert(

@@ -4,9 +4,9 @@ The rules live in :mod:`engagement.complaints` and :mod:`engagement.sunset`; thi
 them what only the composition root has (settings, the transport, send windows) and is what the
 hourly housekeeping job and ``clinicmail health`` call.
 
-Complaint alerts concern no subscriber, so like the transport alert (:mod:`scheduler.breaker`)
-they are not ledger rows: they wait in the complaint state until a transport accepts them, and
-are handed over at the next housekeeping run (the pause itself is immediate).
+Complaint alerts concern no subscriber, so like every ops alert they are not ledger rows: they
+wait in the ops-alert queue (:mod:`alerts`) until the one deliverer (:mod:`scheduler.alerting`)
+hands them over, at the next tick or housekeeping run (the pause itself is immediate).
 """
 
 from __future__ import annotations
@@ -21,41 +21,10 @@ from app.context import AppContext
 from app.onboarding import queue_reengagement
 from engagement import complaints, sunset
 from engagement.sunset import Dormant, SunsetReport
-from scheduler.transports import Batch, send_staff_alert
+from scheduler.alerting import deliverer
+from templates.system import COMPLAINT_ALERT
 
 log = logging.getLogger("clinicmail.listhealth")
-
-
-def deliver_complaint_alerts(ctx: AppContext) -> int:
-    """Send queued complaint alerts to CLINICMAIL_STAFF_EMAIL; returns how many were accepted."""
-    with ctx.db.begin() as conn:
-        alerts = complaints.pending_alerts(conn)
-    if not alerts:
-        return 0
-    staff = ctx.settings.staff_email
-    done: set[str] = set()
-    accepted = 0
-    for alert in alerts:
-        if not staff:  # nobody to tell: the ERROR line logged when it was queued must do
-            done.add(alert["id"])
-            continue
-        batch = Batch.staff_alert(
-            complaints.render_alert(ctx.renderer, alert),
-            alert="complaint-alert",
-            send_id=alert["id"],
-            to=staff,
-            from_email=ctx.settings.from_email,
-            from_name=ctx.settings.clinic_name,
-        )
-        sent = send_staff_alert(ctx.transport, batch, "complaint alert", log)
-        if sent is None:  # try again at the next housekeeping run
-            continue
-        accepted += 1 if sent else 0
-        done.add(alert["id"])
-    if done:
-        with ctx.db.begin() as conn:
-            complaints.alerts_delivered(conn, done)
-    return accepted
 
 
 def run_sunset(ctx: AppContext, now: datetime, *, dry_run: bool = False) -> SunsetReport:
@@ -76,9 +45,9 @@ def housekeeping(ctx: AppContext, now: datetime) -> dict[str, Any]:
     """The list-health part of the hourly housekeeping job."""
     with ctx.db.begin() as conn:
         complaints.evaluate(conn, now)
-    alerts = deliver_complaint_alerts(ctx)
+    alerts = deliverer(ctx).deliver(now)
     report = run_sunset(ctx, now)
-    return {"complaint_alerts_sent": alerts, **report.as_dict()}
+    return {"complaint_alerts_sent": alerts.sent[COMPLAINT_ALERT], **report.as_dict()}
 
 
 def summary(conn: Connection, now: datetime, sunset_weeks: int) -> dict[str, Any]:
@@ -96,6 +65,6 @@ def summary(conn: Connection, now: datetime, sunset_weeks: int) -> dict[str, Any
             "pause_rate": complaints.PAUSE_RATE,
             "min_volume": complaints.MIN_VOLUME,
         },
-        "alerts_waiting": len(state.pending),
+        "alerts_waiting": len(complaints.pending_alerts(conn)),
         "sunset": {"weeks": sunset_weeks, "min_sends": sunset.MIN_SENDS, **sunset.counts(conn)},
     }

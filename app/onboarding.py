@@ -22,6 +22,7 @@ from outgoing import events as outgoing_events
 from subscribers import store
 from subscribers.signup import Confirmation
 from subscribers.tables import subscribers
+from templates.system import CHECKIN_FOLLOWUP, CHECKIN_STAFF, CONFIRM, SAFETY, STAFF_ALERT
 
 # The confirmation email's variant for a signup that ticked warning signs (see on_signup).
 URGENT = "urgent"
@@ -91,9 +92,9 @@ def on_signup(conn: Connection, confirmation: Confirmation, now: datetime) -> No
     variant = URGENT if confirmation.urgent else "default"
     if confirmation.held is None:
         ledger.retire_confirmation(conn, sid)
-        _queue_system(conn, sid, "confirm", now, variant=variant)
+        _queue_system(conn, sid, CONFIRM, now, variant=variant)
     else:
-        _queue_system(conn, sid, f"confirm:{confirmation.held}", now, variant=variant)
+        _queue_system(conn, sid, f"{CONFIRM}:{confirmation.held}", now, variant=variant)
 
 
 def queue_safety(
@@ -101,10 +102,10 @@ def queue_safety(
 ) -> None:
     """One safety email per person, ever (the ledger's unique key makes this idempotent), and
     one ``subscriber.red_flag`` webhook event."""
-    _queue_system(conn, subscriber_id, "safety", now)
+    _queue_system(conn, subscriber_id, SAFETY, now)
     _emit(conn, outgoing_events.RED_FLAG, subscriber_id, now, once_key="red-flag")
     if staff_email:
-        _queue_system(conn, subscriber_id, "staff-alert", now)
+        _queue_system(conn, subscriber_id, STAFF_ALERT, now)
 
 
 def queue_checkin_followup(
@@ -115,12 +116,12 @@ def queue_checkin_followup(
 
     The step id names the answered email ("checkin-followup:<send_id>"), so the ledger's unique
     key makes this once per answered email however often the answer changes."""
-    _queue_system(conn, subscriber_id, f"checkin-followup:{send_id}", now)
+    _queue_system(conn, subscriber_id, f"{CHECKIN_FOLLOWUP}:{send_id}", now)
     _emit(
         conn, outgoing_events.CHECKIN_WORSE, subscriber_id, now, once_key=send_id, send_id=send_id
     )
     if staff_email:
-        _queue_system(conn, subscriber_id, f"checkin-staff:{send_id}", now)
+        _queue_system(conn, subscriber_id, f"{CHECKIN_STAFF}:{send_id}", now)
 
 
 def queue_reengagement(

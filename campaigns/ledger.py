@@ -75,6 +75,7 @@ from storage.bulk import in_values, rows_table
 from storage.schema import UTCDateTime, metadata, owner_column
 from storage.sql import dialect_insert
 from subscribers.tables import subscribers
+from templates.system import CONFIRM
 
 
 class Status(StrEnum):
@@ -559,7 +560,7 @@ def retire_confirmation(conn: Connection, subscriber_id: int) -> None:
         select(sends.c.id, sends.c.status).where(
             sends.c.subscriber_id == subscriber_id,
             sends.c.campaign_id == SYSTEM_CAMPAIGN,
-            sends.c.step_id == "confirm",
+            sends.c.step_id == CONFIRM,
         )
     ).first()
     if old is None:
@@ -568,10 +569,10 @@ def retire_confirmation(conn: Connection, subscriber_id: int) -> None:
         select(func.count()).where(
             sends.c.subscriber_id == subscriber_id,
             sends.c.campaign_id == SYSTEM_CAMPAIGN,
-            sends.c.step_id.like("confirm~%"),
+            sends.c.step_id.like(f"{CONFIRM}~%"),
         )
     ).scalar_one()
-    values: dict[str, object] = {"step_id": f"confirm~{earlier + 1}"}
+    values: dict[str, object] = {"step_id": f"{CONFIRM}~{earlier + 1}"}
     if old.status in (PENDING, RETRY, CLAIMED, UNKNOWN):  # never resent: the new one replaces it
         values.update(status=CANCELLED, error="replaced by a newer confirmation email")
     conn.execute(update(sends).where(sends.c.id == old.id).values(**values))

@@ -20,14 +20,14 @@ only if further complaints arrive.
 
 The state is one JSON row in the shared ``kv`` table, updated under a row lock (PostgreSQL) or
 SQLite's write lock, so web processes applying webhook events and the scheduler agree. Alerts
-wait in that row until the composition root has handed them to a transport; they carry only
-figures (no address, name or symptom).
+are raised in the ops-alert queue (:mod:`alerts`) in the same transaction and wait there until
+the deliverer on the clock hands them to a transport; they carry only figures (no address, name
+or symptom).
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -35,13 +35,13 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from alerts import pending, raise_alert
 from campaigns.ledger import SENT, sends
 from engagement.events import Kind
 from engagement.tables import email_events
 from storage import kvstate
 from storage.kvstate import JsonState
-from templates import Rendered, Renderer
-from templates.system import render_ops_email
+from templates.system import COMPLAINT_ALERT
 
 log = logging.getLogger("clinicmail.complaints")
 
@@ -98,7 +98,6 @@ class ComplaintState(JsonState):
     # Per day: complaints counted when staff resumed (a same-day re-pause needs more than that).
     resumed_with: dict[str, int] = field(default_factory=dict)
     alerted: dict[str, str] = field(default_factory=dict)  # day → highest level alerted
-    pending: list[dict[str, Any]] = field(default_factory=list)  # alerts not yet handed over
 
     def prune(self, today: date) -> None:
         oldest = (today - timedelta(days=KEEP_DAYS)).isoformat()
@@ -183,6 +182,7 @@ def evaluate(
 
     def change(state: ComplaintState) -> bool:
         before = state.dump()
+        raised.clear()
         state.prune(today)
         for fig in figures:
             level = fig.level(alert_rate, pause_rate)
@@ -203,19 +203,15 @@ def evaluate(
             if pause or _RANK[level] > _RANK[state.alerted.get(day)]:
                 if _RANK[level] > _RANK[state.alerted.get(day)]:
                     state.alerted[day] = level
-                state.pending.append(
-                    {
-                        "id": uuid.uuid4().hex,
-                        "level": PAUSE if pause else level,
-                        "paused": state.paused,
-                        "queued_at": now.isoformat(),
-                        **fig.as_dict(),
-                    }
-                )
-                result.queued.append(PAUSE if pause else level)
+                raised.append((PAUSE if pause else level, state.paused, fig))
         return state.dump() != before
 
+    raised: list[tuple[str, bool, DayFigures]] = []
     result.state = _update(conn, change)
+    for level, paused, fig in raised:
+        key = f"{fig.day.isoformat()}/{level}/{now.isoformat()}"
+        raise_alert(conn, COMPLAINT_ALERT, key, alert_variables(level, paused, fig), now)
+        result.queued.append(level)
     for level in result.queued:  # figures only: no address, name or symptom
         fig = max(figures, key=lambda f: f.rate)
         log.error(
@@ -251,19 +247,8 @@ def resume(conn: Connection, now: datetime) -> ComplaintState | None:
 
 
 def pending_alerts(conn: Connection) -> list[dict[str, Any]]:
-    return list(load(conn).pending)
-
-
-def alerts_delivered(conn: Connection, ids: set[str]) -> None:
-    """Drop alerts the transport accepted (or refused for good) from the queue."""
-
-    def change(state: ComplaintState) -> bool:
-        kept = [a for a in state.pending if a["id"] not in ids]
-        changed = len(kept) != len(state.pending)
-        state.pending = kept
-        return changed
-
-    _update(conn, change)
+    """The complaint alerts not yet handed to staff (their variables), oldest first."""
+    return [a.variables for a in pending(conn, COMPLAINT_ALERT)]
 
 
 def hold_campaign_sends(conn: Connection, now: datetime, until: datetime) -> int:
@@ -277,19 +262,17 @@ def hold_campaign_sends(conn: Connection, now: datetime, until: datetime) -> int
 # -- the staff alert email -------------------------------------------------------------------
 
 
-def render_alert(renderer: Renderer, alert: dict[str, Any]) -> Rendered:
-    """The alert as staff read it: figures and what to do, nothing about any person."""
-    return render_ops_email(
-        renderer,
-        "complaint-alert",
-        {
-            "day": alert["day"],
-            "complaints": alert["complaints"],
-            "volume": alert["volume"],
-            "rate": f"{alert['rate'] * 100:.2f}%",
-            "paused": bool(alert.get("paused")),
-            "alert_limit": f"{ALERT_RATE * 100:.1f}%",
-            "pause_limit": f"{PAUSE_RATE * 100:.1f}%",
-            "min_volume": MIN_VOLUME,
-        },
-    )
+def alert_variables(level: str, paused: bool, fig: DayFigures) -> dict[str, Any]:
+    """The alert as staff read it (``complaint-alert``): figures and what to do, nothing about
+    any person."""
+    return {
+        "level": level,
+        "day": fig.day.isoformat(),
+        "complaints": fig.complaints,
+        "volume": fig.volume,
+        "rate": f"{fig.rate * 100:.2f}%",
+        "paused": paused,
+        "alert_limit": f"{ALERT_RATE * 100:.1f}%",
+        "pause_limit": f"{PAUSE_RATE * 100:.1f}%",
+        "min_volume": MIN_VOLUME,
+    }

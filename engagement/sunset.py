@@ -35,6 +35,7 @@ from engagement.tables import sunset
 from storage.sql import dialect_insert, ids_among
 from subscribers import store
 from subscribers.tables import subscriber_activity, subscribers
+from templates.system import REENGAGE
 
 PAUSED = "paused"
 KEPT = "kept"
@@ -42,7 +43,7 @@ MIN_SENDS = 4
 DEFAULT_WEEKS = 26
 # The re-engagement email is the system email "reengage"; its ledger step ids say which ask it
 # is ("reengage:1", "reengage:2"…) so the ledger's unique key allows one per cycle.
-SYSTEM_EMAIL = "reengage"
+SYSTEM_EMAIL = REENGAGE
 STEP_PREFIX = SYSTEM_EMAIL + ":"
 
 

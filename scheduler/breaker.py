@@ -8,9 +8,10 @@ nothing about the transport. After :data:`THRESHOLD` consecutive failures:
   webhook processing go on); the back-off starts at :data:`BACKOFF_BASE` and doubles, up to
   :data:`BACKOFF_CAP`, each time the first request after it fails again;
 - one ERROR line is logged (transport name, count, status class: no address, name or body);
-- one staff alert is queued for ``CLINICMAIL_STAFF_EMAIL``. It is held here, not in the send
-  ledger (it concerns no subscriber), and is sent through the transport at the first tick that is
-  not backed off, until the provider accepts it. One incident, one alert.
+- one staff alert is raised for ``CLINICMAIL_STAFF_EMAIL`` in the ops-alert queue (:mod:`alerts`;
+  it concerns no subscriber, so it is not in the send ledger). The deliverer
+  (:mod:`scheduler.alerting`) sends it at the first tick that is not backed off, before any other
+  email, until the provider accepts it. One incident (keyed by its first failure), one alert.
 
 The first successful request clears the incident.
 
@@ -30,16 +31,17 @@ ahead (``clinicmail tick --now`` in the future): it is ignored, so it never stal
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from scheduler.transports import Batch, Outcome, Result
+from sqlalchemy import Connection
+
+from alerts import raise_alert
+from scheduler.transports import Outcome, Result
 from storage import Database, kvstate
 from storage.kvstate import JsonState
-from templates import Renderer
-from templates.system import render_ops_email
+from templates.system import TRANSPORT_ALERT
 
 log = logging.getLogger("clinicmail.health")  # the name operators already filter on
 
@@ -47,8 +49,6 @@ KEY = "delivery.transport_health"
 THRESHOLD = 3
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(minutes=30)
-PENDING_ALERT = "pending"
-SENT_ALERT = "sent"
 
 
 @dataclass
@@ -58,19 +58,12 @@ class BreakerState(JsonState):
     backoff_until: str | None = None  # ISO 8601 UTC
     since: str | None = None  # the first failure of this incident
     last_error: str | None = None  # a status class such as "HTTP 500": never a body
-    alert: str | None = None  # None, "pending" or "sent"
-    alert_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     paused: str | None = None  # the account/configuration refusal: what to fix (one line)
     paused_since: str | None = None
 
     @property
     def clean(self) -> bool:
-        return (
-            self.failures == 0
-            and self.backoff_seconds == 0
-            and self.alert is None
-            and self.paused is None
-        )
+        return self.failures == 0 and self.backoff_seconds == 0 and self.paused is None
 
 
 def _error_class(results: list[Result]) -> str:
@@ -124,7 +117,7 @@ class TransportBreaker:
     def pause(self, fix: str, reason: str, now: datetime) -> None:
         """The provider refused the account or configuration: pause sending for everyone."""
 
-        def change(state: BreakerState) -> BreakerState:
+        def change(conn: Connection, state: BreakerState) -> BreakerState:
             if state.paused != fix:
                 log.error(
                     "sending is paused for everyone: %s (transport %s, %s); no email is marked "
@@ -133,14 +126,14 @@ class TransportBreaker:
                     self.transport_name,
                     reason,
                 )
-            if state.paused is None:
+            new = state.paused is None
+            if new:
                 state.paused_since = now.isoformat()
                 state.since = state.since or now.isoformat()
-                if self.staff_email and state.alert is None:
-                    state.alert = PENDING_ALERT  # sent first once the transport works again
-                    state.alert_id = uuid.uuid4().hex
             state.paused = fix
             state.last_error = reason[:40]
+            if new and self.staff_email:  # sent first once the transport works again
+                self._raise(conn, state, now)
             return state
 
         self._update(change)
@@ -150,18 +143,16 @@ class TransportBreaker:
         sends at once (and pauses again if the provider still refuses)."""
         before = self.state()
 
-        def change(state: BreakerState) -> BreakerState:
-            return BreakerState(alert=state.alert, alert_id=state.alert_id)
-
-        self._update(change)
+        self._update(lambda _conn, _state: BreakerState())
         return before
 
     # -- writing ----------------------------------------------------------------------------
-    def _update(self, change: Callable[[BreakerState], BreakerState]) -> BreakerState:
-        """Apply ``change(state) -> state`` under a row lock (SQLite: BEGIN IMMEDIATE)."""
+    def _update(self, change: Callable[[Connection, BreakerState], BreakerState]) -> BreakerState:
+        """Apply ``change(conn, state) -> state`` under a row lock (SQLite: BEGIN IMMEDIATE);
+        an alert it raises on ``conn`` is queued exactly when the change is stored."""
         with self.db.begin() as conn:
             raw = kvstate.read_locked(conn, KEY, BreakerState().dump())
-            state = change(BreakerState.load(raw))
+            state = change(conn, BreakerState.load(raw))
             kvstate.write(conn, KEY, state.dump())
         self._clean = state.clean
         return state
@@ -171,14 +162,16 @@ class TransportBreaker:
         outcomes = {r.outcome for r in results}
         if Outcome.SENT in outcomes:
             if self._clean is not True:
-                self._update(lambda s: self._recovered(s, now))
+                self._update(lambda _conn, s: self._recovered(s))
             return False
         if not outcomes or outcomes != {Outcome.RETRY}:
             return False
-        state = self._update(lambda s: self._failed(s, results, now))
+        state = self._update(lambda conn, s: self._failed(conn, s, results, now))
         return state.backoff_until is not None and datetime.fromisoformat(state.backoff_until) > now
 
-    def _failed(self, state: BreakerState, results: list[Result], now: datetime) -> BreakerState:
+    def _failed(
+        self, conn: Connection, state: BreakerState, results: list[Result], now: datetime
+    ) -> BreakerState:
         state.failures += 1
         state.since = state.since or now.isoformat()
         state.last_error = _error_class(results)
@@ -193,10 +186,7 @@ class TransportBreaker:
         state.backoff_seconds = seconds
         state.backoff_until = (now + timedelta(seconds=seconds)).isoformat()
         if opening:
-            queued = bool(self.staff_email) and state.alert is None
-            if queued:
-                state.alert = PENDING_ALERT
-                state.alert_id = uuid.uuid4().hex
+            queued = bool(self.staff_email) and self._raise(conn, state, now)
             # The one ERROR line of the incident. No addresses, names or provider bodies.
             log.error(
                 "transport %s is failing: %d requests in a row were refused (%s); dispatch "
@@ -216,61 +206,24 @@ class TransportBreaker:
             )
         return state
 
-    def _recovered(self, state: BreakerState, now: datetime) -> BreakerState:
+    def _recovered(self, state: BreakerState) -> BreakerState:
         if state.backoff_seconds or state.paused:
             log.info("transport %s works again; dispatch resumes", self.transport_name)
-        # A queued alert outlives the incident: staff still need to hear it happened.
-        alert = state.alert if state.alert == PENDING_ALERT else None
-        fresh = BreakerState(alert=alert, alert_id=state.alert_id)
-        if alert:
-            fresh.since, fresh.last_error = state.since, state.last_error
-            fresh.failures = 0
-        return fresh
+        # A raised alert outlives the incident: staff still need to hear it happened.
+        return BreakerState()
 
     # -- the staff alert ----------------------------------------------------------------------
-    def pending_alert(self) -> BreakerState | None:
-        state = self.state()
-        if state.alert != PENDING_ALERT or not self.staff_email:
-            return None
-        return state
-
-    def alert_batch(
-        self, state: BreakerState, renderer: Renderer, from_email: str, from_name: str
-    ) -> Batch:
-        assert self.staff_email is not None
-        rendered = render_ops_email(
-            renderer,
-            "transport-alert",
+    def _raise(self, conn: Connection, state: BreakerState, now: datetime) -> bool:
+        """Queue this incident's one alert (keyed by its first failure); True when new."""
+        return raise_alert(
+            conn,
+            TRANSPORT_ALERT,
+            state.since or now.isoformat(),
             {
                 "transport": self.transport_name,
                 "since": (state.since or "")[:19].replace("T", " "),
                 "failures": max(state.failures, self.threshold),
                 "error": state.last_error or "no answer",
             },
+            now,
         )
-        return Batch.staff_alert(
-            rendered,
-            alert="transport-alert",
-            send_id=state.alert_id,
-            to=self.staff_email,
-            from_email=from_email,
-            from_name=from_name,
-        )
-
-    def alert_result(self, results: list[Result], now: datetime) -> None:
-        if any(r.outcome is Outcome.SENT for r in results):
-
-            def sent(s: BreakerState) -> BreakerState:
-                s.alert = SENT_ALERT if s.backoff_seconds or s.failures else None
-                return s
-
-            self._update(sent)
-            self.record(results, now)
-        elif any(r.outcome is Outcome.FAILED for r in results):
-            log.error("the transport refused the staff alert for good; it will not be retried")
-
-            def dropped(s: BreakerState) -> BreakerState:
-                s.alert = SENT_ALERT if s.backoff_seconds or s.failures else None
-                return s
-
-            self._update(dropped)

@@ -33,15 +33,16 @@ from campaigns.loader import Catalog
 from campaigns.rendering import render_variant
 from engagement.tracking import EngagementLinks
 from scheduler import setaside
+from scheduler.alerting import AlertDeliverer
 from scheduler.breaker import TransportBreaker
 from scheduler.crashpoints import crash_point
 from scheduler.ratelimit import TokenBucket
-from scheduler.transports import Batch, Envelope, Outcome, Result, Transport, send_staff_alert
+from scheduler.transports import Batch, Envelope, Outcome, Result, Transport
 from storage import Database
 from subscribers import held, store
 from subscribers.tables import subscribers
-from templates import Rendered, Renderer, fill, html_token
-from templates.system import render_ops_email, system_content
+from templates import Rendered, Renderer, fill
+from templates.system import REGISTRY, STAFF, SystemEmail, render_system, system_email
 
 log = logging.getLogger("clinicmail.dispatch")
 
@@ -49,8 +50,6 @@ LEASE = timedelta(minutes=10)
 HELD_RECHECK = timedelta(hours=1)  # content awaiting a clinician's approval: look again
 CLAIM_BATCH = 1000
 MAX_ATTEMPTS = 8
-# System emails about a person that go to the clinic's staff, not to the person.
-STAFF_EMAILS = frozenset({"staff-alert", "checkin-staff"})
 
 
 @dataclass
@@ -111,6 +110,13 @@ class Claimed:
         if self.campaign_id != SYSTEM_CAMPAIGN:
             return None
         return self.step_id.partition(":")[0]
+
+    @property
+    def policy(self) -> SystemEmail | None:
+        """The registry's entry for this system email (None for campaign email, and for a name
+        the registry does not know: rendering such a row fails it)."""
+        system = self.system
+        return None if system is None else REGISTRY.get(system)
 
 
 class _Person(NamedTuple):
@@ -221,8 +227,9 @@ class Dispatcher:
         """Consent and suppression are re-checked at claim time, every time."""
         if person is None:
             return "subscriber no longer exists"
-        system = row.system
-        if system in STAFF_EMAILS:  # to the clinic's staff, whatever the person's own state
+        policy = row.policy
+        if policy is not None and policy.audience == STAFF:
+            # to the clinic's staff, whatever the person's own state
             return None if self.links.staff_email else "no staff address is configured"
         if person.email_key in suppressed:
             return "address is suppressed"
@@ -231,7 +238,7 @@ class Dispatcher:
                 return f"subscriber is {person.status}"
             if person.red_flag:
                 return "red-flag subscribers get no educational email"
-        elif system != "confirm" and person.status == store.UNSUBSCRIBED:
+        elif not (policy and policy.asks_consent) and person.status == store.UNSUBSCRIBED:
             return "subscriber is unsubscribed"
         return None
 
@@ -242,30 +249,10 @@ class Dispatcher:
         if key in self._cache:
             return self._cache[key]
         if system is not None:
-            content = system_content(system)
-            reasons = {
-                "confirm": "someone asked to subscribe this address to our weekly emails",
-                "safety": "you signed up for emails from us and told us about a warning sign",
-                "staff-alert": "you are listed as the clinic's staff contact",
-                "checkin-followup": "you answered a check-in in one of our weekly emails",
-                "checkin-staff": "you are listed as the clinic's staff contact",
-                "reengage": "you subscribed to our weekly back and neck care emails",
-            }
-            staff = system in STAFF_EMAILS
-            extra: dict[str, Any] | None = (
-                {"record_url": html_token("record_url")} if staff else None
-            )
-            if system == "confirm":  # the "urgent" variant adds a general urgent-care note
-                extra = {"urgent": row.variant_id == "urgent"}
-            if system == "reengage":  # the sunset policy's "keep me" link (engagement.sunset)
-                extra = {"keep_url": html_token("keep_url")}
-            rendered = self.renderer.render(
-                content,
-                reason=reasons[system],
-                list_name="system",
-                extra=extra,
-                with_unsubscribe=system in ("safety", "checkin-followup", "reengage"),
-            )
+            policy = system_email(system)  # KeyError: not a system email (the send fails)
+            # What the registry says the email needs; its flags come from the row's variant.
+            flags = {name: row.variant_id == name for name in policy.variables}
+            rendered = render_system(self.renderer, policy.name, flags)
         else:
             campaign = self.catalog.get(row.campaign_id)
             if campaign is None:
@@ -282,26 +269,23 @@ class Dispatcher:
         headers: dict[str, str] = {}
         to = row.email
         system = row.system
-        if system == "confirm":  # "confirm:<id>" confirms a held request (subscribers.held)
-            held_id = row.step_id.partition(":")[2]
-            subject = held.token_subject(held_id) if held_id else row.public_id
-            values["confirm_url"] = self.links.make("confirm", subject)
-        elif system in STAFF_EMAILS:
+        policy = row.policy
+        if policy is not None and policy.audience == STAFF:
             to = self.links.staff_email or ""  # never the person: _ineligible saw to that
-            values = {"first_name": "team", "record_url": self.links.record_url(row.public_id)}
-        else:
+            values = {"first_name": "team"}
+        if policy is None or policy.unsubscribe:
             # The links name this email, so an unsubscribe counts against its campaign and step.
             unsubscribe = self.links.make("unsubscribe", row.public_id, row.send_id)
             values["unsubscribe_url"] = unsubscribe
             values["preferences_url"] = self.links.make("preferences", row.public_id, row.send_id)
             headers["List-Unsubscribe"] = f"<{unsubscribe}>"
-            if system == "reengage":
-                values["keep_url"] = self.links.make("keep", row.public_id)
-            if system is None and self.links.engagement is not None:
-                key = (row.campaign_id, row.step_id, row.variant_id)
-                values.update(
-                    self.links.engagement.values(key, row.send_id, self._rendered(row).fields)
-                )
+        for link in policy.links if policy is not None else ():
+            values[link] = self._link(link, row)
+        if system is None and self.links.engagement is not None:
+            key = (row.campaign_id, row.step_id, row.variant_id)
+            values.update(
+                self.links.engagement.values(key, row.send_id, self._rendered(row).fields)
+            )
         return Envelope(
             send_id=row.send_id,
             to=to,
@@ -309,6 +293,18 @@ class Dispatcher:
             values=values,
             headers=headers,
         )
+
+    def _link(self, link: str, row: Claimed) -> str:
+        """One per-recipient link a system email's registry entry names."""
+        if link == "confirm_url":  # "confirm:<id>" confirms a held request (subscribers.held)
+            held_id = row.step_id.partition(":")[2]
+            subject = held.token_subject(held_id) if held_id else row.public_id
+            return self.links.make("confirm", subject)
+        if link == "record_url":
+            return self.links.record_url(row.public_id)
+        if link == "keep_url":  # the sunset policy's "keep me" link (engagement.sunset)
+            return self.links.make("keep", row.public_id)
+        raise KeyError(f"no per-recipient link {link!r}")
 
     def batch_for(self, rows: list[Claimed]) -> Batch:
         """The request ``rows`` (all of one campaign, step and variant) would make, exactly as a
@@ -345,12 +341,11 @@ class Dispatcher:
             if until is not None:
                 report.backed_off, report.backoff_until = True, until.isoformat()
                 return report
-            # While paused for the account, the alert (or the first claim) is the one request
-            # that tells whether the fix was made.
-            self._deliver_staff_alert(now, report)
-            if report.paused:
-                return report
-        self.alert_set_aside()
+        # Staff alerts go first. While paused for the account, the first alert (or the first
+        # claim) is the one request that tells whether the fix was made.
+        self.deliver_alerts(now, report)
+        if report.paused:
+            return report
         for _ in range(max_rounds):
             rows, cancelled = self.claim(now, self._claim_limit())
             report.cancelled += cancelled
@@ -362,8 +357,6 @@ class Dispatcher:
             report.add(self._send_claimed(rows, now))
             if report.backed_off:
                 break
-        if report.set_aside:
-            self.alert_set_aside()
         return report
 
     def _version_of(self, campaign_id: str) -> str | None:
@@ -527,28 +520,20 @@ class Dispatcher:
         report.deferred += len(deferred)
         return [r for r in rows if r.id not in deferred]
 
-    def _deliver_staff_alert(self, now: datetime, report: DispatchReport) -> None:
-        """A queued transport-failure alert goes first, once the back-off allows a request."""
-        assert self.health is not None
-        state = self.health.pending_alert()
-        if state is None:
-            return
-        batch = self.health.alert_batch(state, self.renderer, self.from_email, self.from_name)
-        report.requests += 1
-        try:
-            results = self.transport.send(batch)
-        except Exception as exc:
-            log.error("transport %s raised %s", self.transport.name, type(exc).__name__)
-            return
-        account = next((r for r in results if r.outcome is Outcome.ACCOUNT), None)
-        if account is not None:  # still refused: stay paused, nothing else is tried this tick
-            report.paused = (
-                account.fix or f"the {self.transport.name} transport refused the account"
-            )
-            report.backed_off = True
-            self.health.pause(report.paused, account.error or "refused", now)
-            return
-        self.health.alert_result(results, now)
+    def deliver_alerts(self, now: datetime, report: DispatchReport) -> None:
+        """Hand pending ops alerts to staff through this dispatcher's transport and breaker."""
+        sent = AlertDeliverer(
+            self.db,
+            self.transport,
+            self.renderer,
+            self.links.staff_email,
+            self.from_email,
+            self.from_name,
+            self.health,
+        ).deliver(now)
+        report.requests += sent.requests
+        if sent.paused:
+            report.paused, report.backed_off = sent.paused, True
 
     def _record(
         self,
@@ -629,32 +614,6 @@ class Dispatcher:
                     now,
                 )
                 report.set_aside += int(new)
-
-    def alert_set_aside(self) -> None:
-        """One staff email per email set aside, until the provider takes it."""
-        if not self.links.staff_email:
-            return
-        for entry in setaside.unalerted(self.db):
-            email = (entry["campaign_id"], entry["step_id"], entry["variant_id"])
-            rendered = render_ops_email(
-                self.renderer,
-                "message-alert",
-                {
-                    "transport": self.transport.name,
-                    "email": "/".join(email),
-                    "reason": entry["reason"],
-                },
-            )
-            batch = Batch.staff_alert(
-                rendered,
-                alert="message-alert",
-                send_id=entry["alert_id"],
-                to=self.links.staff_email,
-                from_email=self.from_email,
-                from_name=self.from_name,
-            )
-            if send_staff_alert(self.transport, batch, "set-aside alert", log) is not None:
-                setaside.mark_alerted(self.db, email)
 
 
 class _LedgerSettler:

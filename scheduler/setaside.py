@@ -5,7 +5,8 @@ large, content refused as such).
 Such an email is one (campaign, step, variant) rendered from one content version. Its ledger
 rows go back to ``pending`` untouched (nobody is marked failed and, with one campaign email in
 flight per person, nobody's series moves on), the email is recorded here (one JSON row in
-``kv``) so dispatch stops claiming it, and staff get one email saying which and why. A new
+``kv``) so dispatch stops claiming it, and staff get one alert (:mod:`alerts`) saying which and
+why. A new
 content version of the campaign (the fix, published) ends the hold at the next tick; so does
 ``clinicmail transport reset``.
 """
@@ -13,12 +14,13 @@ content version of the campaign (the fix, published) ends the hold at the next t
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from alerts import raise_alert
 from storage import Database, kvstate
+from templates.system import MESSAGE_ALERT
 
 log = logging.getLogger("clinicmail.dispatch")
 KEY = "delivery.set_aside"
@@ -26,7 +28,7 @@ KEY = "delivery.set_aside"
 
 @dataclass
 class SetAsideState(kvstate.JsonState):
-    # "campaign|step|variant" -> {"since", "reason", "version", "alerted", "alert_id"}
+    # "campaign|step|variant" -> {"since", "reason", "version"}
     emails: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -72,30 +74,19 @@ def set_aside(
         current = state.emails.get(key)
         if current is not None and current.get("version") == version:
             return False
-        state.emails[key] = {
-            "since": now.isoformat(),
-            "reason": reason,
-            "version": version,
-            "alerted": False,
-            "alert_id": uuid.uuid4().hex,
-        }
+        state.emails[key] = {"since": now.isoformat(), "reason": reason, "version": version}
         kvstate.write(conn, KEY, state.dump())
+        raise_alert(
+            conn,
+            MESSAGE_ALERT,
+            f"{key}@{now.isoformat()}",
+            {"email": "/".join(email), "reason": reason},
+            now,
+        )
     log.error(
         "email %s/%s/%s is set aside: %s; staff alerted, nobody's series moves", *email, reason
     )
     return True
-
-
-def unalerted(db: Database) -> list[dict[str, Any]]:
-    return [e for e in entries(db) if not e.get("alerted")]
-
-
-def mark_alerted(db: Database, email: tuple[str, str, str]) -> None:
-    with db.begin() as conn:
-        state = SetAsideState.load(kvstate.read_locked(conn, KEY, SetAsideState().dump()))
-        if _key(email) in state.emails:
-            state.emails[_key(email)]["alerted"] = True
-            kvstate.write(conn, KEY, state.dump())
 
 
 def clear(db: Database, version_of: Any | None = None) -> int:

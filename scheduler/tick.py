@@ -130,6 +130,10 @@ def run_tick(
     report.delivery = dispatcher.run(now)
     # Outgoing webhooks last: a receiver that is slow to answer never delays an email.
     report.webhooks = deliver_due(ctx, now)
+    # Alerts raised during this pass (an email set aside, a webhook receiver switched off) go
+    # now rather than at the next tick, unless the transport is failing or paused.
+    if not (report.delivery.backed_off or report.delivery.paused):
+        dispatcher.deliver_alerts(now, report.delivery)
     log.info(
         "tick done",
         extra={

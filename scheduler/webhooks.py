@@ -11,17 +11,16 @@ costs a pass one timeout at most. Delivery is at least once: a receiver deduplic
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
 from standardwebhooks import Webhook
 
+from alerts import raise_alert
 from outgoing import queue
 from scheduler.runtime import Runtime
-from scheduler.transports import Batch, send_staff_alert
-from templates.system import render_ops_email
+from templates.system import WEBHOOK_ALERT
 
 log = logging.getLogger("clinicmail.webhooks")
 
@@ -56,10 +55,11 @@ def deliver_due(
     report = WebhookReport()
     with ctx.db.begin() as conn:
         off = queue.disable_failing(conn, now)
+        for endpoint in off:  # staff are told, in the transaction that switched it off
+            raise_alert(conn, WEBHOOK_ALERT, _alert_key(endpoint, now), _alert(endpoint), now)
     for endpoint in off:
         report.disabled += 1
         log.error("webhook endpoint %s disabled: failing for days", endpoint.public_id)
-        alert_staff(ctx, endpoint)
     with ctx.db.begin() as conn:
         due = queue.due(conn, now)
     if not due:
@@ -100,27 +100,16 @@ def _post(http: httpx.Client, item: queue.Due) -> tuple[int | None, str]:
     return answer.status_code, "" if answer.is_success else f"HTTP {answer.status_code}"
 
 
-def alert_staff(ctx: Runtime, endpoint: queue.Endpoint) -> None:
-    """Tell staff that ``endpoint`` was switched off (through the one staff-alert path)."""
-    staff = ctx.settings.staff_email
-    if not staff:
-        return
-    rendered = render_ops_email(
-        ctx.renderer,
-        "webhook-alert",
-        {
-            "endpoint": endpoint.public_id,
-            "url": endpoint.url,
-            "since": (endpoint.failing_since.isoformat() if endpoint.failing_since else "")[:19],
-            "error": "no successful answer",
-        },
-    )
-    batch = Batch.staff_alert(
-        rendered,
-        alert="webhook-alert",
-        send_id=uuid.uuid4().hex,
-        to=staff,
-        from_email=ctx.settings.from_email,
-        from_name=ctx.settings.clinic_name,
-    )
-    send_staff_alert(ctx.transport, batch, "webhook alert", log)
+def _alert_key(endpoint: queue.Endpoint, now: datetime) -> str:
+    """An endpoint is switched off once per time it is on: when names the occurrence."""
+    return f"{endpoint.public_id}@{now.isoformat()}"
+
+
+def _alert(endpoint: queue.Endpoint) -> dict[str, str]:
+    """What staff read about a receiver that was switched off (``webhook-alert``)."""
+    return {
+        "endpoint": endpoint.public_id,
+        "url": endpoint.url,
+        "since": (endpoint.failing_since.isoformat() if endpoint.failing_since else "")[:19],
+        "error": "no successful answer",
+    }

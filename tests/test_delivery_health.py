@@ -17,12 +17,14 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from werkzeug import Request, Response
 
+from alerts import queue as alerts
 from app.context import AppContext
 from app.settings import load_settings
 from campaigns.ledger import sends
 from scheduler.breaker import TransportBreaker
 from scheduler.tick import TickReport, make_dispatcher, run_tick
 from storage import Database
+from templates.system import TRANSPORT_ALERT
 from tests.support.approval import approve_library
 from tests.support.cli import CLI
 from tests.support.delivery import import_people, londoners
@@ -56,6 +58,15 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _pending_alerts() -> list[str]:
+    db = Database(load_settings().database_url)
+    try:
+        with db.begin() as conn:
+            return [a.kind for a in alerts.pending(conn)]
+    finally:
+        db.dispose()
 
 
 def _state() -> Any:
@@ -100,7 +111,7 @@ def test_failing_transport_backs_off_alerts_once_and_recovers(
     third = tick("10:10:00")
     assert third["retried"] == 1 and third["backed_off"] is True
     assert third["backoff_until"] == "2026-11-23T10:11:00+00:00"
-    assert _state().alert == "pending"
+    assert _pending_alerts() == [TRANSPORT_ALERT]
     skipped = tick("10:10:30")
     assert skipped["backed_off"] is True and skipped["requests"] == 0
     # After the back-off the first request is a probe; it fails, so the back-off doubles.

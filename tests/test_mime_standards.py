@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage
@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from alerts import queue as alerts
 from app.context import AppContext
-from app.listhealth import deliver_complaint_alerts
 from app.settings import load_settings
 from campaigns import ledger as sends_ledger
 from campaigns.ledger import CAMPAIGN, SYSTEM, SYSTEM_CAMPAIGN, sends
@@ -35,12 +35,15 @@ from campaigns.loader import Problem
 from deliverability.message import message_problems
 from engagement import complaints
 from outgoing import queue as webhook_queue
+from outgoing.tables import webhook_endpoints
 from scheduler import setaside
-from scheduler.breaker import BreakerState, TransportBreaker
+from scheduler.alerting import deliverer
+from scheduler.breaker import TransportBreaker
 from scheduler.library import record_broken
 from scheduler.tables import outbox
-from scheduler.tick import make_dispatcher, run_tick
-from scheduler.webhooks import alert_staff
+from scheduler.tick import run_tick
+from scheduler.transports import Outcome, Result
+from scheduler.webhooks import deliver_due
 from subscribers.tables import subscribers
 from templates.system import OPS_EMAILS, SYSTEM_EMAILS
 from tests.support.approval import approve_library, broadcast_approved
@@ -209,14 +212,13 @@ def _plant_every_email(cli: CLI, tmp_path: Path) -> tuple[AppContext, set[str]]:
 def _send_everything(ctx: AppContext) -> None:
     report = run_tick(ctx, MONDAY)
     assert report.delivery.failed == 0 and report.delivery.sent > 0
-    # The two alerts about the service itself, built by their own modules.
+    # The alerts about the service itself, each raised by its own module, then delivered.
     health = TransportBreaker(ctx.db, ctx.transport.name, STAFF)
-    state = BreakerState(failures=3, since=MONDAY.isoformat(), last_error="HTTP 503")
-    batch = health.alert_batch(state, ctx.renderer, ctx.settings.from_email, "Clinic")
-    assert [r.outcome.value for r in ctx.transport.send(batch)] == ["sent"]
+    for _ in range(3):  # three failed requests in a row open the breaker: one alert
+        health.record([Result("probe", Outcome.RETRY, error="HTTP 503")], MONDAY)
+    health.reset()
     with ctx.db.begin() as conn:  # any complaint rate raises an alert when the bar is below 0
         complaints.evaluate(conn, MONDAY, min_volume=0, alert_rate=-1.0, pause_rate=2.0)
-    assert deliver_complaint_alerts(ctx) >= 1
     # A campaign set aside while the service runs (its files stopped building).
     ctx.broken = {"set-aside-demo": [Problem("campaigns/set-aside-demo/01-x.md", 3, "broken")]}
     assert record_broken(ctx, MONDAY) == {
@@ -224,14 +226,17 @@ def _send_everything(ctx: AppContext) -> None:
     }
     # A webhook receiver switched off after failing for days.
     with ctx.db.begin() as conn:
-        endpoint, _secret = webhook_queue.add(conn, "https://pms.example/hook", ["all"], MONDAY)
-    alert_staff(ctx, endpoint)
+        webhook_queue.add(conn, "https://pms.example/hook", ["all"], MONDAY)
+        conn.execute(webhook_endpoints.update().values(failing_since=MONDAY - timedelta(days=4)))
+    assert deliver_due(ctx, MONDAY).disabled == 1
     # An email set aside because the provider refused its content (scheduler.setaside).
     assert setaside.set_aside(
         ctx.db, ("set-aside-demo", "01-x", "default"), "HTTP 400: refused subject", None, MONDAY
     )
-    make_dispatcher(ctx).alert_set_aside()
-    assert setaside.unalerted(ctx.db) == []
+    delivered = deliverer(ctx).deliver(MONDAY)
+    assert set(delivered.sent) == set(OPS_EMAILS)
+    with ctx.db.begin() as conn:
+        assert alerts.pending(conn) == []
 
 
 def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:

@@ -185,11 +185,14 @@ def deliver(now_text: str | None, as_json: bool) -> None:
     """Post what is due now (the tick does this too)."""
     from dataclasses import asdict
 
+    from scheduler.alerting import deliverer
     from scheduler.webhooks import deliver_due
 
     now = parse_now(now_text)
     ctx = open_context()
     report = deliver_due(ctx, now)
+    if report.disabled:  # the staff alert about a receiver switched off goes at once
+        deliverer(ctx).deliver(now)
     if as_json:
         echo_json(asdict(report))
     else:

@@ -16,7 +16,6 @@ from scheduler.transports.base import (
     Transport,
     TransportConfigError,
     TransportError,
-    send_staff_alert,
 )
 
 __all__ = [
@@ -27,5 +26,4 @@ __all__ = [
     "Transport",
     "TransportConfigError",
     "TransportError",
-    "send_staff_alert",
 ]

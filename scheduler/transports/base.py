@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -122,23 +121,3 @@ class Transport(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
-
-
-def send_staff_alert(
-    transport: Transport, batch: Batch, what: str, log: logging.Logger
-) -> bool | None:
-    """Send one staff alert built by :meth:`Batch.staff_alert`: True when the provider accepted
-    it, False when it refused it for good (logged on the caller's ``log``: it will not be
-    retried), None when it should be tried again later (the transport raised, logged)."""
-    try:
-        results = transport.send(batch)
-    except Exception as exc:
-        log.error("%s not sent: transport raised %s", what, type(exc).__name__)
-        return None
-    outcomes = {r.outcome for r in results}
-    if Outcome.SENT in outcomes:
-        return True
-    if outcomes & {Outcome.FAILED, Outcome.REJECTED}:
-        log.error("the transport refused the %s for good", what)
-        return False
-    return None
