@@ -17,6 +17,7 @@ from engagement.tracking import EngagementLinks
 from scheduler.breaker import TransportBreaker
 from scheduler.context import AppContext
 from scheduler.dispatch import Dispatcher, DispatchReport, LinkMaker
+from scheduler.followups import remind_overdue
 from scheduler.library import broken_now, record_broken
 from scheduler.planner import Planner
 from scheduler.ratelimit import TokenBucket
@@ -40,6 +41,7 @@ class TickReport:
     # Campaigns set aside because their emails cannot be built (scheduler.library).
     broken: dict[str, list[str]] = field(default_factory=dict)
     webhooks: WebhookReport = field(default_factory=WebhookReport)
+    followups_reminded: int = 0  # open follow-ups past due, staff reminded this pass
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self.delivery)
@@ -66,6 +68,7 @@ class TickReport:
             "released": self.released,
             "broken": [{"id": cid, "problems": p} for cid, p in self.broken.items()],
             "webhooks": asdict(self.webhooks),
+            "followups_reminded": self.followups_reminded,
         }
 
 
@@ -131,6 +134,8 @@ def run_tick(
     _refresh_statistics(ctx, report)
     assert dispatcher is not None
     report.delivery = dispatcher.run(now)
+    # After the tick's own email: the reminder is one more staff alert, not a ledger row.
+    report.followups_reminded = remind_overdue(ctx, now)
     # Outgoing webhooks last: a receiver that is slow to answer never delays an email.
     report.webhooks = deliver_due(ctx, now)
     log.info(

@@ -26,14 +26,16 @@ SYSTEM_EMAILS = (
 # Emails to staff about the service itself (no subscriber; each has its own variables):
 # a failing transport (scheduler.breaker), a spam-complaint rate alert (engagement.complaints),
 # a campaign set aside because its emails cannot be built (scheduler.library), an email set
-# aside because the provider refused its content (scheduler.setaside) and a webhook receiver
-# switched off after failing for days (scheduler.webhooks).
+# aside because the provider refused its content (scheduler.setaside), a webhook receiver
+# switched off after failing for days (scheduler.webhooks) and follow-ups nobody has closed in
+# time (scheduler.followups; a count and a link, never who or what).
 OPS_EMAILS = (
     "transport-alert",
     "complaint-alert",
     "campaign-alert",
     "message-alert",
     "webhook-alert",
+    "followup-alert",
 )
 STAFF_REASON = "you are listed as the clinic's staff contact"
 
