@@ -308,3 +308,23 @@ def acknowledge(
             raise FollowupError("there is no such follow-up")
         raise FollowupError(f"this follow-up was already closed by {known.closed_by}")
     audit(conn, f"followup.{outcome}", "followup", public_id, {"outcome": outcome})
+
+
+def export_of(conn: Connection, subscriber_id: int) -> list[dict[str, Any]]:
+    """A person's follow-ups for their data export and record page (what they reported, the
+    outcome and the note staff wrote)."""
+    return [
+        {
+            "id": f.public_id,
+            "reason": f.reason,
+            "reported": f.reported,
+            "opened_at": f.opened_at.isoformat(),
+            "due_at": f.due_at.isoformat(),
+            "reminded_at": f.reminded_at.isoformat() if f.reminded_at else None,
+            "outcome": f.outcome,
+            "note": f.note,
+            "closed_at": f.closed_at.isoformat() if f.closed_at else None,
+            "closed_by": f.closed_by,
+        }
+        for f in of_person(conn, subscriber_id)
+    ]

@@ -55,7 +55,7 @@ def test_a_bad_follow_up_time_stops_start_up_naming_the_variable(
     bad: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CLINICMAIL_FOLLOWUP_WITHIN", bad)
-    with pytest.raises(SettingsError, match="^CLINICMAIL_FOLLOWUP_WITHIN: must look like"):
+    with pytest.raises(SettingsError, match=r"^CLINICMAIL_FOLLOWUP_WITHIN: must look like"):
         load_settings()
 
 
@@ -123,12 +123,13 @@ def test_closing_a_follow_up_is_audited_with_the_outcome_only(cli: CLI, tmp_path
             ]
             assert followups.counts(conn, now) == followups.Counts(open=1, overdue=1)
         write = audit.writer(None, now)
-        with pytest.raises(followups.FollowupError, match="short note"):
-            with ctx.db.begin() as conn:
-                followups.acknowledge(conn, open_one.public_id, "contacted", "  ", "x", write, now)
-        with pytest.raises(followups.FollowupError, match="choose what happened"):
-            with ctx.db.begin() as conn:
-                followups.acknowledge(conn, open_one.public_id, "maybe", "n", "x", write, now)
+        with pytest.raises(followups.FollowupError, match="short note"), ctx.db.begin() as conn:
+            followups.acknowledge(conn, open_one.public_id, "contacted", "  ", "x", write, now)
+        with (
+            pytest.raises(followups.FollowupError, match="choose what happened"),
+            ctx.db.begin() as conn,
+        ):
+            followups.acknowledge(conn, open_one.public_id, "maybe", "n", "x", write, now)
         with ctx.db.begin() as conn:
             followups.acknowledge(
                 conn,
@@ -139,9 +140,11 @@ def test_closing_a_follow_up_is_audited_with_the_outcome_only(cli: CLI, tmp_path
                 write,
                 now,
             )
-        with pytest.raises(followups.FollowupError, match="already closed by cleo@"):
-            with ctx.db.begin() as conn:
-                followups.acknowledge(conn, open_one.public_id, "no_action", "n", "y", write, now)
+        with (
+            pytest.raises(followups.FollowupError, match="already closed by cleo@"),
+            ctx.db.begin() as conn,
+        ):
+            followups.acknowledge(conn, open_one.public_id, "no_action", "n", "y", write, now)
         with ctx.db.begin() as conn:
             assert followups.counts(conn, now) == followups.Counts(open=0, overdue=0)
             (closed,) = followups.closed_ones(conn)

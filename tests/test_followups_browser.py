@@ -50,9 +50,7 @@ def _audit(site: Site) -> list[tuple[str, str, str, Any]]:
             ).all()
     finally:
         engine.dispose()
-    return [
-        (r[0], r[1], r[2], json.loads(r[3]) if isinstance(r[3], str) else r[3]) for r in rows
-    ]
+    return [(r[0], r[1], r[2], json.loads(r[3]) if isinstance(r[3], str) else r[3]) for r in rows]
 
 
 def _sign_up_with_a_warning_sign(browser: Any, site: Site) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage
@@ -30,11 +30,12 @@ from campaigns import ledger as sends_ledger
 from campaigns.ledger import CAMPAIGN, SYSTEM, SYSTEM_CAMPAIGN, sends
 from campaigns.loader import Problem
 from deliverability.message import message_problems
-from engagement import complaints
+from engagement import complaints, followups
 from outgoing import queue as webhook_queue
 from scheduler import setaside
 from scheduler.breaker import BreakerState, TransportBreaker
 from scheduler.context import AppContext
+from scheduler.followups import remind_overdue
 from scheduler.library import record_broken
 from scheduler.listhealth import deliver_complaint_alerts
 from scheduler.settings import load_settings
@@ -232,6 +233,13 @@ def _send_everything(ctx: AppContext) -> None:
     )
     make_dispatcher(ctx).alert_set_aside()
     assert setaside.unalerted(ctx.db) == []
+    # A follow-up left open past its time (engagement.followups).
+    with ctx.db.begin() as conn:
+        sid = conn.execute(select(subscribers.c.id).limit(1)).scalar_one()
+        followups.open_followup(
+            conn, followups.Policy.parse("4 hours"), sid, "red_flag", "probe", {}, MONDAY
+        )
+    assert remind_overdue(ctx, MONDAY + timedelta(hours=5)) >= 1
 
 
 def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:
@@ -244,7 +252,9 @@ def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:
     if row is None:  # not a ledger row: one of the alerts about the service
         subject = str(message_from_bytes(raw, policy=email_policy.default)["Subject"]).lower()
         name = (
-            "message-alert"
+            "followup-alert"
+            if "follow-ups are waiting" in subject
+            else "message-alert"
             if "an email is set aside" in subject
             else "complaint-alert"
             if "complaint" in subject
