@@ -22,6 +22,7 @@ from scheduler.library import broken_now, record_broken
 from scheduler.planner import Planner
 from scheduler.ratelimit import TokenBucket
 from scheduler.reconcile import settle_unknown
+from scheduler.review_notices import send_review_notices
 from scheduler.webhooks import WebhookReport, deliver_due
 
 log = logging.getLogger("clinicmail.tick")
@@ -42,6 +43,7 @@ class TickReport:
     broken: dict[str, list[str]] = field(default_factory=dict)
     webhooks: WebhookReport = field(default_factory=WebhookReport)
     followups_reminded: int = 0  # open follow-ups past due, staff reminded this pass
+    review_notices: int = 0  # emails to staff about review steps (submitted, decided)
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self.delivery)
@@ -69,6 +71,7 @@ class TickReport:
             "broken": [{"id": cid, "problems": p} for cid, p in self.broken.items()],
             "webhooks": asdict(self.webhooks),
             "followups_reminded": self.followups_reminded,
+            "review_notices": self.review_notices,
         }
 
 
@@ -136,6 +139,7 @@ def run_tick(
     report.delivery = dispatcher.run(now)
     # After the tick's own email: the reminder is one more staff alert, not a ledger row.
     report.followups_reminded = remind_overdue(ctx, now)
+    report.review_notices = send_review_notices(ctx, now)
     # Outgoing webhooks last: a receiver that is slow to answer never delays an email.
     report.webhooks = deliver_due(ctx, now)
     log.info(

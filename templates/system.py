@@ -28,7 +28,9 @@ SYSTEM_EMAILS = (
 # a campaign set aside because its emails cannot be built (scheduler.library), an email set
 # aside because the provider refused its content (scheduler.setaside), a webhook receiver
 # switched off after failing for days (scheduler.webhooks) and follow-ups nobody has closed in
-# time (scheduler.followups; a count and a link, never who or what).
+# time (scheduler.followups; a count and a link, never who or what); and the review workflow's
+# notices to staff (scheduler.review_notices): a submission to clinicians, a decision to its
+# author.
 OPS_EMAILS = (
     "transport-alert",
     "complaint-alert",
@@ -36,6 +38,8 @@ OPS_EMAILS = (
     "message-alert",
     "webhook-alert",
     "followup-alert",
+    "review-submitted",
+    "review-decided",
 )
 STAFF_REASON = "you are listed as the clinic's staff contact"
 

@@ -38,10 +38,12 @@ from scheduler.context import AppContext
 from scheduler.followups import remind_overdue
 from scheduler.library import record_broken
 from scheduler.listhealth import deliver_complaint_alerts
+from scheduler.review_notices import send_review_notices
 from scheduler.settings import load_settings
 from scheduler.tables import outbox
 from scheduler.tick import make_dispatcher, run_tick
 from scheduler.webhooks import alert_staff
+from staff import accounts, audit
 from subscribers.tables import subscribers
 from templates.system import OPS_EMAILS, SYSTEM_EMAILS
 from tests.support.approval import approve_library, broadcast_approved
@@ -240,6 +242,15 @@ def _send_everything(ctx: AppContext) -> None:
             conn, followups.Policy.parse("4 hours"), sid, "red_flag", "probe", {}, MONDAY
         )
     assert remind_overdue(ctx, MONDAY + timedelta(hours=5)) >= 1
+    # The review workflow's notices: a submission to the clinicians, a decision to its author.
+    with ctx.db.begin() as conn:
+        digest = accounts.new_password("x@clinic.example", "long enough passphrase here")
+        mara = accounts.add_user(conn, "mara@clinic.example", "marketing", digest, MONDAY)
+        cleo = accounts.add_user(conn, "cleo@clinic.example", "clinician", digest, MONDAY)
+        detail = {"campaign": "spasm-education", "number": 2}
+        audit.record(conn, mara, "content.submit", "campaign_version", "v2", MONDAY, detail)
+        audit.record(conn, cleo, "content.approve", "campaign_version", "v2", MONDAY, detail)
+    assert send_review_notices(ctx, MONDAY) >= 2
 
 
 def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:
@@ -252,7 +263,11 @@ def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:
     if row is None:  # not a ledger row: one of the alerts about the service
         subject = str(message_from_bytes(raw, policy=email_policy.default)["Subject"]).lower()
         name = (
-            "followup-alert"
+            "review-submitted"
+            if subject.startswith("review requested")
+            else "review-decided"
+            if subject.startswith("approved:")
+            else "followup-alert"
             if "follow-ups are waiting" in subject
             else "message-alert"
             if "an email is set aside" in subject

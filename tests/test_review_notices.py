@@ -1,0 +1,103 @@
+"""Email notices of the review workflow (scheduler.review_notices): a submission tells every
+clinician but the submitter; a decision (approved, changes requested) tells the author; each
+step is told once, through the staff-alert path (here the outbox transport, read back)."""
+
+from __future__ import annotations
+
+from email.message import Message
+
+from fastapi.testclient import TestClient
+
+from campaigns import versions
+from scheduler.review_notices import send_review_notices
+from storage import utcnow
+from tests.support.console import STAFF, Console, console_fixture  # noqa: F401
+from tests.support.outbox import messages, text_part
+
+CID = "spasm-education"
+
+
+def _notices(console: Console) -> list[tuple[str, str, str]]:
+    out = []
+    for msg in messages(console.ctx):
+        subject = str(msg["Subject"])
+        if subject.startswith(("Review requested", "Approved", "Changes requested")):
+            out.append((str(msg["To"]), subject, text_part(msg)))
+    return out
+
+
+def _draft(console: Console, token: str, client: TestClient) -> str:
+    made = client.post(f"/admin/campaigns/{CID}/drafts", data={"csrf_token": token})
+    assert made.status_code == 303, made.text
+    with console.ctx.db.begin() as conn:
+        draft = versions.draft_of(conn, CID)
+    assert draft is not None
+    return draft.id
+
+
+def _tell(console: Console) -> int:
+    return send_review_notices(console.ctx, utcnow())
+
+
+def test_submission_tells_the_clinicians_and_the_decision_tells_the_author(
+    console: Console,
+) -> None:
+    marketing, m_token = console.signed_in("marketing")
+    cleo, c_token = console.signed_in("clinician")
+    draft = _draft(console, m_token, marketing)
+    base = f"/admin/campaigns/{CID}/versions/{draft}"
+    assert marketing.post(f"{base}/submit", data={"csrf_token": m_token}).status_code == 303
+    assert _tell(console) == 1
+    ((to, subject, text),) = _notices(console)
+    assert to == STAFF["clinician"]
+    assert subject == f"Review requested: {CID}, version 2"
+    assert STAFF["marketing"] in text
+    assert f"/admin/reviews/versions/{draft}" in text
+    assert _tell(console) == 0  # once per step
+
+    sent_back = cleo.post(
+        f"{base}/request-changes", data={"csrf_token": c_token, "note": "Cite NICE NG59 here"}
+    )
+    assert sent_back.status_code == 303
+    assert marketing.post(f"{base}/submit", data={"csrf_token": m_token}).status_code == 303
+    approved = cleo.post(f"{base}/approve", data={"csrf_token": c_token, "note": "Good now"})
+    assert approved.status_code == 303, approved.text
+    assert _tell(console) == 3
+    notices = _notices(console)[1:]
+    assert [(to, subject) for to, subject, _ in notices] == [
+        (STAFF["marketing"], f"Changes requested: {CID}, version 2"),
+        (STAFF["clinician"], f"Review requested: {CID}, version 2"),
+        (STAFF["marketing"], f"Approved: {CID}, version 2"),
+    ]
+    assert "Cite NICE NG59 here" in notices[0][2] and STAFF["clinician"] in notices[0][2]
+    assert "Good now" in notices[2][2]
+
+
+def test_a_newsletter_submission_is_told_and_nobody_hears_of_their_own_step(
+    console: Console,
+) -> None:
+    cleo, c_token = console.signed_in("clinician")
+    letter = {
+        "slug": "winter-news",
+        "subject": "Winter opening hours",
+        "preheader": "When we are open.",
+        "body": "Hi {{ first_name }},\n\nWe are open all winter.\n",
+        "local_at": "",
+        "csrf_token": c_token,
+    }
+    created = cleo.post("/admin/newsletters", data=letter)
+    assert created.status_code == 303, created.text
+    nid = created.headers["location"].rsplit("/", 1)[-1]
+    assert cleo.post(f"/admin/newsletters/{nid}/submit", data={"csrf_token": c_token}).is_redirect
+    # The only clinician submitted it: nobody else to tell, and the step is passed over.
+    assert _tell(console) == 0
+    assert _notices(console) == []
+    # The next step is told as usual.
+    ops, o_token = console.signed_in("ops")
+    marketing, m_token = console.signed_in("marketing")
+    draft = _draft(console, m_token, marketing)
+    marketing.post(f"/admin/campaigns/{CID}/versions/{draft}/submit", data={"csrf_token": m_token})
+    assert _tell(console) == 1
+    msg: Message = messages(console.ctx, STAFF["clinician"])[-1]
+    assert str(msg["Subject"]).startswith("Review requested")
+    assert ops is not None and o_token
