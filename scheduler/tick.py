@@ -22,7 +22,7 @@ from scheduler.library import broken_now, record_broken
 from scheduler.planner import Planner
 from scheduler.ratelimit import TokenBucket
 from scheduler.reconcile import settle_unknown
-from scheduler.review_notices import send_review_notices
+from scheduler.review_notices import send_review_notices, warn_review_due
 from scheduler.webhooks import WebhookReport, deliver_due
 
 log = logging.getLogger("clinicmail.tick")
@@ -139,7 +139,7 @@ def run_tick(
     report.delivery = dispatcher.run(now)
     # After the tick's own email: the reminder is one more staff alert, not a ledger row.
     report.followups_reminded = remind_overdue(ctx, now)
-    report.review_notices = send_review_notices(ctx, now)
+    report.review_notices = send_review_notices(ctx, now) + warn_review_due(ctx, now)
     # Outgoing webhooks last: a receiver that is slow to answer never delays an email.
     report.webhooks = deliver_due(ctx, now)
     log.info(

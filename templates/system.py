@@ -30,7 +30,7 @@ SYSTEM_EMAILS = (
 # switched off after failing for days (scheduler.webhooks) and follow-ups nobody has closed in
 # time (scheduler.followups; a count and a link, never who or what); and the review workflow's
 # notices to staff (scheduler.review_notices): a submission to clinicians, a decision to its
-# author.
+# author, and live content whose clinical review falls due soon, to clinicians.
 OPS_EMAILS = (
     "transport-alert",
     "complaint-alert",
@@ -40,6 +40,7 @@ OPS_EMAILS = (
     "followup-alert",
     "review-submitted",
     "review-decided",
+    "review-due",
 )
 STAFF_REASON = "you are listed as the clinic's staff contact"
 

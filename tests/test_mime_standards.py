@@ -27,8 +27,10 @@ import pytest
 from sqlalchemy import select
 
 from campaigns import ledger as sends_ledger
+from campaigns import versions
 from campaigns.ledger import CAMPAIGN, SYSTEM, SYSTEM_CAMPAIGN, sends
 from campaigns.loader import Problem
+from campaigns.review import Actor
 from deliverability.message import message_problems
 from engagement import complaints, followups
 from outgoing import queue as webhook_queue
@@ -38,7 +40,7 @@ from scheduler.context import AppContext
 from scheduler.followups import remind_overdue
 from scheduler.library import record_broken
 from scheduler.listhealth import deliver_complaint_alerts
-from scheduler.review_notices import send_review_notices
+from scheduler.review_notices import send_review_notices, warn_review_due
 from scheduler.settings import load_settings
 from scheduler.tables import outbox
 from scheduler.tick import make_dispatcher, run_tick
@@ -251,6 +253,13 @@ def _send_everything(ctx: AppContext) -> None:
         audit.record(conn, mara, "content.submit", "campaign_version", "v2", MONDAY, detail)
         audit.record(conn, cleo, "content.approve", "campaign_version", "v2", MONDAY, detail)
     assert send_review_notices(ctx, MONDAY) >= 2
+    # A clinician's review of live content that falls due soon.
+    with ctx.db.begin() as conn:
+        live = versions.in_state(conn, versions.ACTIVE)[0]
+        reviewer = Actor(cleo.id, cleo.email, "clinician")
+        year = timedelta(days=365)
+        versions.approve(conn, live, reviewer, "", MONDAY, year, audit=audit.writer(cleo, MONDAY))
+    assert warn_review_due(ctx, MONDAY + timedelta(days=360)) >= 1
 
 
 def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:
@@ -263,7 +272,9 @@ def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:
     if row is None:  # not a ledger row: one of the alerts about the service
         subject = str(message_from_bytes(raw, policy=email_policy.default)["Subject"]).lower()
         name = (
-            "review-submitted"
+            "review-due"
+            if subject.startswith("clinical review due")
+            else "review-submitted"
             if subject.startswith("review requested")
             else "review-decided"
             if subject.startswith("approved:")

@@ -4,6 +4,7 @@ step is told once, through the staff-alert path (here the outbox transport, read
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 
 from fastapi.testclient import TestClient
@@ -11,8 +12,10 @@ from fastapi.testclient import TestClient
 from campaigns import versions
 from scheduler.review_notices import send_review_notices
 from storage import utcnow
+from tests.support.approval import REVIEWER, approve_library
+from tests.support.cli import CLI
 from tests.support.console import STAFF, Console, console_fixture  # noqa: F401
-from tests.support.outbox import messages, text_part
+from tests.support.outbox import messages, outbox_messages, text_part
 
 CID = "spasm-education"
 
@@ -101,3 +104,27 @@ def test_a_newsletter_submission_is_told_and_nobody_hears_of_their_own_step(
     msg: Message = messages(console.ctx, STAFF["clinician"])[-1]
     assert str(msg["Subject"]).startswith("Review requested")
     assert ops is not None and o_token
+
+
+def test_clinicians_hear_once_before_a_review_lapses(cli: CLI, db_url: str) -> None:
+    cli.env("CLINICMAIL_REVIEW_INTERVAL", "90 days")  # told 22.5 days before it lapses
+    approve_library(cli)  # on the suite's clock: Saturday 21 November 2026
+
+    def due_notices() -> list[tuple[str, str, str]]:
+        return [m for m in outbox_messages(db_url) if m[1].startswith("Clinical review due")]
+
+    early = datetime(2027, 1, 20, 10, tzinfo=UTC)  # 60 days on: not yet
+    assert cli("tick", "--now", early.isoformat()).code == 0
+    assert due_notices() == []
+    soon = datetime(2027, 2, 5, 10, tzinfo=UTC)  # 76 days on: within the warning
+    assert cli("tick", "--now", soon.isoformat(), "--json").json()["review_notices"] >= 1
+    (notice,) = due_notices()
+    to, subject, text = notice
+    assert to == REVIEWER
+    assert subject == "Clinical review due soon: 1 campaign"
+    assert "spasm-education (due 19 Feb 2027)" in text and "90 days" in text
+    assert "https://mail.clinic.example/admin/reviews" in text
+    # Once per due date: later ticks, before and after it lapses, say nothing more.
+    for later in (soon + timedelta(days=1), datetime(2027, 3, 1, 10, tzinfo=UTC)):
+        cli("tick", "--now", later.isoformat())
+    assert len(due_notices()) == 1
