@@ -250,7 +250,9 @@ def console_ports(ctx: AppContext) -> ConsolePorts:
     return ConsolePorts(
         db=ctx.db,
         secure_cookies=ctx.settings.base_url.startswith("https://"),
-        record_sections=record_sections(),
+        # A person's follow-ups (what they reported, staff notes) are shown on the follow-ups
+        # page to clinicians and ops only; their data export still carries them.
+        record_sections={k: v for k, v in record_sections().items() if k != "followups"},
         renderer=ctx.renderer,
         base_url=ctx.settings.base_url,
         review_interval=ctx.settings.review_every,

@@ -24,6 +24,7 @@ from tests.support.outbox import messages, outbox_messages
 from tests.support.tracking import part, paths, send_of, set_up
 
 LABELS = {s.code: s.label for s in SYMPTOMS}
+FLAG_CODES = ("red_flag_leg_weakness", "red_flag_saddle_numbness")
 FLAG_LABELS = [LABELS["red_flag_leg_weakness"], LABELS["red_flag_saddle_numbness"]]
 LONDON = ZoneInfo("Europe/London")
 STAFF = "frontdesk@clinic.example"
@@ -154,6 +155,10 @@ def test_closing_a_follow_up_is_audited_with_the_outcome_only(cli: CLI, tmp_path
         (entry,) = entries
         assert (entry.action, entry.target_id) == ("followup.contacted", open_one.public_id)
         assert entry.detail == {"outcome": "contacted"}  # the note may hold health data
+    # The person's data export carries their follow-ups, the note included.
+    (exported,) = cli("subscribers", "export", "flag@example.com").json()["followups"]
+    assert exported["outcome"] == "contacted" and exported["note"].startswith("Rang her")
+    assert exported["reported"] == {"codes": sorted(FLAG_CODES)}
 
 
 def test_a_worse_check_in_opens_a_follow_up_once(cli: CLI, tmp_path: Path) -> None:
