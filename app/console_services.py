@@ -171,7 +171,14 @@ def console_services(ctx: AppContext) -> Services:
     def enrol(conn: Connection, sid: int, now: datetime) -> None:
         from app.onboarding import on_confirmed
 
-        on_confirmed(conn, ctx.catalog, [sid], now, staff_email=ctx.settings.staff_email)
+        on_confirmed(
+            conn,
+            ctx.catalog,
+            [sid],
+            now,
+            staff_email=ctx.settings.staff_email,
+            followup=ctx.settings.followup,
+        )
 
     return Services(
         export_json=lambda email: export_json(ctx.db, email),

@@ -53,6 +53,7 @@ class AppContext:
             family_doctor=s.family_doctor,
             logo_url=s.logo_url,
             brand_colour=s.brand_colour,
+            follow_up=s.followup.enabled,
         )
 
     @cached_property

@@ -146,7 +146,14 @@ def create_app(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     def confirmed(conn: Connection, ids: list[int], now: datetime) -> None:
-        on_confirmed(conn, ctx.catalog, ids, now, staff_email=ctx.settings.staff_email)
+        on_confirmed(
+            conn,
+            ctx.catalog,
+            ids,
+            now,
+            staff_email=ctx.settings.staff_email,
+            followup=ctx.settings.followup,
+        )
 
     def unsubscribed(conn: Connection, sid: int, now: datetime, send_id: str | None) -> None:
         enrollment.leave_all(conn, sid, now)
@@ -181,7 +188,12 @@ def create_app(
                 tracking=ctx.settings.tracking == "on",
                 care_lines=ctx.clinic.care_lines(),
                 on_worse=lambda conn, sid, send_id, now: queue_checkin_followup(
-                    conn, sid, send_id, now, staff_email=ctx.settings.staff_email
+                    conn,
+                    sid,
+                    send_id,
+                    now,
+                    staff_email=ctx.settings.staff_email,
+                    followup=ctx.settings.followup,
                 ),
             )
         )
@@ -226,7 +238,12 @@ def api_ports(
         catalog=lambda: ctx.catalog,
         on_signup=on_signup,
         on_confirmed=lambda conn, ids, now: on_confirmed(
-            conn, ctx.catalog, ids, now, staff_email=ctx.settings.staff_email
+            conn,
+            ctx.catalog,
+            ids,
+            now,
+            staff_email=ctx.settings.staff_email,
+            followup=ctx.settings.followup,
         ),
         on_unsubscribed=lambda conn, sid, now: unsubscribed(conn, sid, now, None),
         export=lambda email: export_json(ctx.db, email),
@@ -247,7 +264,9 @@ def console_ports(ctx: AppContext) -> ConsolePorts:
     return ConsolePorts(
         db=ctx.db,
         secure_cookies=ctx.settings.base_url.startswith("https://"),
-        record_sections=record_sections(),
+        # A person's follow-ups (what they reported, staff notes) are shown on the follow-ups
+        # page to clinicians and ops only; their data export still carries them.
+        record_sections={k: v for k, v in record_sections().items() if k != "followups"},
         renderer=ctx.renderer,
         base_url=ctx.settings.base_url,
         review_interval=ctx.settings.review_every,

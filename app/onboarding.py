@@ -17,6 +17,7 @@ from campaigns import enrollment, ledger
 from campaigns.cadence import Cadence
 from campaigns.ledger import SYSTEM, SYSTEM_CAMPAIGN
 from campaigns.loader import Catalog
+from engagement import followups
 from engagement.sunset import Dormant
 from outgoing import events as outgoing_events
 from subscribers import store
@@ -29,9 +30,22 @@ URGENT = "urgent"
 
 
 def on_confirmed(
-    conn: Connection, catalog: Catalog, ids: list[int], now: datetime, *, staff_email: str | None
+    conn: Connection,
+    catalog: Catalog,
+    ids: list[int],
+    now: datetime,
+    *,
+    staff_email: str | None,
+    followup: followups.Policy | None = None,
 ) -> None:
-    confirmed(conn, catalog, store.profiles(conn, ids).values(), now, staff_email=staff_email)
+    confirmed(
+        conn,
+        catalog,
+        store.profiles(conn, ids).values(),
+        now,
+        staff_email=staff_email,
+        followup=followup,
+    )
 
 
 def confirmed(
@@ -41,9 +55,11 @@ def confirmed(
     now: datetime,
     *,
     staff_email: str | None,
+    followup: followups.Policy | None = None,
 ) -> None:
     """:func:`on_confirmed` for profiles the caller already holds (the CSV import builds the
-    profiles of the people it has just written rather than reading them back)."""
+    profiles of the people it has just written rather than reading them back). ``followup``:
+    the clinic's follow-up policy; a red-flag person then gets a follow-up to close."""
     calm = []
     for person in people:
         if person.status != store.CONFIRMED:
@@ -51,6 +67,8 @@ def confirmed(
         if person.red_flag:
             enrollment.leave_all(conn, person.id, now)
             queue_safety(conn, person.id, now, staff_email=staff_email)
+            if followup is not None:
+                followups.open_for_red_flag(conn, followup, person.id, person.symptoms, now)
         else:
             calm.append(person)
     enrollment.enroll(conn, catalog, calm, now)
@@ -109,10 +127,17 @@ def queue_safety(
 
 
 def queue_checkin_followup(
-    conn: Connection, subscriber_id: int, send_id: str, now: datetime, *, staff_email: str | None
+    conn: Connection,
+    subscriber_id: int,
+    send_id: str,
+    now: datetime,
+    *,
+    staff_email: str | None,
+    followup: followups.Policy | None = None,
 ) -> None:
     """A check-in answered "worse": at once, an invitation to book an assessment and (when
-    CLINICMAIL_STAFF_EMAIL is set) a notice to staff that links to the record only.
+    CLINICMAIL_STAFF_EMAIL is set) a notice to staff that links to the record only, and a
+    follow-up for staff to close (``followup``: the clinic's policy).
 
     The step id names the answered email ("checkin-followup:<send_id>"), so the ledger's unique
     key makes this once per answered email however often the answer changes."""
@@ -122,6 +147,16 @@ def queue_checkin_followup(
     )
     if staff_email:
         _queue_system(conn, subscriber_id, f"{CHECKIN_STAFF}:{send_id}", now)
+    if followup is not None:
+        answered = conn.execute(
+            select(ledger.sends.c.campaign_id, ledger.sends.c.step_id).where(
+                ledger.sends.c.send_id == send_id
+            )
+        ).first()
+        if answered is not None:
+            followups.open_for_checkin(
+                conn, followup, subscriber_id, send_id, answered[0], answered[1], now
+            )
 
 
 def queue_reengagement(

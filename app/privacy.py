@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select
 
 from campaigns import goals
+from engagement import followups
 from outgoing import events as outgoing_events
 from storage import Database
 from subscribers.privacy import Erasure, Section
@@ -183,6 +184,7 @@ def record_sections() -> dict[str, Section]:
         "sunset": _sunset,
         "stored_messages": _messages,
         "goal_events": _goal_events,
+        "followups": followups.export_of,
         "audit_log": _audit,
     }
 

@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from campaigns.cadence import Cadence, Closures, parse_holidays, parse_quiet_days, parse_window
 from core.errors import ConfigError
+from engagement import followups
 
 SECRET_FIELDS = frozenset(
     {
@@ -208,6 +209,19 @@ class Settings(BaseSettings):
     @classmethod
     def _review_interval(cls, v: str) -> str:
         parse_interval(v)
+        return v
+
+    # Personal follow-up of red-flag signups and "worse" check-ins (engagement.followups): an
+    # open one falls due this long after it opened and staff are reminded; "off": the clinic
+    # does not follow people up personally (nothing opens, the safety email promises no contact).
+    followup_within: str = Field(
+        followups.DEFAULT_WITHIN, validation_alias="CLINICMAIL_FOLLOWUP_WITHIN"
+    )
+
+    @field_validator("followup_within")
+    @classmethod
+    def _followup_within(cls, v: str) -> str:
+        followups.Policy.parse(v)
         return v
 
     @field_validator("log_level", mode="before")
@@ -422,6 +436,13 @@ class Settings(BaseSettings):
     @cached_property
     def review_every(self) -> timedelta:
         return parse_interval(self.review_interval)
+
+    @cached_property
+    def followup(self) -> followups.Policy:
+        """When follow-ups fall due: working days in the clinic's zone, its holidays skipped."""
+        return followups.Policy.parse(
+            self.followup_within, self.zone, parse_holidays(self.holidays)
+        )
 
     @cached_property
     def window(self) -> tuple[time, time]:

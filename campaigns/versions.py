@@ -546,6 +546,62 @@ def activate(conn: Connection, v: Version, now: datetime, *, audit: Audit) -> Ve
     return require(conn, v.id)
 
 
+def dropped_by(conn: Connection, v: Version) -> list[Version]:
+    """The clinician-approved versions whose changes activating ``v`` would drop: each went
+    live after ``v``'s base was made (a higher number) and is not among the versions ``v``
+    descends from. Empty when ``v`` carries everything approved since its base; the caller
+    then activates without asking twice."""
+    history = {x.id: x for x in versions_of(conn, v.campaign_id)}
+    ancestors: set[str] = set()
+    cur = v.based_on
+    while cur is not None and cur not in ancestors:
+        ancestors.add(cur)
+        cur = history[cur].based_on if cur in history else None
+    base = history.get(v.based_on) if v.based_on else None
+    return sorted(
+        (
+            x
+            for x in history.values()
+            if x.id != v.id
+            and x.id not in ancestors
+            and x.activated_at is not None
+            and review.clinic_approved(x)
+            and (base is None or x.number > base.number)
+        ),
+        key=lambda x: x.number,
+    )
+
+
+def restore(conn: Connection, v: Version, actor: Actor, now: datetime, *, audit: Audit) -> Version:
+    """A retired version back as a new draft with its files (``based_on`` names it), to be
+    reviewed like any draft. Refused while the campaign has an open draft."""
+    if v.state != RETIRED:
+        raise VersionError("only a retired version can be restored")
+    if draft_of(conn, v.campaign_id) is not None:
+        raise VersionError(
+            "this campaign already has an open draft: submit or retire it before restoring "
+            "an older version"
+        )
+    made = create(
+        conn,
+        v.campaign_id,
+        v.files,
+        state=DRAFT,
+        origin=CONSOLE,
+        actor=actor,
+        now=now,
+        based_on=v.id,
+    )
+    audit(
+        conn,
+        "content.restore",
+        KIND.target_type,
+        made.id,
+        {**_describe(made), "restored_from": v.number},
+    )
+    return made
+
+
 def retire(conn: Connection, v: Version, now: datetime, *, audit: Audit) -> Version:
     """Stop using a version (an active one: the campaign stops sending new steps)."""
     review.move(

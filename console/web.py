@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from console import campaigns, docs, home, login, operate, people, review_screen
+from console import campaigns, docs, followups, home, login, operate, people, review_screen
 from console.auth import (
     Forbidden,
     NotFound,
@@ -35,5 +35,6 @@ def install(app: FastAPI, ports: ConsolePorts) -> None:
         app.include_router(campaigns.router(ports))
         app.include_router(review_screen.router(ports))
     operate.include(app, ports)  # dashboard, newsletters, outbox, ops
+    app.include_router(followups.router)
     app.include_router(docs.router(app, ports))
     app.include_router(home.catch_all(ports))

@@ -1,6 +1,16 @@
 """Tables owned by the engagement package."""
 
-from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from campaigns.ledger import sends
 from storage.schema import UTCDateTime, metadata, owner_column
@@ -84,3 +94,34 @@ tracked_links = Table(
         name="uq_tracked_links_content",
     ),
 )
+
+# Personal follow-up of a person who reported something worrying (engagement.followups): a
+# red-flag signup, or a check-in answered "worse". One row per (person, what it answers), so a
+# repeated report opens nothing new. ``reported`` is what they told us, for signed-in clinicians
+# and ops only; it never leaves the database. Closed once staff record an outcome and a note.
+followups = Table(
+    "followups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("public_id", String(32), nullable=False, unique=True),  # in console URLs: opaque
+    owner_column("subscriber_id", "subscribers.id"),
+    Column("reason", String(16), nullable=False),  # red_flag | checkin
+    Column("source_key", String(80), nullable=False),  # "red-flag", or the answered send_id
+    Column("reported", JSON, nullable=False),  # {"codes": [...]} or {"answer", "campaign_id", …}
+    Column("opened_at", UTCDateTime(), nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),  # unacknowledged past it: staff reminded
+    Column("reminded_at", UTCDateTime()),
+    Column("outcome", String(16)),  # contacted | no_action
+    Column("note", Text),
+    Column("closed_at", UTCDateTime()),
+    Column("closed_by", String(320)),  # the staff member's address (the audit log has the id)
+    UniqueConstraint("subscriber_id", "source_key", name="uq_followups_subscriber_source"),
+)
+# The open ones, by when they fall due: the console's list, its count and the reminder pass.
+Index(
+    "ix_followups_open_due",
+    followups.c.due_at,
+    sqlite_where=followups.c.closed_at.is_(None),
+    postgresql_where=followups.c.closed_at.is_(None),
+)
+Index("ix_followups_subscriber", followups.c.subscriber_id)

@@ -27,7 +27,7 @@ from scheduler.runtime import Runtime
 from scheduler.transports import Batch, Outcome, Transport
 from storage import Database
 from templates import Renderer
-from templates.system import render_system
+from templates.system import render_system, system_email
 
 log = logging.getLogger("clinicmail.alerts")
 
@@ -56,7 +56,9 @@ class AlertDeliverer:
         with self.db.begin() as conn:
             waiting = queue.pending(conn)
         for alert in waiting:
-            if not self.staff_email:
+            to = alert.variables.get("to") if system_email(alert.kind).addressed else None
+            to = to or self.staff_email
+            if not to:
                 with self.db.begin() as conn:
                     queue.delivered(conn, [alert.id], queue.UNADDRESSED, now)
                 continue
@@ -67,7 +69,7 @@ class AlertDeliverer:
                 rendered,
                 alert=alert.kind,
                 send_id=alert.alert_id,
-                to=self.staff_email,
+                to=to,
                 from_email=self.from_email,
                 from_name=self.from_name,
             )

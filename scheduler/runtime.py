@@ -7,7 +7,7 @@ composition root and a test can hand it anything with these attributes.
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -44,6 +44,12 @@ class ClockSettings(Protocol):
     def closures(self) -> Closures: ...
     @property
     def cadence(self) -> Cadence: ...
+    @property
+    def followup_within(self) -> str: ...
+    @property
+    def review_interval(self) -> str: ...
+    @property
+    def review_every(self) -> timedelta: ...
     @property
     def retain_event_payloads_days(self) -> int: ...
     @property

@@ -15,10 +15,12 @@ from engagement.process import apply_pending
 from engagement.tracking import EngagementLinks
 from scheduler.breaker import TransportBreaker
 from scheduler.dispatch import Dispatcher, DispatchReport, LinkMaker
+from scheduler.followups import remind_overdue
 from scheduler.library import broken_now, record_broken
 from scheduler.planner import Planner
 from scheduler.ratelimit import TokenBucket
 from scheduler.reconcile import settle_unknown
+from scheduler.review_notices import send_review_notices, warn_review_due
 from scheduler.runtime import Runtime
 from scheduler.webhooks import WebhookReport, deliver_due
 
@@ -39,6 +41,8 @@ class TickReport:
     # Campaigns set aside because their emails cannot be built (scheduler.library).
     broken: dict[str, list[str]] = field(default_factory=dict)
     webhooks: WebhookReport = field(default_factory=WebhookReport)
+    followups_reminded: int = 0  # open follow-ups past due, staff reminded this pass
+    review_notices: int = 0  # emails to staff about review steps (submitted, decided)
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self.delivery)
@@ -65,6 +69,8 @@ class TickReport:
             "released": self.released,
             "broken": [{"id": cid, "problems": p} for cid, p in self.broken.items()],
             "webhooks": asdict(self.webhooks),
+            "followups_reminded": self.followups_reminded,
+            "review_notices": self.review_notices,
         }
 
 
@@ -128,6 +134,9 @@ def run_tick(
     _refresh_statistics(ctx, report)
     assert dispatcher is not None
     report.delivery = dispatcher.run(now)
+    # After the tick's own email: the reminder is one more staff alert, not a ledger row.
+    report.followups_reminded = remind_overdue(ctx, now)
+    report.review_notices = send_review_notices(ctx, now) + warn_review_due(ctx, now)
     # Outgoing webhooks last: a receiver that is slow to answer never delays an email.
     report.webhooks = deliver_due(ctx, now)
     # Alerts raised during this pass (an email set aside, a webhook receiver switched off) go

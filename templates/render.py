@@ -103,9 +103,13 @@ class ClinicInfo:
     # The clinic's look: a logo image (none when unset) and the colour of headings and the button.
     logo_url: str | None = None
     brand_colour: str = "#17453b"
+    # Whether the clinic follows up red-flag signups personally (CLINICMAIL_FOLLOWUP_WITHIN not
+    # ``off``): the safety email promises contact only then (``{% if clinic.follow_up %}``).
+    follow_up: bool = True
 
-    def as_context(self) -> dict[str, str]:
+    def as_context(self) -> dict[str, str | bool]:
         return {
+            "follow_up": self.follow_up,
             "name": self.name,
             "address": self.address,
             "booking_url": self.booking_url,

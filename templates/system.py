@@ -45,6 +45,10 @@ COMPLAINT_ALERT = "complaint-alert"
 CAMPAIGN_ALERT = "campaign-alert"
 MESSAGE_ALERT = "message-alert"
 WEBHOOK_ALERT = "webhook-alert"
+FOLLOWUP_ALERT = "followup-alert"
+REVIEW_SUBMITTED = "review-submitted"
+REVIEW_DECIDED = "review-decided"
+REVIEW_DUE = "review-due"
 
 
 @dataclass(frozen=True)
@@ -68,10 +72,21 @@ class SystemEmail:
     links: tuple[str, ...] = ()
     in_ledger: bool = True
     asks_consent: bool = False
+    addressed: bool = False  # an ops email to one member of staff: its ``to`` variable says who
 
 
 def _alert(name: str, *variables: str) -> SystemEmail:
     return SystemEmail(name, STAFF, STAFF_REASON, variables=variables, in_ledger=False)
+
+
+REVIEW_REASON = "you review or write what this clinic's patients read"
+
+
+def _notice(name: str, *variables: str) -> SystemEmail:
+    """A review-workflow notice to one member of staff (a clinician, or an author)."""
+    return SystemEmail(
+        name, STAFF, REVIEW_REASON, variables=("to", *variables), in_ledger=False, addressed=True
+    )
 
 
 REGISTRY: Mapping[str, SystemEmail] = {
@@ -130,6 +145,14 @@ REGISTRY: Mapping[str, SystemEmail] = {
         _alert(CAMPAIGN_ALERT, "count", "campaigns", "problems"),
         _alert(MESSAGE_ALERT, "transport", "email", "reason"),
         _alert(WEBHOOK_ALERT, "endpoint", "url", "since", "error"),
+        # Follow-ups nobody closed in time (scheduler.followups): a count and a link, never
+        # who or what they reported.
+        _alert(FOLLOWUP_ALERT, "count", "within", "followups_url"),
+        # The review workflow's notices (scheduler.review_notices): a submission to each
+        # clinician, a decision to its author, live content whose review falls due soon.
+        _notice(REVIEW_SUBMITTED, "item", "by", "review_url"),
+        _notice(REVIEW_DECIDED, "item", "by", "review_url", "decision", "note"),
+        _notice(REVIEW_DUE, "count", "campaigns", "interval", "reviews_url"),
     )
 }
 SYSTEM_EMAILS = tuple(name for name, e in REGISTRY.items() if e.in_ledger)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from templates.system import SYSTEM_EMAILS, system_content
 from tests.support.app import app_for
 from tests.support.cli import CLI
 
-ABROAD = {
+ABROAD: dict[str, Any] = {
     "emergency_number": "911",
     "urgent_advice": "the Nurse Advice Line",
     "family_doctor": "family doctor",

@@ -30,20 +30,25 @@ from alerts import queue as alerts
 from app.context import AppContext
 from app.settings import load_settings
 from campaigns import ledger as sends_ledger
+from campaigns import versions
 from campaigns.ledger import CAMPAIGN, SYSTEM, SYSTEM_CAMPAIGN, sends
 from campaigns.loader import Problem
+from campaigns.review import Actor
 from deliverability.message import message_problems
-from engagement import complaints
+from engagement import complaints, followups
 from outgoing import queue as webhook_queue
 from outgoing.tables import webhook_endpoints
 from scheduler import setaside
 from scheduler.alerting import deliverer
 from scheduler.breaker import TransportBreaker
+from scheduler.followups import remind_overdue
 from scheduler.library import record_broken
+from scheduler.review_notices import send_review_notices, warn_review_due
 from scheduler.tables import outbox
 from scheduler.tick import run_tick
 from scheduler.transports import Outcome, Result
 from scheduler.webhooks import deliver_due
+from staff import accounts, audit
 from subscribers.tables import subscribers
 from templates.system import OPS_EMAILS, SYSTEM_EMAILS
 from tests.support.approval import approve_library, broadcast_approved
@@ -233,6 +238,29 @@ def _send_everything(ctx: AppContext) -> None:
     assert setaside.set_aside(
         ctx.db, ("set-aside-demo", "01-x", "default"), "HTTP 400: refused subject", None, MONDAY
     )
+    # A follow-up left open past its time (engagement.followups).
+    with ctx.db.begin() as conn:
+        sid = conn.execute(select(subscribers.c.id).limit(1)).scalar_one()
+        followups.open_followup(
+            conn, followups.Policy.parse("4 hours"), sid, "red_flag", "probe", {}, MONDAY
+        )
+    assert remind_overdue(ctx, MONDAY + timedelta(hours=5)) >= 1
+    # The review workflow's notices: a submission to the clinicians, a decision to its author.
+    with ctx.db.begin() as conn:
+        digest = accounts.new_password("x@clinic.example", "long enough passphrase here")
+        mara = accounts.add_user(conn, "mara@clinic.example", "marketing", digest, MONDAY)
+        cleo = accounts.add_user(conn, "cleo@clinic.example", "clinician", digest, MONDAY)
+        detail = {"campaign": "spasm-education", "number": 2}
+        audit.record(conn, mara, "content.submit", "campaign_version", "v2", MONDAY, detail)
+        audit.record(conn, cleo, "content.approve", "campaign_version", "v2", MONDAY, detail)
+    assert send_review_notices(ctx, MONDAY) >= 2
+    # A clinician's review of live content that falls due soon.
+    with ctx.db.begin() as conn:
+        live = versions.in_state(conn, versions.ACTIVE)[0]
+        reviewer = Actor(cleo.id, cleo.email, "clinician")
+        year = timedelta(days=365)
+        versions.approve(conn, live, reviewer, "", MONDAY, year, audit=audit.writer(cleo, MONDAY))
+    assert warn_review_due(ctx, MONDAY + timedelta(days=360)) >= 1
     delivered = deliverer(ctx).deliver(MONDAY)
     assert set(delivered.sent) == set(OPS_EMAILS)
     with ctx.db.begin() as conn:
@@ -249,7 +277,15 @@ def _label(ctx: AppContext, send_id: str, raw: bytes) -> Made:
     if row is None:  # not a ledger row: one of the alerts about the service
         subject = str(message_from_bytes(raw, policy=email_policy.default)["Subject"]).lower()
         name = (
-            "message-alert"
+            "review-due"
+            if subject.startswith("clinical review due")
+            else "review-submitted"
+            if subject.startswith("review requested")
+            else "review-decided"
+            if subject.startswith("approved:")
+            else "followup-alert"
+            if "follow-ups are waiting" in subject
+            else "message-alert"
             if "an email is set aside" in subject
             else "complaint-alert"
             if "complaint" in subject

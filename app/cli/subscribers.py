@@ -66,7 +66,14 @@ def import_(file: Path, report_path: Path | None, as_json: bool) -> None:
             writer.writerow(r.cells())
 
     def on_chunk(conn: Any, people: list[Any]) -> None:
-        confirmed(conn, ctx.catalog, people, now, staff_email=ctx.settings.staff_email)
+        confirmed(
+            conn,
+            ctx.catalog,
+            people,
+            now,
+            staff_email=ctx.settings.staff_email,
+            followup=ctx.settings.followup,
+        )
 
     show_progress = sys.stderr.isatty() and not as_json
     total = count_rows(file) if show_progress else None
