@@ -26,7 +26,7 @@ from console.deps import Db, Ports, services
 from console.errors import Forbidden, NotFound
 from console.ports import ConsolePorts
 from console.preview import Finding, Persona, Preview, gate_findings
-from console.render import error_page, page
+from console.render import error_page, flash, page
 from console.reviewing import actor, auditor
 from staff import audit
 from staff.sessions import Session
@@ -256,9 +256,19 @@ def refuse(request: Request, message: str, status: int = 409) -> Response:
     return error_page(request, "Not done", message, status)
 
 
-def shown(n: nl.Newsletter, done: str = "") -> RedirectResponse:
-    """Back to the newsletter's page, saying what was just done."""
-    return RedirectResponse(f"{BASE}/{n.id}" + (f"?done={done}" if done else ""), 303)
+DONE = {
+    "created": "Draft created.",
+    "saved": "Saved.",
+    "submitted": "Submitted: a clinician will review it.",
+    "approved": "Approved: it can be scheduled.",
+    "changes": "Sent back with your note: changes requested.",
+}
+
+
+def shown(n: nl.Newsletter, done: str = "") -> Response:
+    """Back to the newsletter's page, saying there what was just done."""
+    response = RedirectResponse(f"{BASE}/{n.id}", 303)
+    return flash(response, DONE[done]) if done else response
 
 
 router = APIRouter()
@@ -391,9 +401,10 @@ async def save(request: Request, newsletter_id: str, session: Staff, ports: Port
             request, ports, Draft.of(theirs), newsletter=theirs, error=str(exc), status=409
         )
     except nl.NewsletterError as exc:
-        # What was typed is refused (a field too long, a header that cannot be), or the
-        # newsletter is no longer a draft: the page again with the text as typed.
-        return editor(request, ports, draft, newsletter=n, error=str(exc), status=422, form=form)
+        # The page again with the text as typed: 422 when the text is refused (a header that
+        # cannot be), 409 when the newsletter is no longer a draft.
+        status = 422 if n.editable else 409
+        return editor(request, ports, draft, newsletter=n, error=str(exc), status=status, form=form)
     return shown(n, "saved")
 
 
@@ -479,7 +490,8 @@ def schedule(request: Request, newsletter_id: str, session: Staff, ports: Ports)
             audit=auditor(session, now),
             detail={"recipients": result["recipients"], "local_at": n.local_at},
         )
-    return shown(n, "scheduled")
+    response = shown(n)
+    return flash(response, f"Scheduled for {result['recipients']:,} people.")
 
 
 @router.post(BASE + "/{newsletter_id}/cancel", include_in_schema=False)
@@ -496,7 +508,7 @@ def cancel(newsletter_id: str, session: Staff, db: Db) -> Response:
         nl.mark_cancelled(
             conn, n, now, audit=auditor(session, now), detail={"not_sent": stopped + dropped}
         )
-    return shown(n, "cancelled")
+    return flash(shown(n), f"Cancelled: {stopped + dropped:,} emails will not be sent.")
 
 
 def _revision(form: Any) -> int | None:

@@ -31,9 +31,9 @@ import hashlib
 import logging
 import re
 from collections.abc import Sequence
-from html import escape
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from html import escape
 
 from sqlalchemy import Connection, and_, select
 from sqlalchemy.exc import SQLAlchemyError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from html import escape
@@ -19,6 +19,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from api.web import ApiPorts
 from api.web import install as install_api
 from campaigns import enrollment
+from console.auth import SESSION_COOKIE
 from console.ports import ConsolePorts
 from console.web import install as install_console
 from engagement import complaints
@@ -35,7 +36,8 @@ from scheduler.context import AppContext
 from scheduler.errors import ErrorPages
 from scheduler.headers import SecurityHeaders
 from scheduler.onboarding import on_confirmed, on_signup, queue_checkin_followup
-from storage import kvstate
+from staff import sessions
+from storage import kvstate, utcnow
 from subscribers.web import SubscriberPorts, page
 from subscribers.web import router as subscriber_router
 
@@ -71,6 +73,12 @@ def metrics_refusal(request: Request, token: SecretStr | None) -> Response | Non
         {"detail": "metrics answer only on loopback until CLINICMAIL_METRICS_TOKEN is set"},
         status_code=403,
     )
+
+
+def staff_browser(conn: Connection, cookies: Mapping[str, str]) -> bool:
+    """Whether these cookies hold a live console session: a staff browser, whose opens and
+    clicks are never recorded as engagement."""
+    return sessions.resolve(conn, cookies.get(SESSION_COOKIE), utcnow()) is not None
 
 
 def create_app(
@@ -169,6 +177,7 @@ def create_app(
                 clinic_name=ctx.settings.clinic_name,
                 booking_url=ctx.settings.booking_link,
                 tracking=ctx.settings.tracking == "on",
+                staff_browser=staff_browser,
                 care_lines=ctx.clinic.care_lines(),
                 on_worse=lambda conn, sid, send_id, now: queue_checkin_followup(
                     conn, sid, send_id, now, staff_email=ctx.settings.staff_email
