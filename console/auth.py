@@ -51,8 +51,9 @@ def safe_next(target: str | None) -> str | None:
 
 async def sign_in_required(request: Request, _exc: Exception) -> Response:
     if wants_json(request):
-        headers = {"HX-Redirect": LOGIN_PATH} if request.headers.get("hx-request") else None
-        return JSONResponse({"detail": "sign in required"}, status_code=401, headers=headers)
+        # No redirect for htmx either: the page stays, with what was typed on it
+        # (console.js says the session ended and offers signing in in a new tab).
+        return JSONResponse({"detail": "sign in required"}, status_code=401)
     target = LOGIN_PATH
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method == "GET" and safe_next(here) and request.url.path != "/admin":

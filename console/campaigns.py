@@ -469,16 +469,28 @@ def save(
         raise NotFound("No such step", "This version has no such step file.")
     parts = Parts(subject, preheader, body, settings)
     saved = save_step(request, ports, renderer, session, v, name, parts, revision)
+    if request.headers.get("x-autosave") == "1":
+        return autosaved(saved)
     if isinstance(saved, Response):
         return saved
     target = f"{BASE}/{campaign_id}/versions/{saved.id}/files/{name}?saved=1"
-    if request.headers.get("x-autosave") == "1":
-        # The editor's autosave: the new revision and when, for its "Saved HH:MM" line.
-        return JSONResponse(
-            {"revision": saved.revision, "saved_at": saved.updated_at.isoformat()},
-            headers={"Cache-Control": "no-store"},
-        )
     return RedirectResponse(target, status_code=303)
+
+
+def autosaved(saved: Version | Response) -> Response:
+    """The editor's autosave answer (console.js): the new revision and when, for its
+    "Saved HH:MM" line; or why not, the text staying on the author's page."""
+    if isinstance(saved, Response):
+        why = (
+            "Someone else saved this step since you opened it. Use Save to see both versions."
+            if saved.status_code == 409
+            else "Not saved: use Save to see what needs fixing."
+        )
+        return JSONResponse({"detail": why}, status_code=saved.status_code)
+    return JSONResponse(
+        {"revision": saved.revision, "saved_at": saved.updated_at.isoformat()},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 # -- structure -------------------------------------------------------------------------------

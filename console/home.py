@@ -33,10 +33,18 @@ def home(request: Request, session: Staff, ports: Ports) -> Response:
 
 @router.get("/admin/api/me")
 def me(session: Staff) -> JSONResponse:
-    """The signed-in staff member: address, role and what the role allows."""
+    """The signed-in staff member: address, role, what the role allows, and the session's
+    CSRF token (for a page whose session was renewed in another tab; no other site can read
+    this answer)."""
     user = session.user
     return JSONResponse(
-        {"email": user.email, "role": user.role, "may_approve": is_reviewer(user.role)}
+        {
+            "email": user.email,
+            "role": user.role,
+            "may_approve": is_reviewer(user.role),
+            "csrf_token": session.csrf_token,
+        },
+        headers={"Cache-Control": "no-store"},
     )
 
 

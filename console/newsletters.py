@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
@@ -383,6 +383,7 @@ async def save(request: Request, newsletter_id: str, session: Staff, ports: Port
     n = find(ports.db, newsletter_id)
     draft = Draft.parse(form, slug=n.slug)
     now = utcnow()
+    autosave = request.headers.get("x-autosave") == "1"  # console.js: answer in JSON
     try:
         with ports.db.begin() as conn:
             nl.save(
@@ -395,7 +396,10 @@ async def save(request: Request, newsletter_id: str, session: Staff, ports: Port
                 expected_revision=_revision(form),
                 detail={"before": _snapshot(n), "after": draft.fields().values()},
             )
+            saved = nl.require(conn, n.id)
     except StaleRevision as exc:
+        if autosave:
+            return JSONResponse({"detail": str(exc).capitalize()}, status_code=409)
         theirs = find(ports.db, newsletter_id)  # as saved by the other person
         return editor(
             request, ports, Draft.of(theirs), newsletter=theirs, error=str(exc), status=409
@@ -404,7 +408,14 @@ async def save(request: Request, newsletter_id: str, session: Staff, ports: Port
         # The page again with the text as typed: 422 when the text is refused (a header that
         # cannot be), 409 when the newsletter is no longer a draft.
         status = 422 if n.editable else 409
+        if autosave:
+            return JSONResponse({"detail": f"Not saved: {exc}."}, status_code=status)
         return editor(request, ports, draft, newsletter=n, error=str(exc), status=status, form=form)
+    if autosave:
+        return JSONResponse(
+            {"revision": saved.revision, "saved_at": saved.updated_at.isoformat()},
+            headers={"Cache-Control": "no-store"},
+        )
     return shown(n, "saved")
 
 
