@@ -28,6 +28,7 @@ from scheduler.tables import outbox
 from scheduler.transports import Outcome
 from staff.accounts import StaffUser
 from storage import kvstate, utcnow
+from subscribers.privacy import Erasure
 from templates import Content
 
 SECRET_WORDS = ("key", "secret", "password", "token")
@@ -165,8 +166,14 @@ def console_services(ctx: AppContext) -> Services:
     def planner() -> Planner:
         return Planner(ctx.catalog, ctx.settings.cadence)
 
-    def next_for(conn: Connection, sid: int, now: datetime) -> list[dict[str, Any]]:
-        return [u.as_dict() for u in upcoming(conn, planner(), sid, now)]
+    def next_for(sid: int, now: datetime) -> list[dict[str, Any]]:
+        with ctx.db.begin() as conn:
+            return [u.as_dict() for u in upcoming(conn, planner(), sid, now)]
+
+    def erase(email: str, now: datetime, who: StaffUser) -> Erasure:
+        from staff import audit
+
+        return erase_everywhere(ctx.db, email, now, audit=audit.writer(who, now))[0]
 
     def enrol(conn: Connection, sid: int, now: datetime) -> None:
         from app.onboarding import on_confirmed
@@ -182,7 +189,7 @@ def console_services(ctx: AppContext) -> Services:
 
     return Services(
         export_json=lambda email: export_json(ctx.db, email),
-        erase=lambda email, now: erase_everywhere(ctx.db, email, now)[0],
+        erase=erase,
         upcoming=next_for,
         enrol=enrol,
         stats=lambda now: stats_json(ctx, now),

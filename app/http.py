@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from html import escape
@@ -24,6 +24,7 @@ from app.errors import ErrorPages
 from app.headers import SecurityHeaders
 from app.onboarding import on_confirmed, on_new_episode, on_signup, queue_checkin_followup
 from campaigns import enrollment
+from console.auth import SESSION_COOKIE
 from console.ports import ConsolePorts
 from console.web import install as install_console
 from engagement import complaints
@@ -35,7 +36,8 @@ from engagement.web import router as engagement_router
 from engagement.webhook import sendgrid_router
 from scheduler.breaker import KEY as BREAKER_KEY
 from scheduler.breaker import BreakerState
-from storage import kvstate
+from staff import sessions
+from storage import kvstate, utcnow
 from subscribers.web import SubscriberPorts, page
 from subscribers.web import router as subscriber_router
 
@@ -71,6 +73,12 @@ def metrics_refusal(request: Request, token: SecretStr | None) -> Response | Non
         {"detail": "metrics answer only on loopback until CLINICMAIL_METRICS_TOKEN is set"},
         status_code=403,
     )
+
+
+def staff_browser(conn: Connection, cookies: Mapping[str, str]) -> bool:
+    """Whether these cookies hold a live console session: a staff browser, whose opens and
+    clicks are never recorded as engagement."""
+    return sessions.resolve(conn, cookies.get(SESSION_COOKIE), utcnow()) is not None
 
 
 def create_app(
@@ -186,6 +194,7 @@ def create_app(
                 clinic_name=ctx.settings.clinic_name,
                 booking_url=ctx.settings.booking_link,
                 tracking=ctx.settings.tracking == "on",
+                staff_browser=staff_browser,
                 care_lines=ctx.clinic.care_lines(),
                 on_worse=lambda conn, sid, send_id, now: queue_checkin_followup(
                     conn,

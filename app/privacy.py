@@ -21,6 +21,7 @@ from sqlalchemy import Connection, delete, func, select
 from campaigns import goals
 from engagement import followups
 from outgoing import events as outgoing_events
+from staff.audit import Writer
 from storage import Database
 from subscribers.privacy import Erasure, Section
 from subscribers.tables import subscribers
@@ -217,12 +218,15 @@ def export_json(db: Database, email: str) -> str | None:
     return None if data is None else json.dumps(data, indent=2, ensure_ascii=False)
 
 
-def erase_everywhere(db: Database, email: str, now: datetime) -> tuple[Erasure, bool]:
+def erase_everywhere(
+    db: Database, email: str, now: datetime, *, audit: Writer | None = None
+) -> tuple[Erasure, bool]:
     """Erase the person with ``email`` from every table, then make it final on disk.
 
     Used by ``clinicmail subscribers erase`` and the console. Returns the erasure and whether it
     is final on disk (False while another process reads the database: housekeeping finishes it).
-    Raises ``InvalidAddress``.
+    ``audit`` (the console's, as the staff member) writes ``subscriber.erase`` naming the public
+    id only, in the erasure's own transaction. Raises ``InvalidAddress``.
     """
     from engagement.personal import forget
     from scheduler.tables import outbox
@@ -239,6 +243,8 @@ def erase_everywhere(db: Database, email: str, now: datetime) -> tuple[Erasure, 
         result = erase_person(conn, email, now)
         if public_id is not None:  # receivers drop what they hold under this id
             outgoing_events.emit(conn, outgoing_events.ERASED, {"subscriber_id": public_id}, now)
+            if audit is not None:
+                audit(conn, "subscriber.erase", AUDIT_TARGET, str(public_id), None)
         # Cascades remove the outbox rows of this subscriber; this also catches any
         # stored message that reached the address without a subscriber link.
         conn.execute(delete(outbox).where(func.lower(outbox.c.recipient) == key))

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import (
     Connection,
     case,
+    func,
     literal,
     literal_column,
     select,
@@ -364,3 +365,15 @@ def after_planning(
         return Change(enrollment_id, following, None, COMPLETED)
     delay = max(campaign.steps[following].delay_days, 0)
     return Change(enrollment_id, following, now + timedelta(days=delay))
+
+
+def active_count(conn: Connection, campaign_id: str) -> int:
+    """How many people are still going through ``campaign_id`` (what retiring it stops)."""
+    e = enrollments
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(e)
+            .where(e.c.campaign_id == campaign_id, e.c.status == ACTIVE)
+        ).scalar_one()
+    )

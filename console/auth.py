@@ -15,8 +15,10 @@ from urllib.parse import quote
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from core.errors import RequestRefused
+from console.deps import Db
+from console.errors import Forbidden, NotFound, SignInRequired
 from staff import Role, at_least, sessions
+from staff.roles import OPS
 from staff.sessions import Session
 from storage import Database, utcnow
 
@@ -25,18 +27,6 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOGIN_PATH = "/admin/login"
-
-
-class SignInRequired(RequestRefused):
-    """No valid session: answered by :func:`sign_in_required`."""
-
-
-class Forbidden(RequestRefused):
-    """Signed in, but this request may not proceed (no CSRF token, or a role too low)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def wants_json(request: Request) -> bool:
@@ -59,19 +49,11 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-class NotFound(RequestRefused):
-    """A record the console was asked for that does not exist: answered with the console's
-    404 page, ``title`` and ``message`` saying what was looked for."""
-
-    def __init__(self, title: str, message: str) -> None:
-        super().__init__(message)
-        self.title, self.message = title, message
-
-
 async def sign_in_required(request: Request, _exc: Exception) -> Response:
     if wants_json(request):
-        headers = {"HX-Redirect": LOGIN_PATH} if request.headers.get("hx-request") else None
-        return JSONResponse({"detail": "sign in required"}, status_code=401, headers=headers)
+        # No redirect for htmx either: the page stays, with what was typed on it
+        # (console.js says the session ended and offers signing in in a new tab).
+        return JSONResponse({"detail": "sign in required"}, status_code=401)
     target = LOGIN_PATH
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method == "GET" and safe_next(here) and request.url.path != "/admin":
@@ -119,15 +101,9 @@ async def presented_csrf(request: Request) -> str | None:
     return None
 
 
-def console_db(request: Request) -> Database:
-    """The database the console was installed with (:func:`console.web.install`)."""
-    db: Database = request.app.state.console_db
-    return db
-
-
-async def signed_in(request: Request) -> Session:
+async def signed_in(request: Request, db: Db) -> Session:
     """The dependency every signed-in route runs: returns the session or raises."""
-    session = current(request, console_db(request))
+    session = current(request, db)
     if session is None:
         raise SignInRequired
     if request.method in WRITES and not session.csrf_ok(await presented_csrf(request)):
@@ -144,3 +120,13 @@ Staff = Annotated[Session, Depends(signed_in)]
 def require_role(session: Session, role: Role) -> None:
     if not at_least(session.user.role, role):
         raise Forbidden(f"This needs the {role} role; you are signed in as {session.user.role}.")
+
+
+def ops_only(session: Staff) -> Session:
+    """The guard, then the ``ops`` role."""
+    require_role(session, OPS)
+    return session
+
+
+# A route's parameter annotated with this runs behind the guard and needs the ops role.
+OpsStaff = Annotated[Session, Depends(ops_only)]

@@ -14,15 +14,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from campaigns.ledger import sends
-from console.auth import Staff, require_role
+from console.auth import OpsStaff
 from console.charts import Series, bar_chart, line_chart
-from console.people import services_of
+from console.deps import Db, services
 from console.ports import ConsolePorts
 from console.render import page
 from engagement import complaints
 from engagement.stats import by_week
 from staff import audit
-from staff.roles import OPS
 from storage import utcnow
 from subscribers import directory
 
@@ -48,9 +47,9 @@ def _week_label(week: date) -> str:
 
 
 def dashboard_context(ports: ConsolePorts) -> dict[str, Any]:
-    services = services_of(ports)
+    seams = services(ports)
     now = utcnow()
-    data = services.stats(now)
+    data = seams.stats(now)
     with ports.db.begin() as conn:
         weeks = by_week(conn, sends)
         to_review = directory.flagged_for_review(conn)
@@ -86,30 +85,27 @@ def dashboard_context(ports: ConsolePorts) -> dict[str, Any]:
             series(CHECKIN_KEYS),
             stacked=True,
         ),
-        "names": services.campaign_names(),
+        "names": seams.campaign_names(),
         "health": health,
         "bounce_rate": bounce_rate,
         "bounce_limit": BOUNCE_RATE_LIMIT,
-        "delivery": services.delivery(now),
+        "delivery": seams.delivery(now),
         "to_review": to_review,
     }
 
 
-def router(ports: ConsolePorts) -> APIRouter:
-    r = APIRouter()
+router = APIRouter()
 
-    @r.post("/admin/health/resume", include_in_schema=False)
-    def resume(request: Request, session: Staff) -> Response:
-        """Lift the automatic pause for spam complaints (``clinicmail health resume``)."""
-        require_role(session, OPS)
-        now = utcnow()
-        with ports.db.begin() as conn:
-            was = complaints.resume(conn, now)
-            if was is not None:
-                audit.record(conn, session.user, "list.resume", "list", "campaign-email", now)
-        return RedirectResponse("/admin", status_code=303)
 
-    return r
+@router.post("/admin/health/resume", include_in_schema=False)
+def resume(session: OpsStaff, db: Db) -> Response:
+    """Lift the automatic pause for spam complaints (``clinicmail health resume``)."""
+    now = utcnow()
+    with db.begin() as conn:
+        was = complaints.resume(conn, now)
+        if was is not None:
+            audit.record(conn, session.user, "list.resume", "list", "campaign-email", now)
+    return RedirectResponse("/admin", status_code=303)
 
 
 def render(request: Request, ports: ConsolePorts) -> Response:

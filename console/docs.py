@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from html import escape
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from console.auth import Staff
-from console.ports import ConsolePorts
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -33,21 +32,20 @@ _PAGE = """<!doctype html>
 """
 
 
-def router(app: FastAPI, ports: ConsolePorts) -> APIRouter:
-    r = APIRouter()
+router = APIRouter()
 
-    @r.get("/openapi.json", include_in_schema=False)
-    def openapi(session: Staff) -> JSONResponse:
-        return JSONResponse(app.openapi(), headers={"Cache-Control": "no-store"})
 
-    @r.get("/docs", include_in_schema=False)
-    def docs(session: Staff) -> HTMLResponse:
-        return HTMLResponse(
-            _PAGE.format(title=escape(f"{app.title} API")), headers={"Cache-Control": "no-store"}
-        )
+@router.get("/openapi.json", include_in_schema=False)
+def openapi(request: Request, session: Staff) -> JSONResponse:
+    return JSONResponse(request.app.openapi(), headers={"Cache-Control": "no-store"})
 
-    @r.get("/redoc", include_in_schema=False)
-    def redoc(session: Staff) -> Response:
-        return RedirectResponse("/docs", status_code=308)
 
-    return r
+@router.get("/docs", include_in_schema=False)
+def docs(request: Request, session: Staff) -> HTMLResponse:
+    title = escape(f"{request.app.title} API")
+    return HTMLResponse(_PAGE.format(title=title), headers={"Cache-Control": "no-store"})
+
+
+@router.get("/redoc", include_in_schema=False)
+def redoc(session: Staff) -> Response:
+    return RedirectResponse("/docs", status_code=308)

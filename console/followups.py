@@ -15,7 +15,8 @@ from datetime import timedelta
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from console.auth import Staff, console_db, require_role
+from console.auth import Staff, require_role
+from console.deps import Db
 from console.render import environment, page
 from engagement import followups
 from staff import audit
@@ -29,10 +30,10 @@ RECENT = timedelta(days=30)
 
 
 @router.get("/admin/followups", include_in_schema=False)
-def listing(request: Request, session: Staff) -> Response:
+def listing(request: Request, session: Staff, db: Db) -> Response:
     require_role(session, CLINICIAN)
     now = utcnow()
-    with console_db(request).begin() as conn:
+    with db.begin() as conn:
         waiting = followups.open_ones(conn)
         closed = [
             f for f in followups.closed_ones(conn) if f.closed_at and f.closed_at > now - RECENT
@@ -57,12 +58,12 @@ def close(
     request: Request,
     public_id: str,
     session: Staff,
+    db: Db,
     outcome: str = Form(""),
     note: str = Form(""),
 ) -> Response:
     require_role(session, CLINICIAN)
     now = utcnow()
-    db = console_db(request)
     try:
         with db.begin() as conn:
             followups.acknowledge(
@@ -97,12 +98,12 @@ def close(
 
 
 @router.get("/admin/followups/summary", include_in_schema=False)
-def summary(request: Request, session: Staff) -> Response:
+def summary(request: Request, session: Staff, db: Db) -> Response:
     """The dashboard's figure: open follow-ups and how many are past due (nothing for
     marketing)."""
     if not at_least(session.user.role, CLINICIAN):
         return HTMLResponse("")
-    with console_db(request).begin() as conn:
+    with db.begin() as conn:
         counts = followups.counts(conn, utcnow())
     html = environment().get_template("followups/_count.html").render(counts=counts)
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})

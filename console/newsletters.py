@@ -8,30 +8,29 @@ Marketing (and above) write and schedule; only a clinician who did not edit it a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import Connection
 from starlette.datastructures import FormData
 
 from campaigns import broadcasts as bc
 from campaigns import newsletters as nl
 from campaigns.previews import preview_values
 from campaigns.rendering import render_variant
-from campaigns.review import Actor, Audit, StaleRevision, is_reviewer
-from console.auth import Forbidden, NotFound, Staff
-from console.people import services_of
+from campaigns.review import ReviewError, StaleRevision, is_reviewer, may_approve, may_review
+from console.auth import Staff
+from console.deps import Db, Ports, services
+from console.errors import Forbidden, NotFound
 from console.ports import ConsolePorts
 from console.preview import Finding, Persona, Preview, gate_findings
-from console.render import error_page, page
+from console.render import error_page, flash, page
 from console.reviewing import actor, auditor
 from staff import audit
 from staff.sessions import Session
-from storage import utcnow
+from storage import Database, utcnow
 from subscribers.segments import parse_rule
 from subscribers.symptoms import GROUPS, SYMPTOMS, unknown_codes
 from templates import TemplateProblem, fill
@@ -123,10 +122,11 @@ class Draft:
         return {self.file_name: nl.markdown(self.subject, self.preheader, self.body)}
 
 
-def _progress(conn: Connection, n: nl.Newsletter) -> dict[str, Any]:
+def _progress(db: Database, n: nl.Newsletter) -> dict[str, Any]:
     """The broadcast's progress once the newsletter is scheduled, and the state to show."""
-    stored = bc.find(conn, bc.campaign_id_for(n.slug))
-    progress = bc.progress(conn, stored.campaign_id) if stored else None
+    with db.begin() as conn:
+        stored = bc.find(conn, bc.campaign_id_for(n.slug))
+        progress = bc.progress(conn, stored.campaign_id) if stored else None
     return {
         "progress": progress,
         "state": bc.state(stored, progress) if stored and progress else n.state,
@@ -143,397 +143,387 @@ def _persona(form: FormData | None) -> Persona:
     )
 
 
-def router(ports: ConsolePorts) -> APIRouter:
-    r = APIRouter()
-
-    def campaign_choices() -> dict[str, str]:
-        return services_of(ports).campaign_names()
-
-    def check(draft: Draft, persona: Persona, *, audience: bool = True) -> dict[str, Any]:
-        """Everything the live panel shows: the email, its problems, the audience and plan
-        (``audience=False`` once scheduled: the broadcast's progress replaces the plan)."""
-        preview = Preview()
-        rule_data = nl.rule_data(draft.audience)
+def check(
+    ports: ConsolePorts, draft: Draft, persona: Persona, *, audience: bool = True
+) -> dict[str, Any]:
+    """Everything the live panel shows: the email, its problems, the audience and plan
+    (``audience=False`` once scheduled: the broadcast's progress replaces the plan)."""
+    preview = Preview()
+    rule_data = nl.rule_data(draft.audience)
+    try:
+        rule = parse_rule(rule_data)
+    except ValidationError as exc:
+        preview.findings.append(Finding("audience", str(exc.errors()[0]["msg"])))
+        return {"preview": preview, "count": None, "plan": None, "refused": None}
+    if not draft.subject:
+        preview.findings.append(Finding("subject", "Write a subject."))
+    if not draft.body.strip():
+        preview.findings.append(Finding("body", "Write the newsletter."))
+    if ports.renderer is not None and draft.subject and draft.body.strip():
+        campaign, problems = bc.build(
+            bc.campaign_id_for(draft.slug or "preview"),
+            draft.file_name,
+            draft.sources,
+            rule,
+            ports.renderer,
+        )
+        preview.findings += [
+            Finding(f"line {p.line}" if p.line else "newsletter", p.message) for p in problems
+        ]
+        if campaign is not None:
+            preview.findings += gate_findings(draft.subject, draft.preheader, draft.body, week=1)
+            try:
+                rendered = render_variant(ports.renderer, campaign, campaign.steps[0].default)
+                preview.subject, preview.html, preview.text = fill(
+                    rendered, preview_values(ports.base_url, persona.first_name)
+                )
+            except TemplateProblem as exc:
+                preview.findings.append(Finding("newsletter", exc.message))
+    if not audience:
+        return {"preview": preview, "count": None, "plan": None, "refused": None}
+    now = utcnow()
+    excluded = bc.Excluded()
+    with ports.db.begin() as conn:
+        count = sum(len(chunk) for chunk in bc.audience(conn, rule, now, lambda _tz: now, excluded))
+    plan: dict[str, Any] | None = None
+    refused: str | None = None
+    local_at = _local_at(draft.local_at)
+    if local_at is None:
+        refused = "Choose the local date and time it should arrive."
+    elif not preview.errors:
         try:
-            rule = parse_rule(rule_data)
-        except ValidationError as exc:
-            preview.findings.append(Finding("audience", str(exc.errors()[0]["msg"])))
-            return {"preview": preview, "count": None, "plan": None, "refused": None}
-        if not draft.subject:
-            preview.findings.append(Finding("subject", "Write a subject."))
-        if not draft.body.strip():
-            preview.findings.append(Finding("body", "Write the newsletter."))
-        if ports.renderer is not None and draft.subject and draft.body.strip():
-            campaign, problems = bc.build(
-                bc.campaign_id_for(draft.slug or "preview"),
+            plan = services(ports).broadcast(
+                draft.slug or "preview",
                 draft.file_name,
                 draft.sources,
-                rule,
-                ports.renderer,
-            )
-            preview.findings += [
-                Finding(f"line {p.line}" if p.line else "newsletter", p.message) for p in problems
-            ]
-            if campaign is not None:
-                preview.findings += gate_findings(
-                    draft.subject, draft.preheader, draft.body, week=1
-                )
-                try:
-                    rendered = render_variant(ports.renderer, campaign, campaign.steps[0].default)
-                    preview.subject, preview.html, preview.text = fill(
-                        rendered, preview_values(ports.base_url, persona.first_name)
-                    )
-                except TemplateProblem as exc:
-                    preview.findings.append(Finding("newsletter", exc.message))
-        if not audience:
-            return {"preview": preview, "count": None, "plan": None, "refused": None}
-        now = utcnow()
-        excluded = bc.Excluded()
-        with ports.db.begin() as conn:
-            count = sum(
-                len(chunk) for chunk in bc.audience(conn, rule, now, lambda _tz: now, excluded)
-            )
-        plan: dict[str, Any] | None = None
-        refused: str | None = None
-        local_at = _local_at(draft.local_at)
-        if local_at is None:
-            refused = "Choose the local date and time it should arrive."
-        elif not preview.errors:
-            try:
-                plan = services_of(ports).broadcast(
-                    draft.slug or "preview",
-                    draft.file_name,
-                    draft.sources,
-                    rule_data,
-                    local_at,
-                    True,
-                    draft.time_sensitive,
-                )
-            except ValueError as exc:
-                refused = str(exc).replace("--at ", "").replace("--segment", "audience")
-        return {
-            "preview": preview,
-            "count": count,
-            "excluded": excluded,
-            "plan": plan,
-            "refused": refused,
-        }
-
-    def editor(
-        request: Request,
-        draft: Draft,
-        *,
-        newsletter: nl.Newsletter | None = None,
-        error: str | None = None,
-        status: int = 200,
-        form: FormData | None = None,
-    ) -> Response:
-        persona = _persona(form)
-        return page(
-            request,
-            "newsletters/edit.html",
-            {
-                "title": "Newsletter",
-                "draft": draft,
-                "n": newsletter,
-                "error": error,
-                "groups": GROUPS,
-                "symptoms": CHOOSABLE,
-                "campaigns": campaign_choices(),
-                "checkins": nl.CHECKINS,
-                "persona": persona,
-                "width": "desktop",
-                "may_approve": is_reviewer(getattr(request.state.staff_session.user, "role", "")),
-                **check(draft, persona),
-            },
-            status=status,
-        )
-
-    def find(newsletter_id: str) -> nl.Newsletter:
-        with ports.db.begin() as conn:
-            found = nl.get(conn, newsletter_id)
-        if found is None:
-            raise NotFound("No such newsletter", "There is no newsletter with this id.")
-        return found
-
-    @r.get(BASE, include_in_schema=False)
-    def listing(request: Request, session: Staff) -> Response:
-        with ports.db.begin() as conn:
-            letters = nl.all_newsletters(conn)
-            linked = {bc.campaign_id_for(n.slug) for n in letters}
-            rows = [{"n": n, **_progress(conn, n)} for n in letters]
-            other = []
-            for stored in bc.all_stored(conn):
-                if stored.campaign_id in linked:
-                    continue
-                p = bc.progress(conn, stored.campaign_id)
-                other.append({"stored": stored, "progress": p, "state": bc.state(stored, p)})
-        return page(
-            request, "newsletters/list.html", {"title": "Newsletters", "rows": rows, "other": other}
-        )
-
-    @r.get(f"{BASE}/new", include_in_schema=False)
-    def new(request: Request, session: Staff) -> Response:
-        return editor(request, Draft("", "", "", "", nl.Audience(), ""))
-
-    @r.post(f"{BASE}/preview", include_in_schema=False)
-    async def live(request: Request, session: Staff) -> Response:
-        form = await request.form()
-        draft = Draft.parse(form)
-        persona = _persona(form)
-        return page(
-            request,
-            "newsletters/_live.html",
-            {
-                "width": _text(form, "width", 10) or "desktop",
-                "persona": persona,
-                **check(draft, persona),
-            },
-        )
-
-    @r.post(BASE, include_in_schema=False)
-    async def create(request: Request, session: Staff) -> Response:
-        form = await request.form()
-        draft = Draft.parse(form)
-        now = utcnow()
-        if not bc.SLUG.match(draft.slug):
-            return editor(
-                request,
-                draft,
-                error="The id must be lowercase letters, digits and "
-                "dashes (at most 54), for example december-news.",
-                status=422,
-                form=form,
-            )
-        if not draft.subject or not draft.body.strip():
-            return editor(
-                request,
-                draft,
-                error="Write a subject and the newsletter first.",
-                status=422,
-                form=form,
-            )
-        with ports.db.begin() as conn:
-            taken = nl.slug_taken(conn, draft.slug) or bc.find(conn, bc.campaign_id_for(draft.slug))
-        if taken:
-            return editor(
-                request,
-                draft,
-                error=f"The id {draft.slug!r} is taken; ids are never reused. Choose another.",
-                status=422,
-                form=form,
-            )
-        assert ports.renderer is not None  # the app always hands the console one
-        try:
-            with ports.db.begin() as conn:
-                n = nl.create(
-                    conn,
-                    slug=draft.slug,
-                    fields=draft.fields(),
-                    editor_id=session.user.id,
-                    editor=session.user.email,
-                    now=now,
-                    renderer=ports.renderer,
-                )
-                audit.record(
-                    conn,
-                    session.user,
-                    "newsletter.create",
-                    TARGET,
-                    n.id,
-                    now,
-                    {"after": _snapshot(n)},
-                )
-        except nl.NewsletterError as exc:
-            return editor(request, draft, error=str(exc), status=422, form=form)
-        return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
-
-    @r.get(BASE + "/{newsletter_id}", include_in_schema=False)
-    def show(request: Request, newsletter_id: str, session: Staff) -> Response:
-        n = find(newsletter_id)
-        with ports.db.begin() as conn:
-            progress = _progress(conn, n)
-        return (
-            editor(request, Draft.of(n), newsletter=n)
-            if n.editable
-            else page(
-                request,
-                "newsletters/show.html",
-                {
-                    "title": "Newsletter",
-                    "n": n,
-                    **progress,
-                    "may_approve": is_reviewer(session.user.role),
-                    "edited_it": session.user.id in n.editor_ids,
-                    "persona": Persona(),
-                    "width": "desktop",
-                    **check(
-                        Draft.of(n),
-                        Persona(),
-                        audience=n.state in (nl.IN_REVIEW, nl.APPROVED),
-                    ),
-                },
-            )
-        )
-
-    @r.get(BASE + "/{newsletter_id}/progress", include_in_schema=False)
-    def progress_part(request: Request, newsletter_id: str, session: Staff) -> Response:
-        n = find(newsletter_id)
-        with ports.db.begin() as conn:
-            progress = _progress(conn, n)
-        return page(request, "newsletters/_progress.html", {"n": n, **progress})
-
-    @r.post(BASE + "/{newsletter_id}", include_in_schema=False)
-    async def save(request: Request, newsletter_id: str, session: Staff) -> Response:
-        form = await request.form()
-        n = find(newsletter_id)
-        draft = Draft.parse(form, slug=n.slug)
-        now = utcnow()
-        assert ports.renderer is not None  # the app always hands the console one
-        try:
-            with ports.db.begin() as conn:
-                nl.save(
-                    conn,
-                    n,
-                    fields=draft.fields(),
-                    actor=actor(session),
-                    now=now,
-                    audit=auditor(session, now),
-                    renderer=ports.renderer,
-                    expected_revision=_revision(form),
-                    detail={"before": _snapshot(n), "after": draft.fields().values()},
-                )
-        except StaleRevision as exc:
-            theirs = find(newsletter_id)  # as saved by the other person
-            return editor(
-                request,
-                Draft.of(theirs),
-                newsletter=theirs,
-                error=str(exc),
-                status=409,
-            )
-        except nl.NewsletterError as exc:  # a refused template is bad input, not a conflict
-            status = 422 if isinstance(exc, nl.TemplateRefused) else 409
-            return editor(request, draft, newsletter=n, error=str(exc), status=status, form=form)
-        return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
-
-    def act(newsletter_id: str, session: Session, change: Any) -> Response:
-        """One review step (audited by campaigns.review in its transaction)."""
-        now = utcnow()
-        n = find(newsletter_id)
-        with ports.db.begin() as conn:
-            change(conn, n, now, auditor(session, now))
-        return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
-
-    def refuse(request: Request, message: str, status: int = 409) -> Response:
-        return error_page(request, "Not done", message, status)
-
-    @r.post(BASE + "/{newsletter_id}/submit", include_in_schema=False)
-    def submit(request: Request, newsletter_id: str, session: Staff) -> Response:
-        try:
-            n = find(newsletter_id)
-            found = check(Draft.of(n), Persona())["preview"]
-            if found.errors:
-                return refuse(
-                    request,
-                    f"Fix the {len(found.errors)} problem(s) shown before asking for review.",
-                    422,
-                )
-            return act(newsletter_id, session, lambda c, n, now, a: nl.submit(c, n, now, audit=a))
-        except nl.NewsletterError as exc:
-            return refuse(request, str(exc))
-
-    async def review(
-        request: Request,
-        newsletter_id: str,
-        session: Session,
-        change: Callable[[Connection, nl.Newsletter, Actor, str, datetime, Audit], nl.Newsletter],
-        *,
-        refused_status: int,
-    ) -> Response:
-        """A clinician's decision with its note (approve, request changes); who may take it is
-        the workflow's rule (campaigns.review)."""
-        note = _text(await request.form(), "note", 2000)
-        try:
-            return act(
-                newsletter_id,
-                session,
-                lambda c, n, now, a: change(c, n, actor(session), note, now, a),
-            )
-        except nl.NewsletterError as exc:
-            if not is_reviewer(session.user.role):
-                raise Forbidden(str(exc).capitalize() + ".") from None
-            return refuse(request, str(exc), refused_status)
-
-    @r.post(BASE + "/{newsletter_id}/approve", include_in_schema=False)
-    async def approve(request: Request, newsletter_id: str, session: Staff) -> Response:
-        return await review(
-            request,
-            newsletter_id,
-            session,
-            lambda c, n, who, note, now, a: nl.approve(c, n, who, note, now, audit=a),
-            refused_status=403,
-        )
-
-    @r.post(BASE + "/{newsletter_id}/changes", include_in_schema=False)
-    async def changes(request: Request, newsletter_id: str, session: Staff) -> Response:
-        return await review(
-            request,
-            newsletter_id,
-            session,
-            lambda c, n, who, note, now, a: nl.request_changes(c, n, who, note, now, audit=a),
-            refused_status=409,
-        )
-
-    @r.post(BASE + "/{newsletter_id}/schedule", include_in_schema=False)
-    def schedule(request: Request, newsletter_id: str, session: Staff) -> Response:
-        n = find(newsletter_id)
-        if n.state != nl.APPROVED:
-            return refuse(request, "Only a newsletter a clinician approved can be scheduled.")
-        local_at = _local_at(n.local_at or "")
-        if local_at is None:
-            return refuse(request, "This newsletter has no delivery time.", 422)
-        try:
-            result = services_of(ports).broadcast(
-                n.slug,
-                n.file_name,
-                n.sources,
-                nl.rule_data(n.audience),
+                rule_data,
                 local_at,
-                False,
-                n.time_sensitive,
+                True,
+                draft.time_sensitive,
             )
         except ValueError as exc:
-            details = "; ".join(getattr(exc, "details", []))
-            return refuse(request, f"Not scheduled: {exc}{'. ' + details if details else ''}", 422)
-        now = utcnow()
+            refused = str(exc).replace("--at ", "").replace("--segment", "audience")
+    return {
+        "preview": preview,
+        "count": count,
+        "excluded": excluded,
+        "plan": plan,
+        "refused": refused,
+    }
+
+
+def editor(
+    request: Request,
+    ports: ConsolePorts,
+    draft: Draft,
+    *,
+    newsletter: nl.Newsletter | None = None,
+    error: str | None = None,
+    status: int = 200,
+    form: FormData | None = None,
+) -> Response:
+    persona = _persona(form)
+    return page(
+        request,
+        "newsletters/edit.html",
+        {
+            "title": "Newsletter",
+            "draft": draft,
+            "n": newsletter,
+            "error": error,
+            "groups": GROUPS,
+            "symptoms": CHOOSABLE,
+            "campaigns": services(ports).campaign_names(),
+            "checkins": nl.CHECKINS,
+            "persona": persona,
+            "width": "desktop",
+            "may_approve": is_reviewer(getattr(request.state.staff_session.user, "role", "")),
+            **check(ports, draft, persona),
+        },
+        status=status,
+    )
+
+
+def find(db: Database, newsletter_id: str) -> nl.Newsletter:
+    with db.begin() as conn:
+        found = nl.get(conn, newsletter_id)
+    if found is None:
+        raise NotFound("No such newsletter", "There is no newsletter with this id.")
+    return found
+
+
+def refuse(request: Request, message: str, status: int = 409) -> Response:
+    return error_page(request, "Not done", message, status)
+
+
+DONE = {
+    "created": "Draft created.",
+    "saved": "Saved.",
+    "submitted": "Submitted: a clinician will review it.",
+    "approved": "Approved: it can be scheduled.",
+    "changes": "Sent back with your note: changes requested.",
+}
+
+
+def shown(n: nl.Newsletter, done: str = "") -> Response:
+    """Back to the newsletter's page, saying there what was just done."""
+    response = RedirectResponse(f"{BASE}/{n.id}", 303)
+    return flash(response, DONE[done]) if done else response
+
+
+router = APIRouter()
+
+
+@router.get(BASE, include_in_schema=False)
+def listing(request: Request, session: Staff, db: Db) -> Response:
+    with db.begin() as conn:
+        letters = nl.all_newsletters(conn)
+        linked = {bc.campaign_id_for(n.slug) for n in letters}
+        other = []
+        for stored in bc.all_stored(conn):
+            if stored.campaign_id in linked:
+                continue
+            p = bc.progress(conn, stored.campaign_id)
+            other.append({"stored": stored, "progress": p, "state": bc.state(stored, p)})
+    rows = [{"n": n, **_progress(db, n)} for n in letters]
+    return page(
+        request, "newsletters/list.html", {"title": "Newsletters", "rows": rows, "other": other}
+    )
+
+
+@router.get(f"{BASE}/new", include_in_schema=False)
+def new(request: Request, session: Staff, ports: Ports) -> Response:
+    return editor(request, ports, Draft("", "", "", "", nl.Audience(), ""))
+
+
+@router.post(f"{BASE}/preview", include_in_schema=False)
+async def live(request: Request, session: Staff, ports: Ports) -> Response:
+    form = await request.form()
+    draft = Draft.parse(form)
+    persona = _persona(form)
+    return page(
+        request,
+        "newsletters/_live.html",
+        {
+            "width": _text(form, "width", 10) or "desktop",
+            "persona": persona,
+            **check(ports, draft, persona),
+        },
+    )
+
+
+@router.post(BASE, include_in_schema=False)
+async def create(request: Request, session: Staff, ports: Ports) -> Response:
+    form = await request.form()
+    draft = Draft.parse(form)
+    now = utcnow()
+
+    def again(error: str) -> Response:
+        return editor(request, ports, draft, error=error, status=422, form=form)
+
+    if not bc.SLUG.match(draft.slug):
+        return again(
+            "The id must be lowercase letters, digits and "
+            "dashes (at most 54), for example december-news."
+        )
+    if not draft.subject or not draft.body.strip():
+        return again("Write a subject and the newsletter first.")
+    with ports.db.begin() as conn:
+        taken = nl.slug_taken(conn, draft.slug) or bc.find(conn, bc.campaign_id_for(draft.slug))
+    if taken:
+        return again(f"The id {draft.slug!r} is taken; ids are never reused. Choose another.")
+    assert ports.renderer is not None  # the app always hands the console one
+    try:
         with ports.db.begin() as conn:
-            nl.mark_scheduled(
+            n = nl.create(
+                conn,
+                slug=draft.slug,
+                fields=draft.fields(),
+                editor_id=session.user.id,
+                editor=session.user.email,
+                now=now,
+                renderer=ports.renderer,
+            )
+            audit.record(
+                conn, session.user, "newsletter.create", TARGET, n.id, now, {"after": _snapshot(n)}
+            )
+    except nl.NewsletterError as exc:
+        return again(str(exc))
+    return shown(n, "created")
+
+
+@router.get(BASE + "/{newsletter_id}", include_in_schema=False)
+def show(request: Request, newsletter_id: str, session: Staff, ports: Ports) -> Response:
+    n = find(ports.db, newsletter_id)
+    if n.editable:
+        return editor(request, ports, Draft.of(n), newsletter=n)
+    return page(
+        request,
+        "newsletters/show.html",
+        {
+            "title": "Newsletter",
+            "n": n,
+            **_progress(ports.db, n),
+            "may_approve": is_reviewer(session.user.role),
+            "edited_it": session.user.id in n.editor_ids,
+            "persona": Persona(),
+            "width": "desktop",
+            **check(ports, Draft.of(n), Persona(), audience=n.state in (nl.IN_REVIEW, nl.APPROVED)),
+        },
+    )
+
+
+@router.get(BASE + "/{newsletter_id}/progress", include_in_schema=False)
+def progress_part(request: Request, newsletter_id: str, session: Staff, db: Db) -> Response:
+    n = find(db, newsletter_id)
+    return page(request, "newsletters/_progress.html", {"n": n, **_progress(db, n)})
+
+
+@router.post(BASE + "/{newsletter_id}", include_in_schema=False)
+async def save(request: Request, newsletter_id: str, session: Staff, ports: Ports) -> Response:
+    form = await request.form()
+    n = find(ports.db, newsletter_id)
+    draft = Draft.parse(form, slug=n.slug)
+    now = utcnow()
+    autosave = request.headers.get("x-autosave") == "1"  # console.js: answer in JSON
+    assert ports.renderer is not None  # the app always hands the console one
+    try:
+        with ports.db.begin() as conn:
+            nl.save(
                 conn,
                 n,
-                now,
+                fields=draft.fields(),
+                actor=actor(session),
+                now=now,
                 audit=auditor(session, now),
-                detail={"recipients": result["recipients"], "local_at": n.local_at},
+                renderer=ports.renderer,
+                expected_revision=_revision(form),
+                detail={"before": _snapshot(n), "after": draft.fields().values()},
             )
-        return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
+            saved = nl.require(conn, n.id)
+    except StaleRevision as exc:
+        if autosave:
+            return JSONResponse({"detail": str(exc).capitalize()}, status_code=409)
+        theirs = find(ports.db, newsletter_id)  # as saved by the other person
+        return editor(
+            request, ports, Draft.of(theirs), newsletter=theirs, error=str(exc), status=409
+        )
+    except nl.NewsletterError as exc:
+        # The page again with the text as typed: 422 when the text is refused (a header that
+        # cannot be, a template with problems), 409 when the newsletter is no longer a draft.
+        status = 422 if n.editable or isinstance(exc, nl.TemplateRefused) else 409
+        if autosave:
+            return JSONResponse({"detail": f"Not saved: {exc}."}, status_code=status)
+        return editor(request, ports, draft, newsletter=n, error=str(exc), status=status, form=form)
+    if autosave:
+        return JSONResponse(
+            {"revision": saved.revision, "saved_at": saved.updated_at.isoformat()},
+            headers={"Cache-Control": "no-store"},
+        )
+    return shown(n, "saved")
 
-    @r.post(BASE + "/{newsletter_id}/cancel", include_in_schema=False)
-    def cancel(request: Request, newsletter_id: str, session: Staff) -> Response:
-        n = find(newsletter_id)
-        if n.state == nl.CANCELLED:
-            return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
-        now = utcnow()
+
+@router.post(BASE + "/{newsletter_id}/submit", include_in_schema=False)
+def submit(request: Request, newsletter_id: str, session: Staff, ports: Ports) -> Response:
+    n = find(ports.db, newsletter_id)
+    found = check(ports, Draft.of(n), Persona())["preview"]
+    if found.errors:
+        return refuse(
+            request, f"Fix the {len(found.errors)} problem(s) shown before asking for review.", 422
+        )
+    now = utcnow()
+    try:
         with ports.db.begin() as conn:
-            stopped = dropped = 0
-            if n.state == nl.SCHEDULED:
-                # The same cancel as `clinicmail campaigns cancel-broadcast`.
-                stopped, dropped = bc.cancel(conn, bc.campaign_id_for(n.slug), now)
-            nl.mark_cancelled(
-                conn, n, now, audit=auditor(session, now), detail={"not_sent": stopped + dropped}
-            )
-        return RedirectResponse(f"{BASE}/{n.id}", status_code=303)
+            nl.submit(conn, n, now, audit=auditor(session, now))
+    except nl.NewsletterError as exc:
+        return refuse(request, str(exc))
+    return shown(n, "submitted")
 
-    return r
+
+async def decide(
+    request: Request, newsletter_id: str, session: Session, db: Database, *, approving: bool
+) -> Response:
+    """A clinician's decision with its note (approve, request changes). Who may take it is the
+    workflow's rule (campaigns.review): anyone else is refused with 403 before anything runs;
+    a newsletter no longer awaiting review is a 409."""
+    note = _text(await request.form(), "note", 2000)
+    n = find(db, newsletter_id)
+    who = actor(session)
+    try:
+        may_approve(who, n, nl.KIND) if approving else may_review(who, nl.KIND)
+    except ReviewError as exc:
+        raise Forbidden(str(exc).capitalize() + ".") from None
+    now = utcnow()
+    try:
+        with db.begin() as conn:
+            if approving:
+                nl.approve(conn, n, who, note, now, audit=auditor(session, now))
+            else:
+                nl.request_changes(conn, n, who, note, now, audit=auditor(session, now))
+    except nl.NewsletterError as exc:
+        return refuse(request, str(exc))
+    return shown(n, "approved" if approving else "changes")
+
+
+@router.post(BASE + "/{newsletter_id}/approve", include_in_schema=False)
+async def approve(request: Request, newsletter_id: str, session: Staff, db: Db) -> Response:
+    return await decide(request, newsletter_id, session, db, approving=True)
+
+
+@router.post(BASE + "/{newsletter_id}/changes", include_in_schema=False)
+async def changes(request: Request, newsletter_id: str, session: Staff, db: Db) -> Response:
+    return await decide(request, newsletter_id, session, db, approving=False)
+
+
+@router.post(BASE + "/{newsletter_id}/schedule", include_in_schema=False)
+def schedule(request: Request, newsletter_id: str, session: Staff, ports: Ports) -> Response:
+    n = find(ports.db, newsletter_id)
+    if n.state != nl.APPROVED:
+        return refuse(request, "Only a newsletter a clinician approved can be scheduled.")
+    local_at = _local_at(n.local_at or "")
+    if local_at is None:
+        return refuse(request, "This newsletter has no delivery time.", 422)
+    try:
+        result = services(ports).broadcast(
+            n.slug,
+            n.file_name,
+            n.sources,
+            nl.rule_data(n.audience),
+            local_at,
+            False,
+            n.time_sensitive,
+        )
+    except ValueError as exc:
+        details = "; ".join(getattr(exc, "details", []))
+        return refuse(request, f"Not scheduled: {exc}{'. ' + details if details else ''}", 422)
+    now = utcnow()
+    with ports.db.begin() as conn:
+        nl.mark_scheduled(
+            conn,
+            n,
+            now,
+            audit=auditor(session, now),
+            detail={"recipients": result["recipients"], "local_at": n.local_at},
+        )
+    response = shown(n)
+    return flash(response, f"Scheduled for {result['recipients']:,} people.")
+
+
+@router.post(BASE + "/{newsletter_id}/cancel", include_in_schema=False)
+def cancel(newsletter_id: str, session: Staff, db: Db) -> Response:
+    n = find(db, newsletter_id)
+    if n.state == nl.CANCELLED:
+        return shown(n)
+    now = utcnow()
+    with db.begin() as conn:
+        stopped = dropped = 0
+        if n.state == nl.SCHEDULED:
+            # The same cancel as `clinicmail campaigns cancel-broadcast`.
+            stopped, dropped = bc.cancel(conn, bc.campaign_id_for(n.slug), now)
+        nl.mark_cancelled(
+            conn, n, now, audit=auditor(session, now), detail={"not_sent": stopped + dropped}
+        )
+    return flash(shown(n), f"Cancelled: {stopped + dropped:,} emails will not be sent.")
 
 
 def _revision(form: Any) -> int | None:

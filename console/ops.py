@@ -6,220 +6,232 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from console.auth import Staff, require_role
-from console.people import services_of
-from console.ports import ConsolePorts
+from console.auth import OpsStaff
+from console.deps import Db, Svc
 from console.render import page
+from console.services import Services
 from staff import accounts, admin, audit
 from staff.passwords import WeakPassword
-from staff.roles import OPS, ROLES
-from staff.sessions import Session
-from storage import utcnow
+from staff.roles import ROLES
+from storage import Database, utcnow
 from subscribers.addresses import InvalidAddress, normalize
 
 
-def router(ports: ConsolePorts) -> APIRouter:
-    r = APIRouter()
+def accounts_page(
+    request: Request,
+    db: Database,
+    *,
+    error: str | None = None,
+    done: str | None = None,
+    status: int = 200,
+) -> Response:
+    with db.begin() as conn:
+        users = accounts.all_users(conn)
+        locks = accounts.locks(conn, users, utcnow())
+    return page(
+        request,
+        "ops/accounts.html",
+        {
+            "title": "Ops · accounts",
+            "users": users,
+            "locks": locks,
+            "roles": ROLES,
+            "error": error,
+            "done": done,
+        },
+        status=status,
+    )
 
-    def accounts_page(
-        request: Request, *, error: str | None = None, done: str | None = None, status: int = 200
-    ) -> Response:
-        with ports.db.begin() as conn:
-            users = accounts.all_users(conn)
-            locks = accounts.locks(conn, users, utcnow())
-        return page(
-            request,
-            "ops/accounts.html",
-            {
-                "title": "Ops · accounts",
-                "users": users,
-                "locks": locks,
-                "roles": ROLES,
-                "error": error,
-                "done": done,
-            },
-            status=status,
+
+def refused(request: Request, db: Database, exc: accounts.AccountError, verb: str) -> Response:
+    """The page again with a plain line: 404 for a missing account, 409 for a conflict.
+    Answered after the transaction has ended, so no lock is held while the page renders."""
+    status = 404 if isinstance(exc, accounts.NoSuchAccount) else 409
+    message = str(exc)
+    return accounts_page(
+        request, db, error=f"Not {verb}: {message[0].upper()}{message[1:]}.", status=status
+    )
+
+
+def transport_page(
+    request: Request,
+    services: Services,
+    result: str | None,
+    error: str | None,
+    status: int = 200,
+) -> Response:
+    listed = services.sends_list
+    return page(
+        request,
+        "ops/transport.html",
+        {
+            "title": "Ops · transport",
+            "delivery": services.delivery(utcnow()),
+            "failed": listed("failed") if listed else [],
+            "unknown": listed("unknown") if listed else [],
+            "result": result,
+            "error": error,
+        },
+        status=status,
+    )
+
+
+router = APIRouter()
+
+
+@router.get("/admin/ops", include_in_schema=False)
+def ops_home(request: Request, session: OpsStaff, db: Db) -> Response:
+    return accounts_page(request, db, done=request.query_params.get("done"))
+
+
+@router.post("/admin/ops/accounts", include_in_schema=False)
+async def add(request: Request, session: OpsStaff, db: Db) -> Response:
+    form = await request.form()
+    email, role = str(form.get("email", "")), str(form.get("role", ""))
+    password = str(form.get("password", ""))
+    try:
+        digest = accounts.new_password(email, password)  # before the transaction opens
+        with db.begin() as conn:
+            admin.add(conn, session.user, email, role, digest, utcnow())
+    except (accounts.AccountError, WeakPassword) as exc:
+        return accounts_page(request, db, error=f"Not added: {exc}.", status=422)
+    return RedirectResponse("/admin/ops?done=added", status_code=303)
+
+
+@router.post("/admin/ops/accounts/{user_id}/disable", include_in_schema=False)
+def disable(request: Request, user_id: int, session: OpsStaff, db: Db) -> Response:
+    try:
+        with db.begin() as conn:
+            user = accounts.require_id(conn, user_id)
+            admin.disable(conn, session.user, user.email, utcnow())
+    except accounts.AccountError as exc:
+        return refused(request, db, exc, "disabled")
+    return RedirectResponse("/admin/ops?done=disabled", status_code=303)
+
+
+@router.post("/admin/ops/accounts/{user_id}/unlock", include_in_schema=False)
+def unlock(request: Request, user_id: int, session: OpsStaff, db: Db) -> Response:
+    try:
+        with db.begin() as conn:
+            user = accounts.require_id(conn, user_id)
+            admin.unlock(conn, session.user, user.email, utcnow())
+    except accounts.AccountError as exc:
+        return refused(request, db, exc, "unlocked")
+    return RedirectResponse("/admin/ops?done=unlocked", status_code=303)
+
+
+@router.post("/admin/ops/accounts/{user_id}/reset", include_in_schema=False)
+async def reset(request: Request, user_id: int, session: OpsStaff, db: Db) -> Response:
+    form = await request.form()
+    password = str(form.get("password", ""))
+    try:
+        with db.begin() as conn:
+            user = accounts.require_id(conn, user_id)
+        digest = accounts.new_password(user.email, password)  # no transaction open
+        with db.begin() as conn:
+            admin.reset_password(conn, session.user, user.email, digest, utcnow())
+    except accounts.AccountError as exc:
+        return refused(request, db, exc, "reset")
+    except WeakPassword as exc:
+        return accounts_page(request, db, error=f"Not reset: {exc}.", status=422)
+    return RedirectResponse("/admin/ops?done=reset", status_code=303)
+
+
+@router.get("/admin/ops/audit", include_in_schema=False)
+def audit_log(
+    request: Request,
+    session: OpsStaff,
+    db: Db,
+    actor: str = "",
+    action: str = "",
+    target: str = "",
+) -> Response:
+    with db.begin() as conn:
+        entries = audit.entries(
+            conn,
+            actor=actor.strip() or None,
+            action=action.strip() or None,
+            target_id=target.strip() or None,
+            limit=500,
         )
+    return page(
+        request,
+        "ops/audit.html",
+        {
+            "title": "Ops · audit log",
+            "entries": entries,
+            "filters": {"actor": actor, "action": action, "target": target},
+        },
+    )
 
-    def ops_only(session: Session) -> None:
-        require_role(session, OPS)
 
-    @r.get("/admin/ops", include_in_schema=False)
-    def ops_home(request: Request, session: Staff) -> Response:
-        ops_only(session)
-        return accounts_page(request, done=request.query_params.get("done"))
+@router.get("/admin/ops/settings", include_in_schema=False)
+def settings(request: Request, session: OpsStaff, services: Svc) -> Response:
+    return page(
+        request, "ops/settings.html", {"title": "Ops · settings", "settings": services.settings()}
+    )
 
-    @r.post("/admin/ops/accounts", include_in_schema=False)
-    async def add(request: Request, session: Staff) -> Response:
-        ops_only(session)
-        form = await request.form()
-        email, role = str(form.get("email", "")), str(form.get("role", ""))
-        password = str(form.get("password", ""))
-        try:
-            digest = accounts.new_password(email, password)  # before the transaction opens
-            with ports.db.begin() as conn:
-                admin.add(conn, session.user, email, role, digest, utcnow())
-        except (accounts.AccountError, WeakPassword) as exc:
-            return accounts_page(request, error=f"Not added: {exc}.", status=422)
-        return RedirectResponse("/admin/ops?done=added", status_code=303)
 
-    def refused(request: Request, exc: accounts.AccountError, verb: str) -> Response:
-        """The page again with a plain line: 404 for a missing account, 409 for a conflict.
-        Answered after the transaction has ended, so no lock is held while the page renders."""
-        status = 404 if isinstance(exc, accounts.NoSuchAccount) else 409
-        message = str(exc)
-        return accounts_page(
-            request, error=f"Not {verb}: {message[0].upper()}{message[1:]}.", status=status
+@router.post("/admin/ops/transport/reset", include_in_schema=False)
+def transport_reset(request: Request, session: OpsStaff, services: Svc) -> Response:
+    reset = services.transport_reset
+    if reset is None:
+        return transport_page(request, services, None, "Not available here.", status=404)
+    return transport_page(request, services, reset(session.user) + ".", None)
+
+
+@router.post("/admin/ops/sends/retry", include_in_schema=False)
+async def sends_retry(request: Request, session: OpsStaff, services: Svc) -> Response:
+    form = await request.form()
+    retry = services.sends_retry
+    try:
+        ids = [int(str(v)) for v in form.getlist("send")]
+    except ValueError:
+        return transport_page(
+            request, services, None, "Not retried: a send id is not a number.", 422
         )
-
-    @r.post("/admin/ops/accounts/{user_id}/disable", include_in_schema=False)
-    def disable(request: Request, user_id: int, session: Staff) -> Response:
-        ops_only(session)
-        try:
-            with ports.db.begin() as conn:
-                user = accounts.require_id(conn, user_id)
-                admin.disable(conn, session.user, user.email, utcnow())
-        except accounts.AccountError as exc:
-            return refused(request, exc, "disabled")
-        return RedirectResponse("/admin/ops?done=disabled", status_code=303)
-
-    @r.post("/admin/ops/accounts/{user_id}/unlock", include_in_schema=False)
-    def unlock(request: Request, user_id: int, session: Staff) -> Response:
-        ops_only(session)
-        try:
-            with ports.db.begin() as conn:
-                user = accounts.require_id(conn, user_id)
-                admin.unlock(conn, session.user, user.email, utcnow())
-        except accounts.AccountError as exc:
-            return refused(request, exc, "unlocked")
-        return RedirectResponse("/admin/ops?done=unlocked", status_code=303)
-
-    @r.post("/admin/ops/accounts/{user_id}/reset", include_in_schema=False)
-    async def reset(request: Request, user_id: int, session: Staff) -> Response:
-        ops_only(session)
-        form = await request.form()
-        password = str(form.get("password", ""))
-        try:
-            with ports.db.begin() as conn:
-                user = accounts.require_id(conn, user_id)
-            digest = accounts.new_password(user.email, password)  # no transaction open
-            with ports.db.begin() as conn:
-                admin.reset_password(conn, session.user, user.email, digest, utcnow())
-        except accounts.AccountError as exc:
-            return refused(request, exc, "reset")
-        except WeakPassword as exc:
-            return accounts_page(request, error=f"Not reset: {exc}.", status=422)
-        return RedirectResponse("/admin/ops?done=reset", status_code=303)
-
-    @r.get("/admin/ops/audit", include_in_schema=False)
-    def audit_log(
-        request: Request, session: Staff, actor: str = "", action: str = "", target: str = ""
-    ) -> Response:
-        ops_only(session)
-        with ports.db.begin() as conn:
-            entries = audit.entries(
-                conn,
-                actor=actor.strip() or None,
-                action=action.strip() or None,
-                target_id=target.strip() or None,
-                limit=500,
-            )
-        return page(
-            request,
-            "ops/audit.html",
-            {
-                "title": "Ops · audit log",
-                "entries": entries,
-                "filters": {"actor": actor, "action": action, "target": target},
-            },
+    if retry is None or not ids:
+        return transport_page(
+            request, services, None, "Not retried: choose at least one send.", 422
         )
+    try:
+        return transport_page(request, services, retry(ids, session.user) + ".", None)
+    except ValueError as exc:
+        return transport_page(request, services, None, f"Not retried: {exc}.", status=422)
 
-    @r.get("/admin/ops/settings", include_in_schema=False)
-    def settings(request: Request, session: Staff) -> Response:
-        ops_only(session)
-        return page(
-            request,
-            "ops/settings.html",
-            {"title": "Ops · settings", "settings": services_of(ports).settings()},
+
+@router.post("/admin/ops/sends/{send}/resolve", include_in_schema=False)
+async def sends_resolve(request: Request, send: int, session: OpsStaff, services: Svc) -> Response:
+    form = await request.form()
+    choice = str(form.get("as", ""))
+    resolve = services.sends_resolve
+    if resolve is None or choice not in ("sent", "resend"):
+        return transport_page(
+            request, services, None, "Say whether it was sent or must be resent.", 422
         )
+    try:
+        outcome = resolve(send, choice == "sent", session.user)
+    except ValueError as exc:
+        return transport_page(request, services, None, f"Not resolved: {exc}.", status=422)
+    return transport_page(request, services, outcome + ".", None)
 
-    def transport_page(
-        request: Request, result: str | None, error: str | None, status: int = 200
-    ) -> Response:
-        services = services_of(ports)
-        listed = services.sends_list
-        return page(
-            request,
-            "ops/transport.html",
-            {
-                "title": "Ops · transport",
-                "delivery": services.delivery(utcnow()),
-                "failed": listed("failed") if listed else [],
-                "unknown": listed("unknown") if listed else [],
-                "result": result,
-                "error": error,
-            },
-            status=status,
+
+@router.get("/admin/ops/transport", include_in_schema=False)
+def transport(request: Request, session: OpsStaff, services: Svc) -> Response:
+    return transport_page(request, services, None, None)
+
+
+@router.post("/admin/ops/test-email", include_in_schema=False)
+async def test_email(request: Request, session: OpsStaff, db: Db, services: Svc) -> Response:
+    form = await request.form()
+    try:
+        to, _ = normalize(str(form.get("to", "")))
+    except InvalidAddress as exc:
+        return transport_page(request, services, None, f"Not sent: {exc}.", status=422)
+    outcome = services.test_email(to)
+    now = utcnow()
+    with db.begin() as conn:
+        audit.record(
+            conn, session.user, "ops.test_email", "transport", "test", now, {"outcome": outcome}
         )
-
-    @r.post("/admin/ops/transport/reset", include_in_schema=False)
-    def transport_reset(request: Request, session: Staff) -> Response:
-        ops_only(session)
-        reset = services_of(ports).transport_reset
-        if reset is None:
-            return transport_page(request, None, "Not available here.", status=404)
-        return transport_page(request, reset(session.user) + ".", None)
-
-    @r.post("/admin/ops/sends/retry", include_in_schema=False)
-    async def sends_retry(request: Request, session: Staff) -> Response:
-        ops_only(session)
-        form = await request.form()
-        retry = services_of(ports).sends_retry
-        try:
-            ids = [int(str(v)) for v in form.getlist("send")]
-        except ValueError:
-            return transport_page(request, None, "Not retried: a send id is not a number.", 422)
-        if retry is None or not ids:
-            return transport_page(request, None, "Not retried: choose at least one send.", 422)
-        try:
-            return transport_page(request, retry(ids, session.user) + ".", None)
-        except ValueError as exc:
-            return transport_page(request, None, f"Not retried: {exc}.", status=422)
-
-    @r.post("/admin/ops/sends/{send}/resolve", include_in_schema=False)
-    async def sends_resolve(request: Request, send: int, session: Staff) -> Response:
-        ops_only(session)
-        form = await request.form()
-        choice = str(form.get("as", ""))
-        resolve = services_of(ports).sends_resolve
-        if resolve is None or choice not in ("sent", "resend"):
-            return transport_page(request, None, "Say whether it was sent or must be resent.", 422)
-        try:
-            return transport_page(
-                request, resolve(send, choice == "sent", session.user) + ".", None
-            )
-        except ValueError as exc:
-            return transport_page(request, None, f"Not resolved: {exc}.", status=422)
-
-    @r.get("/admin/ops/transport", include_in_schema=False)
-    def transport(request: Request, session: Staff) -> Response:
-        ops_only(session)
-        return transport_page(request, None, None)
-
-    @r.post("/admin/ops/test-email", include_in_schema=False)
-    async def test_email(request: Request, session: Staff) -> Response:
-        ops_only(session)
-        form = await request.form()
-        try:
-            to, _ = normalize(str(form.get("to", "")))
-        except InvalidAddress as exc:
-            return transport_page(request, None, f"Not sent: {exc}.", status=422)
-        outcome = services_of(ports).test_email(to)
-        now = utcnow()
-        with ports.db.begin() as conn:
-            audit.record(
-                conn, session.user, "ops.test_email", "transport", "test", now, {"outcome": outcome}
-            )
-        return transport_page(request, f"Test email: {outcome}.", None)
-
-    return r
+    return transport_page(request, services, f"Test email: {outcome}.", None)

@@ -13,17 +13,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import Connection
 
 from campaigns.ledger import sends
-from console.auth import Forbidden, NotFound, Staff, require_role
-from console.ports import ConsolePorts
+from console.auth import OpsStaff, Staff
+from console.deps import Db, Ports, Svc
+from console.errors import NotFound
 from console.render import error_page, page
-from console.services import Services
 from engagement.history import checkins_of, events_of
 from staff import audit
 from staff.roles import OPS
-from storage import utcnow
+from storage import Database, utcnow
 from subscribers import changes, directory, store
 from subscribers.addresses import InvalidAddress, normalize
 from subscribers.privacy import export_person
@@ -34,25 +33,17 @@ PAUSE_WEEKS = (1, 2, 4, 8, 12, 26)
 TARGET = "subscriber"
 
 
-def services_of(ports: ConsolePorts) -> Services:
-    if ports.services is None:  # a console mounted without the operating seams
-        raise Forbidden("This console was started without the service; nothing to show here.")
-    return ports.services
-
-
 def _no_such_person() -> NotFound:
     return NotFound(
         "No such person", "Nobody on the list has this record id (they may have been erased)."
     )
 
 
-def _find(conn: Connection, public_id: str) -> store.Profile:
-    """The person with this record id; the console's 404 page when there is none."""
-    sid = store.by_public_id(conn, public_id) if len(public_id) <= 64 else None
-    found = store.profiles(conn, [sid]).get(sid) if sid is not None else None
-    if found is None:
+def _found(profile: store.Profile | None) -> store.Profile:
+    """The person looked up; the console's 404 page when there is none."""
+    if profile is None:
         raise _no_such_person()
-    return found
+    return profile
 
 
 def timeline(
@@ -116,228 +107,223 @@ def timeline(
     return items
 
 
-def router(ports: ConsolePorts) -> APIRouter:
-    r = APIRouter()
+router = APIRouter()
 
-    def results(request: Request, query: directory.Query, *, partial: bool) -> Response:
-        problems = query.problems()
-        found: list[directory.Found] = []
-        total = 0
-        if not problems:
-            with ports.db.begin() as conn:
-                found, total = directory.search(conn, query)
-        context = {
-            "title": "People",
-            "query": query,
-            "problems": problems,
-            "found": found,
-            "total": total,
-            "statuses": directory.STATUSES,
-            "groups": GROUPS,
-            "erased": request.query_params.get("erased") == "1",
-        }
-        return page(request, "people/results.html" if partial else "people/find.html", context)
 
-    @r.get("/admin/subscribers", include_in_schema=False)
-    def find(
-        request: Request, session: Staff, status: str = "", group: str = "", review: str = ""
-    ) -> Response:
-        """The newest people, filtered by status and symptom group, or only those flagged for
-        review (no personal data in the URL: searching by address or name is a POST)."""
-        query = directory.Query(status=status, group=group, review=review == "1")
-        return results(request, query, partial=False)
+def results(request: Request, db: Database, query: directory.Query, *, partial: bool) -> Response:
+    problems = query.problems()
+    found: list[directory.Found] = []
+    total = 0
+    if not problems:
+        with db.begin() as conn:
+            found, total = directory.search(conn, query)
+    context = {
+        "title": "People",
+        "query": query,
+        "problems": problems,
+        "found": found,
+        "total": total,
+        "statuses": directory.STATUSES,
+        "groups": GROUPS,
+        "erased": request.query_params.get("erased") == "1",
+    }
+    return page(request, "people/results.html" if partial else "people/find.html", context)
 
-    @r.post("/admin/subscribers", include_in_schema=False)
-    async def search(request: Request, session: Staff) -> Response:
-        form = await request.form()
-        query = directory.Query(
-            text=str(form.get("q", ""))[:400],
-            status=str(form.get("status", "")),
-            group=str(form.get("group", "")),
-            review=form.get("review") == "1",
+
+@router.get("/admin/subscribers", include_in_schema=False)
+def find(
+    request: Request, session: Staff, db: Db, status: str = "", group: str = "", review: str = ""
+) -> Response:
+    """The newest people, filtered by status and symptom group, or only those flagged for
+    review (no personal data in the URL: searching by address or name is a POST)."""
+    query = directory.Query(status=status, group=group, review=review == "1")
+    return results(request, db, query, partial=False)
+
+
+@router.post("/admin/subscribers", include_in_schema=False)
+async def search(request: Request, session: Staff, db: Db) -> Response:
+    form = await request.form()
+    query = directory.Query(
+        text=str(form.get("q", ""))[:400],
+        status=str(form.get("status", "")),
+        group=str(form.get("group", "")),
+        review=form.get("review") == "1",
+    )
+    if query.text.strip():  # a search by address or name views personal data
+        with db.begin() as conn:
+            audit.record(
+                conn,
+                session.user,
+                "subscriber.search",
+                TARGET,
+                "search",
+                utcnow(),
+                {"status": query.status, "group": query.group},
+            )
+    return results(request, db, query, partial=request.headers.get("hx-request") == "true")
+
+
+@router.get("/admin/subscribers/{public_id}", include_in_schema=False)
+def person(
+    request: Request, public_id: str, session: Staff, ports: Ports, services: Svc
+) -> Response:
+    now = utcnow()
+    with ports.db.begin() as conn:
+        profile = _found(store.profile_by_public_id(conn, public_id))
+        record = export_person(conn, profile.email, sections=ports.record_sections)
+        assert record is not None
+        events = events_of(conn, sends, profile.id)
+        checkins = checkins_of(conn, profile.id)
+        audit.record(conn, session.user, "subscriber.view", TARGET, public_id, now)
+    coming = services.upcoming(profile.id, now)
+    return page(
+        request,
+        "person.html",
+        {
+            "title": "Subscriber record",
+            "record": record,
+            "public_id": public_id,
+            "profile": profile,
+            "timeline": timeline(record, events, checkins),
+            "coming": coming,
+            "names": services.campaign_names(),
+            "paused": profile.paused_until is not None and profile.paused_until > now,
+            "pause_weeks": PAUSE_WEEKS,
+            "groups": [
+                (g, [s for s in SYMPTOMS if s.group == g.id]) for g in GROUPS if g.id != "red_flags"
+            ],
+            "may_erase": session.user.role == OPS,
+            "message": request.query_params.get("done", ""),
+        },
+    )
+
+
+def back(public_id: str, done: str) -> Response:
+    return RedirectResponse(f"/admin/subscribers/{public_id}?done={done}", status_code=303)
+
+
+@router.post("/admin/subscribers/{public_id}/pause", include_in_schema=False)
+async def pause(request: Request, public_id: str, session: Staff, db: Db) -> Response:
+    form = await request.form()
+    weeks = str(form.get("weeks", ""))
+    if weeks not in {str(w) for w in PAUSE_WEEKS}:
+        return error_page(
+            request, "Not paused", "Choose how many weeks to pause for. Nothing was changed.", 422
         )
-        if query.text.strip():  # a search by address or name views personal data
-            with ports.db.begin() as conn:
-                audit.record(
-                    conn,
-                    session.user,
-                    "subscriber.search",
-                    TARGET,
-                    "search",
-                    utcnow(),
-                    {"status": query.status, "group": query.group},
-                )
-        return results(request, query, partial=request.headers.get("hx-request") == "true")
+    now = utcnow()
+    with db.begin() as conn:
+        profile = _found(store.profile_by_public_id(conn, public_id))
+        until = now + timedelta(weeks=int(weeks))
+        changes.set_pause(conn, profile.id, until, now)
+        # No date and no health data in the log: it outlives an erasure (docs/privacy.md).
+        audit.record(
+            conn, session.user, "subscriber.pause", TARGET, public_id, now, {"weeks": int(weeks)}
+        )
+    return back(public_id, "paused")
 
-    @r.get("/admin/subscribers/{public_id}", include_in_schema=False)
-    def person(request: Request, public_id: str, session: Staff) -> Response:
-        services = services_of(ports)
-        now = utcnow()
-        with ports.db.begin() as conn:
-            profile = _find(conn, public_id)
-            record = export_person(conn, profile.email, sections=ports.record_sections)
-            assert record is not None
-            events = events_of(conn, sends, profile.id)
-            checkins = checkins_of(conn, profile.id)
-            coming = services.upcoming(conn, profile.id, now)
-            audit.record(conn, session.user, "subscriber.view", TARGET, public_id, now)
-        names = services.campaign_names()
-        return page(
+
+@router.post("/admin/subscribers/{public_id}/resume", include_in_schema=False)
+def resume(public_id: str, session: Staff, db: Db) -> Response:
+    now = utcnow()
+    with db.begin() as conn:
+        profile = _found(store.profile_by_public_id(conn, public_id))
+        changes.set_pause(conn, profile.id, None, now)
+        audit.record(conn, session.user, "subscriber.resume", TARGET, public_id, now)
+    return back(public_id, "resumed")
+
+
+@router.post("/admin/subscribers/{public_id}/symptoms", include_in_schema=False)
+async def symptoms(
+    request: Request, public_id: str, session: Staff, db: Db, services: Svc
+) -> Response:
+    form = await request.form()
+    chosen = {str(c) for c in form.getlist("symptoms")}
+    known = {s.code for s in SYMPTOMS} - RED_FLAGS
+    if not chosen <= known:
+        return error_page(
             request,
-            "person.html",
+            "Not changed",
+            "Some symptom codes were not recognised. Nothing was changed.",
+            422,
+        )
+    now = utcnow()
+    with db.begin() as conn:
+        profile = _found(store.profile_by_public_id(conn, public_id))
+        new = changes.change_symptoms(conn, profile.id, chosen, now, source="staff")
+        if new is None:
+            return back(public_id, "unchanged")
+        audit.record(
+            conn,
+            session.user,
+            "subscriber.symptoms",
+            TARGET,
+            public_id,
+            now,
+            # How many codes changed, never which: the log outlives an erasure.
             {
-                "title": "Subscriber record",
-                "record": record,
-                "public_id": public_id,
-                "profile": profile,
-                "timeline": timeline(record, events, checkins),
-                "coming": coming,
-                "names": names,
-                "paused": profile.paused_until is not None and profile.paused_until > now,
-                "pause_weeks": PAUSE_WEEKS,
-                "groups": [
-                    (g, [s for s in SYMPTOMS if s.group == g.id])
-                    for g in GROUPS
-                    if g.id != "red_flags"
-                ],
-                "may_erase": session.user.role == OPS,
-                "message": request.query_params.get("done", ""),
+                "added": len(set(new) - set(profile.symptoms)),
+                "removed": len(set(profile.symptoms) - set(new)),
             },
         )
+        if profile.status == store.CONFIRMED:
+            services.enrol(conn, profile.id, now)
+    return back(public_id, "symptoms")
 
-    def back(public_id: str, done: str) -> Response:
-        return RedirectResponse(f"/admin/subscribers/{public_id}?done={done}", status_code=303)
 
-    @r.post("/admin/subscribers/{public_id}/pause", include_in_schema=False)
-    async def pause(request: Request, public_id: str, session: Staff) -> Response:
-        form = await request.form()
-        weeks = str(form.get("weeks", ""))
-        if weeks not in {str(w) for w in PAUSE_WEEKS}:
-            return error_page(
-                request,
-                "Not paused",
-                "Choose how many weeks to pause for. Nothing was changed.",
-                422,
-            )
-        now = utcnow()
-        with ports.db.begin() as conn:
-            profile = _find(conn, public_id)
-            until = now + timedelta(weeks=int(weeks))
-            changes.set_pause(conn, profile.id, until, now)
-            # No date and no health data in the log: it outlives an erasure (docs/privacy.md).
-            audit.record(
-                conn,
-                session.user,
-                "subscriber.pause",
-                TARGET,
-                public_id,
-                now,
-                {"weeks": int(weeks)},
-            )
-        return back(public_id, "paused")
+@router.get("/admin/subscribers/{public_id}/export", include_in_schema=False)
+def export(public_id: str, session: Staff, db: Db, services: Svc) -> Response:
+    now = utcnow()
+    with db.begin() as conn:
+        profile = _found(store.profile_by_public_id(conn, public_id))
+        audit.record(conn, session.user, "subscriber.export", TARGET, public_id, now)
+    text = services.export_json(profile.email)
+    if text is None:
+        raise _no_such_person()
+    return Response(
+        text,
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="subscriber-{public_id}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
 
-    @r.post("/admin/subscribers/{public_id}/resume", include_in_schema=False)
-    def resume(request: Request, public_id: str, session: Staff) -> Response:
-        now = utcnow()
-        with ports.db.begin() as conn:
-            profile = _find(conn, public_id)
-            changes.set_pause(conn, profile.id, None, now)
-            audit.record(conn, session.user, "subscriber.resume", TARGET, public_id, now)
-        return back(public_id, "resumed")
 
-    @r.post("/admin/subscribers/{public_id}/symptoms", include_in_schema=False)
-    async def symptoms(request: Request, public_id: str, session: Staff) -> Response:
-        services = services_of(ports)
-        form = await request.form()
-        chosen = {str(c) for c in form.getlist("symptoms")}
-        known = {s.code for s in SYMPTOMS} - RED_FLAGS
-        if not chosen <= known:
-            return error_page(
-                request,
-                "Not changed",
-                "Some symptom codes were not recognised. Nothing was changed.",
-                422,
-            )
-        now = utcnow()
-        with ports.db.begin() as conn:
-            profile = _find(conn, public_id)
-            new = changes.change_symptoms(conn, profile.id, chosen, now, source="staff")
-            if new is None:
-                return back(public_id, "unchanged")
-            audit.record(
-                conn,
-                session.user,
-                "subscriber.symptoms",
-                TARGET,
-                public_id,
-                now,
-                # How many codes changed, never which: the log outlives an erasure.
-                {
-                    "added": len(set(new) - set(profile.symptoms)),
-                    "removed": len(set(profile.symptoms) - set(new)),
-                },
-            )
-            if profile.status == store.CONFIRMED:
-                services.enrol(conn, profile.id, now)
-        return back(public_id, "symptoms")
+@router.get("/admin/subscribers/{public_id}/erase", include_in_schema=False)
+def erase_form(request: Request, public_id: str, session: OpsStaff, db: Db) -> Response:
+    with db.begin() as conn:
+        _found(store.profile_by_public_id(conn, public_id))  # the 404 page when not there
+    return page(
+        request,
+        "people/erase.html",
+        {"title": "Erase a person", "public_id": public_id, "error": None, "typed": ""},
+    )
 
-    @r.get("/admin/subscribers/{public_id}/export", include_in_schema=False)
-    def export(request: Request, public_id: str, session: Staff) -> Response:
-        services = services_of(ports)
-        now = utcnow()
-        with ports.db.begin() as conn:
-            profile = _find(conn, public_id)
-            audit.record(conn, session.user, "subscriber.export", TARGET, public_id, now)
-        text = services.export_json(profile.email)
-        if text is None:
-            raise _no_such_person()
-        return Response(
-            text,
-            media_type="application/json",
-            headers={
-                "Content-Disposition": f'attachment; filename="subscriber-{public_id}.json"',
-                "Cache-Control": "no-store",
-            },
-        )
 
-    @r.get("/admin/subscribers/{public_id}/erase", include_in_schema=False)
-    def erase_form(request: Request, public_id: str, session: Staff) -> Response:
-        require_role(session, OPS)
-        with ports.db.begin() as conn:
-            _find(conn, public_id)  # the 404 page for a record that is not there
+@router.post("/admin/subscribers/{public_id}/erase", include_in_schema=False)
+async def erase(
+    request: Request, public_id: str, session: OpsStaff, db: Db, services: Svc
+) -> Response:
+    form = await request.form()
+    typed = str(form.get("confirm_email", "")).strip()[:320]
+    with db.begin() as conn:
+        profile = _found(store.profile_by_public_id(conn, public_id))
+    try:
+        matches = normalize(typed)[1] == normalize(profile.email)[1]
+    except InvalidAddress:
+        matches = False
+    if not matches:
         return page(
             request,
             "people/erase.html",
-            {"title": "Erase a person", "public_id": public_id, "error": None},
+            {
+                "title": "Erase a person",
+                "public_id": public_id,
+                "error": "That is not this person's address. Nothing was erased.",
+                "typed": typed,
+            },
+            status=422,
         )
-
-    @r.post("/admin/subscribers/{public_id}/erase", include_in_schema=False)
-    async def erase(request: Request, public_id: str, session: Staff) -> Response:
-        require_role(session, OPS)
-        services = services_of(ports)
-        form = await request.form()
-        typed = str(form.get("confirm_email", "")).strip()
-        with ports.db.begin() as conn:
-            profile = _find(conn, public_id)
-        try:
-            matches = normalize(typed)[1] == normalize(profile.email)[1]
-        except InvalidAddress:
-            matches = False
-        if not matches:
-            return page(
-                request,
-                "people/erase.html",
-                {
-                    "title": "Erase a person",
-                    "public_id": public_id,
-                    "error": "That is not this person's address. Nothing was erased.",
-                },
-                status=422,
-            )
-        now = utcnow()
-        services.erase(profile.email, now)
-        with ports.db.begin() as conn:
-            audit.record(conn, session.user, "subscriber.erase", TARGET, public_id, now)
-        return RedirectResponse("/admin/subscribers?erased=1", status_code=303)
-
-    return r
+    # The audit entry is written in the erasure's own transaction (Services.erase).
+    services.erase(profile.email, utcnow(), session.user)
+    return RedirectResponse("/admin/subscribers?erased=1", status_code=303)

@@ -22,8 +22,9 @@ from campaigns.definitions import Campaign
 from campaigns.previews import preview_email
 from campaigns.review import is_reviewer
 from campaigns.versions import Version
-from console.auth import NotFound, Staff
-from console.ports import ConsolePorts
+from console.auth import Staff
+from console.deps import Db, Ports, Render
+from console.errors import NotFound
 from console.redline import redline
 from console.render import page
 from console.words import rule
@@ -100,82 +101,71 @@ def compare(
     return rows
 
 
-def router(ports: ConsolePorts) -> APIRouter:
-    r = APIRouter()
-    db = ports.db
-    assert ports.renderer is not None
-    renderer: Renderer = ports.renderer
+router = APIRouter()
 
-    @r.get("/admin/reviews", include_in_schema=False)
-    def queue(request: Request, session: Staff) -> Response:
-        """What clinicians need to look at: everything awaiting review (campaign versions and
-        newsletters, oldest first), and live content whose review is due."""
-        now = utcnow()
-        with db.begin() as conn:
-            waiting = [
-                v
-                for cid in versions.campaign_ids(conn)
-                for v in versions.awaiting_review(conn, cid)
-            ]
-            letters = nl.awaiting_review(conn)
-            due = [
-                v
-                for v in versions.in_state(conn, versions.ACTIVE)
-                if v.clinic_reviewed and v.review_due(now)
-            ]
-        return page(
-            request,
-            "reviews.html",
-            {
-                "title": "Reviews",
-                "waiting": waiting,
-                "letters": letters,
-                "due": due,
-                "now": now,
-            },
-        )
 
-    @r.get("/admin/reviews/versions/{version_id}", include_in_schema=False)
-    def screen(request: Request, version_id: str, session: Staff) -> Response:
-        with db.begin() as conn:
-            v = versions.get(conn, version_id) if len(version_id) <= 32 else None
-            if v is None:
-                raise NotFound("No such version", "There is no such content version.")
-            live = versions.live(conn, v.campaign_id)
-            history = audit.entries(conn, target_type="campaign_version", target_id=v.id)
-        emails = compare(renderer, ports.base_url, v, live)
-        return page(
-            request,
-            "review.html",
-            {
-                "title": f"Review {v.campaign_id} version {v.number}",
-                "v": v,
-                "live": live if live is not None and live.id != v.id else None,
-                "emails": emails,
-                "changed": [e for e in emails if e.changed],
-                "unchanged": [e for e in emails if not e.changed],
-                "history": history,
-                "may_approve": is_reviewer(session.user.role),
-                "edited_it": session.user.id in v.editor_ids,
-                "pack": ports.signoff_pack is not None,
-            },
-        )
+@router.get("/admin/reviews", include_in_schema=False)
+def queue(request: Request, session: Staff, db: Db) -> Response:
+    """What clinicians need to look at: everything awaiting review (campaign versions and
+    newsletters, oldest first), and live content whose review is due."""
+    now = utcnow()
+    with db.begin() as conn:
+        waiting = [
+            v for cid in versions.campaign_ids(conn) for v in versions.awaiting_review(conn, cid)
+        ]
+        letters = nl.awaiting_review(conn)
+        due = [
+            v
+            for v in versions.in_state(conn, versions.ACTIVE)
+            if v.clinic_reviewed and v.review_due(now)
+        ]
+    return page(
+        request,
+        "reviews.html",
+        {"title": "Reviews", "waiting": waiting, "letters": letters, "due": due, "now": now},
+    )
 
-    @r.get("/admin/reviews/campaigns/{campaign_id}/signoff-pack.pdf", include_in_schema=False)
-    def pack(campaign_id: str, session: Staff) -> Response:
-        """The sign-off pack of the version awaiting review (else the live one)."""
-        if ports.signoff_pack is None:
-            raise NotFound("No sign-off pack", "The sign-off pack is not available here.")
-        with db.begin() as conn:
-            if not versions.versions_of(conn, campaign_id):
-                raise NotFound("No such campaign", "There is no such campaign.")
-        data = ports.signoff_pack(campaign_id)
-        return Response(
-            data,
-            media_type="application/pdf",
-            headers={
-                "Content-Disposition": f'attachment; filename="{campaign_id}-signoff-pack.pdf"'
-            },
-        )
 
-    return r
+@router.get("/admin/reviews/versions/{version_id}", include_in_schema=False)
+def screen(
+    request: Request, version_id: str, session: Staff, ports: Ports, renderer: Render
+) -> Response:
+    with ports.db.begin() as conn:
+        v = versions.get(conn, version_id) if len(version_id) <= 32 else None
+        if v is None:
+            raise NotFound("No such version", "There is no such content version.")
+        live = versions.live(conn, v.campaign_id)
+        history = audit.entries(conn, target_type="campaign_version", target_id=v.id)
+    emails = compare(renderer, ports.base_url, v, live)
+    return page(
+        request,
+        "review.html",
+        {
+            "title": f"Review {v.campaign_id} version {v.number}",
+            "v": v,
+            "live": live if live is not None and live.id != v.id else None,
+            "emails": emails,
+            "changed": [e for e in emails if e.changed],
+            "unchanged": [e for e in emails if not e.changed],
+            "history": history,
+            "may_approve": is_reviewer(session.user.role),
+            "edited_it": session.user.id in v.editor_ids,
+            "pack": ports.signoff_pack is not None,
+        },
+    )
+
+
+@router.get("/admin/reviews/campaigns/{campaign_id}/signoff-pack.pdf", include_in_schema=False)
+def pack(campaign_id: str, session: Staff, ports: Ports) -> Response:
+    """The sign-off pack of the version awaiting review (else the live one)."""
+    if ports.signoff_pack is None:
+        raise NotFound("No sign-off pack", "The sign-off pack is not available here.")
+    with ports.db.begin() as conn:
+        if not versions.versions_of(conn, campaign_id):
+            raise NotFound("No such campaign", "There is no such campaign.")
+    data = ports.signoff_pack(campaign_id)
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{campaign_id}-signoff-pack.pdf"'},
+    )

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
 from staff.accounts import StaffUser
+from subscribers.changes import AfterSymptoms
 from subscribers.privacy import Erasure
 
 JsonDict = dict[str, Any]
@@ -27,13 +26,16 @@ def _no_banner() -> str | None:
 class Services:
     # ``clinicmail subscribers export EMAIL``'s JSON, or None when nobody has the address.
     export_json: Callable[[str], str | None]
-    # ``clinicmail subscribers erase EMAIL``: every table, then scrubbed on disk.
-    erase: Callable[[str, datetime], Erasure]
+    # ``clinicmail subscribers erase EMAIL``: every table, then scrubbed on disk; the audit
+    # entry (``subscriber.erase`` under the staff member) is written in the erasure's own
+    # transaction, so there is never an erasure without its entry or an entry without it.
+    erase: Callable[[str, datetime, StaffUser], Erasure]
     # What comes next for a person (subscriber row id): the planner's own decision, as dicts
     # with campaign_id, step_id, variant_id, at (ISO 8601 or None) and why.
-    upcoming: Callable[[Connection, int, datetime], list[JsonDict]]
-    # After staff changed a confirmed person's symptoms: enrol them in what the codes select.
-    enrol: Callable[[Connection, int, datetime], None]
+    upcoming: Callable[[int, datetime], list[JsonDict]]
+    # After staff changed a confirmed person's symptoms: enrol them in what the codes select
+    # (on the change's own connection).
+    enrol: AfterSymptoms
     # ``clinicmail stats --json``'s document.
     stats: Callable[[datetime], JsonDict]
     # Delivery health: backlog, last send, transport back-off.

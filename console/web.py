@@ -3,6 +3,10 @@
 Call :func:`install` from the composition root after every other router is included (the
 console's catch-all for ``/admin/...`` must come last), with the app created with
 ``docs_url=None, redoc_url=None, openapi_url=None``.
+
+Each page group is one module-level ``router``; what its routes need (the ports, the database,
+the signed-in staff member) they ask for as FastAPI dependencies (:mod:`console.deps`,
+:mod:`console.auth`).
 """
 
 from __future__ import annotations
@@ -10,31 +14,25 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from console import campaigns, docs, followups, home, login, operate, people, review_screen
-from console.auth import (
-    Forbidden,
-    NotFound,
-    SignInRequired,
-    forbidden,
-    not_found,
-    sign_in_required,
-)
+from console.auth import forbidden, not_found, sign_in_required
+from console.errors import Forbidden, NotFound, SignInRequired
 from console.ports import ConsolePorts
 
 
 def install(app: FastAPI, ports: ConsolePorts) -> None:
-    app.state.console_db = ports.db
+    app.state.console_ports = ports
     if ports.services is not None:  # every signed-in page shows what stops delivery
         app.state.console_banner = ports.services.banner
     app.add_exception_handler(SignInRequired, sign_in_required)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(NotFound, not_found)
-    app.include_router(login.router(ports))
-    app.include_router(home.router(ports))
-    app.include_router(people.router(ports))
+    app.include_router(login.router)
+    app.include_router(home.router)
+    app.include_router(people.router)
     if ports.renderer is not None:
-        app.include_router(campaigns.router(ports))
-        app.include_router(review_screen.router(ports))
-    operate.include(app, ports)  # dashboard, newsletters, outbox, ops
+        app.include_router(campaigns.router)
+        app.include_router(review_screen.router)
+    operate.include(app)  # dashboard, newsletters, outbox, ops
     app.include_router(followups.router)
-    app.include_router(docs.router(app, ports))
-    app.include_router(home.catch_all(ports))
+    app.include_router(docs.router)
+    app.include_router(home.catch_all)

@@ -33,6 +33,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from html import escape
 
 from sqlalchemy import Connection, and_, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -294,3 +295,30 @@ def record_open(
         return False
     reason = machine_reason(hit.method, hit.user_agent, row.sent_at, hit.at)
     return store(conn, [_event(Kind.OPENED, send_id, row.email_key, None, hit, reason)], hit.at) > 0
+
+
+# -- showing a stored email to staff (the outbox viewer) -----------------------------------------
+_OPEN_IMG = re.compile(r"<img\b[^>]*?\ssrc=\"(?P<src>[^\"]*)\"[^>]*>", re.IGNORECASE)
+_REDIRECT = re.compile(r"(?P<base>https?://[^\s\"'<>()]+?)/r/(?P<link>[^/\s\"'<>()]+)/[\w.-]+")
+
+
+def untracked(conn: Connection, content: str, base_url: str, *, is_html: bool) -> str:
+    """``content`` (an email's HTML or text part as sent) with its tracking taken out, for a
+    staff member to look at: the open pixel removed and each tracked link replaced by the URL
+    it leads to, so viewing or clicking counts nothing. Only our own ``base_url``'s links are
+    touched; one whose link id is unknown becomes ``#``."""
+    base = base_url.rstrip("/")
+
+    def pixel(m: re.Match[str]) -> str:
+        src = m.group("src")
+        ours = src.startswith(base + "/o/") and src.endswith(".gif")
+        return "" if ours else m.group(0)
+
+    def link(m: re.Match[str]) -> str:
+        if m.group("base") != base:
+            return m.group(0)
+        target = click_target(conn, m.group("link"))
+        url = target[0] if target is not None else "#"
+        return escape(url) if is_html else url
+
+    return _REDIRECT.sub(link, _OPEN_IMG.sub(pixel, content))

@@ -63,6 +63,9 @@ class EngagementPorts:
     clinic_name: str
     booking_url: str
     tracking: bool = True  # record opens and clicks (links always redirect)
+    # Whether a request's cookies are a signed-in staff browser's: its opens and clicks are
+    # never recorded (looking at an email in the console is not engagement); links still work.
+    staff_browser: Callable[[Connection, Mapping[str, str]], bool] = lambda _conn, _cookies: False
     on_worse: checkins.WorseHook | None = None
     # Runs after a response that stored events (default: apply pending events at once).
     apply: Callable[[], object] | None = None
@@ -94,16 +97,19 @@ def router(ports: EngagementPorts) -> APIRouter:
     async def recorded(
         request: Request,
         background: BackgroundTasks,
-        record: Callable[[Connection, Hit], R | None],
+        record: Callable[[Connection, Hit, bool], R | None],
         stored: Callable[[R], bool],
     ) -> R | None:
         """Verify and record one hit off the event loop (None: not ours, answer 404); a new
-        event is applied after the answer has gone."""
+        event is applied after the answer has gone. A staff browser's hit is verified and
+        answered like anyone's, but not recorded."""
         h = hit(request)
+        cookies = dict(request.cookies)
 
         def run() -> R | None:
             with ports.db.begin() as conn:
-                return record(conn, h)
+                tracking = ports.tracking and not (cookies and ports.staff_browser(conn, cookies))
+                return record(conn, h, tracking)
 
         found = await run_in_threadpool(run)
         if found is not None and stored(found):
@@ -117,8 +123,8 @@ def router(ports: EngagementPorts) -> APIRouter:
         found = await recorded(
             request,
             background,
-            lambda conn, h: record_click(
-                conn, ports.tokens, link_id, signature, h, record=ports.tracking
+            lambda conn, h, tracking: record_click(
+                conn, ports.tokens, link_id, signature, h, record=tracking
             ),
             lambda found: found[1],
         )
@@ -133,8 +139,8 @@ def router(ports: EngagementPorts) -> APIRouter:
         stored = await recorded(
             request,
             background,
-            lambda conn, h: record_open(
-                conn, ports.tokens, send_id, signature, h, record=ports.tracking
+            lambda conn, h, tracking: record_open(
+                conn, ports.tokens, send_id, signature, h, record=tracking
             ),
             bool,
         )

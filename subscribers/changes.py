@@ -3,7 +3,7 @@ behalf (console). One function per change, so both paths record the same consent
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy import Connection, update
@@ -11,6 +11,10 @@ from sqlalchemy import Connection, update
 from subscribers import consent, store
 from subscribers.symptoms import RED_FLAGS
 from subscribers.tables import subscribers
+
+# What runs after a confirmed person's symptoms changed, in the same transaction (enrolling
+# them in what the new codes select): (conn, subscriber id, now).
+AfterSymptoms = Callable[[Connection, int, datetime], None]
 
 
 def set_pause(conn: Connection, subscriber_id: int, until: datetime | None, now: datetime) -> None:

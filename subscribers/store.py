@@ -147,6 +147,12 @@ def by_public_id(conn: Connection, public_id: str) -> int | None:
     ).scalar_one_or_none()
 
 
+def profile_by_public_id(conn: Connection, public_id: str) -> Profile | None:
+    """The person with this opaque record id (the console's and the API's), or None."""
+    sid = by_public_id(conn, public_id) if len(public_id) <= 64 else None
+    return profiles(conn, [sid]).get(sid) if sid is not None else None
+
+
 def ids_after(conn: Connection, after: int | None, limit: int) -> list[int]:
     """Up to ``limit`` subscriber ids above ``after``, in order (keyset pages for the API)."""
     query = select(subscribers.c.id).order_by(subscribers.c.id).limit(limit)

@@ -1,0 +1,253 @@
+"""The console for daily use, in a real browser (Debian's chromium driven by Playwright) against
+a real `clinicmail serve`: typed text survives a session that ends mid-edit; leaving a page
+with unsaved text asks first; retiring the live version needs a clinician or ops and a
+confirmation that names how many people it stops; looking at an outbox message (a staff
+browser) counts no open, while the same pixel fetched by anyone else does."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email import message_from_bytes
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import create_engine, text
+
+from scheduler.transports.outbox import stored_message
+from storage import Database
+from tests.support.browser import Site, shot, sign_in
+from tests.support.console import PASSWORD, STAFF
+
+PEOPLE = 12
+AT = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    tmp_path = tmp_path_factory.mktemp("daily")
+    s = Site(tmp_path)
+    s.cli("init")
+    s.add_staff()
+    csv = tmp_path / "people.csv"
+    csv.write_text(
+        "email,first_name,symptoms,timezone,consent,consent_at,source\n"
+        + "".join(
+            f"d{i:02d}@example.com,Person{i},lower_back;sciatica,Europe/London,yes,,\n"
+            for i in range(PEOPLE)
+        ),
+        encoding="utf-8",
+    )
+    s.cli("subscribers", "import", str(csv))
+    s.cli("tick", "--now", AT.isoformat())  # the first emails, stored by the outbox transport
+    with s.serving():
+        yield s
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.1)
+
+
+def _scalar(site: Site, sql: str, **params: Any) -> Any:
+    engine = create_engine(site.db_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(sql), params).scalar()
+    finally:
+        engine.dispose()
+
+
+def _open_editor(page: Any, site: Site, campaign_id: str) -> None:
+    page.goto(f"{site.base}/admin/campaigns/{campaign_id}")
+    if page.locator("#start-draft").count():
+        page.locator("#start-draft").click()
+        page.wait_for_url(re.compile(r"note=draft"))
+    page.locator("a[href*='/versions/'][href$='.md']").first.click()
+    page.wait_for_selector("#preview-subject")
+
+
+def test_a_session_ending_mid_edit_keeps_the_typed_text(browser: Any, site: Site) -> None:
+    context, page = sign_in(browser, site, "marketing")
+    _open_editor(page, site, "spasm-education")
+    editor_url = page.url.split("?")[0]
+
+    # Signed out in another tab while this one is open.
+    other = context.new_page()
+    other.goto(f"{site.base}/admin")
+    other.get_by_role("button", name="Sign out").click()
+    other.wait_for_url(re.compile(r"/admin/login"))
+    other.close()
+
+    typed = "Typed after the session had ended: keep me."
+    page.locator("#body").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("\n" + typed)
+    # The autosave finds the session gone: it says so and stays on the page, text and all.
+    expect(page.locator("#sign-in-again")).to_be_visible(timeout=15_000)
+    assert "/files/" in page.url
+    assert typed in page.locator("#body").input_value()
+    shot(page, "daily-01-session-ended-text-kept")
+
+    # Reloading (as the old console did on the next keystroke) lands on the sign-in form; after
+    # signing in, the editor brings the text back and saves it.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.reload()
+    page.wait_for_url(re.compile(r"/admin/login"))
+    page.fill("#email", STAFF["marketing"])
+    page.fill("#password", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(re.escape(editor_url) + "$"))
+    assert typed in page.locator("#body").input_value()
+    expect(page.locator("#save-state")).to_contain_text(
+        re.compile(r"Saved \d\d:\d\d"), timeout=15_000
+    )
+    expect(page.locator("#undo-save")).to_be_visible()
+
+    # What the server holds now has the text (a fresh page, nothing kept in the tab).
+    fresh = context.new_page()
+    fresh.goto(editor_url)
+    assert typed in fresh.locator("#body").input_value()
+    context.close()
+
+
+def test_leaving_a_page_with_unsaved_text_asks_first(browser: Any, site: Site) -> None:
+    context, page = sign_in(browser, site, "marketing", start="/admin/newsletters/new")
+    seen: list[str] = []
+
+    def stay(dialog: Any) -> None:
+        seen.append(dialog.type)
+        dialog.dismiss()  # stay on the page
+
+    page.on("dialog", stay)
+    page.locator("#subject").click()
+    page.keyboard.type("Winter opening hours")
+    page.get_by_role("link", name="← All newsletters").click()
+    wait_until(lambda: seen, timeout=10, what="the leave-page warning")
+    assert seen == ["beforeunload"]
+    assert page.url.endswith("/admin/newsletters/new")
+    assert page.locator("#subject").input_value() == "Winter opening hours"
+
+    # Nothing typed: leaving asks nothing.
+    page.remove_listener("dialog", stay)
+    clean, cpage = sign_in(browser, site, "marketing", start="/admin/newsletters/new")
+    cpage.on("dialog", lambda d: seen.append("unexpected " + d.type))
+    cpage.get_by_role("link", name="← All newsletters").click()
+    cpage.wait_for_url(re.compile(r"/admin/newsletters$"))
+    assert seen == ["beforeunload"]
+    clean.close()
+    context.close()
+
+
+def test_retiring_the_live_version_needs_a_confirmation_naming_the_count(
+    browser: Any, site: Site
+) -> None:
+    campaign_id = _scalar(
+        site,
+        "SELECT campaign_id FROM enrollments WHERE status = 'active' "
+        "GROUP BY campaign_id ORDER BY count(*) DESC LIMIT 1",
+    )
+    people = _scalar(
+        site,
+        "SELECT count(*) FROM enrollments WHERE status = 'active' AND campaign_id = :c",
+        c=campaign_id,
+    )
+    assert people > 0
+
+    # Marketing has no Retire on the live version, and its POST is refused.
+    marketing, mpage = sign_in(browser, site, "marketing", start=f"/admin/campaigns/{campaign_id}")
+    live_row = mpage.locator("tr", has=mpage.locator("[data-state=active]"))
+    assert live_row.get_by_role("button", name="Retire…").count() == 0
+    token = mpage.locator("input[name=csrf_token]").first.get_attribute("value")
+    version_id = _scalar(
+        site,
+        "SELECT id FROM campaign_versions WHERE campaign_id = :c AND state = 'active'",
+        c=campaign_id,
+    )
+    refused = mpage.request.post(
+        f"{site.base}/admin/campaigns/{campaign_id}/versions/{version_id}/retire",
+        form={"csrf_token": token, "confirm": "yes"},
+        max_redirects=0,
+    )
+    assert refused.status == 403
+    marketing.close()
+
+    ops, page = sign_in(browser, site, "ops", start=f"/admin/campaigns/{campaign_id}")
+    row = page.locator("tr", has=page.locator("[data-state=active]"))
+    row.get_by_role("button", name="Retire…").click()
+    message = page.locator("#confirm-message")
+    expect(message).to_contain_text(f"This stops campaign email for {people:,} people")
+    shot(page, "daily-02-retire-confirmation")
+    # Nothing changed yet.
+    assert (
+        _scalar(site, "SELECT state FROM campaign_versions WHERE id = :v", v=version_id) == "active"
+    )
+    page.get_by_role("button", name="Stop this campaign's email").click()
+    page.wait_for_url(re.compile(r"note=retired"))
+    expect(page.locator("#result")).to_have_text("Retired.")
+    assert (
+        _scalar(site, "SELECT state FROM campaign_versions WHERE id = :v", v=version_id)
+        == "retired"
+    )
+    ops.close()
+
+
+def _opens(site: Site) -> int:
+    return int(json.loads(site.cli("stats", "--json"))["totals"]["unique_opens"])
+
+
+def test_viewing_an_outbox_message_counts_no_open(browser: Any, site: Site) -> None:
+    message_id = _scalar(
+        site, "SELECT id FROM outbox WHERE send_id IS NOT NULL ORDER BY id DESC LIMIT 1"
+    )
+    assert message_id is not None
+    db = Database(site.db_url)
+    try:
+        data = stored_message(db, int(message_id))
+    finally:
+        db.dispose()
+    assert data is not None
+    html = next(
+        p.get_payload(decode=True)
+        for p in message_from_bytes(data).walk()
+        if p.get_content_type() == "text/html"
+    )
+    assert isinstance(html, bytes)
+    pixel = re.search(
+        rf"{re.escape(site.base)}/o/[A-Za-z0-9]+/[A-Za-z0-9._-]+\.gif", html.decode("utf-8")
+    )
+    assert pixel, "the stored campaign email has an open pixel"
+    before = _opens(site)
+
+    context, page = sign_in(browser, site, "ops", start=f"/admin/outbox/{message_id}")
+    expect(page.locator("#untracked-note")).to_be_visible()
+    srcdoc = page.locator("iframe.mail").get_attribute("srcdoc") or ""
+    assert "/o/" not in srcdoc and f"{site.base}/r/" not in srcdoc
+    assert "<a" in srcdoc  # the links are still there, pointing where they lead
+    # The staff browser fetching the pixel itself is not recorded either.
+    answered = page.request.get(pixel.group(0))
+    assert answered.status == 200
+    page.reload()
+    assert _opens(site) == before
+    context.close()
+
+    # The same pixel from someone who is not signed in is an open: the count can move.
+    assert (
+        httpx.get(
+            pixel.group(0),
+            headers={
+                "User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+            },
+        ).status_code
+        == 200
+    )
+    wait_until(lambda: _opens(site) == before + 1, timeout=15, what="the reader's open")
