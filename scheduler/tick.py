@@ -14,6 +14,7 @@ from campaigns.cadence import Cadence
 from campaigns.ledger import count_ready
 from engagement.process import apply_pending
 from engagement.tracking import EngagementLinks
+from scheduler.bounces import BounceReport, read_bounces
 from scheduler.breaker import TransportBreaker
 from scheduler.context import AppContext
 from scheduler.dispatch import Dispatcher, DispatchReport, LinkMaker
@@ -40,6 +41,7 @@ class TickReport:
     # Campaigns set aside because their emails cannot be built (scheduler.library).
     broken: dict[str, list[str]] = field(default_factory=dict)
     webhooks: WebhookReport = field(default_factory=WebhookReport)
+    bounces: BounceReport = field(default_factory=BounceReport)  # read from the bounce mailbox
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self.delivery)
@@ -66,6 +68,7 @@ class TickReport:
             "released": self.released,
             "broken": [{"id": cid, "problems": p} for cid, p in self.broken.items()],
             "webhooks": asdict(self.webhooks),
+            "bounces": asdict(self.bounces),
         }
 
 
@@ -99,9 +102,11 @@ def run_tick(
     *,
     dry_run: bool = False,
     dispatcher: Dispatcher | None = None,
+    bounces: bool = True,
 ) -> TickReport:
     """One pass. ``dispatcher`` lets the bench and tests supply one built by
-    :func:`make_dispatcher` with a different option (per-recipient path, an injected clock)."""
+    :func:`make_dispatcher` with a different option (per-recipient path, an injected clock).
+    ``bounces=False`` leaves the bounce mailbox to ``serve``'s own job."""
     report = TickReport(now=now.isoformat(), dry_run=dry_run)
     ctx.refresh_content()  # content activated in the console since the last tick
     planner = Planner(
@@ -122,6 +127,8 @@ def run_tick(
         report.broken = broken_now(ctx)
         return report
     report.broken = record_broken(ctx, now)  # set aside, recorded, staff told once
+    if bounces:  # SMTP bounces are stored as events too, so they are applied just below
+        report.bounces = read_bounces(ctx, now)
     # Stored webhook events first: a bounce or unsubscribe received since the last tick must
     # stop the email it concerns (before the next tick sends anything).
     apply_pending(ctx.db.begin, now)
