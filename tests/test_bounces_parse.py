@@ -10,6 +10,7 @@ import pytest
 from engagement.bounces import parse
 from engagement.events import HARD, SOFT
 from tests.support.bounces import REPLY, dsn
+from tests.support.cli import CLI
 
 SEND_ID = "0123456789abcdef0123456789abcdef"
 ORIGINAL = (
@@ -68,3 +69,21 @@ def test_a_base64_returned_part_is_read() -> None:
 def test_not_a_bounce_is_none() -> None:
     assert parse(REPLY) is None
     assert parse(REPLY.replace(b"Thank you", b"X-Clinicmail-Send-Id: " + SEND_ID.encode())) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("imap://u:topsecret@mail.example/INBOX", "only imaps://"),
+        ("imaps://mail.example/INBOX", "user and password are missing"),
+        ("imaps://u:topsecret@mail.example:99999/INBOX", "invalid port"),
+    ],
+)
+def test_a_bad_bounce_mailbox_is_refused_without_its_password(
+    sqlite_cli: CLI, url: str, words: str
+) -> None:
+    sqlite_cli.env("CLINICMAIL_BOUNCE_MAILBOX", url)
+    run = sqlite_cli("tick")
+    assert run.code != 0
+    assert "CLINICMAIL_BOUNCE_MAILBOX" in run.err and words in run.err
+    assert "topsecret" not in run.out + run.err
