@@ -170,6 +170,20 @@ def router(ports: ConsolePorts) -> APIRouter:
             return transport_page(request, None, "Not available here.", status=404)
         return transport_page(request, reset(session.user) + ".", None)
 
+    @r.post("/admin/ops/transport/release", include_in_schema=False)
+    async def set_aside_release(request: Request, session: Staff) -> Response:
+        ops_only(session)
+        form = await request.form()
+        release = services_of(ports).set_aside_release
+        campaign, step, variant = (str(form.get(k, "")) for k in ("campaign", "step", "variant"))
+        if release is None or not (campaign and step and variant):
+            return transport_page(request, None, "Not released: name the email.", 422)
+        try:
+            done = release(campaign, step, variant, session.user)
+            return transport_page(request, done + ".", None)
+        except ValueError as exc:
+            return transport_page(request, None, f"Not released: {exc}.", status=422)
+
     @r.post("/admin/ops/sends/retry", include_in_schema=False)
     async def sends_retry(request: Request, session: Staff) -> Response:
         ops_only(session)

@@ -7,7 +7,7 @@ rows go back to ``pending`` untouched (nobody is marked failed and, with one cam
 flight per person, nobody's series moves on), the email is recorded here (one JSON row in
 ``kv``) so dispatch stops claiming it, and staff get one email saying which and why. A new
 content version of the campaign (the fix, published) ends the hold at the next tick; so does
-``clinicmail transport reset``.
+``clinicmail transport reset`` (every hold) and ``clinicmail transport release`` (one email).
 """
 
 from __future__ import annotations
@@ -96,6 +96,17 @@ def mark_alerted(db: Database, email: tuple[str, str, str]) -> None:
         if _key(email) in state.emails:
             state.emails[_key(email)]["alerted"] = True
             kvstate.write(conn, KEY, state.dump())
+
+
+def release(db: Database, email: tuple[str, str, str]) -> dict[str, Any] | None:
+    """Forget the hold on one email (``clinicmail transport release``); its rows are claimed
+    at the next tick. Returns the hold it had, or None when that email was not set aside."""
+    with db.begin() as conn:
+        state = SetAsideState.load(kvstate.read_locked(conn, KEY, SetAsideState().dump()))
+        entry = state.emails.pop(_key(email), None)
+        if entry is not None:
+            kvstate.write(conn, KEY, state.dump())
+    return entry
 
 
 def clear(db: Database, version_of: Any | None = None) -> int:
