@@ -47,13 +47,27 @@ from tests.support.smtp import Sink, use_smtp
 T0 = datetime(2026, 11, 23, 10, 0)  # a Monday, 10:00 in London
 
 
-def _finish(cli: CLI, after: datetime) -> None:
-    """Ticks nobody kills: leases run out, unknown sends pass the reconciliation window."""
-    for at in (after, after + timedelta(hours=7), after + timedelta(hours=7, minutes=30)):
+def _finish(cli: CLI, db_url: str, after: datetime) -> None:
+    """Ticks nobody kills, until the ledger holds nothing to send: leases run out, unknown sends
+    pass the 6-hour reconciliation window and go again. After 20 rounds that window ends past
+    the 20:00 send window, so what it releases goes the next morning: tick then too."""
+    next_morning = (after + timedelta(days=1)).replace(hour=9, minute=0)
+    for at in (after, after + timedelta(hours=7), next_morning):
         run = cli("tick", "--now", iso(at), "--json")
         assert run.code == 0, run.err
-    last = cli("tick", "--now", iso(after + timedelta(hours=7, minutes=40)), "--json").json()
+    last = cli("tick", "--now", iso(next_morning + timedelta(minutes=15)), "--json").json()
     assert last["sent"] == 0 and last["unknown"] == 0, last
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            waiting = conn.execute(
+                select(func.count())
+                .select_from(sends)
+                .where(sends.c.status.in_(("pending", "retry", "claimed", "sending", "unknown")))
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert waiting == 0, f"{waiting} sends still waiting"
 
 
 def _settled(engine: Engine) -> int:
@@ -117,7 +131,7 @@ def run_case(
             deadline=300.0,
             progressed=_settled,
         )
-        _finish(cli, after)
+        _finish(cli, db_url, after)
         if transport == "smtp":
             got = Counter(r for _, rcpts, _ in sink.messages for r in rcpts)
         else:
