@@ -39,6 +39,7 @@ tree (family, then member, then the built-in it keeps)::
     ├── Unavailable       a part we depend on is missing or did not answer
     │   ├── DatabaseError                    storage/db.py                        RuntimeError
     │   ├── DnsUnavailable                   deliverability/lookup.py             RuntimeError
+    │   ├── MailboxError                     scheduler/mailbox.py                 RuntimeError
     │   └── TransportError                   scheduler/transports/base.py
     └── RequestRefused    an HTTP request is turned away before it is served
         ├── SignInRequired                   console/auth.py

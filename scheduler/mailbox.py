@@ -16,11 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from core.errors import Unavailable
+
 DONE = "$ClinicmailDone"
 SHAPE = "must look like imaps://user:pass@host:993/INBOX"
 
 
-class MailboxError(Exception):
+class MailboxError(Unavailable, RuntimeError):
     """The mailbox cannot be read; the message names what to check (never the password)."""
 
 
