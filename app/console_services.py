@@ -210,6 +210,9 @@ def console_services(ctx: AppContext) -> Services:
             ctx, send, sent=sent, now=utcnow(), actor=actor
         ),
         transport_reset=lambda actor: levers.reset_transport(ctx, utcnow(), actor),
+        set_aside_release=lambda campaign, step, variant, actor: levers.release_set_aside(
+            ctx, campaign, step, variant, utcnow(), actor
+        ),
     )
 
 

@@ -93,8 +93,34 @@ def provider_findings(settings: Settings) -> list[Finding]:
     if settings.transport == "sendgrid":
         return [_sendgrid_key(settings)]
     if settings.transport == "smtp":
-        return [_smtp_login(settings)]
+        return [_smtp_login(settings), _bounce_mailbox(settings)]
     return []
+
+
+def _bounce_mailbox(settings: Settings) -> Finding:
+    """SMTP bounces come back by email: without a readable bounce mailbox a dead address is
+    mailed for ever (and the sender's reputation pays)."""
+    from scheduler.bounces import check
+
+    if settings.bounce_mailbox is None:
+        return Finding(
+            "bounces.mailbox",
+            "warn",
+            "no bounce mailbox: SMTP bounces are not read",
+            "dead addresses keep being mailed, which is what gets a sender blocked",
+            "set CLINICMAIL_BOUNCE_MAILBOX=imaps://user:pass@host:993/INBOX (the mailbox where "
+            "mail to CLINICMAIL_FROM_EMAIL that bounces arrives)",
+        )
+    problem = check(settings)
+    if problem is not None:
+        return Finding(
+            "bounces.mailbox",
+            "fail",
+            problem,
+            "bounces are not read, so hard-bouncing addresses are not suppressed",
+            "fix CLINICMAIL_BOUNCE_MAILBOX",
+        )
+    return Finding("bounces.mailbox", "pass", "the bounce mailbox can be read")
 
 
 def _sendgrid_key(settings: Settings) -> Finding:

@@ -9,7 +9,10 @@ None = the command line) in the transaction that makes it.
 - **resolve** an ``unknown`` send after checking the relay's log: ``--sent`` (it went; the
   weekly cap counts it from now) or ``--resend`` (it did not; it goes at the next tick);
 - **reset** the transport: forget the back-off and the account pause, the emails set aside
-  for refused content and each waiting retry's own back-off, so the next tick tries at once.
+  for refused content and each waiting retry's own back-off, so the next tick tries at once;
+- **release** one email set aside for refused content (campaign, step, variant), once the
+  operator knows why the provider refused it and that it will not again (a raised size limit,
+  a provider's mistake); the others stay held.
 """
 
 from __future__ import annotations
@@ -166,6 +169,46 @@ def reset_transport(ctx: AppContext, now: datetime, actor: StaffUser | None = No
     if due:
         parts.append(f"{due} send(s) waiting to retry are due now")
     return "transport reset: " + (", ".join(parts) if parts else "nothing was holding it back")
+
+
+def release_set_aside(
+    ctx: AppContext,
+    campaign_id: str,
+    step_id: str,
+    variant_id: str | None,
+    now: datetime,
+    actor: StaffUser | None = None,
+) -> str:
+    """Release one set-aside email. Without ``variant_id`` the step must have exactly one
+    variant set aside."""
+    held = [
+        (e["campaign_id"], e["step_id"], e["variant_id"])
+        for e in setaside.entries(ctx.db)
+        if e["campaign_id"] == campaign_id and e["step_id"] == step_id
+    ]
+    if variant_id is not None:
+        held = [h for h in held if h[2] == variant_id]
+    named = f"{campaign_id}/{step_id}" + (f"/{variant_id}" if variant_id else "")
+    if not held:
+        raise LeverError(f"{named} is not set aside (clinicmail transport status lists what is)")
+    if len(held) > 1:
+        variants = ", ".join(h[2] for h in held)
+        raise LeverError(f"{named} has several variants set aside ({variants}): give --variant")
+    email = held[0]
+    entry = setaside.release(ctx.db, email)
+    if entry is None:  # released by someone else meanwhile
+        raise LeverError(f"{named} is not set aside any more")
+    with ctx.db.begin() as conn:
+        audit.record(
+            conn,
+            actor,
+            "transport.release",
+            "email",
+            "/".join(email)[:128],
+            now,
+            {"reason": str(entry.get("reason", ""))[:200], "since": entry.get("since")},
+        )
+    return f"{'/'.join(email)} is no longer set aside: it goes at the next tick"
 
 
 def status(ctx: AppContext) -> dict[str, Any]:

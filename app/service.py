@@ -1,6 +1,8 @@
 """The long-running service: APScheduler ticks (it never holds individual sends) and the web app.
 
-Fixed-id jobs only (docs/architecture.md, invariant 1): ``plan-and-dispatch`` every minute. ``coalesce`` turns
+Fixed-id jobs only (docs/architecture.md, invariant 1): ``plan-and-dispatch`` every minute,
+``webhooks`` every few seconds, ``housekeeping`` hourly and, with a bounce mailbox, ``bounces``
+every minute. ``coalesce`` turns
 a backlog of missed runs (after downtime) into one catch-up run; ``max_instances=1`` stops a slow
 tick from overlapping the next one.
 """
@@ -39,11 +41,18 @@ def webhooks_job(ctx: AppContext) -> None:
         log.error("webhook delivery failed: %s", type(exc).__name__)
 
 
+def bounces_job(ctx: AppContext) -> None:
+    from scheduler.bounces import read_bounces
+
+    read_bounces(ctx, datetime.now(UTC))  # never raises; a broken mailbox is an ERROR line
+
+
 def tick_job(ctx: AppContext) -> None:
     _, metrics = ctx.metrics
     started = time.monotonic()
     try:
-        report = run_tick(ctx, datetime.now(UTC))
+        # The bounce mailbox has its own job (below): a slow IMAP server never delays a send.
+        report = run_tick(ctx, datetime.now(UTC), bounces=False)
         d = report.delivery
         metrics.observe(
             {"sent": d.sent, "failed": d.failed, "retried": d.retried, "unknown": d.unknown},
@@ -140,6 +149,19 @@ def make_scheduler(ctx: AppContext) -> BackgroundScheduler:
         name="deliver outgoing webhooks",
         replace_existing=True,
     )
+    if ctx.settings.bounce_mailbox is not None:
+        from scheduler.bounces import BOUNCE_SECONDS
+
+        sched.add_job(
+            bounces_job,
+            "interval",
+            seconds=BOUNCE_SECONDS,
+            args=[ctx],
+            id="bounces",
+            name="read SMTP bounces from the bounce mailbox",
+            replace_existing=True,
+            next_run_time=datetime.now(UTC),
+        )
     sched.add_job(
         housekeeping_job,
         "interval",
@@ -225,6 +247,11 @@ def warn_if_webhook_closed(ctx: AppContext) -> None:
         log.warning(
             "SendGrid events are refused (403) until CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY is "
             "set: bounces, spam reports and unsubscribes reported by SendGrid are not applied"
+        )
+    if s.transport == "smtp" and s.bounce_mailbox is None:
+        log.warning(
+            "SMTP bounces are not read until CLINICMAIL_BOUNCE_MAILBOX is set: addresses that "
+            "bounce keep being mailed"
         )
 
 

@@ -35,6 +35,7 @@ SECRET_FIELDS = frozenset(
         "SENDGRID_API_KEY",
         "CLINICMAIL_SECRET_KEY",
         "CLINICMAIL_SMTP_URL",
+        "CLINICMAIL_BOUNCE_MAILBOX",
         "CLINICMAIL_METRICS_TOKEN",
     }
 )
@@ -108,6 +109,8 @@ class Settings(BaseSettings):
         None, validation_alias="CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY"
     )
     smtp_url: SecretStr | None = Field(None, validation_alias="CLINICMAIL_SMTP_URL")
+    # imaps://user:pass@host[:993]/FOLDER: where SMTP bounces arrive (scheduler.bounces).
+    bounce_mailbox: SecretStr | None = Field(None, validation_alias="CLINICMAIL_BOUNCE_MAILBOX")
     secret_key: SecretStr | None = Field(None, validation_alias="CLINICMAIL_SECRET_KEY")
     # Where the generated keys live (the link-signing keys when CLINICMAIL_SECRET_KEY is unset,
     # and the suppression-list hash key): CLINICMAIL_DATA_DIR/clinicmail.keys; default beside
@@ -414,6 +417,16 @@ class Settings(BaseSettings):
             tls not in (["required"], ["off"]) or (parts.scheme, tls) == ("smtps", ["off"])
         ):
             raise ValueError("the tls option is ?tls=required or ?tls=off (smtp:// only)")
+        return v
+
+    @field_validator("bounce_mailbox")
+    @classmethod
+    def _bounce_mailbox(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None or not v.get_secret_value():
+            return None
+        from scheduler.mailbox import MailboxURL
+
+        MailboxURL.parse(v.get_secret_value())  # a ValueError names what is wrong
         return v
 
     @model_validator(mode="after")

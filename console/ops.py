@@ -180,6 +180,21 @@ def transport_reset(request: Request, session: OpsStaff, services: Svc) -> Respo
     return transport_page(request, services, reset(session.user) + ".", None)
 
 
+@router.post("/admin/ops/transport/release", include_in_schema=False)
+async def set_aside_release(request: Request, session: OpsStaff, services: Svc) -> Response:
+    """Send one set-aside email again (the others stay held)."""
+    form = await request.form()
+    release = services.set_aside_release
+    campaign, step, variant = (str(form.get(k, "")) for k in ("campaign", "step", "variant"))
+    if release is None or not (campaign and step and variant):
+        return transport_page(request, services, None, "Not released: name the email.", 422)
+    try:
+        done = release(campaign, step, variant, session.user)
+    except ValueError as exc:
+        return transport_page(request, services, None, f"Not released: {exc}.", status=422)
+    return transport_page(request, services, done + ".", None)
+
+
 @router.post("/admin/ops/sends/retry", include_in_schema=False)
 async def sends_retry(request: Request, session: OpsStaff, services: Svc) -> Response:
     form = await request.form()

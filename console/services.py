@@ -70,3 +70,5 @@ class Services:
     sends_retry: Callable[[list[int], StaffUser], str] | None = None
     sends_resolve: Callable[[int, bool, StaffUser], str] | None = None
     transport_reset: Callable[[StaffUser], str] | None = None
+    # One email set aside for refused content: (campaign, step, variant, actor).
+    set_aside_release: Callable[[str, str, str, StaffUser], str] | None = None

@@ -11,6 +11,8 @@ from datetime import time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from pydantic import SecretStr
+
 from campaigns.cadence import Cadence, Closures
 from campaigns.loader import Catalog, Problem
 from scheduler.transports import Transport
@@ -44,6 +46,8 @@ class ClockSettings(Protocol):
     def closures(self) -> Closures: ...
     @property
     def cadence(self) -> Cadence: ...
+    @property
+    def bounce_mailbox(self) -> SecretStr | None: ...
     @property
     def followup_within(self) -> str: ...
     @property

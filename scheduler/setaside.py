@@ -8,7 +8,7 @@ flight per person, nobody's series moves on), the email is recorded here (one JS
 ``kv``) so dispatch stops claiming it, and staff get one alert (:mod:`alerts`) saying which and
 why. A new
 content version of the campaign (the fix, published) ends the hold at the next tick; so does
-``clinicmail transport reset``.
+``clinicmail transport reset`` (every hold) and ``clinicmail transport release`` (one email).
 """
 
 from __future__ import annotations
@@ -87,6 +87,29 @@ def set_aside(
         "email %s/%s/%s is set aside: %s; staff alerted, nobody's series moves", *email, reason
     )
     return True
+
+
+def unalerted(db: Database) -> list[dict[str, Any]]:
+    return [e for e in entries(db) if not e.get("alerted")]
+
+
+def mark_alerted(db: Database, email: tuple[str, str, str]) -> None:
+    with db.begin() as conn:
+        state = SetAsideState.load(kvstate.read_locked(conn, KEY, SetAsideState().dump()))
+        if _key(email) in state.emails:
+            state.emails[_key(email)]["alerted"] = True
+            kvstate.write(conn, KEY, state.dump())
+
+
+def release(db: Database, email: tuple[str, str, str]) -> dict[str, Any] | None:
+    """Forget the hold on one email (``clinicmail transport release``); its rows are claimed
+    at the next tick. Returns the hold it had, or None when that email was not set aside."""
+    with db.begin() as conn:
+        state = SetAsideState.load(kvstate.read_locked(conn, KEY, SetAsideState().dump()))
+        entry = state.emails.pop(_key(email), None)
+        if entry is not None:
+            kvstate.write(conn, KEY, state.dump())
+    return entry
 
 
 def clear(db: Database, version_of: Any | None = None) -> int:

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, text
 from campaigns.ledger import count_ready
 from engagement.process import apply_pending
 from engagement.tracking import EngagementLinks
+from scheduler.bounces import BounceReport, read_bounces
 from scheduler.breaker import TransportBreaker
 from scheduler.dispatch import Dispatcher, DispatchReport, LinkMaker
 from scheduler.followups import remind_overdue
@@ -43,6 +44,7 @@ class TickReport:
     webhooks: WebhookReport = field(default_factory=WebhookReport)
     followups_reminded: int = 0  # open follow-ups past due, staff reminded this pass
     review_notices: int = 0  # emails to staff about review steps (submitted, decided)
+    bounces: BounceReport = field(default_factory=BounceReport)  # read from the bounce mailbox
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self.delivery)
@@ -71,6 +73,7 @@ class TickReport:
             "webhooks": asdict(self.webhooks),
             "followups_reminded": self.followups_reminded,
             "review_notices": self.review_notices,
+            "bounces": asdict(self.bounces),
         }
 
 
@@ -104,9 +107,11 @@ def run_tick(
     *,
     dry_run: bool = False,
     dispatcher: Dispatcher | None = None,
+    bounces: bool = True,
 ) -> TickReport:
     """One pass. ``dispatcher`` lets the bench and tests supply one built by
-    :func:`make_dispatcher` with a different option (per-recipient path, an injected clock)."""
+    :func:`make_dispatcher` with a different option (per-recipient path, an injected clock).
+    ``bounces=False`` leaves the bounce mailbox to ``serve``'s own job."""
     report = TickReport(now=now.isoformat(), dry_run=dry_run)
     ctx.refresh_content()  # content activated in the console since the last tick
     planner = Planner(ctx.catalog, ctx.settings.cadence)
@@ -125,6 +130,8 @@ def run_tick(
         report.broken = broken_now(ctx)
         return report
     report.broken = record_broken(ctx, now)  # set aside, recorded, staff told once
+    if bounces:  # SMTP bounces are stored as events too, so they are applied just below
+        report.bounces = read_bounces(ctx, now)
     # Stored webhook events first: a bounce or unsubscribe received since the last tick must
     # stop the email it concerns (before the next tick sends anything).
     apply_pending(ctx.db.begin, now)

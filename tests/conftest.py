@@ -18,6 +18,7 @@ from tests.support.cli import CLI
 pytest_plugins = [
     "tests.support.browser",
     "tests.support.console",
+    "tests.support.imap",
     "tests.support.sendgrid",
     "tests.support.smtp",
 ]

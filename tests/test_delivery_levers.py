@@ -199,3 +199,36 @@ def test_the_console_retries_failed_sends(
         assert len(entries) == 1 and entries[0].actor == "otto@clinic.example"
     finally:
         console.ctx.close()
+
+
+def test_the_console_releases_one_set_aside_email(
+    cli: CLI, httpserver: HTTPServer, faulty: FaultySendGrid, tmp_path: Path
+) -> None:
+    setup_sendgrid(cli, httpserver, tmp_path)
+    faulty.refuse = (400, '{"errors":[{"field":"subject","message":"Invalid subject"}]}')
+    assert cli("tick", "--now", MONDAY).code == 0
+    held = cli("transport", "status", "--json").json()["set_aside"]
+    chosen = next(e for e in held if e["campaign_id"] != "_system")
+    email = (chosen["campaign_id"], chosen["step_id"], chosen["variant_id"])
+    faulty.refuse = None
+    console = make_console(cli)
+    try:
+        ops, csrf = console.signed_in("ops")
+        page = ops.get("/admin/ops/transport")
+        assert f'aria-label="Release {"/".join(email)}"' in page.text
+        form = {"csrf_token": csrf, "campaign": email[0], "step": email[1]}
+        unnamed = ops.post("/admin/ops/transport/release", data=form)
+        assert unnamed.status_code == 422 and "name the email" in unnamed.text
+        done = ops.post("/admin/ops/transport/release", data={**form, "variant": email[2]})
+        assert done.status_code == 200 and "is no longer set aside" in done.text
+        again = ops.post("/admin/ops/transport/release", data={**form, "variant": email[2]})
+        assert again.status_code == 422 and "is not set aside" in again.text
+        left = cli("transport", "status", "--json").json()["set_aside"]
+        assert left == [e for e in held if e != chosen]
+        entries = audited(console.ctx, "transport.release")
+        assert [(e.actor, e.target_id) for e in entries] == [
+            ("otto@clinic.example", "/".join(email))
+        ]
+        assert cli("tick", "--now", "2026-11-23T11:00:00Z", "--json").json()["sent"] == 3
+    finally:
+        console.ctx.close()

@@ -23,6 +23,7 @@ from scheduler.transports.verdicts import (
     smtp_exception_verdict,
     smtp_verdict,
 )
+from staff.tables import audit_log
 from tests.support.app import app_for
 from tests.support.approval import approve_library
 from tests.support.cli import CLI, write_csv
@@ -257,3 +258,46 @@ def test_a_header_the_email_library_refuses_is_rejected_and_nothing_is_stored(
         assert list(newest(ctx.db, 10)) == []
     finally:
         ctx.close()
+
+
+def test_one_set_aside_email_is_released_and_the_others_stay_held(
+    cli: CLI, httpserver: HTTPServer, faulty: FaultySendGrid, tmp_path: Path
+) -> None:
+    setup_sendgrid(cli, httpserver, tmp_path)
+    faulty.refuse = (400, '{"errors":[{"field":"subject","message":"Invalid subject"}]}')
+    assert cli("tick", "--now", "2026-11-23T10:00:00Z").code == 0
+    held = cli("transport", "status", "--json").json()["set_aside"]
+    # The neck readers' variant of a step that is held in several variants.
+    chosen = next(e for e in held if e["variant_id"] == "neck")
+    campaign, step = chosen["campaign_id"], chosen["step_id"]
+    assert sum(1 for e in held if (e["campaign_id"], e["step_id"]) == (campaign, step)) > 1
+    faulty.refuse = None  # the provider would take it now
+    # A wrong name, or a step held in several variants without --variant, is refused with the
+    # fix, and changes nothing.
+    wrong = cli("transport", "release", campaign, "no-such-step")
+    assert wrong.code == 1 and "transport status" in wrong.err
+    several = cli("transport", "release", campaign, step)
+    assert several.code == 1 and "--variant" in several.err
+    assert cli("transport", "status", "--json").json()["set_aside"] == held
+    run = cli("transport", "release", campaign, step, "--variant", "neck")
+    assert run.code == 0, run.err
+    assert (
+        run.out.strip()
+        == f"{campaign}/{step}/neck is no longer set aside: it goes at the next tick"
+    )
+    left = cli("transport", "status", "--json").json()["set_aside"]
+    assert left == [e for e in held if e is not chosen]
+    before = len(faulty.requests)
+    assert cli("tick", "--now", "2026-11-23T11:00:00Z").code == 0
+    went = [b for b in faulty.requests[before:] if b["custom_args"]["campaign_id"] != "_system"]
+    assert {(b["custom_args"]["campaign_id"], b["custom_args"]["step_id"]) for b in went} == {
+        (campaign, step)
+    }
+    readers = sorted(p["to"][0]["email"] for b in went for p in b["personalizations"])
+    assert readers == ["bob@example.com", "dan@example.com"]  # the neck readers, nobody else
+    # Audited: which email, and why it had been set aside.
+    with app_for(cli) as (_client, ctx), ctx.db.begin() as conn:
+        rows = conn.execute(audit_log.select().where(audit_log.c.action.like("transport.%"))).all()
+    assert [(r.action, r.target_id) for r in rows] == [
+        ("transport.release", f"{campaign}/{step}/neck")
+    ]

@@ -405,7 +405,9 @@ def test_an_smtp_relay_is_checked_with_the_include_and_selector_named(
     named = ("--spf-include", "_spf.google.com", "--dkim-selector", "google")
     code, report = doctor(sqlite_cli, dns[0], "relay.example", *named, **relay)
     assert code == 0
-    assert [f["check"] for f in report["findings"] if f["status"] != "pass"] == []
+    # Only the advice that SMTP bounces are not read without a bounce mailbox remains.
+    assert [f["check"] for f in report["findings"] if f["status"] != "pass"] == ["bounces.mailbox"]
+    assert "CLINICMAIL_BOUNCE_MAILBOX" in by_check(report)["bounces.mailbox"]["fix"]
     wrong = ("--spf-include", "spf.protection.outlook.com", "--dkim-selector", "google")
     code, report = doctor(sqlite_cli, dns[0], "relay.example", *wrong, **relay)
     assert code == 1 and by_check(report)["spf.provider"]["status"] == "fail"

@@ -1,4 +1,4 @@
-"""``clinicmail sends list|retry|resolve`` and ``clinicmail transport status|reset``: the
+"""``clinicmail sends list|retry|resolve`` and ``clinicmail transport status|reset|release``: the
 operator's levers over the send ledger (:mod:`app.levers`), each audited."""
 
 from __future__ import annotations
@@ -98,3 +98,16 @@ def transport_reset() -> None:
     from app.levers import reset_transport
 
     echo(reset_transport(open_context(), parse_now(None)))
+
+
+@transport.command("release")
+@click.argument("campaign")
+@click.argument("step")
+@click.option("--variant", help="The variant, when the step has several set aside.")
+def transport_release(campaign: str, step: str, variant: str | None) -> None:
+    """Release ONE email set aside for refused content (as `transport status` names it:
+    CAMPAIGN/STEP/VARIANT); the next tick sends it. If the provider refuses it again it is set
+    aside again, with a new staff alert."""
+    from app.levers import release_set_aside
+
+    echo(release_set_aside(open_context(), campaign, step, variant, parse_now(None)))
