@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from console import campaigns, docs, home, login, operate, people, review_screen
+from console import (
+    campaigns,
+    clinic_settings,
+    docs,
+    home,
+    importing,
+    login,
+    operate,
+    people,
+    review_screen,
+)
 from console.auth import (
     Forbidden,
     NotFound,
@@ -23,6 +33,7 @@ from console.ports import ConsolePorts
 
 def install(app: FastAPI, ports: ConsolePorts) -> None:
     app.state.console_db = ports.db
+    app.state.console_ports = ports  # for the routers defined at module level
     if ports.services is not None:  # every signed-in page shows what stops delivery
         app.state.console_banner = ports.services.banner
     app.add_exception_handler(SignInRequired, sign_in_required)
@@ -35,5 +46,7 @@ def install(app: FastAPI, ports: ConsolePorts) -> None:
         app.include_router(campaigns.router(ports))
         app.include_router(review_screen.router(ports))
     operate.include(app, ports)  # dashboard, newsletters, outbox, ops
+    app.include_router(clinic_settings.router)
+    app.include_router(importing.router)
     app.include_router(docs.router(app, ports))
     app.include_router(home.catch_all(ports))

@@ -21,3 +21,14 @@ outbox = Table(
     Column("message", LargeBinary, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# The settings a clinic changes in the console (scheduler.clinic_settings), by Settings field
+# name; each row overrides the environment's value of that setting.
+setting_overrides = Table(
+    "setting_overrides",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("updated_by", String(320), nullable=False),
+)

@@ -103,6 +103,7 @@ def run_tick(
     """One pass. ``dispatcher`` lets the bench and tests supply one built by
     :func:`make_dispatcher` with a different option (per-recipient path, an injected clock)."""
     report = TickReport(now=now.isoformat(), dry_run=dry_run)
+    ctx.refresh_settings()  # clinic settings saved in the console since the last tick
     ctx.refresh_content()  # content activated in the console since the last tick
     planner = Planner(
         ctx.catalog, ctx.settings.zone, ctx.settings.send_window, ctx.settings.closures
