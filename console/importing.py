@@ -137,13 +137,18 @@ async def start(request: Request, session: Staff) -> Response:
     db, run = _ports(request)
     upload = (await request.form()).get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
+        if isinstance(upload, UploadFile):
+            await upload.close()
         return _form(request, "Choose a CSV file to import.", 422)
     name = Path(upload.filename).name[:200]
     fd, tmp = tempfile.mkstemp(prefix="clinicmail-import-", suffix=".csv")
     path = Path(tmp)
-    with os.fdopen(fd, "wb") as fh:
-        while chunk := await upload.read(1 << 20):
-            fh.write(chunk)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            while chunk := await upload.read(1 << 20):
+                fh.write(chunk)
+    finally:
+        await upload.close()
     try:
         check_file(path)  # a bad file is one message, and nothing is written
     except ImportFileError as exc:
