@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from core.errors import InputError
 from staff.accounts import StaffUser
 from subscribers.importer import Rejection, Summary
 
@@ -29,7 +30,7 @@ class SettingRow:
     saved_at: datetime | None = None
 
 
-class SettingsRefused(ValueError):
+class SettingsRefused(InputError, ValueError):
     """Values that do not validate; ``problems`` maps each bad setting's name to the reason."""
 
     def __init__(self, problems: dict[str, str]) -> None:
