@@ -8,6 +8,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from app import clinic_settings
 from app.metrics import TickMetrics, make_registry
 from app.settings import Settings, secret_keys
 from campaigns import BUNDLED_LIBRARY, content
@@ -27,6 +28,10 @@ class AppContext:
     _content_generation: str = field(default="", repr=False)
     # Campaigns set aside because their files have problems (scheduler.library), by id.
     broken: dict[str, list[Problem]] = field(default_factory=dict)
+    # The environment's settings, and the values staff saved in the console laid over them
+    # (see refresh_settings); ``settings`` is always the effective result.
+    _env_settings: Settings | None = field(default=None, repr=False)
+    _stored_settings: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
@@ -55,6 +60,30 @@ class AppContext:
             brand_colour=s.brand_colour,
             follow_up=s.followup.enabled,
         )
+
+    def refresh_settings(self) -> bool:
+        """Lay the settings staff saved in the console over the environment's
+        (:mod:`app.clinic_settings`), in place, so everyone holding this context reads the
+        one effective :attr:`settings`; True when they changed. Needs an open database: called
+        when a command opens it, before each tick, and after a save in the console. A stored
+        value that no longer validates raises :class:`SettingsError` naming it."""
+        with self.db.begin() as conn:
+            values = clinic_settings.stored(conn)
+        if values == self._stored_settings:
+            return False
+        base = self._env_settings or self.settings
+        with self.db.begin() as conn:
+            self.settings = clinic_settings.effective(base, conn)
+        self._env_settings, self._stored_settings = base, values
+        self.__dict__.pop("clinic", None)
+        if "renderer" in self.__dict__:  # the dispatcher and the console hold this one
+            self.renderer.use_clinic(self.clinic)
+        return True
+
+    @property
+    def env_settings(self) -> Settings:
+        """The settings as the environment gives them, before any value saved in the console."""
+        return self._env_settings or self.settings
 
     @cached_property
     def metrics(self) -> tuple[CollectorRegistry, TickMetrics]:

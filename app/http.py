@@ -266,6 +266,7 @@ def api_ports(
 
 
 def console_ports(ctx: AppContext) -> ConsolePorts:
+    from app.console_seams import clinic_settings_port, import_people
     from app.console_services import console_services
     from app.privacy import record_sections
     from app.testsend import send_test
@@ -283,4 +284,6 @@ def console_ports(ctx: AppContext) -> ConsolePorts:
         send_test=lambda to, rendered, values: send_test(ctx, to, rendered, values),
         signoff_pack=lambda campaign_id: signoff_pdf(ctx, campaign_id),
         services=console_services(ctx),
+        clinic_settings=clinic_settings_port(ctx),
+        import_people=import_people(ctx),
     )

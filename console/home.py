@@ -16,6 +16,7 @@ STATIC_FILES = {
     "console.css": "text/css",
     "htmx.min.js": "text/javascript",
     "console.js": "text/javascript",
+    "nav.js": "text/javascript",
     # Swagger UI 5.17.14 from the npm registry (swagger-ui-dist), served from our own origin.
     "swagger-ui-bundle.js": "text/javascript",
     "swagger-ui.css": "text/css",

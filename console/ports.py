@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from console.seams import ClinicSettingsPort, ImportRun
 from console.services import Services
 from storage import Database
 from subscribers.privacy import Section
@@ -40,3 +41,6 @@ class ConsolePorts:
     signoff_pack: Callable[[str], bytes] | None = None
     # The operating pages' seams (people, dashboard, outbox, ops); None in a bare console.
     services: Services | None = None
+    # The clinic's own settings (ops) and the CSV import; None where the root offers neither.
+    clinic_settings: ClinicSettingsPort | None = None
+    import_people: ImportRun | None = None

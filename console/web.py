@@ -13,7 +13,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from console import campaigns, docs, followups, home, login, operate, people, review_screen
+from console import (
+    campaigns,
+    clinic_settings,
+    docs,
+    followups,
+    home,
+    importing,
+    login,
+    operate,
+    people,
+    review_screen,
+)
 from console.auth import forbidden, not_found, sign_in_required
 from console.errors import Forbidden, NotFound, SignInRequired
 from console.ports import ConsolePorts
@@ -34,5 +45,7 @@ def install(app: FastAPI, ports: ConsolePorts) -> None:
         app.include_router(review_screen.router)
     operate.include(app)  # dashboard, newsletters, outbox, ops
     app.include_router(followups.router)
+    app.include_router(clinic_settings.router)
+    app.include_router(importing.router)
     app.include_router(docs.router)
     app.include_router(home.catch_all)

@@ -113,6 +113,7 @@ def run_tick(
     :func:`make_dispatcher` with a different option (per-recipient path, an injected clock).
     ``bounces=False`` leaves the bounce mailbox to ``serve``'s own job."""
     report = TickReport(now=now.isoformat(), dry_run=dry_run)
+    ctx.refresh_settings()  # clinic settings saved in the console since the last tick
     ctx.refresh_content()  # content activated in the console since the last tick
     planner = Planner(ctx.catalog, ctx.settings.cadence)
     if dispatcher is None and not dry_run:

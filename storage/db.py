@@ -36,7 +36,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # memory). Adding a migration means updating this set: tests/test_storage.py checks it against
 # what alembic records on a new database.
 SCHEMA_REVISIONS = frozenset(
-    {"0004", "0006", "0008", "0100", "0200", "1000", "1200", "1400", "1700", "1900", "2100"}
+    {"0004", "0006", "0008", "0100", "0200", "1000", "1200", "1400", "1700", "1850", "1900", "2100"}
 )
 # The kv row naming the clinicmail version that last migrated the database, so an older
 # version opening it can say which version it needs.

@@ -630,6 +630,11 @@ class Renderer:
         )
         self.inliner = css_inline.CSSInliner(keep_style_tags=True)
 
+    def use_clinic(self, clinic: ClinicInfo) -> None:
+        """Render with ``clinic`` from now on (staff changed the clinic's settings)."""
+        self.clinic = clinic
+        self.__dict__.pop("_warning_signs", None)  # built from the clinic's care lines
+
     @cached_property
     def _warning_signs(self) -> dict[str, str]:
         return warning_signs.template_variable(self.clinic.care_lines())

@@ -39,10 +39,14 @@ def open_context(
         ctx.db.migrate()
     elif migrate:
         ctx.db.open()
+    if migrate:
+        ctx.refresh_settings()  # what staff saved in the console wins over the environment
     elif not any_schema and ctx.db.exists():
         found = ctx.db.schema_revisions()
         if found and found != SCHEMA_REVISIONS:
             ctx.db.open()  # says which: older (upgrade) or newer (the version it needs)
+        elif found:  # this version's database: its saved clinic settings apply here too
+            ctx.refresh_settings()
     return ctx
 
 

@@ -6,7 +6,6 @@ import csv
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -44,8 +43,8 @@ def import_(file: Path, report_path: Path | None, as_json: bool) -> None:
         TimeRemainingColumn,
     )
 
-    from app.onboarding import confirmed
-    from subscribers.importer import Importer, Rejection, check_file, count_rows
+    from app.importing import import_file
+    from subscribers.importer import Rejection, check_file, count_rows
 
     ctx = open_context()
     check_catalog(ctx)
@@ -65,16 +64,6 @@ def import_(file: Path, report_path: Path | None, as_json: bool) -> None:
         if writer is not None:
             writer.writerow(r.cells())
 
-    def on_chunk(conn: Any, people: list[Any]) -> None:
-        confirmed(
-            conn,
-            ctx.catalog,
-            people,
-            now,
-            staff_email=ctx.settings.staff_email,
-            followup=ctx.settings.followup,
-        )
-
     show_progress = sys.stderr.isatty() and not as_json
     total = count_rows(file) if show_progress else None
     progress = Progress(
@@ -88,11 +77,8 @@ def import_(file: Path, report_path: Path | None, as_json: bool) -> None:
     try:
         with progress:
             task = progress.add_task("import", total=total)
-            summary = Importer(ctx.db, now).run(
-                file,
-                on_reject=on_reject,
-                on_chunk=on_chunk,
-                on_progress=lambda n: progress.advance(task, n),
+            summary = import_file(
+                ctx, file, now, on_reject=on_reject, on_progress=lambda n: progress.advance(task, n)
             )
     finally:
         if report_fh is not None:
