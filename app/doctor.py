@@ -210,7 +210,7 @@ def _built_samples(ctx: AppContext) -> tuple[list[Finding], bool | None]:
 
     from campaigns.ledger import CAMPAIGN, SYSTEM, SYSTEM_CAMPAIGN
     from campaigns.loader import CatalogError
-    from scheduler.dispatch import Claimed, Dispatcher, LinkMaker
+    from scheduler.dispatch import Claimed
     from scheduler.transports.mime import build_message
     from scheduler.transports.sendgrid import SendGridTransport
     from subscribers.tokens import Tokens
@@ -243,24 +243,10 @@ def _built_samples(ctx: AppContext) -> tuple[list[Finding], bool | None]:
     # A throwaway key: sample links look real but open nothing, and no key is stored.
     tokens = Tokens([secrets.token_hex(16)])
     domain = s.from_email.rsplit("@", 1)[-1]
-    # Built like the tick's dispatcher, without the parts that need the database (tracking
-    # links, the transport's health): only its rendering and batch building are used.
-    dispatcher = Dispatcher(
-        db=ctx.db,
-        catalog=ctx.catalog,
-        renderer=ctx.renderer,
-        transport=ctx.transport,
-        links=LinkMaker(
-            make=lambda purpose, public_id, send_id=None: (
-                f"{s.base_url}/{purpose}/{tokens.make(purpose, public_id, send_id)}"
-            ),
-            record_url=lambda public_id: f"{s.base_url}/admin/subscribers/{public_id}",
-            staff_email=s.staff_email,
-        ),
-        from_email=s.from_email,
-        from_name=s.clinic_name,
-        list_domain=domain,
-    )
+    # The tick's dispatcher, for samples: only its rendering and batch building are used.
+    from scheduler.tick import make_dispatcher
+
+    dispatcher = make_dispatcher(ctx, samples=tokens)
     rows = [Claimed(0, secrets.token_hex(16), 0, SYSTEM_CAMPAIGN, CONFIRM, "default", SYSTEM, 0)]
     if campaign is not None and campaign.steps:
         step = campaign.steps[0]

@@ -46,6 +46,7 @@ from campaigns.tables import ReviewedContent, review_columns, review_fields
 from core.headers import PREHEADER_MAX, SUBJECT_MAX, header_problem
 from storage.schema import UTCDateTime, metadata
 from templates import Renderer
+from templates.checkin import ANSWERS
 
 DRAFT, IN_REVIEW, APPROVED, SCHEDULED, CANCELLED = (
     "draft",
@@ -54,7 +55,7 @@ DRAFT, IN_REVIEW, APPROVED, SCHEDULED, CANCELLED = (
     "scheduled",
     "cancelled",
 )
-CHECKINS = ("better", "same", "worse")
+CHECKINS = ANSWERS  # templates.checkin: the one list
 
 newsletters = Table(
     "newsletters",

@@ -34,6 +34,7 @@ from engagement.events import Kind
 from engagement.tables import email_events
 from subscribers.symptoms import GROUPS, SYMPTOMS
 from subscribers.tables import subscriber_activity, subscriber_symptoms
+from templates.checkin import ANSWERS
 
 KEYS = (
     "sent",
@@ -230,7 +231,7 @@ def _counted(conn: Connection, sends: Table, dims: Sequence[Any], join: Any) -> 
     for row in conn.execute(
         select(*dims, a.value, func.count(func.distinct(a.id)))
         .select_from(join(answered))
-        .where(campaign_sends, a.kind == "checkin", a.value.in_(("better", "same", "worse")))
+        .where(campaign_sends, a.kind == "checkin", a.value.in_(ANSWERS))
         .group_by(*dims, a.value)
     ):
         key = tuple(row[: len(dims)])

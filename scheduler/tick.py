@@ -24,6 +24,7 @@ from scheduler.reconcile import settle_unknown
 from scheduler.review_notices import send_review_notices, warn_review_due
 from scheduler.runtime import Runtime
 from scheduler.webhooks import WebhookReport, deliver_due
+from subscribers.tokens import Tokens
 
 log = logging.getLogger("clinicmail.tick")
 
@@ -77,27 +78,41 @@ class TickReport:
         }
 
 
-def make_dispatcher(ctx: Runtime) -> Dispatcher:
+def make_dispatcher(ctx: Runtime, *, samples: Tokens | None = None) -> Dispatcher:
+    """The dispatcher as the tick runs it: the one place it is wired from the runtime.
+    ``samples``: for sample messages only (``clinicmail doctor``): links signed with these
+    throwaway tokens, and nothing that reads or writes delivery state (tracking links, the
+    transport's health, pacing, send windows)."""
     s = ctx.settings
     domain = s.from_email.rsplit("@", 1)[-1]
     transport = ctx.transport
+    live = samples is None
+    if samples is None:
+        make, engagement = ctx.link, EngagementLinks(ctx.db, ctx.tokens, s.base_url, s.own_tracking)
+    else:
+        sign = samples.make
+
+        def make(purpose: str, public_id: str, send_id: str | None = None) -> str:
+            return f"{s.base_url}/{purpose}/{sign(purpose, public_id, send_id)}"  # type: ignore[arg-type]
+
+        engagement = None
     return Dispatcher(
         db=ctx.db,
         catalog=ctx.catalog,
         renderer=ctx.renderer,
         transport=transport,
         links=LinkMaker(
-            make=ctx.link,
+            make=make,
             record_url=lambda public_id: f"{s.base_url}/admin/subscribers/{public_id}",
             staff_email=s.staff_email,
-            engagement=EngagementLinks(ctx.db, ctx.tokens, s.base_url, s.own_tracking),
+            engagement=engagement,
         ),
         from_email=s.from_email,
         from_name=s.clinic_name,
         list_domain=domain or urlsplit(s.base_url).hostname or "clinicmail.local",
-        health=TransportBreaker(ctx.db, transport.name, s.staff_email),
-        pacer=TokenBucket(s.send_rate) if s.send_rate > 0 else None,
-        times=s.cadence,
+        health=TransportBreaker(ctx.db, transport.name, s.staff_email) if live else None,
+        pacer=TokenBucket(s.send_rate) if live and s.send_rate > 0 else None,
+        times=s.cadence if live else None,
     )
 
 

@@ -18,12 +18,13 @@ from sqlalchemy import Connection, case, select
 from storage.bulk import in_values
 from storage.sql import dialect_insert
 from subscribers.tables import subscriber_activity
+from templates.checkin import ANSWERS
 
 OPEN = "open"
 CLICK = "click"
 CHECKIN = "checkin"
 KINDS = (OPEN, CLICK, CHECKIN)
-CHECKIN_ANSWERS = ("better", "same", "worse")
+CHECKIN_ANSWERS = ANSWERS  # templates.checkin: the one list
 
 
 @dataclass(frozen=True)

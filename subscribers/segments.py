@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, field_validator
 from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from subscribers.activity import CHECKIN, CLICK, NOTHING, OPEN, Activity
 from subscribers.symptoms import ARM_CODES, BY_CODE, GROUP_IDS, LEG_CODES, codes_in_group
 from subscribers.tables import subscriber_activity, subscriber_symptoms, subscribers
+from templates.checkin import CheckinAnswer
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ class Opened(_Engaged):
 class CheckinIs(_Rule):
     """The person's latest check-in answer ("How is your back this week?")."""
 
-    checkin: Literal["better", "same", "worse"]
+    checkin: CheckinAnswer
 
     def matches(self, facts: Facts) -> bool:
         return facts.activity.last_checkin == self.checkin
@@ -180,7 +181,7 @@ class CheckinEver(_Rule):
     """Any check-in answer on record, not only the latest: ``checkin_ever: worse`` holds for a
     person who said "worse" about any email, even if a later email's answer was "better"."""
 
-    checkin_ever: Literal["better", "same", "worse"]
+    checkin_ever: CheckinAnswer
 
     def matches(self, facts: Facts) -> bool:
         return self.checkin_ever in facts.activity.checkins

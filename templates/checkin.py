@@ -10,13 +10,19 @@ The answer values are the ones segment rules use (``checkin: worse``).
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 # Worded for every path (back, neck, sciatica): the answer compares this week with last.
 QUESTION = "How is your pain this week, compared with last week?"
-CHOICES: tuple[tuple[str, str], ...] = (
+# The answers, once: segment rules (``checkin: worse``), stored activity, newsletters' audience
+# and the command line all name this type or :data:`ANSWERS`.
+CheckinAnswer = Literal["better", "same", "worse"]
+ANSWERS: tuple[CheckinAnswer, ...] = get_args(CheckinAnswer)
+CHOICES: tuple[tuple[CheckinAnswer, str], ...] = (
     ("better", "Better"),
     ("same", "About the same"),
     ("worse", "Worse"),
 )
-ANSWERS = tuple(value for value, _ in CHOICES)
-LABELS = dict(CHOICES)
+assert tuple(value for value, _ in CHOICES) == ANSWERS
+LABELS: dict[str, str] = dict(CHOICES)
 URL_FIELD = "checkin_url"

@@ -18,6 +18,7 @@ from app.cli.options import parse_symptoms
 from app.cli.output import echo, echo_json
 from app.cli.review import approve, signoff_pack
 from campaigns.loader import load_catalog
+from templates.checkin import ANSWERS
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -158,7 +159,7 @@ def preview(campaign: str, step: str, symptoms: str, fmt: str, first_name: str |
 @click.option("--opened", multiple=True, metavar="STEP", help="Simulate opening this step's email.")
 @click.option(
     "--checkin",
-    type=click.Choice(["better", "same", "worse"]),
+    type=click.Choice(ANSWERS),
     default=None,
     help='Simulate the latest check-in answer ("How is your back this week?").',
 )
