@@ -1,7 +1,11 @@
 """The send ledger (docs/architecture.md, invariant 2): one row per email, written before any transport call.
 
 This module is the ledger's one owner: every state change of a send is one named, set-based
-function below (one statement for a whole batch), and no other module writes the table. It
+function below (one statement for a whole batch), and no other module writes the table. Its read
+half is :mod:`campaigns.ledger_reads`: every question another module asks of ``sends`` is a
+named function there (re-exported nowhere else), so no module but these two imports the table
+(``tests/test_ledger_ownership.py``; the two engagement modules that join it with provider events
+in one statement are the listed exceptions). It
 lives with the campaigns (what was planned for whom, for which step) so that engagement can map
 provider events back to a (person, campaign, step) without importing the scheduler.
 
