@@ -32,8 +32,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, case, func, select
 
-from campaigns.ledger import CAMPAIGN as CAMPAIGN_KIND
-from campaigns.ledger import SENT as SENT_STATUS
+from campaigns.ledger import CAMPAIGN, SENT
 from campaigns.ledger import sends as ledger_sends
 from engagement.events import Kind
 from engagement.tables import email_events
@@ -181,11 +180,11 @@ def _counted(conn: Connection, sends: Table, dims: Sequence[Any], join: Any) -> 
     clause unchanged. All counts are ``COUNT(DISTINCT …)`` so such a join cannot inflate them.
     """
     out: dict[Any, Counts] = defaultdict(_zero)
-    campaign_sends = sends.c.kind == CAMPAIGN_KIND
+    campaign_sends = sends.c.kind == CAMPAIGN
     for row in conn.execute(
         select(*dims, func.count(func.distinct(sends.c.id)))
         .select_from(join(sends))
-        .where(campaign_sends, sends.c.status == SENT_STATUS)
+        .where(campaign_sends, sends.c.status == SENT)
         .group_by(*dims)
     ):
         out[tuple(row[:-1])]["sent"] += int(row[-1])
@@ -317,7 +316,7 @@ def weekly(conn: Connection) -> list[WeekRow]:
     sends = ledger_sends
     s, e = sends.c, email_events.c
     day = func.date(s.sent_at)
-    base = and_(s.kind == CAMPAIGN_KIND, s.status == SENT_STATUS, s.sent_at.is_not(None))
+    base = and_(s.kind == CAMPAIGN, s.status == SENT, s.sent_at.is_not(None))
     counts: dict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
 
     def week_of(value: Any) -> date:
