@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 from sqlalchemy.engine import make_url
 
 from app import levers
@@ -17,7 +17,8 @@ from app.privacy import erase_everywhere, export_json
 from app.stats import stats_json
 from app.testsend import send_test
 from app.upcoming import upcoming
-from campaigns.ledger import CLAIMED, SENDING, SENT, UNKNOWN, count_ready, sends
+from campaigns.ledger import count_ready
+from campaigns.ledger_reads import dispatch_counts
 from campaigns.loader import CatalogError
 from console.services import Services
 from scheduler import setaside
@@ -63,15 +64,7 @@ def delivery_status(ctx: AppContext, now: datetime) -> dict[str, Any]:
 
     with ctx.db.begin() as conn:
         ready = count_ready(conn, now)
-        in_flight = conn.execute(
-            select(func.count()).select_from(sends).where(sends.c.status.in_([CLAIMED, SENDING]))
-        ).scalar_one()
-        unknown = conn.execute(
-            select(func.count()).select_from(sends).where(sends.c.status == UNKNOWN)
-        ).scalar_one()
-        last_sent = conn.execute(
-            select(func.max(sends.c.sent_at)).where(sends.c.status == SENT)
-        ).scalar_one()
+        in_flight, unknown, last_sent = dispatch_counts(conn)
         state = BreakerState.load(kvstate.read(conn, BREAKER_KEY))
     return {
         "transport": ctx.settings.transport,

@@ -19,7 +19,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from campaigns.ledger import count_ready, sends
+from campaigns.ledger import count_ready
+from campaigns.ledger_reads import by_status as ledger_by_status
 from engagement.tables import email_events
 from scheduler.breaker import KEY as BREAKER_KEY
 from scheduler.breaker import BreakerState
@@ -39,9 +40,7 @@ class DatabaseCollector(Collector):
         up = GaugeMetricFamily("clinicmail_database_up", "1 when the database answers")
         try:
             with self.db.engine.connect() as conn:
-                by_status = conn.execute(
-                    select(sends.c.status, func.count()).group_by(sends.c.status)
-                ).all()
+                by_status = ledger_by_status(conn)
                 ready = count_ready(conn, datetime.now(UTC))
                 pending_events = conn.execute(
                     select(func.count())

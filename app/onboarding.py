@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from campaigns import enrollment, ledger
+from campaigns import enrollment, ledger, ledger_reads
 from campaigns.cadence import Cadence
 from campaigns.ledger import SYSTEM, SYSTEM_CAMPAIGN
 from campaigns.loader import Catalog
@@ -148,11 +148,7 @@ def queue_checkin_followup(
     if staff_email:
         _queue_system(conn, subscriber_id, f"{CHECKIN_STAFF}:{send_id}", now)
     if followup is not None:
-        answered = conn.execute(
-            select(ledger.sends.c.campaign_id, ledger.sends.c.step_id).where(
-                ledger.sends.c.send_id == send_id
-            )
-        ).first()
+        answered = ledger_reads.step_of(conn, send_id)
         if answered is not None:
             followups.open_for_checkin(
                 conn, followup, subscriber_id, send_id, answered[0], answered[1], now

@@ -39,26 +39,10 @@ def _enrollments(conn: Connection, sid: int) -> list[dict[str, Any]]:
 
 def _sends(conn: Connection, sid: int) -> list[dict[str, Any]]:
     """The send ledger without content (what was sent when, never the message itself)."""
-    from campaigns.ledger import sends
+    from campaigns.ledger_reads import rows_of
     from subscribers.privacy import row_dict
 
-    cols = [
-        sends.c.send_id,
-        sends.c.campaign_id,
-        sends.c.step_id,
-        sends.c.episode,
-        sends.c.variant_id,
-        sends.c.content_version,  # the stored content version it was rendered from
-        sends.c.kind,
-        sends.c.status,
-        sends.c.created_at,
-        sends.c.sent_at,
-        sends.c.transport,
-    ]
-    rows = conn.execute(
-        select(*cols).where(sends.c.subscriber_id == sid).order_by(sends.c.id)
-    ).mappings()
-    return [row_dict(r) for r in rows]
+    return [row_dict(r) for r in rows_of(conn, sid)]
 
 
 def _episodes(conn: Connection, sid: int) -> list[dict[str, Any]]:
@@ -77,16 +61,9 @@ def _goal_events(conn: Connection, sid: int) -> list[dict[str, Any]]:
 
 
 def _send_ids(conn: Connection, key: str) -> list[str]:
-    from campaigns.ledger import sends
-    from subscribers.tables import subscribers
+    from campaigns.ledger_reads import send_ids_of_key
 
-    return list(
-        conn.execute(
-            select(sends.c.send_id)
-            .join(subscribers, subscribers.c.id == sends.c.subscriber_id)
-            .where(subscribers.c.email_key == key)
-        ).scalars()
-    )
+    return send_ids_of_key(conn, key)
 
 
 def _events(conn: Connection, sid: int) -> list[dict[str, Any]]:
@@ -121,13 +98,10 @@ def _messages(conn: Connection, sid: int) -> list[dict[str, Any]]:
 
 def drop_events(conn: Connection, subscriber_ids: list[int], email_keys: list[str]) -> int:
     """Delete the stored events about these people (signups that expire unconfirmed)."""
-    from campaigns.ledger import sends
+    from campaigns.ledger_reads import send_ids_of
     from engagement.personal import forget
 
-    send_ids = conn.execute(
-        select(sends.c.send_id).where(sends.c.subscriber_id.in_(subscriber_ids))
-    ).scalars()
-    return forget(conn, email_keys, list(send_ids))
+    return forget(conn, email_keys, send_ids_of(conn, subscriber_ids))
 
 
 # Tables that can hold rows about a person: vacuumed after an erasure on PostgreSQL.

@@ -25,7 +25,6 @@ def layout_of(ctx: AppContext) -> list[tuple[str, list[tuple[str, int]]]]:
 def stats_json(ctx: AppContext, now: datetime) -> dict[str, Any]:
     """The figures, with the list-health state under ``list_health``."""
     from app.listhealth import summary
-    from campaigns.ledger import sends
     from engagement.process import apply_pending
     from engagement.stats import collect
 
@@ -33,7 +32,7 @@ def stats_json(ctx: AppContext, now: datetime) -> dict[str, Any]:
     apply_pending(ctx.db.begin, now)
     layout = layout_of(ctx)
     with ctx.db.begin() as conn:
-        data = collect(conn, sends, layout).as_dict()
+        data = collect(conn, layout).as_dict()
         data["list_health"] = summary(conn, now, ctx.settings.sunset_weeks)
         data["goals"] = goal_conversions(ctx, conn)
     return data
@@ -53,10 +52,9 @@ def goal_conversions(ctx: AppContext, conn: Connection) -> list[dict[str, object
 
 def weekly_figures(ctx: AppContext) -> tuple[list[WeekRow], dict[tuple[str, str], int]]:
     """Human open and click rates by week and step (for the chart), and each step's number."""
-    from campaigns.ledger import sends
     from engagement.stats import weekly
 
     with ctx.db.begin() as conn:
-        weeks = weekly(conn, sends)
+        weeks = weekly(conn)
     numbers = {(cid, sid): n for cid, steps in layout_of(ctx) for sid, n in steps}
     return weeks, numbers

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select
 
 from campaigns import enrollment, ledger
 from campaigns.cadence import Slot, gap
-from campaigns.ledger import CLAIMED, PENDING, RETRY, SENDING, sends
+from campaigns.ledger_reads import queued_for
 from campaigns.tables import ACTIVE, enrollments
 from engagement import complaints, sunset
 from scheduler.planner import PlanBatch, Planner, PlanReport
@@ -59,14 +59,7 @@ def _reason(person: store.Profile, slot: Slot, days: int, until: datetime) -> st
 
 
 def _queued(conn: Connection, subscriber_id: int) -> list[Upcoming]:
-    rows = conn.execute(
-        select(sends.c.campaign_id, sends.c.step_id, sends.c.variant_id, sends.c.next_attempt_at)
-        .where(
-            sends.c.subscriber_id == subscriber_id,
-            sends.c.status.in_([PENDING, RETRY, CLAIMED, SENDING]),
-        )
-        .order_by(sends.c.next_attempt_at)
-    ).all()
+    rows = queued_for(conn, subscriber_id)
     return [
         Upcoming(r.campaign_id, r.step_id, r.variant_id, r.next_attempt_at, "already queued")
         for r in rows

@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 from sqlalchemy import Connection, func, insert, not_, select, update
 
-from campaigns import ledger
+from campaigns import ledger, ledger_reads
 from campaigns.definitions import (
     Campaign,
     CampaignMeta,
@@ -62,7 +62,6 @@ from campaigns.ledger import (
     SENDING,
     SENT,
     UNKNOWN,
-    sends,
 )
 from campaigns.loader import (
     CAMPAIGN_VARIABLES,
@@ -486,13 +485,7 @@ def progress(conn: Connection, campaign_id: str) -> Progress:
             .group_by(enrollments.c.status)
         ).all()
     )
-    by_send: dict[str, int] = dict(
-        conn.execute(
-            select(sends.c.status, func.count())
-            .where(sends.c.campaign_id == campaign_id)
-            .group_by(sends.c.status)
-        ).all()
-    )
+    by_send = ledger_reads.by_status_of_campaign(conn, campaign_id)
     total_sends = sum(by_send.values())
     in_flight = sum(by_send.get(s, 0) for s in (PENDING, RETRY, CLAIMED, SENDING, UNKNOWN))
     audience_size = sum(by_enrollment.values())

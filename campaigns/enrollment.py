@@ -19,7 +19,8 @@ from sqlalchemy import (
 )
 
 from campaigns.definitions import Campaign, Step, Variant
-from campaigns.ledger import CAMPAIGN, SENT, sends
+from campaigns.ledger import SENT
+from campaigns.ledger_reads import campaign_history_of
 from campaigns.loader import Catalog
 from campaigns.references import BROADCAST_PREFIX
 from campaigns.tables import ACTIVE, COMPLETED, LEFT, STOPPED, enrollments
@@ -167,7 +168,7 @@ def episodes_of(conn: Connection, subscriber_id: int) -> list[dict[str, object]]
     """A person's history per series and episode, oldest first: ``campaign_id``, ``episode``,
     ``status`` (the enrollment's for the current episode, ``ended`` for an earlier one),
     ``started_at`` and the ``emails`` accepted in it (step ids, in order). Broadcasts aside."""
-    c, s = enrollments.c, sends.c
+    c = enrollments.c
     current = {
         r.campaign_id: r
         for r in conn.execute(
@@ -179,10 +180,8 @@ def episodes_of(conn: Connection, subscriber_id: int) -> list[dict[str, object]]
     }
     emails: dict[tuple[str, int], list[str]] = {}
     first: dict[tuple[str, int], datetime] = {}
-    for campaign_id, episode, step_id, status, created_at in conn.execute(
-        select(s.campaign_id, s.episode, s.step_id, s.status, s.created_at)
-        .where(s.subscriber_id == subscriber_id, s.kind == CAMPAIGN)
-        .order_by(s.id)
+    for campaign_id, episode, step_id, status, created_at in campaign_history_of(
+        conn, subscriber_id
     ):
         if campaign_id not in current:
             continue

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from campaigns import ledger
 from campaigns.definitions import Campaign
-from campaigns.ledger import CAMPAIGN, SENT, sends
+from campaigns.ledger_reads import campaign_sent_of
 from campaigns.loader import Catalog
 from campaigns.tables import ACTIVE, COMPLETED, enrollments, goal_events
 from storage.bulk import in_values
@@ -182,14 +182,7 @@ def conversions(conn: Connection, campaign: Campaign) -> dict[str, object] | Non
         events.setdefault(sid, []).append(at)
     got: dict[str, set[int]] = {}
     emails: dict[int, list[tuple[datetime, str]]] = {}
-    for sid, step_id, sent_at in conn.execute(
-        select(sends.c.subscriber_id, sends.c.step_id, sends.c.sent_at).where(
-            sends.c.campaign_id == campaign.id,
-            sends.c.kind == CAMPAIGN,
-            sends.c.status == SENT,
-            sends.c.sent_at.is_not(None),
-        )
-    ):
+    for sid, step_id, sent_at in campaign_sent_of(conn, campaign.id):
         got.setdefault(step_id, set()).add(sid)
         emails.setdefault(sid, []).append((sent_at, step_id))
     converted_at: dict[int, str] = {}  # person → the step they converted at

@@ -1,7 +1,11 @@
 """The send ledger (docs/architecture.md, invariant 2): one row per email, written before any transport call.
 
 This module is the ledger's one owner: every state change of a send is one named, set-based
-function below (one statement for a whole batch), and no other module writes the table. It
+function below (one statement for a whole batch), and no other module writes the table. Its read
+half is :mod:`campaigns.ledger_reads`: every question another module asks of ``sends`` is a
+named function there (re-exported nowhere else), so no module but these two imports the table
+(``tests/test_ledger_ownership.py``; the two engagement modules that join it with provider events
+in one statement are the listed exceptions). It
 lives with the campaigns (what was planned for whom, for which step) so that engagement can map
 provider events back to a (person, campaign, step) without importing the scheduler.
 
@@ -46,7 +50,7 @@ bound value (:mod:`storage.bulk`), so each transition is one statement whatever 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -67,6 +71,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -182,6 +187,9 @@ Index(
     postgresql_where=in_states(UNKNOWN),
 )
 Index("ix_sends_subscriber", sends.c.subscriber_id)
+# Sends by when they left: the complaint rate per UTC day (engagement.complaints) and the
+# engagement counts over a window of weeks stay O(rows in the window).
+Index("ix_sends_sent_at", sends.c.sent_at)
 _READY_SYSTEM = _READY & (sends.c.kind == literal_column(f"'{SYSTEM}'"))
 Index(
     "ix_sends_ready_system",
@@ -287,6 +295,12 @@ def campaign_in_flight(conn: Connection, subscriber_ids: Iterable[int]) -> dict[
         .group_by(sends.c.subscriber_id)
     )
     return {sid: due for sid, due in rows}
+
+
+def analyze(conn: Connection) -> None:
+    """Refresh PostgreSQL's statistics of the planner's two tables (the ledger and the
+    enrollments) after a large plan, so the next statements pick the partial indexes."""
+    conn.execute(text("ANALYZE sends, enrollments"))
 
 
 # -- transitions -------------------------------------------------------------------------------
@@ -484,9 +498,15 @@ def mark_unknown(conn: Connection, ids: Sequence[int], *, now: datetime, error: 
     )
 
 
-def settle_unknown(conn: Connection, now: datetime, proven: ColumnElement[bool]) -> tuple[int, int]:
-    """``unknown`` rows ``proven`` accepted (a provider event names them) → ``sent``; those
-    without proof whose window ran out → ``pending``. Returns (settled, released)."""
+def settle_unknown(
+    conn: Connection, now: datetime, proof: Callable[[ColumnElement[Any]], ColumnElement[bool]]
+) -> tuple[int, int]:
+    """``unknown`` rows proven accepted (a provider event names them) → ``sent``; those
+    without proof whose window ran out → ``pending``. Returns (settled, released).
+
+    ``proof`` builds, from the ledger's ``send_id`` column, the condition that an event names
+    the row (the events live above the ledger, so the caller writes it)."""
+    proven = proof(sends.c.send_id)
     # Almost every tick has no unknown row: one look through ix_sends_unknown instead of the
     # three statements below (a third of an idle tick's database time on PostgreSQL).
     if conn.execute(select(sends.c.id).where(in_states(UNKNOWN)).limit(1)).first() is None:

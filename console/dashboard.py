@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from campaigns.ledger import sends
 from console.auth import OpsStaff
 from console.charts import Series, bar_chart, line_chart
 from console.deps import Db, services
@@ -51,7 +50,7 @@ def dashboard_context(ports: ConsolePorts) -> dict[str, Any]:
     now = utcnow()
     data = seams.stats(now)
     with ports.db.begin() as conn:
-        weeks = by_week(conn, sends)
+        weeks = by_week(conn)
         to_review = directory.flagged_for_review(conn)
     labels = [_week_label(w) for w, _ in weeks]
     rows = [{"week": w.isoformat(), "label": _week_label(w), **c} for w, c in weeks]

@@ -14,7 +14,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from campaigns.ledger import sends
 from console.auth import OpsStaff, Staff
 from console.deps import Db, Ports, Svc
 from console.errors import NotFound
@@ -172,7 +171,7 @@ def person(
         profile = _found(store.profile_by_public_id(conn, public_id))
         record = export_person(conn, profile.email, sections=ports.record_sections)
         assert record is not None
-        events = events_of(conn, sends, profile.id)
+        events = events_of(conn, profile.id)
         checkins = checkins_of(conn, profile.id)
         audit.record(conn, session.user, "subscriber.view", TARGET, public_id, now)
     coming = services.upcoming(profile.id, now)

@@ -11,6 +11,7 @@
 ``scores``   engagement scores (recency and frequency of human opens, clicks, check-ins)
 
 Imports point one way: engagement uses storage, subscribers and campaigns; the scheduler (the
-composition root) mounts its router, calls :func:`engagement.process.apply_pending` at the start of
-every tick and hands the ``sends`` table to :mod:`engagement.stats`.
+composition root) mounts its router and calls :func:`engagement.process.apply_pending` at the start
+of every tick. The ledger is read through :mod:`campaigns.ledger_reads`; only ``stats`` and
+``history``, which join it with the events in one statement, read ``sends`` themselves.
 """

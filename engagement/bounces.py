@@ -32,12 +32,11 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 
 from flufl.bounce import all_failures
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from campaigns.ledger import sends
+from campaigns.ledger_reads import email_key_of
 from engagement import ingest
 from engagement.events import HARD, SOFT, Event, Kind
-from subscribers.tables import subscribers
 
 PROVIDER = "smtp"
 SEND_ID_HEADER = "X-Clinicmail-Send-Id"
@@ -126,11 +125,7 @@ def to_event(bounce: Bounce, email_key: str) -> Event:
 def record(conn: Connection, bounce: Bounce, now: datetime) -> bool:
     """Store ``bounce`` as an event of its send, to be applied like any provider event; False
     when no send of a person still held has that id (a staff alert, an erased person)."""
-    email_key = conn.execute(
-        select(subscribers.c.email_key)
-        .select_from(sends.join(subscribers, subscribers.c.id == sends.c.subscriber_id))
-        .where(sends.c.send_id == bounce.send_id)
-    ).scalar_one_or_none()
+    email_key = email_key_of(conn, bounce.send_id)
     if email_key is None:
         return False
     ingest.store(conn, [to_event(bounce, email_key)], now)

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from campaigns.ledger import CAMPAIGN, sends
+from campaigns.ledger_reads import campaign_send
 from subscribers import activity
 from subscribers.tables import subscriber_activity
 from templates.checkin import ANSWERS
@@ -41,11 +41,7 @@ class CheckinSend:
 
 
 def find_send(conn: Connection, send_id: str) -> CheckinSend | None:
-    row = conn.execute(
-        select(sends.c.subscriber_id, sends.c.campaign_id, sends.c.step_id, sends.c.sent_at).where(
-            sends.c.send_id == send_id, sends.c.kind == CAMPAIGN
-        )
-    ).first()
+    row = campaign_send(conn, send_id)
     if row is None:
         return None
     return CheckinSend(send_id, row.subscriber_id, row.campaign_id, row.step_id, row.sent_at)

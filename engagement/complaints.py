@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from alerts import pending, raise_alert
-from campaigns.ledger import SENT, sends
+from campaigns.ledger_reads import sent_between
 from engagement.events import Kind
 from engagement.tables import email_events
 from storage import kvstate
@@ -123,13 +123,7 @@ def day_figures(conn: Connection, day: date, *, min_volume: int = MIN_VOLUME) ->
             ).scalar_one()
         )
 
-    sent = int(
-        conn.execute(
-            select(func.count()).where(
-                sends.c.sent_at >= start, sends.c.sent_at < end, sends.c.status == SENT
-            )
-        ).scalar_one()
-    )
+    sent = sent_between(conn, start, end)
     return DayFigures(
         day=day,
         # one per address: a provider repeating a report, or one person reporting two emails,

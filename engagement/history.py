@@ -1,17 +1,22 @@
 """One person's engagement history for the staff console's timeline: provider events on their
-emails and their check-in answers. Read-only; only that person's rows."""
+emails and their check-in answers. Read-only; only that person's rows.
+
+The timeline joins the ledger's ``sends`` with the provider events in one statement, which the
+ledger cannot do (it sits below engagement), so this module reads the table itself: one of the
+two allowed exceptions in ``tests/test_ledger_ownership.py``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, select
 
+from campaigns.ledger import sends
 from engagement.tables import email_events
 from subscribers.tables import subscriber_activity
 
 
-def events_of(conn: Connection, sends: Table, subscriber_id: int) -> list[dict[str, Any]]:
+def events_of(conn: Connection, subscriber_id: int) -> list[dict[str, Any]]:
     """Every stored event about the person's emails, oldest first (no URLs: they hold tokens)."""
     e, s = email_events.c, sends.c
     rows = conn.execute(

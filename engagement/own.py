@@ -13,14 +13,13 @@ import hashlib
 from datetime import datetime
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from campaigns.ledger import sends
+from campaigns.ledger_reads import email_key_of
 from engagement.events import Kind
 from engagement.tables import email_events
 from storage.sql import dialect_insert
 from subscribers.addresses import address_hash
-from subscribers.tables import subscribers
 
 PROVIDER = "clinicmail"
 
@@ -29,11 +28,7 @@ def record_unsubscribe(conn: Connection, send_id: str, now: datetime) -> bool:
     """Store the unsubscribe made through a link in the email ``send_id``; False when that email
     is unknown (erased, or a forged id inside a genuine signature cannot happen) or was already
     counted."""
-    email_key = conn.execute(
-        select(subscribers.c.email_key)
-        .select_from(sends.join(subscribers, subscribers.c.id == sends.c.subscriber_id))
-        .where(sends.c.send_id == send_id)
-    ).scalar_one_or_none()
+    email_key = email_key_of(conn, send_id)
     if email_key is None:
         return False
     natural = hashlib.sha256(f"{PROVIDER}\x1funsubscribe\x1f{send_id}".encode()).hexdigest()

@@ -38,8 +38,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, func, select, update
 
-from campaigns import enrollment
-from campaigns.ledger import CAMPAIGN, sends
+from campaigns import enrollment, ledger_reads
 from engagement import complaints
 from engagement.events import SOFT, Kind
 from engagement.tables import email_events
@@ -166,14 +165,7 @@ def _scanner_clicks(conn: Connection, clicks: list[Any]) -> set[int]:
     if not clicks:
         return set()
     send_ids = {c.send_id for c in clicks}
-    handed_over: dict[str, datetime] = {
-        sid: at
-        for sid, at in conn.execute(
-            select(sends.c.send_id, sends.c.sent_at).where(
-                sends.c.send_id.in_(send_ids), sends.c.sent_at.is_not(None)
-            )
-        )
-    }
+    handed_over = ledger_reads.handed_over_at(conn, send_ids)
     e = email_events.c
     delivered: dict[str, datetime] = {
         sid: at
@@ -202,14 +194,7 @@ def _record_engagement(conn: Connection, rows: list[Any], now: datetime) -> None
     send_ids = {r.send_id for r in rows if r.send_id}
     if not send_ids:
         return
-    owners = {
-        s.send_id: s
-        for s in conn.execute(
-            select(
-                sends.c.send_id, sends.c.subscriber_id, sends.c.campaign_id, sends.c.step_id
-            ).where(sends.c.send_id.in_(send_ids), sends.c.kind == CAMPAIGN)
-        )
-    }
+    owners = ledger_reads.owners_of(conn, send_ids)
     facts = sorted(
         (o.subscriber_id, _ENGAGEMENT[r.kind], o.campaign_id, o.step_id, r.occurred_at or now)
         for r in rows

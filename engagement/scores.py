@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
-from campaigns.ledger import CAMPAIGN, SENT, sends
+from campaigns.ledger_reads import campaign_received_since
 from subscribers import activity, store
 from subscribers.tables import subscriber_activity, subscribers
 
@@ -66,13 +66,9 @@ def scores(
         people = people.where(subscribers.c.id.in_(list(ids)))
     wanted = set(conn.execute(people).scalars())
     received: dict[int, int] = dict.fromkeys(wanted, 0)
-    for sid, n in conn.execute(
-        select(sends.c.subscriber_id, func.count())
-        .where(sends.c.kind == CAMPAIGN, sends.c.status == SENT, sends.c.sent_at > since)
-        .group_by(sends.c.subscriber_id)
-    ):
+    for sid, n in campaign_received_since(conn, since).items():
         if sid in received:
-            received[sid] = int(n)
+            received[sid] = n
     a = subscriber_activity.c
     per_step: dict[int, dict[tuple[str, str], str]] = defaultdict(dict)
     last: dict[int, datetime] = {}

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, exists, func, or_, select, update
 
-from campaigns.ledger import CAMPAIGN, SENT, sends
+from campaigns.ledger_reads import received_at_least
 from engagement.tables import sunset
 from storage.sql import dialect_insert, ids_among
 from subscribers import store
@@ -85,13 +85,7 @@ def dormant(
     """Everyone the policy would ask now (see the module docstring)."""
     since = now - timedelta(weeks=weeks)
     s, a, su = subscribers.c, subscriber_activity.c, sunset.c
-    received = (
-        select(sends.c.subscriber_id, func.count().label("n"))
-        .where(sends.c.kind == CAMPAIGN, sends.c.status == SENT, sends.c.sent_at > since)
-        .group_by(sends.c.subscriber_id)
-        .having(func.count() >= min_sends)
-        .subquery()
-    )
+    received = received_at_least(since, min_sends)
     engaged = exists().where(a.subscriber_id == s.id, a.last_at > since)
     query = (
         select(s.id, s.timezone, func.coalesce(su.cycles, 0))

@@ -12,7 +12,6 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from campaigns.ledger import sends
 from storage.schema import UTCDateTime, metadata, owner_column
 
 # One row per provider event, stored raw before anything is applied (docs/architecture.md, invariant 6).
@@ -52,9 +51,9 @@ Index(
 )
 
 # The complaint rate is counted per UTC day (engagement.complaints): spam reports by when they
-# happened, deliveries likewise, sends by when they left. These indexes keep that O(day).
+# happened, deliveries likewise (sends by when they left: the ledger's ix_sends_sent_at). This
+# index keeps that O(day).
 Index("ix_email_events_kind_occurred_at", email_events.c.kind, email_events.c.occurred_at)
-Index("ix_sends_sent_at", sends.c.sent_at)
 
 # Sunset policy (engagement.sunset): one row per person the policy has ever acted on.
 # ``paused`` people get no campaign email until they click "keep me" (or any link, or answer a

@@ -35,16 +35,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import escape
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from campaigns.ledger import CAMPAIGN, sends
+from campaigns.ledger_reads import campaign_recipient, link_recipient
 from engagement.events import Event, Kind
 from engagement.ingest import store
 from engagement.tables import tracked_links
 from storage import Database, utcnow
 from storage.sql import dialect_insert
-from subscribers.tables import subscribers
 from subscribers.tokens import Tokens
 from templates import Rendered
 from templates.checkin import URL_FIELD as CHECKIN_FIELD
@@ -239,21 +238,7 @@ def click_target(
     if m is None:
         return None
     send_id, row_id = m.group(1), int(m.group(2))
-    t = tracked_links
-    row = conn.execute(
-        select(t.c.url, sends.c.sent_at, subscribers.c.email_key)
-        .select_from(
-            t.join(
-                sends,
-                and_(
-                    sends.c.campaign_id == t.c.campaign_id,
-                    sends.c.step_id == t.c.step_id,
-                    sends.c.variant_id == t.c.variant_id,
-                ),
-            ).join(subscribers, subscribers.c.id == sends.c.subscriber_id)
-        )
-        .where(t.c.id == row_id, sends.c.send_id == send_id, sends.c.kind == CAMPAIGN)
-    ).first()
+    row = link_recipient(conn, tracked_links, row_id, send_id)
     if row is None:
         return None
     return row.url, send_id, row_id, row.email_key, row.sent_at
@@ -284,11 +269,7 @@ def record_open(
     """Whether a new open was stored, or None when the pixel is not ours (answer 404)."""
     if SEND_ID.match(send_id) is None or not tokens.verify("open", send_id, signature):
         return None
-    row = conn.execute(
-        select(sends.c.sent_at, subscribers.c.email_key)
-        .select_from(sends.join(subscribers, subscribers.c.id == sends.c.subscriber_id))
-        .where(sends.c.send_id == send_id, sends.c.kind == CAMPAIGN)
-    ).first()
+    row = campaign_recipient(conn, send_id)
     if row is None:
         return None
     if not record:

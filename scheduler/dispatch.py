@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from campaigns import ledger
+from campaigns import ledger, ledger_reads
 from campaigns.cadence import Cadence
 from campaigns.ledger import (
     CAMPAIGN,
@@ -27,7 +27,6 @@ from campaigns.ledger import (
     SENT,
     SYSTEM_CAMPAIGN,
     UNKNOWN,
-    sends,
 )
 from campaigns.loader import Catalog
 from campaigns.rendering import render_variant
@@ -40,7 +39,6 @@ from scheduler.ratelimit import TokenBucket
 from scheduler.transports import Batch, Envelope, Outcome, Result, Transport
 from storage import Database
 from subscribers import held, store
-from subscribers.tables import subscribers
 from templates import Rendered, Renderer, fill
 from templates.system import REGISTRY, STAFF, SystemEmail, render_system, system_email
 
@@ -173,27 +171,9 @@ class Dispatcher:
     def claim(self, now: datetime, limit: int = CLAIM_BATCH) -> tuple[list[Claimed], int]:
         """Claim up to ``limit`` ready rows; returns them and how many were cancelled."""
         with self.db.begin() as conn:
-            ready = ledger.ready_query(conn, now, self._held)
-            if ready is None:
-                return [], 0
-            # The person rides along (outer join: a row whose person is gone is cancelled), so
-            # a claim is one read, not a read of rows and then of their people.
-            query = (
-                ready.add_columns(
-                    subscribers.c.email,
-                    subscribers.c.email_key,
-                    subscribers.c.first_name,
-                    subscribers.c.public_id,
-                    subscribers.c.status.label("person_status"),
-                    subscribers.c.red_flag,
-                    subscribers.c.timezone,
-                )
-                .outerjoin(subscribers, subscribers.c.id == sends.c.subscriber_id)
-                .limit(limit)
-            )
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True, of=sends)
-            found = conn.execute(query).all()
+            # The person rides along (a row whose person is gone is cancelled), so a claim is
+            # one read, not a read of rows and then of their people.
+            found = ledger_reads.claimable(conn, now, self._held, limit)
             if not found:
                 return [], 0
             rows = [Claimed(*r[:8]) for r in found]

@@ -9,11 +9,12 @@ sent again. A short delay is better than a duplicate; a duplicate is better than
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, exists, select
+from sqlalchemy import ColumnElement, Connection, exists, select
 
 from campaigns import ledger
-from campaigns.ledger import RECONCILE_WINDOW, sends
+from campaigns.ledger import RECONCILE_WINDOW
 from engagement.tables import email_events
 
 __all__ = ["RECONCILE_WINDOW", "settle_unknown"]
@@ -21,5 +22,8 @@ __all__ = ["RECONCILE_WINDOW", "settle_unknown"]
 
 def settle_unknown(conn: Connection, now: datetime) -> tuple[int, int]:
     """Returns (settled as sent, released for another attempt)."""
-    has_event = exists(select(email_events.c.id).where(email_events.c.send_id == sends.c.send_id))
+
+    def has_event(send_id: ColumnElement[Any]) -> ColumnElement[bool]:
+        return exists(select(email_events.c.id).where(email_events.c.send_id == send_id))
+
     return ledger.settle_unknown(conn, now, has_event)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, text
 
+from campaigns import ledger
 from campaigns.ledger import count_ready
 from engagement.process import apply_pending
 from engagement.tracking import EngagementLinks
@@ -187,7 +188,7 @@ def _refresh_statistics(ctx: Runtime, report: TickReport) -> None:
     if ctx.db.dialect != "postgresql" or report.planned + report.postponed < ANALYZE_AFTER:
         return
     with ctx.db.begin() as conn:
-        conn.execute(text("ANALYZE sends, enrollments"))
+        ledger.analyze(conn)
 
 
 PLANNER_LOCK = 0x636C6E6D  # "clnm": the PostgreSQL advisory lock that elects one planner
