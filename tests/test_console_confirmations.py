@@ -6,6 +6,7 @@ version comes back as a new draft."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy import select
 
@@ -27,7 +28,9 @@ def _by_number(console: Console, number: int) -> versions.Version:
         return next(v for v in versions.versions_of(conn, CID) if v.number == number)
 
 
-def _draft_approved(console: Console, marketing, m_token, clinician, c_token) -> versions.Version:  # type: ignore[no-untyped-def]
+def _draft_approved(
+    console: Console, marketing: Any, m_token: str, clinician: Any, c_token: str
+) -> versions.Version:
     assert (
         marketing.post(f"/admin/campaigns/{CID}/drafts", data={"csrf_token": m_token}).status_code
         == 303
