@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from sqlalchemy import (
@@ -56,6 +57,10 @@ DRAFT, IN_REVIEW, APPROVED, SCHEDULED, CANCELLED = (
     "cancelled",
 )
 CHECKINS = ANSWERS  # templates.checkin: the one list
+# A newsletter goes to review only when its delivery time leaves a clinician this long to read
+# it: one submitted for a time about to pass would be approved too late to be sent.
+REVIEW_LEAD = timedelta(hours=1)
+LOCAL_FORMAT = "%Y-%m-%dT%H:%M"  # as the editor's datetime-local field sends it
 
 newsletters = Table(
     "newsletters",
@@ -447,5 +452,62 @@ def mark_cancelled(
         action="cancel",
         detail=detail,
         cancelled_at=now,
+    )
+    return _reload(conn, n)
+
+
+def timing_problem(
+    local_at: str | None, zone: ZoneInfo, now: datetime, lead: timedelta = REVIEW_LEAD
+) -> str | None:
+    """Why ``local_at`` (wall time, read in the clinic's ``zone``) cannot be the delivery
+    time, in words for the page; None when it can. It must be at least ``lead`` after
+    ``now``: the review lead when submitting, nothing more when re-timing approved text."""
+    if not local_at:
+        return "Choose the local date and time it should arrive."
+    try:
+        wall = datetime.strptime(local_at, LOCAL_FORMAT)
+    except ValueError:
+        return f"The delivery time {local_at!r} is not a date and time."
+    at = wall.replace(tzinfo=zone).astimezone(UTC)
+    shown = f"{wall:%d %b %Y %H:%M}"
+    if at <= now:
+        return f"The delivery time {shown} has already passed: choose a later one."
+    if at < now + lead:
+        minutes = int(lead.total_seconds() // 60)
+        return (
+            f"The delivery time {shown} is less than {minutes} minutes away, too soon for a "
+            "clinician to review it: choose a later one."
+        )
+    return None
+
+
+def retime(
+    conn: Connection,
+    n: Newsletter,
+    local_at: str,
+    now: datetime,
+    *,
+    audit: Audit,
+) -> Newsletter:
+    """A new delivery time for approved text, without a new review: only the time changes
+    (the approval covers the subject, preheader, body and audience, which stay as approved),
+    audited with the time before and after. The caller checked the time
+    (:func:`timing_problem`)."""
+    if n.state != APPROVED:
+        raise NewsletterError(
+            f"this newsletter is {n.state.replace('_', ' ')}; only an approved newsletter "
+            "not yet scheduled can be given a new time"
+        )
+    review.move(
+        conn,
+        KIND,
+        n,
+        (APPROVED,),
+        APPROVED,
+        now,
+        audit=audit,
+        action="retime",
+        detail={"before": {"local_at": n.local_at}, "after": {"local_at": local_at}},
+        local_at=local_at,
     )
     return _reload(conn, n)

@@ -70,6 +70,7 @@ NOTES = {
     "changes": "Sent back with your note: changes requested.",
     "activated": "Activated: this version is what people get from now on.",
     "retired": "Retired.",
+    "restored": "Restored as a new draft: it needs a clinician's review before it goes live.",
     "step-moved": "Step moved.",
     "step-retired": "Step retired from the draft.",
 }
@@ -596,8 +597,33 @@ def retire_step(
     session: Staff,
     db: Db,
     renderer: Render,
+    confirm: str = Form("", max_length=10),
 ) -> Response:
+    """Take a step out of the draft, after a page saying whom it affects once the draft is
+    made live."""
     v = load(db, campaign_id, version_id)
+    if confirm != "yes" and name in v.files:
+        with db.begin() as conn:
+            enrolled = enrollment.active_count(conn, campaign_id)
+        try:
+            subject = authoring.split(v.files[name]).subject or "this step"
+        except authoring.AuthoringError:
+            subject = "this step"
+        return page(
+            request,
+            "confirm.html",
+            {
+                "title": f"Retire the step “{subject}”?",
+                "message": (
+                    f"It is taken out of draft version {v.number}. Once this draft is made "
+                    f"live, none of the {people(enrolled)} going through this campaign who "
+                    "have not had it yet will get it. The live version is not changed now."
+                ),
+                "action": f"{BASE}/{campaign_id}/versions/{v.id}/files/{name}/retire",
+                "button": "Retire this step",
+                "cancel": f"{BASE}/{campaign_id}",
+            },
+        )
     try:
         with refusals():
             files = authoring.retire_step(v.files, name)
@@ -754,6 +780,10 @@ def request_changes(
     )
 
 
+def people(n: int) -> str:
+    return f"{n:,} {'person' if n == 1 else 'people'}"
+
+
 @router.post(BASE + "/{campaign_id}/versions/{version_id}/activate", include_in_schema=False)
 def activate(
     request: Request,
@@ -762,8 +792,50 @@ def activate(
     session: Staff,
     ports: Ports,
     renderer: Render,
+    confirm: str = Form("", max_length=10),
 ) -> Response:
+    """Make an approved version live, after a page saying how many people get it from now on.
+    When it would drop clinician-approved changes that went live after its base (a version it
+    does not descend from), that page names them and only ``confirm=drop`` activates: a page
+    read before those changes existed (``confirm=yes``) is asked again, never obeyed."""
     v = load(ports.db, campaign_id, version_id)
+    with ports.db.begin() as conn:
+        dropped = versions.dropped_by(conn, v)
+        enrolled = enrollment.active_count(conn, campaign_id)
+    needed = "drop" if dropped else "yes"
+    if confirm != needed:
+        message = (
+            f"From now on, the {people(enrolled)} going through this campaign get "
+            f"version {v.number}'s emails for their next steps, and everyone who joins does too."
+        )
+        details = [
+            f"Version {x.number}, approved by {x.reviewed_by or 'a clinician'}"
+            f"{f' on {x.reviewed_at:%d %b %Y}' if x.reviewed_at else ''}: its changes are not "
+            f"in version {v.number} and would be dropped."
+            for x in dropped
+        ]
+        if dropped:
+            message = (
+                f"Version {v.number} was started before changes a clinician approved, so "
+                "making it live removes them. " + message
+            )
+        return page(
+            request,
+            "confirm.html",
+            {
+                "title": f"Activate version {v.number}?",
+                "message": message,
+                "details": details,
+                "confirm_value": needed,
+                "action": f"{BASE}/{campaign_id}/versions/{v.id}/activate",
+                "button": (
+                    f"Activate and drop version {', '.join(str(x.number) for x in dropped)}"
+                    if dropped
+                    else f"Activate for {people(enrolled)}"
+                ),
+                "cancel": f"{BASE}/{campaign_id}",
+            },
+        )
     now = utcnow()
     try:
         with refusals(), ports.db.begin() as conn:
@@ -772,6 +844,28 @@ def activate(
         return refused_page(request, ports.db, renderer, session, v, exc)
     ports.content_changed()
     return back(campaign_id, "activated")
+
+
+@router.post(BASE + "/{campaign_id}/versions/{version_id}/restore", include_in_schema=False)
+def restore(
+    request: Request,
+    campaign_id: str,
+    version_id: str,
+    session: Staff,
+    db: Db,
+    renderer: Render,
+) -> Response:
+    """A retired version back as a new draft (audited), to be reviewed like any draft."""
+    v = load(db, campaign_id, version_id)
+    now = utcnow()
+    try:
+        with refusals(), db.begin() as conn:
+            versions.restore(conn, v, _actor(session), now, audit=auditor(session, now))
+    except Refused as exc:
+        return campaign_view(
+            request, db, renderer, session, campaign_id, error=f"Not restored: {exc}", status=422
+        )
+    return back(campaign_id, "restored")
 
 
 @router.post(BASE + "/{campaign_id}/versions/{version_id}/retire", include_in_schema=False)

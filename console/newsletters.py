@@ -8,10 +8,10 @@ Marketing (and above) write and schedule; only a clinician who did not edit it a
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
@@ -432,12 +432,35 @@ def submit(request: Request, newsletter_id: str, session: Staff, ports: Ports) -
             request, f"Fix the {len(found.errors)} problem(s) shown before asking for review.", 422
         )
     now = utcnow()
+    # The delivery time is checked now, not first when scheduling after the review: a time
+    # that has passed, is too soon to review, or falls outside the send window is refused on
+    # the editor, where it can be changed.
+    late = nl.timing_problem(n.local_at, ports.clinic_zone(), now) or when_refused(ports, n)
+    if late:
+        return editor(
+            request, ports, Draft.of(n), newsletter=n, error=f"Not submitted: {late}", status=422
+        )
     try:
         with ports.db.begin() as conn:
             nl.submit(conn, n, now, audit=auditor(session, now))
     except nl.NewsletterError as exc:
         return refuse(request, str(exc))
     return shown(n, "submitted")
+
+
+def when_refused(ports: ConsolePorts, n: nl.Newsletter, local_at: str | None = None) -> str:
+    """What the broadcast's dry run says against the delivery time (outside the send window,
+    passed in the clinic's zone), in the console's words; empty when it plans."""
+    at = _local_at(local_at if local_at is not None else n.local_at or "")
+    if at is None:
+        return "Choose the local date and time it should arrive."
+    try:
+        services(ports).broadcast(
+            n.slug, n.file_name, n.sources, nl.rule_data(n.audience), at, True, n.time_sensitive
+        )
+    except ValueError as exc:
+        return str(exc).replace("--at ", "").replace("--segment", "audience") + "."
+    return ""
 
 
 async def decide(
@@ -475,8 +498,25 @@ async def changes(request: Request, newsletter_id: str, session: Staff, db: Db) 
     return await decide(request, newsletter_id, session, db, approving=False)
 
 
+def _people(count: int) -> str:
+    return f"{count:,} {'person' if count == 1 else 'people'}"
+
+
+def _local_words(local_at: str | None) -> str:
+    at = _local_at(local_at or "")
+    return f"{at:%A %d %B %Y at %H:%M}" if at else "—"
+
+
 @router.post(BASE + "/{newsletter_id}/schedule", include_in_schema=False)
-def schedule(request: Request, newsletter_id: str, session: Staff, ports: Ports) -> Response:
+def schedule(
+    request: Request,
+    newsletter_id: str,
+    session: Staff,
+    ports: Ports,
+    confirm: str = Form("", max_length=10),
+) -> Response:
+    """Schedule an approved newsletter, after a page saying how many people get it and when
+    (the broadcast's dry run: the same count the schedule then makes)."""
     n = find(ports.db, newsletter_id)
     if n.state != nl.APPROVED:
         return refuse(request, "Only a newsletter a clinician approved can be scheduled.")
@@ -490,9 +530,26 @@ def schedule(request: Request, newsletter_id: str, session: Staff, ports: Ports)
             n.sources,
             nl.rule_data(n.audience),
             local_at,
-            False,
+            confirm != "yes",
             n.time_sensitive,
         )
+        if confirm != "yes":
+            return page(
+                request,
+                "confirm.html",
+                {
+                    "title": f"Schedule “{n.subject}”?",
+                    "message": (
+                        f"It goes to {_people(result['recipients'])}, arriving "
+                        f"{_local_words(n.local_at)} in each person's own time zone. Once "
+                        "scheduled it can be cancelled, but emails already sent cannot be "
+                        "recalled."
+                    ),
+                    "action": f"{BASE}/{n.id}/schedule",
+                    "button": f"Schedule for {_people(result['recipients'])}",
+                    "cancel": f"{BASE}/{n.id}",
+                },
+            )
     except ValueError as exc:
         details = "; ".join(getattr(exc, "details", []))
         return refuse(request, f"Not scheduled: {exc}{'. ' + details if details else ''}", 422)
@@ -510,10 +567,39 @@ def schedule(request: Request, newsletter_id: str, session: Staff, ports: Ports)
 
 
 @router.post(BASE + "/{newsletter_id}/cancel", include_in_schema=False)
-def cancel(newsletter_id: str, session: Staff, db: Db) -> Response:
+def cancel(
+    request: Request,
+    newsletter_id: str,
+    session: Staff,
+    db: Db,
+    confirm: str = Form("", max_length=10),
+) -> Response:
+    """Cancel a newsletter, after a page saying how many emails will not be sent."""
     n = find(db, newsletter_id)
     if n.state == nl.CANCELLED:
         return shown(n)
+    if confirm != "yes":
+        waiting = 0
+        if n.state == nl.SCHEDULED:
+            with db.begin() as conn:
+                waiting = bc.progress(conn, bc.campaign_id_for(n.slug)).waiting
+        return page(
+            request,
+            "confirm.html",
+            {
+                "title": f"Cancel “{n.subject}”?",
+                "message": (
+                    f"{waiting:,} {'email' if waiting == 1 else 'emails'} still waiting will "
+                    "not be sent; emails already handed to the provider cannot be recalled."
+                    if n.state == nl.SCHEDULED
+                    else "Nobody has been sent it. A cancelled newsletter cannot be scheduled "
+                    "again (its id is never reused), but it can be duplicated."
+                ),
+                "action": f"{BASE}/{n.id}/cancel",
+                "button": "Cancel this newsletter",
+                "cancel": f"{BASE}/{n.id}",
+            },
+        )
     now = utcnow()
     with db.begin() as conn:
         stopped = dropped = 0
@@ -524,6 +610,125 @@ def cancel(newsletter_id: str, session: Staff, db: Db) -> Response:
             conn, n, now, audit=auditor(session, now), detail={"not_sent": stopped + dropped}
         )
     return flash(shown(n), f"Cancelled: {stopped + dropped:,} emails will not be sent.")
+
+
+@router.post(BASE + "/{newsletter_id}/retime", include_in_schema=False)
+def retime(
+    request: Request,
+    newsletter_id: str,
+    session: Staff,
+    ports: Ports,
+    local_at: str = Form("", max_length=16),
+) -> Response:
+    """A new delivery time for an approved newsletter, without a new review: the approval
+    covers the text and the audience, which do not change (audited, before and after)."""
+    n = find(ports.db, newsletter_id)
+    if n.state != nl.APPROVED:
+        return refuse(request, "Only an approved newsletter not yet scheduled can be re-timed.")
+    now = utcnow()
+    wanted = local_at.strip()
+    late = nl.timing_problem(wanted, ports.clinic_zone(), now, lead=timedelta(0))
+    late = late or when_refused(ports, n, wanted)
+    if late:
+        return refuse(request, f"Not re-timed: {late}", 422)
+    try:
+        with ports.db.begin() as conn:
+            nl.retime(conn, n, wanted, now, audit=auditor(session, now))
+    except nl.NewsletterError as exc:
+        return refuse(request, str(exc))
+    return flash(
+        shown(n),
+        f"New time: {_local_words(wanted)} local time. The text is as the clinician approved "
+        "it, so no new review is needed.",
+    )
+
+
+@router.post(BASE + "/{newsletter_id}/test-send", include_in_schema=False)
+def test_send(request: Request, newsletter_id: str, session: Staff, ports: Ports) -> Response:
+    """The saved newsletter to the signed-in staff member only, through the transport, as the
+    step editor's test send: marked as a test, outside the ledger, so never in stats."""
+    n = find(ports.db, newsletter_id)
+    assert ports.renderer is not None  # the app always hands the console one
+    campaign, problems = bc.build(
+        bc.campaign_id_for(n.slug),
+        n.file_name,
+        n.sources,
+        parse_rule(nl.rule_data(n.audience)),
+        ports.renderer,
+    )
+    if campaign is None or problems:
+        return refuse(request, "Fix the problems shown before sending a test.", 422)
+    try:
+        rendered = render_variant(ports.renderer, campaign, campaign.steps[0].default)
+    except TemplateProblem as exc:
+        return refuse(request, f"No test sent: {exc.message}", 422)
+    rendered = type(rendered)(
+        subject="[Test] " + rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        fields=rendered.fields,
+    )
+    values = {
+        "first_name": "there",
+        "unsubscribe_url": f"{ports.base_url}/unsubscribe/TEST",
+        "preferences_url": f"{ports.base_url}/preferences/TEST",
+        "checkin_url": f"{ports.base_url}/checkin/TEST",
+    }
+    outcome = ports.send_test(session.user.email, rendered, values)
+    now = utcnow()
+    with ports.db.begin() as conn:
+        audit.record(
+            conn, session.user, "newsletter.test_send", TARGET, n.id, now, {"outcome": outcome}
+        )
+    return flash(shown(n), f"Test of the saved newsletter sent to {session.user.email}: {outcome}.")
+
+
+def _copy_slug(db: Database, slug: str) -> str:
+    """A free id for a copy of ``slug``: ``<slug>-copy``, then ``-copy-2`` … (ids are never
+    reused, so taken ones, scheduled broadcasts included, are skipped)."""
+    with db.begin() as conn:
+        for i in range(1, 1000):
+            tail = "-copy" if i == 1 else f"-copy-{i}"
+            candidate = slug[: 54 - len(tail)].rstrip("-") + tail
+            if not nl.slug_taken(conn, candidate) and not bc.find(
+                conn, bc.campaign_id_for(candidate)
+            ):
+                return candidate
+    raise nl.NewsletterError("no free id for a copy; create the newsletter anew")
+
+
+@router.post(BASE + "/{newsletter_id}/duplicate", include_in_schema=False)
+def duplicate(request: Request, newsletter_id: str, session: Staff, ports: Ports) -> Response:
+    """A new draft with this newsletter's text and audience (any state, cancelled included),
+    under a new id and without a delivery time: it is reviewed like any draft."""
+    n = find(ports.db, newsletter_id)
+    assert ports.renderer is not None  # the app always hands the console one
+    now = utcnow()
+    fields = nl.Fields(n.subject, n.preheader, n.body, n.audience, None, n.time_sensitive)
+    try:
+        slug = _copy_slug(ports.db, n.slug)
+        with ports.db.begin() as conn:
+            made = nl.create(
+                conn,
+                slug=slug,
+                fields=fields,
+                editor_id=session.user.id,
+                editor=session.user.email,
+                now=now,
+                renderer=ports.renderer,
+            )
+            audit.record(
+                conn,
+                session.user,
+                "newsletter.create",
+                TARGET,
+                made.id,
+                now,
+                {"after": _snapshot(made), "copied_from": n.slug},
+            )
+    except nl.NewsletterError as exc:
+        return refuse(request, f"Not copied: {exc}", 422)
+    return flash(shown(made), f"Copied from {n.slug} as a new draft: choose when it should arrive.")
 
 
 def _revision(form: Any) -> int | None:

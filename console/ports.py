@@ -6,12 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from console.seams import ClinicSettingsPort, ImportRun
 from console.services import Services
 from storage import Database
 from subscribers.privacy import Section
 from templates import Rendered, Renderer
+
+
+def _utc() -> ZoneInfo:
+    return ZoneInfo("UTC")
 
 
 def _nothing() -> None:
@@ -32,6 +37,8 @@ class ConsolePorts:
     renderer: Renderer | None = None
     base_url: str = "http://127.0.0.1:8000"
     review_interval: timedelta = timedelta(days=365)
+    # The clinic's time zone, in which a newsletter's delivery time is checked.
+    clinic_zone: Callable[[], ZoneInfo] = _utc
     # Called after content was activated or retired, so this process sends the new content.
     content_changed: Callable[[], object] = _nothing
     # Sends one rendered test email to a staff address through the configured transport,

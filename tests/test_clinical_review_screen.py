@@ -85,7 +85,7 @@ def test_review_walk(console: Console) -> None:
         "subject": "Winter opening hours",
         "preheader": "When we are open.",
         "body": "Hi {{ first_name }},\n\nWe are open all winter.\n",
-        "local_at": "",
+        "local_at": "2026-12-10T10:00",
         "csrf_token": m_token,
     }
     created = marketing.post("/admin/newsletters", data=letter)

@@ -112,7 +112,10 @@ def test_author_review_and_activate_in_a_browser(browser: Any, console_site: Sit
     cpage.get_by_role("button", name="Approve").click()
     cpage.wait_for_url(re.compile(r"note=approved"))
     shot(cpage, "07-clinician-approved")
-    cpage.get_by_role("button", name="Activate").click()
+    cpage.get_by_role("button", name="Activate…").click()
+    expect(cpage.locator("#confirm-message")).to_contain_text("going through this campaign")
+    assert cpage.locator("[data-state=active]").count() == 0  # nothing changed yet
+    cpage.locator("#confirm").click()
     cpage.wait_for_url(re.compile(r"note=activated"))
     assert cpage.locator("[data-state=active]").count() == 1
     assert cpage.get_by_text("Not yet reviewed by a clinician at your clinic").count() == 0

@@ -251,3 +251,144 @@ def test_viewing_an_outbox_message_counts_no_open(browser: Any, site: Site) -> N
         == 200
     )
     wait_until(lambda: _opens(site) == before + 1, timeout=15, what="the reader's open")
+
+
+def _version_id(site: Site, campaign_id: str, number: int) -> str:
+    return str(
+        _scalar(
+            site,
+            "SELECT id FROM campaign_versions WHERE campaign_id = :c AND number = :n",
+            c=campaign_id,
+            n=number,
+        )
+    )
+
+
+def _version_state(site: Site, version_id: str) -> str:
+    return str(_scalar(site, "SELECT state FROM campaign_versions WHERE id = :v", v=version_id))
+
+
+def test_activating_a_version_that_drops_approved_changes_asks_twice(
+    browser: Any, site: Site
+) -> None:
+    # A campaign of its own (the other tests here edit and retire the library's): a copy of
+    # the library under another id, imported (in review), approved and made live as version 1.
+    import shutil
+    from pathlib import Path
+
+    import campaigns
+
+    folder = site.tmp_path / "imports" / "spasm-copy"
+    shutil.copytree(Path(campaigns.__file__).parent / "library" / "spasm-education", folder)
+    for file in folder.iterdir():  # its id, and its steps' references to its own steps
+        file.write_text(
+            file.read_text(encoding="utf-8").replace("spasm-education", "spasm-copy"),
+            encoding="utf-8",
+        )
+    site.cli("campaigns", "import", str(folder.parent))
+    campaign_id = "spasm-copy"
+    url = f"/admin/campaigns/{campaign_id}"
+    v1 = _version_id(site, campaign_id, 1)
+    clinician, page = sign_in(browser, site, "clinician", start=url)
+    page.locator(f"form[action$='/versions/{v1}/approve'] button.primary").click()
+    page.wait_for_url(re.compile(r"note=approved"))
+    page.locator(f"form[action$='/versions/{v1}/activate'] button").click()
+    page.locator("#confirm").click()
+    page.wait_for_url(re.compile(r"note=activated"))
+
+    marketing, mpage = sign_in(browser, site, "marketing", start=url)
+    # Version 2 is submitted; version 3, started while it waits, copies the live version 1.
+    for note in ("draft", "submitted", "draft", "submitted"):
+        if note == "draft":
+            mpage.locator("#start-draft").click()
+        else:
+            mpage.get_by_role("button", name="Submit for review").click()
+        mpage.wait_for_url(re.compile(rf"note={note}"))
+    marketing.close()
+    v2, v3 = _version_id(site, campaign_id, 2), _version_id(site, campaign_id, 3)
+
+    page.goto(f"{site.base}{url}")
+    for v in (v2, v3):
+        page.locator(f"form[action$='/versions/{v}/approve'] button.primary").click()
+        page.wait_for_url(re.compile(r"note=approved"))
+    # Version 2 goes live after one confirmation naming the count.
+    page.locator(f"form[action$='/versions/{v2}/activate'] button").click()
+    expect(page.locator("#confirm-message")).to_contain_text("going through this campaign")
+    assert page.locator("#confirm-details").count() == 0
+    page.locator("#confirm").click()
+    page.wait_for_url(re.compile(r"note=activated"))
+    assert _version_state(site, v2) == "active"
+
+    # Version 3 would drop version 2's approved change: said, named, and asked again.
+    page.locator(f"form[action$='/versions/{v3}/activate'] button").click()
+    expect(page.locator("#confirm-message")).to_contain_text("removes them")
+    expect(page.locator("#confirm-details")).to_contain_text("Version 2, approved by")
+    expect(page.locator("#confirm")).to_have_text("Activate and drop version 2")
+    shot(page, "daily-05-activation-drops-approved-changes")
+    assert _version_state(site, v3) == "approved" and _version_state(site, v2) == "active"
+    page.locator("#confirm").click()
+    page.wait_for_url(re.compile(r"note=activated"))
+    assert _version_state(site, v3) == "active" and _version_state(site, v2) == "retired"
+
+    # The dropped version comes back as a new draft, to be reviewed again.
+    page.get_by_role("button", name="Restore version 2 as a draft").click()
+    page.wait_for_url(re.compile(r"note=restored"))
+    v4 = _version_id(site, campaign_id, 4)
+    assert _version_state(site, v4) == "draft"
+    assert _scalar(site, "SELECT based_on FROM campaign_versions WHERE id = :v", v=v4) == v2
+    clinician.close()
+
+
+def test_a_past_dated_newsletter_is_caught_before_review_and_retimed_after(
+    browser: Any, site: Site
+) -> None:
+    context, page = sign_in(browser, site, "marketing", start="/admin/newsletters/new")
+    page.fill("#slug", "past-dated")
+    page.fill("#subject", "Our opening hours")
+    page.fill("#preheader", "When we are open")
+    page.fill("#body", "Hello {{ first_name }},\n\nWe are open on weekdays.\n")
+    page.fill("#local_at", "2020-01-07T10:00")
+    page.get_by_role("button", name="Create draft").click()
+    page.wait_for_url(re.compile(r"/admin/newsletters/[0-9a-f]{32}$"))
+    newsletter_url = page.url
+    nid = newsletter_url.rsplit("/", 1)[-1]
+
+    def state() -> str:
+        return str(_scalar(site, "SELECT state FROM newsletters WHERE id = :n", n=nid))
+
+    page.get_by_role("button", name=re.compile("Ask a clinician")).click()
+    expect(page.locator("#form-error")).to_contain_text("has already passed")
+    shot(page, "daily-06-newsletter-past-date-refused")
+    assert state() == "draft"
+    page.goto(newsletter_url)
+    page.fill("#local_at", "2030-01-08T10:00")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator("#result")).to_contain_text("Saved")
+    page.get_by_role("button", name=re.compile("Ask a clinician")).click()
+    expect(page.locator("#newsletter-state")).to_have_text("in review")
+    context.close()
+
+    clinician, cpage = sign_in(browser, site, "clinician", start="/admin/newsletters")
+    cpage.goto(newsletter_url)
+    cpage.fill("#note", "Fine to send")
+    cpage.get_by_role("button", name="Approve").click()
+    cpage.wait_for_selector("#schedule")
+    clinician.close()
+
+    context, page = sign_in(browser, site, "marketing", start="/admin/newsletters")
+    page.goto(newsletter_url)
+    page.fill("#retime-at", "2030-01-09T11:30")
+    page.get_by_role("button", name="Change the time").click()
+    expect(page.locator("#result")).to_contain_text("no new review is needed")
+    expect(page.locator("#newsletter-state")).to_have_text("approved")
+    assert _scalar(site, "SELECT local_at FROM newsletters WHERE id = :n", n=nid) == (
+        "2030-01-09T11:30"
+    )
+    assert state() == "approved"
+    shot(page, "daily-07-newsletter-retimed")
+    # Scheduling says how many people and when: the new time, on the same approval.
+    page.locator("#schedule").click()
+    expect(page.locator("#confirm-message")).to_contain_text("Wednesday 09 January 2030 at 11:30")
+    page.locator("#confirm").click()
+    expect(page.locator("#newsletter-state")).to_have_text("scheduled")
+    context.close()

@@ -136,9 +136,17 @@ def test_edit_preview_review_activate(console: Console) -> None:
     )
     assert again.status_code == 422  # refused input: the page again, text kept
 
+    # Activate asks first, saying how many people get the new content; nothing changes yet.
+    asked = marketing.post(
+        f"/admin/campaigns/{CID}/versions/{draft_id}/activate", data={"csrf_token": m_token}
+    )
+    assert asked.status_code == 200 and "Activate version" in asked.text
+    assert re.search(r"the [\d,]+ (person|people) going through this campaign", asked.text)
+    assert _version_ids(console)["approved"] == draft_id
     assert (
         marketing.post(
-            f"/admin/campaigns/{CID}/versions/{draft_id}/activate", data={"csrf_token": m_token}
+            f"/admin/campaigns/{CID}/versions/{draft_id}/activate",
+            data={"csrf_token": m_token, "confirm": "yes"},
         ).status_code
         == 303
     )
@@ -196,9 +204,12 @@ def test_steps_added_reordered_retired_and_a_variant(console: Console) -> None:
         ).status_code
         == 303
     )
+    asked = client.post(base + "/files/03-hurt-is-not-harm.md/retire", data={"csrf_token": token})
+    assert asked.status_code == 200 and "going through this campaign" in asked.text
     assert (
         client.post(
-            base + "/files/03-hurt-is-not-harm.md/retire", data={"csrf_token": token}
+            base + "/files/03-hurt-is-not-harm.md/retire",
+            data={"csrf_token": token, "confirm": "yes"},
         ).status_code
         == 303
     )

@@ -104,7 +104,14 @@ def test_compose_review_schedule_progress_and_cancel(console: Console, tmp_path:
             f"/admin/newsletters/{nid}", data={**FORM, "subject": "x", "csrf_token": csrf}
         )
         assert edit.status_code == 409
-        scheduled = marketing.post(f"/admin/newsletters/{nid}/schedule", data={"csrf_token": csrf})
+        # Schedule says first how many people get it and when; nothing is scheduled yet.
+        asked = marketing.post(f"/admin/newsletters/{nid}/schedule", data={"csrf_token": csrf})
+        assert asked.status_code == 200
+        assert "It goes to 2 people, arriving Thursday 10 December 2026 at 10:00" in asked.text
+        assert console.cli("campaigns", "broadcasts", "--json").json() == []
+        scheduled = marketing.post(
+            f"/admin/newsletters/{nid}/schedule", data={"csrf_token": csrf, "confirm": "yes"}
+        )
         assert scheduled.status_code == 303
         listing = console.cli("campaigns", "broadcasts", "--json").json()
         assert [(b["id"], b["state"], b["audience"]) for b in listing] == [
@@ -113,7 +120,13 @@ def test_compose_review_schedule_progress_and_cancel(console: Console, tmp_path:
         progress = marketing.get(f"/admin/newsletters/{nid}/progress")
         assert re.search(r'id="progress-audience">2<', progress.text)
         assert "every 10s" in progress.text
-        cancelled = marketing.post(f"/admin/newsletters/{nid}/cancel", data={"csrf_token": csrf})
+        asked = marketing.post(f"/admin/newsletters/{nid}/cancel", data={"csrf_token": csrf})
+        assert asked.status_code == 200
+        assert "2 emails still waiting will not be sent" in asked.text
+        assert console.cli("campaigns", "broadcasts", "--json").json()[0]["state"] == "scheduled"
+        cancelled = marketing.post(
+            f"/admin/newsletters/{nid}/cancel", data={"csrf_token": csrf, "confirm": "yes"}
+        )
         assert cancelled.status_code == 303
     assert console.cli("campaigns", "broadcasts", "--json").json()[0]["state"] == "cancelled"
     with console.ctx.db.begin() as conn:
@@ -194,8 +207,151 @@ def test_a_time_sensitive_newsletter_is_scheduled_as_one(console: Console, tmp_p
             f"/admin/newsletters/{nid}/approve", data={"note": "urgent", "csrf_token": ccsrf}
         )
         assert approved.status_code == 303
-        scheduled = marketing.post(f"/admin/newsletters/{nid}/schedule", data={"csrf_token": csrf})
+        scheduled = marketing.post(
+            f"/admin/newsletters/{nid}/schedule", data={"csrf_token": csrf, "confirm": "yes"}
+        )
         assert scheduled.status_code == 303
     with console.ctx.db.begin() as conn:
         stored = bc.find(conn, bc.campaign_id_for("closed-today"))
     assert stored is not None and stored.time_sensitive is True
+
+
+def _submitted(console: Console, form: dict[str, Any]) -> tuple[Any, str, str]:
+    marketing, csrf = console.signed_in("marketing")
+    created = marketing.post("/admin/newsletters", data={**form, "csrf_token": csrf})
+    assert created.status_code == 303, created.text
+    return marketing, csrf, _id_of(created.headers["location"])
+
+
+def _state(console: Console, nid: str) -> Any:
+    from campaigns import newsletters as nl
+
+    with console.ctx.db.begin() as conn:
+        return nl.require(conn, nid)
+
+
+def test_a_past_or_too_soon_time_is_refused_before_review(console: Console) -> None:
+    # The suite's clock: Saturday 21 November 2026, 09:00 UTC (the clinic's zone: London).
+    marketing, csrf, nid = _submitted(console, {**FORM, "local_at": "2026-11-20T10:00"})
+    past = marketing.post(f"/admin/newsletters/{nid}/submit", data={"csrf_token": csrf})
+    assert past.status_code == 422
+    assert "Not submitted: The delivery time 20 Nov 2026 10:00 has already passed" in past.text
+    assert 'id="local_at"' in past.text  # the editor again, where the date can be changed
+    assert _state(console, nid).state == "draft"
+    # Minutes away: too soon for a clinician to review.
+    form = {**FORM, "local_at": "2026-11-21T09:20", "csrf_token": csrf}
+    assert marketing.post(f"/admin/newsletters/{nid}", data=form).status_code == 303
+    soon = marketing.post(f"/admin/newsletters/{nid}/submit", data={"csrf_token": csrf})
+    assert soon.status_code == 422 and "too soon for a clinician to review" in soon.text
+    # Outside the send window: said now, not after the review.
+    form = {**FORM, "local_at": "2026-12-10T03:00", "csrf_token": csrf}
+    assert marketing.post(f"/admin/newsletters/{nid}", data=form).status_code == 303
+    night = marketing.post(f"/admin/newsletters/{nid}/submit", data={"csrf_token": csrf})
+    assert night.status_code == 422 and "outside the send window" in night.text
+    assert _state(console, nid).state == "draft"
+    form = {**FORM, "local_at": "2026-12-10T10:00", "csrf_token": csrf}
+    assert marketing.post(f"/admin/newsletters/{nid}", data=form).status_code == 303
+    ok = marketing.post(f"/admin/newsletters/{nid}/submit", data={"csrf_token": csrf})
+    assert ok.status_code == 303 and _state(console, nid).state == "in_review"
+
+
+def test_an_approved_newsletter_is_retimed_without_a_new_review(console: Console) -> None:
+    marketing, csrf, nid = _submitted(console, FORM)
+    assert marketing.post(f"/admin/newsletters/{nid}/submit", data={"csrf_token": csrf}).is_redirect
+    clinician, ccsrf = console.signed_in("clinician")
+    approved = clinician.post(f"/admin/newsletters/{nid}/approve", data={"csrf_token": ccsrf})
+    assert approved.status_code == 303
+    before = _state(console, nid)
+    page = marketing.get(f"/admin/newsletters/{nid}").text
+    assert 'id="retime"' in page
+    # A time that has passed, or outside the send window, is refused; nothing changes.
+    for bad, said in (("2026-11-20T10:00", "has already passed"), ("2026-12-11T03:00", "window")):
+        refused = marketing.post(
+            f"/admin/newsletters/{nid}/retime", data={"csrf_token": csrf, "local_at": bad}
+        )
+        assert refused.status_code == 422 and said in refused.text
+        assert _state(console, nid).local_at == "2026-12-10T10:00"
+    moved = marketing.post(
+        f"/admin/newsletters/{nid}/retime",
+        data={"csrf_token": csrf, "local_at": "2026-12-11T11:30"},
+    )
+    assert moved.status_code == 303
+    after = _state(console, nid)
+    assert after.state == "approved" and after.local_at == "2026-12-11T11:30"
+    assert (after.subject, after.body, after.reviewed_by) == (
+        before.subject,
+        before.body,
+        before.reviewed_by,
+    )
+    assert "no new review is needed" in marketing.get(moved.headers["location"]).text
+    with console.ctx.db.begin() as conn:
+        (detail,) = conn.execute(
+            select(audit_log.c.detail).where(audit_log.c.action == "newsletter.retime")
+        ).scalars()
+    detail = detail if isinstance(detail, dict) else __import__("json").loads(detail)
+    assert detail["before"] == {"local_at": "2026-12-10T10:00"}
+    assert detail["after"] == {"local_at": "2026-12-11T11:30"}
+    # It schedules for the new time, on the approval it had.
+    asked = marketing.post(f"/admin/newsletters/{nid}/schedule", data={"csrf_token": csrf})
+    assert "Friday 11 December 2026 at 11:30" in asked.text
+    done = marketing.post(
+        f"/admin/newsletters/{nid}/schedule", data={"csrf_token": csrf, "confirm": "yes"}
+    )
+    assert done.status_code == 303 and _state(console, nid).state == "scheduled"
+    # Once scheduled, no re-timing (cancel and duplicate instead).
+    late = marketing.post(
+        f"/admin/newsletters/{nid}/retime",
+        data={"csrf_token": csrf, "local_at": "2026-12-12T10:00"},
+    )
+    assert late.status_code == 409 and _state(console, nid).local_at == "2026-12-11T11:30"
+    # A draft cannot be re-timed this way either (it is edited).
+    _, _, draft = _submitted(console, {**FORM, "slug": "other-news"})
+    assert (
+        marketing.post(
+            f"/admin/newsletters/{draft}/retime",
+            data={"csrf_token": csrf, "local_at": "2026-12-12T10:00"},
+        ).status_code
+        == 409
+    )
+
+
+def test_a_test_send_goes_to_the_signed_in_staff_member_only(console: Console) -> None:
+    from campaigns.ledger import sends
+    from scheduler.tables import outbox
+
+    marketing, csrf, nid = _submitted(console, FORM)
+    sent = marketing.post(f"/admin/newsletters/{nid}/test-send", data={"csrf_token": csrf})
+    assert sent.status_code == 303
+    assert f"sent to {STAFF['marketing']}" in marketing.get(sent.headers["location"]).text
+    with console.ctx.db.begin() as conn:
+        rows = conn.execute(select(outbox.c.recipient, outbox.c.message)).all()
+        ledger = conn.execute(select(sends.c.id)).all()
+        actions = conn.execute(select(audit_log.c.action)).scalars().all()
+    assert [r.recipient for r in rows] == [STAFF["marketing"]]
+    from email import message_from_bytes
+
+    msg = message_from_bytes(bytes(rows[0].message))
+    assert str(msg["Subject"]) == "[Test] Our December opening hours"
+    assert msg["X-Clinicmail-Test"] == "yes"
+    assert ledger == [] and "newsletter.test_send" in actions
+
+
+def test_duplicate_makes_a_new_draft_with_the_same_content(console: Console) -> None:
+    marketing, csrf, nid = _submitted(console, FORM)
+    assert marketing.post(f"/admin/newsletters/{nid}/submit", data={"csrf_token": csrf}).is_redirect
+    copied = marketing.post(f"/admin/newsletters/{nid}/duplicate", data={"csrf_token": csrf})
+    assert copied.status_code == 303
+    copy_id = _id_of(copied.headers["location"])
+    original, copy = _state(console, nid), _state(console, copy_id)
+    assert copy_id != nid and copy.slug == "december-news-copy"
+    assert copy.state == "draft" and original.state == "in_review"
+    assert (copy.subject, copy.preheader, copy.body, copy.audience) == (
+        original.subject,
+        original.preheader,
+        original.body,
+        original.audience,
+    )
+    assert copy.local_at is None  # when it arrives is chosen again
+    assert "Copied from december-news" in marketing.get(copied.headers["location"]).text
+    again = marketing.post(f"/admin/newsletters/{nid}/duplicate", data={"csrf_token": csrf})
+    assert _state(console, _id_of(again.headers["location"])).slug == "december-news-copy-2"

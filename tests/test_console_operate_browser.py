@@ -317,13 +317,17 @@ def test_compose_review_schedule_and_cancel_a_newsletter(browser: Any, site: Sit
     )
     page.goto(newsletter_url)
     page.get_by_role("button", name=re.compile("Schedule for")).click()
+    expect(page.locator("#confirm-message")).to_contain_text(f"It goes to {count:,} ")
+    page.locator("#confirm").click()
     page.wait_for_function(  # a function: the CSP forbids eval of a string
         "() => document.querySelector('#newsletter-state').textContent === 'scheduled'"
     )
     assert int(page.locator("#progress-audience").inner_text()) == count
     assert _fits(page)
     shot(page, "c2-08-newsletter-scheduled-768")
-    page.get_by_role("button", name="Cancel newsletter").click()
+    page.get_by_role("button", name="Cancel newsletter…").click()
+    expect(page.locator("#confirm-message")).to_contain_text("still waiting will not be sent")
+    page.locator("#confirm").click()
     page.wait_for_function(  # a function: the CSP forbids eval of a string
         "() => document.querySelector('#newsletter-state').textContent === 'cancelled'"
     )

@@ -89,7 +89,7 @@ def test_a_newsletter_submission_is_told_and_nobody_hears_of_their_own_step(
         "subject": "Winter opening hours",
         "preheader": "When we are open.",
         "body": "Hi {{ first_name }},\n\nWe are open all winter.\n",
-        "local_at": "",
+        "local_at": "2026-12-10T10:00",
         "csrf_token": c_token,
     }
     created = cleo.post("/admin/newsletters", data=letter)
