@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -110,19 +111,54 @@ def timeline(
 router = APIRouter()
 
 
-def results(request: Request, db: Database, query: directory.Query, *, partial: bool) -> Response:
+def list_url(query: directory.Query, search_id: str = "", after: str = "", size: int = 0) -> str:
+    """The people list's address for these filters: status, group, review, the opaque search id
+    and the page cursor (a public id), never the searched text (see :mod:`subscribers.directory`)."""
+    params = {
+        "status": query.status,
+        "group": query.group,
+        "review": "1" if query.review else "",
+        "search": search_id,
+        "size": str(size) if size and size != directory.PAGE else "",
+        "after": after,
+    }
+    kept = {k: v for k, v in params.items() if v}
+    return "/admin/subscribers" + (f"?{urlencode(kept)}" if kept else "")
+
+
+def _size(raw: str) -> int:
+    return int(raw) if raw in {str(n) for n in directory.PAGE_SIZES} else directory.PAGE
+
+
+def results(
+    request: Request,
+    db: Database,
+    query: directory.Query,
+    *,
+    partial: bool,
+    search_id: str = "",
+    after: str = "",
+    size: int = directory.PAGE,
+    expired: bool = False,
+) -> Response:
     problems = query.problems()
-    found: list[directory.Found] = []
-    total = 0
+    got = directory.Page([], 0, None)
     if not problems:
         with db.begin() as conn:
-            found, total = directory.search(conn, query)
+            got = directory.page_of(conn, query, limit=size, after=after)
     context = {
         "title": "People",
         "query": query,
         "problems": problems,
-        "found": found,
-        "total": total,
+        "found": got.found,
+        "total": got.total,
+        "first_page": not after,
+        "first_url": list_url(query, search_id, size=size) if after else "",
+        "next_url": list_url(query, search_id, got.next_after, size) if got.next_after else "",
+        "size": size,
+        "sizes": directory.PAGE_SIZES,
+        "search_id": search_id,
+        "expired": expired,
         "statuses": directory.STATUSES,
         "groups": GROUPS,
         "erased": request.query_params.get("erased") == "1",
@@ -132,16 +168,41 @@ def results(request: Request, db: Database, query: directory.Query, *, partial: 
 
 @router.get("/admin/subscribers", include_in_schema=False)
 def find(
-    request: Request, session: Staff, db: Db, status: str = "", group: str = "", review: str = ""
+    request: Request,
+    session: Staff,
+    db: Db,
+    status: str = "",
+    group: str = "",
+    review: str = "",
+    search: str = "",
+    after: str = "",
+    size: str = "",
 ) -> Response:
-    """The newest people, filtered by status and symptom group, or only those flagged for
-    review (no personal data in the URL: searching by address or name is a POST)."""
-    query = directory.Query(status=status, group=group, review=review == "1")
-    return results(request, db, query, partial=False)
+    """People newest first, a page at a time, filtered by status and symptom group, or only
+    those flagged for review; ``search`` is the opaque id of a text search made by POST (no
+    personal data in the URL), ``after`` the public id the page starts after."""
+    text, expired = "", False
+    if search:
+        with db.begin() as conn:
+            found = directory.load_search(conn, search, utcnow())
+        text, expired = (found or ""), found is None
+    query = directory.Query(text=text, status=status, group=group, review=review == "1")
+    return results(
+        request,
+        db,
+        query,
+        partial=False,
+        search_id="" if expired else search,
+        after=after[:PUBLIC_ID_LENGTH],
+        size=_size(size),
+        expired=expired,
+    )
 
 
 @router.post("/admin/subscribers", include_in_schema=False)
 async def search(request: Request, session: Staff, db: Db) -> Response:
+    """A search by address or name: the text is kept server-side under a short-lived id and the
+    answer.s address (replacing the one in the history, or redirected to) carries only that id."""
     form = await request.form()
     query = directory.Query(
         text=str(form.get("q", ""))[:400],
@@ -149,18 +210,30 @@ async def search(request: Request, session: Staff, db: Db) -> Response:
         group=str(form.get("group", "")),
         review=form.get("review") == "1",
     )
+    size = _size(str(form.get("size", "")))
+    partial = request.headers.get("hx-request") == "true"
+    if query.problems():
+        return results(request, db, query, partial=partial, size=size)
+    search_id = ""
     if query.text.strip():  # a search by address or name views personal data
+        now = utcnow()
         with db.begin() as conn:
+            search_id = directory.save_search(conn, query.text, now)
             audit.record(
                 conn,
                 session.user,
                 "subscriber.search",
                 TARGET,
                 "search",
-                utcnow(),
+                now,
                 {"status": query.status, "group": query.group},
             )
-    return results(request, db, query, partial=request.headers.get("hx-request") == "true")
+    url = list_url(query, search_id, size=size)
+    if not partial:
+        return RedirectResponse(url, status_code=303)
+    answer = results(request, db, query, partial=True, search_id=search_id, size=size)
+    answer.headers["HX-Replace-Url"] = url
+    return answer
 
 
 @router.get("/admin/subscribers/{public_id}", include_in_schema=False)
