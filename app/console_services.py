@@ -130,6 +130,13 @@ def outbox_message(ctx: AppContext, message_id: int) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+def outbox_of(ctx: AppContext, subscriber_id: int) -> dict[str, int]:
+    c = outbox.c
+    with ctx.db.begin() as conn:
+        rows = conn.execute(select(c.send_id, c.id).where(c.subscriber_id == subscriber_id))
+        return {str(r.send_id): int(r.id) for r in rows}
+
+
 def campaign_names(ctx: AppContext) -> dict[str, str]:
     try:
         return {c.id: c.meta.name for c in ctx.catalog}
@@ -199,6 +206,7 @@ def console_services(ctx: AppContext) -> Services:
         campaign_names=lambda: campaign_names(ctx),
         outbox_list=lambda limit: outbox_list(ctx, limit),
         outbox_message=lambda message_id: outbox_message(ctx, message_id),
+        outbox_of=lambda subscriber_id: outbox_of(ctx, subscriber_id),
         broadcast=lambda *args: broadcast(ctx, *args),
         api_keys=lambda: api_key_list(ctx),
         create_api_key=lambda name, scopes, who: create_api_key(ctx, name, scopes, who),

@@ -48,9 +48,14 @@ def _found(profile: store.Profile | None) -> store.Profile:
 
 
 def timeline(
-    record: dict[str, Any], events: list[dict[str, Any]], checkins: list[dict[str, Any]]
+    record: dict[str, Any],
+    events: list[dict[str, Any]],
+    checkins: list[dict[str, Any]],
+    stored: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Consent events, emails, provider events and check-ins in one list, newest first."""
+    """Consent events, emails, provider events and check-ins in one list, newest first; an
+    email the outbox transport stored (``stored``: send id → outbox message id) links to it."""
+    stored = stored or {}
     items: list[dict[str, Any]] = []
     for c in record["consent_events"]:
         items.append(
@@ -85,6 +90,9 @@ def timeline(
                 "what": label,
                 "detail": f"{s['status']}" + (f", content version {version}" if version else ""),
                 "send": s,
+                "href": (
+                    f"/admin/outbox/{stored[s['send_id']]}" if s.get("send_id") in stored else ""
+                ),
             }
         )
     for e in events:
@@ -257,7 +265,7 @@ def person(
             "record": record,
             "public_id": public_id,
             "profile": profile,
-            "timeline": timeline(record, events, checkins),
+            "timeline": timeline(record, events, checkins, services.outbox_of(profile.id)),
             "coming": coming,
             "names": services.campaign_names(),
             "paused": profile.paused_until is not None and profile.paused_until > now,

@@ -58,6 +58,9 @@ class Services:
     # scopes, who) → the key, shown once; revoke (name, who). Both raise ``ValueError`` with a
     # message for the page, and are audited under the staff member.
     api_keys: Callable[[], list[JsonDict]] = lambda: []
+    # The outbox message each of a person's sends was stored as (subscriber row id →
+    # {send_id: outbox message id}); empty when the outbox transport stored none.
+    outbox_of: Callable[[int], dict[str, int]] = lambda _sid: {}
     create_api_key: Callable[[str, str, StaffUser], str] | None = None
     revoke_api_key: Callable[[str, StaffUser], None] | None = None
     # What stops delivery for everyone (the provider refuses the account or configuration),

@@ -121,6 +121,16 @@ def test_person_page_timeline_and_what_comes_next(console: Console, tmp_path: Pa
     timeline = page.text[page.text.index('id="timeline"') :]
     for shown in ("consent", "email_education: given", "delivered", "opened", "clicked"):
         assert shown in timeline, shown
+    # the email as sent: the outbox message the transport stored for ann's send
+    from scheduler.tables import outbox
+
+    with console.ctx.db.begin() as conn:
+        (message_id,) = conn.execute(
+            select(outbox.c.id).where(outbox.c.recipient == "ann@example.com")
+        ).one()
+    assert f'<a href="/admin/outbox/{message_id}">' in timeline
+    viewer = client.get(f"/admin/outbox/{message_id}")
+    assert viewer.status_code == 200 and "ann@example.com" in viewer.text
     # What comes next: the planner's answer, a week after the first email (frequency cap).
     coming = page.text[page.text.index("What comes next") : page.text.index('id="timeline"')]
     assert "2026-11-30" in coming, coming
