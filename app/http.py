@@ -280,6 +280,7 @@ def console_ports(ctx: AppContext) -> ConsolePorts:
         renderer=ctx.renderer,
         base_url=ctx.settings.base_url,
         review_interval=ctx.settings.review_every,
+        clinic_zone=ctx.settings.timezone,
         content_changed=ctx.refresh_content,
         send_test=lambda to, rendered, values: send_test(ctx, to, rendered, values),
         signoff_pack=lambda campaign_id: signoff_pdf(ctx, campaign_id),

@@ -32,6 +32,8 @@ class ConsolePorts:
     renderer: Renderer | None = None
     base_url: str = "http://127.0.0.1:8000"
     review_interval: timedelta = timedelta(days=365)
+    # The clinic's time zone (IANA name): times staff read in lists are shown in it.
+    clinic_zone: str = "UTC"
     # Called after content was activated or retired, so this process sends the new content.
     content_changed: Callable[[], object] = _nothing
     # Sends one rendered test email to a staff address through the configured transport,
