@@ -115,12 +115,15 @@ def send_test_email(ctx: AppContext, to: str) -> str:
     return f"not accepted ({outcome})"
 
 
-def outbox_list(ctx: AppContext, limit: int) -> list[dict[str, Any]]:
+def outbox_list(ctx: AppContext, limit: int, before: int | None = None) -> list[dict[str, Any]]:
+    """Newest first; ``before`` is the keyset cursor (an outbox id), so a page deep in the list
+    costs the same primary-key range scan as the first."""
     c = outbox.c
+    query = select(c.id, c.recipient, c.subject, c.created_at).order_by(c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(c.id < before)
     with ctx.db.begin() as conn:
-        rows = conn.execute(
-            select(c.id, c.recipient, c.subject, c.created_at).order_by(c.id.desc()).limit(limit)
-        ).mappings()
+        rows = conn.execute(query).mappings()
         return [dict(r) for r in rows]
 
 
@@ -204,7 +207,7 @@ def console_services(ctx: AppContext) -> Services:
         settings=lambda: effective_settings(ctx),
         test_email=lambda to: send_test_email(ctx, to),
         campaign_names=lambda: campaign_names(ctx),
-        outbox_list=lambda limit: outbox_list(ctx, limit),
+        outbox_list=lambda limit, before: outbox_list(ctx, limit, before),
         outbox_message=lambda message_id: outbox_message(ctx, message_id),
         outbox_of=lambda subscriber_id: outbox_of(ctx, subscriber_id),
         broadcast=lambda *args: broadcast(ctx, *args),

@@ -46,8 +46,9 @@ class Services:
     test_email: Callable[[str], str]
     # Campaign ids and names, for labels and the newsletter form.
     campaign_names: Callable[[], dict[str, str]]
-    # The outbox transport's stored messages, newest first: id, recipient, subject, created_at.
-    outbox_list: Callable[[int], list[JsonDict]]
+    # The outbox transport's stored messages, newest first: id, recipient, subject, created_at;
+    # (limit, before): at most ``limit``, only those with an id below ``before`` when given.
+    outbox_list: Callable[[int, int | None], list[JsonDict]]
     # One stored message: the same fields and ``message`` (the raw MIME bytes); None if gone.
     outbox_message: Callable[[int], JsonDict | None]
     # ``campaigns broadcast`` (and its ``--dry-run``): slug, file name, {file: text}, segment

@@ -480,3 +480,37 @@ def test_people_pages_by_cursor_keeping_the_filters(console: Console, tmp_path: 
         pages += 1
     assert pages == 3
     assert seen == [f"m{i:03d}@example.com" for i in reversed(range(count))]
+
+
+def test_outbox_pages_by_cursor(console: Console) -> None:
+    """Every stored message once, newest first, however many there are."""
+    from sqlalchemy import insert
+
+    from console.outbox import LIST_LIMIT
+    from scheduler.tables import outbox
+
+    count = LIST_LIMIT * 2 + 7
+    with console.ctx.db.begin() as conn:
+        conn.execute(
+            insert(outbox),
+            [
+                {
+                    "send_id": f"s{i:031d}",
+                    "subscriber_id": None,
+                    "recipient": f"o{i:03d}@example.com",
+                    "subject": f"Subject {i}",
+                    "message": b"Subject: x\r\n\r\nbody",
+                    "created_at": MONDAY,
+                }
+                for i in range(count)
+            ],
+        )
+    client, _ = console.signed_in("marketing")
+    url, seen = "/admin/outbox", []
+    while url:
+        listed = client.get(url)
+        assert listed.status_code == 200
+        seen += re.findall(r"<td>(o\d{3}@example\.com)</td>", listed.text)
+        found = re.search(r'href="(/admin/outbox\?before=\d+)" id="next-page"', listed.text)
+        url = found.group(1) if found else ""
+    assert seen == [f"o{i:03d}@example.com" for i in reversed(range(count))]
