@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from console.auth import OpsStaff
 from console import audit_rows
+from console.auth import OpsStaff
 from console.deps import Db, Ports, Svc
 from console.render import page
 from console.services import Services
@@ -180,9 +180,7 @@ def audit_log(
             "filters": filters,
             "zone": ports.clinic_zone,
             "next_url": (
-                "/admin/ops/audit?" + urlencode({**kept, "before": entries[-1].id})
-                if more
-                else ""
+                "/admin/ops/audit?" + urlencode({**kept, "before": entries[-1].id}) if more else ""
             ),
             "first_url": (
                 "/admin/ops/audit" + (f"?{urlencode(kept)}" if kept else "") if cursor else ""

@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, delete, func, insert, or_, select
 
 from storage.schema import kv
-
 from subscribers.segments import ARM_AND_LEG, compile_rule
 from subscribers.store import CONFIRMED, UNCONFIRMED, UNSUBSCRIBED, symptoms_of
 from subscribers.symptoms import GROUP_IDS, arm_and_leg, codes_in_group

@@ -66,9 +66,7 @@ def test_paging_reaches_the_ten_thousandth_person(browser: Any, site: Site) -> N
         context.close()
 
 
-def test_back_after_opening_a_person_keeps_the_search_and_filter(
-    browser: Any, site: Site
-) -> None:
+def test_back_after_opening_a_person_keeps_the_search_and_filter(browser: Any, site: Site) -> None:
     context, page = sign_in(browser, site, "marketing", start="/admin/subscribers")
     try:
         page.select_option("#group", "spreading")
