@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from app import levers
 from app.broadcasting import BroadcastRequest, schedule
 from app.context import AppContext
+from app.importing import save_person
 from app.privacy import erase_everywhere, export_json
 from app.stats import stats_json
 from app.testsend import send_test
@@ -210,6 +211,7 @@ def console_services(ctx: AppContext) -> Services:
         outbox_list=lambda limit, before: outbox_list(ctx, limit, before),
         outbox_message=lambda message_id: outbox_message(ctx, message_id),
         outbox_of=lambda subscriber_id: outbox_of(ctx, subscriber_id),
+        save_person=lambda fields, who: save_person(ctx, fields, utcnow(), who),
         broadcast=lambda *args: broadcast(ctx, *args),
         api_keys=lambda: api_key_list(ctx),
         create_api_key=lambda name, scopes, who: create_api_key(ctx, name, scopes, who),

@@ -244,6 +244,104 @@ async def search(request: Request, session: Staff, db: Db) -> Response:
     return answer
 
 
+def _symptom_groups() -> list[tuple[Any, list[Any]]]:
+    return [(g, [s for s in SYMPTOMS if s.group == g.id]) for g in GROUPS if g.id != "red_flags"]
+
+
+def person_form(
+    request: Request,
+    profile: store.Profile | None,
+    typed: dict[str, Any],
+    *,
+    error: str = "",
+    status: int = 200,
+) -> Response:
+    return page(
+        request,
+        "people/edit.html",
+        {
+            "title": "Edit a person" if profile else "Add a person",
+            "profile": profile,
+            "typed": typed,
+            "groups": _symptom_groups(),
+            "error": error,
+        },
+        status=status,
+    )
+
+
+@router.get("/admin/subscribers/new", include_in_schema=False)
+def add_form(request: Request, session: Staff) -> Response:
+    """Add one person (the import's checks and consent rule, for a single row)."""
+    typed = {"email": "", "first_name": "", "timezone": "", "symptoms": set(), "consent": False}
+    return person_form(request, None, typed)
+
+
+@router.post("/admin/subscribers/new", include_in_schema=False)
+async def add(request: Request, session: Staff, services: Svc) -> Response:
+    return await _save(request, session, services, None)
+
+
+@router.get("/admin/subscribers/{public_id}/edit", include_in_schema=False)
+def edit_form(request: Request, public_id: str, session: Staff, db: Db) -> Response:
+    with db.begin() as conn:
+        profile = _found(store.profile_by_public_id(conn, public_id))
+    typed = {
+        "email": profile.email,
+        "first_name": profile.first_name or "",
+        "timezone": profile.timezone or "",
+        "symptoms": set(profile.symptoms),
+        "consent": profile.status == store.CONFIRMED,
+    }
+    return person_form(request, profile, typed)
+
+
+@router.post("/admin/subscribers/{public_id}/edit", include_in_schema=False)
+async def edit(request: Request, public_id: str, session: Staff, db: Db, services: Svc) -> Response:
+    with db.begin() as conn:
+        profile = _found(store.profile_by_public_id(conn, public_id))
+    return await _save(request, session, services, profile)
+
+
+async def _save(
+    request: Request, session: Any, services: Any, profile: store.Profile | None
+) -> Response:
+    form = await request.form()
+    chosen = {str(c) for c in form.getlist("symptoms")}
+    typed = {
+        # editing keeps the address: the record is the person's, not a new one
+        "email": profile.email if profile else str(form.get("email", "")).strip()[:320],
+        "first_name": str(form.get("first_name", ""))[:200],
+        "timezone": str(form.get("timezone", "")).strip()[:64],
+        "symptoms": chosen,
+        "consent": form.get("consent") == "yes",
+    }
+    known = {s.code for s in SYMPTOMS} - RED_FLAGS
+    if not chosen <= known:
+        return person_form(
+            request, profile, typed, error="Some symptoms were not recognised.", status=422
+        )
+    if profile is not None:  # warning signs they reported stay on record
+        chosen = chosen | (set(profile.symptoms) & RED_FLAGS)
+    save = services.save_person
+    if save is None:
+        raise NotFound("Not available", "This console was started without adding people.")
+    fields = {
+        "email": typed["email"],
+        "first_name": typed["first_name"],
+        "timezone": typed["timezone"],
+        "symptoms": ";".join(sorted(chosen)),
+        "consent": "yes" if typed["consent"] else "",
+        "source": "console",
+    }
+    try:
+        public_id, new = save(fields, session.user)
+    except ValueError as exc:
+        message = f"Not saved: {exc}. Nothing was changed."
+        return person_form(request, profile, typed, error=message, status=422)
+    return back(public_id, "added" if new else "edited")
+
+
 @router.get("/admin/subscribers/{public_id}", include_in_schema=False)
 def person(
     request: Request, public_id: str, session: Staff, ports: Ports, services: Svc
@@ -270,9 +368,7 @@ def person(
             "names": services.campaign_names(),
             "paused": profile.paused_until is not None and profile.paused_until > now,
             "pause_weeks": PAUSE_WEEKS,
-            "groups": [
-                (g, [s for s in SYMPTOMS if s.group == g.id]) for g in GROUPS if g.id != "red_flags"
-            ],
+            "groups": _symptom_groups(),
             "may_erase": session.user.role == OPS,
             "message": request.query_params.get("done", ""),
         },

@@ -59,6 +59,10 @@ class Services:
     # scopes, who) → the key, shown once; revoke (name, who). Both raise ``ValueError`` with a
     # message for the page, and are audited under the staff member.
     api_keys: Callable[[], list[JsonDict]] = lambda: []
+    # Add or update one person as an import row (fields: email, first_name, timezone,
+    # symptoms as "a;b", consent, source) under the acting staff member, audited in the same
+    # transaction → (public id, new?); raises ValueError with the reason when refused.
+    save_person: Callable[[dict[str, str], StaffUser], tuple[str, bool]] | None = None
     # The outbox message each of a person's sends was stored as (subscriber row id →
     # {send_id: outbox message id}); empty when the outbox transport stored none.
     outbox_of: Callable[[int], dict[str, int]] = lambda _sid: {}
