@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from app import levers
 from app.broadcasting import BroadcastRequest, schedule
 from app.context import AppContext
+from app.importing import save_person
 from app.privacy import erase_everywhere, export_json
 from app.stats import stats_json
 from app.testsend import send_test
@@ -108,12 +109,15 @@ def send_test_email(ctx: AppContext, to: str) -> str:
     return f"not accepted ({outcome})"
 
 
-def outbox_list(ctx: AppContext, limit: int) -> list[dict[str, Any]]:
+def outbox_list(ctx: AppContext, limit: int, before: int | None = None) -> list[dict[str, Any]]:
+    """Newest first; ``before`` is the keyset cursor (an outbox id), so a page deep in the list
+    costs the same primary-key range scan as the first."""
     c = outbox.c
+    query = select(c.id, c.recipient, c.subject, c.created_at).order_by(c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(c.id < before)
     with ctx.db.begin() as conn:
-        rows = conn.execute(
-            select(c.id, c.recipient, c.subject, c.created_at).order_by(c.id.desc()).limit(limit)
-        ).mappings()
+        rows = conn.execute(query).mappings()
         return [dict(r) for r in rows]
 
 
@@ -121,6 +125,13 @@ def outbox_message(ctx: AppContext, message_id: int) -> dict[str, Any] | None:
     with ctx.db.begin() as conn:
         row = conn.execute(select(outbox).where(outbox.c.id == message_id)).mappings().first()
     return dict(row) if row else None
+
+
+def outbox_of(ctx: AppContext, subscriber_id: int) -> dict[str, int]:
+    c = outbox.c
+    with ctx.db.begin() as conn:
+        rows = conn.execute(select(c.send_id, c.id).where(c.subscriber_id == subscriber_id))
+        return {str(r.send_id): int(r.id) for r in rows}
 
 
 def campaign_names(ctx: AppContext) -> dict[str, str]:
@@ -190,8 +201,10 @@ def console_services(ctx: AppContext) -> Services:
         settings=lambda: effective_settings(ctx),
         test_email=lambda to: send_test_email(ctx, to),
         campaign_names=lambda: campaign_names(ctx),
-        outbox_list=lambda limit: outbox_list(ctx, limit),
+        outbox_list=lambda limit, before: outbox_list(ctx, limit, before),
         outbox_message=lambda message_id: outbox_message(ctx, message_id),
+        outbox_of=lambda subscriber_id: outbox_of(ctx, subscriber_id),
+        save_person=lambda fields, who: save_person(ctx, fields, utcnow(), who),
         broadcast=lambda *args: broadcast(ctx, *args),
         api_keys=lambda: api_key_list(ctx),
         create_api_key=lambda name, scopes, who: create_api_key(ctx, name, scopes, who),

@@ -3,11 +3,14 @@ the effective settings with secrets redacted, transport status and a test email.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from console import audit_rows
 from console.auth import OpsStaff
-from console.deps import Db, Svc
+from console.deps import Db, Ports, Svc
 from console.render import page
 from console.services import Services
 from staff import accounts, admin, audit
@@ -137,30 +140,50 @@ async def reset(request: Request, user_id: int, session: OpsStaff, db: Db) -> Re
     return RedirectResponse("/admin/ops?done=reset", status_code=303)
 
 
+AUDIT_PAGE = 100
+
+
 @router.get("/admin/ops/audit", include_in_schema=False)
 def audit_log(
     request: Request,
     session: OpsStaff,
-    db: Db,
+    ports: Ports,
     actor: str = "",
     action: str = "",
     target: str = "",
+    before: str = "",
 ) -> Response:
-    with db.begin() as conn:
+    """The audit log newest first, a page at a time: the filters (who, action prefix, record
+    id) live in the URL, and ``before`` is the keyset cursor (the last entry id shown)."""
+    filters = {"actor": actor.strip(), "action": action.strip(), "target": target.strip()}
+    cursor = int(before) if before.isdigit() else None
+    with ports.db.begin() as conn:
         entries = audit.entries(
             conn,
-            actor=actor.strip() or None,
-            action=action.strip() or None,
-            target_id=target.strip() or None,
-            limit=500,
+            actor=filters["actor"] or None,
+            action=filters["action"] or None,
+            target_id=filters["target"] or None,
+            limit=AUDIT_PAGE + 1,
+            before=cursor,
         )
+    more = len(entries) > AUDIT_PAGE
+    entries = entries[:AUDIT_PAGE]
+    kept = {k: v for k, v in filters.items() if v}
+    zone = ports.clinic_zone()
     return page(
         request,
         "ops/audit.html",
         {
             "title": "Ops · audit log",
-            "entries": entries,
-            "filters": {"actor": actor, "action": action, "target": target},
+            "rows": [audit_rows.row(e, zone) for e in entries],
+            "filters": filters,
+            "zone": zone.key,
+            "next_url": (
+                "/admin/ops/audit?" + urlencode({**kept, "before": entries[-1].id}) if more else ""
+            ),
+            "first_url": (
+                "/admin/ops/audit" + (f"?{urlencode(kept)}" if kept else "") if cursor else ""
+            ),
         },
     )
 

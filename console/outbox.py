@@ -21,7 +21,7 @@ from engagement.tracking import untracked
 from staff import audit
 from storage import utcnow
 
-LIST_LIMIT = 200
+LIST_LIMIT = 100
 
 
 def _part(msg: Message, content_type: str) -> str | None:
@@ -37,12 +37,22 @@ router = APIRouter()
 
 
 @router.get("/admin/outbox", include_in_schema=False)
-def listing(request: Request, session: Staff, services: Svc) -> Response:
-    messages = services.outbox_list(LIST_LIMIT)
+def listing(request: Request, session: Staff, services: Svc, before: str = "") -> Response:
+    """Newest first, a page at a time; ``before`` (the last id shown) is the keyset cursor."""
+    cursor = int(before) if before.isdigit() else None
+    messages = services.outbox_list(LIST_LIMIT + 1, cursor)
+    more = len(messages) > LIST_LIMIT
+    messages = messages[:LIST_LIMIT]
     return page(
         request,
         "outbox/list.html",
-        {"title": "Outbox", "messages": messages, "limit": LIST_LIMIT},
+        {
+            "title": "Outbox",
+            "messages": messages,
+            "limit": LIST_LIMIT,
+            "next_url": f"/admin/outbox?before={messages[-1]['id']}" if more else "",
+            "first_url": "/admin/outbox" if cursor is not None else "",
+        },
     )
 
 

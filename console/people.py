@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -46,9 +47,14 @@ def _found(profile: store.Profile | None) -> store.Profile:
 
 
 def timeline(
-    record: dict[str, Any], events: list[dict[str, Any]], checkins: list[dict[str, Any]]
+    record: dict[str, Any],
+    events: list[dict[str, Any]],
+    checkins: list[dict[str, Any]],
+    stored: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Consent events, emails, provider events and check-ins in one list, newest first."""
+    """Consent events, emails, provider events and check-ins in one list, newest first; an
+    email the outbox transport stored (``stored``: send id → outbox message id) links to it."""
+    stored = stored or {}
     items: list[dict[str, Any]] = []
     for c in record["consent_events"]:
         items.append(
@@ -83,6 +89,9 @@ def timeline(
                 "what": label,
                 "detail": f"{s['status']}" + (f", content version {version}" if version else ""),
                 "send": s,
+                "href": (
+                    f"/admin/outbox/{stored[s['send_id']]}" if s.get("send_id") in stored else ""
+                ),
             }
         )
     for e in events:
@@ -109,19 +118,54 @@ def timeline(
 router = APIRouter()
 
 
-def results(request: Request, db: Database, query: directory.Query, *, partial: bool) -> Response:
+def list_url(query: directory.Query, search_id: str = "", after: str = "", size: int = 0) -> str:
+    """The people list's address for these filters: status, group, review, the opaque search id
+    and the page cursor (a public id), never the searched text (see :mod:`subscribers.directory`)."""
+    params = {
+        "status": query.status,
+        "group": query.group,
+        "review": "1" if query.review else "",
+        "search": search_id,
+        "size": str(size) if size and size != directory.PAGE else "",
+        "after": after,
+    }
+    kept = {k: v for k, v in params.items() if v}
+    return "/admin/subscribers" + (f"?{urlencode(kept)}" if kept else "")
+
+
+def _size(raw: str) -> int:
+    return int(raw) if raw in {str(n) for n in directory.PAGE_SIZES} else directory.PAGE
+
+
+def results(
+    request: Request,
+    db: Database,
+    query: directory.Query,
+    *,
+    partial: bool,
+    search_id: str = "",
+    after: str = "",
+    size: int = directory.PAGE,
+    expired: bool = False,
+) -> Response:
     problems = query.problems()
-    found: list[directory.Found] = []
-    total = 0
+    got = directory.Page([], 0, None)
     if not problems:
         with db.begin() as conn:
-            found, total = directory.search(conn, query)
+            got = directory.page_of(conn, query, limit=size, after=after)
     context = {
         "title": "People",
         "query": query,
         "problems": problems,
-        "found": found,
-        "total": total,
+        "found": got.found,
+        "total": got.total,
+        "first_page": not after,
+        "first_url": list_url(query, search_id, size=size) if after else "",
+        "next_url": list_url(query, search_id, got.next_after, size) if got.next_after else "",
+        "size": size,
+        "sizes": directory.PAGE_SIZES,
+        "search_id": search_id,
+        "expired": expired,
         "statuses": directory.STATUSES,
         "groups": GROUPS,
         "erased": request.query_params.get("erased") == "1",
@@ -131,16 +175,41 @@ def results(request: Request, db: Database, query: directory.Query, *, partial: 
 
 @router.get("/admin/subscribers", include_in_schema=False)
 def find(
-    request: Request, session: Staff, db: Db, status: str = "", group: str = "", review: str = ""
+    request: Request,
+    session: Staff,
+    db: Db,
+    status: str = "",
+    group: str = "",
+    review: str = "",
+    search: str = "",
+    after: str = "",
+    size: str = "",
 ) -> Response:
-    """The newest people, filtered by status and symptom group, or only those flagged for
-    review (no personal data in the URL: searching by address or name is a POST)."""
-    query = directory.Query(status=status, group=group, review=review == "1")
-    return results(request, db, query, partial=False)
+    """People newest first, a page at a time, filtered by status and symptom group, or only
+    those flagged for review; ``search`` is the opaque id of a text search made by POST (no
+    personal data in the URL), ``after`` the public id the page starts after."""
+    text, expired = "", False
+    if search:
+        with db.begin() as conn:
+            found = directory.load_search(conn, search, utcnow())
+        text, expired = (found or ""), found is None
+    query = directory.Query(text=text, status=status, group=group, review=review == "1")
+    return results(
+        request,
+        db,
+        query,
+        partial=False,
+        search_id="" if expired else search,
+        after=after[:PUBLIC_ID_LENGTH],
+        size=_size(size),
+        expired=expired,
+    )
 
 
 @router.post("/admin/subscribers", include_in_schema=False)
 async def search(request: Request, session: Staff, db: Db) -> Response:
+    """A search by address or name: the text is kept server-side under a short-lived id and the
+    answer.s address (replacing the one in the history, or redirected to) carries only that id."""
     form = await request.form()
     query = directory.Query(
         text=str(form.get("q", ""))[:400],
@@ -148,18 +217,128 @@ async def search(request: Request, session: Staff, db: Db) -> Response:
         group=str(form.get("group", "")),
         review=form.get("review") == "1",
     )
+    size = _size(str(form.get("size", "")))
+    partial = request.headers.get("hx-request") == "true"
+    if query.problems():
+        return results(request, db, query, partial=partial, size=size)
+    search_id = ""
     if query.text.strip():  # a search by address or name views personal data
+        now = utcnow()
         with db.begin() as conn:
+            search_id = directory.save_search(conn, query.text, now)
             audit.record(
                 conn,
                 session.user,
                 "subscriber.search",
                 TARGET,
                 "search",
-                utcnow(),
+                now,
                 {"status": query.status, "group": query.group},
             )
-    return results(request, db, query, partial=request.headers.get("hx-request") == "true")
+    url = list_url(query, search_id, size=size)
+    if not partial:
+        return RedirectResponse(url, status_code=303)
+    answer = results(request, db, query, partial=True, search_id=search_id, size=size)
+    answer.headers["HX-Replace-Url"] = url
+    return answer
+
+
+def _symptom_groups() -> list[tuple[Any, list[Any]]]:
+    return [(g, [s for s in SYMPTOMS if s.group == g.id]) for g in GROUPS if g.id != "red_flags"]
+
+
+def person_form(
+    request: Request,
+    profile: store.Profile | None,
+    typed: dict[str, Any],
+    *,
+    error: str = "",
+    status: int = 200,
+) -> Response:
+    return page(
+        request,
+        "people/edit.html",
+        {
+            "title": "Edit a person" if profile else "Add a person",
+            "profile": profile,
+            "typed": typed,
+            "groups": _symptom_groups(),
+            "error": error,
+        },
+        status=status,
+    )
+
+
+@router.get("/admin/subscribers/new", include_in_schema=False)
+def add_form(request: Request, session: Staff) -> Response:
+    """Add one person (the import's checks and consent rule, for a single row)."""
+    typed = {"email": "", "first_name": "", "timezone": "", "symptoms": set(), "consent": False}
+    return person_form(request, None, typed)
+
+
+@router.post("/admin/subscribers/new", include_in_schema=False)
+async def add(request: Request, session: Staff, services: Svc) -> Response:
+    return await _save(request, session, services, None)
+
+
+@router.get("/admin/subscribers/{public_id}/edit", include_in_schema=False)
+def edit_form(request: Request, public_id: str, session: Staff, db: Db) -> Response:
+    with db.begin() as conn:
+        profile = _found(store.profile_by_public_id(conn, public_id))
+    typed = {
+        "email": profile.email,
+        "first_name": profile.first_name or "",
+        "timezone": profile.timezone or "",
+        "symptoms": set(profile.symptoms),
+        "consent": profile.status == store.CONFIRMED,
+    }
+    return person_form(request, profile, typed)
+
+
+@router.post("/admin/subscribers/{public_id}/edit", include_in_schema=False)
+async def edit(request: Request, public_id: str, session: Staff, db: Db, services: Svc) -> Response:
+    with db.begin() as conn:
+        profile = _found(store.profile_by_public_id(conn, public_id))
+    return await _save(request, session, services, profile)
+
+
+async def _save(
+    request: Request, session: Any, services: Any, profile: store.Profile | None
+) -> Response:
+    form = await request.form()
+    chosen = {str(c) for c in form.getlist("symptoms")}
+    typed = {
+        # editing keeps the address: the record is the person's, not a new one
+        "email": profile.email if profile else str(form.get("email", "")).strip()[:320],
+        "first_name": str(form.get("first_name", ""))[:200],
+        "timezone": str(form.get("timezone", "")).strip()[:64],
+        "symptoms": chosen,
+        "consent": form.get("consent") == "yes",
+    }
+    known = {s.code for s in SYMPTOMS} - RED_FLAGS
+    if not chosen <= known:
+        return person_form(
+            request, profile, typed, error="Some symptoms were not recognised.", status=422
+        )
+    if profile is not None:  # warning signs they reported stay on record
+        chosen = chosen | (set(profile.symptoms) & RED_FLAGS)
+    save = services.save_person
+    if save is None:
+        raise NotFound("Not available", "This console was started without adding people.")
+    fields = {
+        "email": typed["email"],
+        "first_name": typed["first_name"],
+        "timezone": typed["timezone"],
+        "symptoms": ";".join(sorted(chosen)),
+        "consent": "yes" if typed["consent"] else "",
+        "source": "console",
+    }
+    try:
+        public_id, new = save(fields, session.user)
+    except ValueError as exc:
+        message = f"Not saved: {exc}. Nothing was changed."
+        return person_form(request, profile, typed, error=message, status=422)
+    return back(public_id, "added" if new else "edited")
 
 
 @router.get("/admin/subscribers/{public_id}", include_in_schema=False)
@@ -183,14 +362,12 @@ def person(
             "record": record,
             "public_id": public_id,
             "profile": profile,
-            "timeline": timeline(record, events, checkins),
+            "timeline": timeline(record, events, checkins, services.outbox_of(profile.id)),
             "coming": coming,
             "names": services.campaign_names(),
             "paused": profile.paused_until is not None and profile.paused_until > now,
             "pause_weeks": PAUSE_WEEKS,
-            "groups": [
-                (g, [s for s in SYMPTOMS if s.group == g.id]) for g in GROUPS if g.id != "red_flags"
-            ],
+            "groups": _symptom_groups(),
             "may_erase": session.user.role == OPS,
             "message": request.query_params.get("done", ""),
         },

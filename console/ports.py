@@ -37,7 +37,8 @@ class ConsolePorts:
     renderer: Renderer | None = None
     base_url: str = "http://127.0.0.1:8000"
     review_interval: timedelta = timedelta(days=365)
-    # The clinic's time zone, in which a newsletter's delivery time is checked.
+    # The clinic's time zone (it follows the clinic's settings): a newsletter's delivery time
+    # is checked in it, and times staff read in lists are shown in it.
     clinic_zone: Callable[[], ZoneInfo] = _utc
     # Called after content was activated or retired, so this process sends the new content.
     content_changed: Callable[[], object] = _nothing

@@ -46,8 +46,9 @@ class Services:
     test_email: Callable[[str], str]
     # Campaign ids and names, for labels and the newsletter form.
     campaign_names: Callable[[], dict[str, str]]
-    # The outbox transport's stored messages, newest first: id, recipient, subject, created_at.
-    outbox_list: Callable[[int], list[JsonDict]]
+    # The outbox transport's stored messages, newest first: id, recipient, subject, created_at;
+    # (limit, before): at most ``limit``, only those with an id below ``before`` when given.
+    outbox_list: Callable[[int, int | None], list[JsonDict]]
     # One stored message: the same fields and ``message`` (the raw MIME bytes); None if gone.
     outbox_message: Callable[[int], JsonDict | None]
     # ``campaigns broadcast`` (and its ``--dry-run``): slug, file name, {file: text}, segment
@@ -58,6 +59,13 @@ class Services:
     # scopes, who) → the key, shown once; revoke (name, who). Both raise ``ValueError`` with a
     # message for the page, and are audited under the staff member.
     api_keys: Callable[[], list[JsonDict]] = lambda: []
+    # Add or update one person as an import row (fields: email, first_name, timezone,
+    # symptoms as "a;b", consent, source) under the acting staff member, audited in the same
+    # transaction → (public id, new?); raises ValueError with the reason when refused.
+    save_person: Callable[[dict[str, str], StaffUser], tuple[str, bool]] | None = None
+    # The outbox message each of a person's sends was stored as (subscriber row id →
+    # {send_id: outbox message id}); empty when the outbox transport stored none.
+    outbox_of: Callable[[int], dict[str, int]] = lambda _sid: {}
     create_api_key: Callable[[str, str, StaffUser], str] | None = None
     revoke_api_key: Callable[[str, StaffUser], None] | None = None
     # What stops delivery for everyone (the provider refuses the account or configuration),

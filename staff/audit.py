@@ -82,9 +82,13 @@ def entries(
     limit: int = 200,
     actor: str | None = None,
     action: str | None = None,
+    before: int | None = None,
 ) -> list[Entry]:
-    """Newest first, optionally for one record, one actor or actions starting with ``action``."""
+    """Newest first, optionally for one record, one actor or actions starting with ``action``;
+    ``before`` (an entry id) is the keyset cursor: only entries older than that one."""
     query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(audit_log.c.id < before)
     if actor:
         query = query.where(audit_log.c.actor == actor)
     if action:

@@ -1,16 +1,26 @@
 """Finding people for staff: by address or first name, filtered by status and symptom group,
 or only those flagged for review (arm or neck and leg symptoms together).
 
-Only the console calls this; it returns plain rows, newest first, a page at a time.
+Only the console calls this; it returns plain rows, newest first, a page at a time. Paging is
+keyset paging on the primary key (newest added first): the next page starts after the last
+person shown, named by their public id, so a page costs one index range scan however deep it is.
+
+A text search (an address or a name is personal data) never goes in a URL: :func:`save_search`
+keeps the text server-side in the ``kv`` table under a random, short-lived search id
+(:data:`SEARCH_TTL`), and the URL carries only that id. Expired searches are deleted whenever a
+new one is saved, so a typed address outlives its search by at most that long.
 """
 
 from __future__ import annotations
 
+import json
+import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, delete, func, insert, or_, select
 
+from storage.schema import kv
 from subscribers.segments import ARM_AND_LEG, compile_rule
 from subscribers.store import CONFIRMED, UNCONFIRMED, UNSUBSCRIBED, symptoms_of
 from subscribers.symptoms import GROUP_IDS, arm_and_leg, codes_in_group
@@ -18,6 +28,9 @@ from subscribers.tables import subscriber_symptoms, subscribers
 
 STATUSES = (CONFIRMED, UNCONFIRMED, UNSUBSCRIBED)
 PAGE = 50
+PAGE_SIZES = (50, 200, 500)
+SEARCH_TTL = timedelta(minutes=30)
+SEARCH_PREFIX = "people-search:"
 
 
 @dataclass(frozen=True)
@@ -58,8 +71,54 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def search(conn: Connection, query: Query, *, limit: int = PAGE) -> tuple[list[Found], int]:
-    """People matching ``query`` (newest first, at most ``limit``) and how many match in all.
+def save_search(conn: Connection, text: str, now: datetime) -> str:
+    """Keep ``text`` server-side and return the opaque search id that stands for it in URLs."""
+    stale = [
+        row.key
+        for row in conn.execute(
+            select(kv.c.key, kv.c.value).where(kv.c.key.like(f"{SEARCH_PREFIX}%"))
+        )
+        if datetime.fromisoformat(json.loads(row.value)["expires"]) <= now
+    ]
+    if stale:
+        conn.execute(delete(kv).where(kv.c.key.in_(stale)))
+    search_id = secrets.token_urlsafe(16)
+    value = json.dumps({"text": text, "expires": (now + SEARCH_TTL).isoformat()})
+    conn.execute(insert(kv).values(key=SEARCH_PREFIX + search_id, value=value))
+    return search_id
+
+
+def load_search(conn: Connection, search_id: str, now: datetime) -> str | None:
+    """The text saved under ``search_id``; None when unknown or expired."""
+    if not search_id or len(search_id) > 43:
+        return None
+    raw = conn.execute(select(kv.c.value).where(kv.c.key == SEARCH_PREFIX + search_id)).scalar()
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    if datetime.fromisoformat(data["expires"]) <= now:
+        return None
+    return str(data["text"])
+
+
+@dataclass(frozen=True)
+class Page:
+    found: list[Found]
+    total: int
+    next_after: str | None  # the public id the next page starts after; None on the last page
+
+
+def search(
+    conn: Connection, query: Query, *, limit: int = PAGE, after: str = ""
+) -> tuple[list[Found], int]:
+    """People matching ``query`` (newest first, at most ``limit``) and how many match in all."""
+    got = page_of(conn, query, limit=limit, after=after)
+    return got.found, got.total
+
+
+def page_of(conn: Connection, query: Query, *, limit: int = PAGE, after: str = "") -> Page:
+    """One page of people matching ``query``, newest added first, starting after the person
+    whose public id is ``after`` (the first page when empty or unknown).
 
     The text matches anywhere in the address (case-insensitively) or the first name.
     """
@@ -89,12 +148,18 @@ def search(conn: Connection, query: Query, *, limit: int = PAGE) -> tuple[list[F
     total = int(
         conn.execute(select(func.count()).select_from(subscribers).where(*where)).scalar_one()
     )
+    if after:
+        start = conn.execute(select(s.id).where(s.public_id == after)).scalar()
+        if start is not None:
+            where.append(s.id < start)
     rows = conn.execute(
         select(s.id, s.public_id, s.email, s.first_name, s.status, s.red_flag, s.created_at)
         .where(*where)
-        .order_by(s.created_at.desc(), s.id.desc())
-        .limit(limit)
+        .order_by(s.id.desc())
+        .limit(limit + 1)
     ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
     codes = symptoms_of(conn, [r.id for r in rows])
     found = [
         Found(
@@ -108,7 +173,7 @@ def search(conn: Connection, query: Query, *, limit: int = PAGE) -> tuple[list[F
         )
         for r in rows
     ]
-    return found, total
+    return Page(found, total, rows[-1].public_id if more and rows else None)
 
 
 def flagged_for_review(conn: Connection) -> int:

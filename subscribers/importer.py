@@ -238,12 +238,33 @@ class Importer:
             on_progress(len(pending))
         return summary
 
+    def apply_one(
+        self,
+        row: Row,
+        *,
+        on_chunk: Callable[[Connection, list[Profile]], None] = lambda _c, _p: None,
+        then: Callable[[Connection, Summary], None] = lambda _c, _s: None,
+    ) -> tuple[Summary, Rejection | None]:
+        """Add or update one person exactly as an import row would (the console's "add or edit
+        a person"); ``then`` runs last inside the same transaction (the caller's audit entry),
+        and not at all when the row was refused."""
+        summary = Summary()
+        refused: list[Rejection] = []
+
+        def after(conn: Connection, done: Summary) -> None:
+            if not refused:
+                then(conn, done)
+
+        self._apply([row], summary, refused.append, on_chunk, after)
+        return summary, (refused[0] if refused else None)
+
     def _apply(
         self,
         rows: list[Row],
         summary: Summary,
         on_reject: Callable[[Rejection], None],
         on_chunk: Callable[[Connection, list[Profile]], None],
+        then: Callable[[Connection, Summary], None] = lambda _c, _s: None,
     ) -> None:
         # A later row for the same address in one chunk wins, like a later row in a later chunk.
         latest: dict[str, Row] = {}
@@ -323,6 +344,7 @@ class Importer:
                             on_reject(Rejection(row.line, row.email, RACED))
             if people:
                 on_chunk(conn, people)
+            then(conn, summary)
 
     def _consent(self, conn: Connection, sid: int, row: Row, purpose: str, action: str) -> None:
         store.record_consent(

@@ -18,6 +18,7 @@ from storage import Database, kvstate
 from storage.schema import kv
 from subscribers import store
 from subscribers.addresses import normalize
+from subscribers.directory import SEARCH_PREFIX
 from subscribers.symptoms import BY_CODE, GROUPS
 from subscribers.tables import (
     consent_events,
@@ -131,6 +132,8 @@ def erase(conn: Connection, email: str, now: datetime) -> Erasure:
     already = store.is_suppressed(conn, key)
     result = conn.execute(delete(subscribers).where(subscribers.c.email_key == key))
     store.suppress(conn, key, ERASED, now)
+    # Staff searches kept for paging may hold the address (or a part of it): forget them all.
+    conn.execute(delete(kv).where(kv.c.key.like(f"{SEARCH_PREFIX}%")))
     return Erasure(found=bool(result.rowcount), already_suppressed=already)
 
 

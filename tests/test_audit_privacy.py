@@ -44,7 +44,9 @@ def test_erasure_leaves_no_health_data_in_the_audit_log(console: Console, tmp_pa
     assert changed.status_code == 303
     paused = staff.post(f"{base}/pause", data={"csrf_token": csrf, "weeks": str(PAUSE_WEEKS[0])})
     assert paused.status_code == 303
-    searched = staff.post("/admin/subscribers", data={"csrf_token": csrf, "q": "ada.person"})
+    searched = staff.post(
+        "/admin/subscribers", data={"csrf_token": csrf, "q": "ada.person"}, follow_redirects=True
+    )
     assert searched.status_code == 200 and PERSON in searched.text
 
     exported = cli("subscribers", "export", PERSON)

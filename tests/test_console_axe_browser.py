@@ -40,6 +40,8 @@ PAGES = {
     "people": r"/admin/subscribers",
     "person": r"/admin/subscribers/[^/]+",
     "erase": r"/admin/subscribers/[^/]+/erase",
+    "person-new": r"/admin/subscribers/new",
+    "person-edit": r"/admin/subscribers/[^/]+/edit",
     "import": r"/admin/import",
     "import-job": r"/admin/import/[^/]+",
     "newsletters": r"/admin/newsletters",

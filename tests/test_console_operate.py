@@ -67,8 +67,14 @@ def test_find_people_by_text_status_and_group(console: Console, tmp_path: Path) 
     client, csrf = console.signed_in("marketing")
 
     def search(**form: str) -> str:
-        response = client.post("/admin/subscribers", data={**form, "csrf_token": csrf})
+        response = client.post(
+            "/admin/subscribers", data={**form, "csrf_token": csrf}, follow_redirects=True
+        )
         assert response.status_code == 200
+        # The answer's address names the search by an opaque id, never the typed text.
+        if form.get("q"):
+            assert form["q"].lower() not in str(response.url).lower()
+            assert re.search(r"[?&]search=[A-Za-z0-9_-]{20,}", str(response.url))
         return response.text
 
     found = search(q="ANN")
@@ -91,6 +97,15 @@ def test_find_people_by_text_status_and_group(console: Console, tmp_path: Path) 
     )
     assert partial.status_code == 200 and "<html" not in partial.text
     assert "cat@example.com" in partial.text
+    # the browser's address becomes the search's id (Back and bookmarks keep it), not its text
+    pushed = partial.headers["HX-Replace-Url"]
+    assert "cat" not in pushed and "search=" in pushed
+    again = client.get(pushed)
+    assert "cat@example.com" in again.text and "ann@example.com" not in again.text
+    assert 'value="cat"' in again.text  # the search box shows what was typed
+    # an unknown (or expired) search id says so and shows everyone, not an error
+    gone = client.get("/admin/subscribers?search=" + "x" * 22)
+    assert gone.status_code == 200 and "That search has expired" in gone.text
     assert "Unknown status" in search(status="nonsense")
     # searching is a write-shaped request: without the CSRF token it is refused
     assert client.post("/admin/subscribers", data={"q": "ann"}).status_code == 403
@@ -106,6 +121,16 @@ def test_person_page_timeline_and_what_comes_next(console: Console, tmp_path: Pa
     timeline = page.text[page.text.index('id="timeline"') :]
     for shown in ("consent", "email_education: given", "delivered", "opened", "clicked"):
         assert shown in timeline, shown
+    # the email as sent: the outbox message the transport stored for ann's send
+    from scheduler.tables import outbox
+
+    with console.ctx.db.begin() as conn:
+        (message_id,) = conn.execute(
+            select(outbox.c.id).where(outbox.c.recipient == "ann@example.com")
+        ).one()
+    assert f'<a href="/admin/outbox/{message_id}">' in timeline
+    viewer = client.get(f"/admin/outbox/{message_id}")
+    assert viewer.status_code == 200 and "ann@example.com" in viewer.text
     # What comes next: the planner's answer, a week after the first email (frequency cap).
     coming = page.text[page.text.index("What comes next") : page.text.index('id="timeline"')]
     assert "2026-11-30" in coming, coming
@@ -428,3 +453,64 @@ def test_arm_and_leg_symptoms_flag_the_person_for_review(console: Console, tmp_p
         data={"symptoms": ["neck", "sciatica"], "csrf_token": csrf},
     )
     assert 'id="review-flag"' in client.get(f"/admin/subscribers/{fin}").text
+
+
+def test_people_pages_by_cursor_keeping_the_filters(console: Console, tmp_path: Path) -> None:
+    """Every person once, newest first, across pages; the next page's address keeps the filter
+    and names where to start by a public id, never an address."""
+    from tests.support.cli import write_csv
+
+    count = 120
+    write_csv(
+        tmp_path / "many.csv",
+        [f"m{i:03d}@example.com,M{i},lower_back,Europe/London,yes,," for i in range(count)],
+    )
+    assert console.cli("subscribers", "import", str(tmp_path / "many.csv")).code == 0
+    client, _ = console.signed_in("marketing")
+    url, seen, pages = "/admin/subscribers?status=confirmed", [], 0
+    while url:
+        listed = client.get(url)
+        assert listed.status_code == 200
+        seen += re.findall(r">(m\d{3}@example\.com)</a>", listed.text)
+        nxt = re.search(r'id="next-page" href="([^"]+)"|href="([^"]+)" id="next-page"', listed.text)
+        url = (nxt.group(1) or nxt.group(2)).replace("&amp;", "&") if nxt else ""
+        if url:
+            assert "status=confirmed" in url
+            assert re.search(r"after=[0-9a-f]{32}", url) and "@" not in url
+        pages += 1
+    assert pages == 3
+    assert seen == [f"m{i:03d}@example.com" for i in reversed(range(count))]
+
+
+def test_outbox_pages_by_cursor(console: Console) -> None:
+    """Every stored message once, newest first, however many there are."""
+    from sqlalchemy import insert
+
+    from console.outbox import LIST_LIMIT
+    from scheduler.tables import outbox
+
+    count = LIST_LIMIT * 2 + 7
+    with console.ctx.db.begin() as conn:
+        conn.execute(
+            insert(outbox),
+            [
+                {
+                    "send_id": f"s{i:031d}",
+                    "subscriber_id": None,
+                    "recipient": f"o{i:03d}@example.com",
+                    "subject": f"Subject {i}",
+                    "message": b"Subject: x\r\n\r\nbody",
+                    "created_at": MONDAY,
+                }
+                for i in range(count)
+            ],
+        )
+    client, _ = console.signed_in("marketing")
+    url, seen = "/admin/outbox", []
+    while url:
+        listed = client.get(url)
+        assert listed.status_code == 200
+        seen += re.findall(r"<td>(o\d{3}@example\.com)</td>", listed.text)
+        found = re.search(r'href="(/admin/outbox\?before=\d+)" id="next-page"', listed.text)
+        url = found.group(1) if found else ""
+    assert seen == [f"o{i:03d}@example.com" for i in reversed(range(count))]

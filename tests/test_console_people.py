@@ -122,3 +122,76 @@ def test_users_help(sqlite_cli: CLI) -> None:
     for sub in ("add", "list", "disable", "reset-password", "unlock"):
         run = sqlite_cli("users", sub, "--help")
         assert run.code == 0 and "Usage" in run.out
+
+
+def test_add_and_edit_one_person_with_the_import_checks(console: Console) -> None:
+    """One person added and then edited from the console: the import's checks and consent rule,
+    audited in the same transaction under the staff member, no health data in the entry or URL."""
+    from staff.tables import audit_log
+    from subscribers.tables import subscribers as people
+
+    client, csrf = console.signed_in("marketing")
+    assert client.get("/admin/subscribers/new").status_code == 200
+    form = {
+        "csrf_token": csrf,
+        "email": "Nina@Example.com",
+        "first_name": "Nina",
+        "timezone": "Europe/Paris",
+        "symptoms": ["lower_back", "sciatica"],
+    }
+    # no consent: refused with the import's reason, the typed text kept, nothing written
+    refused = client.post("/admin/subscribers/new", data=form)
+    assert refused.status_code == 422 and "no consent" in refused.text
+    assert 'value="Nina@Example.com"' in refused.text
+    bad_zone = client.post(
+        "/admin/subscribers/new", data={**form, "consent": "yes", "timezone": "Mars/Base"}
+    )
+    assert bad_zone.status_code == 422 and "unknown time zone" in bad_zone.text
+    with console.ctx.db.begin() as conn:
+        assert conn.execute(select(people.c.id)).first() is None
+
+    added = client.post("/admin/subscribers/new", data={**form, "consent": "yes"})
+    assert added.status_code == 303
+    location = added.headers["location"]
+    found = re.fullmatch(r"/admin/subscribers/([0-9a-f]{32})\?done=added", location)
+    assert found, location
+    pid = found.group(1)
+    with console.ctx.db.begin() as conn:
+        row = conn.execute(select(people).where(people.c.public_id == pid)).one()
+    assert (row.first_name, row.timezone, row.status) == ("Nina", "Europe/Paris", "confirmed")
+    shown = client.get(location).text
+    assert "The person was added." in shown and "(sciatica, Spreading)" in shown
+
+    edit = client.get(f"/admin/subscribers/{pid}/edit")
+    assert edit.status_code == 200 and 'value="Europe/Paris"' in edit.text
+    edited = client.post(
+        f"/admin/subscribers/{pid}/edit",
+        data={
+            "csrf_token": csrf,
+            "first_name": "Nina B",
+            "timezone": "Europe/London",
+            "symptoms": ["neck"],
+            "consent": "yes",
+        },
+    )
+    assert edited.status_code == 303 and edited.headers["location"].endswith("done=edited")
+    with console.ctx.db.begin() as conn:
+        row = conn.execute(select(people).where(people.c.public_id == pid)).one()
+        entries = conn.execute(
+            select(audit_log.c.actor, audit_log.c.action, audit_log.c.target_id, audit_log.c.detail)
+            .where(audit_log.c.action.in_(["subscriber.add", "subscriber.edit"]))
+            .order_by(audit_log.c.id)
+        ).all()
+    assert (row.first_name, row.timezone) == ("Nina B", "Europe/London")
+    assert [(e.actor, e.action, e.target_id) for e in entries] == [
+        (STAFF["marketing"], "subscriber.add", pid),
+        (STAFF["marketing"], "subscriber.edit", pid),
+    ]
+    for e in entries:  # no health data, no address in the audit detail
+        text = str(e.detail)
+        assert "sciatica" not in text and "neck" not in text and "nina" not in text.lower()
+    assert "sciatica" not in location and "neck" not in edited.headers["location"]
+    # no consent on an edit: refused as an import row would be
+    assert (
+        client.post(f"/admin/subscribers/{pid}/edit", data={"csrf_token": csrf}).status_code == 422
+    )
