@@ -382,7 +382,7 @@ def _report(
                 verdict(b <= TARGETS["idle_tick_db_ms"] and b / a < TARGETS["idle_growth"]),
             )
         )
-    sending = {name: _median(runs, "peak_rss_mb") for name, runs in send.items()}
+    sending = {name: _median(runs, "peak_rss_mb") for name, runs in send.items() if runs}
     idle_rss = [r["peak_rss_mb"] for runs in idle_runs.values() for r in runs.values()]
     rows.append(
         (
