@@ -26,12 +26,12 @@ from scheduler import setaside
 from scheduler.breaker import KEY as BREAKER_KEY
 from scheduler.breaker import BreakerState
 from scheduler.planner import Planner
-from scheduler.tables import outbox
-from scheduler.transports import Outcome
 from staff.accounts import StaffUser
 from storage import kvstate, utcnow
 from subscribers.privacy import Erasure
 from templates import Content
+from transports import Outcome
+from transports.tables import outbox
 
 SECRET_WORDS = ("key", "secret", "password", "token")
 

@@ -14,10 +14,10 @@ from app.settings import Settings, secret_keys
 from campaigns import BUNDLED_LIBRARY, content
 from campaigns.broadcasts import BroadcastSource
 from campaigns.loader import Catalog, Problem
-from scheduler.transports import Transport
 from storage import Database
 from subscribers.tokens import Tokens
 from templates import ClinicInfo, Renderer
+from transports import Transport
 
 
 @dataclass
@@ -153,7 +153,7 @@ class AppContext:
         """A new transport of the configured kind (:attr:`transport` is the shared one)."""
         s = self.settings
         if s.transport == "sendgrid":
-            from scheduler.transports.sendgrid import SendGridTransport
+            from transports.sendgrid import SendGridTransport
 
             assert s.sendgrid_api_key is not None  # guaranteed by Settings
             return SendGridTransport(
@@ -162,11 +162,11 @@ class AppContext:
                 timeout=s.sendgrid_timeout,
             )
         if s.transport == "smtp":
-            from scheduler.transports.smtp import SMTPTransport
+            from transports.smtp import SMTPTransport
 
             assert s.smtp_url is not None
             return SMTPTransport(s.smtp_url.get_secret_value())
-        from scheduler.transports.outbox import OutboxTransport
+        from transports.outbox import OutboxTransport
 
         return OutboxTransport(self.db)
 

@@ -100,7 +100,7 @@ def provider_findings(settings: Settings) -> list[Finding]:
 def _bounce_mailbox(settings: Settings) -> Finding:
     """SMTP bounces come back by email: without a readable bounce mailbox a dead address is
     mailed for ever (and the sender's reputation pays)."""
-    from scheduler.bounces import check
+    from engagement.bounce_mailbox import check
 
     if settings.bounce_mailbox is None:
         return Finding(
@@ -111,7 +111,7 @@ def _bounce_mailbox(settings: Settings) -> Finding:
             "set CLINICMAIL_BOUNCE_MAILBOX=imaps://user:pass@host:993/INBOX (the mailbox where "
             "mail to CLINICMAIL_FROM_EMAIL that bounces arrives)",
         )
-    problem = check(settings)
+    problem = check(settings.bounce_mailbox)
     if problem is not None:
         return Finding(
             "bounces.mailbox",
@@ -124,7 +124,7 @@ def _bounce_mailbox(settings: Settings) -> Finding:
 
 
 def _sendgrid_key(settings: Settings) -> Finding:
-    from scheduler.transports.sendgrid import SendGridTransport
+    from transports.sendgrid import SendGridTransport
 
     assert settings.sendgrid_api_key is not None
     transport = SendGridTransport(
@@ -165,8 +165,8 @@ def _sendgrid_key(settings: Settings) -> Finding:
 def _smtp_login(settings: Settings) -> Finding:
     import smtplib
 
-    from scheduler.transports.smtp import SMTPTransport
-    from scheduler.transports.verdicts import smtp_exception_verdict
+    from transports.smtp import SMTPTransport
+    from transports.verdicts import smtp_exception_verdict
 
     assert settings.smtp_url is not None
     transport = SMTPTransport(settings.smtp_url.get_secret_value(), timeout=15.0)
@@ -211,10 +211,10 @@ def _built_samples(ctx: AppContext) -> tuple[list[Finding], bool | None]:
     from campaigns.ledger import CAMPAIGN, SYSTEM, SYSTEM_CAMPAIGN
     from campaigns.loader import CatalogError
     from scheduler.dispatch import Claimed
-    from scheduler.transports.mime import build_message
-    from scheduler.transports.sendgrid import SendGridTransport
     from subscribers.tokens import Tokens
     from templates.system import CONFIRM
+    from transports.mime import build_message
+    from transports.sendgrid import SendGridTransport
 
     s = ctx.settings
     try:

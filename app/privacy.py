@@ -85,8 +85,8 @@ def _sunset(conn: Connection, sid: int) -> list[dict[str, Any]]:
 def _messages(conn: Connection, sid: int) -> list[dict[str, Any]]:
     """Messages the outbox transport stored for the person (subject and time; the text is the
     clinic's email with their name in it)."""
-    from scheduler.tables import outbox
     from subscribers.privacy import row_dict
+    from transports.tables import outbox
 
     rows = conn.execute(
         select(outbox.c.send_id, outbox.c.recipient, outbox.c.subject, outbox.c.created_at)
@@ -203,10 +203,10 @@ def erase_everywhere(
     id only, in the erasure's own transaction. Raises ``InvalidAddress``.
     """
     from engagement.personal import forget
-    from scheduler.tables import outbox
     from subscribers.addresses import normalize
     from subscribers.privacy import erase as erase_person
     from subscribers.privacy import scrub
+    from transports.tables import outbox
 
     _, key = normalize(email)
     with db.begin() as conn:

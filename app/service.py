@@ -30,21 +30,23 @@ from scheduler.tick import run_tick
 log = logging.getLogger("clinicmail.service")
 TICK_SECONDS = 60
 WEBHOOK_SECONDS = 5  # outgoing webhooks between ticks: a red flag should not wait a minute
+BOUNCE_SECONDS = 60  # the bounce mailbox, in its own job: a slow server never delays a send
 
 
 def webhooks_job(ctx: AppContext) -> None:
-    from scheduler.webhooks import deliver_due
+    from outgoing.posting import deliver_due
 
     try:
-        deliver_due(ctx, datetime.now(UTC))
+        deliver_due(ctx.db, datetime.now(UTC))
     except Exception as exc:
         log.error("webhook delivery failed: %s", type(exc).__name__)
 
 
 def bounces_job(ctx: AppContext) -> None:
-    from scheduler.bounces import read_bounces
+    from engagement.bounce_mailbox import read_bounces
 
-    read_bounces(ctx, datetime.now(UTC))  # never raises; a broken mailbox is an ERROR line
+    # never raises; a broken mailbox is an ERROR line
+    read_bounces(ctx.db, ctx.settings.bounce_mailbox, datetime.now(UTC))
 
 
 def tick_job(ctx: AppContext) -> None:
@@ -150,8 +152,6 @@ def make_scheduler(ctx: AppContext) -> BackgroundScheduler:
         replace_existing=True,
     )
     if ctx.settings.bounce_mailbox is not None:
-        from scheduler.bounces import BOUNCE_SECONDS
-
         sched.add_job(
             bounces_job,
             "interval",

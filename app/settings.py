@@ -109,7 +109,7 @@ class Settings(BaseSettings):
         None, validation_alias="CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY"
     )
     smtp_url: SecretStr | None = Field(None, validation_alias="CLINICMAIL_SMTP_URL")
-    # imaps://user:pass@host[:993]/FOLDER: where SMTP bounces arrive (scheduler.bounces).
+    # imaps://user:pass@host[:993]/FOLDER: where SMTP bounces arrive (engagement.bounce_mailbox).
     bounce_mailbox: SecretStr | None = Field(None, validation_alias="CLINICMAIL_BOUNCE_MAILBOX")
     secret_key: SecretStr | None = Field(None, validation_alias="CLINICMAIL_SECRET_KEY")
     # Where the generated keys live (the link-signing keys when CLINICMAIL_SECRET_KEY is unset,
@@ -424,7 +424,7 @@ class Settings(BaseSettings):
     def _bounce_mailbox(cls, v: SecretStr | None) -> SecretStr | None:
         if v is None or not v.get_secret_value():
             return None
-        from scheduler.mailbox import MailboxURL
+        from engagement.mailbox import MailboxURL
 
         MailboxURL.parse(v.get_secret_value())  # a ValueError names what is wrong
         return v

@@ -7,8 +7,8 @@ from __future__ import annotations
 import secrets
 
 from app.context import AppContext
-from scheduler.transports import Batch, Envelope, Outcome
 from templates import Rendered
+from transports import Batch, Envelope, Outcome
 
 TEST_HEADER = "X-Clinicmail-Test"
 

@@ -35,7 +35,6 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 
 from campaigns.ledger import sends
-from scheduler.tables import outbox
 from tests.support.approval import approve_library
 from tests.support.backends import reset_postgres
 from tests.support.cli import CLI
@@ -43,6 +42,7 @@ from tests.support.delivery import import_people, londoners
 from tests.support.killer import iso, kill_rounds
 from tests.support.serve import free_port
 from tests.support.smtp import Sink, use_smtp
+from transports.tables import outbox
 
 T0 = datetime(2026, 11, 23, 10, 0)  # a Monday, 10:00 in London
 

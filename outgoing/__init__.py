@@ -3,5 +3,5 @@ durable delivery queue (one row per event and endpoint, retried with exponential
 
 Deliveries follow the Standard Webhooks specification (``webhook-id``, ``webhook-timestamp``,
 ``webhook-signature``: HMAC-SHA256 over ``id.timestamp.body``); payloads carry opaque ids only.
-This package owns the state; the composition root posts the requests (scheduler/webhooks.py).
+This package owns the state and posts the requests (:mod:`outgoing.posting`); the clock calls it.
 """

@@ -24,10 +24,10 @@ from datetime import datetime
 from alerts import queue
 from scheduler.breaker import TransportBreaker
 from scheduler.runtime import Runtime
-from scheduler.transports import Batch, Outcome, Transport
 from storage import Database
 from templates import Renderer
 from templates.system import render_system, system_email
+from transports import Batch, Outcome, Transport
 
 log = logging.getLogger("clinicmail.alerts")
 

@@ -38,10 +38,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from alerts import raise_alert
-from scheduler.transports import Outcome, Result
 from storage import Database, kvstate
 from storage.kvstate import JsonState
 from templates.system import TRANSPORT_ALERT
+from transports import Outcome, Result
 
 log = logging.getLogger("clinicmail.health")  # the name operators already filter on
 

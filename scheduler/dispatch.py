@@ -36,11 +36,11 @@ from scheduler.alerting import AlertDeliverer
 from scheduler.breaker import TransportBreaker
 from scheduler.crashpoints import crash_point
 from scheduler.ratelimit import TokenBucket
-from scheduler.transports import Batch, Envelope, Outcome, Result, Transport
 from storage import Database
 from subscribers import held, store
 from templates import Rendered, Renderer, fill
 from templates.system import REGISTRY, STAFF, SystemEmail, render_system, system_email
+from transports import Batch, Envelope, Outcome, Result, Transport
 
 log = logging.getLogger("clinicmail.dispatch")
 

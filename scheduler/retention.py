@@ -19,8 +19,8 @@ from sqlalchemy import Connection, delete, update
 
 from engagement.tables import email_events
 from scheduler.runtime import ClockSettings
-from scheduler.tables import outbox
 from staff.tables import login_attempts
+from transports.tables import outbox
 
 EMPTIED = "{}"
 

@@ -15,10 +15,10 @@ from pydantic import SecretStr
 
 from campaigns.cadence import Cadence, Closures
 from campaigns.loader import Catalog, Problem
-from scheduler.transports import Transport
 from storage import Database
 from subscribers.tokens import Tokens
 from templates import Renderer
+from transports import Transport
 
 
 class ClockSettings(Protocol):

@@ -1,5 +1,5 @@
 """Emails set aside because the provider or the email library refused their content for good
-(:data:`~scheduler.transports.Outcome.REJECTED`: a header with a line break, a message too
+(:data:`~transports.Outcome.REJECTED`: a header with a line break, a message too
 large, content refused as such).
 
 Such an email is one (campaign, step, variant) rendered from one content version. Its ledger

@@ -12,9 +12,10 @@ from sqlalchemy import Connection, text
 
 from campaigns import ledger
 from campaigns.ledger import count_ready
+from engagement.bounce_mailbox import BounceReport, read_bounces
 from engagement.process import apply_pending
 from engagement.tracking import EngagementLinks
-from scheduler.bounces import BounceReport, read_bounces
+from outgoing.posting import WebhookReport, deliver_due
 from scheduler.breaker import TransportBreaker
 from scheduler.dispatch import Dispatcher, DispatchReport, LinkMaker
 from scheduler.followups import remind_overdue
@@ -24,7 +25,6 @@ from scheduler.ratelimit import TokenBucket
 from scheduler.reconcile import settle_unknown
 from scheduler.review_notices import send_review_notices, warn_review_due
 from scheduler.runtime import Runtime
-from scheduler.webhooks import WebhookReport, deliver_due
 from subscribers.tokens import Tokens
 
 log = logging.getLogger("clinicmail.tick")
@@ -148,7 +148,7 @@ def run_tick(
         return report
     report.broken = record_broken(ctx, now)  # set aside, recorded, staff told once
     if bounces:  # SMTP bounces are stored as events too, so they are applied just below
-        report.bounces = read_bounces(ctx, now)
+        report.bounces = read_bounces(ctx.db, ctx.settings.bounce_mailbox, now)
     # Stored webhook events first: a bounce or unsubscribe received since the last tick must
     # stop the email it concerns (before the next tick sends anything).
     apply_pending(ctx.db.begin, now)
@@ -162,7 +162,7 @@ def run_tick(
     report.followups_reminded = remind_overdue(ctx, now)
     report.review_notices = send_review_notices(ctx, now) + warn_review_due(ctx, now)
     # Outgoing webhooks last: a receiver that is slow to answer never delays an email.
-    report.webhooks = deliver_due(ctx, now)
+    report.webhooks = deliver_due(ctx.db, now)
     # Alerts raised during this pass (an email set aside, a webhook receiver switched off) go
     # now rather than at the next tick, unless the transport is failing or paused.
     if not (report.delivery.backed_off or report.delivery.paused):

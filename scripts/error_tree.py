@@ -20,6 +20,7 @@ PACKAGES = (
     "core",
     "storage",
     "templates",
+    "alerts",
     "outgoing",
     "subscribers",
     "campaigns",
@@ -28,6 +29,7 @@ PACKAGES = (
     "console",
     "deliverability",
     "api",
+    "transports",
     "scheduler",
     "app",
 )

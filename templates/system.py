@@ -129,7 +129,7 @@ REGISTRY: Mapping[str, SystemEmail] = {
         # (engagement.complaints), a campaign set aside because its emails cannot be built
         # (scheduler.library), an email set aside because the provider refused its content
         # (scheduler.setaside), a webhook receiver switched off after failing for days
-        # (scheduler.webhooks). ``transport`` is filled in by the deliverer when not given.
+        # (outgoing.posting). ``transport`` is filled in by the deliverer when not given.
         _alert(TRANSPORT_ALERT, "transport", "since", "failures", "error"),
         _alert(
             COMPLAINT_ALERT,

@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from campaigns.ledger import CAMPAIGN, sends
 from campaigns.tables import enrollments
-from scheduler.tables import outbox
 from subscribers.tables import subscribers
 from tests.support.api import assert_problem, bearer, new_key
 from tests.support.app import app_for, link_in
@@ -24,6 +23,7 @@ from tests.support.cli import CLI
 from tests.support.delivery import import_people
 from tests.support.outbox import messages
 from tests.support.times import iso
+from transports.tables import outbox
 
 MONDAY_NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 WEEK = timedelta(days=7)

@@ -11,7 +11,6 @@ from sqlalchemy import select, update
 
 from campaigns import enrollment
 from campaigns.ledger import sends
-from scheduler.tables import outbox
 from storage import Database
 from subscribers import store
 from subscribers.tables import subscribers
@@ -19,6 +18,7 @@ from tests.support.approval import broadcast_approved
 from tests.support.cli import CLI, write_csv
 from tests.support.newsletter import news_files
 from tests.support.times import iso
+from transports.tables import outbox
 
 
 def _day(offset: int = 5) -> date:

@@ -19,10 +19,10 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
-from scheduler.transports.outbox import stored_message
 from storage import Database
 from tests.support.browser import Site, shot, sign_in
 from tests.support.console import PASSWORD, STAFF
+from transports.outbox import stored_message
 
 PEOPLE = 12
 AT = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)

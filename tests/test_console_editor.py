@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 
 from campaigns import versions
 from campaigns.ledger import sends
-from scheduler.tables import outbox
 from staff.tables import audit_log
 from tests.support.console import STAFF, Console
+from transports.tables import outbox
 
 CID = "spasm-education"
 STEP = "02-the-first-few-days.md"

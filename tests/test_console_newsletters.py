@@ -317,7 +317,7 @@ def test_an_approved_newsletter_is_retimed_without_a_new_review(console: Console
 
 def test_a_test_send_goes_to_the_signed_in_staff_member_only(console: Console) -> None:
     from campaigns.ledger import sends
-    from scheduler.tables import outbox
+    from transports.tables import outbox
 
     marketing, csrf, nid = _submitted(console, FORM)
     sent = marketing.post(f"/admin/newsletters/{nid}/test-send", data={"csrf_token": csrf})

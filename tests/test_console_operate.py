@@ -122,7 +122,7 @@ def test_person_page_timeline_and_what_comes_next(console: Console, tmp_path: Pa
     for shown in ("consent", "email_education: given", "delivered", "opened", "clicked"):
         assert shown in timeline, shown
     # the email as sent: the outbox message the transport stored for ann's send
-    from scheduler.tables import outbox
+    from transports.tables import outbox
 
     with console.ctx.db.begin() as conn:
         (message_id,) = conn.execute(
@@ -487,7 +487,7 @@ def test_outbox_pages_by_cursor(console: Console) -> None:
     from sqlalchemy import insert
 
     from console.outbox import LIST_LIMIT
-    from scheduler.tables import outbox
+    from transports.tables import outbox
 
     count = LIST_LIMIT * 2 + 7
     with console.ctx.db.begin() as conn:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from scheduler.tables import outbox
 from staff.tables import audit_log, staff_users
 from tests.support.cli import CLI, write_csv
 from tests.support.console import PASSWORD, STAFF, Console, users_cmd
+from transports.tables import outbox
 
 
 def _alert_text(console: Console, to: str) -> str:

@@ -18,13 +18,13 @@ from console import people
 from console.auth import signed_in
 from console.deps import ports
 from engagement.tracking import untracked
-from scheduler.transports.outbox import stored_message
 from staff import accounts, sessions
 from storage import utcnow
 from subscribers.tables import subscribers
 from tests.support import tracking
 from tests.support.console import STAFF, Console
 from tests.support.engagement import import_and_send
+from transports.outbox import stored_message
 
 ROWS = [
     "ann@example.com,Ann,lower_back;sciatica,Europe/London,yes,,",

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from app.context import AppContext
 from app.service import TICK_SECONDS, make_scheduler
 from app.settings import load_settings
-from scheduler.tables import outbox
 from tests.support.cli import CLI, write_csv
+from transports.tables import outbox
 
 MONDAY_7Z = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 07:00 London, 23:00 (Sunday) Los Angeles
 JOB = "plan-and-dispatch"

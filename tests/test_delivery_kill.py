@@ -21,12 +21,12 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, select
 
-from scheduler.tables import outbox
 from tests.support.approval import approve_library
 from tests.support.cli import CLI
 from tests.support.delivery import import_people, londoners
 from tests.support.killer import iso, kill_rounds
 from tests.support.smtp import Sink, use_smtp
+from transports.tables import outbox
 
 T0 = datetime(2026, 11, 23, 10, 0)  # a Monday, 10:00 in London
 # A few kills keep the suite quick; CLINICMAIL_TEST_KILLS=20 is the larger measured run.

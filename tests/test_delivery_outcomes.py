@@ -15,20 +15,20 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from scheduler.transports import Outcome
-from scheduler.transports.verdicts import (
-    SENDGRID_KEY_FIX,
-    SENDGRID_SENDER_FIX,
-    sendgrid_verdict,
-    smtp_exception_verdict,
-    smtp_verdict,
-)
 from staff.tables import audit_log
 from tests.support.app import app_for
 from tests.support.approval import approve_library
 from tests.support.cli import CLI, write_csv
 from tests.support.provider_faults import UNAUTHORIZED, UNVERIFIED, FaultySendGrid
 from tests.support.sendgrid import use_sendgrid
+from transports import Outcome
+from transports.verdicts import (
+    SENDGRID_KEY_FIX,
+    SENDGRID_SENDER_FIX,
+    sendgrid_verdict,
+    smtp_exception_verdict,
+    smtp_verdict,
+)
 
 STAFF = "frontdesk@clinic.example"
 PEOPLE = [
@@ -237,9 +237,9 @@ def test_a_header_the_email_library_refuses_is_rejected_and_nothing_is_stored(
     send time, so this message is REJECTED (never ``unknown``, never stored half-way)."""
     from app.context import AppContext
     from app.settings import load_settings
-    from scheduler.transports.base import Batch, Envelope
-    from scheduler.transports.outbox import OutboxTransport, newest
     from templates import Rendered
+    from transports.base import Batch, Envelope
+    from transports.outbox import OutboxTransport, newest
 
     assert cli("init").code == 0
     ctx = AppContext.from_settings(load_settings())

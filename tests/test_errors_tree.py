@@ -55,7 +55,7 @@ def test_every_class_sits_in_a_family() -> None:
         ("staff.passwords.WeakPassword", ValueError),
         ("app.settings.SettingsError", ValueError),
         ("app.broadcasting.BroadcastRefused", ValueError),
-        ("scheduler.transports.base.TransportConfigError", ValueError),
+        ("transports.base.TransportConfigError", ValueError),
     ],
 )
 def test_members_keep_their_builtin_so_every_except_still_catches_them(

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from deliverability.lookup import parse_server
 from deliverability.message import message_problems
-from scheduler.transports.base import Batch, Envelope
-from scheduler.transports.mime import build_message
 from templates import Rendered
+from transports.base import Batch, Envelope
+from transports.mime import build_message
 
 # Lines of any length (past the 998 limit once UTF-8 and quoted-printable expand them) from all of Unicode except the line
 # breaks and surrogates that no rendered email contains.

@@ -37,6 +37,7 @@ from campaigns.review import Actor
 from deliverability.message import message_problems
 from engagement import complaints, followups
 from outgoing import queue as webhook_queue
+from outgoing.posting import deliver_due
 from outgoing.tables import webhook_endpoints
 from scheduler import setaside
 from scheduler.alerting import deliverer
@@ -44,10 +45,7 @@ from scheduler.breaker import TransportBreaker
 from scheduler.followups import remind_overdue
 from scheduler.library import record_broken
 from scheduler.review_notices import send_review_notices, warn_review_due
-from scheduler.tables import outbox
 from scheduler.tick import run_tick
-from scheduler.transports import Outcome, Result
-from scheduler.webhooks import deliver_due
 from staff import accounts, audit
 from subscribers.tables import subscribers
 from templates.system import OPS_EMAILS, SYSTEM_EMAILS
@@ -56,6 +54,8 @@ from tests.support.cli import CLI
 from tests.support.delivery import import_people
 from tests.support.newsletter import news_files
 from tests.support.smtp import Sink, use_smtp
+from transports import Outcome, Result
+from transports.tables import outbox
 
 MONDAY = datetime(2026, 11, 23, 10, tzinfo=UTC)  # inside the default send window in London
 FROM_DOMAIN = "clinic.example"  # the CLI fixture sends from care@clinic.example
@@ -233,7 +233,7 @@ def _send_everything(ctx: AppContext) -> None:
     with ctx.db.begin() as conn:
         webhook_queue.add(conn, "https://pms.example/hook", ["all"], MONDAY)
         conn.execute(webhook_endpoints.update().values(failing_since=MONDAY - timedelta(days=4)))
-    assert deliver_due(ctx, MONDAY).disabled == 1
+    assert deliver_due(ctx.db, MONDAY).disabled == 1
     # An email set aside because the provider refused its content (scheduler.setaside).
     assert setaside.set_aside(
         ctx.db, ("set-aside-demo", "01-x", "default"), "HTTP 400: refused subject", None, MONDAY

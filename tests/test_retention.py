@@ -15,7 +15,6 @@ from app.context import AppContext
 from app.service import housekeeping_job
 from app.settings import load_settings
 from engagement.tables import email_events
-from scheduler.tables import outbox
 from staff.tables import login_attempts
 from storage import utcnow
 from subscribers.tables import subscribers
@@ -23,6 +22,7 @@ from tests.support.app import ANN, app_for
 from tests.support.cli import CLI, assert_one_line_error
 from tests.support.delivery import import_people, londoners
 from tests.support.times import future_noon, iso
+from transports.tables import outbox
 
 
 def _count(ctx: AppContext, table: object, *where: object) -> int:

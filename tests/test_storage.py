@@ -8,7 +8,7 @@ from sqlalchemy import inspect, text
 
 # every package's tables: the app's, and the outbox, which the app loads only with its transport
 import app.tables  # noqa: F401
-import scheduler.tables  # noqa: F401
+import transports.tables  # noqa: F401
 from storage import Database, metadata
 from storage.db import SCHEMA_REVISIONS
 from tests.support.cli import CLI

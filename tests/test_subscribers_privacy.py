@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from campaigns.ledger import sends
 from campaigns.tables import enrollments
 from engagement.tables import email_events
-from scheduler.tables import outbox
 from storage import Database
 from storage.keys import suppression_hash
 from subscribers.addresses import address_hash
@@ -23,6 +22,7 @@ from tests.support.backends import BACKENDS
 from tests.support.cli import CLI, write_csv
 from tests.support.signer import Signer
 from tests.support.times import iso
+from transports.tables import outbox
 
 MONDAY_10_LONDON = "2026-11-23T10:00:00Z"
 ANN_ROW = "ann@example.com,Ann,lower_back;sciatica,Europe/London,yes,2026-11-01T09:00:00Z,clinic"

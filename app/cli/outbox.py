@@ -21,7 +21,7 @@ def outbox() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def outbox_list(limit: int, as_json: bool) -> None:
     """The newest stored messages."""
-    from scheduler.transports.outbox import newest
+    from transports.outbox import newest
 
     rows = newest(open_context().db, limit)
     if as_json:
@@ -47,7 +47,7 @@ def outbox_list(limit: int, as_json: bool) -> None:
 @click.option("--raw", is_flag=True, help="Print the full MIME message.")
 def outbox_show(message_id: int, raw: bool) -> None:
     """One stored message (its text part, or --raw for the MIME source)."""
-    from scheduler.transports.outbox import stored_message, text_part
+    from transports.outbox import stored_message, text_part
 
     data = stored_message(open_context().db, message_id)
     if data is None:

@@ -185,12 +185,12 @@ def deliver(now_text: str | None, as_json: bool) -> None:
     """Post what is due now (the tick does this too)."""
     from dataclasses import asdict
 
+    from outgoing.posting import deliver_due
     from scheduler.alerting import deliverer
-    from scheduler.webhooks import deliver_due
 
     now = parse_now(now_text)
     ctx = open_context()
-    report = deliver_due(ctx, now)
+    report = deliver_due(ctx.db, now)
     if report.disabled:  # the staff alert about a receiver switched off goes at once
         deliverer(ctx).deliver(now)
     if as_json:

@@ -9,7 +9,7 @@ from email.message import Message
 from sqlalchemy import select
 
 from app.context import AppContext
-from scheduler.tables import outbox
+from transports.tables import outbox
 
 with warnings.catch_warnings():
     # Starlette asks for its `httpx2` fork; the `httpx` we have works the same for tests.

@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from scheduler.tables import outbox
-from scheduler.transports.base import Batch, Outcome, Result, Settler, Transport
-from scheduler.transports.mime import build_message
-from scheduler.transports.verdicts import build_verdict
 from storage import Database
+from transports.base import Batch, Outcome, Result, Settler, Transport
+from transports.mime import build_message
+from transports.tables import outbox
+from transports.verdicts import build_verdict
 
 
 class OutboxTransport(Transport):

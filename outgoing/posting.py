@@ -1,5 +1,6 @@
 """Posting outgoing webhooks: take what is due from the queue (:mod:`outgoing.queue`), sign each
 body to the Standard Webhooks specification with the ``standardwebhooks`` package and post it.
+The tick, ``serve``'s own job and ``clinicmail webhooks deliver`` call :func:`deliver_due`.
 
 Each attempt is recorded in its own short transaction (no transaction stays open across a
 request). A 2xx answer delivers; anything else is retried with back-off. After an endpoint
@@ -19,7 +20,7 @@ from standardwebhooks import Webhook
 
 from alerts import raise_alert
 from outgoing import queue
-from scheduler.runtime import Runtime
+from storage import Database
 from templates.system import WEBHOOK_ALERT
 
 log = logging.getLogger("clinicmail.webhooks")
@@ -48,19 +49,19 @@ def signed_headers(secret: str, event_id: str, body: str, at: datetime) -> dict[
 
 
 def deliver_due(
-    ctx: Runtime, now: datetime, *, client: httpx.Client | None = None
+    db: Database, now: datetime, *, client: httpx.Client | None = None
 ) -> WebhookReport:
     """One pass over what is due by ``now`` (the tick's time; the signature's timestamp is the
     wall clock when the request leaves)."""
     report = WebhookReport()
-    with ctx.db.begin() as conn:
+    with db.begin() as conn:
         off = queue.disable_failing(conn, now)
         for endpoint in off:  # staff are told, in the transaction that switched it off
             raise_alert(conn, WEBHOOK_ALERT, _alert_key(endpoint, now), _alert(endpoint), now)
     for endpoint in off:
         report.disabled += 1
         log.error("webhook endpoint %s disabled: failing for days", endpoint.public_id)
-    with ctx.db.begin() as conn:
+    with db.begin() as conn:
         due = queue.due(conn, now)
     if not due:
         return report
@@ -74,7 +75,7 @@ def deliver_due(
                 skipped.setdefault(item.endpoint_id, []).append(item.delivery_id)
                 continue
             status, error = _post(http, item)
-            with ctx.db.begin() as conn:
+            with db.begin() as conn:
                 if status is not None and 200 <= status < 300:
                     queue.succeeded(conn, item, status, now)
                     report.delivered += 1
@@ -85,7 +86,7 @@ def deliver_due(
         if own:
             http.close()
     if skipped:
-        with ctx.db.begin() as conn:
+        with db.begin() as conn:
             for endpoint_id, ids in skipped.items():
                 queue.postpone(conn, ids, failing[endpoint_id])
     return report

@@ -1,4 +1,4 @@
-"""Tables owned by the clock: the ``outbox`` transport's store.
+"""Tables owned by the transports: the ``outbox`` transport's store.
 
 (The send ledger's table and states are :mod:`campaigns.ledger`'s.)
 """

@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from scheduler.transports.base import Outcome, TransportConfigError
+from transports.base import Outcome, TransportConfigError
 
 
 @dataclass(frozen=True)

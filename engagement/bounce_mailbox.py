@@ -1,6 +1,8 @@
-"""Reading SMTP bounces from the bounce mailbox (``CLINICMAIL_BOUNCE_MAILBOX``), on the clock.
+"""Reading SMTP bounces from the bounce mailbox (``CLINICMAIL_BOUNCE_MAILBOX``): the SMTP
+transport's delivery events, as the SendGrid webhook is SendGrid's. The tick (or ``serve``'s own
+job) calls :func:`read_bounces`; ``clinicmail doctor`` calls :func:`check`.
 
-Each pass takes up to :data:`BATCH` messages not read before (:mod:`scheduler.mailbox`), stores
+Each pass takes up to :data:`BATCH` messages not read before (:mod:`engagement.mailbox`), stores
 each bounce of one of our sends as an event (:mod:`engagement.bounces`), flags the message
 (only after its event is committed, so a crash reads it again and the event is stored once),
 then applies the stored events as the SendGrid webhook's are applied: a hard bounce suppresses
@@ -18,17 +20,17 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import SecretStr
+
 from engagement import bounces
 from engagement.events import HARD
+from engagement.mailbox import Mailbox, MailboxError, MailboxURL
 from engagement.process import apply_pending
-from scheduler.mailbox import Mailbox, MailboxError, MailboxURL
-from scheduler.runtime import ClockSettings, Runtime
+from storage import Database
 
 log = logging.getLogger("clinicmail.bounces")
 
 BATCH = 200  # messages per pass: a backlog drains over a few passes, none holds the tick long
-BOUNCE_SECONDS = 60  # how often ``serve`` reads the mailbox (its own job: a slow server never
-# delays a send)
 
 
 @dataclass
@@ -41,21 +43,23 @@ class BounceReport:
     error: str | None = None
 
 
-def mailbox_url(settings: ClockSettings) -> MailboxURL | None:
-    configured = settings.bounce_mailbox
+def mailbox_url(configured: SecretStr | None) -> MailboxURL | None:
+    """The mailbox ``CLINICMAIL_BOUNCE_MAILBOX`` names, or None when it is not set."""
     return MailboxURL.parse(configured.get_secret_value()) if configured else None
 
 
-def read_bounces(ctx: Runtime, now: datetime, *, limit: int = BATCH) -> BounceReport:
-    """One pass over the bounce mailbox, if one is configured. Never raises."""
+def read_bounces(
+    db: Database, configured: SecretStr | None, now: datetime, *, limit: int = BATCH
+) -> BounceReport:
+    """One pass over the bounce mailbox ``configured`` names, if it is set. Never raises."""
     report = BounceReport()
-    url = mailbox_url(ctx.settings)
+    url = mailbox_url(configured)
     if url is None:
         return report
     try:
         with Mailbox(url) as box:
             for uid, raw in box.fetch(box.unread(limit)):
-                _one(ctx, raw, now, report)
+                _one(db, raw, now, report)
                 box.done(uid)
     except MailboxError as exc:
         report.error = str(exc)
@@ -69,7 +73,7 @@ def read_bounces(ctx: Runtime, now: datetime, *, limit: int = BATCH) -> BounceRe
     if report.error:
         log.error(report.error)
     if report.hard or report.soft or report.delayed:
-        apply_pending(ctx.db.begin, now)
+        apply_pending(db.begin, now)
         log.info(
             "bounce mailbox: %d hard, %d soft, %d delayed",
             report.hard,
@@ -79,7 +83,7 @@ def read_bounces(ctx: Runtime, now: datetime, *, limit: int = BATCH) -> BounceRe
     return report
 
 
-def _one(ctx: Runtime, raw: bytes, now: datetime, report: BounceReport) -> None:
+def _one(db: Database, raw: bytes, now: datetime, report: BounceReport) -> None:
     report.read += 1
     try:
         bounce = bounces.parse(raw)
@@ -89,7 +93,7 @@ def _one(ctx: Runtime, raw: bytes, now: datetime, report: BounceReport) -> None:
     if bounce is None:
         report.ignored += 1
         return
-    with ctx.db.begin() as conn:
+    with db.begin() as conn:
         held = bounces.record(conn, bounce, now)
     if not held:
         report.ignored += 1
@@ -101,10 +105,10 @@ def _one(ctx: Runtime, raw: bytes, now: datetime, report: BounceReport) -> None:
         report.soft += 1
 
 
-def check(settings: ClockSettings) -> str | None:
+def check(configured: SecretStr | None) -> str | None:
     """Log in and open the folder, changing nothing (``clinicmail doctor``): None when it
-    works, else what to fix."""
-    url = mailbox_url(settings)
+    works (or none is set), else what to fix."""
+    url = mailbox_url(configured)
     if url is None:
         return None
     try:

@@ -86,7 +86,7 @@ class Result:
     provider_id: str | None = None
     error: str | None = None
     retry_after: float | None = None
-    fix: str | None = None  # ACCOUNT: what the operator must fix (scheduler.transports.verdicts)
+    fix: str | None = None  # ACCOUNT: what the operator must fix (transports.verdicts)
 
 
 class Settler(Protocol):

@@ -20,8 +20,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, make_msgid
 
-from scheduler.transports.base import Batch, Envelope
 from templates import fill
+from transports.base import Batch, Envelope
 
 HEADER_POLICY = policy.SMTP.clone(max_line_length=998)
 # 7bit: non-ASCII text is quoted-printable or base64, so no relay needs 8BITMIME.

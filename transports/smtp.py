@@ -22,7 +22,7 @@ import smtplib
 import ssl
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from scheduler.transports.base import (
+from transports.base import (
     Batch,
     Envelope,
     Outcome,
@@ -31,8 +31,8 @@ from scheduler.transports.base import (
     Transport,
     TransportConfigError,
 )
-from scheduler.transports.mime import build_message
-from scheduler.transports.verdicts import Verdict, build_verdict, smtp_exception_verdict
+from transports.mime import build_message
+from transports.verdicts import Verdict, build_verdict, smtp_exception_verdict
 
 log = logging.getLogger("clinicmail.smtp")
 

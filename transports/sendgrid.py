@@ -18,7 +18,8 @@ import orjson
 import sendgrid
 from python_http_client import exceptions as sg_errors
 
-from scheduler.transports.base import (
+from templates.render import substitutions
+from transports.base import (
     Batch,
     Outcome,
     Result,
@@ -26,8 +27,7 @@ from scheduler.transports.base import (
     Transport,
     TransportConfigError,
 )
-from scheduler.transports.verdicts import Verdict, sendgrid_verdict
-from templates.render import substitutions
+from transports.verdicts import Verdict, sendgrid_verdict
 
 # The SDK logs full request bodies at DEBUG; they hold addresses and names. Never let them out.
 logging.getLogger("python_http_client").setLevel(logging.WARNING)

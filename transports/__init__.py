@@ -8,7 +8,7 @@ Exceptions (part of the tree in :mod:`core.errors`)::
 Per-recipient outcomes are values (:class:`Result`), not exceptions: a batch can partly succeed.
 """
 
-from scheduler.transports.base import (
+from transports.base import (
     Batch,
     Envelope,
     Outcome,
