@@ -7,7 +7,10 @@ and gets plain values back. Each answer is one statement, however many ids it is
 
 Where a caller combines the answer with its own tables in one statement (the sunset policy's
 dormant people), the function returns the selectable rather than rows, so the statement stays
-one. Status and kind predicates keep the ledger's own constants; the partial indexes are the
+one. Where the statement must join a table that lives above the ledger (a tracked link; the
+provider events that engagement's figures and the console's timeline count), the caller hands
+that table in, with the expressions to compute over it, and the ledger chooses which sends take
+part and how they are grouped (:data:`Grouping`). Status and kind predicates keep the ledger's own constants; the partial indexes are the
 ledger's business and the queries here are the ones the callers ran before (the EXPLAIN test
 ``tests/test_tick_plans.py`` watches them).
 """
@@ -16,9 +19,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, RowMapping, Subquery, Table, and_, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    Row,
+    RowMapping,
+    Subquery,
+    Table,
+    and_,
+    case,
+    func,
+    select,
+)
 
 from campaigns.ledger import (
     CAMPAIGN,
@@ -31,12 +46,16 @@ from campaigns.ledger import (
     ready_query,
     sends,
 )
-from subscribers.tables import subscribers
+from subscribers.activity import CHECKIN
+from subscribers.symptoms import SYMPTOMS
+from subscribers.tables import subscriber_activity, subscriber_symptoms, subscribers
 
 # A row of any width (SQLAlchemy types a Row by its columns).
 AnyRow = Row[*tuple[Any, ...]]
 
 __all__ = [
+    "Grouping",
+    "accepted_counts",
     "by_status",
     "by_status_of_campaign",
     "campaign_history_of",
@@ -44,9 +63,12 @@ __all__ = [
     "campaign_recipient",
     "campaign_send",
     "campaign_sent_of",
+    "checkin_counts",
     "claimable",
     "dispatch_counts",
     "email_key_of",
+    "event_counts",
+    "events_about_emails_of",
     "handed_over_at",
     "link_recipient",
     "owners_of",
@@ -320,3 +342,131 @@ def received_at_least(since: datetime, min_sends: int) -> Subquery:
         .having(func.count() >= min_sends)
         .subquery()
     )
+
+
+# -- engagement's figures: campaign sends joined with what came back ----------------------------
+# ``clinicmail stats``, the dashboard's weekly series and the chart count campaign emails and what
+# recipients did with them, in one statement each so the database does the counting. The ledger
+# picks the sends (campaign email; accepted ones where it says so) and groups them; the caller
+# hands in the events table and says what to count over it.
+
+Grouping = Literal[
+    "campaign_id", "step_id", "variant_id", "sent_day", "symptom_code", "symptom_group"
+]
+"""What campaign sends can be grouped by: the email's campaign, step or variant; the day (UTC) the
+provider accepted it (None when it has not been); or the recipient's *current* symptom codes, one
+by one or by their group (``"other"`` for a code no group lists). A person with two codes is in
+each code's group, so the figures count distinct sends and events and a join cannot inflate them.
+"""
+
+_SYMPTOM_GROUP_OF = {symptom.code: symptom.group for symptom in SYMPTOMS}
+
+
+def _dimensions(by: Sequence[Grouping]) -> tuple[list[ColumnElement[Any]], bool]:
+    """The expressions for ``by``, and whether they need the recipient's symptom codes."""
+    code = subscriber_symptoms.c.code
+    columns: dict[str, ColumnElement[Any]] = {
+        "campaign_id": sends.c.campaign_id,
+        "step_id": sends.c.step_id,
+        "variant_id": sends.c.variant_id,
+        "sent_day": func.date(sends.c.sent_at),
+        "symptom_code": code,
+        "symptom_group": case(_SYMPTOM_GROUP_OF, value=code, else_="other"),
+    }
+    return [columns[name] for name in by], any(name.startswith("symptom_") for name in by)
+
+
+def _grouped(clause: FromClause, symptoms: bool) -> FromClause:
+    if not symptoms:
+        return clause
+    return clause.join(
+        subscriber_symptoms, subscriber_symptoms.c.subscriber_id == sends.c.subscriber_id
+    )
+
+
+def accepted_counts(conn: Connection, by: Sequence[Grouping]) -> dict[tuple[Any, ...], int]:
+    """How many campaign emails the provider accepted, grouped by ``by`` (each key a tuple in
+    that order)."""
+    dims, symptoms = _dimensions(by)
+    return {
+        tuple(row[:-1]): int(row[-1])
+        for row in conn.execute(
+            select(*dims, func.count(func.distinct(sends.c.id)))
+            .select_from(_grouped(sends, symptoms))
+            .where(sends.c.kind == CAMPAIGN, sends.c.status == SENT)
+            .group_by(*dims)
+        )
+    }
+
+
+def event_counts(
+    conn: Connection,
+    events: Table,
+    counts: Sequence[ColumnElement[Any]],
+    by: Sequence[Grouping],
+    *,
+    accepted_only: bool = False,
+) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    """``counts`` (aggregates over ``events``, in that order) over the events about campaign
+    emails, grouped by ``by``; ``accepted_only`` leaves out emails the provider has not accepted.
+    ``events`` is the provider events table (a ``send_id`` column names the email), handed in
+    because it lives above the ledger."""
+    dims, symptoms = _dimensions(by)
+    where = [sends.c.kind == CAMPAIGN]
+    if accepted_only:
+        where.append(sends.c.status == SENT)
+    joined = events.join(sends, sends.c.send_id == events.c.send_id)
+    return {
+        tuple(row[: len(dims)]): tuple(int(value) for value in row[len(dims) :])
+        for row in conn.execute(
+            select(*dims, *counts)
+            .select_from(_grouped(joined, symptoms))
+            .where(*where)
+            .group_by(*dims)
+        )
+    }
+
+
+def checkin_counts(
+    conn: Connection, answers: Sequence[str], by: Sequence[Grouping]
+) -> dict[tuple[Any, ...], int]:
+    """How many check-in answers among ``answers`` people gave to campaign emails (their latest
+    answer per email, as ``subscriber_activity`` keeps it), keyed by ``(*by, answer)``."""
+    dims, symptoms = _dimensions(by)
+    a = subscriber_activity.c
+    answered = subscriber_activity.join(
+        sends,
+        and_(
+            sends.c.subscriber_id == a.subscriber_id,
+            sends.c.campaign_id == a.campaign_id,
+            sends.c.step_id == a.step_id,
+        ),
+    )
+    return {
+        tuple(row[:-1]): int(row[-1])
+        for row in conn.execute(
+            select(*dims, a.value, func.count(func.distinct(a.id)))
+            .select_from(_grouped(answered, symptoms))
+            .where(sends.c.kind == CAMPAIGN, a.kind == CHECKIN, a.value.in_(answers))
+            .group_by(*dims, a.value)
+        )
+    }
+
+
+def events_about_emails_of(
+    conn: Connection,
+    events: Table,
+    columns: Sequence[ColumnElement[Any]],
+    subscriber_id: int,
+    order_by: Sequence[ColumnElement[Any]],
+) -> Sequence[AnyRow]:
+    """The events about every email sent to one person (any kind): ``columns`` of ``events``,
+    then the email's ``campaign_id`` and ``step_id``, in ``order_by``. ``events`` is the provider
+    events table (a ``send_id`` column names the email), handed in because it lives above the
+    ledger."""
+    return conn.execute(
+        select(*columns, sends.c.campaign_id, sends.c.step_id)
+        .select_from(events.join(sends, sends.c.send_id == events.c.send_id))
+        .where(sends.c.subscriber_id == subscriber_id)
+        .order_by(*order_by)
+    ).all()

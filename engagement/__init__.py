@@ -14,6 +14,6 @@
 
 Imports point one way: engagement uses storage, subscribers and campaigns; the composition root
 mounts its router, and the tick calls :func:`engagement.bounce_mailbox.read_bounces` and
-:func:`engagement.process.apply_pending` at its start. The ledger is read through :mod:`campaigns.ledger_reads`; only ``stats`` and
-``history``, which join it with the events in one statement, read ``sends`` themselves.
+:func:`engagement.process.apply_pending` at its start. The ledger is read through :mod:`campaigns.ledger_reads` only; ``stats`` and ``history``
+hand it the events table for the statements that join the two.
 """

@@ -16,10 +16,11 @@ Symptom groups (``subscribers.symptoms.GROUPS``) are counted from each recipient
 codes: a person with ``lower_back`` and ``neck`` counts once in "where" and once under each code;
 people who stated no code are in no group. Only aggregated counts leave this module.
 
-The counts join the ledger's ``sends`` with the engagement package's events in one statement,
-which the ledger cannot do (it sits below engagement), so this module reads the table itself:
-one of the two allowed exceptions in ``tests/test_ledger_ownership.py``. The status and kind
-words are the ledger's constants.
+Each figure is one statement joining the ledger's sends with the engagement package's events;
+the ledger's read API (:mod:`campaigns.ledger_reads`: ``accepted_counts``, ``event_counts``,
+``checkin_counts``) runs it, choosing the sends and grouping them, and this module hands it the
+events table and says what to count over it: the vocabulary of events stays here, the ledger's
+table and states stay there.
 """
 
 from __future__ import annotations
@@ -30,14 +31,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, case, func, select
+from sqlalchemy import Connection, and_, case, func
 
-from campaigns.ledger import CAMPAIGN, SENT
-from campaigns.ledger import sends as ledger_sends
+from campaigns import ledger_reads
+from campaigns.ledger_reads import Grouping
 from engagement.events import Kind
 from engagement.tables import email_events
 from subscribers.symptoms import GROUPS, SYMPTOMS
-from subscribers.tables import subscriber_activity, subscriber_symptoms
 from templates.checkin import ANSWERS
 
 KEYS = (
@@ -174,21 +174,12 @@ class Stats:
         return self._campaign(campaign).steps.setdefault(step, StepStats(step))
 
 
-def _counted(conn: Connection, sends: Table, dims: Sequence[Any], join: Any) -> dict[Any, Counts]:
-    """Every count, grouped by ``dims`` (expressions over ``sends`` and ``join``'s tables).
-
-    ``join(from_clause)`` adds tables the dimensions need (the symptom codes) or returns the
-    clause unchanged. All counts are ``COUNT(DISTINCT …)`` so such a join cannot inflate them.
-    """
-    out: dict[Any, Counts] = defaultdict(_zero)
-    campaign_sends = sends.c.kind == CAMPAIGN
-    for row in conn.execute(
-        select(*dims, func.count(func.distinct(sends.c.id)))
-        .select_from(join(sends))
-        .where(campaign_sends, sends.c.status == SENT)
-        .group_by(*dims)
-    ):
-        out[tuple(row[:-1])]["sent"] += int(row[-1])
+def _counted(conn: Connection, by: Sequence[Grouping]) -> dict[tuple[Any, ...], Counts]:
+    """Every count, grouped by ``by`` (see :data:`campaigns.ledger_reads.Grouping`). All counts
+    are distinct sends or events, so grouping by symptom codes cannot inflate them."""
+    out: dict[tuple[Any, ...], Counts] = defaultdict(_zero)
+    for key, n in ledger_reads.accepted_counts(conn, by).items():
+        out[key]["sent"] += n
 
     e = email_events.c
     human_open = and_(e.kind == Kind.OPENED, e.machine.is_(False))
@@ -210,47 +201,13 @@ def _counted(conn: Connection, sends: Table, dims: Sequence[Any], join: Any) -> 
         sends_with(e.kind == Kind.COMPLAINED),
         sends_with(e.kind == Kind.UNSUBSCRIBED),
     )
-    for row in conn.execute(
-        select(*dims, *metrics)
-        .select_from(join(email_events.join(sends, sends.c.send_id == e.send_id)))
-        .where(campaign_sends)
-        .group_by(*dims)
-    ):
-        key = tuple(row[: len(dims)])
-        for name, value in zip(EVENT_KEYS, row[len(dims) :], strict=True):
-            out[key][name] += int(value)
+    for key, values in ledger_reads.event_counts(conn, email_events, metrics, by).items():
+        for name, value in zip(EVENT_KEYS, values, strict=True):
+            out[key][name] += value
 
-    a = subscriber_activity.c
-    answered = subscriber_activity.join(
-        sends,
-        and_(
-            sends.c.subscriber_id == a.subscriber_id,
-            sends.c.campaign_id == a.campaign_id,
-            sends.c.step_id == a.step_id,
-        ),
-    )
-    for row in conn.execute(
-        select(*dims, a.value, func.count(func.distinct(a.id)))
-        .select_from(join(answered))
-        .where(campaign_sends, a.kind == "checkin", a.value.in_(ANSWERS))
-        .group_by(*dims, a.value)
-    ):
-        key = tuple(row[: len(dims)])
-        out[key][f"checkin_{row[-2]}"] += int(row[-1])
+    for key_and_answer, n in ledger_reads.checkin_counts(conn, ANSWERS, by).items():
+        out[key_and_answer[:-1]][f"checkin_{key_and_answer[-1]}"] += n
     return out
-
-
-def _no_join(clause: Any) -> Any:
-    return clause
-
-
-def _with_symptoms(sends: Table) -> Any:
-    def join(clause: Any) -> Any:
-        return clause.join(
-            subscriber_symptoms, subscriber_symptoms.c.subscriber_id == sends.c.subscriber_id
-        )
-
-    return join
 
 
 def collect(
@@ -262,15 +219,13 @@ def collect(
     ``layout`` lists the known campaigns and their ``(step id, number)`` in order, so steps
     nobody has been sent yet still show (as zeros) in the right order.
     """
-    sends = ledger_sends
     stats = Stats()
     for campaign_id, steps in layout:
         stats._campaign(campaign_id)
         for step_id, number in steps:
             stats._step(campaign_id, step_id).number = number
 
-    s = sends.c
-    by_variant = _counted(conn, sends, (s.campaign_id, s.step_id, s.variant_id), _no_join)
+    by_variant = _counted(conn, ("campaign_id", "step_id", "variant_id"))
     for (campaign_id, step_id, variant_id), counts in by_variant.items():
         variants = stats._step(campaign_id, step_id).variants
         _add(variants.setdefault(variant_id, _zero()), counts)
@@ -281,13 +236,10 @@ def collect(
                 _add(step.counts, v)
 
     group_of = {sym.code: sym.group for sym in SYMPTOMS}
-    code = subscriber_symptoms.c.code
-    group = case(group_of, value=code, else_="other")
-    joined = _with_symptoms(sends)
-    for (campaign_id, gid), counts in _counted(conn, sends, (s.campaign_id, group), joined).items():
+    for (campaign_id, gid), counts in _counted(conn, ("campaign_id", "symptom_group")).items():
         if gid in group_of.values():
             _add(stats._campaign(campaign_id).groups[gid].counts, counts)
-    for (campaign_id, c), counts in _counted(conn, sends, (s.campaign_id, code), joined).items():
+    for (campaign_id, c), counts in _counted(conn, ("campaign_id", "symptom_code")).items():
         if c in group_of:
             _add(stats._campaign(campaign_id).groups[group_of[c]].codes[c], counts)
     return stats
@@ -314,48 +266,36 @@ def _as_date(value: Any) -> date:
 
 def weekly(conn: Connection) -> list[WeekRow]:
     """Sent, unique human opens and unique clicks by week of sending and (campaign, step)."""
-    sends = ledger_sends
-    s, e = sends.c, email_events.c
-    day = func.date(s.sent_at)
-    base = and_(s.kind == CAMPAIGN, s.status == SENT, s.sent_at.is_not(None))
+    by: tuple[Grouping, ...] = ("sent_day", "campaign_id", "step_id")
     counts: dict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
 
     def week_of(value: Any) -> date:
         d = _as_date(value)
         return d - timedelta(days=d.weekday())
 
-    for d, cid, sid, n in conn.execute(
-        select(day, s.campaign_id, s.step_id, func.count())
-        .where(base)
-        .group_by(day, s.campaign_id, s.step_id)
-    ):
-        counts[(week_of(d), cid, sid)][0] += int(n)
+    for (d, cid, sid), n in ledger_reads.accepted_counts(conn, by).items():
+        if d is not None:  # accepted but with no time: not in any week
+            counts[(week_of(d), cid, sid)][0] += n
+    e = email_events.c
     human = e.machine.is_(False)
-    for d, cid, sid, opens, clicks in conn.execute(
-        select(
-            day,
-            s.campaign_id,
-            s.step_id,
-            func.count(func.distinct(case((and_(e.kind == Kind.OPENED, human), e.send_id)))),
-            func.count(func.distinct(case((and_(e.kind == Kind.CLICKED, human), e.send_id)))),
-        )
-        .select_from(email_events.join(sends, s.send_id == e.send_id))
-        .where(base)
-        .group_by(day, s.campaign_id, s.step_id)
-    ):
-        row = counts[(week_of(d), cid, sid)]
-        row[1] += int(opens)
-        row[2] += int(clicks)
+    unique = (
+        func.count(func.distinct(case((and_(e.kind == Kind.OPENED, human), e.send_id)))),
+        func.count(func.distinct(case((and_(e.kind == Kind.CLICKED, human), e.send_id)))),
+    )
+    answered = ledger_reads.event_counts(conn, email_events, unique, by, accepted_only=True)
+    for (d, cid, sid), (opens, clicks) in answered.items():
+        if d is not None:
+            row = counts[(week_of(d), cid, sid)]
+            row[1] += opens
+            row[2] += clicks
     return [WeekRow(week, cid, sid, *values) for (week, cid, sid), values in sorted(counts.items())]
 
 
 def by_week(conn: Connection) -> list[tuple[date, dict[str, Any]]]:
     """Every figure of :func:`collect` (same counting rules, same code) by the ISO week the
     emails were sent in (its Monday, UTC), oldest first: the console's dashboard charts."""
-    sends = ledger_sends
-    day = func.date(sends.c.sent_at)
     weeks: dict[date, Counts] = defaultdict(_zero)
-    for (value,), counts in _counted(conn, sends, (day,), _no_join).items():
+    for (value,), counts in _counted(conn, ("sent_day",)).items():
         if value is None:
             continue
         d = _as_date(value)
