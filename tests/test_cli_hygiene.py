@@ -10,6 +10,7 @@ import pytest
 
 from app.cli.output import clean
 from tests.support.cli import CLI, write_csv
+from tests.support.console import users_cmd
 
 MONDAY_10_LONDON = "2026-11-23T10:00:00Z"
 
@@ -114,3 +115,27 @@ def test_stats_tables_fit_the_terminal(cli: CLI, tmp_path: Path) -> None:
         assert run.code == 0, run.err
         assert max(len(line) for line in run.out.splitlines()) <= width
         assert "unsubs" in run.out or "uns" in run.out
+
+
+def test_every_list_command_prints_the_one_table_shape(sqlite_cli: CLI) -> None:
+    """`users list`, `apikeys list` and `webhooks list` print the same way (app.cli.output's
+    print_table): a header line at the left edge, each value under its header, no trailing
+    blanks, the control characters of a stored value gone."""
+    cli = sqlite_cli
+    assert cli("init").code == 0
+    assert users_cmd(cli, "add", "mara@clinic.example", "--role", "marketing").code == 0
+    assert cli("apikeys", "create", "booking", "--scope", "stats:read").code == 0
+    hook = "https://pms.example/hook\x1b[2J"
+    assert cli("webhooks", "add", hook, "--events", "all").code == 0
+    listed = {
+        ("email", "role"): (cli("users", "list"), "mara@clinic.example", "marketing"),
+        ("name", "prefix"): (cli("apikeys", "list"), "booking", "cm_"),
+        ("id", "url"): (cli("webhooks", "list"), "whe_", "https://pms.example/hook"),
+    }
+    for (first, second), (run, value, under_second) in listed.items():
+        assert run.code == 0, run.err
+        header, row = run.out.splitlines()[:2]
+        assert header.startswith(first) and row.startswith(value), run.out
+        assert row.index(under_second) == header.index(second), run.out
+        assert all(line == line.rstrip() for line in run.out.splitlines()), run.out
+        assert "\x1b" not in run.out

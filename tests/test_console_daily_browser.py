@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes
 from typing import Any
@@ -22,6 +21,7 @@ from sqlalchemy import create_engine, text
 from storage import Database
 from tests.support.browser import Site, shot, sign_in
 from tests.support.console import PASSWORD, STAFF
+from tests.support.wait import wait_until
 from transports.outbox import stored_message
 
 PEOPLE = 12
@@ -47,15 +47,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     s.cli("tick", "--now", AT.isoformat())  # the first emails, stored by the outbox transport
     with s.serving():
         yield s
-
-
-def wait_until(condition: Callable[[], object], *, timeout: float, what: str) -> None:
-    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout} s")
-        time.sleep(0.1)
 
 
 def _scalar(site: Site, sql: str, **params: Any) -> Any:
@@ -132,7 +123,7 @@ def test_leaving_a_page_with_unsaved_text_asks_first(browser: Any, site: Site) -
     page.locator("#subject").click()
     page.keyboard.type("Winter opening hours")
     page.get_by_role("link", name="← All newsletters").click()
-    wait_until(lambda: seen, timeout=10, what="the leave-page warning")
+    wait_until(lambda: seen, timeout=10, message="the leave-page warning was never shown")
     assert seen == ["beforeunload"]
     assert page.url.endswith("/admin/newsletters/new")
     assert page.locator("#subject").input_value() == "Winter opening hours"
@@ -250,7 +241,9 @@ def test_viewing_an_outbox_message_counts_no_open(browser: Any, site: Site) -> N
         ).status_code
         == 200
     )
-    wait_until(lambda: _opens(site) == before + 1, timeout=15, what="the reader's open")
+    wait_until(
+        lambda: _opens(site) == before + 1, timeout=15, message="the reader's open never arrived"
+    )
 
 
 def _version_id(site: Site, campaign_id: str, number: int) -> str:

@@ -5,7 +5,6 @@ is audited; a job is only its starter's."""
 from __future__ import annotations
 
 import re
-import time
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -15,6 +14,7 @@ from staff.tables import audit_log
 from subscribers.tables import subscribers
 from tests.support.cli import CSV_HEADER
 from tests.support.console import Console
+from tests.support.wait import wait_until
 
 ROWS = [
     "ann@example.com,Ann,lower_back;sciatica,Europe/London,yes,,",
@@ -35,14 +35,12 @@ def _upload(client: TestClient, token: str, body: bytes, name: str = "people.csv
 
 
 def _finished(client: TestClient, location: str) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def done() -> str | None:
         page = client.get(location, headers={"HX-Request": "true"})
         assert page.status_code == 200, page.text
-        if "Done." in page.text:
-            return page.text
-        time.sleep(0.05)
-    raise AssertionError("the import never finished")
+        return page.text if "Done." in page.text else None
+
+    return wait_until(done, timeout=30, message="the import never finished")
 
 
 def _count(html: str, key: str) -> int:

@@ -5,7 +5,6 @@ Speed is measured by `make bench` (bench/webhook.py), not here."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from subscribers.tables import subscriber_activity, subscribers
 from tests.support.cli import CLI
 from tests.support.serve import real_server
 from tests.support.signer import Signer
+from tests.support.wait import wait_until
 from tests.support.webhook_batches import KINDS, PEOPLE, bodies, post_all, seed
 
 BATCHES = 100
@@ -52,13 +52,13 @@ def counts(ctx: AppContext) -> dict[str, Any]:
 def drain(ctx: AppContext) -> None:
     """Apply whatever the server's background applier has not yet (safe to run beside it)."""
     pending = select(func.count()).where(email_events.c.applied_at.is_(None))
-    for _ in range(600):
+
+    def all_applied() -> bool:
         apply_pending(ctx.db.begin, datetime.now(UTC))
         with ctx.db.begin() as conn:
-            if conn.execute(pending).scalar_one() == 0:
-                return
-        time.sleep(0.1)
-    pytest.fail("events were never all applied")
+            return bool(conn.execute(pending).scalar_one() == 0)
+
+    wait_until(all_applied, timeout=120, interval=0.1, message="events were never all applied")
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.cli import write_csv
 from tests.support.serve import EXE, free_port, serve_env, spawn_web, wait_healthy
+from tests.support.wait import wait_until
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -41,10 +42,9 @@ def test_serve_answers_ticks_and_stops_cleanly(tmp_path: Path, sig: signal.Signa
         health = wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
         assert health.status_code == 200
         assert health.json()["status"] == "ok"
+
         # The scheduler's first tick runs at start-up and delivers the due email to the outbox.
-        deadline = time.monotonic() + 20
-        listed = ""
-        while time.monotonic() < deadline and "pat@example.com" not in listed:
+        def delivered() -> bool:
             listed = subprocess.run(
                 [EXE, "outbox", "list"],
                 env=env,
@@ -53,8 +53,9 @@ def test_serve_answers_ticks_and_stops_cleanly(tmp_path: Path, sig: signal.Signa
                 text=True,
                 timeout=60,
             ).stdout
-            time.sleep(0.3)
-        assert "pat@example.com" in listed
+            return "pat@example.com" in listed
+
+        wait_until(delivered, timeout=20, interval=0.3, message="the first tick sent nothing")
     finally:
         proc.send_signal(sig)
         try:

@@ -6,7 +6,6 @@ tests/test_signup_timing.py."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,13 +39,6 @@ def _signup(email: str) -> dict[str, Any]:
 
 def _sends(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(sends)).scalar_one())
-
-
-def _wait_for(check: Any, what: str) -> None:
-    deadline = time.monotonic() + 30
-    while not check():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from app.cli.context import open_context
-from app.cli.output import console, echo
+from app.cli.output import echo, print_table
 
 
 @click.group()
@@ -51,8 +51,6 @@ def create(name: str, scopes: tuple[str, ...]) -> None:
 @apikeys.command("list")
 def list_() -> None:
     """List keys: name, prefix, scopes, created, last used, revoked (never the key)."""
-    from rich.table import Table
-
     from api import keys
 
     ctx = open_context()
@@ -61,17 +59,20 @@ def list_() -> None:
     if not found:
         echo("no API keys yet: create one with 'clinicmail apikeys create NAME --scope …'")
         return
-    table = Table("name", "prefix", "scopes", "created", "last used", "status", box=None)
-    for k in found:
-        table.add_row(
-            k.name,
-            k.prefix,
-            ",".join(k.scopes),
-            k.created_at.strftime("%Y-%m-%d %H:%M"),
-            k.last_used_at.strftime("%Y-%m-%d %H:%M") if k.last_used_at else "never",
-            "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d}",
-        )
-    console(width=160, markup=False, highlight=False).print(table)
+    print_table(
+        ("name", "prefix", "scopes", "created", "last used", "status"),
+        (
+            (
+                k.name,
+                k.prefix,
+                ",".join(k.scopes),
+                k.created_at.strftime("%Y-%m-%d %H:%M"),
+                k.last_used_at.strftime("%Y-%m-%d %H:%M") if k.last_used_at else "never",
+                "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d}",
+            )
+            for k in found
+        ),
+    )
 
 
 @apikeys.command("revoke")

@@ -5,7 +5,8 @@ from files) must not be able to drive the user's terminal.
 return …) except newline and tab, DEL, and the Unicode bidirectional overrides that can make a
 line read differently from what it holds. :func:`echo` is ``click.echo`` after :func:`clean`;
 :func:`echo_json` prints one JSON document the same way; :func:`console` makes a rich console
-that cleans every piece of text it writes the same way.
+that cleans every piece of text it writes the same way; :func:`print_table` is how every ``list``
+command prints its rows.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import click
@@ -58,3 +59,21 @@ def console(**kwargs: Any) -> Console:
     if "width" not in kwargs and not sys.stdout.isatty() and not os.environ.get("COLUMNS"):
         kwargs["width"] = PIPED_WIDTH
     return _CleanConsole(**kwargs)
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """Rows under a line of headers, columns aligned, no borders, nothing before the first
+    column: what every ``list`` command prints (``users``, ``apikeys``, ``webhooks``). As wide as
+    :func:`console`; a cell too long for its column folds within it, never across columns."""
+    from rich.table import Table  # only the list commands need it: the rest start faster
+
+    table = Table(*headers, box=None, pad_edge=False)
+    for column in table.columns:
+        column.overflow = "fold"
+    for row in rows:
+        table.add_row(*row)
+    out = console(markup=False, highlight=False)
+    with out.capture() as captured:  # cleaned as it is rendered (see _CleanConsole)
+        out.print(table)
+    # rich pads the last column to its width: a script reading the lines gets no trailing blanks
+    click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))

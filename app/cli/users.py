@@ -11,7 +11,7 @@ import click
 from app.cli.context import open_context
 from app.cli.errors import fail
 from app.cli.options import read_password
-from app.cli.output import console, echo
+from app.cli.output import echo, print_table
 from staff import ROLES
 
 
@@ -42,8 +42,6 @@ def add(email: str, role: str) -> None:
 @users.command("list")
 def list_() -> None:
     """List console accounts: email, role, active or disabled, created."""
-    from rich.table import Table
-
     from staff import accounts
 
     ctx = open_context()
@@ -52,15 +50,13 @@ def list_() -> None:
     if not people:
         echo("no accounts yet: add one with 'clinicmail users add EMAIL --role ops'")
         return
-    table = Table("email", "role", "status", "created", box=None, pad_edge=False)
-    for u in people:
-        table.add_row(
-            u.email,
-            u.role,
-            "active" if u.active else "disabled",
-            u.created_at.strftime("%Y-%m-%d"),
-        )
-    console(width=120, markup=False, highlight=False).print(table)
+    print_table(
+        ("email", "role", "status", "created"),
+        (
+            (u.email, u.role, "active" if u.active else "disabled", f"{u.created_at:%Y-%m-%d}")
+            for u in people
+        ),
+    )
 
 
 @users.command("disable")

@@ -11,7 +11,7 @@ import click
 
 from app.cli.context import open_context
 from app.cli.options import parse_now
-from app.cli.output import console, echo, echo_json
+from app.cli.output import echo, echo_json, print_table
 
 
 @click.group()
@@ -54,8 +54,6 @@ def add(url: str, events: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(as_json: bool) -> None:
     """List endpoints: id, URL, events, state and the last attempt's answer."""
-    from rich.table import Table
-
     from outgoing import queue
 
     ctx = open_context()
@@ -81,7 +79,7 @@ def list_(as_json: bool) -> None:
     if not found:
         echo("no webhooks yet: add one with 'clinicmail webhooks add URL --events …'")
         return
-    table = Table("id", "url", "events", "state", "last answer", box=None)
+    rows = []
     for e in found:
         state = "active" if e.active else f"disabled: {e.disabled_reason}"
         last = (
@@ -89,8 +87,8 @@ def list_(as_json: bool) -> None:
             if e.last_attempt_at
             else "-"
         )
-        table.add_row(e.public_id, e.url, ",".join(e.events), state, last)
-    console(width=200, markup=False, highlight=False).print(table)
+        rows.append((e.public_id, e.url, ",".join(e.events), state, last))
+    print_table(("id", "url", "events", "state", "last answer"), rows)
 
 
 @webhooks.command("remove")

@@ -7,7 +7,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from sqlalchemy import create_engine, text
 
 from tests.support.console import PASSWORD, STAFF
 from tests.support.serve import EXE, free_port, serve_env, spawn_web, wait_healthy
+from tests.support.wait import wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REQUIRE = os.environ.get("CLINICMAIL_TEST_REQUIRE_BROWSER") == "1"
@@ -97,17 +97,16 @@ class Site:
         """The person's row; a signup is stored just after its page is answered, so wait a
         moment for it to appear."""
         engine = create_engine(self.db_url)
+
+        def stored() -> Any:
+            with engine.connect() as conn:
+                return conn.execute(
+                    text("SELECT status, timezone FROM subscribers WHERE email_key = :e"),
+                    {"e": email},
+                ).first()
+
         try:
-            for _ in range(50):
-                with engine.connect() as conn:
-                    row = conn.execute(
-                        text("SELECT status, timezone FROM subscribers WHERE email_key = :e"),
-                        {"e": email},
-                    ).first()
-                if row is not None:
-                    return row
-                time.sleep(0.1)
-            raise AssertionError(f"{email} was never stored")
+            return wait_until(stored, timeout=5, interval=0.1, message=f"{email} was never stored")
         finally:
             engine.dispose()
 

@@ -15,7 +15,6 @@ import socket
 import ssl
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 import trustme
 
 from tests.support.serve import free_port
+from tests.support.wait import wait_until
 
 REQUIRE = os.environ.get("CLINICMAIL_TEST_REQUIRE_IMAP") == "1"
 USER, PASSWORD = "bounces", "s3cret-mailbox"
@@ -112,16 +112,16 @@ userdb {{
 
 
 def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if proc.poll() is not None:
             pytest.fail(f"dovecot exited: {log.read_text() if log.exists() else ''}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
+                return True
         except OSError:
-            time.sleep(0.05)
-    pytest.fail("dovecot did not start listening within 30 s")
+            return False
+
+    wait_until(listening, timeout=30, message="dovecot did not start listening")
 
 
 @pytest.fixture

@@ -15,17 +15,18 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine
 
 from campaigns.ledger import sends
+from tests.support.wait import wait_until
 
 EXE = str(Path(sys.executable).with_name("clinicmail"))
 
@@ -61,6 +62,13 @@ def _statuses(engine: Engine) -> Counter[str]:
         )
 
 
+def _moved(
+    proc: subprocess.Popen[str], engine: Engine, before: int, progressed: Callable[[Engine], int]
+) -> bool:
+    """The process has finished, or has done some work since ``before`` was counted."""
+    return proc.poll() is not None or progressed(engine) > before
+
+
 def kill_rounds(
     db_url: str,
     env: dict[str, str],
@@ -89,12 +97,16 @@ def kill_rounds(
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            limit = time.monotonic() + deadline
-            while proc.poll() is None and progressed(engine) <= before:
-                if time.monotonic() > limit:
-                    proc.kill()
-                    raise AssertionError("the sending process made no progress")
-                time.sleep(0.005)  # polling for the condition, not a fixed wait
+            try:  # until it has done some work (or finished): then the kill lands inside it
+                wait_until(
+                    partial(_moved, proc, engine, before, progressed),
+                    timeout=deadline,
+                    interval=0.005,
+                    message="the sending process made no progress",
+                )
+            except AssertionError:
+                proc.kill()
+                raise
             # The kill's moment: a random while into the work, wherever the process is then.
             try:
                 proc.wait(timeout=rng.uniform(0.0, max_extra))

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Any
 
 import httpx
 import uvicorn
+
+from tests.support.wait import wait_until
 
 EXE = str(Path(sys.executable).with_name("clinicmail"))
 
@@ -45,15 +46,15 @@ def spawn_web(env: dict[str, str], cwd: Path, port: int) -> subprocess.Popen[str
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 90) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answer() -> httpx.Response | None:
         if proc.poll() is not None:
             raise AssertionError(f"serve exited early: {proc.stderr.read() if proc.stderr else ''}")
         try:
             return httpx.get(url, timeout=1)
         except httpx.TransportError:
-            time.sleep(0.2)
-    raise AssertionError("serve did not answer in time")
+            return None
+
+    return wait_until(answer, timeout=timeout, interval=0.2, message="serve did not answer")
 
 
 @contextmanager
@@ -67,10 +68,7 @@ def real_server(app: Any) -> Iterator[str]:
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
+    wait_until(lambda: server.started, timeout=30, interval=0.02, message="uvicorn did not start")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
