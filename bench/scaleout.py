@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -693,6 +694,10 @@ def measure(
         admin_execute(postgres_url, *drop)
     figures["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     figures["ok"] = all(r["ok"] for r in figures["runs"])
+    if figures["ok"]:
+        shutil.rmtree(workdir)  # what the fake received, the processes' logs
+    else:
+        say(f"the fake SendGrid's records and the processes' logs are in {workdir}")
     return figures
 
 
