@@ -518,6 +518,12 @@ def run_once(
     from tests.support.signer import Signer
 
     run = f"k{schedulers}"
+    clock = time.time()
+    phases: dict[str, float] = {}  # seconds since the run began, at each step
+
+    def phase(name: str) -> None:
+        phases[name] = round(time.time() - clock, 1)
+
     due = _due(url)
     here = workdir / run
     here.mkdir()
@@ -532,6 +538,7 @@ def run_once(
         # The traffic runs from before the schedulers start until they have sent everything
         # due (and for at least MIN_SIGNUPS signups).
         traffic = Traffic(procs.ports, signer, rate, run)
+        phase("web_answering")
         started_at = time.time()
         start_schedulers(procs, env, here, schedulers)
         say(f"{schedulers} scheduler(s): {len(due):,} due, web traffic on, schedulers started")
@@ -546,6 +553,7 @@ def run_once(
             return bool(done_at) and len(traffic.accepted) >= MIN_SIGNUPS
 
         wait_for(all_due_seen, timeout, "not every due email was sent in time", *procs.all())
+        phase("due_accepted")
         say(f"{schedulers} scheduler(s): every due email accepted; stopping the traffic")
         # The traffic went on while the schedulers sent; it stops now, and every confirmation
         # email a signup queued must still go out (the schedulers tick every few seconds).
@@ -557,8 +565,11 @@ def run_once(
             return set(traffic.accepted) <= to
 
         wait_for(confirmations_out, 60, "a signup's confirmation did not go out", *procs.all())
+        phase("confirmations_accepted")
         traffic.flush()
+        traffic.close()  # no keep-alive connection left for the web processes to wait on
         codes = procs.stop(procs.all())
+        phase("stopped")
         say(f"{schedulers} scheduler(s): stopped; checking")
     except BaseException:
         procs.stop(procs.all())
@@ -569,6 +580,7 @@ def run_once(
         fake.stop()
     fake.poll()
     db = _ledger(url, run)
+    phase("checked")
 
     recipients = [r for _, rows in fake.requests for r in rows]
     by_send = Counter(r[0] for r in recipients)
@@ -601,6 +613,7 @@ def run_once(
         "due": len(due),
         "seconds": round(seconds, 2),
         "seconds_from_scheduler_start": round(done_at[0] - started_at, 2),
+        "phases": phases,
         "emails_per_second": round(len(due) / seconds) if seconds > 0 else None,
         "requests": len(fake.requests),
         "recipients_seen": len(recipients),
@@ -655,6 +668,7 @@ def measure(
     try:
         say(f"seeding {subscribers:,} subscribers")
         env = _env(_db_url(postgres_url, seeded_name), workdir, "http://127.0.0.1:9", "")
+        clock = time.time()
         seeded = subprocess.run(  # noqa: S603 - this script
             [sys.executable, __file__, "--seed", str(subscribers), "--workdir", str(workdir)],
             env=env,
@@ -666,7 +680,7 @@ def measure(
         figures: dict[str, Any] = {
             "subscribers": subscribers,
             "postgres": _server_version(_db_url(postgres_url, seeded_name)),
-            "seed": json.loads(seeded),
+            "seed": {**json.loads(seeded), "seconds": round(time.time() - clock, 1)},
             "load_average_start": load,
             "runs": [],
         }
