@@ -51,8 +51,13 @@ test-fast: $(VENV)/.installed-test
 wheel-check: $(VENV)/.installed-test
 	$(BIN)/python scripts/check_wheel.py
 
+# With CLINICMAIL_BENCH_POSTGRES_URL set, also the scale-out run: 1, 2 and 3 schedulers and two web
+# processes on one PostgreSQL (its own section of docs/benchmarks.md).
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/delivery.py --rows $${BENCH_ROWS:-100000} --idle $${BENCH_IDLE:-10000,1000000} --write docs/benchmarks.md
+	@if [ -n "$$CLINICMAIL_BENCH_POSTGRES_URL" ]; then \
+	  $(BIN)/python bench/scaleout.py --subscribers $${BENCH_SCALEOUT:-200000} --write docs/benchmarks.md; \
+	else echo "scale-out run skipped: set CLINICMAIL_BENCH_POSTGRES_URL"; fi
 
 # The content library's docs/content.md journeys, and the source articles' shingle hashes
 # (SEEDS: the folder of source articles, never committed).

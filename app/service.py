@@ -1,10 +1,10 @@
 """The long-running service: APScheduler ticks (it never holds individual sends) and the web app.
 
-Fixed-id jobs only (docs/architecture.md, invariant 1): ``plan-and-dispatch`` every minute,
-``webhooks`` every few seconds, ``housekeeping`` hourly and, with a bounce mailbox, ``bounces``
-every minute. ``coalesce`` turns
-a backlog of missed runs (after downtime) into one catch-up run; ``max_instances=1`` stops a slow
-tick from overlapping the next one.
+Fixed-id jobs only (docs/architecture.md, invariant 1): ``plan-and-dispatch`` every minute
+(``CLINICMAIL_TICK_SECONDS``), ``webhooks`` every few seconds, ``housekeeping`` hourly and, with a
+bounce mailbox, ``bounces`` every minute. ``coalesce`` turns a backlog of missed runs (after
+downtime) into one catch-up run; ``max_instances=1`` stops a slow tick from overlapping the next
+one.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from app.context import AppContext
 from scheduler.tick import run_tick
 
 log = logging.getLogger("clinicmail.service")
-TICK_SECONDS = 60
+TICK_SECONDS = 60  # the default of CLINICMAIL_TICK_SECONDS
 WEBHOOK_SECONDS = 5  # outgoing webhooks between ticks: a red flag should not wait a minute
 BOUNCE_SECONDS = 60  # the bounce mailbox, in its own job: a slow server never delays a send
 
@@ -135,7 +135,7 @@ def make_scheduler(ctx: AppContext) -> BackgroundScheduler:
     sched.add_job(
         tick_job,
         "interval",
-        seconds=TICK_SECONDS,
+        seconds=ctx.settings.tick_seconds,
         args=[ctx],
         id="plan-and-dispatch",
         name="plan and dispatch due email",
@@ -187,7 +187,7 @@ def run_scheduler_only(ctx: AppContext) -> None:
     signal.signal(signal.SIGINT, _stop)
     sched = make_scheduler(ctx)
     sched.start()
-    log.info("scheduler running (tick every %ds)", TICK_SECONDS)
+    log.info("scheduler running (tick every %ds)", ctx.settings.tick_seconds)
     stop.wait()
     sched.shutdown(wait=True)
 

@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     quiet_days: str = Field("", validation_alias="CLINICMAIL_QUIET_DAYS")
     holidays: str = Field("", validation_alias="CLINICMAIL_HOLIDAYS")
     send_rate: float = Field(0.0, ge=0, le=100_000, validation_alias="CLINICMAIL_SEND_RATE")
+    # Seconds between the scheduler's planning-and-sending passes (``serve``'s job
+    # ``plan-and-dispatch``). A pass sends everything due before it ends, so this is the longest
+    # an email due between passes waits (a confirmation email, a retry); shorter costs one cheap
+    # query per pass and process.
+    tick_seconds: int = Field(60, ge=1, le=3600, validation_alias="CLINICMAIL_TICK_SECONDS")
     # Not in the original table: where "Book an assessment" links go (default: a reply email).
     booking_url: str | None = Field(None, validation_alias="CLINICMAIL_BOOKING_URL")
     # List health (not in the original table): weeks without human engagement before the sunset

@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import imports  # noqa: E402 - after the path
+from bench.sections import write_report  # noqa: E402
 from tests.support.backends import reset_postgres  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -324,8 +325,8 @@ def main() -> None:
 
     report = _report(args, send, naive_runs, idle_runs, webhook, small, large, extra)
     print(report)
-    if args.write:
-        Path(args.write).write_text(report, encoding="utf-8")
+    if args.write:  # the scale-out section bench/scaleout.py wrote there stays
+        write_report(Path(args.write), report)
 
 
 def _report(
