@@ -110,7 +110,16 @@
     } catch (e) {
       kept = null;
     }
-    if (!kept || same(kept, this.saved)) {
+    var sent = null;
+    try {
+      sent = JSON.parse(sessionStorage.getItem(this.key + ":sent") || "null");
+      sessionStorage.removeItem(this.key + ":sent");
+    } catch (e) {
+      sent = null;
+    }
+    // Kept text the page's own submit delivered is with the server (which may have written
+    // it differently, e.g. the step settings form into the YAML): nothing to bring back.
+    if (!kept || same(kept, this.saved) || (sent && same(kept, sent))) {
       try { sessionStorage.removeItem(this.key); } catch (e) { /* nothing to clear */ }
       return;
     }
@@ -118,6 +127,15 @@
     this.say("Your unsaved text from before is back on this page. It is not saved yet.", "warn");
     this.form.dispatchEvent(new Event("change", { bubbles: true })); // refresh the preview
     this.schedule();
+  };
+
+  // The form is being submitted: remember what it sent, so the next page knows it arrived.
+  Autosave.prototype.sent_off = function () {
+    try {
+      sessionStorage.setItem(this.key + ":sent", JSON.stringify(snapshot(this.form)));
+    } catch (e) {
+      /* storage refused: the kept text may be offered back once, harmlessly */
+    }
   };
 
   Autosave.prototype.say = function (text, tone, undo) {
@@ -245,6 +263,7 @@
     self.form.addEventListener("submit", function (event) {
       if (self.form.getAttribute("data-checked") === "1") {
         self.submitting = true;
+        self.sent_off();
         return;
       }
       // Before a full submit, make sure the session is alive: a dead one would land on the
