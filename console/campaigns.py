@@ -33,7 +33,7 @@ from console.deps import Db, Ports, Render
 from console.errors import Forbidden, NotFound
 from console.ports import ConsolePorts
 from console.preview import Persona, preview
-from console.render import error_page, flash, page
+from console.render import error_page, flash, local_time, page
 from console.reviewing import actor as _actor
 from console.reviewing import auditor
 from console.rule_builder import Builder
@@ -564,7 +564,7 @@ def editor(
         parts = Parts("", "", v.files[name], f"# {exc}")
     done = []
     if saved:
-        done.append(f"Saved at {v.updated_at:%H:%M} UTC.")
+        done.append(f"Saved at {local_time(v.updated_at, ports.clinic_zone(), day=False)}.")
     if sent:
         done.append(f"Test email: {sent}.")
     return editor_page(
