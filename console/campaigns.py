@@ -10,7 +10,7 @@ still in it; 403 is only for a role that may not act (approving, retiring live c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -1015,6 +1015,55 @@ def people(n: int) -> str:
     return f"{n:,} {'person' if n == 1 else 'people'}"
 
 
+def confirmed(
+    request: Request,
+    ports: ConsolePorts,
+    renderer: Renderer,
+    session: Session,
+    v: Version,
+    *,
+    confirm: str,
+    ask: Callable[[], dict[str, Any]] | None,
+    act: Callable[[Any, datetime], object],  # (the transaction's connection, now)
+    note: str,
+    needed: str = "yes",
+    not_done: str = "Not done",
+) -> Response:
+    """The tail every version change shares: unless ``confirm`` is ``needed``, the page
+    ``ask`` describes (what it will do, for how many people); then the change in one
+    transaction (its audit entry in it), this process told the content changed, and the
+    campaign page with the result message ``note``. A refusal is the 422 page, in words.
+    ``ask`` None: a change that needs no confirmation (it only makes a draft)."""
+    if ask is not None and confirm != needed:
+        return page(
+            request,
+            "confirm.html",
+            {
+                "confirm_value": needed,
+                "cancel": f"{BASE}/{v.campaign_id}",
+                "details": [],
+                **ask(),
+            },
+        )
+    now = utcnow()
+    try:
+        with refusals(), ports.db.begin() as conn:
+            act(conn, now)
+    except Refused as exc:
+        return campaign_view(
+            request,
+            ports.db,
+            renderer,
+            session,
+            v.campaign_id,
+            error=f"{not_done}: {exc}",
+            status=422,
+        )
+    if ask is not None:  # activate and retire change what is sent; a restore only drafts
+        ports.content_changed()
+    return back(v.campaign_id, note)
+
+
 @router.post(BASE + "/{campaign_id}/versions/{version_id}/activate", include_in_schema=False)
 def activate(
     request: Request,
@@ -1033,48 +1082,46 @@ def activate(
     with ports.db.begin() as conn:
         dropped = versions.dropped_by(conn, v)
         enrolled = enrollment.active_count(conn, campaign_id)
-    needed = "drop" if dropped else "yes"
-    if confirm != needed:
+
+    def ask() -> dict[str, Any]:
         message = (
             f"From now on, the {people(enrolled)} going through this campaign get "
             f"version {v.number}'s emails for their next steps, and everyone who joins does too."
         )
-        details = [
-            f"Version {x.number}, approved by {x.reviewed_by or 'a clinician'}"
-            f"{f' on {x.reviewed_at:%d %b %Y}' if x.reviewed_at else ''}: its changes are not "
-            f"in version {v.number} and would be dropped."
-            for x in dropped
-        ]
         if dropped:
             message = (
                 f"Version {v.number} was started before changes a clinician approved, so "
                 "making it live removes them. " + message
             )
-        return page(
-            request,
-            "confirm.html",
-            {
-                "title": f"Activate version {v.number}?",
-                "message": message,
-                "details": details,
-                "confirm_value": needed,
-                "action": f"{BASE}/{campaign_id}/versions/{v.id}/activate",
-                "button": (
-                    f"Activate and drop version {', '.join(str(x.number) for x in dropped)}"
-                    if dropped
-                    else f"Activate for {people(enrolled)}"
-                ),
-                "cancel": f"{BASE}/{campaign_id}",
-            },
-        )
-    now = utcnow()
-    try:
-        with refusals(), ports.db.begin() as conn:
-            versions.activate(conn, v, now, audit=auditor(session, now))
-    except Refused as exc:
-        return refused_page(request, ports.db, renderer, session, v, exc)
-    ports.content_changed()
-    return back(campaign_id, "activated")
+        return {
+            "title": f"Activate version {v.number}?",
+            "message": message,
+            "details": [
+                f"Version {x.number}, approved by {x.reviewed_by or 'a clinician'}"
+                f"{f' on {x.reviewed_at:%d %b %Y}' if x.reviewed_at else ''}: its changes are "
+                f"not in version {v.number} and would be dropped."
+                for x in dropped
+            ],
+            "action": f"{BASE}/{campaign_id}/versions/{v.id}/activate",
+            "button": (
+                f"Activate and drop version {', '.join(str(x.number) for x in dropped)}"
+                if dropped
+                else f"Activate for {people(enrolled)}"
+            ),
+        }
+
+    return confirmed(
+        request,
+        ports,
+        renderer,
+        session,
+        v,
+        confirm=confirm,
+        needed="drop" if dropped else "yes",
+        ask=ask,
+        act=lambda conn, now: versions.activate(conn, v, now, audit=auditor(session, now)),
+        note="activated",
+    )
 
 
 @router.post(BASE + "/{campaign_id}/versions/{version_id}/restore", include_in_schema=False)
@@ -1083,20 +1130,25 @@ def restore(
     campaign_id: str,
     version_id: str,
     session: Staff,
-    db: Db,
+    ports: Ports,
     renderer: Render,
 ) -> Response:
     """A retired version back as a new draft (audited), to be reviewed like any draft."""
-    v = load(db, campaign_id, version_id)
-    now = utcnow()
-    try:
-        with refusals(), db.begin() as conn:
-            versions.restore(conn, v, _actor(session), now, audit=auditor(session, now))
-    except Refused as exc:
-        return campaign_view(
-            request, db, renderer, session, campaign_id, error=f"Not restored: {exc}", status=422
-        )
-    return back(campaign_id, "restored")
+    v = load(ports.db, campaign_id, version_id)
+    return confirmed(
+        request,
+        ports,
+        renderer,
+        session,
+        v,
+        confirm="",
+        ask=None,
+        act=lambda conn, now: versions.restore(
+            conn, v, _actor(session), now, audit=auditor(session, now)
+        ),
+        note="restored",
+        not_done="Not restored",
+    )
 
 
 @router.post(BASE + "/{campaign_id}/versions/{version_id}/retire", include_in_schema=False)
@@ -1116,35 +1168,34 @@ def retire(
     live = v.state == versions.ACTIVE
     if live:
         require_role(session, CLINICIAN)
-    if confirm != "yes":
+
+    def ask() -> dict[str, Any]:
         with ports.db.begin() as conn:
-            people = enrollment.active_count(conn, campaign_id) if live else 0
-        return page(
-            request,
-            "confirm.html",
-            {
-                "title": f"Retire version {v.number}?",
-                "message": (
-                    f"This stops campaign email for {people:,} "
-                    f"{'person' if people == 1 else 'people'}: nobody gets another email of "
-                    "this campaign until a new version is made live."
-                    if live
-                    else f"This discards version {v.number} ({v.state.replace('_', ' ')}); "
-                    "nobody has been sent it. The live version is not changed."
-                ),
-                "action": f"{BASE}/{campaign_id}/versions/{v.id}/retire",
-                "button": "Stop this campaign's email" if live else "Discard this version",
-                "cancel": f"{BASE}/{campaign_id}",
-            },
-        )
-    now = utcnow()
-    try:
-        with refusals(), ports.db.begin() as conn:
-            versions.retire(conn, v, now, audit=auditor(session, now))
-    except Refused as exc:
-        return refused_page(request, ports.db, renderer, session, v, exc)
-    ports.content_changed()
-    return back(campaign_id, "retired")
+            count = enrollment.active_count(conn, campaign_id) if live else 0
+        return {
+            "title": f"Retire version {v.number}?",
+            "message": (
+                f"This stops campaign email for {people(count)}: nobody gets another email of "
+                "this campaign until a new version is made live."
+                if live
+                else f"This discards version {v.number} ({v.state.replace('_', ' ')}); "
+                "nobody has been sent it. The live version is not changed."
+            ),
+            "action": f"{BASE}/{campaign_id}/versions/{v.id}/retire",
+            "button": "Stop this campaign's email" if live else "Discard this version",
+        }
+
+    return confirmed(
+        request,
+        ports,
+        renderer,
+        session,
+        v,
+        confirm=confirm,
+        ask=ask,
+        act=lambda conn, now: versions.retire(conn, v, now, audit=auditor(session, now)),
+        note="retired",
+    )
 
 
 @router.post(BASE + "/{campaign_id}/versions/{version_id}/test-send", include_in_schema=False)

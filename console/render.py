@@ -29,10 +29,11 @@ def local_time(value: datetime | str | None, zone: ZoneInfo | None, *, day: bool
     if not value:
         return "—"
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            return value
+            return text
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     local = value.astimezone(zone or UTC)
