@@ -32,7 +32,7 @@ from console.auth import Staff, require_role
 from console.deps import Db, Ports, Render
 from console.errors import Forbidden, NotFound
 from console.ports import ConsolePorts
-from console.preview import Persona, preview
+from console.preview import Persona, box_line, preview
 from console.render import error_page, flash, local_time, page
 from console.reviewing import actor as _actor
 from console.reviewing import auditor
@@ -93,6 +93,17 @@ def back(campaign_id: str, note: str = "") -> RedirectResponse:
     return RedirectResponse(f"{BASE}/{campaign_id}{suffix}", status_code=303)
 
 
+def placed(p: Any, files: dict[str, str]) -> dict[str, str]:
+    """A loader problem as the campaign page names it: the email by its title, then where in
+    its editor's boxes (the same line numbers as the editor's findings)."""
+    file = p.file.rsplit("/", 1)[-1]
+    if file == "campaign.yaml" or file not in files:
+        where = "Campaign settings" if file == "campaign.yaml" else file_title(file)
+        return {"where": where + (f", line {p.line}" if p.line else ""), "message": p.message}
+    box = box_line(files[file], p.line)
+    return {"where": f"“{step_title(files[file], file)}”: {box.lower()}", "message": p.message}
+
+
 def campaign_view(
     request: Request,
     db: Database,
@@ -146,7 +157,7 @@ def campaign_view(
             "active": active,
             "working": working,
             "steps": steps,
-            "problems": problems,
+            "problems": [placed(p, working.files) for p in problems],
             "now": now,
             "review_label": review_label,
             "may_approve": is_reviewer(session.user.role),

@@ -54,6 +54,8 @@ _ANSWERS = dict(CHOICES)
 def file_title(name: str) -> str:
     """A step's title from its file name when its subject cannot be read:
     ``02-the-first-few-days.md`` → "The first few days"."""
+    if name.rsplit("/", 1)[-1] == "campaign.yaml":
+        return "Campaign settings"
     stem = name.rsplit("/", 1)[-1].removesuffix(".md").split(".", 1)[0]
     number, _, slug = stem.partition("-")
     words = (slug if number.isdigit() and slug else stem).replace("-", " ").replace("_", " ")

@@ -71,7 +71,7 @@ def test_delays_in_words() -> None:
 def test_file_names_become_titles() -> None:
     assert file_title("02-the-first-few-days.md") == "The first few days"
     assert file_title("spasm/02-the-first-few-days.accident.md") == "The first few days"
-    assert file_title("campaign.yaml") == "Campaign"
+    assert file_title("campaign.yaml") == "Campaign settings"
 
 
 SETTINGS = """delay_days: 7  # a comment the form keeps when nothing changes
