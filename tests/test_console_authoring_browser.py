@@ -54,6 +54,21 @@ def _front_matter(text_: str) -> dict[str, Any]:
     return data
 
 
+def _fits(page: Any) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+
+
+def _too_wide(page: Any) -> list[str]:
+    """What sticks out past the screen's edge (outside the regions meant to scroll)."""
+    return list(
+        page.evaluate(
+            "[...document.querySelectorAll('body *')].filter(e => !e.closest('.scroll') && "
+            "e.getBoundingClientRect().right > window.innerWidth + 1)"
+            ".map(e => e.tagName + '#' + e.id).slice(0, 8)"
+        )
+    )
+
+
 def _new_campaign(page: Any, title: str, step: str) -> None:
     page.locator("#new-campaign summary").click()
     page.fill("#new-title", title)
@@ -99,6 +114,10 @@ def test_a_campaign_created_in_the_console_lands_in_its_editor(browser: Any, sit
     page.click("#create-campaign")
     expect(page.locator("#e-campaign_id")).to_contain_text("lower-case letters")
     expect(page.locator("#new-step")).to_have_value("First")
+    # on a phone the form fits the screen: nothing scrolls sideways
+    page.set_viewport_size({"width": 390, "height": 900})
+    expect(page.locator("#cond_1")).to_be_visible()
+    assert _fits(page), _too_wide(page)
     context.close()
     assert not errors, errors
 
@@ -130,6 +149,9 @@ def test_step_settings_through_the_form_show_in_the_yaml_and_in_words(
     _editor(page, site)
     page.goto(site.base + _step_link(page, "03-hurt-is-not-harm"))
     expect(page.locator("#delay_days")).to_be_visible()
+    page.set_viewport_size({"width": 390, "height": 900})
+    assert _fits(page), _too_wide(page)
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     # a delay that is not a number: refused beside the field, the typed text kept
     page.fill("#body", "Hello {{ first_name }}, kept through a refusal.\n")
