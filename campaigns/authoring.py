@@ -100,7 +100,7 @@ def campaign_id_of(title: str) -> str:
 
 def check_campaign_id(campaign_id: str) -> str:
     """The id as the loader accepts it (``CampaignMeta.id``); raises :class:`AuthoringError`."""
-    if not re.fullmatch(ID_PATTERN, campaign_id) or campaign_id == "new":
+    if not re.fullmatch(ID_PATTERN, campaign_id):
         raise AuthoringError(
             "a campaign id is lower-case letters, digits and hyphens, starting with a letter or "
             "digit, at most 63 characters (for example back-care-basics)"
