@@ -191,12 +191,12 @@ def test_axe_finds_nothing_serious_on_any_console_page(browser: Any, site: Site)
             parts = urlsplit(href)
             if parts.netloc == urlsplit(site.base).netloc and not NOT_PAGES.search(parts.path):
                 queue.append(parts.path)
-    for name, path, refuse, shown in FORM_STATES:
-        page.goto(f"{site.base}{path or seen_kinds['editor']}")
+    for state, start, refuse, shown in FORM_STATES:
+        page.goto(f"{site.base}{start or seen_kinds['editor']}")
         refuse(page)
         page.wait_for_selector(shown)
         for width in WIDTHS:
-            _check(page, name, width, failures)
+            _check(page, state, width, failures)
     context.close()
     missing = sorted(set(PAGES) - set(seen_kinds) - {"login"})
     assert not missing, f"pages never reached by the crawl: {missing}"
