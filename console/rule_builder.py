@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from console.words import rule
 from subscribers.segments import parse_rule
 from subscribers.symptoms import GROUPS, SYMPTOMS
 from templates.checkin import CHOICES
@@ -143,7 +144,8 @@ def options(
     for c in shown:
         if c.choice and c.choice not in known:
             key, _, value = c.choice.partition(":")
-            engagement.append((c.choice, f"{key.replace('_', ' ')} {value}"))
+            said = rule({key: value}).removeprefix("people ").removeprefix("who ")
+            engagement.append((c.choice, said))
     if engagement:
         out.append(("Emails opened or clicked", engagement))
     return out
