@@ -136,6 +136,15 @@ def _follow(
         return Upcoming(
             campaign_id, None, None, None, "paused by the sunset policy until they click “keep me”"
         )
+    if at > now:
+        # A due time can itself be an earlier postponement (the send window, the weekly
+        # limit): when the rule alone holds the email until then, say so, not "the delay".
+        campaign = planner.catalog.get(campaign_id)
+        slot = planner.cadence.earliest(
+            now, campaign, zone=person.timezone, last_accepted=last, in_flight_from=in_flight
+        )
+        if slot.reason is not None and slot.at >= at:
+            reasons = [_reason(person, slot, gap(campaign).days, at)]
     for _ in range(MAX_HOPS):
         batch = PlanBatch(
             in_flight={person.id: in_flight} if in_flight is not None else {},

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from campaigns.definitions import STEP_FILE
+from campaigns.definitions import ID_PATTERN, STEP_FILE
 from core.errors import InputError
 from templates.system import split_front_matter
 
@@ -91,6 +91,38 @@ def slug_of(title: str) -> str:
     if not slug:
         raise AuthoringError("give the step a title with some letters or digits")
     return slug
+
+
+def campaign_id_of(title: str) -> str:
+    """The id a campaign titled ``title`` is offered (the console shows it, editable)."""
+    return SLUG.sub("-", title.lower()).strip("-")[:63].strip("-")
+
+
+def check_campaign_id(campaign_id: str) -> str:
+    """The id as the loader accepts it (``CampaignMeta.id``); raises :class:`AuthoringError`."""
+    if not re.fullmatch(ID_PATTERN, campaign_id):
+        raise AuthoringError(
+            "a campaign id is lower-case letters, digits and hyphens, starting with a letter or "
+            "digit, at most 63 characters (for example back-care-basics)"
+        )
+    return campaign_id
+
+
+def new_campaign(
+    campaign_id: str, title: str, audience: dict[str, Any] | None, first_step: str
+) -> tuple[dict[str, str], str]:
+    """The files of a new campaign: its ``campaign.yaml`` (title, audience) and one starter
+    step; returns them and the step's file name. ``audience`` is segment-rule data (None:
+    everyone; red-flag subscribers are excluded by the system anyway)."""
+    check_campaign_id(campaign_id)
+    name = " ".join(title.split())[:150]
+    if not name:
+        raise AuthoringError("give the campaign a title")
+    meta: dict[str, Any] = {"id": campaign_id, "name": name, "status": "active"}
+    if audience:
+        meta["audience"] = audience
+    head = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)
+    return add_step({"campaign.yaml": head}, first_step, delay_days=0)
 
 
 def add_step(

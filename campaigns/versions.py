@@ -445,6 +445,24 @@ def start_draft(
     return made
 
 
+def create_campaign(
+    conn: Connection,
+    campaign_id: str,
+    files: Mapping[str, str],
+    actor: Actor,
+    now: datetime,
+    *,
+    audit: Audit,
+) -> Version:
+    """A new campaign as its first version, a draft (audited ``content.create``): nothing is
+    sent until a clinician approves it and it is made live. Refused when the id is taken."""
+    if versions_of(conn, campaign_id):
+        raise VersionError(f"there is already a campaign with the id {campaign_id!r}")
+    made = create(conn, campaign_id, files, state=DRAFT, origin=CONSOLE, actor=actor, now=now)
+    audit(conn, "content.create", KIND.target_type, made.id, _describe(made))
+    return made
+
+
 def save_draft(
     conn: Connection,
     v: Version,

@@ -26,6 +26,20 @@ WORDS = {
     "staff.disable": "disabled a staff account",
     "staff.reset_password": "reset a staff password",
     "settings.change": "changed a clinic setting",
+    "content.create": "created a campaign (a draft with its first email)",
+    "content.draft": "started a draft of a campaign",
+    "content.edit": "edited an email in a draft",
+    "content.add_step": "added an email to a draft",
+    "content.move_step": "moved an email in a draft",
+    "content.retire_step": "took an email out of a draft",
+    "content.add_variant": "added a version of an email for some people",
+    "content.restore": "restored a retired version as a draft",
+    "content.test_send": "sent themselves a test email",
+    "content.submit": "submitted a campaign version for review",
+    "content.approve": "approved a campaign version",
+    "content.request_changes": "asked for changes to a campaign version",
+    "content.activate": "made a campaign version live",
+    "content.retire": "retired a campaign version",
 }
 
 

@@ -10,13 +10,15 @@ still in it; 403 is only for a role that may not act (approving, retiring live c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
+import yaml
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from campaigns import authoring, enrollment, versions
@@ -25,22 +27,24 @@ from campaigns.journey import journey
 from campaigns.rendering import render_variant
 from campaigns.review import ReviewError, StaleRevision, is_reviewer, may_approve, may_review
 from campaigns.versions import Version, VersionError
+from console import rule_builder
 from console.auth import Staff, require_role
 from console.deps import Db, Ports, Render
 from console.errors import Forbidden, NotFound
 from console.ports import ConsolePorts
-from console.preview import Persona, preview
-from console.render import error_page, page
+from console.preview import Persona, box_line, preview
+from console.render import error_page, flash, local_time, page
 from console.reviewing import actor as _actor
 from console.reviewing import auditor
-from console.words import delay, rule
+from console.rule_builder import Builder
+from console.words import delay, file_title, rule
 from core.errors import InputError
 from core.headers import PREHEADER_MAX, SUBJECT_MAX, header_problem
 from staff import audit
 from staff.roles import CLINICIAN
 from staff.sessions import Session
 from storage import Database, utcnow
-from subscribers.segments import Facts
+from subscribers.segments import Facts, parse_rule
 from subscribers.symptoms import GROUPS, SYMPTOMS, unknown_codes
 from templates import Renderer
 
@@ -87,6 +91,17 @@ def load(db: Database, campaign_id: str, version_id: str) -> Version:
 def back(campaign_id: str, note: str = "") -> RedirectResponse:
     suffix = f"?note={note}" if note else ""
     return RedirectResponse(f"{BASE}/{campaign_id}{suffix}", status_code=303)
+
+
+def placed(p: Any, files: dict[str, str]) -> dict[str, str]:
+    """A loader problem as the campaign page names it: the email by its title, then where in
+    its editor's boxes (the same line numbers as the editor's findings)."""
+    file = p.file.rsplit("/", 1)[-1]
+    if file == "campaign.yaml" or file not in files:
+        where = "Campaign settings" if file == "campaign.yaml" else file_title(file)
+        return {"where": where + (f", line {p.line}" if p.line else ""), "message": p.message}
+    box = box_line(files[file], p.line)
+    return {"where": f"“{step_title(files[file], file)}”: {box.lower()}", "message": p.message}
 
 
 def campaign_view(
@@ -142,7 +157,7 @@ def campaign_view(
             "active": active,
             "working": working,
             "steps": steps,
-            "problems": problems,
+            "problems": [placed(p, working.files) for p in problems],
             "now": now,
             "review_label": review_label,
             "may_approve": is_reviewer(session.user.role),
@@ -158,6 +173,38 @@ def campaign_view(
     )
 
 
+def step_title(text: str, name: str) -> str:
+    """What staff call a step or variant: its subject, else words from its file name."""
+    try:
+        subject = authoring.split(text).subject.strip()
+    except AuthoringError:
+        subject = ""
+    return subject or file_title(name)
+
+
+def earlier_steps(files: dict[str, str], name: str) -> tuple[bool, list[tuple[str, str]]]:
+    """(is this the first step, [(step id, title)] of the steps before it)."""
+    order = authoring.steps(files)
+    if name not in order:
+        return False, []
+    before = order[: order.index(name)]
+    return not before, [
+        (n.removesuffix(".md").split("-", 1)[1], step_title(files[n], n)) for n in before
+    ]
+
+
+def settings_words(settings: str, first: bool, titles: dict[str, str]) -> str | None:
+    """A step's settings in one sentence ("Sent 7 days after the one before, to people …")."""
+    try:
+        data = yaml.safe_load(settings) if settings.strip() else {}
+        data = data if isinstance(data, dict) else {}
+        when = parse_rule(data["when"]) if data.get("when") is not None else None
+        days = int(data.get("delay_days", 7))
+    except Exception:  # unreadable settings: the advanced view's findings say why
+        return None
+    return f"sent {delay(days, first)}, to {rule(when, titles)}."
+
+
 def editor_page(
     request: Request,
     ports: ConsolePorts,
@@ -171,15 +218,27 @@ def editor_page(
     error: str | None = None,
     done: str | None = None,
     status: int = 200,
+    typed: StepForm | None = None,
+    field_errors: dict[str, str] | None = None,
 ) -> Response:
+    """The step editor. A step (not a variant) has its settings as form fields (delay,
+    check-in, who gets it) over the same YAML, which stays open in an "Advanced" view."""
     shown = preview(renderer, campaign_id, files, name, Persona(), ports.base_url)
+    is_step = name in authoring.steps(files)
+    first, earlier = earlier_steps(files, name)
+    builder = rule_builder.settings_builder(parts.settings) if is_step else None
+    snapshot = builder.snapshot() if builder else ""
+    if typed is not None and typed.builder is not None and builder is not None:
+        builder, snapshot = typed.builder, typed.snapshot
+    titles = {f"{campaign_id}/{sid}": title for sid, title in earlier}
     return page(
         request,
         "editor.html",
         {
             "error": error,
             "done": done,
-            "title": f"Edit {name}",
+            "title": f"Edit “{step_title(files.get(name, ''), name)}”",
+            "step_title": step_title(files.get(name, ""), name),
             "campaign_id": campaign_id,
             "version": v,
             "name": name,
@@ -189,9 +248,64 @@ def editor_page(
             "width": "desktop",
             "groups": GROUPS,
             "symptoms": PERSONA_SYMPTOMS,
+            "step_form": is_step,
+            "first_step": first,
+            "builder": builder,
+            "builder_snapshot": snapshot,
+            "rule_options": rule_builder.options(
+                campaign_id, earlier, builder.conditions if builder else ()
+            ),
+            "field_errors": field_errors or {},
+            "summary": settings_words(parts.settings, first, titles) if is_step else None,
         },
         status=status,
     )
+
+
+@dataclass(frozen=True)
+class StepForm:
+    """The step settings form as posted (None: the page had no form, e.g. a variant)."""
+
+    builder: Builder | None
+    snapshot: str
+
+
+def step_form(
+    builder_snapshot: str = Form("", max_length=20_000),
+    rule_join: str = Form("all", max_length=10),
+    cond: Annotated[list[str] | None, Form()] = None,
+    cond_sense: Annotated[list[str] | None, Form()] = None,
+    rule_advanced: str = Form("", max_length=5),
+    delay_days: str = Form("", max_length=20),
+    checkin: str = Form("", max_length=5),
+) -> StepForm:
+    if not builder_snapshot:
+        return StepForm(None, "")
+    built = rule_builder.form_builder(
+        rule_join,
+        cond or [],
+        cond_sense or [],
+        advanced=rule_advanced == "1",
+        delay_days=delay_days,
+        checkin=checkin == "1",
+    )
+    return StepForm(built, builder_snapshot)
+
+
+StepFields = Annotated[StepForm, Depends(step_form)]
+
+
+def _fields(parts: Parts) -> tuple[str, str, str, str]:
+    return parts.subject, parts.preheader, parts.body, parts.settings
+
+
+def with_form(parts: Parts, form: StepForm) -> tuple[Parts, dict[str, str]]:
+    """The editor's fields with the settings form written into the YAML (only what the person
+    changed in the form); errors by field, the YAML unchanged, when the form is refused."""
+    if form.builder is None:
+        return parts, {}
+    settings, errors = rule_builder.merge(parts.settings, form.snapshot, form.builder)
+    return Parts(parts.subject, parts.preheader, parts.body, settings), errors
 
 
 def edited_files(
@@ -266,8 +380,7 @@ router = APIRouter()
 
 
 # -- pages -----------------------------------------------------------------------------------
-@router.get(BASE, include_in_schema=False)
-def campaign_list(request: Request, session: Staff, db: Db, renderer: Render) -> Response:
+def campaign_rows(db: Database, renderer: Renderer) -> list[dict[str, Any]]:
     now = utcnow()
     rows = []
     with db.begin() as conn:
@@ -280,8 +393,9 @@ def campaign_list(request: Request, session: Staff, db: Db, renderer: Render) ->
                 if v.state in (versions.DRAFT, versions.IN_REVIEW, versions.APPROVED)
             ]
             name, steps = cid, 0
-            if active is not None:
-                parsed, _ = versions.parse(cid, active.files, renderer)
+            shown = active or (pending[-1] if pending else None)
+            if shown is not None:
+                parsed, _ = versions.parse(cid, shown.files, renderer)
                 if parsed is not None:
                     name, steps = parsed.meta.name, len(parsed.steps)
             rows.append(
@@ -294,7 +408,105 @@ def campaign_list(request: Request, session: Staff, db: Db, renderer: Render) ->
                     "review": review_label(active, now) if active else ("Nothing active", "warn"),
                 }
             )
-    return page(request, "campaigns.html", {"title": "Campaigns", "rows": rows})
+    return rows
+
+
+def list_page(
+    request: Request,
+    db: Database,
+    renderer: Renderer,
+    *,
+    typed: dict[str, Any] | None = None,
+    builder: Builder | None = None,
+    field_errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    """The campaigns and the "New campaign" form (422: what was typed, each error beside its
+    field)."""
+    shown = builder or Builder()
+    return page(
+        request,
+        "campaigns.html",
+        {
+            "title": "Campaigns",
+            "rows": campaign_rows(db, renderer),
+            "typed": typed or {},
+            "builder": shown,
+            "rule_options": rule_builder.options("", (), shown.conditions),
+            "field_errors": field_errors or {},
+        },
+        status=status,
+    )
+
+
+@router.get(BASE, include_in_schema=False)
+def campaign_list(request: Request, session: Staff, db: Db, renderer: Render) -> Response:
+    return list_page(request, db, renderer)
+
+
+@router.post(BASE, include_in_schema=False)
+def new_campaign(
+    request: Request,
+    session: Staff,
+    db: Db,
+    renderer: Render,
+    title: str = Form("", max_length=150),
+    campaign_id: str = Form("", max_length=100),
+    step_title: str = Form("", max_length=150),
+    rule_join: str = Form("all", max_length=10),
+    cond: Annotated[list[str] | None, Form()] = None,
+    cond_sense: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """A new campaign from the console: its title, id (offered from the title), who it is for
+    and its first step's title. It is stored as version 1, a draft holding that one step
+    (audited ``content.create``), and the author lands in that step's editor."""
+    typed = {"title": title, "campaign_id": campaign_id, "step_title": step_title}
+    builder = rule_builder.form_builder(
+        rule_join, cond or [], cond_sense or [], advanced=False, delay_days="0", checkin=False
+    )
+    cid = campaign_id.strip().lower() or authoring.campaign_id_of(title)
+    audience = rule_builder.to_rule(builder.join, builder.conditions)
+    errors: dict[str, str] = {}
+    if not " ".join(title.split()):
+        errors["title"] = "Give the campaign a title."
+    try:
+        authoring.check_campaign_id(cid)
+    except AuthoringError as exc:
+        errors["campaign_id"] = str(exc)[:1].upper() + str(exc)[1:] + "."
+    try:
+        authoring.slug_of(step_title)
+    except AuthoringError:
+        errors["step_title"] = "Give the first email a title with some letters or digits."
+    if why := rule_builder.check_rule(audience):
+        errors["rule"] = why[:1].upper() + why[1:] + "."
+    made = None
+    if not errors:
+        try:
+            with refusals():
+                files, name = authoring.new_campaign(cid, title, audience, step_title)
+            with refusals(), db.begin() as conn:
+                made = versions.create_campaign(
+                    conn, cid, files, _actor(session), utcnow(), audit=auditor(session)
+                )
+        except Refused as exc:
+            errors["campaign_id"] = str(exc)
+    if made is None:
+        typed["campaign_id"] = cid if campaign_id.strip() or title.strip() else ""
+        return list_page(
+            request,
+            db,
+            renderer,
+            typed=typed,
+            builder=builder,
+            field_errors=errors,
+            status=422,
+        )
+    target = f"{BASE}/{cid}/versions/{made.id}/files/{name}"
+    return flash(
+        RedirectResponse(target, status_code=303),
+        f"Campaign “{' '.join(title.split())}” created as a draft with its first email. "
+        "Write it here; nothing is sent until a clinician approves it and it is made live.",
+    )
 
 
 @router.get(BASE + "/{campaign_id}", include_in_schema=False)
@@ -363,7 +575,7 @@ def editor(
         parts = Parts("", "", v.files[name], f"# {exc}")
     done = []
     if saved:
-        done.append(f"Saved at {v.updated_at:%H:%M} UTC.")
+        done.append(f"Saved at {local_time(v.updated_at, ports.clinic_zone(), day=False)}.")
     if sent:
         done.append(f"Test email: {sent}.")
     return editor_page(
@@ -379,6 +591,7 @@ def live_preview(
     session: Staff,
     ports: Ports,
     renderer: Render,
+    form: StepFields,
     name: str = Form(...),
     subject: str = Form("", max_length=500),
     preheader: str = Form("", max_length=500),
@@ -388,11 +601,13 @@ def live_preview(
     persona_first_name: str = Form("", max_length=100),
     width: str = Form("desktop"),
 ) -> Response:
-    """The preview pane for unsaved text (htmx swaps it in as the author types)."""
+    """The preview pane for unsaved text (htmx swaps it in as the author types), the settings
+    form's changes included."""
     v = load(ports.db, campaign_id, version_id)
     if name not in v.files:
         raise NotFound("No such step", "This version has no such step file.")
-    files = edited_files(v, name, subject, preheader, body, settings)
+    parts, _ = with_form(Parts(subject, preheader, body, settings), form)
+    files = edited_files(v, name, *_fields(parts))
     persona = _persona(persona_symptoms or [], persona_first_name)
     shown = preview(renderer, campaign_id, files, name, persona, ports.base_url)
     return page(
@@ -464,6 +679,7 @@ def save(
     session: Staff,
     ports: Ports,
     renderer: Render,
+    form: StepFields,
     subject: str = Form("", max_length=500),
     preheader: str = Form("", max_length=500),
     body: str = Form("", max_length=100_000),
@@ -473,17 +689,35 @@ def save(
     v = load(ports.db, campaign_id, version_id)
     if name not in v.files or name == "campaign.yaml":
         raise NotFound("No such step", "This version has no such step file.")
-    parts = Parts(subject, preheader, body, settings)
+    parts, field_errors = with_form(Parts(subject, preheader, body, settings), form)
+    if field_errors:
+        if request.headers.get("x-autosave") == "1":
+            detail = "Not saved: " + " ".join(field_errors.values())
+            return JSONResponse({"detail": detail}, status_code=422)
+        return editor_page(
+            request,
+            ports,
+            renderer,
+            campaign_id,
+            v,
+            name,
+            parts,
+            edited_files(v, name, *_fields(parts)),
+            error="Not saved: fix what is marked below.",
+            status=422,
+            typed=form,
+            field_errors=field_errors,
+        )
     saved = save_step(request, ports, renderer, session, v, name, parts, revision)
     if request.headers.get("x-autosave") == "1":
-        return autosaved(saved)
+        return autosaved(saved, name)
     if isinstance(saved, Response):
         return saved
     target = f"{BASE}/{campaign_id}/versions/{saved.id}/files/{name}?saved=1"
     return RedirectResponse(target, status_code=303)
 
 
-def autosaved(saved: Version | Response) -> Response:
+def autosaved(saved: Version | Response, name: str) -> Response:
     """The editor's autosave answer (console.js): the new revision and when, for its
     "Saved HH:MM" line; or why not, the text staying on the author's page."""
     if isinstance(saved, Response):
@@ -493,8 +727,16 @@ def autosaved(saved: Version | Response) -> Response:
             else "Not saved: use Save to see what needs fixing."
         )
         return JSONResponse({"detail": why}, status_code=saved.status_code)
+    try:
+        settings = authoring.split(saved.files[name]).settings
+    except AuthoringError:
+        settings = None
     return JSONResponse(
-        {"revision": saved.revision, "saved_at": saved.updated_at.isoformat()},
+        {
+            "revision": saved.revision,
+            "saved_at": saved.updated_at.isoformat(),
+            "settings": settings,
+        },
         headers={"Cache-Control": "no-store"},
     )
 
@@ -784,6 +1026,55 @@ def people(n: int) -> str:
     return f"{n:,} {'person' if n == 1 else 'people'}"
 
 
+def confirmed(
+    request: Request,
+    ports: ConsolePorts,
+    renderer: Renderer,
+    session: Session,
+    v: Version,
+    *,
+    confirm: str,
+    ask: Callable[[], dict[str, Any]] | None,
+    act: Callable[[Any, datetime], object],  # (the transaction's connection, now)
+    note: str,
+    needed: str = "yes",
+    not_done: str = "Not done",
+) -> Response:
+    """The tail every version change shares: unless ``confirm`` is ``needed``, the page
+    ``ask`` describes (what it will do, for how many people); then the change in one
+    transaction (its audit entry in it), this process told the content changed, and the
+    campaign page with the result message ``note``. A refusal is the 422 page, in words.
+    ``ask`` None: a change that needs no confirmation (it only makes a draft)."""
+    if ask is not None and confirm != needed:
+        return page(
+            request,
+            "confirm.html",
+            {
+                "confirm_value": needed,
+                "cancel": f"{BASE}/{v.campaign_id}",
+                "details": [],
+                **ask(),
+            },
+        )
+    now = utcnow()
+    try:
+        with refusals(), ports.db.begin() as conn:
+            act(conn, now)
+    except Refused as exc:
+        return campaign_view(
+            request,
+            ports.db,
+            renderer,
+            session,
+            v.campaign_id,
+            error=f"{not_done}: {exc}",
+            status=422,
+        )
+    if ask is not None:  # activate and retire change what is sent; a restore only drafts
+        ports.content_changed()
+    return back(v.campaign_id, note)
+
+
 @router.post(BASE + "/{campaign_id}/versions/{version_id}/activate", include_in_schema=False)
 def activate(
     request: Request,
@@ -802,48 +1093,46 @@ def activate(
     with ports.db.begin() as conn:
         dropped = versions.dropped_by(conn, v)
         enrolled = enrollment.active_count(conn, campaign_id)
-    needed = "drop" if dropped else "yes"
-    if confirm != needed:
+
+    def ask() -> dict[str, Any]:
         message = (
             f"From now on, the {people(enrolled)} going through this campaign get "
             f"version {v.number}'s emails for their next steps, and everyone who joins does too."
         )
-        details = [
-            f"Version {x.number}, approved by {x.reviewed_by or 'a clinician'}"
-            f"{f' on {x.reviewed_at:%d %b %Y}' if x.reviewed_at else ''}: its changes are not "
-            f"in version {v.number} and would be dropped."
-            for x in dropped
-        ]
         if dropped:
             message = (
                 f"Version {v.number} was started before changes a clinician approved, so "
                 "making it live removes them. " + message
             )
-        return page(
-            request,
-            "confirm.html",
-            {
-                "title": f"Activate version {v.number}?",
-                "message": message,
-                "details": details,
-                "confirm_value": needed,
-                "action": f"{BASE}/{campaign_id}/versions/{v.id}/activate",
-                "button": (
-                    f"Activate and drop version {', '.join(str(x.number) for x in dropped)}"
-                    if dropped
-                    else f"Activate for {people(enrolled)}"
-                ),
-                "cancel": f"{BASE}/{campaign_id}",
-            },
-        )
-    now = utcnow()
-    try:
-        with refusals(), ports.db.begin() as conn:
-            versions.activate(conn, v, now, audit=auditor(session, now))
-    except Refused as exc:
-        return refused_page(request, ports.db, renderer, session, v, exc)
-    ports.content_changed()
-    return back(campaign_id, "activated")
+        return {
+            "title": f"Activate version {v.number}?",
+            "message": message,
+            "details": [
+                f"Version {x.number}, approved by {x.reviewed_by or 'a clinician'}"
+                f"{f' on {x.reviewed_at:%d %b %Y}' if x.reviewed_at else ''}: its changes are "
+                f"not in version {v.number} and would be dropped."
+                for x in dropped
+            ],
+            "action": f"{BASE}/{campaign_id}/versions/{v.id}/activate",
+            "button": (
+                f"Activate and drop version {', '.join(str(x.number) for x in dropped)}"
+                if dropped
+                else f"Activate for {people(enrolled)}"
+            ),
+        }
+
+    return confirmed(
+        request,
+        ports,
+        renderer,
+        session,
+        v,
+        confirm=confirm,
+        needed="drop" if dropped else "yes",
+        ask=ask,
+        act=lambda conn, now: versions.activate(conn, v, now, audit=auditor(session, now)),
+        note="activated",
+    )
 
 
 @router.post(BASE + "/{campaign_id}/versions/{version_id}/restore", include_in_schema=False)
@@ -852,20 +1141,25 @@ def restore(
     campaign_id: str,
     version_id: str,
     session: Staff,
-    db: Db,
+    ports: Ports,
     renderer: Render,
 ) -> Response:
     """A retired version back as a new draft (audited), to be reviewed like any draft."""
-    v = load(db, campaign_id, version_id)
-    now = utcnow()
-    try:
-        with refusals(), db.begin() as conn:
-            versions.restore(conn, v, _actor(session), now, audit=auditor(session, now))
-    except Refused as exc:
-        return campaign_view(
-            request, db, renderer, session, campaign_id, error=f"Not restored: {exc}", status=422
-        )
-    return back(campaign_id, "restored")
+    v = load(ports.db, campaign_id, version_id)
+    return confirmed(
+        request,
+        ports,
+        renderer,
+        session,
+        v,
+        confirm="",
+        ask=None,
+        act=lambda conn, now: versions.restore(
+            conn, v, _actor(session), now, audit=auditor(session, now)
+        ),
+        note="restored",
+        not_done="Not restored",
+    )
 
 
 @router.post(BASE + "/{campaign_id}/versions/{version_id}/retire", include_in_schema=False)
@@ -885,35 +1179,34 @@ def retire(
     live = v.state == versions.ACTIVE
     if live:
         require_role(session, CLINICIAN)
-    if confirm != "yes":
+
+    def ask() -> dict[str, Any]:
         with ports.db.begin() as conn:
-            people = enrollment.active_count(conn, campaign_id) if live else 0
-        return page(
-            request,
-            "confirm.html",
-            {
-                "title": f"Retire version {v.number}?",
-                "message": (
-                    f"This stops campaign email for {people:,} "
-                    f"{'person' if people == 1 else 'people'}: nobody gets another email of "
-                    "this campaign until a new version is made live."
-                    if live
-                    else f"This discards version {v.number} ({v.state.replace('_', ' ')}); "
-                    "nobody has been sent it. The live version is not changed."
-                ),
-                "action": f"{BASE}/{campaign_id}/versions/{v.id}/retire",
-                "button": "Stop this campaign's email" if live else "Discard this version",
-                "cancel": f"{BASE}/{campaign_id}",
-            },
-        )
-    now = utcnow()
-    try:
-        with refusals(), ports.db.begin() as conn:
-            versions.retire(conn, v, now, audit=auditor(session, now))
-    except Refused as exc:
-        return refused_page(request, ports.db, renderer, session, v, exc)
-    ports.content_changed()
-    return back(campaign_id, "retired")
+            count = enrollment.active_count(conn, campaign_id) if live else 0
+        return {
+            "title": f"Retire version {v.number}?",
+            "message": (
+                f"This stops campaign email for {people(count)}: nobody gets another email of "
+                "this campaign until a new version is made live."
+                if live
+                else f"This discards version {v.number} ({v.state.replace('_', ' ')}); "
+                "nobody has been sent it. The live version is not changed."
+            ),
+            "action": f"{BASE}/{campaign_id}/versions/{v.id}/retire",
+            "button": "Stop this campaign's email" if live else "Discard this version",
+        }
+
+    return confirmed(
+        request,
+        ports,
+        renderer,
+        session,
+        v,
+        confirm=confirm,
+        ask=ask,
+        act=lambda conn, now: versions.retire(conn, v, now, audit=auditor(session, now)),
+        note="retired",
+    )
 
 
 @router.post(BASE + "/{campaign_id}/versions/{version_id}/test-send", include_in_schema=False)
@@ -924,6 +1217,7 @@ def send_a_test(
     session: Staff,
     ports: Ports,
     renderer: Render,
+    form: StepFields,
     name: str = Form(...),
     subject: str | None = Form(None, max_length=500),
     preheader: str = Form("", max_length=500),
@@ -941,7 +1235,11 @@ def send_a_test(
     if name not in v.files or name == "campaign.yaml":
         raise NotFound("No such step", "This version has no such step file.")
     if subject is not None and v.editable:
-        parts = Parts(subject, preheader, body, settings)
+        parts, field_errors = with_form(Parts(subject, preheader, body, settings), form)
+        if field_errors:
+            return error_page(
+                request, "No test sent", "Not saved: " + " ".join(field_errors.values()), 422
+            )
         if authoring.compose(parts) != v.files[name]:
             saved = save_step(request, ports, renderer, session, v, name, parts, revision)
             if isinstance(saved, Response):

@@ -12,6 +12,7 @@ from console.auth import OpsStaff
 from console.deps import Ports
 from console.ports import ConsolePorts
 from console.render import page
+from console.seam_calls import Refusal, call_seam
 from core.errors import InputError
 from outgoing import queue
 from outgoing.events import EVENT_TYPES
@@ -68,30 +69,38 @@ def integrations(request: Request, session: OpsStaff, ports: Ports) -> Response:
     return show(request, ports, done=request.query_params.get("done"))
 
 
+def on_page(request: Request, ports: ConsolePorts) -> Refusal:
+    return lambda message, status: show(request, ports, error=message, status=status)
+
+
 @router.post("/admin/ops/integrations/keys", include_in_schema=False)
 async def create_key(request: Request, session: OpsStaff, ports: Ports) -> Response:
     form = await request.form()
     name = str(form.get("name", "")).strip()
     scopes = ",".join(str(s) for s in form.getlist("scopes"))
-    services = ports.services
-    if services is None or services.create_api_key is None:
-        return show(request, ports, error="Keys cannot be made here.", status=503)
-    try:
-        key = services.create_api_key(name, scopes, session.user)
-    except InputError as exc:
-        return show(request, ports, error=f"Not created: {exc}", status=422)
-    return show(request, ports, new_key=key)
+    key = call_seam(
+        ports.services.create_api_key if ports.services else None,
+        name,
+        scopes,
+        session.user,
+        verb="created",
+        refuse=on_page(request, ports),
+    )
+    return key if isinstance(key, Response) else show(request, ports, new_key=key)
 
 
 @router.post("/admin/ops/integrations/keys/{name}/revoke", include_in_schema=False)
 def revoke_key(request: Request, name: str, session: OpsStaff, ports: Ports) -> Response:
-    services = ports.services
-    if services is None or services.revoke_api_key is None:
-        return show(request, ports, error="Keys cannot be revoked here.", status=503)
-    try:
-        services.revoke_api_key(name, session.user)
-    except InputError as exc:
-        return show(request, ports, error=str(exc), status=404)
+    gone = call_seam(
+        ports.services.revoke_api_key if ports.services else None,
+        name,
+        session.user,
+        verb="revoked",
+        refuse=on_page(request, ports),
+        refused_status=404,  # the only refusal: no key by that name
+    )
+    if isinstance(gone, Response):
+        return gone
     return RedirectResponse("/admin/ops/integrations?done=revoked", status_code=303)
 
 

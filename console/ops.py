@@ -12,6 +12,7 @@ from console import audit_rows
 from console.auth import OpsStaff
 from console.deps import Db, Ports, Svc
 from console.render import page
+from console.seam_calls import Refusal, call_seam
 from console.services import Services
 from staff import accounts, admin, audit
 from staff.passwords import WeakPassword
@@ -195,63 +196,88 @@ def settings(request: Request, session: OpsStaff, services: Svc) -> Response:
     )
 
 
+def on_transport_page(request: Request, services: Services) -> Refusal:
+    return lambda message, status: transport_page(request, services, None, message, status)
+
+
+def done_on_transport_page(
+    request: Request, services: Services, outcome: str | Response
+) -> Response:
+    if isinstance(outcome, Response):
+        return outcome
+    return transport_page(request, services, outcome + ".", None)
+
+
 @router.post("/admin/ops/transport/reset", include_in_schema=False)
 def transport_reset(request: Request, session: OpsStaff, services: Svc) -> Response:
-    reset = services.transport_reset
-    if reset is None:
-        return transport_page(request, services, None, "Not available here.", status=404)
-    return transport_page(request, services, reset(session.user) + ".", None)
+    outcome = call_seam(
+        services.transport_reset,
+        session.user,
+        verb="reset",
+        refuse=on_transport_page(request, services),
+    )
+    return done_on_transport_page(request, services, outcome)
 
 
 @router.post("/admin/ops/transport/release", include_in_schema=False)
 async def set_aside_release(request: Request, session: OpsStaff, services: Svc) -> Response:
     """Send one set-aside email again (the others stay held)."""
     form = await request.form()
-    release = services.set_aside_release
     campaign, step, variant = (str(form.get(k, "")) for k in ("campaign", "step", "variant"))
-    if release is None or not (campaign and step and variant):
+    if not (campaign and step and variant):
         return transport_page(request, services, None, "Not released: name the email.", 422)
-    try:
-        done = release(campaign, step, variant, session.user)
-    except ValueError as exc:
-        return transport_page(request, services, None, f"Not released: {exc}.", status=422)
-    return transport_page(request, services, done + ".", None)
+    outcome = call_seam(
+        services.set_aside_release,
+        campaign,
+        step,
+        variant,
+        session.user,
+        verb="released",
+        refuse=on_transport_page(request, services),
+    )
+    return done_on_transport_page(request, services, outcome)
 
 
 @router.post("/admin/ops/sends/retry", include_in_schema=False)
 async def sends_retry(request: Request, session: OpsStaff, services: Svc) -> Response:
     form = await request.form()
-    retry = services.sends_retry
     try:
         ids = [int(str(v)) for v in form.getlist("send")]
     except ValueError:
         return transport_page(
             request, services, None, "Not retried: a send id is not a number.", 422
         )
-    if retry is None or not ids:
+    if not ids:
         return transport_page(
             request, services, None, "Not retried: choose at least one send.", 422
         )
-    try:
-        return transport_page(request, services, retry(ids, session.user) + ".", None)
-    except ValueError as exc:
-        return transport_page(request, services, None, f"Not retried: {exc}.", status=422)
+    outcome = call_seam(
+        services.sends_retry,
+        ids,
+        session.user,
+        verb="retried",
+        refuse=on_transport_page(request, services),
+    )
+    return done_on_transport_page(request, services, outcome)
 
 
 @router.post("/admin/ops/sends/{send}/resolve", include_in_schema=False)
 async def sends_resolve(request: Request, send: int, session: OpsStaff, services: Svc) -> Response:
     form = await request.form()
     choice = str(form.get("as", ""))
-    resolve = services.sends_resolve
-    if resolve is None or choice not in ("sent", "resend"):
+    if choice not in ("sent", "resend"):
         return transport_page(
             request, services, None, "Say whether it was sent or must be resent.", 422
         )
-    try:
-        outcome = resolve(send, choice == "sent", session.user)
-    except ValueError as exc:
-        return transport_page(request, services, None, f"Not resolved: {exc}.", status=422)
-    return transport_page(request, services, outcome + ".", None)
+    outcome = call_seam(
+        services.sends_resolve,
+        send,
+        choice == "sent",
+        session.user,
+        verb="resolved",
+        refuse=on_transport_page(request, services),
+    )
+    return done_on_transport_page(request, services, outcome)
 
 
 @router.get("/admin/ops/transport", include_in_schema=False)

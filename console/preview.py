@@ -20,6 +20,7 @@ from campaigns.previews import preview_values
 from campaigns.rendering import render_variant
 from subscribers.segments import Facts
 from templates import Renderer, TemplateProblem, fill
+from templates.system import split_front_matter
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Finding:
     where: str
     message: str
     severity: str = "error"  # error | warning
+    about_this: bool = False  # a problem of the file being edited (not another one)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,11 @@ def gate_findings(subject: str, preheader: str, body: str, week: int) -> list[Fi
     from campaigns.gate import check_text
 
     return [
-        Finding(f"line {f.line}" if f.line else f.path, f.message, f.severity)
+        Finding(
+            f"{f.path.capitalize()}, line {f.line}" if f.line else f.path.capitalize(),
+            f.message,
+            f.severity,
+        )
         for f in check_text(subject, preheader, body, week=week)
     ]
 
@@ -88,17 +94,19 @@ def preview(
     """Render file ``name`` of these ``files`` for ``persona`` and list every problem."""
     out = Preview()
     campaign, problems = versions.parse(campaign_id, files, renderer)
-    out.findings += [_finding(p) for p in problems if p.file.endswith(name)]
-    out.findings += [_finding(p) for p in problems if not p.file.endswith(name)]
+    out.findings += [_finding(p, files, name) for p in problems if p.file.endswith(name)]
+    out.findings += [_finding(p, files, name) for p in problems if not p.file.endswith(name)]
     variant, front_matter, own = versions.file_variant(name, files[name])
     if variant is None:
-        if not any(f.where.startswith(name) for f in out.findings):
-            out.findings += [_finding(p) for p in own]
+        if not any(f.about_this for f in out.findings):
+            out.findings += [_finding(p, files, name) for p in own]
         return out
     template_problems = check_template(renderer, variant, front_matter, CAMPAIGN_VARIABLES)
     if template_problems:
         known = {f.message for f in out.findings}
-        out.findings += [_finding(p) for p in template_problems if p.message not in known]
+        out.findings += [
+            _finding(p, files, name) for p in template_problems if p.message not in known
+        ]
         return out
     out.findings += gate_findings(
         variant.subject, variant.preheader, variant.body, _week_of(files, name)
@@ -109,7 +117,7 @@ def preview(
     try:
         rendered = render_variant(renderer, shell, variant)
     except TemplateProblem as exc:
-        out.findings.append(Finding(name, exc.message))
+        out.findings.append(Finding("Body", exc.message))
         return out
     out.subject, out.html, out.text = fill(rendered, preview_values(base_url, persona.first_name))
     if campaign is not None:
@@ -120,6 +128,46 @@ def preview(
     return out
 
 
-def _finding(p: Problem) -> Finding:
-    where = p.file.rsplit("/", 1)[-1]
-    return Finding(f"{where}, line {p.line}" if p.line else where, p.message)
+def box_line(text: str, line: int | None) -> str:
+    """Where file line ``line`` of a step or variant file is in the editor's boxes: "Body,
+    line 3", "Settings, line 2", "Subject" or "Preheader". Line numbers count the lines of the
+    box the person types in, never of the file as stored."""
+    try:
+        front, _, body_start = split_front_matter(text)
+    except ValueError:
+        return f"Line {line}" if line else "This email"
+    if not line:
+        return "This email"
+    if line >= body_start:
+        return f"Body, line {line - body_start + 1}"
+    wanted = text.splitlines()[line - 1] if line - 1 < len(text.splitlines()) else ""
+    key = wanted.split(":", 1)[0].strip()
+    if key in ("subject", "preheader") and not wanted.startswith((" ", "-")):
+        return key.capitalize()
+    settings = [ln for ln in front.splitlines() if not ln.startswith(("subject:", "preheader:"))]
+    if wanted in settings:
+        return f"Settings, line {settings.index(wanted) + 1}"
+    return "Settings"
+
+
+def _finding(p: Problem, files: Mapping[str, str], name: str) -> Finding:
+    """A loader problem, placed in the editor's boxes (this file) or named by the email or
+    campaign setting it is in (another file)."""
+    file = p.file.rsplit("/", 1)[-1]
+    if file == "campaign.yaml":
+        where = "Campaign settings" + (f", line {p.line}" if p.line else "")
+        return Finding(where, p.message, about_this=False)
+    place = box_line(files[file], p.line) if file in files else "This email"
+    if file == name:
+        return Finding(place, p.message, about_this=True)
+    return Finding(f"Another email, “{_title(files, file)}”: {place.lower()}", p.message)
+
+
+def _title(files: Mapping[str, str], file: str) -> str:
+    from campaigns.authoring import AuthoringError, split
+    from console.words import file_title
+
+    try:
+        return split(files[file]).subject.strip() or file_title(file)
+    except (AuthoringError, KeyError):
+        return file_title(file)

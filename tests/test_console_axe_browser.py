@@ -57,6 +57,24 @@ PAGES = {
     "ops-integrations": r"/admin/ops/integrations",
     "not-found": r"/admin/no-such-page",
 }
+
+
+def _refuse_new_campaign(page: Any) -> None:
+    page.locator("#new-campaign summary").click()
+    page.click("#create-campaign")
+
+
+def _refuse_delay(page: Any) -> None:
+    page.fill("#delay_days", "soon")
+    page.click("#save")
+
+
+# States only a refused form reaches (name, path or None for the editor checked, how, what
+# shows it): the errors beside the fields are checked as well.
+FORM_STATES = [
+    ("campaigns-new-refused", "/admin/campaigns", _refuse_new_campaign, "#e-title"),
+    ("editor-settings-refused", None, _refuse_delay, "#e-delay_days"),
+]
 # Links that are not pages to check: downloads, partials, and what signs out.
 NOT_PAGES = re.compile(
     r"(\.pdf|\.csv|/export|/progress|/static/|/logout|/api/|/openapi\.json|/redoc|^/docs)"
@@ -105,8 +123,18 @@ def _check(page: Any, name: str, width: int, failures: list[str]) -> None:
 
 
 def _forms_only_pages(page: Any, site: Site) -> list[str]:
-    """Pages reached only through a form: a newsletter draft, an import's result."""
+    """Pages reached only through a form: a new campaign's first email (the step settings
+    form with its audience builder), a newsletter draft, an import's result."""
     made = []
+    page.goto(f"{site.base}/admin/campaigns")
+    page.locator("#new-campaign summary").click()
+    page.fill("#new-title", "Axe check")
+    page.fill("#new-step", "Welcome")
+    page.select_option("#cond_1", "in_group:red_flags")
+    page.select_option("#cond_sense_1", "not")
+    page.click("#create-campaign")
+    page.wait_for_selector("#step-settings")
+    made.append(urlsplit(page.url).path)
     page.goto(f"{site.base}/admin/newsletters/new")
     page.fill("#slug", "axe-news")
     page.fill("#subject", "News from the clinic")
@@ -163,6 +191,12 @@ def test_axe_finds_nothing_serious_on_any_console_page(browser: Any, site: Site)
             parts = urlsplit(href)
             if parts.netloc == urlsplit(site.base).netloc and not NOT_PAGES.search(parts.path):
                 queue.append(parts.path)
+    for state, start, refuse, shown in FORM_STATES:
+        page.goto(f"{site.base}{start or seen_kinds['editor']}")
+        refuse(page)
+        page.wait_for_selector(shown)
+        for width in WIDTHS:
+            _check(page, state, width, failures)
     context.close()
     missing = sorted(set(PAGES) - set(seen_kinds) - {"login"})
     assert not missing, f"pages never reached by the crawl: {missing}"

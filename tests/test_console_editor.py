@@ -232,7 +232,7 @@ def test_steps_added_reordered_retired_and_a_variant(console: Console) -> None:
         and "desk_posture" in files["04-pacing-and-graded-activity.md"]
     )
     page = client.get(f"/admin/campaigns/{CID}")
-    assert "A new week" in page.text and "for people who has desk" in page.text.lower()
+    assert "A new week" in page.text and "for people with pain from desk work" in page.text
     journey = client.get(
         f"/admin/campaigns/{CID}/journey", params={"symptoms": ["lower_back", "desk_posture"]}
     )

@@ -133,8 +133,8 @@ def test_person_page_timeline_and_what_comes_next(console: Console, tmp_path: Pa
     assert viewer.status_code == 200 and "ann@example.com" in viewer.text
     # What comes next: the planner's answer, a week after the first email (frequency cap).
     coming = page.text[page.text.index("What comes next") : page.text.index('id="timeline"')]
-    assert "2026-11-30" in coming, coming
-    assert "the-first-few-days" in coming and "the series waits the step" in coming
+    assert "30 Nov 2026 10:00 GMT" in coming, coming  # the clinic's zone, to the minute
+    assert "The first few days" in coming and "at most one campaign email in any 7 days" in coming
     assert _audit(console, "subscriber.view") == [(STAFF["clinician"], pid)]
 
 

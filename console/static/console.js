@@ -38,7 +38,7 @@
       if (el.type === "checkbox" || el.type === "radio") {
         values[el.name + "=" + el.value] = el.checked;
       } else {
-        values[el.name] = el.value;
+        values[el.id || el.name] = el.value; // by id: several selects share a name
       }
     });
     return values;
@@ -50,8 +50,8 @@
       if (el.type === "checkbox" || el.type === "radio") {
         var key = el.name + "=" + el.value;
         if (key in values) el.checked = values[key];
-      } else if (el.name in values) {
-        el.value = values[el.name];
+      } else if ((el.id || el.name) in values) {
+        el.value = values[el.id || el.name];
       }
     });
   }
@@ -110,7 +110,16 @@
     } catch (e) {
       kept = null;
     }
-    if (!kept || same(kept, this.saved)) {
+    var sent = null;
+    try {
+      sent = JSON.parse(sessionStorage.getItem(this.key + ":sent") || "null");
+      sessionStorage.removeItem(this.key + ":sent");
+    } catch (e) {
+      sent = null;
+    }
+    // Kept text the page's own submit delivered is with the server (which may have written
+    // it differently, e.g. the step settings form into the YAML): nothing to bring back.
+    if (!kept || same(kept, this.saved) || (sent && same(kept, sent))) {
       try { sessionStorage.removeItem(this.key); } catch (e) { /* nothing to clear */ }
       return;
     }
@@ -118,6 +127,15 @@
     this.say("Your unsaved text from before is back on this page. It is not saved yet.", "warn");
     this.form.dispatchEvent(new Event("change", { bubbles: true })); // refresh the preview
     this.schedule();
+  };
+
+  // The form is being submitted: remember what it sent, so the next page knows it arrived.
+  Autosave.prototype.sent_off = function () {
+    try {
+      sessionStorage.setItem(this.key + ":sent", JSON.stringify(snapshot(this.form)));
+    } catch (e) {
+      /* storage refused: the kept text may be offered back once, harmlessly */
+    }
   };
 
   Autosave.prototype.say = function (text, tone, undo) {
@@ -191,6 +209,13 @@
         self.signedOut = false;
         var revision = self.form.querySelector("input[name=revision]");
         if (revision && data.revision) revision.value = data.revision;
+        // The settings form is written into the YAML on the server: show the YAML as saved.
+        var area = self.form.querySelector("textarea[name=settings]");
+        var key = area ? area.id || area.name : null;
+        if (area && typeof data.settings === "string" && area.value === sent[key]) {
+          area.value = data.settings;
+          sent[key] = data.settings;
+        }
         self.previous = self.saved;
         self.saved = sent;
         self.keep();
@@ -238,6 +263,7 @@
     self.form.addEventListener("submit", function (event) {
       if (self.form.getAttribute("data-checked") === "1") {
         self.submitting = true;
+        self.sent_off();
         return;
       }
       // Before a full submit, make sure the session is alive: a dead one would land on the
@@ -277,6 +303,31 @@
         editor.submitting = true;
         form.submit();
       });
+    });
+  });
+
+  // A step's settings: once the advanced (YAML) view is edited, it is what gets saved; the form
+  // pauses (its fields are not sent) until the page is drawn again from the saved settings.
+  Array.prototype.forEach.call(document.querySelectorAll("[data-advanced-of]"), function (area) {
+    area.addEventListener("input", function () {
+      var fields = document.getElementById(area.getAttribute("data-advanced-of"));
+      if (!fields || fields.disabled) return;
+      fields.disabled = true;
+      var note = document.getElementById("form-paused");
+      if (note) note.hidden = false;
+    });
+  });
+
+  // A new campaign's id follows its title until the person writes an id of their own.
+  Array.prototype.forEach.call(document.querySelectorAll("input[data-slug-from]"), function (id) {
+    var title = document.getElementById(id.getAttribute("data-slug-from"));
+    if (!title) return;
+    var own = id.value !== "";
+    id.addEventListener("input", function () { own = id.value !== ""; });
+    title.addEventListener("input", function () {
+      if (own) return;
+      id.value = title.value.toLowerCase().replace(/[^a-z0-9]+/g, "-")
+        .replace(/^-+|-+$/g, "").slice(0, 63).replace(/-+$/, "");
     });
   });
 
