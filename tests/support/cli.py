@@ -6,11 +6,13 @@ import io
 import os
 import sys
 from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from tests.support.backends import PG_URL, reset_postgres
 from tests.support.initcache import init_from_template
 from tests.support.run import Run as Run  # re-exported: tests name it from here
 
@@ -58,17 +60,45 @@ class CLI:
             copied = self._from_template()
             if args == ("init",) and copied is not None:
                 return copied
+            if copied is None and self.db_url == PG_URL:
+                reset_postgres(PG_URL)  # a real init starts from an empty database
             if args[:1] != ("init",) and copied is None:
                 # A failing init (a bad setting under test) is left for the command itself to
                 # report: it reads the same settings first.
                 self._run("init")
         return self._run(*args)
 
-    def _from_template(self) -> Run | None:
+    def init_then(self, recipe: str, then: Callable[[], None]) -> Run:
+        """``init``, then ``then()`` (more commands through this CLI), as one step a template
+        can stand in for: ``recipe`` names what ``then`` does, the same name always meaning the
+        same commands. Answers what ``init`` printed."""
+        def run() -> Run:
+            first = self._run("init")
+            if first.code == 0:
+                then()
+            return first
+
+        if not self._needs_init:
+            return run()
+        self._needs_init = False
+        copied = self._from_template(run, recipe)
+        if copied is not None:
+            return copied
+        if self.db_url == PG_URL:
+            reset_postgres(PG_URL)
+        return run()
+
+    def _from_template(
+        self, run_init: Callable[[], Run] | None = None, recipe: str = "init"
+    ) -> Run | None:
         if self._template_clock is None or os.environ.get("CLINICMAIL_DATABASE_URL") != self.db_url:
             return None  # the test chose another database: it gets what a real init gives
         return init_from_template(
-            self.db_url, self.workdir, lambda: self._run("init"), self._template_clock
+            self.db_url,
+            self.workdir,
+            run_init or (lambda: self._run("init")),
+            self._template_clock,
+            recipe,
         )
 
     def init(self) -> None:

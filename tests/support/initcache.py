@@ -27,11 +27,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+import psycopg
 import time_machine
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.support.backends import PG_URL, admin_execute, ensure_database
+from tests.support.pg_snapshot import Snapshot
 from tests.support.run import Run
 
 _ROOT = Path(tempfile.mkdtemp(prefix="clinicmail-init-"))
@@ -43,6 +45,8 @@ STATE_HOME, STATE = "XDG_STATE_HOME", "state"
 # there, so each test runs its own)
 _made: dict[str, tuple[Path, str, Run] | None] = {}
 _swept: set[str] = set()
+# fingerprint → the PostgreSQL template's rows, loaded into the worker's database in place
+_snapshots: dict[str, Snapshot] = {}
 
 
 def _settings(workdir: Path) -> list[tuple[str, str]] | None:
@@ -68,8 +72,8 @@ def _settings(workdir: Path) -> list[tuple[str, str]] | None:
     return items
 
 
-def _fingerprint(backend: str, settings: list[tuple[str, str]]) -> str:
-    return hashlib.sha256(repr((backend, settings)).encode()).hexdigest()[:12]
+def _fingerprint(backend: str, settings: list[tuple[str, str]], recipe: str) -> str:
+    return hashlib.sha256(repr((backend, settings, recipe)).encode()).hexdigest()[:12]
 
 
 @contextmanager
@@ -155,12 +159,30 @@ def _copy_files(folder: Path, workdir: Path, db_path: Path | None) -> None:
             shutil.copy2(item, workdir / item.name)
 
 
+def _load_rows(fp: str, template_url: str, db_url: str) -> bool:
+    """The template's rows loaded into the test's database when its schema is the template's
+    (tests/support/pg_snapshot.py); False when the whole database must be copied."""
+    if fp not in _snapshots:
+        _snapshots[fp] = Snapshot.take(template_url)
+    try:
+        return _snapshots[fp].load_into(db_url)
+    except psycopg.OperationalError:
+        return False  # no such database yet: copying the template creates it
+
+
 def init_from_template(
-    db_url: str, workdir: Path, run_init: Callable[[], Run], clock: datetime
+    db_url: str,
+    workdir: Path,
+    run_init: Callable[[], Run],
+    clock: datetime,
+    recipe: str = "init",
 ) -> Run | None:
-    """Give the database at ``db_url`` what ``init`` would with the current settings, by copying
-    a template made once, and answer what that ``init`` printed (with this database's URL in
-    it); None when this test must run the real ``init`` itself."""
+    """Give the database at ``db_url`` what ``run_init`` would with the current settings, by
+    copying a template made once, and answer what its ``init`` printed (with this database's
+    URL in it); None when this test must run the real ``init`` itself.
+
+    ``recipe`` names what ``run_init`` does beyond ``init`` (e.g. "staff": init, then one account
+    per role): templates with different recipes are different templates."""
     url = make_url(db_url)
     backend = url.get_backend_name()
     if backend == "sqlite":
@@ -174,14 +196,14 @@ def init_from_template(
     settings = _settings(workdir)
     if settings is None:
         return None
-    fp = _fingerprint(backend, settings)
+    fp = _fingerprint(backend, settings, recipe)
     if fp not in _made:
         _made[fp] = _make(fp, backend, workdir, run_init, clock)
     made = _made[fp]
     if made is None:
         return None
     folder, template_url, printed = made
-    if db_path is None:
+    if db_path is None and not _load_rows(fp, template_url, db_url):
         assert PG_URL
         template, target = _template_db(fp), url.database
         admin_execute(
