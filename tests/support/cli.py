@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import os
 import sys
-from contextlib import redirect_stderr, redirect_stdout
 from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
 from datetime import datetime
 from pathlib import Path
 
@@ -72,6 +72,7 @@ class CLI:
         """``init``, then ``then()`` (more commands through this CLI), as one step a template
         can stand in for: ``recipe`` names what ``then`` does, the same name always meaning the
         same commands. Answers what ``init`` printed."""
+
         def run() -> Run:
             first = self._run("init")
             if first.code == 0:
