@@ -38,13 +38,17 @@ fmt: $(VENV)/.installed-test
 # the database. PYTEST_WORKERS=0 runs in one process (pdb, print debugging).
 PYTEST_WORKERS ?= 2
 
+# worksteal: a worker that runs out of tests takes some of the other's, so one long test near
+# the end does not leave a core idle.
+PYTEST_DIST := $(if $(filter 0,$(PYTEST_WORKERS)),,--dist worksteal)
+
 test: lint
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DIST)
 
 # The inner loop: SQLite only, no browser, no slow end-to-end checks, no lint.
 test-fast: $(VENV)/.installed-test
 	CLINICMAIL_TEST_POSTGRES_URL= CLINICMAIL_TEST_REQUIRE_POSTGRES= CLINICMAIL_TEST_REQUIRE_BROWSER= \
-	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow and not postgres and not browser"
+	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DIST) -m "not slow and not postgres and not browser"
 
 # Install as software: build the wheel, install it into a fresh venv, run init, an import and a
 # tick from the installed package in a temporary folder (.ci/run runs it before `make test`).

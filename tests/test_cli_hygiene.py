@@ -122,6 +122,7 @@ def test_every_list_command_prints_the_one_table_shape(sqlite_cli: CLI) -> None:
     print_table): a header line at the left edge, each value under its header, no trailing
     blanks, the control characters of a stored value gone."""
     cli = sqlite_cli
+    cli.env("COLUMNS", None)  # piped, as a script reads it (pytest-xdist's workers set 80)
     assert cli("init").code == 0
     assert users_cmd(cli, "add", "mara@clinic.example", "--role", "marketing").code == 0
     assert cli("apikeys", "create", "booking", "--scope", "stats:read").code == 0
