@@ -612,6 +612,58 @@ def cancel(
     return flash(shown(n), f"Cancelled: {stopped + dropped:,} emails will not be sent.")
 
 
+@router.post(BASE + "/broadcasts/{slug}/cancel", include_in_schema=False)
+def cancel_broadcast(
+    request: Request,
+    slug: str,
+    session: Staff,
+    db: Db,
+    confirm: str = Form("", max_length=10),
+) -> Response:
+    """Cancel a one-off email scheduled from the command line (``clinicmail campaigns
+    broadcast``), after a page saying how many emails will not be sent: the same as
+    ``clinicmail campaigns cancel-broadcast``, audited as the signed-in person."""
+    campaign_id = bc.campaign_id_for(slug)
+    with db.begin() as conn:
+        stored = bc.find(conn, campaign_id)
+        if stored is None:
+            raise NotFound("No such newsletter", "There is no scheduled newsletter with this id.")
+        progress = bc.progress(conn, campaign_id)
+    waiting = progress.waiting
+    if bc.state(stored, progress) == "cancelled":
+        return flash(RedirectResponse(BASE, 303), f"“{slug}” was already cancelled.")
+    if confirm != "yes":
+        return page(
+            request,
+            "confirm.html",
+            {
+                "title": f"Cancel “{slug}”?",
+                "message": (
+                    f"{waiting:,} {'email' if waiting == 1 else 'emails'} still waiting will "
+                    "not be sent; emails already handed to the provider cannot be recalled."
+                ),
+                "action": f"{BASE}/broadcasts/{slug}/cancel",
+                "button": "Cancel this newsletter",
+                "cancel": BASE,
+            },
+        )
+    now = utcnow()
+    with db.begin() as conn:
+        stopped, dropped = bc.cancel(conn, campaign_id, now)
+        audit.record(
+            conn,
+            session.user,
+            "broadcast.cancel",
+            "broadcast",
+            slug,
+            now,
+            {"not_sent": stopped + dropped},
+        )
+    return flash(
+        RedirectResponse(BASE, 303), f"Cancelled: {stopped + dropped:,} emails will not be sent."
+    )
+
+
 @router.post(BASE + "/{newsletter_id}/retime", include_in_schema=False)
 def retime(
     request: Request,
