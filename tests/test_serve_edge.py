@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.cli import CLI
 from tests.support.http_edge import post_chunked, post_declaring
 from tests.support.serve import (
     EXE,
@@ -32,10 +33,18 @@ MB = 1024 * 1024
 
 
 @contextmanager
-def serving(tmp_path: Path, **extra: str) -> Iterator[tuple[int, list[str]]]:
-    """A running `clinicmail serve --no-scheduler`; yields (port, stderr lines once stopped)."""
+def serving(bare_cli: CLI, tmp_path: Path, **extra: str) -> Iterator[tuple[int, list[str]]]:
+    """A running `clinicmail serve --no-scheduler`; yields (port, stderr lines once stopped).
+    Its database is made by `clinicmail init` in-process, with the same settings (a process
+    start costs more than the init)."""
     env = {**serve_env(tmp_path), **extra}
-    subprocess.run([EXE, "init"], env=env, cwd=tmp_path, check=True, capture_output=True)
+    for name in ("CLINICMAIL_FROM_EMAIL", "CLINICMAIL_BASE_URL"):
+        bare_cli.env(name, None)
+    for name, value in env.items():
+        if name.startswith("CLINICMAIL_") or name == "SENDGRID_API_KEY":
+            bare_cli.env(name, value)
+    init = bare_cli("init")
+    assert init.code == 0, init.err
     port = free_port()
     proc = spawn_web(env, tmp_path, port)
     lines: list[str] = []
@@ -106,11 +115,13 @@ def test_sendgrid_without_a_webhook_key_warns_once_and_refuses(sendgrid_server: 
     assert "warning" in warnings[0].lower() and "refused" in warnings[0]
 
 
+@pytest.mark.usefixtures("restore_logging")  # the in-process init logs as JSON too
 def test_no_warning_once_the_key_is_set_and_every_line_is_json_uvicorns_included(
-    tmp_path: Path,
+    bare_cli: CLI, tmp_path: Path
 ) -> None:
     key = Signer().public_key
     with serving(
+        bare_cli,
         tmp_path,
         **SENDGRID,
         CLINICMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY=key,
