@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ import pytest
 from app.logs import configure
 from app.service import base_url_problem
 from tests.support.cli import CLI, assert_one_line_error
-from tests.support.serve import EXE, free_port, serve_env, spawn_web, wait_healthy
+from tests.support.serve import free_port, serve_env, spawn_web, wait_healthy
 
 
 def test_a_missing_campaigns_folder_fails_at_start(bare_cli: CLI, tmp_path: Path) -> None:
@@ -54,10 +53,16 @@ def test_base_url_problem() -> None:
     assert base_url_problem("http://localhost", "0.0.0.0", 80) is None  # noqa: S104
 
 
-def _serve_and_stop(tmp_path: Path, env: dict[str, str]) -> str:
-    """``clinicmail serve --no-scheduler`` on a free port until healthy, then SIGTERM; its
-    stderr (a pipe, not a terminal)."""
-    subprocess.run([EXE, "init"], env=env, cwd=tmp_path, check=True, capture_output=True)
+def _serve_and_stop(bare_cli: CLI, tmp_path: Path, **extra: str) -> str:
+    """``clinicmail serve --no-scheduler`` (with ``extra`` settings) on a free port until
+    healthy, then SIGTERM; its stderr (a pipe, not a terminal). The database is made by
+    ``clinicmail init`` in-process first (a process start costs more than the init)."""
+    env = {**serve_env(tmp_path), **extra}
+    bare_cli.env("CLINICMAIL_DATABASE_URL", env["CLINICMAIL_DATABASE_URL"])
+    for name in ("CLINICMAIL_FROM_EMAIL", "CLINICMAIL_BASE_URL"):
+        bare_cli.env(name, None)  # the settings the server gets: serve_env's
+    init = bare_cli("init")
+    assert init.code == 0, init.err
     port = free_port()
     web = spawn_web(env, tmp_path, port)
     try:
@@ -70,21 +75,20 @@ def _serve_and_stop(tmp_path: Path, env: dict[str, str]) -> str:
 
 
 def test_serve_says_when_links_would_point_at_another_port_and_logs_plainly(
-    tmp_path: Path,
+    bare_cli: CLI, tmp_path: Path
 ) -> None:
-    env = serve_env(tmp_path)  # the default base URL names port 8000; a free port is served
-    err = _serve_and_stop(tmp_path, env)
+    # the default base URL names port 8000; a free port is served
+    err = _serve_and_stop(bare_cli, tmp_path)
     warnings = [line for line in err.splitlines() if "CLINICMAIL_BASE_URL" in line]
     assert len(warnings) == 1, err
     assert "\x1b" not in err  # no colour codes into a pipe
     assert "Uvicorn running" in err or "Application startup complete" in err  # INFO by default
 
 
-def test_log_level_governs_uvicorn_and_json_lines_are_clean(tmp_path: Path) -> None:
-    env = serve_env(tmp_path)
-    env["CLINICMAIL_LOG_LEVEL"] = "WARNING"
-    env["CLINICMAIL_LOG_FORMAT"] = "json"
-    err = _serve_and_stop(tmp_path, env)
+def test_log_level_governs_uvicorn_and_json_lines_are_clean(bare_cli: CLI, tmp_path: Path) -> None:
+    err = _serve_and_stop(
+        bare_cli, tmp_path, CLINICMAIL_LOG_LEVEL="WARNING", CLINICMAIL_LOG_FORMAT="json"
+    )
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines, err
     for line in lines:

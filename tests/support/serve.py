@@ -75,3 +75,36 @@ def real_server(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=60)
         sock.close()
+
+
+class StderrLines:
+    """A process's stderr read line by line, as it is written, by a thread: a test can wait for a
+    line while the process runs (a server shared by several tests is stopped only at the end),
+    and the pipe never fills."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        self.lines: list[str] = []
+        self._stream = proc.stderr
+        self._thread = threading.Thread(target=self._read, args=(proc.stderr,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            if line.strip():
+                self.lines.append(line.rstrip("\n"))
+
+    def having(self, text: str, timeout: float = 30) -> list[str]:
+        """The lines holding ``text``, once there is at least one."""
+        return wait_until(
+            lambda: [line for line in self.lines if text in line],
+            timeout=timeout,
+            message=f"no line holding {text!r} on stderr",
+        )
+
+    def finish(self, timeout: float = 30) -> list[str]:
+        """Every line, once the process has closed its stderr (call after it has exited)."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "stderr was not closed"
+        self._stream.close()
+        return self.lines
