@@ -142,6 +142,27 @@ class Site:
             engine.dispose()
 
 
+@contextmanager
+def console_site(
+    tmp_path: Path, rows: list[str], tick_at: str = "2026-12-07T10:00:00+00:00"
+) -> Iterator[Site]:
+    """A served site with one account per staff role, ``rows`` (CSV lines under
+    tests.support.cli.CSV_HEADER) imported by the real bulk import, and one tick at ``tick_at``
+    so there are emails to show: the seeded console the axe and phone tests share the shape of,
+    made once per module by their fixtures."""
+    from tests.support.cli import CSV_HEADER
+
+    s = Site(tmp_path)
+    s.cli("init")
+    s.add_staff()
+    csv = tmp_path / "people.csv"
+    csv.write_text(CSV_HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
+    s.cli("subscribers", "import", str(csv))
+    s.cli("tick", "--now", tick_at)
+    with s.serving():
+        yield s
+
+
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 
