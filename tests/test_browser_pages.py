@@ -7,7 +7,6 @@ nothing), urgent-care advice shows after a red-flag signup, and the form fits a 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +15,10 @@ from playwright.sync_api import expect
 from tests.support.browser import Site, unlabelled
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    s = Site(tmp_path)
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    # One site for the module: each test signs up its own address, and reads only its own mail.
+    s = Site(tmp_path_factory.mktemp("pages"))
     s.cli("init")
     with s.serving():
         yield s
@@ -61,14 +61,14 @@ def test_signup_confirm_and_unsubscribe_in_a_browser(browser: Any, site: Site) -
     assert tuple(site.person("ann.lee@example.com")) == ("unconfirmed", "Europe/London")
 
     site.cli("tick")  # sends the confirmation email (system email: any hour)
-    page.goto(site.link_in_latest("confirm"))
+    page.goto(site.link_in_latest("confirm", to="ann.lee@example.com"))
     assert site.person("ann.lee@example.com").status == "unconfirmed"  # GET changes nothing
     page.get_by_role("button", name="Confirm my subscription").click()
     expect(page.get_by_role("heading", name="Thank you, you're subscribed")).to_be_visible()
     assert site.person("ann.lee@example.com").status == "confirmed"
 
     site.cli("tick")  # the first weekly email (the test window is open all day)
-    unsubscribe = site.link_in_latest("unsubscribe")
+    unsubscribe = site.link_in_latest("unsubscribe", to="ann.lee@example.com")
     page.goto(unsubscribe)
     assert site.person("ann.lee@example.com").status == "confirmed"  # GET changes nothing
     page.get_by_role("button", name="Unsubscribe").click()

@@ -8,7 +8,6 @@ artifacts/screenshots/."""
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from playwright.sync_api import expect
 from tests.support.browser import Site, shot, sign_in
 from tests.support.console import PASSWORD, STAFF
 from tests.support.newsletter import news_files
-from tests.support.serve import EXE
 
 CID = "spasm-education"
 CORA = "cora@clinic.example"
@@ -30,16 +28,7 @@ def review_site(tmp_path: Path) -> Iterator[Site]:
     s = Site(tmp_path)
     s.cli("init")
     s.add_staff()
-    added = subprocess.run(
-        [EXE, "users", "add", CORA, "--role", "clinician"],
-        env=s.env,
-        cwd=tmp_path,
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert added.returncode == 0, added.stderr
+    s.cli("users", "add", CORA, "--role", "clinician", stdin=PASSWORD + "\n")
     with s.serving():
         yield s
 

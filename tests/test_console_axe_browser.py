@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.support.axe import blocking
-from tests.support.browser import Site, shot, sign_in
+from tests.support.browser import Site, console_site, shot, sign_in
 from tests.support.cli import CSV_HEADER
 
 WIDTHS = (390, 1280)
@@ -91,15 +91,7 @@ def _kind(path: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp_path = tmp_path_factory.mktemp("console-axe")
-    s = Site(tmp_path)
-    s.cli("init")
-    s.add_staff()
-    csv = tmp_path / "people.csv"
-    csv.write_text(CSV_HEADER + "".join(r + "\n" for r in ROWS), encoding="utf-8")
-    s.cli("subscribers", "import", str(csv))
-    s.cli("tick", "--now", "2026-12-07T10:00:00+00:00")
-    with s.serving():
+    with console_site(tmp_path_factory.mktemp("console-axe"), ROWS) as s:
         yield s
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +26,6 @@ from engagement.process import apply_pending
 from storage import Database
 from subscribers.tables import subscribers
 from tests.support.browser import Site, shot, sign_in, unlabelled
-from tests.support.serve import EXE
 
 PEOPLE = 300
 WEEKS = [datetime(2026, 12, 7, 10, 0, tzinfo=UTC) + timedelta(weeks=w) for w in range(3)]
@@ -245,15 +243,8 @@ def test_find_a_person_timeline_export_and_erase(browser: Any, site: Site) -> No
     shot(opage, "c2-06-erased")
     assert opage.goto(url).status == 404
     ops.close()
-    gone = subprocess.run(
-        [EXE, "subscribers", "export", "p012@example.com"],
-        env=site.env,
-        cwd=site.tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert gone.returncode == 1
+    gone = site.run("subscribers", "export", "p012@example.com")
+    assert gone.code == 1
 
 
 def test_compose_review_schedule_and_cancel_a_newsletter(browser: Any, site: Site) -> None:

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import re
 import shutil
 import signal
-import subprocess
+import sys
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from sqlalchemy import create_engine, text
 
 from tests.support.console import PASSWORD, STAFF
-from tests.support.serve import EXE, free_port, serve_env, spawn_web, wait_healthy
+from tests.support.run import Run
+from tests.support.serve import free_port, serve_env, spawn_web, wait_healthy
 from tests.support.wait import wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -40,6 +45,10 @@ def browser() -> Iterator[Any]:
 
 
 class Site:
+    """A clinicmail database in ``tmp_path``, seeded by the real CLI, served by a real
+    ``clinicmail serve`` (:meth:`serving`). Tests that only read, or write rows no other test
+    looks at, share one per module (a module-scoped fixture)."""
+
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
         self.port = free_port()
@@ -48,31 +57,51 @@ class Site:
         self.env["CLINICMAIL_BASE_URL"] = self.base
         self.db_url = self.env["CLINICMAIL_DATABASE_URL"]
 
-    def cli(self, *args: str) -> str:
-        run = subprocess.run(
-            [EXE, *args],
-            env=self.env,
-            cwd=self.tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert run.returncode == 0, run.stderr
-        return run.stdout
+    def run(self, *args: str, stdin: str = "") -> Run:
+        """The real ``clinicmail`` entry point run in this process, with the site's environment
+        and working directory, as the command would run beside the server. In-process, because a
+        fresh Python for every seeding command cost more than the command itself; the server the
+        browser drives stays a real process (:meth:`serving`)."""
+        from app.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        saved_env, saved_cwd = dict(os.environ), os.getcwd()
+        saved_argv, saved_stdin = sys.argv, sys.stdin
+        os.environ.clear()
+        os.environ.update(self.env)
+        os.chdir(self.tmp_path)
+        sys.argv, sys.stdin = ["clinicmail", *args], io.StringIO(stdin)
+        code = 0
+        # On the real clock, as the server's process is: a test's fixed clock (conftest) would
+        # make a signup the server stored look to this command as if it came from the future.
+        hatch = time_machine.escape_hatch
+        real_now = hatch.time.time() if hatch.is_travelling() else time.time()
+        try:
+            with (
+                time_machine.travel(real_now, tick=True),
+                redirect_stdout(out),
+                redirect_stderr(err),
+            ):
+                main()
+        except SystemExit as exc:
+            code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
+        finally:
+            sys.argv, sys.stdin = saved_argv, saved_stdin
+            os.chdir(saved_cwd)
+            os.environ.clear()
+            os.environ.update(saved_env)
+        return Run(code, out.getvalue(), err.getvalue())
+
+    def cli(self, *args: str, stdin: str = "") -> str:
+        """What the command printed; it must succeed."""
+        run = self.run(*args, stdin=stdin)
+        assert run.code == 0, run.err
+        return run.out
 
     def add_staff(self) -> None:
         """One console account per role in STAFF, all with PASSWORD."""
         for role, email in STAFF.items():
-            run = subprocess.run(
-                [EXE, "users", "add", email, "--role", role],
-                env=self.env,
-                cwd=self.tmp_path,
-                input=PASSWORD + "\n",
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert run.returncode == 0, run.stderr
+            self.cli("users", "add", email, "--role", role, stdin=PASSWORD + "\n")
 
     @contextmanager
     def serving(self) -> Iterator[Site]:
@@ -85,10 +114,12 @@ class Site:
             proc.send_signal(signal.SIGTERM)
             proc.communicate(timeout=20)
 
-    def link_in_latest(self, kind: str) -> str:
-        """The `kind` link (confirm, unsubscribe…) in the newest outbox message."""
-        newest = self.cli("outbox", "list", "--limit", "1").split("\t")[0]
-        body = self.cli("outbox", "show", newest)
+    def link_in_latest(self, kind: str, to: str | None = None) -> str:
+        """The `kind` link (confirm, unsubscribe…) in the newest outbox message (to ``to``: a
+        site shared by several tests holds other people's messages too)."""
+        listed = json.loads(self.cli("outbox", "list", "--limit", "200", "--json"))
+        newest = next(m["id"] for m in listed if to is None or m["to"].lower() == to.lower())
+        body = self.cli("outbox", "show", str(newest))
         found = re.search(rf"{re.escape(self.base)}/{kind}/[A-Za-z0-9._~-]+", body)
         assert found, body
         return found.group(0)
@@ -109,6 +140,27 @@ class Site:
             return wait_until(stored, timeout=5, interval=0.1, message=f"{email} was never stored")
         finally:
             engine.dispose()
+
+
+@contextmanager
+def console_site(
+    tmp_path: Path, rows: list[str], tick_at: str = "2026-12-07T10:00:00+00:00"
+) -> Iterator[Site]:
+    """A served site with one account per staff role, ``rows`` (CSV lines under
+    tests.support.cli.CSV_HEADER) imported by the real bulk import, and one tick at ``tick_at``
+    so there are emails to show: the seeded console the axe and phone tests share the shape of,
+    made once per module by their fixtures."""
+    from tests.support.cli import CSV_HEADER
+
+    s = Site(tmp_path)
+    s.cli("init")
+    s.add_staff()
+    csv = tmp_path / "people.csv"
+    csv.write_text(CSV_HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
+    s.cli("subscribers", "import", str(csv))
+    s.cli("tick", "--now", tick_at)
+    with s.serving():
+        yield s
 
 
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
