@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import func, select
@@ -20,13 +20,14 @@ from tests.support.cli import CLI
 from tests.support.console import PASSWORD, STAFF, Console, users_cmd
 
 WRONG = "not the right password at all"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def staff(*roles: str) -> Any:
+def staff(*roles: str) -> Callable[[F], F]:
     """The staff accounts (by role) a test's console starts with."""
 
-    def mark(test: Any) -> Any:
-        test.staff_roles = roles
+    def mark(test: F) -> F:
+        setattr(test, "staff_roles", roles)  # noqa: B010 (F has no such attribute for mypy)
         return test
 
     return mark
