@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import func, select
@@ -15,9 +16,42 @@ from sqlalchemy import func, select
 from staff import accounts, passwords
 from staff.tables import audit_log, login_attempts
 from storage import utcnow
+from tests.support.cli import CLI
 from tests.support.console import PASSWORD, STAFF, Console, users_cmd
 
 WRONG = "not the right password at all"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def staff(*roles: str) -> Callable[[F], F]:
+    """The staff accounts (by role) a test's console starts with."""
+
+    def mark(test: F) -> F:
+        setattr(test, "staff_roles", roles)  # noqa: B010 (F has no such attribute for mypy)
+        return test
+
+    return mark
+
+
+@pytest.fixture(name="console")
+def console_fixture(cli: CLI, request: pytest.FixtureRequest) -> Iterator[Console]:
+    """The console with only the staff accounts a test signs in as (``@staff(...)``
+    names the roles; none by default): each account added costs an Argon2 hash, and these
+    tests spend their time hashing already."""
+    from app.context import AppContext
+    from app.http import create_app
+    from app.settings import load_settings
+
+    cli.env("CLINICMAIL_BASE_URL", "http://testserver")
+    assert cli("init").code == 0
+    for role in getattr(request.function, "staff_roles", ()):
+        run = users_cmd(cli, "add", STAFF[role], "--role", role)
+        assert run.code == 0, run.err
+    ctx = AppContext.from_settings(load_settings())
+    try:
+        yield Console(cli=cli, app=create_app(ctx), ctx=ctx)
+    finally:
+        ctx.close()
 
 
 def _outcomes(console: Console, email: str) -> dict[str, int]:
@@ -40,6 +74,7 @@ def _lock(console: Console, role: str) -> None:
     assert locked.user is None and locked.locked_until is not None
 
 
+@staff("clinician")
 def test_twenty_concurrent_attempts_check_at_most_five(
     console: Console, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -100,6 +135,7 @@ def test_twenty_concurrent_attempts_check_at_most_five(
     assert wrong_signed_in == []
 
 
+@staff("ops")
 def test_twenty_concurrent_wrong_attempts_lock_the_account(console: Console) -> None:
     email = STAFF["ops"]
     gate = threading.Barrier(20)
@@ -127,6 +163,7 @@ def test_twenty_concurrent_wrong_attempts_lock_the_account(console: Console) -> 
     assert _outcomes(console, email).get("failure", 0) <= accounts.MAX_FAILURES
 
 
+@staff("marketing")
 def test_busy_hashing_slots_answer_429_and_do_not_count(console: Console) -> None:
     client = console.client()
     token = console.csrf_of_login(client)
@@ -172,6 +209,7 @@ def test_sign_in_rate_limit_per_account_and_per_client(console: Console) -> None
     assert int(refused.headers["retry-after"]) >= 1
 
 
+@staff("clinician", "ops")
 def test_unlock_from_the_cli_the_console_and_a_reset(console: Console) -> None:
     cli = console.cli
     _lock(console, "clinician")
@@ -210,6 +248,7 @@ def test_unlock_from_the_cli_the_console_and_a_reset(console: Console) -> None:
     assert ghost.code == 1 and ghost.err.count("\n") == 1 and "no account" in ghost.err
 
 
+@staff("ops")
 @pytest.mark.parametrize("action", ["disable-missing", "disable-own", "reset-missing"])
 def test_refused_account_actions_answer_at_once(console: Console, action: str) -> None:
     ops, csrf = console.signed_in("ops")
@@ -246,6 +285,7 @@ def test_cli_account_actions_on_a_missing_account(console: Console) -> None:
 WEAK = ["password", "12345678", "passwordpassword", "qwertyuiopasdf", "new@clinic.example"]
 
 
+@staff("ops")
 def test_weak_staff_passwords_are_refused(console: Console) -> None:
     ops, csrf = console.signed_in("ops")
     for weak in WEAK:

@@ -52,6 +52,22 @@ def _claimed_or_done(engine: Engine) -> int:
         )
 
 
+def settled(engine: Engine) -> int:
+    """Sends settled so far (neither pending nor held by a process): it only grows, so a round
+    waits for its own process to get an email out before the kill's random moment starts.
+    (Counting claims would not do on a paced run: after a kill the dead process's claims are
+    counted already, the next round's re-claim of the same rows adds nothing, and the round
+    could only be seen to move by finishing, so no later kill would land.)"""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(sends)
+                .where(sends.c.status.not_in(("pending", "claimed", "sending")))
+            ).scalar_one()
+        )
+
+
 def _statuses(engine: Engine) -> Counter[str]:
     with engine.connect() as conn:
         return Counter(
