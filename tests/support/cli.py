@@ -68,6 +68,11 @@ class CLI:
                 self._run("init")
         return self._run(*args)
 
+    @property
+    def initialised(self) -> bool:
+        """Whether the first command (and with it ``init``) has run."""
+        return not self._needs_init
+
     def init_then(self, recipe: str, then: Callable[[], None]) -> Run:
         """``init``, then ``then()`` (more commands through this CLI), as one step a template
         can stand in for: ``recipe`` names what ``then`` does, the same name always meaning the

@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -49,10 +50,31 @@ _swept: set[str] = set()
 _snapshots: dict[str, Snapshot] = {}
 
 
+# Where mail goes and where bounces and DNS answers come from: a test's own loopback server on
+# a port of its own. ``init`` neither contacts these nor stores or prints them, so a template
+# made with one port stands in for another. Only a valid loopback port is generalised: a test
+# of a bad value keeps a template (and so an ``init``) of its own.
+_ENDPOINTS = frozenset(
+    {
+        "CLINICMAIL_SMTP_URL",
+        "CLINICMAIL_SENDGRID_HOST",
+        "CLINICMAIL_BOUNCE_MAILBOX",
+        "CLINICMAIL_DNS_RESOLVER",
+    }
+)
+_LOOPBACK_PORT = re.compile(r"\b127\.0\.0\.1:(\d{1,5})\b")
+
+
+def _any_port(value: str) -> str:
+    return _LOOPBACK_PORT.sub(
+        lambda m: "127.0.0.1:<port>" if 0 < int(m[1]) < 65536 else m[0], value
+    )
+
+
 def _settings(workdir: Path) -> list[tuple[str, str]] | None:
     """The settings init reads, or None when they refer to the test's own folder."""
     items = sorted(
-        (name, value)
+        (name, _any_port(value) if name in _ENDPOINTS else value)
         for name, value in os.environ.items()
         if (
             name.startswith("CLINICMAIL_")
