@@ -42,8 +42,9 @@ PYTEST_WORKERS ?= 2
 # the end does not leave a core idle.
 PYTEST_DIST := $(if $(filter 0,$(PYTEST_WORKERS)),,--dist worksteal)
 
+# The forty slowest steps are listed at the end: where the next minute of the suite is.
 test: lint
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DIST)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DIST) --durations=40
 
 # The inner loop: SQLite only, no browser, no slow end-to-end checks, no lint.
 test-fast: $(VENV)/.installed-test
