@@ -1259,19 +1259,7 @@ def send_a_test(
         )
     variant = step.variant_for(Facts(symptoms=persona.symptoms))
     rendered = render_variant(renderer, parsed, variant)
-    rendered = type(rendered)(
-        subject="[Test] " + rendered.subject,
-        html=rendered.html,
-        text=rendered.text,
-        fields=rendered.fields,
-    )
-    values = {
-        "first_name": persona.first_name or "there",
-        "unsubscribe_url": f"{ports.base_url}/unsubscribe/TEST",
-        "preferences_url": f"{ports.base_url}/preferences/TEST",
-        "checkin_url": f"{ports.base_url}/checkin/TEST",
-    }
-    outcome = ports.send_test(session.user.email, rendered, values)
+    outcome = ports.send_test_copy(session.user.email, rendered, persona.first_name or "there")
     with ports.db.begin() as conn:
         audit.record(
             conn,

@@ -714,19 +714,7 @@ def test_send(request: Request, newsletter_id: str, session: Staff, ports: Ports
         rendered = render_variant(ports.renderer, campaign, campaign.steps[0].default)
     except TemplateProblem as exc:
         return refuse(request, f"No test sent: {exc.message}", 422)
-    rendered = type(rendered)(
-        subject="[Test] " + rendered.subject,
-        html=rendered.html,
-        text=rendered.text,
-        fields=rendered.fields,
-    )
-    values = {
-        "first_name": "there",
-        "unsubscribe_url": f"{ports.base_url}/unsubscribe/TEST",
-        "preferences_url": f"{ports.base_url}/preferences/TEST",
-        "checkin_url": f"{ports.base_url}/checkin/TEST",
-    }
-    outcome = ports.send_test(session.user.email, rendered, values)
+    outcome = ports.send_test_copy(session.user.email, rendered, "there")
     now = utcnow()
     with ports.db.begin() as conn:
         audit.record(

@@ -4,7 +4,7 @@ and callables into packages the console may not import (the scheduler's ledger a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -52,3 +52,16 @@ class ConsolePorts:
     # The clinic's own settings (ops) and the CSV import; None where the root offers neither.
     clinic_settings: ClinicSettingsPort | None = None
     import_people: ImportRun | None = None
+
+    def send_test_copy(self, to: str, rendered: Rendered, first_name: str) -> str:
+        """Send ``rendered`` to staff address ``to`` as a test: "[Test] " before its subject
+        and placeholder links (``…/TEST``) where a subscriber's own would go. Returns the
+        transport's short outcome for the page."""
+        values = {
+            "first_name": first_name,
+            "unsubscribe_url": f"{self.base_url}/unsubscribe/TEST",
+            "preferences_url": f"{self.base_url}/preferences/TEST",
+            "checkin_url": f"{self.base_url}/checkin/TEST",
+        }
+        marked = replace(rendered, subject="[Test] " + rendered.subject)
+        return self.send_test(to, marked, values)
