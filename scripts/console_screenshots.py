@@ -19,21 +19,19 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a file: the tests' support code is imported from here
     sys.path.insert(0, str(ROOT))
 
-from tests.support.browser import CHROMIUM, Site, sign_in  # noqa: E402
-from tests.support.cli import CSV_HEADER  # noqa: E402
+from tests.support.browser import CHROMIUM, Site, console_site, sign_in  # noqa: E402
 from tests.test_console_axe_browser import (  # noqa: E402
-    NOT_PAGES,
     ROWS,
     SCROLLERS_REACHABLE,
     WIDTHS,
     _forms_only_pages,
     _kind,
+    console_links,
 )
 
 ROLES = ("marketing", "clinician", "ops")
@@ -68,13 +66,7 @@ def _crawl(page: Any, site: Site, folder: Path, role: str, first: list[str]) -> 
             continue  # not this role's page
         seen.add(kind)
         written += _shoot(page, folder, f"{role}-{kind}")
-        links = page.eval_on_selector_all(
-            "a[href], form[method=get][action]", "els => els.map(e => e.href || e.action)"
-        )
-        for href in links:
-            parts = urlsplit(href)
-            if parts.netloc == urlsplit(site.base).netloc and not NOT_PAGES.search(parts.path):
-                queue.append(parts.path)
+        queue.extend(console_links(page, site))
     return written
 
 
@@ -83,31 +75,27 @@ def take(folder: Path) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    with tempfile.TemporaryDirectory(prefix="console-shots-") as tmp:
-        site = Site(Path(tmp))
-        site.cli("init")
-        site.add_staff()
-        csv = Path(tmp) / "people.csv"
-        csv.write_text(CSV_HEADER + "".join(r + "\n" for r in ROWS), encoding="utf-8")
-        site.cli("subscribers", "import", str(csv))
-        site.cli("tick", "--now", "2026-12-07T10:00:00+00:00")
-        with site.serving(), sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            try:
-                signed_out = browser.new_context()
-                login = signed_out.new_page()
-                login.goto(f"{site.base}/admin/login")
-                written += _shoot(login, folder, "signed-out-login")
-                signed_out.close()
-                made: list[str] = []
-                for role in ("ops", *[r for r in ROLES if r != "ops"]):
-                    context, page = sign_in(browser, site, role, start="/admin")
-                    if role == "ops":  # the pages only a form reaches, made once
-                        made = _forms_only_pages(page, site)
-                    written += _crawl(page, site, folder, role, made)
-                    context.close()
-            finally:
-                browser.close()
+    with (
+        tempfile.TemporaryDirectory(prefix="console-shots-") as tmp,
+        console_site(Path(tmp), ROWS) as site,
+        sync_playwright() as pw,
+    ):
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            signed_out = browser.new_context()
+            login = signed_out.new_page()
+            login.goto(f"{site.base}/admin/login")
+            written += _shoot(login, folder, "signed-out-login")
+            signed_out.close()
+            made: list[str] = []
+            for role in ("ops", *[r for r in ROLES if r != "ops"]):
+                context, page = sign_in(browser, site, role, start="/admin")
+                if role == "ops":  # the pages only a form reaches, made once
+                    made = _forms_only_pages(page, site)
+                written += _crawl(page, site, folder, role, made)
+                context.close()
+        finally:
+            browser.close()
     return written
 
 

@@ -89,6 +89,20 @@ def _kind(path: str) -> str | None:
     return None
 
 
+def console_links(page: Any, site: Site) -> list[str]:
+    """The paths of this site's console pages that the page links to (links and GET forms),
+    what a crawl of the console follows next."""
+    links = page.eval_on_selector_all(
+        "a[href], form[method=get][action]", "els => els.map(e => e.href || e.action)"
+    )
+    here = urlsplit(site.base).netloc
+    return [
+        parts.path
+        for parts in map(urlsplit, links)
+        if parts.netloc == here and not NOT_PAGES.search(parts.path)
+    ]
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with console_site(tmp_path_factory.mktemp("console-axe"), ROWS) as s:
@@ -176,13 +190,7 @@ def test_axe_finds_nothing_serious_on_any_console_page(browser: Any, site: Site)
         seen_kinds[kind] = path
         for width in WIDTHS:
             _check(page, kind, width, failures)
-        links = page.eval_on_selector_all(
-            "a[href], form[method=get][action]", "els => els.map(e => e.href || e.action)"
-        )
-        for href in links:
-            parts = urlsplit(href)
-            if parts.netloc == urlsplit(site.base).netloc and not NOT_PAGES.search(parts.path):
-                queue.append(parts.path)
+        queue.extend(console_links(page, site))
     for state, start, refuse, shown in FORM_STATES:
         page.goto(f"{site.base}{start or seen_kinds['editor']}")
         refuse(page)
