@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -428,11 +429,41 @@ def load_campaign(
     return Campaign(meta=meta, steps=tuple(steps)), []
 
 
+# Checking a library renders every template (most of a second for the bundled one), and the
+# files and the clinic decide the result: a process that reads the same library again (each
+# command seeds from it) reuses what it found, keyed by a digest of every file under ``root``.
+_LOADED: dict[tuple[str, str, str], tuple[tuple[Campaign, ...], tuple[Problem, ...]]] = {}
+_LOADED_MAX = 8
+
+
+def _library_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for folder in sorted(root.iterdir()):
+        digest.update(f"\0{folder.name}\0{folder.is_dir()}".encode())
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.is_file():
+                    digest.update(f"\0{path.name}\0".encode())
+                    digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def load_catalog(root: Path, renderer: Renderer | None = None) -> tuple[Catalog, list[Problem]]:
     """Load every campaign folder under ``root``; returns the good ones and every problem."""
     renderer = renderer or Renderer(DEMO_CLINIC)
     if not root.is_dir():
         return Catalog([]), [Problem(str(root), None, "campaigns directory does not exist")]
+    key = (str(root), repr(renderer.clinic), _library_digest(root))
+    if key not in _LOADED:
+        campaigns, problems = _load_catalog(root, renderer)
+        if len(_LOADED) >= _LOADED_MAX:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = (tuple(campaigns), tuple(problems))
+    campaigns_found, problems_found = _LOADED[key]
+    return Catalog(campaigns_found), list(problems_found)
+
+
+def _load_catalog(root: Path, renderer: Renderer) -> tuple[list[Campaign], list[Problem]]:
     campaigns: list[Campaign] = []
     problems: list[Problem] = []
     sites: list[RuleSite] = []
@@ -461,4 +492,4 @@ def load_catalog(root: Path, renderer: Renderer | None = None) -> tuple[Catalog,
                 "step files (check CLINICMAIL_CAMPAIGNS_DIR)",
             )
         )
-    return Catalog(campaigns), problems
+    return campaigns, problems

@@ -228,7 +228,7 @@ def _bump(conn: Connection) -> None:
 # Parsing renders every template (about a second for the bundled library), and versions are
 # immutable once approved, so results are kept per (campaign, content digest) in the process.
 _PARSED: dict[tuple[str, str], tuple[Campaign | None, tuple[Problem, ...]]] = {}
-_PARSED_MAX = 64
+_PARSED_MAX = 256
 
 
 def _remember(key: tuple[str, str], campaign: Campaign | None, problems: list[Problem]) -> None:

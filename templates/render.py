@@ -16,7 +16,7 @@ import string
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
+    Template,
     TemplateError,
     TemplateSyntaxError,
     meta,
@@ -523,6 +524,28 @@ def _sandbox() -> ImmutableSandboxedEnvironment:
     return env
 
 
+# One sandbox for every renderer: it holds no clinic data, only the rules, so a template's
+# compiled form can be shared by every renderer in the process.
+_SANDBOX = _sandbox()
+
+
+@lru_cache(maxsize=1024)
+def _compiled(source: str) -> Template:
+    """``source`` compiled in the sandbox, once per process: compiling costs far more than
+    rendering, and the same few hundred templates are rendered again and again (every preview,
+    every batch, every check of the library). Raises TemplateSyntaxError like ``from_string``."""
+    return _SANDBOX.from_string(source)
+
+
+# The clinic's layouts (files in this package), loaded once per process.
+_LAYOUT_FILES = Environment(
+    loader=FileSystemLoader(LAYOUTS),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    auto_reload=False,
+)
+
+
 def _first_line(ast: nodes.Template, match: Callable[[nodes.Node], bool]) -> int | None:
     for node in ast.find_all(nodes.Node):
         if match(node):
@@ -617,17 +640,13 @@ class Renderer:
 
     def __init__(self, clinic: ClinicInfo) -> None:
         self.clinic = clinic
-        self.sandbox = _sandbox()
+        self.sandbox = _SANDBOX
         self.markdown = MarkdownIt("commonmark", {"html": False, "typographer": True}).enable(
             ["replacements", "smartquotes"]
         )
         # Only for validation: finds raw HTML that the rendering parser would show as text.
         self._html_aware = MarkdownIt("commonmark", {"html": True})
-        self.layouts = Environment(
-            loader=FileSystemLoader(LAYOUTS),
-            autoescape=select_autoescape(["html"]),
-            undefined=StrictUndefined,
-        )
+        self.layouts = _LAYOUT_FILES
         self.inliner = css_inline.CSSInliner(keep_style_tags=True)
 
     def use_clinic(self, clinic: ClinicInfo) -> None:
@@ -673,7 +692,7 @@ class Renderer:
             if static:
                 continue
             try:
-                self.sandbox.compile(ast)
+                _compiled(source)
             except TemplateSyntaxError as exc:
                 found.append(TemplateProblem(f"{label}: {exc.message}", exc.lineno, part=label))
         found += self._markdown_problems(content.body)
@@ -769,7 +788,7 @@ class Renderer:
         """Render piece by piece, stopping as soon as the output passes :data:`MAX_OUTPUT`."""
         parts: list[str] = []
         size = 0
-        for piece in self.sandbox.from_string(source).generate(ctx):
+        for piece in _compiled(source).generate(ctx):
             size += len(piece)
             if size > MAX_OUTPUT:
                 raise TemplateProblem(

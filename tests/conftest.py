@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from argon2 import PasswordHasher
+from argon2.profiles import CHEAPEST
 
+from staff import passwords
 from tests.support.backends import BACKENDS, PG_URL, REQUIRE_PG, reset_postgres
 from tests.support.cli import CLI
 
@@ -23,6 +26,13 @@ pytest_plugins = [
     "tests.support.sendgrid",
     "tests.support.smtp",
 ]
+
+# Staff passwords are hashed in-process with argon2's own profile for tests (argon2id, one pass
+# over 8 KiB) instead of the production parameters (tens of milliseconds and 64 MiB a hash):
+# the suite signs in and creates accounts hundreds of times, through the same functions and the
+# same hashing slots. Servers the tests start as subprocesses keep the production parameters.
+_CHEAP_HASHER = PasswordHasher.from_parameters(CHEAPEST)
+passwords._hasher = lambda: _CHEAP_HASHER  # type: ignore[assignment]
 
 
 # In-process tests run on a fixed, ticking clock: many import subscribers "now" and then tick at

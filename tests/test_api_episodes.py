@@ -18,7 +18,7 @@ from campaigns.ledger import CAMPAIGN, sends
 from campaigns.tables import enrollments
 from subscribers.tables import subscribers
 from tests.support.api import assert_problem, bearer, new_key
-from tests.support.app import app_for, link_in
+from tests.support.app import app_for, context_for, link_in
 from tests.support.cli import CLI
 from tests.support.delivery import import_people
 from tests.support.outbox import messages
@@ -45,7 +45,7 @@ def library_with_gap(cli: CLI, tmp_path: Path, days: int) -> None:
 
 def ledger_of(cli: CLI, email: str) -> list[tuple[str, int, str]]:
     """The person's campaign emails: (step, episode, status), oldest first."""
-    with app_for(cli) as (_client, ctx), ctx.db.begin() as conn:
+    with context_for(cli) as ctx, ctx.db.begin() as conn:
         rows = conn.execute(
             select(sends.c.step_id, sends.c.episode, sends.c.status)
             .join(subscribers, subscribers.c.id == sends.c.subscriber_id)
@@ -56,7 +56,7 @@ def ledger_of(cli: CLI, email: str) -> list[tuple[str, int, str]]:
 
 
 def enrollment_of(cli: CLI, email: str) -> tuple[str, int, datetime]:
-    with app_for(cli) as (_client, ctx), ctx.db.begin() as conn:
+    with context_for(cli) as ctx, ctx.db.begin() as conn:
         row = conn.execute(
             select(enrollments.c.status, enrollments.c.episode, enrollments.c.updated_at)
             .join(subscribers, subscribers.c.id == enrollments.c.subscriber_id)
@@ -66,7 +66,7 @@ def enrollment_of(cli: CLI, email: str) -> tuple[str, int, datetime]:
 
 
 def outbox_count(cli: CLI, email: str) -> int:
-    with app_for(cli) as (_client, ctx), ctx.db.begin() as conn:
+    with context_for(cli) as ctx, ctx.db.begin() as conn:
         return len(conn.execute(select(outbox.c.id).where(outbox.c.recipient == email)).all())
 
 

@@ -15,7 +15,7 @@ from campaigns.ledger import CAMPAIGN, sends
 from campaigns.tables import enrollments
 from subscribers.tables import subscribers
 from tests.support.api import assert_problem, bearer, new_key
-from tests.support.app import app_for
+from tests.support.app import app_for, context_for
 from tests.support.cli import CLI
 from tests.support.delivery import import_people
 from tests.support.times import iso
@@ -25,7 +25,7 @@ WEEK = timedelta(days=7)
 
 
 def campaign_steps(cli: CLI, email: str) -> list[str]:
-    with app_for(cli) as (_client, ctx), ctx.db.begin() as conn:
+    with context_for(cli) as ctx, ctx.db.begin() as conn:
         return list(
             conn.execute(
                 select(sends.c.step_id)
@@ -169,7 +169,7 @@ def test_a_goal_moves_the_person_to_the_follow_up_series(cli: CLI, tmp_path: Pat
     assert waiting == "cancelled"
     assert states == {"spasm-education": "completed", "after-care": "active"}
     assert cli("tick", "--now", iso(MONDAY_NOON + WEEK)).code == 0
-    with app_for(cli) as (_client, ctx), ctx.db.begin() as conn:
+    with context_for(cli) as ctx, ctx.db.begin() as conn:
         sent = conn.execute(
             select(sends.c.campaign_id, sends.c.step_id)
             .where(sends.c.kind == CAMPAIGN, sends.c.status == "sent")

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from api.tables import api_keys, api_requests
 from tests.support.api import assert_problem, bearer, new_key
-from tests.support.app import ANN, app_for
+from tests.support.app import ANN, app_for, context_for
 from tests.support.cli import CLI
 
 
@@ -22,7 +22,7 @@ def test_create_prints_the_key_once_and_stores_only_its_hash(cli: CLI) -> None:
     assert listed.code == 0
     assert "booking" in listed.out and "subscribers:read" in listed.out
     assert key not in listed.out and key[12:] not in listed.out
-    with app_for(cli) as (_client, ctx), ctx.db.begin() as conn:
+    with context_for(cli) as ctx, ctx.db.begin() as conn:
         row = conn.execute(select(api_keys)).one()
     assert row.key_hash == hashlib.sha256(key.encode()).hexdigest()
     assert key not in repr(tuple(row))

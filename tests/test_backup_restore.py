@@ -14,7 +14,7 @@ from pathlib import Path
 from storage import Database
 from storage.db import SCHEMA_REVISIONS
 from subscribers.tokens import Tokens
-from tests.support.app import app_for, ledger, link_in, person
+from tests.support.app import app_for, context_for, ledger, link_in, person
 from tests.support.backends import reset_postgres
 from tests.support.cli import CLI, assert_one_line_error
 from tests.support.delivery import import_people, londoners
@@ -53,7 +53,7 @@ def test_restore_drill_old_links_and_the_ledger_still_work(
     cli: CLI, db_url: str, tmp_path: Path
 ) -> None:
     at = _sent(cli, tmp_path)
-    with app_for(cli) as (_client, ctx):
+    with context_for(cli) as ctx:
         old_link = link_in(messages(ctx, "a0@example.com")[0], "unsubscribe")
         sent_before = ledger(ctx)
     assert cli("keys", "rotate").code == 0  # a key rotated before the backup: both must survive
@@ -125,7 +125,7 @@ def test_rotated_keys_sign_new_links_and_old_links_keep_working(
     cli: CLI, db_url: str, tmp_path: Path
 ) -> None:
     _sent(cli, tmp_path)
-    with app_for(cli) as (_client, ctx):
+    with context_for(cli) as ctx:
         old_keys = list(ctx.signing_keys)
         old_link = link_in(messages(ctx, "a0@example.com")[0], "unsubscribe")
     listed = cli("keys", "list", "--json")

@@ -15,7 +15,7 @@ from subscribers.activity import NOTHING, activity_of
 from subscribers.segments import Facts, compile_rule, parse_rule
 from subscribers.tables import subscriber_activity, subscribers
 from templates.checkin import QUESTION
-from tests.support.app import app_for
+from tests.support.app import app_for, context_for
 from tests.support.cli import CLI
 from tests.support.outbox import messages
 from tests.support.tracking import BASE, BOOKING, ledger_rows, part, paths, send_of, set_up
@@ -137,7 +137,7 @@ def test_worse_queues_a_booking_invitation_and_a_staff_notice_exactly_once(
         public_id = _public_id(ctx, "ann@example.com")
     run = cli("tick", "--now", AN_HOUR_LATER, "--json")
     assert run.code == 0, run.err
-    with app_for(cli) as (_client, ctx):
+    with context_for(cli) as ctx:
         assert sorted(_followups(ctx)) == [
             (f"checkin-followup:{send_id}", "sent"),
             (f"checkin-staff:{send_id}", "sent"),

@@ -3,7 +3,7 @@
 page is refused with the other change shown; a newsletter waits in the same queue; the
 clinician who edited cannot approve; another clinician sees both changes as tracked changes on
 the review screen and approves. Screenshots of the review screen and the sign-off pack go to
-artifacts/screenshots/."""
+artifacts/screenshots/ when CLINICMAIL_TEST_SCREENSHOTS=1."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import's result, the not-found page); the test fails when any page the console r
 unvisited, so a new page cannot skip the check. The interactive API docs (``/docs``) are Swagger UI's
 own markup, not the console's, and are left out: axe finds upstream colour-contrast and
 nested-control faults there that our pages cannot fix. Screenshots of each page at both widths go to
-artifacts/screenshots/ (git-ignored)."""
+artifacts/screenshots/ when CLINICMAIL_TEST_SCREENSHOTS=1."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 the template and sees the inline message, submits for review; marketing cannot approve (no
 button, and the POST is refused); a clinician approves; the version is activated.
 
-Screenshots are saved under artifacts/screenshots/ (git-ignored) at 1280 and 768 px."""
+Screenshots (at 1280 and 768 px) go to artifacts/screenshots/ when CLINICMAIL_TEST_SCREENSHOTS=1."""
 
 from __future__ import annotations
 

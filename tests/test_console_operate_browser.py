@@ -4,7 +4,7 @@ the dashboard's charts and tables show the figures of `clinicmail stats --json`;
 person, open their timeline, export and (ops) erase them; marketing composes a newsletter,
 a clinician approves it, marketing schedules and cancels it; marketing gets 403 from ops pages.
 
-Screenshots are saved under artifacts/screenshots/ (git-ignored) at 1280 and 768 px."""
+Screenshots (at 1280 and 768 px) go to artifacts/screenshots/ when CLINICMAIL_TEST_SCREENSHOTS=1."""
 
 from __future__ import annotations
 

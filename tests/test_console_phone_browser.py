@@ -4,7 +4,7 @@ scrolls is reachable by Tab and named; ops changes the clinic's settings (a bad 
 refused field by field, a good one is saved and used); marketing gets 403 there; a CSV import
 shows its progress, a summary and a reject report.
 
-Screenshots go to artifacts/screenshots/ (git-ignored)."""
+Screenshots go to artifacts/screenshots/ when CLINICMAIL_TEST_SCREENSHOTS=1."""
 
 from __future__ import annotations
 

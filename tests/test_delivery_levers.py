@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.context import AppContext
 from campaigns.ledger import sends
 from staff import audit
-from tests.support.app import app_for, person
+from tests.support.app import app_for, context_for, person
 from tests.support.approval import approve_library
 from tests.support.cli import CLI, write_csv
 from tests.support.console import make_console
@@ -92,7 +92,7 @@ def test_failed_sends_are_listed_and_retried_never_to_the_unsubscribed_or_erased
     again = cli("sends", "retry", *ids)
     assert again.code == 1 and len(again.err.strip().splitlines()) == 1
     assert cli("sends", "retry").code == 1  # neither ids nor --since
-    with app_for(cli) as (_client, ctx):
+    with context_for(cli) as ctx:
         assert len(audited(ctx, "sends.retry")) == 1
 
 
@@ -116,7 +116,7 @@ def test_unknown_sends_are_resolved_sent_or_resend(
     assert cli("sends", "resolve", str(third)).code == 1  # neither --sent nor --resend
     faulty.requests.clear()
     assert cli("tick", "--now", "2026-11-23T10:30:00Z", "--json").json()["sent"] == 1
-    with app_for(cli) as (_client, ctx):
+    with context_for(cli) as ctx:
         assert status_of(ctx, first) == "sent" and status_of(ctx, second) == "sent"
         assert status_of(ctx, third) == "unknown"  # left for the webhook or the window
         assert [e.detail for e in audited(ctx, "sends.resolve")] in (
@@ -145,7 +145,7 @@ def test_a_future_tick_leaves_no_back_off_behind_and_reset_clears_one(
     assert cli("transport", "status", "--json").json()["backoff_until"] is None
     after = cli("tick", "--now", "2026-11-23T10:02:00Z", "--json").json()
     assert after["backed_off"] is False and after["sent"] == 3
-    with app_for(cli) as (_client, ctx):
+    with context_for(cli) as ctx:
         assert len(audited(ctx, "transport.reset")) == 1
 
 

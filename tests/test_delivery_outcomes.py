@@ -16,7 +16,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from staff.tables import audit_log
-from tests.support.app import app_for
+from tests.support.app import app_for, context_for
 from tests.support.approval import approve_library
 from tests.support.cli import CLI, write_csv
 from tests.support.provider_faults import UNAUTHORIZED, UNVERIFIED, FaultySendGrid
@@ -296,7 +296,7 @@ def test_one_set_aside_email_is_released_and_the_others_stay_held(
     readers = sorted(p["to"][0]["email"] for b in went for p in b["personalizations"])
     assert readers == ["bob@example.com", "dan@example.com"]  # the neck readers, nobody else
     # Audited: which email, and why it had been set aside.
-    with app_for(cli) as (_client, ctx), ctx.db.begin() as conn:
+    with context_for(cli) as ctx, ctx.db.begin() as conn:
         rows = conn.execute(audit_log.select().where(audit_log.c.action.like("transport.%"))).all()
     assert [(r.action, r.target_id) for r in rows] == [
         ("transport.release", f"{campaign}/{step}/neck")

@@ -18,7 +18,7 @@ from engagement import followups
 from engagement.tables import followups as followups_table
 from staff import audit
 from subscribers.symptoms import SYMPTOMS
-from tests.support.app import app_for
+from tests.support.app import app_for, context_for
 from tests.support.cli import CLI, write_csv
 from tests.support.outbox import messages, outbox_messages
 from tests.support.tracking import part, paths, send_of, set_up
@@ -115,7 +115,7 @@ def test_closing_a_follow_up_is_audited_with_the_outcome_only(cli: CLI, tmp_path
     write_csv(tmp_path / "p.csv", PEOPLE)
     cli("subscribers", "import", str(tmp_path / "p.csv"))
     now = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
-    with app_for(cli) as (_client, ctx):
+    with context_for(cli) as ctx:
         with ctx.db.begin() as conn:
             (open_one,) = followups.open_ones(conn)
             assert open_one.what == [

@@ -3,7 +3,7 @@
 the clinician's list with what they reported and counted on the dashboard; left alone past the
 follow-up time (`tick --now` days later) staff get one reminder naming nobody; marketing cannot
 see it; the clinician records "contacted" with a note, which the audit log keeps (the outcome,
-never the note). Screenshots go to artifacts/screenshots/."""
+never the note). Screenshots go to artifacts/screenshots/ when CLINICMAIL_TEST_SCREENSHOTS=1."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from campaigns.ledger import CAMPAIGN, sends
 from subscribers.tables import subscribers
 from tests.support.api import bearer, new_key
-from tests.support.app import app_for
+from tests.support.app import app_for, context_for
 from tests.support.cli import CLI
 from tests.support.console import Console
 from tests.support.delivery import import_people
@@ -30,7 +30,7 @@ PEOPLE = [
 
 
 def second_step(cli: CLI, email: str) -> str:
-    with app_for(cli) as (_client, ctx), ctx.db.begin() as conn:
+    with context_for(cli) as ctx, ctx.db.begin() as conn:
         steps = conn.execute(
             select(sends.c.step_id)
             .join(subscribers, subscribers.c.id == sends.c.subscriber_id)

@@ -17,7 +17,7 @@ from storage.keys import suppression_hash
 from subscribers.addresses import address_hash
 from subscribers.housekeeping import expire_unconfirmed
 from subscribers.tables import consent_events, subscriber_symptoms, subscribers, suppressions
-from tests.support.app import app_for
+from tests.support.app import app_for, context_for
 from tests.support.backends import BACKENDS
 from tests.support.cli import CLI, write_csv
 from tests.support.signer import Signer
@@ -241,7 +241,7 @@ def test_export_includes_events_activity_and_checkins(cli: CLI, tmp_path: Path) 
 
     _imported(cli, tmp_path)
     assert cli("tick", "--now", MONDAY_10_LONDON).code == 0
-    with app_for(cli) as (_client, ctx):
+    with context_for(cli) as ctx:
         ann_send = _send_ids(ctx.db)["ann@example.com"]
         click = {
             "email": "ann@example.com",

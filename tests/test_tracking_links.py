@@ -20,7 +20,7 @@ from storage import utcnow
 from subscribers.activity import NOTHING, activity_of
 from subscribers.segments import Facts, compile_rule, parse_rule
 from subscribers.tables import subscribers
-from tests.support.app import app_for
+from tests.support.app import app_for, context_for
 from tests.support.approval import approve_library
 from tests.support.cli import CLI
 from tests.support.outbox import messages
@@ -260,7 +260,7 @@ def send_of_smtp(msg: Any) -> str:
 
 def test_no_address_name_or_symptom_in_any_link(cli: CLI, tmp_path: Path) -> None:
     set_up(cli, tmp_path)
-    with app_for(cli) as (_client, ctx):
+    with context_for(cli) as ctx:
         for msg in messages(ctx):
             text, html = part(msg, "plain"), part(msg, "html")
             ours = [
@@ -285,7 +285,7 @@ def test_no_address_name_or_symptom_in_any_link(cli: CLI, tmp_path: Path) -> Non
 def test_tracking_off_keeps_the_original_links(cli: CLI, tmp_path: Path) -> None:
     cli.env("CLINICMAIL_TRACKING", "off")
     set_up(cli, tmp_path)
-    with app_for(cli) as (_client, ctx):
+    with context_for(cli) as ctx:
         msg = messages(ctx, "ann@example.com")[0]
         text, html = part(msg, "plain"), part(msg, "html")
         assert f"({NHS})" in text and f'href="{NHS.replace("&", "&amp;")}"' in html
@@ -335,12 +335,12 @@ def test_scripts_and_bots_are_machines(agent: str) -> None:
 def test_tracking_never_blocks_sending(cli: CLI, tmp_path: Path) -> None:
     set_up(cli, tmp_path, tick=False)
     # The links table is gone (a broken migration, say).
-    with app_for(cli) as (_client, ctx), ctx.db.begin() as conn:
+    with context_for(cli) as ctx, ctx.db.begin() as conn:
         tracked_links.drop(conn)
     run = cli("tick", "--now", MONDAY, "--json")
     assert run.code == 0, run.err
     assert (run.json()["sent"], run.json()["failed"]) == (2, 0)
-    with app_for(cli) as (_client, ctx):
+    with context_for(cli) as ctx:
         text = part(messages(ctx, "ann@example.com")[0], "plain")
         assert f"({NHS})" in text and paths(text, "r") == []
         assert len(_unique(paths(text, "checkin"))) == 3

@@ -37,9 +37,24 @@ ANN = {
 
 
 @contextmanager
+def context_for(cli: CLI) -> Iterator[AppContext]:
+    """The parts the app is built from (database, catalog, settings), on the `cli` fixture's
+    database and settings, without the HTTP app: for a test that only reads or writes rows."""
+    if not cli.initialised:
+        assert cli("init").code == 0
+    ctx = AppContext.from_settings(load_settings())
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+@contextmanager
 def app_for(cli: CLI) -> Iterator[tuple[TestClient, AppContext]]:
-    """The real HTTP app on the same database and settings the `cli` fixture uses."""
-    assert cli("init").code == 0
+    """The real HTTP app on the same database and settings the `cli` fixture uses (created by
+    ``init`` first if no command has run yet)."""
+    if not cli.initialised:
+        assert cli("init").code == 0
     ctx = AppContext.from_settings(load_settings())
     try:
         with TestClient(create_app(ctx), base_url=BASE) as client:

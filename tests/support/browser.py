@@ -166,8 +166,17 @@ def console_site(
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 
+# Screenshots are for a person to look at, not checked by anything, and a full-page PNG costs
+# the browser a third of a second: the tests take them only when asked
+# (CLINICMAIL_TEST_SCREENSHOTS=1 make test), as scripts/console_screenshots.py does on demand.
+TAKE_SHOTS = os.environ.get("CLINICMAIL_TEST_SCREENSHOTS", "") not in ("", "0")
+
+
 def shot(page: Any, name: str) -> None:
-    """A full-page screenshot under artifacts/screenshots/ (git-ignored), for a person to look at."""
+    """A full-page screenshot under artifacts/screenshots/, when CLINICMAIL_TEST_SCREENSHOTS
+    is set, for a person to look at."""
+    if not TAKE_SHOTS:
+        return
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 

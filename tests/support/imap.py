@@ -65,6 +65,10 @@ class Dovecot:
             imap.logout()
 
 
+# Inside ``service anvil``: no penalty for failed logins (see auth_failure_delay below).
+NO_PENALTY = "  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n"
+
+
 def _config(root: Path, port: int, root_user: bool) -> str:
     me = pwd.getpwuid(os.getuid()).pw_name
     if root_user:
@@ -72,11 +76,13 @@ def _config(root: Path, port: int, root_user: bool) -> str:
         mail = pwd.getpwnam("dovecot")
         users = "default_internal_user = dovecot\ndefault_login_user = dovenull\n"
         services = "service auth {\n  user = root\n}\n"  # reads the passdb in this 0700 tree
+        services += f"service anvil {{\n{NO_PENALTY}}}\n"
     else:  # dovecot's rootless mode: everything as this user, no chroot
         mail = pwd.getpwuid(os.getuid())
         users = f"default_internal_user = {me}\ndefault_login_user = {me}\n"
         services = "".join(
-            f"service {name} {{\n  chroot =\n}}\n" for name in ("imap-login", "anvil", "stats")
+            f"service {name} {{\n  chroot =\n{NO_PENALTY if name == 'anvil' else ''}}}\n"
+            for name in ("imap-login", "anvil", "stats")
         )
     return f"""\
 base_dir = {root}/run
@@ -89,6 +95,10 @@ ssl = required
 ssl_cert = <{root}/cert.pem
 ssl_key = <{root}/key.pem
 auth_mechanisms = plain
+# A refused login is answered at once, and the next one is not held back: dovecot's pauses
+# against guessing (a delay, then a growing penalty per client address, switched off by closing
+# anvil's penalty socket) only make the wrong-password test wait.
+auth_failure_delay = 0
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
 {users}{services}service imap-login {{

@@ -46,15 +46,21 @@ def spawn_web(env: dict[str, str], cwd: Path, port: int) -> subprocess.Popen[str
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 90) -> httpx.Response:
-    def answer() -> httpx.Response | None:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited early: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            return httpx.get(url, timeout=1)
-        except httpx.TransportError:
-            return None
+    # One client for every poll: each new one builds a TLS context, which costs more than the
+    # request.
+    with httpx.Client(timeout=1) as client:
 
-    return wait_until(answer, timeout=timeout, interval=0.2, message="serve did not answer")
+        def answer() -> httpx.Response | None:
+            if proc.poll() is not None:
+                raise AssertionError(
+                    f"serve exited early: {proc.stderr.read() if proc.stderr else ''}"
+                )
+            try:
+                return client.get(url)
+            except httpx.TransportError:
+                return None
+
+        return wait_until(answer, timeout=timeout, interval=0.2, message="serve did not answer")
 
 
 @contextmanager
