@@ -139,6 +139,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """What importing and collecting made lives for the whole run: frozen, the collector stops
-    walking it on every full collection (a few percent of a worker's CPU)."""
+    walking it on every full collection (a few percent of a worker's CPU). And the youngest
+    generation is collected every 20,000 allocations instead of every 700: a test allocates
+    millions of short-lived objects (rows, statements, pages), and the default threshold spent
+    about a tenth of an in-process test's CPU walking them (measured on four database-heavy
+    test files: 36.5 s of CPU before, 32.9 s after)."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
