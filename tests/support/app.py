@@ -53,14 +53,8 @@ def context_for(cli: CLI) -> Iterator[AppContext]:
 def app_for(cli: CLI) -> Iterator[tuple[TestClient, AppContext]]:
     """The real HTTP app on the same database and settings the `cli` fixture uses (created by
     ``init`` first if no command has run yet)."""
-    if not cli.initialised:
-        assert cli("init").code == 0
-    ctx = AppContext.from_settings(load_settings())
-    try:
-        with TestClient(create_app(ctx), base_url=BASE) as client:
-            yield client, ctx
-    finally:
-        ctx.close()
+    with context_for(cli) as ctx, TestClient(create_app(ctx), base_url=BASE) as client:
+        yield client, ctx
 
 
 def link_in(msg: Message, purpose: str) -> str:
