@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 import yaml
 from playwright.sync_api import expect
-from sqlalchemy import create_engine, text
 
-from tests.support.browser import Site, sign_in
+from tests.support.browser import Site, open_draft, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -31,19 +30,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 def _stored_files(site: Site, campaign_id: str) -> dict[str, str]:
     """The newest version's files, as the database holds them."""
-    engine = create_engine(site.db_url)
-    try:
-        with engine.connect() as conn:
-            raw = conn.execute(
-                text(
-                    "SELECT files FROM campaign_versions WHERE campaign_id = :c "
-                    "ORDER BY number DESC LIMIT 1"
-                ),
-                {"c": campaign_id},
-            ).scalar()
-    finally:
-        engine.dispose()
-    assert raw is not None, f"no version of {campaign_id}"
+    found = site.rows(
+        "SELECT files FROM campaign_versions WHERE campaign_id = :c ORDER BY number DESC LIMIT 1",
+        c=campaign_id,
+    )
+    assert found, f"no version of {campaign_id}"
+    raw = found[0][0]
     return raw if isinstance(raw, dict) else json.loads(raw)
 
 
@@ -122,17 +114,15 @@ def test_a_campaign_created_in_the_console_lands_in_its_editor(browser: Any, sit
     assert not errors, errors
 
 
-def _editor(page: Any, site: Site) -> None:
-    page.goto(f"{site.base}/admin/campaigns/spasm-education")
-    if page.locator("#start-draft").count():
-        page.locator("#start-draft").click()
-        page.wait_for_url(re.compile(r"note=draft"))
-
-
-def _step_link(page: Any, stem: str) -> str:
+def _step_editor(browser: Any, site: Site, stem: str) -> tuple[Any, Any]:
+    """A clinician's browser context and page on the editor of the bundled series' step
+    ``stem``, in a draft."""
+    context, page = sign_in(browser, site, "clinician")
+    open_draft(page, site, "spasm-education")
     href = page.locator(f"a[href$='/files/{stem}.md']").first.get_attribute("href")
     assert href
-    return str(href)
+    page.goto(site.base + str(href))
+    return context, page
 
 
 def _save(page: Any) -> None:
@@ -145,9 +135,7 @@ def _save(page: Any) -> None:
 def test_step_settings_through_the_form_show_in_the_yaml_and_in_words(
     browser: Any, site: Site
 ) -> None:
-    context, page = sign_in(browser, site, "clinician")
-    _editor(page, site)
-    page.goto(site.base + _step_link(page, "03-hurt-is-not-harm"))
+    context, page = _step_editor(browser, site, "03-hurt-is-not-harm")
     expect(page.locator("#delay_days")).to_be_visible()
     page.set_viewport_size({"width": 390, "height": 900})
     assert _fits(page), _too_wide(page)
@@ -193,9 +181,7 @@ def test_step_settings_through_the_form_show_in_the_yaml_and_in_words(
 def test_a_rule_the_form_cannot_show_survives_a_save_from_the_form(
     browser: Any, site: Site
 ) -> None:
-    context, page = sign_in(browser, site, "clinician")
-    _editor(page, site)
-    page.goto(site.base + _step_link(page, "04-pacing-and-graded-activity"))
+    context, page = _step_editor(browser, site, "04-pacing-and-graded-activity")
     nested = {"all": [{"has_any": ["sciatica", "neck"]}, {"any": [{"timezone": "Europe/London"}]}]}
     settings = page.locator("#settings").input_value()
     data = yaml.safe_load(settings) or {}

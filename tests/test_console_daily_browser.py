@@ -16,10 +16,9 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import create_engine, text
 
 from storage import Database
-from tests.support.browser import Site, shot, sign_in
+from tests.support.browser import Site, open_draft, shot, sign_in
 from tests.support.console import PASSWORD, STAFF
 from tests.support.wait import wait_until
 from transports.outbox import stored_message
@@ -50,19 +49,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 def _scalar(site: Site, sql: str, **params: Any) -> Any:
-    engine = create_engine(site.db_url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text(sql), params).scalar()
-    finally:
-        engine.dispose()
+    found = site.rows(sql, **params)
+    return found[0][0] if found else None
 
 
 def _open_editor(page: Any, site: Site, campaign_id: str) -> None:
-    page.goto(f"{site.base}/admin/campaigns/{campaign_id}")
-    if page.locator("#start-draft").count():
-        page.locator("#start-draft").click()
-        page.wait_for_url(re.compile(r"note=draft"))
+    open_draft(page, site, campaign_id)
     page.locator("a[href*='/versions/'][href$='.md']").first.click()
     page.wait_for_selector("#preview-subject")
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import create_engine, text
 
 from tests.support.browser import Site, shot, sign_in, unlabelled
 from tests.support.console import STAFF
@@ -39,17 +38,10 @@ def _outbox(site: Site) -> list[dict[str, Any]]:
 
 
 def _audit(site: Site) -> list[tuple[str, str, str, Any]]:
-    engine = create_engine(site.db_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT actor, action, target_id, detail FROM audit_log "
-                    "WHERE target_type = 'followup' ORDER BY id"
-                )
-            ).all()
-    finally:
-        engine.dispose()
+    rows = site.rows(
+        "SELECT actor, action, target_id, detail FROM audit_log "
+        "WHERE target_type = 'followup' ORDER BY id"
+    )
     return [(r[0], r[1], r[2], json.loads(r[3]) if isinstance(r[3], str) else r[3]) for r in rows]
 
 

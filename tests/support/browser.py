@@ -124,22 +124,27 @@ class Site:
         assert found, body
         return found.group(0)
 
+    def rows(self, sql: str, **params: Any) -> list[Any]:
+        """What ``sql`` reads from the site's database, through a connection of its own (the
+        server holds its own)."""
+        engine = create_engine(self.db_url)
+        try:
+            with engine.connect() as conn:
+                return list(conn.execute(text(sql), params).all())
+        finally:
+            engine.dispose()
+
     def person(self, email: str) -> Any:
         """The person's row; a signup is stored just after its page is answered, so wait a
         moment for it to appear."""
-        engine = create_engine(self.db_url)
 
         def stored() -> Any:
-            with engine.connect() as conn:
-                return conn.execute(
-                    text("SELECT status, timezone FROM subscribers WHERE email_key = :e"),
-                    {"e": email},
-                ).first()
+            found = self.rows(
+                "SELECT status, timezone FROM subscribers WHERE email_key = :e", e=email
+            )
+            return found[0] if found else None
 
-        try:
-            return wait_until(stored, timeout=5, interval=0.1, message=f"{email} was never stored")
-        finally:
-            engine.dispose()
+        return wait_until(stored, timeout=5, interval=0.1, message=f"{email} was never stored")
 
 
 @contextmanager
@@ -179,6 +184,14 @@ def shot(page: Any, name: str) -> None:
         return
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def open_draft(page: Any, site: Site, campaign_id: str) -> None:
+    """The campaign's page, with a draft started if it had none (its files open for editing)."""
+    page.goto(f"{site.base}/admin/campaigns/{campaign_id}")
+    if page.locator("#start-draft").count():
+        page.locator("#start-draft").click()
+        page.wait_for_url(re.compile(r"note=draft"))
 
 
 def sign_in(
