@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -429,13 +430,6 @@ def load_campaign(
     return Campaign(meta=meta, steps=tuple(steps)), []
 
 
-# Checking a library renders every template (most of a second for the bundled one), and the
-# files and the clinic decide the result: a process that reads the same library again (each
-# command seeds from it) reuses what it found, keyed by a digest of every file under ``root``.
-_LOADED: dict[tuple[str, str, str], tuple[tuple[Campaign, ...], tuple[Problem, ...]]] = {}
-_LOADED_MAX = 8
-
-
 def _library_digest(root: Path) -> str:
     digest = hashlib.sha256()
     for folder in sorted(root.iterdir()):
@@ -450,17 +444,23 @@ def _library_digest(root: Path) -> str:
 
 def load_catalog(root: Path, renderer: Renderer | None = None) -> tuple[Catalog, list[Problem]]:
     """Load every campaign folder under ``root``; returns the good ones and every problem."""
-    renderer = renderer or Renderer(DEMO_CLINIC)
+    clinic = renderer.clinic if renderer is not None else DEMO_CLINIC
     if not root.is_dir():
         return Catalog([]), [Problem(str(root), None, "campaigns directory does not exist")]
-    key = (str(root), repr(renderer.clinic), _library_digest(root))
-    if key not in _LOADED:
-        campaigns, problems = _load_catalog(root, renderer)
-        if len(_LOADED) >= _LOADED_MAX:
-            _LOADED.pop(next(iter(_LOADED)))
-        _LOADED[key] = (tuple(campaigns), tuple(problems))
-    campaigns_found, problems_found = _LOADED[key]
-    return Catalog(campaigns_found), list(problems_found)
+    campaigns, problems = _checked_library(str(root), clinic, _library_digest(root))
+    return Catalog(campaigns), list(problems)
+
+
+# Checking a library renders every template (most of a second for the bundled one), and the
+# files and the clinic decide the result: a process that reads the same library again (each
+# command seeds from it) reuses what it found. ``digest`` (of every file under ``root``) is in
+# the key so that a changed file is checked again.
+@lru_cache(maxsize=8)
+def _checked_library(
+    root: str, clinic: ClinicInfo, digest: str
+) -> tuple[tuple[Campaign, ...], tuple[Problem, ...]]:
+    campaigns, problems = _load_catalog(Path(root), Renderer(clinic))
+    return tuple(campaigns), tuple(problems)
 
 
 def _load_catalog(root: Path, renderer: Renderer) -> tuple[list[Campaign], list[Problem]]:
