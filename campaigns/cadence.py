@@ -152,16 +152,40 @@ def next_open(
     day = local.date()
     if local.time() >= start:
         day += timedelta(days=1)
-    # Quiet weekdays are at most six in a row (validated), holidays are a finite list: the scan
-    # always ends within len(holidays) + 7 days.
-    for _ in range(len(closures.holidays) + 8):
+    # Quiet weekdays are at most six in a row (validated), holidays are a finite list, and a
+    # window can miss a day only when the clocks jump over all of it: the scan always ends
+    # within len(holidays) + 8 days.
+    for _ in range(len(closures.holidays) + 9):
         if not closures.closed(day):
-            break
+            opening = _first_reading(day, start, zone)
+            if in_window(opening, zone, window, closures):
+                return opening
         day += timedelta(days=1)
-    # fold=0 picks the first of two repeated wall-clock times; a start inside a DST gap is
-    # normalised forward by the UTC round trip.
-    opening = datetime.combine(day, start, tzinfo=zone)
-    return opening.astimezone(UTC)
+    raise AssertionError("unreachable: a validated window opens within a week")
+
+
+def _first_reading(day: date, wall: time, zone: ZoneInfo) -> datetime:
+    """The first moment (UTC) at which the clock in ``zone`` reads ``wall`` or later on ``day``.
+
+    Usually the moment the clock reads ``wall`` (the first of the two, when the clocks go back).
+    When the clocks go forward over ``wall`` (a window opening at 01:30 in London on the last
+    Sunday of March), it is the moment of the jump: the clock reads 02:00, later than ``wall``.
+    """
+    naive = datetime.combine(day, wall)
+    first = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    second = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    if second >= first:  # an ordinary reading, or a repeated one (fold=0 is the first)
+        return first
+    # In a gap, the two readings use the offsets either side of the jump, so the jump lies
+    # between them; transitions fall on whole seconds, so a binary search over seconds finds it.
+    low, high = 0, int((first - second).total_seconds())  # high: reads later than ``wall``
+    while high - low > 1:
+        mid = (low + high) // 2
+        if (second + timedelta(seconds=mid)).astimezone(zone).replace(tzinfo=None) >= naive:
+            high = mid
+        else:
+            low = mid
+    return second + timedelta(seconds=high)
 
 
 # -- the whole rule ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from campaigns.cadence import WEEKLY_CAP, Cadence, Closures, parse_quiet_days, parse_window
@@ -32,6 +32,15 @@ closures = st.builds(
     window=st.sampled_from(WINDOWS),
     closed=closures,
     last=st.none() | st.timedeltas(timedelta(0), timedelta(days=10)),
+)
+# Found by this test: London's clocks jump from 01:00 to 02:00 on 29 March 2026, over the
+# window's opening; the window is open from the jump (02:00 local) to 02:30.
+@example(
+    now=datetime(2026, 3, 28, 3, tzinfo=UTC),
+    zone="Europe/London",
+    window="01:30-02:30",
+    closed=Closures(),
+    last=None,
 )
 def test_the_earliest_slot_is_open_and_keeps_the_weekly_cap(
     now: datetime, zone: str, window: str, closed: Closures, last: timedelta | None
@@ -80,6 +89,32 @@ def test_the_window_is_judged_in_the_persons_zone_across_a_clock_change() -> Non
     assert rule.is_open(saturday_night, "America/New_York")
     # An unknown zone falls back to the clinic's.
     assert rule.zone("Mars/Olympus") == ZoneInfo("Europe/London")
+
+
+@pytest.mark.parametrize(
+    ("window", "opens"),
+    [
+        # Opening inside the hour the clocks skip: open from the jump (02:00 BST) until 02:30.
+        ("01:30-02:30", datetime(2026, 3, 29, 1, 0, tzinfo=UTC)),
+        # Wholly inside the skipped hour: no window that Sunday, so Monday at 01:15 BST.
+        ("01:15-01:45", datetime(2026, 3, 30, 0, 15, tzinfo=UTC)),
+        # On an ordinary reading the jump changes nothing but the offset.
+        ("03:00-04:00", datetime(2026, 3, 29, 2, 0, tzinfo=UTC)),
+    ],
+)
+def test_a_window_the_clocks_jump_over_opens_at_the_jump(window: str, opens: datetime) -> None:
+    rule = Cadence(ZoneInfo("Europe/London"), window)
+    saturday = datetime(2026, 3, 28, 5, 0, tzinfo=UTC)
+    assert rule.next_open(saturday, None) == opens
+    assert rule.is_open(opens, None)
+    assert not rule.is_open(opens - timedelta(seconds=1), None)
+
+
+def test_a_window_in_the_repeated_hour_opens_at_its_first_reading() -> None:
+    # London's clocks go back from 02:00 BST to 01:00 GMT on 25 October 2026: 01:30 happens twice.
+    rule = Cadence(ZoneInfo("Europe/London"), "01:30-01:45")
+    saturday = datetime(2026, 10, 24, 3, 0, tzinfo=UTC)
+    assert rule.next_open(saturday, None) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
 
 
 def test_closed_days_and_holidays_are_skipped_in_local_dates() -> None:
