@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from campaigns.definitions import ID_PATTERN, STEP_FILE
+from core import yamltext
 from core.errors import InputError
 from templates.system import split_front_matter
 
@@ -39,7 +40,7 @@ def split(text: str) -> Parts:
     """Split a file into the editor's fields; raises :class:`AuthoringError`."""
     try:
         fm, body, _ = split_front_matter(text)
-        data = yaml.safe_load(fm) or {}
+        data = yamltext.safe_load(fm) or {}
     except (ValueError, yaml.YAMLError) as exc:
         raise AuthoringError(f"the file's front matter cannot be read: {exc}") from None
     if not isinstance(data, dict):
@@ -72,7 +73,7 @@ def steps(files: Mapping[str, str]) -> list[str]:
 def variant_files(files: Mapping[str, str], step_file: str) -> list[str]:
     """The variant files a step lists (in its order)."""
     try:
-        data = yaml.safe_load(split_front_matter(files[step_file])[0]) or {}
+        data = yamltext.safe_load(split_front_matter(files[step_file])[0]) or {}
     except (ValueError, yaml.YAMLError, KeyError):
         return []
     refs = data.get("variants") if isinstance(data, dict) else None
@@ -190,7 +191,7 @@ def add_variant(
     if name in files:
         raise AuthoringError(f"this step already has a variant called {variant_id!r}")
     parts = split(files[step_file])
-    data = yaml.safe_load(parts.settings) or {}
+    data = yamltext.safe_load(parts.settings) or {}
     variants = list(data.get("variants") or [])
     variants.append({"id": variant_id, "when": when, "file": name})
     data["variants"] = variants

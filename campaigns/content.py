@@ -58,7 +58,7 @@ def seed(conn: Connection, library: Path, renderer: Renderer) -> dict[str, list[
         if campaign is None or campaign_id in broken:
             continue
         files = versions.folder_files(library / campaign_id)
-        versions.prime(campaign_id, files, campaign)  # just parsed: do not parse it again
+        versions.prime(campaign_id, files, renderer, campaign)  # just parsed: do not parse it again
         versions.create(
             conn,
             campaign_id,

@@ -25,6 +25,7 @@ from campaigns.definitions import (
 )
 from campaigns.references import RuleSite, check_sites
 from campaigns.rendering import content_of
+from core import yamltext
 from core.errors import InputError
 from templates import ClinicInfo, Renderer, TemplateProblem
 from templates.system import split_front_matter
@@ -208,7 +209,7 @@ def _model_problems(
 
 def _read_yaml(text: str, file: str, offset: int = 0) -> tuple[Any, list[Problem]]:
     try:
-        return yaml.safe_load(text) or {}, []
+        return yamltext.safe_load(text) or {}, []
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         context_mark = getattr(exc, "context_mark", None)

@@ -54,7 +54,7 @@ from campaigns.loader import (
 from campaigns.review import CLI, Actor, Audit, Kind, ReviewError
 from campaigns.tables import ReviewedContent, review_columns, review_fields
 from storage.schema import UTCDateTime, kv, metadata
-from templates import Renderer
+from templates import ClinicInfo, Renderer
 
 __all__ = ["CLI", "Actor", "Audit", "Version", "VersionError"]
 
@@ -226,27 +226,33 @@ def _bump(conn: Connection) -> None:
 
 # -- loading ------------------------------------------------------------------------------------
 # Parsing renders every template (about a second for the bundled library), and versions are
-# immutable once approved, so results are kept per (campaign, content digest) in the process.
-_PARSED: dict[tuple[str, str], tuple[Campaign | None, tuple[Problem, ...]]] = {}
+# immutable once approved, so results are kept per (campaign, content digest, clinic) in the
+# process: the clinic is in the key because a template is checked by rendering it with the
+# clinic's details, so another clinic's answer could differ.
+_Key = tuple[str, str, ClinicInfo]
+_PARSED: dict[_Key, tuple[Campaign | None, tuple[Problem, ...]]] = {}
 _PARSED_MAX = 256
 
 
-def _remember(key: tuple[str, str], campaign: Campaign | None, problems: list[Problem]) -> None:
+def _remember(key: _Key, campaign: Campaign | None, problems: list[Problem]) -> None:
     if len(_PARSED) >= _PARSED_MAX:
         _PARSED.pop(next(iter(_PARSED)))
     _PARSED[key] = (campaign, tuple(problems))
 
 
-def prime(campaign_id: str, files: Mapping[str, str], campaign: Campaign) -> None:
-    """Record that these files parse to ``campaign`` (loaded from the same folder already)."""
-    _remember((campaign_id, files_digest(files)), campaign, [])
+def prime(
+    campaign_id: str, files: Mapping[str, str], renderer: Renderer, campaign: Campaign
+) -> None:
+    """Record that these files parse to ``campaign`` with ``renderer`` (loaded from the same
+    folder already)."""
+    _remember((campaign_id, files_digest(files), renderer.clinic), campaign, [])
 
 
 def parse(
     campaign_id: str, files: Mapping[str, str], renderer: Renderer
 ) -> tuple[Campaign | None, list[Problem]]:
     """Check one version's files exactly as ``campaigns validate`` checks a folder."""
-    key = (campaign_id, files_digest(files))
+    key = (campaign_id, files_digest(files), renderer.clinic)
     if key in _PARSED:
         campaign, problems = _PARSED[key]
         return campaign, list(problems)

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import yaml
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
@@ -38,6 +37,7 @@ from console.reviewing import actor as _actor
 from console.reviewing import auditor
 from console.rule_builder import Builder
 from console.words import delay, file_title, rule
+from core import yamltext
 from core.errors import InputError
 from core.headers import PREHEADER_MAX, SUBJECT_MAX, header_problem
 from staff import audit
@@ -196,7 +196,7 @@ def earlier_steps(files: dict[str, str], name: str) -> tuple[bool, list[tuple[st
 def settings_words(settings: str, first: bool, titles: dict[str, str]) -> str | None:
     """A step's settings in one sentence ("Sent 7 days after the one before, to people …")."""
     try:
-        data = yaml.safe_load(settings) if settings.strip() else {}
+        data = yamltext.safe_load(settings) if settings.strip() else {}
         data = data if isinstance(data, dict) else {}
         when = parse_rule(data["when"]) if data.get("when") is not None else None
         days = int(data.get("delay_days", 7))

@@ -18,6 +18,7 @@ from campaigns.definitions import Campaign, CampaignMeta
 from campaigns.loader import CAMPAIGN_VARIABLES, Problem, check_template
 from campaigns.previews import preview_values
 from campaigns.rendering import render_variant
+from core import yamltext
 from subscribers.segments import Facts
 from templates import Renderer, TemplateProblem, fill
 from templates.system import split_front_matter
@@ -54,7 +55,7 @@ class Preview:
 
 def _campaign_name(files: Mapping[str, str], campaign_id: str) -> str:
     try:
-        data = yaml.safe_load(files.get("campaign.yaml", "")) or {}
+        data = yamltext.safe_load(files.get("campaign.yaml", "")) or {}
         return str(data.get("name") or campaign_id)
     except yaml.YAMLError:
         return campaign_id

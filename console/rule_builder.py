@@ -22,6 +22,7 @@ import yaml
 from pydantic import ValidationError
 
 from console.words import rule
+from core import yamltext
 from subscribers.segments import parse_rule
 from subscribers.symptoms import GROUPS, SYMPTOMS
 from templates.checkin import CHOICES
@@ -191,7 +192,7 @@ def settings_builder(settings: str) -> Builder | None:
     """The form for a step's YAML settings; None when the YAML cannot be read (the advanced
     view says why)."""
     try:
-        data = yaml.safe_load(settings) if settings.strip() else {}
+        data = yamltext.safe_load(settings) if settings.strip() else {}
     except yaml.YAMLError:
         return None
     if not isinstance(data, dict):
@@ -213,7 +214,7 @@ def merge(settings: str, snapshot: str, posted: Builder) -> tuple[str, dict[str,
     advanced view's edits in the same save stay; nothing changed in the form, the YAML is
     returned exactly as typed."""
     try:
-        before = yaml.safe_load(snapshot) if snapshot else None
+        before = yamltext.safe_load(snapshot) if snapshot else None
     except yaml.YAMLError:
         before = None
     if not isinstance(before, dict):
@@ -238,7 +239,7 @@ def merge(settings: str, snapshot: str, posted: Builder) -> tuple[str, dict[str,
     if errors or not changes:
         return settings, errors
     try:
-        data = yaml.safe_load(settings) if settings.strip() else {}
+        data = yamltext.safe_load(settings) if settings.strip() else {}
     except yaml.YAMLError:
         return settings, {"settings": "Fix the advanced view's YAML before using the form."}
     if not isinstance(data, dict):

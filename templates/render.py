@@ -537,6 +537,21 @@ def _compiled(source: str) -> Template:
     return _SANDBOX.from_string(source)
 
 
+@lru_cache(maxsize=1024)
+def _check_once(
+    clinic: ClinicInfo, content: Content, allowed: frozenset[str]
+) -> tuple[tuple[str, int | None, str | None], ...]:
+    """What :meth:`Renderer.check` finds, once per process for the same clinic, content and
+    variables: checking renders the email in full, and a process checks the same templates
+    again and again (every command loads the library; every preview checks the draft).
+    Problems are kept as values, so each caller gets exceptions of its own."""
+    try:
+        Renderer(clinic)._check(content, allowed)
+    except TemplateProblem as exc:
+        return tuple((p.message, p.line, p.part) for p in exc.all)
+    return ()
+
+
 # The clinic's layouts (files in this package), loaded once per process.
 _LAYOUT_FILES = Environment(
     loader=FileSystemLoader(LAYOUTS),
@@ -669,6 +684,13 @@ class Renderer:
         ``line`` on the problem is 1-based within the part named by ``part`` (subject,
         preheader or body).
         """
+        found = _check_once(self.clinic, content, allowed)
+        if found:
+            raise TemplateProblem.of(
+                [TemplateProblem(m, line, part=part) for m, line, part in found]
+            )
+
+    def _check(self, content: Content, allowed: frozenset[str]) -> None:
         fields = {"clinic": frozenset(self.clinic.as_context())} if "clinic" in allowed else {}
         if WARNING_SIGNS in allowed:
             fields[WARNING_SIGNS] = warning_signs.TEMPLATE_FIELDS

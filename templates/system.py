@@ -22,8 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
+from core import yamltext
 from templates.render import PLACEHOLDER_FIELDS, Content, Rendered, Renderer, html_token
 
 SYSTEM_DIR = Path(__file__).parent / "emails" / "system"
@@ -181,7 +180,7 @@ def system_content(name: str) -> Content:
         raise KeyError(name)
     path = SYSTEM_DIR / f"{name}.md"
     fm, body, _ = split_front_matter(path.read_text(encoding="utf-8"))
-    meta = yaml.safe_load(fm) or {}
+    meta = yamltext.safe_load(fm) or {}
     return Content(
         subject=str(meta["subject"]),
         preheader=str(meta.get("preheader", "")),

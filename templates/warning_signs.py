@@ -19,8 +19,9 @@ from html import escape
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from core import yamltext
 
 TABLE_FILE = Path(__file__).parent / "emails" / "warning-signs.yaml"
 
@@ -106,7 +107,7 @@ def table() -> Table:
 
 
 def load(path: Path) -> Table:
-    return Table.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    return Table.model_validate(yamltext.safe_load(path.read_text(encoding="utf-8")))
 
 
 def lines_of(clinic: object) -> dict[str, str]:

@@ -9,6 +9,7 @@ import io
 import json
 import re
 import sys
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -228,37 +229,35 @@ def test_broadcast_puts_new_text_in_review_and_schedules_only_approved_text(
     assert_one_line_error(changed, "news")
 
 
-def test_signoff_pack_pdf_says_what_the_clinician_signs(cli: CLI, tmp_path: Path) -> None:
-    from pypdf import PdfReader
+# What the pack says, on both databases: its HTML (the PDF is made from it).
+PACK_WORDS = (
+    "Intended use",
+    "Who it is for, and not for",
+    "Warning signs and what happens",
+    "New bladder or bowel trouble",
+    "Journey per symptom group",
+    "Every email as sent",
+    "NICE NG59",
+    "Riverside Spine Clinic",
+    REVIEWER,
+    "Professional registration",
+    "Next review due",
+    "180 days",
+)
 
+
+def _pack_settings(cli: CLI) -> None:
     cli.env("CLINICMAIL_CLINIC_NAME", "Riverside Spine Clinic")
     cli.env("CLINICMAIL_REVIEW_INTERVAL", "180 days")
-    out = tmp_path / "pack.pdf"
     approve_library(cli)
-    run = cli("campaigns", "signoff-pack", "spasm-education", "--out", str(out))
-    assert run.code == 0, run.err
-    assert out.read_bytes().startswith(b"%PDF")
-    text = "\n".join(page.extract_text() or "" for page in PdfReader(out).pages)
+
+
+def _assert_pack_text(text: str) -> None:
     flat = re.sub(r"\s+", "", text)
     assert "Understanding back and neck pain" in " ".join(text.split())
-    db_version = cli("campaigns", "export", "spasm-education", str(tmp_path / "x"))
-    assert db_version.code == 0
     digest = versions.files_digest(versions.folder_files(BUNDLED_LIBRARY / "spasm-education"))
     assert digest in flat  # the fingerprint of exactly these files
-    for words in (
-        "Intended use",
-        "Who it is for, and not for",
-        "Warning signs and what happens",
-        "New bladder or bowel trouble",
-        "Journey per symptom group",
-        "Every email as sent",
-        "NICE NG59",
-        "Riverside Spine Clinic",
-        REVIEWER,
-        "Professional registration",
-        "Next review due",
-        "180 days",
-    ):
+    for words in PACK_WORDS:
         assert re.sub(r"\s+", "", words) in flat, words
     # Every email of the version, as rendered: each step's subject is in the pack.
     subjects = re.findall(
@@ -267,15 +266,32 @@ def test_signoff_pack_pdf_says_what_the_clinician_signs(cli: CLI, tmp_path: Path
         re.M,
     )
     assert subjects and re.sub(r"\s+", "", subjects[0]) in flat
-    # The HTML is there for printing too.
+
+
+def test_signoff_pack_says_what_the_clinician_signs(cli: CLI, tmp_path: Path) -> None:
+    _pack_settings(cli)
     html = tmp_path / "pack.html"
-    assert (
-        cli("campaigns", "signoff-pack", "spasm-education", "--out", str(html), "--html").code == 0
-    )
-    assert "<h2>Every email as sent</h2>" in html.read_text()
+    run = cli("campaigns", "signoff-pack", "spasm-education", "--out", str(html), "--html")
+    assert run.code == 0, run.err
+    page = html.read_text(encoding="utf-8")
+    assert "<h2>Every email as sent</h2>" in page
+    _assert_pack_text(unescape(re.sub(r"<[^>]+>", " ", page)))
+    assert cli("campaigns", "export", "spasm-education", str(tmp_path / "x")).code == 0
     assert_one_line_error(
         cli("campaigns", "signoff-pack", "nope", "--out", str(tmp_path / "n.pdf")), "nope"
     )
+
+
+def test_signoff_pack_pdf_holds_what_the_html_says(sqlite_cli: CLI, tmp_path: Path) -> None:
+    """The PDF is the same pack laid out for print (one database: the layout does not read it)."""
+    from pypdf import PdfReader
+
+    _pack_settings(sqlite_cli)
+    out = tmp_path / "pack.pdf"
+    run = sqlite_cli("campaigns", "signoff-pack", "spasm-education", "--out", str(out))
+    assert run.code == 0, run.err
+    assert out.read_bytes().startswith(b"%PDF")
+    _assert_pack_text("\n".join(page.extract_text() or "" for page in PdfReader(out).pages))
 
 
 @pytest.mark.parametrize("command", ["approve", "signoff-pack"])

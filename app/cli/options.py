@@ -11,6 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from app.cli.errors import fail
+from core import yamltext
 from subscribers.segments import EVERYONE, Rule, parse_rule
 
 
@@ -79,7 +80,7 @@ def parse_segment(value: str | None) -> tuple[Any, Rule]:
         except (OSError, UnicodeDecodeError) as exc:
             fail(f"--segment: cannot read {value[1:]}: {getattr(exc, 'strerror', None) or exc}")
     try:
-        data = yaml.safe_load(text)
+        data = yamltext.safe_load(text)
     except yaml.YAMLError as exc:
         fail(f"--segment is not valid YAML or JSON: {getattr(exc, 'problem', None) or exc}")
     try:

@@ -117,7 +117,10 @@ def kill_rounds(
                 wait_until(
                     partial(_moved, proc, engine, before, progressed),
                     timeout=deadline,
-                    interval=0.005,
+                    # Each poll is a query: asked every 5 ms it took a core from the process
+                    # being started (its import and library check) on a two-core machine. 20 ms
+                    # late is nothing beside the random while the kill then waits.
+                    interval=0.02,
                     message="the sending process made no progress",
                 )
             except AssertionError:
