@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-fast lint fmt bench clean content-doc seed-shingles wheel-check
+.PHONY: run test test-fast test-explore lint fmt bench clean content-doc seed-shingles wheel-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ test: lint
 test-fast: $(VENV)/.installed-test
 	CLINICMAIL_TEST_POSTGRES_URL= CLINICMAIL_TEST_REQUIRE_POSTGRES= CLINICMAIL_TEST_REQUIRE_BROWSER= \
 	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DIST) -m "not slow and not postgres and not browser"
+
+# The property tests with new random examples (the gate repeats the same ones each run): a bug
+# hunt, not a gate. Pin what it finds with @example.
+test-explore: $(VENV)/.installed-test
+	CLINICMAIL_TEST_HYPOTHESIS=explore $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DIST) \
+	  -m "not slow and not browser" $$(grep -l "from hypothesis" tests/test_*.py)
 
 # Install as software: build the wheel, install it into a fresh venv, run init, an import and a
 # tick from the installed package in a temporary folder (.ci/run runs it before `make test`).
