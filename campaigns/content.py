@@ -54,15 +54,12 @@ def seed(conn: Connection, library: Path, renderer: Renderer) -> dict[str, list[
         broken = {cid: found for cid, found in split[1].items() if cid in wanted}
     now = utcnow()
     for campaign_id in wanted:
-        campaign = catalog.get(campaign_id)
-        if campaign is None or campaign_id in broken:
+        if catalog.get(campaign_id) is None or campaign_id in broken:
             continue
-        files = versions.folder_files(library / campaign_id)
-        versions.prime(campaign_id, files, renderer, campaign)  # just parsed: do not parse it again
         versions.create(
             conn,
             campaign_id,
-            files,
+            versions.folder_files(library / campaign_id),
             state=versions.ACTIVE,
             origin=versions.BUNDLED,
             actor=versions.Actor(None, "library"),

@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import (
@@ -225,40 +226,24 @@ def _bump(conn: Connection) -> None:
 
 
 # -- loading ------------------------------------------------------------------------------------
-# Parsing renders every template (about a second for the bundled library), and versions are
-# immutable once approved, so results are kept per (campaign, content digest, clinic) in the
-# process: the clinic is in the key because a template is checked by rendering it with the
-# clinic's details, so another clinic's answer could differ.
-_Key = tuple[str, str, ClinicInfo]
-_PARSED: dict[_Key, tuple[Campaign | None, tuple[Problem, ...]]] = {}
-_PARSED_MAX = 256
-
-
-def _remember(key: _Key, campaign: Campaign | None, problems: list[Problem]) -> None:
-    if len(_PARSED) >= _PARSED_MAX:
-        _PARSED.pop(next(iter(_PARSED)))
-    _PARSED[key] = (campaign, tuple(problems))
-
-
-def prime(
-    campaign_id: str, files: Mapping[str, str], renderer: Renderer, campaign: Campaign
-) -> None:
-    """Record that these files parse to ``campaign`` with ``renderer`` (loaded from the same
-    folder already)."""
-    _remember((campaign_id, files_digest(files), renderer.clinic), campaign, [])
-
-
 def parse(
     campaign_id: str, files: Mapping[str, str], renderer: Renderer
 ) -> tuple[Campaign | None, list[Problem]]:
     """Check one version's files exactly as ``campaigns validate`` checks a folder."""
-    key = (campaign_id, files_digest(files), renderer.clinic)
-    if key in _PARSED:
-        campaign, problems = _PARSED[key]
-        return campaign, list(problems)
-    campaign, found = _parse(campaign_id, files, renderer)
-    _remember(key, campaign, found)
-    return campaign, found
+    campaign, problems = _parsed(campaign_id, tuple(sorted(files.items())), renderer.clinic)
+    return campaign, list(problems)
+
+
+# Versions are immutable once approved, and every command loads the active ones: a process
+# parses each (campaign, files, clinic) once. The clinic is in the key because templates are
+# checked by rendering them with its details. (Each template's check is also remembered on its
+# own, in templates.render, so a version that differs in one file re-checks only that file.)
+@lru_cache(maxsize=256)
+def _parsed(
+    campaign_id: str, files: tuple[tuple[str, str], ...], clinic: ClinicInfo
+) -> tuple[Campaign | None, tuple[Problem, ...]]:
+    campaign, found = _parse(campaign_id, dict(files), Renderer(clinic))
+    return campaign, tuple(found)
 
 
 def _parse(

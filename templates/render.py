@@ -15,7 +15,7 @@ import re
 import string
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Any
@@ -544,6 +544,8 @@ def _check_once(
     """What :meth:`Renderer.check` finds, once per process for the same clinic, content and
     variables: checking renders the email in full, and a process checks the same templates
     again and again (every command loads the library; every preview checks the draft).
+    ``content`` comes without its name (where it was read from: nothing found depends on it),
+    so the same text read from the library folder and from the database is checked once.
     Problems are kept as values, so each caller gets exceptions of its own."""
     try:
         Renderer(clinic)._check(content, allowed)
@@ -684,7 +686,7 @@ class Renderer:
         ``line`` on the problem is 1-based within the part named by ``part`` (subject,
         preheader or body).
         """
-        found = _check_once(self.clinic, content, allowed)
+        found = _check_once(self.clinic, replace(content, name=""), allowed)
         if found:
             raise TemplateProblem.of(
                 [TemplateProblem(m, line, part=part) for m, line, part in found]
