@@ -42,6 +42,5 @@ def test_a_mistake_is_reported_as_pyyaml_reports_it(text: str) -> None:
 
 def test_values_yaml_1_1_gives_are_kept() -> None:
     # The resolvers are PyYAML's, whichever parser reads the text.
-    assert yamltext.safe_load("a: yes\nb: 2026-12-07\nc: 010\n") == yaml.safe_load(
-        "a: yes\nb: 2026-12-07\nc: 010\n"
-    )
+    text = "a: yes\nb: 2026-12-07\nc: 010\n"
+    assert yamltext.safe_load(text) == yaml.safe_load(text)
