@@ -17,8 +17,10 @@ from argon2.profiles import CHEAPEST
 from hypothesis import settings as hypothesis_settings
 
 from staff import passwords
+from storage import Database
 from tests.support.backends import BACKENDS, PG_URL, REQUIRE_PG, reset_postgres
 from tests.support.cli import CLI
+from tests.support.initcache import migrate_from_template
 
 # The fixtures the helper modules define, for every test (tests import helpers, never fixtures).
 pytest_plugins = [
@@ -80,12 +82,39 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
                 "CLINICMAIL_TEST_REQUIRE_POSTGRES=1 but CLINICMAIL_TEST_POSTGRES_URL is not set"
             )
         pytest.skip("set CLINICMAIL_TEST_POSTGRES_URL to run the PostgreSQL tests")
-    if "cli" not in request.fixturenames:
-        # With the ``cli`` fixture the database is made by its first command (a copy of the
-        # template's rows, or a real init on an emptied database): emptying it here would be
-        # a second, wasted second.
+    if not {"cli", "migrated_db"} & set(request.fixturenames):
+        # With the ``cli`` or ``migrated_db`` fixture the database is made from a template's
+        # rows (or really, on an emptied database): emptying it here would be a second, wasted
+        # second.
         reset_postgres(PG_URL)
     return PG_URL
+
+
+@pytest.fixture
+def migrated_db(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str
+) -> Iterator[Database]:
+    """A database with this version's schema and no rows, as ``Database.migrate`` leaves a new
+    one: a copy of one it made once per process (tests/support/initcache.py), or migrated here
+    when the test's settings cannot share one. For tests of what lies under the commands; in a
+    test that runs commands too (``cli``), the database their ``init`` made."""
+    if "cli" in request.fixturenames:
+        # The test's commands make (or made) the database: ``init`` migrates it first.
+        request.getfixturevalue("cli").init()
+        copied = True
+    else:
+        monkeypatch.setenv("CLINICMAIL_DATABASE_URL", db_url)
+        clock = _template_clock(request)
+        copied = clock is not None and migrate_from_template(db_url, tmp_path, clock)
+    if not copied and db_url == PG_URL:
+        reset_postgres(PG_URL)
+    db = Database(db_url)
+    if copied:
+        db.open()
+    else:
+        db.migrate()
+    yield db
+    db.dispose()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from subscribers.web import urgent_care
 from templates import Renderer, fill
 from templates.system import SYSTEM_EMAILS, system_content
 from tests.support.app import app_for
+from tests.support.backends import sqlite_only
 from tests.support.cli import CLI
 
 ABROAD: dict[str, Any] = {
@@ -82,6 +83,7 @@ def test_pages_and_the_api_answer_use_the_clinics_lines() -> None:
         assert "Call 911" in text and "the Nurse Advice Line or your family doctor" in text
 
 
+@sqlite_only("pages' and emails' words, from settings")
 def test_the_running_app_says_the_configured_lines(cli: CLI) -> None:
     cli.env("CLINICMAIL_EMERGENCY_NUMBER", "911")
     cli.env("CLINICMAIL_URGENT_ADVICE", "the Nurse Advice Line")

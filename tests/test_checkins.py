@@ -16,6 +16,7 @@ from subscribers.segments import Facts, compile_rule, parse_rule
 from subscribers.tables import subscriber_activity, subscribers
 from templates.checkin import QUESTION
 from tests.support.app import app_for, context_for
+from tests.support.backends import sqlite_only
 from tests.support.cli import CLI
 from tests.support.outbox import messages
 from tests.support.tracking import BASE, BOOKING, ledger_rows, part, paths, send_of, set_up
@@ -64,6 +65,7 @@ def _followups(ctx: AppContext) -> list[tuple[str, str]]:
     return [(step, status) for c, step, kind, status in ledger_rows(ctx) if kind == "system"]
 
 
+@sqlite_only("a GET renders a page and writes nothing; storing answers is the POST tests', on both")
 def test_get_shows_a_page_that_posts_the_answer_and_stores_nothing(
     cli: CLI, tmp_path: Path
 ) -> None:
@@ -181,6 +183,7 @@ def _public_id(ctx: AppContext, email: str) -> str:
         )
 
 
+@sqlite_only("a link is judged by its signature before any write")
 def test_forged_or_foreign_check_in_links_are_404_and_store_nothing(
     cli: CLI, tmp_path: Path
 ) -> None:
@@ -210,6 +213,7 @@ def test_forged_or_foreign_check_in_links_are_404_and_store_nothing(
         assert _followups(ctx) == []
 
 
+@sqlite_only("a scanner is told by its request, before any write")
 def test_an_automatic_post_that_looks_like_a_scanner_is_not_recorded(
     cli: CLI, tmp_path: Path
 ) -> None:
@@ -228,6 +232,7 @@ def test_an_automatic_post_that_looks_like_a_scanner_is_not_recorded(
         assert len(_followups(ctx)) == 2
 
 
+@sqlite_only("where the notice goes is a setting; queueing it once is the worse test's, on both")
 def test_without_a_staff_address_the_notice_goes_to_the_from_address(
     cli: CLI, tmp_path: Path
 ) -> None:
@@ -244,6 +249,7 @@ def test_without_a_staff_address_the_notice_goes_to_the_from_address(
         ]
 
 
+@sqlite_only("a page's words, from settings")
 def test_the_worse_page_names_the_clinics_own_lines(cli: CLI, tmp_path: Path) -> None:
     cli.env("CLINICMAIL_EMERGENCY_NUMBER", "911")
     cli.env("CLINICMAIL_URGENT_ADVICE", "the Nurse Advice Line")

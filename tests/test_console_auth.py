@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from staff.tables import audit_log, staff_sessions
 from storage import Database
+from tests.support.backends import sqlite_only
 from tests.support.cli import CLI
 from tests.support.console import PASSWORD, STAFF, Console, csrf_in, make_console
 
@@ -47,6 +48,7 @@ def _admin_paths(console: Console) -> list[tuple[str, str]]:
     return found
 
 
+@sqlite_only("a page's fields")
 def test_login_form_has_the_contract_fields(console: Console) -> None:
     page = console.client().get("/admin/login")
     assert page.status_code == 200
@@ -73,6 +75,7 @@ def test_sign_in_answers_303_with_a_safe_session_cookie(console: Console) -> Non
     assert STAFF["marketing"] in home.text
 
 
+@sqlite_only("cookie flags follow a setting")
 def test_cookie_is_secure_when_the_base_url_is_https(cli: CLI) -> None:
     console = make_console(cli, base_url="https://mail.clinic.example")
     try:
@@ -104,6 +107,7 @@ def _session_count(console: Console) -> int:
         (STAFF["marketing"], ""),
     ],
 )
+@sqlite_only("credentials are judged by the hash; counting failures is the lockout tests', on both")
 def test_wrong_credentials_never_sign_in(console: Console, email: str, password: str) -> None:
     client = console.client()
     token = console.csrf_of_login(client)
@@ -117,6 +121,7 @@ def test_wrong_credentials_never_sign_in(console: Console, email: str, password:
     assert client.get("/admin").status_code == 303
 
 
+@sqlite_only("the CSRF token is checked before anything is read or stored")
 def test_login_without_its_csrf_token_is_refused(console: Console) -> None:
     client = console.client()
     client.get("/admin/login")  # the cookie half of the pair, but not the form half
@@ -158,6 +163,7 @@ def test_failures_spread_beyond_fifteen_minutes_do_not_lock(console: Console) ->
         assert console.sign_in(console.client(), "ops").status_code == 303
 
 
+@sqlite_only("without a session cookie nothing is looked up")
 def test_no_admin_path_answers_without_a_session(console: Console) -> None:
     client = console.client()
     client.cookies.set("clinicmail_session", "made-up-token")
@@ -176,6 +182,7 @@ def test_no_admin_path_answers_without_a_session(console: Console) -> None:
         assert api.json() == {"detail": "sign in required"}
 
 
+@sqlite_only("a role check on a page")
 def test_api_docs_are_for_signed_in_staff_only(console: Console) -> None:
     anonymous = console.client()
     for path in ("/docs", "/redoc"):
@@ -188,6 +195,7 @@ def test_api_docs_are_for_signed_in_staff_only(console: Console) -> None:
     assert "/api/subscribers" in spec.json()["paths"]
 
 
+@sqlite_only("the CSRF token is checked before any write")
 def test_every_write_without_the_csrf_token_is_refused_and_changes_nothing(
     console: Console,
 ) -> None:
@@ -235,6 +243,7 @@ def test_idle_and_absolute_timeouts(console: Console) -> None:
         assert client.get("/admin").status_code == 303
 
 
+@sqlite_only("the return path is judged as a URL")
 def test_sign_in_returns_to_the_page_asked_for(console: Console) -> None:
     client = console.client()
     bounce = client.get("/admin/subscribers/abc123")

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from staff import accounts, passwords
 from staff.tables import audit_log, login_attempts
 from storage import utcnow
+from tests.support.backends import sqlite_only
 from tests.support.cli import CLI
 from tests.support.console import PASSWORD, STAFF, Console, users_cmd
 
@@ -164,6 +165,7 @@ def test_twenty_concurrent_wrong_attempts_lock_the_account(console: Console) -> 
 
 
 @staff("marketing")
+@sqlite_only("the hashing slots are in the process and refuse before any count")
 def test_busy_hashing_slots_answer_429_and_do_not_count(console: Console) -> None:
     client = console.client()
     token = console.csrf_of_login(client)
@@ -286,6 +288,7 @@ WEAK = ["password", "12345678", "passwordpassword", "qwertyuiopasdf", "new@clini
 
 
 @staff("ops")
+@sqlite_only("a password is judged before anything is stored")
 def test_weak_staff_passwords_are_refused(console: Console) -> None:
     ops, csrf = console.signed_in("ops")
     for weak in WEAK:

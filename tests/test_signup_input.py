@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from subscribers.tables import subscribers
 from tests.support.app import app_for, ledger
+from tests.support.backends import sqlite_only
 from tests.support.cli import CLI
 from tests.support.outbox import messages, text_part
 from tests.support.times import future_noon, iso
@@ -47,6 +48,7 @@ def _bad(reply: Any) -> dict[str, str]:
         "Ann\u2028Lee",
     ],
 )
+@sqlite_only("refused before anything is stored")
 def test_first_names_that_are_not_names_are_refused(cli: CLI, name: str) -> None:
     with app_for(cli) as (client, ctx):
         bad = _bad(client.post("/api/subscribers", json={**ANN, "first_name": name}))
@@ -96,6 +98,7 @@ def test_a_nul_anywhere_is_a_422_naming_the_field(cli: CLI, field: str, value: A
         assert ledger(ctx) == []
 
 
+@sqlite_only("the words of a 422")
 def test_messages_read_like_english(cli: CLI) -> None:
     with app_for(cli) as (client, _ctx):
         replies = [

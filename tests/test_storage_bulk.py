@@ -35,9 +35,8 @@ def _people(db: Database, count: int) -> list[int]:
         return list(conn.execute(select(subscribers.c.id).order_by(subscribers.c.id)).scalars())
 
 
-def test_planned_rows_store_what_ordinary_binding_stores(db_url: str) -> None:
-    db = Database(db_url)
-    db.migrate()
+def test_planned_rows_store_what_ordinary_binding_stores(migrated_db: Database) -> None:
+    db = migrated_db
     first, second = _people(db, 2)
 
     def row(subscriber_id: int) -> dict[str, object]:
@@ -74,9 +73,8 @@ def test_planned_rows_store_what_ordinary_binding_stores(db_url: str) -> None:
     db.dispose()
 
 
-def test_update_from_rows_and_a_long_in_list(db_url: str) -> None:
-    db = Database(db_url)
-    db.migrate()
+def test_update_from_rows_and_a_long_in_list(migrated_db: Database) -> None:
+    db = migrated_db
     ids = _people(db, 2500)  # more than one old-style 900-id IN chunk, in one statement
     later = NOW + timedelta(days=3)
     with db.begin() as conn:
@@ -121,11 +119,10 @@ AWKWARD = [
 ]
 
 
-def test_awkward_text_and_nulls_travel_unchanged(db_url: str) -> None:
+def test_awkward_text_and_nulls_travel_unchanged(migrated_db: Database) -> None:
     """Quotes, backslashes, commas, braces, empty and "NULL" strings, non-ASCII and real NULLs
     come out of the batch value exactly as they went in, on both databases."""
-    db = Database(db_url)
-    db.migrate()
+    db = migrated_db
     ids = _people(db, len(AWKWARD) + 1)
     c = subscribers.c
     with db.begin() as conn:

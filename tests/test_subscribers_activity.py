@@ -70,9 +70,8 @@ def test_webhook_engagement_becomes_rule_facts(
     assert _segment(db_url, {"not": {"opened": "spasm-education"}}) == {"cat@example.com"}
 
 
-def test_latest_checkin_answer_wins(db_url: str) -> None:
-    db = Database(db_url)
-    db.migrate()
+def test_latest_checkin_answer_wins(db_url: str, migrated_db: Database) -> None:
+    db = migrated_db
     t0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
     with db.begin() as conn:
         sid = insert_subscriber(conn, "dee@example.com", t0, public_id="a" * 32, confirmed_at=t0)

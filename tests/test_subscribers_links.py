@@ -13,6 +13,7 @@ from campaigns.ledger import CAMPAIGN
 from subscribers.tables import consent_events, subscriber_symptoms, subscribers
 from subscribers.tokens import Tokens
 from tests.support.app import app_for, ledger, link_in, person
+from tests.support.backends import sqlite_only
 from tests.support.cli import CLI, write_csv
 from tests.support.outbox import messages
 from tests.support.times import future_noon, iso
@@ -46,6 +47,7 @@ def _status(ctx: AppContext, email: str) -> object:
     return row["status"]
 
 
+@sqlite_only("a GET renders a page and writes nothing")
 def test_get_shows_a_page_and_changes_nothing(cli: CLI, tmp_path: Path) -> None:
     _two_people(cli, tmp_path)
     with app_for(cli) as (client, ctx):
@@ -107,6 +109,7 @@ def test_one_click_post_unsubscribes_and_later_ticks_send_nothing(cli: CLI, tmp_
         assert len(messages(ctx, "bob@example.com")) == 2
 
 
+@sqlite_only("a token is judged by its signature before any query")
 def test_forged_or_tampered_tokens_change_nothing(cli: CLI, tmp_path: Path) -> None:
     _two_people(cli, tmp_path)
     with app_for(cli) as (client, ctx):
@@ -168,6 +171,7 @@ def _codes(ctx: AppContext, email: str) -> set[str]:
         )
 
 
+@sqlite_only("a form's fields")
 def test_preference_centre_form(cli: CLI, tmp_path: Path) -> None:
     _two_people(cli, tmp_path)
     with app_for(cli) as (client, ctx):

@@ -21,6 +21,7 @@ from subscribers import activity, store
 from subscribers.segments import compile_rule, parse_rule
 from subscribers.symptoms import BY_CODE, GROUP_IDS
 from subscribers.tables import subscribers
+from tests.support.backends import sqlite_only
 from tests.support.rows import insert_subscriber
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -75,11 +76,8 @@ people = st.lists(
 
 
 @pytest.fixture
-def db(db_url: str) -> Any:
-    database = Database(db_url)
-    database.migrate()
-    yield database
-    database.dispose()
+def db(migrated_db: Database) -> Database:
+    return migrated_db
 
 
 EXAMPLES = int(os.environ.get("CLINICMAIL_TEST_SEGMENT_EXAMPLES", "60"))
@@ -142,9 +140,9 @@ def test_sql_selection_equals_python_matches(db: Database, rule_list: Any, popul
         ({"any": [{"in_group": "red_flags"}, {"has_all": ["neck", "desk_posture"]}]}, {"b", "c"}),
     ],
 )
-def test_examples(sqlite_url: str, data: Any, expected: set[str]) -> None:
-    db = Database(sqlite_url)
-    db.migrate()
+@sqlite_only("what a rule means; its SQL meets Python on both databases in the property test")
+def test_examples(migrated_db: Database, data: Any, expected: set[str]) -> None:
+    db = migrated_db
     rows = {
         "a": ({"sciatica", "lower_back"}, "Europe/London", NOW - timedelta(days=20)),
         "b": ({"neck", "desk_posture"}, None, NOW - timedelta(days=2)),
@@ -168,11 +166,11 @@ def test_examples(sqlite_url: str, data: Any, expected: set[str]) -> None:
     db.dispose()
 
 
-def test_checkin_ever_sees_an_earlier_worse_that_checkin_does_not(sqlite_url: str) -> None:
+@sqlite_only("what a rule means; its SQL meets Python on both databases in the property test")
+def test_checkin_ever_sees_an_earlier_worse_that_checkin_does_not(migrated_db: Database) -> None:
     """A "worse" in week 4, "better" in week 8: the latest answer is better, but the worse stays
     on record for ``checkin_ever`` (in Python and in SQL alike)."""
-    db = Database(sqlite_url)
-    db.migrate()
+    db = migrated_db
     with db.begin() as conn:
         sid = insert_subscriber(
             conn, "w@example.com", NOW, public_id="w" * 32, confirmed_at=NOW, codes={"neck"}

@@ -13,6 +13,7 @@ from subscribers.tables import consent_events, subscriber_symptoms, subscribers
 from subscribers.web import urgent_care
 from templates import warning_signs
 from tests.support.app import app_for, ledger, link_in, person
+from tests.support.backends import sqlite_only
 from tests.support.cli import CLI, write_csv
 from tests.support.outbox import messages, text_part
 from tests.support.times import future_noon, iso
@@ -65,6 +66,7 @@ def test_signup_stores_unconfirmed_with_consent_record(cli: CLI) -> None:
         assert ledger(ctx) == [("_system", "confirm", "pending")]
 
 
+@sqlite_only("refused before anything is stored")
 def test_bad_input_names_each_field_and_stores_nothing(cli: CLI) -> None:
     with app_for(cli) as (client, ctx):
         reply = client.post(
@@ -212,6 +214,7 @@ def test_a_plain_signup_gets_no_urgent_note(cli: CLI) -> None:
         assert "get urgent medical care now" not in text_part(messages(ctx)[0]).lower()
 
 
+@sqlite_only("a page's markup")
 def test_hosted_form_page_is_accessible(cli: CLI) -> None:
     with app_for(cli) as (client, _ctx):
         page = client.get("/signup")
@@ -234,6 +237,7 @@ def test_hosted_form_page_is_accessible(cli: CLI) -> None:
         assert '<script src="/assets/signup.js" defer></script>' in html  # no inline script (CSP)
 
 
+@sqlite_only("refused before anything is stored")
 def test_hosted_form_validates_like_the_api(cli: CLI) -> None:
     with app_for(cli) as (client, ctx):
         bad = client.post(

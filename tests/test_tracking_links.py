@@ -22,6 +22,7 @@ from subscribers.segments import Facts, compile_rule, parse_rule
 from subscribers.tables import subscribers
 from tests.support.app import app_for, context_for
 from tests.support.approval import approve_library
+from tests.support.backends import sqlite_only
 from tests.support.cli import CLI
 from tests.support.outbox import messages
 from tests.support.sendgrid import FakeSendGrid
@@ -258,6 +259,7 @@ def send_of_smtp(msg: Any) -> str:
     return str(msg["X-Clinicmail-Send-Id"])
 
 
+@sqlite_only("what a link holds is decided when the email is rendered")
 def test_no_address_name_or_symptom_in_any_link(cli: CLI, tmp_path: Path) -> None:
     set_up(cli, tmp_path)
     with context_for(cli) as ctx:
@@ -282,6 +284,7 @@ def test_no_address_name_or_symptom_in_any_link(cli: CLI, tmp_path: Path) -> Non
                     assert not any(c in seg for c in codes.split(";") for seg in readable), url
 
 
+@sqlite_only("a setting read when the email is rendered")
 def test_tracking_off_keeps_the_original_links(cli: CLI, tmp_path: Path) -> None:
     cli.env("CLINICMAIL_TRACKING", "off")
     set_up(cli, tmp_path)
@@ -294,6 +297,7 @@ def test_tracking_off_keeps_the_original_links(cli: CLI, tmp_path: Path) -> None
         assert len(_unique(paths(text, "checkin"))) == 3  # check-ins are not tracking
 
 
+@sqlite_only("a setting checked at start-up")
 def test_tracking_setting_is_validated(cli: CLI, tmp_path: Path) -> None:
     cli.env("CLINICMAIL_TRACKING", "sometimes")
     run = cli("tick", "--now", MONDAY)
@@ -306,6 +310,7 @@ def test_tracking_setting_is_validated(cli: CLI, tmp_path: Path) -> None:
     assert load_settings().own_tracking is False  # SendGrid keeps its own webhook
 
 
+@sqlite_only("the request body sent to SendGrid")
 def test_sendgrid_email_is_not_rewritten_and_click_tracking_stays_off(
     sg_cli: CLI, sendgrid: FakeSendGrid, tmp_path: Path
 ) -> None:

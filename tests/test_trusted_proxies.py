@@ -12,6 +12,7 @@ from app.context import AppContext
 from app.http import create_app
 from app.settings import load_settings
 from subscribers.tables import consent_events
+from tests.support.backends import sqlite_only
 from tests.support.cli import CLI
 
 with warnings.catch_warnings():
@@ -40,6 +41,7 @@ def _consent_ips(ctx: AppContext) -> set[str | None]:
         ("10.0.0.0/8, 192.0.2.1", "127.0.0.1", "127.0.0.1"),  # not in the list
     ],
 )
+@sqlite_only("the client address is decided from the connection and headers")
 def test_forwarded_for_only_from_trusted_proxies(
     cli: CLI, proxies: str | None, peer: str, recorded: str
 ) -> None:
@@ -72,6 +74,7 @@ def test_the_rate_limit_cannot_be_dodged_with_forged_headers(cli: CLI) -> None:
         ctx.close()
 
 
+@sqlite_only("a setting checked at start-up")
 def test_a_bad_proxy_list_is_one_clear_line(cli: CLI) -> None:
     cli.env("CLINICMAIL_TRUSTED_PROXIES", "10.0.0.0/8, proxy.local")
     run = cli("init")

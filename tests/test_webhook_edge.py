@@ -18,7 +18,7 @@ from engagement.signature import TIMESTAMP_HEADER
 from engagement.tables import email_events
 from engagement.webhook import sendgrid_router
 from storage import Database
-from tests.support.backends import BACKENDS
+from tests.support.backends import BACKENDS, sqlite_only
 from tests.support.http_edge import post_declaring
 from tests.support.outage import serving_through_outages
 from tests.support.serve import real_server
@@ -37,9 +37,9 @@ def _app(db: Database, key: str | None) -> FastAPI:
     return app
 
 
-def test_a_genuine_stale_post_is_told_the_clock_may_be_off(sqlite_url: str) -> None:
-    db = Database(sqlite_url)
-    db.migrate()
+@sqlite_only("the signature's time is judged before anything is stored")
+def test_a_genuine_stale_post_is_told_the_clock_may_be_off(migrated_db: Database) -> None:
+    db = migrated_db
     signer = Signer()
     body = body_of([event("open", "a@example.com", 1)])
     stale = str(int(time.time()) - 3600)
@@ -58,10 +58,10 @@ def test_a_genuine_stale_post_is_told_the_clock_may_be_off(sqlite_url: str) -> N
     db.dispose()
 
 
-def test_refused_before_the_body_is_read(sqlite_url: str) -> None:
+@sqlite_only("refused before the body is read")
+def test_refused_before_the_body_is_read(migrated_db: Database) -> None:
     """Headers declaring a 4 MiB body and no body at all: the refusal comes without it."""
-    db = Database(sqlite_url)
-    db.migrate()
+    db = migrated_db
     signer = Signer()
     with real_server(_app(db, None)) as base:
         port = int(base.rsplit(":", 1)[1])

@@ -30,6 +30,21 @@ BACKENDS = [
 ]
 
 
+def sqlite_only(why: str) -> pytest.MarkDecorator:
+    """Run a database test on SQLite alone (its ``db_url``, and so its ``cli``), saying why.
+
+    A test runs on PostgreSQL too when what it checks passes through SQL whose behaviour could
+    differ there: storing, deduplicating, locking, counting, dates in queries, a NUL byte, a
+    migration. A test that checks what is decided before anything is stored or after it is read
+    (a signature, a header, a page's words, a MIME line, a role) asks the same of either
+    database, and repeating it on PostgreSQL finds nothing new: those say so with this mark,
+    and ``why`` names the reason at the test. Each behaviour keeps at least one test on both.
+    """
+    if not why.strip():
+        raise ValueError("sqlite_only needs the reason the test does not depend on the database")
+    return pytest.mark.parametrize("db_url", [BACKENDS[0]], indirect=True)
+
+
 def admin_execute(url: str, *statements: str) -> None:
     """Run statements outside a transaction on the server's maintenance database (``postgres``):
     creating, copying and dropping databases cannot run inside one, nor while connected to them."""
