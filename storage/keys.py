@@ -301,7 +301,9 @@ def open_keys(engine: Engine, path: Path | None) -> InstallationKeys:
             f"the key file {path} belongs to another database; "
             "set CLINICMAIL_DATA_DIR to the folder of this database's key file"
         )
-    if has_kv:
+    if has_kv and (check is None or legacy is not None):
+        # Only when there is something to write: on SQLite every transaction takes the write
+        # lock first, and each command and process start opens the keys.
         with engine.begin() as conn:
             if check is None:
                 conn.execute(
