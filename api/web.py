@@ -7,8 +7,8 @@ opaque ``cursor``. Each use of a key is logged with its route and answer, and ea
 own rate limit.
 """
 
-# No ``from __future__ import annotations`` here: the routes' parameter types are aliases made
-# inside :func:`router` (a scope's key dependency), which FastAPI must see as objects.
+# No ``from __future__ import annotations`` here: FastAPI reads the routes' parameter types
+# (the scope aliases ``Reader``, ``Writer`` …, and ``Ports``) as objects when each is defined.
 import base64
 import binascii
 from collections.abc import Callable, Coroutine
@@ -168,536 +168,583 @@ def _decode_cursor(cursor: str | None) -> int | None:
     raise Problem(422, "The cursor is not one this API gave out.")
 
 
-def router(ports: ApiPorts) -> APIRouter:
-    r = APIRouter(prefix=PREFIX, tags=["API v1"], route_class=AuditedRoute, responses=ERRORS)
-    limiter = Throttle(ports.requests_per_minute, 60.0)
+def _ports(request: Request) -> ApiPorts:
+    """The composition root's ports, which :func:`install` puts on the app."""
+    ports: ApiPorts = request.app.state.api_ports
+    return ports
 
-    def require(scope: str) -> Callable[..., ApiKey]:
-        def check(
-            request: Request,
-            credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-        ) -> ApiKey:
-            if credentials is None or credentials.scheme.lower() != "bearer":
-                raise Problem(
-                    401,
-                    "Send an API key as 'Authorization: Bearer KEY'.",
-                    headers={"WWW-Authenticate": 'Bearer realm="api"'},
-                )
-            with ports.db.begin() as conn:
-                key = keys.authenticate(conn, credentials.credentials.strip())
-            if key is None:
-                raise Problem(
-                    401,
-                    "This API key is not valid (unknown or revoked).",
-                    headers={"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'},
-                )
-            request.state.api_key = (ports.db, key)
-            if limiter.allow(str(key.id)):  # seconds to wait: refused
-                raise Problem(
-                    429,
-                    "Too many requests with this key: try again in a minute.",
-                    headers={"Retry-After": "60"},
-                )
-            if scope not in key.scopes:
-                raise Problem(403, f"This key lacks the scope {scope!r}.")
-            return key
 
-        return check
+Ports = Annotated[ApiPorts, Depends(_ports)]
+router = APIRouter(prefix=PREFIX, tags=["API v1"], route_class=AuditedRoute, responses=ERRORS)
 
-    Reader = Annotated[ApiKey, Depends(require(keys.SUBSCRIBERS_READ))]
-    Writer = Annotated[ApiKey, Depends(require(keys.SUBSCRIBERS_WRITE))]
-    EventWriter = Annotated[ApiKey, Depends(require(keys.EVENTS_WRITE))]
-    StatsReader = Annotated[ApiKey, Depends(require(keys.STATS_READ))]
-    HookManager = Annotated[ApiKey, Depends(require(keys.WEBHOOKS_MANAGE))]
 
-    def once(
-        key: ApiKey,
-        idem: str | None,
+def _require(scope: str) -> Callable[..., ApiKey]:
+    def check(
         request: Request,
-        body: BaseModel | None,
-        work: Callable[[], tuple[int, Any]],
-    ) -> Response:
-        """Run ``work`` (→ status, JSON-able answer) unless this Idempotency-Key already has
-        an answer, which is replayed."""
-        if idem is None:
-            status, answer = work()
-            return Response(orjson.dumps(answer), status, media_type="application/json")
-        text = body.model_dump_json() if body is not None else ""
-        hashed = idempotency.request_hash(request.method, request.url.path, text)
-        now = datetime.now(UTC)
-        with ports.db.begin() as conn:
-            found = idempotency.stored(conn, key.id, idem, now)
-        if found is not None:
-            if found[0] != hashed:
-                raise Problem(
-                    422, "This Idempotency-Key was used for a different request; use a new key."
-                )
-            return Response(
-                found[2],
-                found[1],
-                media_type="application/json",
-                headers={"Idempotent-Replayed": "true"},
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    ) -> ApiKey:
+        ports = _ports(request)
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise Problem(
+                401,
+                "Send an API key as 'Authorization: Bearer KEY'.",
+                headers={"WWW-Authenticate": 'Bearer realm="api"'},
             )
+        with ports.db.begin() as conn:
+            key = keys.authenticate(conn, credentials.credentials.strip())
+        if key is None:
+            raise Problem(
+                401,
+                "This API key is not valid (unknown or revoked).",
+                headers={"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'},
+            )
+        request.state.api_key = (ports.db, key)
+        if request.app.state.api_limiter.allow(str(key.id)):  # seconds to wait: refused
+            raise Problem(
+                429,
+                "Too many requests with this key: try again in a minute.",
+                headers={"Retry-After": "60"},
+            )
+        if scope not in key.scopes:
+            raise Problem(403, f"This key lacks the scope {scope!r}.")
+        return key
+
+    return check
+
+
+Reader = Annotated[ApiKey, Depends(_require(keys.SUBSCRIBERS_READ))]
+Writer = Annotated[ApiKey, Depends(_require(keys.SUBSCRIBERS_WRITE))]
+EventWriter = Annotated[ApiKey, Depends(_require(keys.EVENTS_WRITE))]
+StatsReader = Annotated[ApiKey, Depends(_require(keys.STATS_READ))]
+HookManager = Annotated[ApiKey, Depends(_require(keys.WEBHOOKS_MANAGE))]
+
+
+def _once(
+    ports: ApiPorts,
+    key: ApiKey,
+    idem: str | None,
+    request: Request,
+    body: BaseModel | None,
+    work: Callable[[], tuple[int, Any]],
+) -> Response:
+    """Run ``work`` (→ status, JSON-able answer) unless this Idempotency-Key already has
+    an answer, which is replayed."""
+    if idem is None:
         status, answer = work()
-        data = orjson.dumps(answer)
-        with ports.db.begin() as conn:
-            idempotency.store(conn, key.id, idem, hashed, status, data.decode(), now)
-        return Response(data, status, media_type="application/json")
+        return Response(orjson.dumps(answer), status, media_type="application/json")
+    text = body.model_dump_json() if body is not None else ""
+    hashed = idempotency.request_hash(request.method, request.url.path, text)
+    now = datetime.now(UTC)
+    with ports.db.begin() as conn:
+        found = idempotency.stored(conn, key.id, idem, now)
+    if found is not None:
+        if found[0] != hashed:
+            raise Problem(
+                422, "This Idempotency-Key was used for a different request; use a new key."
+            )
+        return Response(
+            found[2],
+            found[1],
+            media_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )
+    status, answer = work()
+    data = orjson.dumps(answer)
+    with ports.db.begin() as conn:
+        idempotency.store(conn, key.id, idem, hashed, status, data.decode(), now)
+    return Response(data, status, media_type="application/json")
 
-    def person_json(conn: Connection, sid: int) -> dict[str, Any]:
-        p = store.profiles(conn, [sid])[sid]
-        return Subscriber(
-            id=p.public_id,
-            email=p.email,
-            first_name=p.first_name,
-            status=p.status,
-            symptoms=sorted(p.symptoms),
-            timezone=p.timezone,
-            red_flag=p.red_flag,
-            arm_and_leg=p.arm_and_leg,
-            confirmed_at=p.confirmed_at,
-            paused_until=p.paused_until,
-            series=enrollment.active_campaign_ids(conn, sid),
-            goals=sorted(goals.reached_among(conn, [sid]).get(sid, set())),
-            episodes=enrollment.episodes_of(conn, sid),
-        ).model_dump(mode="json")
 
-    def held(conn: Connection, public_id: str) -> int:
-        sid = store.by_public_id(conn, public_id)
+def _person_json(conn: Connection, sid: int) -> dict[str, Any]:
+    p = store.profiles(conn, [sid])[sid]
+    return Subscriber(
+        id=p.public_id,
+        email=p.email,
+        first_name=p.first_name,
+        status=p.status,
+        symptoms=sorted(p.symptoms),
+        timezone=p.timezone,
+        red_flag=p.red_flag,
+        arm_and_leg=p.arm_and_leg,
+        confirmed_at=p.confirmed_at,
+        paused_until=p.paused_until,
+        series=enrollment.active_campaign_ids(conn, sid),
+        goals=sorted(goals.reached_among(conn, [sid]).get(sid, set())),
+        episodes=enrollment.episodes_of(conn, sid),
+    ).model_dump(mode="json")
+
+
+def _held(conn: Connection, public_id: str) -> int:
+    sid = store.by_public_id(conn, public_id)
+    if sid is None:
+        raise Problem(404, "Nobody with this id is held.")
+    return sid
+
+
+def _email_of(conn: Connection, sid: int) -> str:
+    return store.profiles(conn, [sid])[sid].email
+
+
+# -- subscribers -------------------------------------------------------------------------
+@router.post(
+    "/subscribers/lookup",
+    response_model=Subscriber,
+    responses={404: NOT_HELD},
+    summary="Find a person by email (in the body, never the URL)",
+)
+def lookup(ports: Ports, body: Lookup, key: Reader) -> dict[str, Any]:
+    with ports.db.begin() as conn:
+        sid = store.by_email_key(conn, body.email.lower())
         if sid is None:
-            raise Problem(404, "Nobody with this id is held.")
-        return sid
+            raise Problem(404, "Nobody with this address is held.")
+        return _person_json(conn, sid)
 
-    def email_of(conn: Connection, sid: int) -> str:
-        return store.profiles(conn, [sid])[sid].email
 
-    # -- subscribers -------------------------------------------------------------------------
-    @r.post(
-        "/subscribers/lookup",
-        response_model=Subscriber,
-        responses={404: NOT_HELD},
-        summary="Find a person by email (in the body, never the URL)",
-    )
-    def lookup(body: Lookup, key: Reader) -> dict[str, Any]:
+@router.get(
+    "/subscribers/{subscriber_id}",
+    response_model=Subscriber,
+    responses={404: NOT_HELD},
+    summary="A person by their opaque id",
+)
+def get_subscriber(ports: Ports, subscriber_id: SubscriberId, key: Reader) -> dict[str, Any]:
+    with ports.db.begin() as conn:
+        return _person_json(conn, _held(conn, subscriber_id))
+
+
+@router.get(
+    "/subscribers", response_model=SubscriberPage, summary="Everyone held, a page at a time"
+)
+def list_subscribers(
+    ports: Ports, key: Reader, cursor: Cursor = None, limit: Limit = PAGE
+) -> dict[str, Any]:
+    after = _decode_cursor(cursor)
+    with ports.db.begin() as conn:
+        ids = store.ids_after(conn, after, limit + 1)
+        page = ids[:limit]
+        return {
+            "items": [_person_json(conn, sid) for sid in page],
+            "next_cursor": _encode_cursor(page[-1]) if len(ids) > limit else None,
+        }
+
+
+@router.post(
+    "/subscribers",
+    status_code=202,
+    response_model=Accepted,
+    summary="Sign someone up (double opt-in, as the signup form)",
+)
+def create_subscriber(
+    ports: Ports,
+    body: Annotated[SignupRequest, Body()],
+    request: Request,
+    key: Writer,
+    idem: IdempotencyKey = None,
+) -> Response:
+    """Stored before the answer: a confirmation email goes to the address and nothing
+    else until it is confirmed. An address already held changes nothing until its owner
+    confirms; warning signs route the person to the safety email, never a drip."""
+
+    def work() -> tuple[int, Any]:
+        now = datetime.now(UTC)
+        ip = request.client.host if request.client else None
         with ports.db.begin() as conn:
-            sid = store.by_email_key(conn, body.email.lower())
-            if sid is None:
-                raise Problem(404, "Nobody with this address is held.")
-            return person_json(conn, sid)
+            confirmation = register(conn, body, now=now, ip=ip, user_agent=f"api key {key.name}")
+            if confirmation is not None:
+                ports.on_signup(conn, confirmation, now)
+        answer: dict[str, Any] = {"status": "accepted", "message": ACCEPTED_MESSAGE}
+        if has_red_flag(body.symptoms):
+            answer["urgent_care"] = URGENT_CARE
+        return 202, answer
 
-    @r.get(
-        "/subscribers/{subscriber_id}",
-        response_model=Subscriber,
-        responses={404: NOT_HELD},
-        summary="A person by their opaque id",
-    )
-    def get_subscriber(subscriber_id: SubscriberId, key: Reader) -> dict[str, Any]:
-        with ports.db.begin() as conn:
-            return person_json(conn, held(conn, subscriber_id))
+    return _once(ports, key, idem, request, body, work)
 
-    @r.get("/subscribers", response_model=SubscriberPage, summary="Everyone held, a page at a time")
-    def list_subscribers(key: Reader, cursor: Cursor = None, limit: Limit = PAGE) -> dict[str, Any]:
-        after = _decode_cursor(cursor)
-        with ports.db.begin() as conn:
-            ids = store.ids_after(conn, after, limit + 1)
-            page = ids[:limit]
-            return {
-                "items": [person_json(conn, sid) for sid in page],
-                "next_cursor": _encode_cursor(page[-1]) if len(ids) > limit else None,
-            }
 
-    @r.post(
-        "/subscribers",
-        status_code=202,
-        response_model=Accepted,
-        summary="Sign someone up (double opt-in, as the signup form)",
-    )
-    def create_subscriber(
-        body: Annotated[SignupRequest, Body()],
-        request: Request,
-        key: Writer,
-        idem: IdempotencyKey = None,
-    ) -> Response:
-        """Stored before the answer: a confirmation email goes to the address and nothing
-        else until it is confirmed. An address already held changes nothing until its owner
-        confirms; warning signs route the person to the safety email, never a drip."""
+@router.patch(
+    "/subscribers/{subscriber_id}",
+    response_model=Subscriber,
+    responses={404: NOT_HELD},
+    summary="Change a person's symptoms or pause",
+)
+def change_subscriber(
+    ports: Ports, subscriber_id: SubscriberId, body: ChangeIn, key: Writer
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    with ports.db.begin() as conn:
+        sid = _held(conn, subscriber_id)
+        if "paused_until" in body.model_fields_set:
+            changes.set_pause(conn, sid, body.paused_until, now)
+        if body.symptoms is not None:
+            changed = changes.change_symptoms(
+                conn, sid, body.symptoms, now, source=f"api:{key.name}"
+            )
+            if changed is not None and store.profiles(conn, [sid])[sid].status == store.CONFIRMED:
+                ports.on_confirmed(conn, [sid], now)
+        return _person_json(conn, sid)
 
-        def work() -> tuple[int, Any]:
-            now = datetime.now(UTC)
-            ip = request.client.host if request.client else None
-            with ports.db.begin() as conn:
-                confirmation = register(
-                    conn, body, now=now, ip=ip, user_agent=f"api key {key.name}"
-                )
-                if confirmation is not None:
-                    ports.on_signup(conn, confirmation, now)
-            answer: dict[str, Any] = {"status": "accepted", "message": ACCEPTED_MESSAGE}
-            if has_red_flag(body.symptoms):
-                answer["urgent_care"] = URGENT_CARE
-            return 202, answer
 
-        return once(key, idem, request, body, work)
+@router.post(
+    "/subscribers/{subscriber_id}/episodes",
+    response_model=EpisodeOut,
+    responses={
+        404: NOT_HELD,
+        409: described("The person is not confirmed (unconfirmed or unsubscribed)."),
+    },
+    summary="Report a new episode of pain: finished or left series start again",
+)
+def new_episode(
+    ports: Ports,
+    subscriber_id: SubscriberId,
+    body: EpisodeIn,
+    request: Request,
+    key: Writer,
+    idem: IdempotencyKey = None,
+) -> Response:
+    """Saves the episode's symptoms (when given), then starts again from week 1 every
+    series the person finished or left whose campaign allows re-entry
+    (`reentry_after_days`) once that many days passed since it ended; `not_yet` names the
+    others with the earliest moment. The weekly cap still holds. Warning signs among the
+    symptoms route the person to the safety email instead."""
 
-    @r.patch(
-        "/subscribers/{subscriber_id}",
-        response_model=Subscriber,
-        responses={404: NOT_HELD},
-        summary="Change a person's symptoms or pause",
-    )
-    def change_subscriber(
-        subscriber_id: SubscriberId, body: ChangeIn, key: Writer
-    ) -> dict[str, Any]:
+    def work() -> tuple[int, Any]:
         now = datetime.now(UTC)
         with ports.db.begin() as conn:
-            sid = held(conn, subscriber_id)
-            if "paused_until" in body.model_fields_set:
-                changes.set_pause(conn, sid, body.paused_until, now)
+            sid = _held(conn, subscriber_id)
+            if store.profiles(conn, [sid])[sid].status != store.CONFIRMED:
+                raise Problem(
+                    409,
+                    "Only a confirmed person can start a series again; a new signup "
+                    "(double opt-in) is needed first.",
+                )
             if body.symptoms is not None:
-                changed = changes.change_symptoms(
-                    conn, sid, body.symptoms, now, source=f"api:{key.name}"
-                )
-                if (
-                    changed is not None
-                    and store.profiles(conn, [sid])[sid].status == store.CONFIRMED
-                ):
-                    ports.on_confirmed(conn, [sid], now)
-            return person_json(conn, sid)
+                changes.change_symptoms(conn, sid, body.symptoms, now, source=f"api:{key.name}")
+            # Not in the audit log: that a person's pain came back is health data, kept
+            # only in their own rows (the enrollment's episode), which erasure removes.
+            again = ports.on_new_episode(conn, sid, now)
+            answer = EpisodeOut(
+                started=list(again.started),
+                not_yet=[NotYet(campaign_id=cid, earliest_at=at) for cid, at in again.not_yet],
+                subscriber=Subscriber.model_validate(_person_json(conn, sid)),
+            )
+        return 200, answer.model_dump(mode="json")
 
-    @r.post(
-        "/subscribers/{subscriber_id}/episodes",
-        response_model=EpisodeOut,
-        responses={
-            404: NOT_HELD,
-            409: described("The person is not confirmed (unconfirmed or unsubscribed)."),
-        },
-        summary="Report a new episode of pain: finished or left series start again",
-    )
-    def new_episode(
-        subscriber_id: SubscriberId,
-        body: EpisodeIn,
-        request: Request,
-        key: Writer,
-        idem: IdempotencyKey = None,
-    ) -> Response:
-        """Saves the episode's symptoms (when given), then starts again from week 1 every
-        series the person finished or left whose campaign allows re-entry
-        (`reentry_after_days`) once that many days passed since it ended; `not_yet` names the
-        others with the earliest moment. The weekly cap still holds. Warning signs among the
-        symptoms route the person to the safety email instead."""
+    return _once(ports, key, idem, request, body, work)
 
-        def work() -> tuple[int, Any]:
-            now = datetime.now(UTC)
-            with ports.db.begin() as conn:
-                sid = held(conn, subscriber_id)
-                if store.profiles(conn, [sid])[sid].status != store.CONFIRMED:
-                    raise Problem(
-                        409,
-                        "Only a confirmed person can start a series again; a new signup "
-                        "(double opt-in) is needed first.",
-                    )
-                if body.symptoms is not None:
-                    changes.change_symptoms(conn, sid, body.symptoms, now, source=f"api:{key.name}")
-                # Not in the audit log: that a person's pain came back is health data, kept
-                # only in their own rows (the enrollment's episode), which erasure removes.
-                again = ports.on_new_episode(conn, sid, now)
-                answer = EpisodeOut(
-                    started=list(again.started),
-                    not_yet=[NotYet(campaign_id=cid, earliest_at=at) for cid, at in again.not_yet],
-                    subscriber=Subscriber.model_validate(person_json(conn, sid)),
-                )
-            return 200, answer.model_dump(mode="json")
 
-        return once(key, idem, request, body, work)
-
-    @r.post(
-        "/subscribers/{subscriber_id}/unsubscribe",
-        response_model=Subscriber,
-        responses={404: NOT_HELD},
-        summary="Unsubscribe a person from all email",
-    )
-    def unsubscribe(
-        subscriber_id: SubscriberId, request: Request, key: Writer, idem: IdempotencyKey = None
-    ) -> Response:
-        def work() -> tuple[int, Any]:
-            now = datetime.now(UTC)
-            with ports.db.begin() as conn:
-                sid = held(conn, subscriber_id)
-                if store.unsubscribe(conn, sid, now, source=f"api:{key.name}"):
-                    ports.on_unsubscribed(conn, sid, now)
-                return 200, person_json(conn, sid)
-
-        return once(key, idem, request, None, work)
-
-    @r.get(
-        "/subscribers/{subscriber_id}/export",
-        responses={
-            200: {"description": "Everything held about the person (data portability)."},
-            404: NOT_HELD,
-        },
-        summary="Everything held about a person",
-    )
-    def export(subscriber_id: SubscriberId, key: Reader) -> Response:
+@router.post(
+    "/subscribers/{subscriber_id}/unsubscribe",
+    response_model=Subscriber,
+    responses={404: NOT_HELD},
+    summary="Unsubscribe a person from all email",
+)
+def unsubscribe(
+    ports: Ports,
+    subscriber_id: SubscriberId,
+    request: Request,
+    key: Writer,
+    idem: IdempotencyKey = None,
+) -> Response:
+    def work() -> tuple[int, Any]:
+        now = datetime.now(UTC)
         with ports.db.begin() as conn:
-            address = email_of(conn, held(conn, subscriber_id))
-        data = ports.export(address)
-        if data is None:
-            raise Problem(404, "Nobody with this id is held.")
-        return Response(data, media_type="application/json")
+            sid = _held(conn, subscriber_id)
+            if store.unsubscribe(conn, sid, now, source=f"api:{key.name}"):
+                ports.on_unsubscribed(conn, sid, now)
+            return 200, _person_json(conn, sid)
 
-    @r.post(
-        "/subscribers/{subscriber_id}/erase",
-        response_model=Done,
-        responses={404: NOT_HELD},
-        summary="Erase a person (only a one-way hash stays on the suppression list)",
+    return _once(ports, key, idem, request, None, work)
+
+
+@router.get(
+    "/subscribers/{subscriber_id}/export",
+    responses={
+        200: {"description": "Everything held about the person (data portability)."},
+        404: NOT_HELD,
+    },
+    summary="Everything held about a person",
+)
+def export(ports: Ports, subscriber_id: SubscriberId, key: Reader) -> Response:
+    with ports.db.begin() as conn:
+        address = _email_of(conn, _held(conn, subscriber_id))
+    data = ports.export(address)
+    if data is None:
+        raise Problem(404, "Nobody with this id is held.")
+    return Response(data, media_type="application/json")
+
+
+@router.post(
+    "/subscribers/{subscriber_id}/erase",
+    response_model=Done,
+    responses={404: NOT_HELD},
+    summary="Erase a person (only a one-way hash stays on the suppression list)",
+)
+def erase(
+    ports: Ports,
+    subscriber_id: SubscriberId,
+    request: Request,
+    key: Writer,
+    idem: IdempotencyKey = None,
+) -> Response:
+    def work() -> tuple[int, Any]:
+        now = datetime.now(UTC)
+        with ports.db.begin() as conn:
+            address = _email_of(conn, _held(conn, subscriber_id))
+        ports.erase(address, now)
+        with ports.db.begin() as conn:
+            audit.record(
+                conn,
+                None,
+                "subscriber.erase",
+                "subscriber",
+                subscriber_id,
+                now,
+                {"by": f"api:{key.name}"},
+            )
+        return 200, {"status": "erased"}
+
+    return _once(ports, key, idem, request, None, work)
+
+
+# -- events ------------------------------------------------------------------------------
+@router.post(
+    "/events",
+    status_code=202,
+    response_model=Done,
+    summary="Something happened to a person elsewhere (booked, attended, discharged …)",
+)
+def post_event(
+    ports: Ports, body: EventIn, request: Request, key: EventWriter, idem: IdempotencyKey = None
+) -> Response:
+    """Recorded for the person it names (nothing happens for an address nobody holds). A
+    series whose goal is this type sends them none of its booking steps from the next
+    tick; receivers of `goal.reached` hear of it."""
+    if (body.email is None) == (body.subscriber_id is None):
+        raise Problem(422, "Name the person by exactly one of email or subscriber_id.")
+
+    def work() -> tuple[int, Any]:
+        now = datetime.now(UTC)
+        with ports.db.begin() as conn:
+            if body.email is not None:
+                sid = store.by_email_key(conn, body.email.lower())
+            else:
+                sid = store.by_public_id(conn, body.subscriber_id or "")
+            if sid is not None:
+                reached = goals.record(
+                    conn,
+                    ports.catalog(),
+                    sid,
+                    body.type,
+                    occurred_at=body.occurred_at or now,
+                    now=now,
+                    source=f"api:{key.name}",
+                )
+                if reached.campaign_ids:
+                    public_id = store.profiles(conn, [sid])[sid].public_id
+                    outgoing_events.emit(
+                        conn,
+                        outgoing_events.GOAL_REACHED,
+                        {
+                            "subscriber_id": public_id,
+                            "goal": body.type,
+                            "campaign_ids": list(reached.campaign_ids),
+                        },
+                        now,
+                    )
+        return 202, {"status": "accepted"}
+
+    return _once(ports, key, idem, request, body, work)
+
+
+# -- campaigns and stats -----------------------------------------------------------------
+@router.get("/campaigns", response_model=CampaignPage, summary="The series and their steps")
+def list_campaigns(
+    ports: Ports, key: StatsReader, cursor: Cursor = None, limit: Limit = PAGE
+) -> dict[str, Any]:
+    after = _decode_cursor(cursor) or 0
+    every = sorted(ports.catalog(), key=lambda c: c.id)
+    page = every[after : after + limit]
+    return {
+        "items": [
+            Campaign(
+                id=c.id,
+                name=c.meta.name,
+                status=c.meta.status,
+                goal=c.meta.goal,
+                goal_follow_up=c.meta.goal_follow_up,
+                goal_window_days=c.meta.goal_window_days,
+                reentry_after_days=c.meta.reentry_after_days,
+                steps=[Step(id=s.id, number=s.number, until_goal=s.until_goal) for s in c.steps],
+            ).model_dump(mode="json")
+            for c in page
+        ],
+        "next_cursor": _encode_cursor(after + limit) if after + limit < len(every) else None,
+    }
+
+
+@router.get(
+    "/stats",
+    responses={200: {"description": "The figures of `clinicmail stats --json`."}},
+    summary="Engagement per campaign and step",
+)
+def stats(ports: Ports, key: StatsReader) -> Response:
+    return Response(
+        orjson.dumps(ports.stats(datetime.now(UTC)), default=str),
+        media_type="application/json",
     )
-    def erase(
-        subscriber_id: SubscriberId, request: Request, key: Writer, idem: IdempotencyKey = None
-    ) -> Response:
-        def work() -> tuple[int, Any]:
-            now = datetime.now(UTC)
+
+
+# -- webhooks ----------------------------------------------------------------------------
+def _hook_json(e: queue.Endpoint) -> dict[str, Any]:
+    return Webhook(
+        id=e.public_id,
+        url=e.url,
+        events=list(e.events),
+        active=e.active,
+        created_at=e.created_at,
+        failing_since=e.failing_since,
+        disabled_at=e.disabled_at,
+        disabled_reason=e.disabled_reason,
+        last_status_code=e.last_status_code,
+        last_attempt_at=e.last_attempt_at,
+    ).model_dump(mode="json")
+
+
+def _endpoint_of(conn: Connection, webhook_id: str) -> queue.Endpoint:
+    found = queue.endpoint(conn, webhook_id)
+    if found is None or found.public_id != webhook_id:
+        raise Problem(404, "No webhook endpoint has this id.")
+    return found
+
+
+WebhookId = Annotated[str, Path(pattern=r"^whe_[0-9a-f]{16}$")]
+
+
+@router.get("/webhooks", response_model=WebhookPage, summary="The registered webhook endpoints")
+def list_webhooks(ports: Ports, key: HookManager) -> dict[str, Any]:
+    with ports.db.begin() as conn:
+        return {"items": [_hook_json(e) for e in queue.endpoints(conn)], "next_cursor": None}
+
+
+@router.post(
+    "/webhooks",
+    status_code=201,
+    response_model=NewWebhook,
+    summary="Register an endpoint (its signing secret is shown once)",
+)
+def add_webhook(
+    ports: Ports, body: WebhookIn, request: Request, key: HookManager, idem: IdempotencyKey = None
+) -> Response:
+    def work() -> tuple[int, Any]:
+        now = datetime.now(UTC)
+        try:
             with ports.db.begin() as conn:
-                address = email_of(conn, held(conn, subscriber_id))
-            ports.erase(address, now)
-            with ports.db.begin() as conn:
+                made, secret = queue.add(conn, body.url, body.events, now)
                 audit.record(
                     conn,
                     None,
-                    "subscriber.erase",
-                    "subscriber",
-                    subscriber_id,
+                    "webhook.add",
+                    "webhook",
+                    made.public_id,
                     now,
-                    {"by": f"api:{key.name}"},
+                    {"by": f"api:{key.name}", "events": list(made.events)},
                 )
-            return 200, {"status": "erased"}
+        except (queue.WebhookError, outgoing_events.UnknownEventType) as exc:
+            raise Problem(422, str(exc)) from None
+        return 201, {**_hook_json(made), "secret": secret}
 
-        return once(key, idem, request, None, work)
+    return _once(ports, key, idem, request, body, work)
 
-    # -- events ------------------------------------------------------------------------------
-    @r.post(
-        "/events",
-        status_code=202,
-        response_model=Done,
-        summary="Something happened to a person elsewhere (booked, attended, discharged …)",
-    )
-    def post_event(
-        body: EventIn, request: Request, key: EventWriter, idem: IdempotencyKey = None
-    ) -> Response:
-        """Recorded for the person it names (nothing happens for an address nobody holds). A
-        series whose goal is this type sends them none of its booking steps from the next
-        tick; receivers of `goal.reached` hear of it."""
-        if (body.email is None) == (body.subscriber_id is None):
-            raise Problem(422, "Name the person by exactly one of email or subscriber_id.")
 
-        def work() -> tuple[int, Any]:
-            now = datetime.now(UTC)
-            with ports.db.begin() as conn:
-                if body.email is not None:
-                    sid = store.by_email_key(conn, body.email.lower())
-                else:
-                    sid = store.by_public_id(conn, body.subscriber_id or "")
-                if sid is not None:
-                    reached = goals.record(
-                        conn,
-                        ports.catalog(),
-                        sid,
-                        body.type,
-                        occurred_at=body.occurred_at or now,
-                        now=now,
-                        source=f"api:{key.name}",
-                    )
-                    if reached.campaign_ids:
-                        public_id = store.profiles(conn, [sid])[sid].public_id
-                        outgoing_events.emit(
-                            conn,
-                            outgoing_events.GOAL_REACHED,
-                            {
-                                "subscriber_id": public_id,
-                                "goal": body.type,
-                                "campaign_ids": list(reached.campaign_ids),
-                            },
-                            now,
-                        )
-            return 202, {"status": "accepted"}
-
-        return once(key, idem, request, body, work)
-
-    # -- campaigns and stats -----------------------------------------------------------------
-    @r.get("/campaigns", response_model=CampaignPage, summary="The series and their steps")
-    def list_campaigns(
-        key: StatsReader, cursor: Cursor = None, limit: Limit = PAGE
-    ) -> dict[str, Any]:
-        after = _decode_cursor(cursor) or 0
-        every = sorted(ports.catalog(), key=lambda c: c.id)
-        page = every[after : after + limit]
-        return {
-            "items": [
-                Campaign(
-                    id=c.id,
-                    name=c.meta.name,
-                    status=c.meta.status,
-                    goal=c.meta.goal,
-                    goal_follow_up=c.meta.goal_follow_up,
-                    goal_window_days=c.meta.goal_window_days,
-                    reentry_after_days=c.meta.reentry_after_days,
-                    steps=[
-                        Step(id=s.id, number=s.number, until_goal=s.until_goal) for s in c.steps
-                    ],
-                ).model_dump(mode="json")
-                for c in page
-            ],
-            "next_cursor": _encode_cursor(after + limit) if after + limit < len(every) else None,
-        }
-
-    @r.get(
-        "/stats",
-        responses={200: {"description": "The figures of `clinicmail stats --json`."}},
-        summary="Engagement per campaign and step",
-    )
-    def stats(key: StatsReader) -> Response:
-        return Response(
-            orjson.dumps(ports.stats(datetime.now(UTC)), default=str),
-            media_type="application/json",
+@router.delete(
+    "/webhooks/{webhook_id}",
+    status_code=204,
+    responses={404: described("No webhook endpoint has this id.")},
+    summary="Remove an endpoint and its deliveries",
+)
+def remove_webhook(ports: Ports, webhook_id: WebhookId, key: HookManager) -> Response:
+    now = datetime.now(UTC)
+    with ports.db.begin() as conn:
+        queue.remove(conn, _endpoint_of(conn, webhook_id).public_id)
+        audit.record(
+            conn, None, "webhook.remove", "webhook", webhook_id, now, {"by": f"api:{key.name}"}
         )
+    return Response(status_code=204)
 
-    # -- webhooks ----------------------------------------------------------------------------
-    def hook_json(e: queue.Endpoint) -> dict[str, Any]:
-        return Webhook(
-            id=e.public_id,
-            url=e.url,
-            events=list(e.events),
-            active=e.active,
-            created_at=e.created_at,
-            failing_since=e.failing_since,
-            disabled_at=e.disabled_at,
-            disabled_reason=e.disabled_reason,
-            last_status_code=e.last_status_code,
-            last_attempt_at=e.last_attempt_at,
-        ).model_dump(mode="json")
 
-    def endpoint_of(conn: Connection, webhook_id: str) -> queue.Endpoint:
-        found = queue.endpoint(conn, webhook_id)
-        if found is None or found.public_id != webhook_id:
-            raise Problem(404, "No webhook endpoint has this id.")
-        return found
+def _delivery_json(d: queue.Delivery) -> dict[str, Any]:
+    return Delivery(
+        id=d.id,
+        event_id=d.event_id,
+        event_type=d.event_type,
+        status=d.status,
+        attempts=d.attempts,
+        next_attempt_at=d.next_attempt_at,
+        last_attempt_at=d.last_attempt_at,
+        last_status_code=d.last_status_code,
+        last_error=d.last_error,
+        created_at=d.created_at,
+        delivered_at=d.delivered_at,
+        payload=orjson.loads(d.body),
+    ).model_dump(mode="json")
 
-    WebhookId = Annotated[str, Path(pattern=r"^whe_[0-9a-f]{16}$")]
 
-    @r.get("/webhooks", response_model=WebhookPage, summary="The registered webhook endpoints")
-    def list_webhooks(key: HookManager) -> dict[str, Any]:
-        with ports.db.begin() as conn:
-            return {"items": [hook_json(e) for e in queue.endpoints(conn)], "next_cursor": None}
+@router.get(
+    "/webhooks/{webhook_id}/deliveries",
+    response_model=DeliveryPage,
+    responses={404: described("No webhook endpoint has this id.")},
+    summary="An endpoint's deliveries, newest first, with their last attempts",
+)
+def list_deliveries(
+    ports: Ports,
+    webhook_id: WebhookId,
+    key: HookManager,
+    cursor: Cursor = None,
+    limit: Limit = PAGE,
+) -> dict[str, Any]:
+    before = _decode_cursor(cursor)
+    with ports.db.begin() as conn:
+        found = _endpoint_of(conn, webhook_id)
+        rows = queue.deliveries(conn, found.id, after=before, limit=limit + 1)
+    page = rows[:limit]
+    return {
+        "items": [_delivery_json(d) for d in page],
+        "next_cursor": _encode_cursor(page[-1].id) if len(rows) > limit else None,
+    }
 
-    @r.post(
-        "/webhooks",
-        status_code=201,
-        response_model=NewWebhook,
-        summary="Register an endpoint (its signing secret is shown once)",
-    )
-    def add_webhook(
-        body: WebhookIn, request: Request, key: HookManager, idem: IdempotencyKey = None
-    ) -> Response:
-        def work() -> tuple[int, Any]:
-            now = datetime.now(UTC)
-            try:
-                with ports.db.begin() as conn:
-                    made, secret = queue.add(conn, body.url, body.events, now)
-                    audit.record(
-                        conn,
-                        None,
-                        "webhook.add",
-                        "webhook",
-                        made.public_id,
-                        now,
-                        {"by": f"api:{key.name}", "events": list(made.events)},
-                    )
-            except (queue.WebhookError, outgoing_events.UnknownEventType) as exc:
-                raise Problem(422, str(exc)) from None
-            return 201, {**hook_json(made), "secret": secret}
 
-        return once(key, idem, request, body, work)
-
-    @r.delete(
-        "/webhooks/{webhook_id}",
-        status_code=204,
-        responses={404: described("No webhook endpoint has this id.")},
-        summary="Remove an endpoint and its deliveries",
-    )
-    def remove_webhook(webhook_id: WebhookId, key: HookManager) -> Response:
+@router.post(
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}/replay",
+    status_code=202,
+    response_model=Delivery,
+    responses={404: described("No such endpoint or delivery.")},
+    summary="Send a delivery again (same id and body)",
+)
+def replay(
+    ports: Ports,
+    webhook_id: WebhookId,
+    delivery_id: Annotated[int, Path(ge=1, le=2**62)],
+    request: Request,
+    key: HookManager,
+    idem: IdempotencyKey = None,
+) -> Response:
+    def work() -> tuple[int, Any]:
         now = datetime.now(UTC)
         with ports.db.begin() as conn:
-            queue.remove(conn, endpoint_of(conn, webhook_id).public_id)
-            audit.record(
-                conn, None, "webhook.remove", "webhook", webhook_id, now, {"by": f"api:{key.name}"}
-            )
-        return Response(status_code=204)
+            found = _endpoint_of(conn, webhook_id)
+            existing = queue.delivery(conn, delivery_id)
+            if existing is None or existing.endpoint_id != found.id:
+                raise Problem(404, "This endpoint has no such delivery.")
+            return 202, _delivery_json(queue.replay(conn, delivery_id, now))
 
-    def delivery_json(d: queue.Delivery) -> dict[str, Any]:
-        return Delivery(
-            id=d.id,
-            event_id=d.event_id,
-            event_type=d.event_type,
-            status=d.status,
-            attempts=d.attempts,
-            next_attempt_at=d.next_attempt_at,
-            last_attempt_at=d.last_attempt_at,
-            last_status_code=d.last_status_code,
-            last_error=d.last_error,
-            created_at=d.created_at,
-            delivered_at=d.delivered_at,
-            payload=orjson.loads(d.body),
-        ).model_dump(mode="json")
-
-    @r.get(
-        "/webhooks/{webhook_id}/deliveries",
-        response_model=DeliveryPage,
-        responses={404: described("No webhook endpoint has this id.")},
-        summary="An endpoint's deliveries, newest first, with their last attempts",
-    )
-    def list_deliveries(
-        webhook_id: WebhookId, key: HookManager, cursor: Cursor = None, limit: Limit = PAGE
-    ) -> dict[str, Any]:
-        before = _decode_cursor(cursor)
-        with ports.db.begin() as conn:
-            found = endpoint_of(conn, webhook_id)
-            rows = queue.deliveries(conn, found.id, after=before, limit=limit + 1)
-        page = rows[:limit]
-        return {
-            "items": [delivery_json(d) for d in page],
-            "next_cursor": _encode_cursor(page[-1].id) if len(rows) > limit else None,
-        }
-
-    @r.post(
-        "/webhooks/{webhook_id}/deliveries/{delivery_id}/replay",
-        status_code=202,
-        response_model=Delivery,
-        responses={404: described("No such endpoint or delivery.")},
-        summary="Send a delivery again (same id and body)",
-    )
-    def replay(
-        webhook_id: WebhookId,
-        delivery_id: Annotated[int, Path(ge=1, le=2**62)],
-        request: Request,
-        key: HookManager,
-        idem: IdempotencyKey = None,
-    ) -> Response:
-        def work() -> tuple[int, Any]:
-            now = datetime.now(UTC)
-            with ports.db.begin() as conn:
-                found = endpoint_of(conn, webhook_id)
-                existing = queue.delivery(conn, delivery_id)
-                if existing is None or existing.endpoint_id != found.id:
-                    raise Problem(404, "This endpoint has no such delivery.")
-                return 202, delivery_json(queue.replay(conn, delivery_id, now))
-
-        return once(key, idem, request, None, work)
-
-    return r
+    return _once(ports, key, idem, request, None, work)
 
 
 def install(app: FastAPI, ports: ApiPorts) -> None:
-    """Mount ``/api/v1`` and answer its errors as problems."""
+    """Mount ``/api/v1`` and answer its errors as problems. The routes are built once, at
+    import; an app's ports and its per-key rate limit live on the app."""
+    app.state.api_ports = ports
+    app.state.api_limiter = Throttle(ports.requests_per_minute, 60.0)
     install_handlers(app)
-    app.include_router(router(ports))
+    app.include_router(router)
 
 
 __all__ = ["PROBLEM_JSON", "ApiPorts", "install"]
