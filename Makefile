@@ -5,6 +5,11 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
+# Bytecode is written even where the environment says not to (PYTHONDONTWRITEBYTECODE): the
+# suite and the wheel check start about a hundred `clinicmail` processes, and each compiled this
+# project's modules again, about a third of its start-up.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: run test test-fast test-explore lint fmt bench clean content-doc seed-shingles wheel-check
 
 # uv installs what pip would (the same resolution), in about a quarter of the time: a fresh
@@ -48,16 +53,12 @@ PYTEST_WORKERS ?= 2
 PYTEST_DIST := $(if $(filter 0,$(PYTEST_WORKERS)),,--dist worksteal)
 
 # The forty slowest steps are listed at the end: where the next minute of the suite is.
-# Bytecode is written even where the environment says not to (PYTHONDONTWRITEBYTECODE): the
-# suite starts about a hundred `clinicmail` processes, and each compiled this project's modules
-# again, about a third of its start-up.
 test: lint
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DIST) --durations=40
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DIST) --durations=40
 
 # The inner loop: SQLite only, no browser, no slow end-to-end checks, no lint.
 test-fast: $(VENV)/.installed-test
-	PYTHONDONTWRITEBYTECODE= CLINICMAIL_TEST_POSTGRES_URL= CLINICMAIL_TEST_REQUIRE_POSTGRES= \
-	  CLINICMAIL_TEST_REQUIRE_BROWSER= \
+	CLINICMAIL_TEST_POSTGRES_URL= CLINICMAIL_TEST_REQUIRE_POSTGRES= CLINICMAIL_TEST_REQUIRE_BROWSER= \
 	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DIST) -m "not slow and not postgres and not browser"
 
 # The property tests with new random examples (the gate repeats the same ones each run): a bug
@@ -69,7 +70,7 @@ test-explore: $(VENV)/.installed-test
 # Install as software: build the wheel, install it into a fresh venv, run init, an import and a
 # tick from the installed package in a temporary folder (.ci/run runs it before `make test`).
 wheel-check: $(VENV)/.installed-test
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python scripts/check_wheel.py
+	$(BIN)/python scripts/check_wheel.py
 
 # With CLINICMAIL_BENCH_POSTGRES_URL set, also the scale-out run: 1, 2 and 3 schedulers and two web
 # processes on one PostgreSQL (its own section of docs/benchmarks.md).

@@ -91,9 +91,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def migrated_db(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str
-) -> Iterator[Database]:
+def migrated_db(request: pytest.FixtureRequest, tmp_path: Path, db_url: str) -> Iterator[Database]:
     """A database with this version's schema and no rows, as ``Database.migrate`` leaves a new
     one: a copy of one it made once per process (tests/support/initcache.py), or migrated here
     when the test's settings cannot share one. For tests of what lies under the commands; in a
@@ -103,7 +101,6 @@ def migrated_db(
         request.getfixturevalue("cli").init()
         copied = True
     else:
-        monkeypatch.setenv("CLINICMAIL_DATABASE_URL", db_url)
         clock = _template_clock(request)
         copied = clock is not None and migrate_from_template(db_url, tmp_path, clock)
     if not copied and db_url == PG_URL:

@@ -70,7 +70,6 @@ def test_planned_rows_store_what_ordinary_binding_stores(migrated_db: Database) 
         later = NOW - timedelta(microseconds=1)
         assert conn.execute(due.where(sends.c.next_attempt_at <= later)).first() is None
         assert conn.execute(select(sends.c.created_at)).scalars().all() == [NOW, NOW]
-    db.dispose()
 
 
 def test_update_from_rows_and_a_long_in_list(migrated_db: Database) -> None:
@@ -104,7 +103,6 @@ def test_update_from_rows_and_a_long_in_list(migrated_db: Database) -> None:
             )
         ).scalars()
         assert list(found) == ["p1@example.com"]
-    db.dispose()
 
 
 AWKWARD = [
@@ -135,4 +133,3 @@ def test_awkward_text_and_nulls_travel_unchanged(migrated_db: Database) -> None:
         assert [stored[i] for i in ids] == values
         found = conn.execute(select(c.id).where(in_values(conn, c.first_name, AWKWARD))).scalars()
         assert sorted(found) == ids[:-1]
-    db.dispose()

@@ -88,7 +88,6 @@ def test_latest_checkin_answer_wins(db_url: str, migrated_db: Database) -> None:
         )
         with pytest.raises(ValueError, match="check-in answer"):
             activity.record(conn, sid, activity.CHECKIN, t0, value="fine")
-    db.dispose()
     assert _segment(db_url, {"checkin": "worse"}) == {"dee@example.com"}
     assert _segment(db_url, {"checkin": "same"}) == set()
 

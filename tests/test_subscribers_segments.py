@@ -163,7 +163,6 @@ def test_examples(migrated_db: Database, data: Any, expected: set[str]) -> None:
             select(subscribers.c.email).where(compile_rule(parse_rule(data), now=NOW))
         ).scalars()
         assert {e.split("@")[0] for e in found} == expected
-    db.dispose()
 
 
 @sqlite_only("what a rule means; its SQL meets Python on both databases in the property test")
@@ -199,4 +198,3 @@ def test_checkin_ever_sees_an_earlier_worse_that_checkin_does_not(migrated_db: D
                 select(subscribers.c.id).where(compile_rule(rule, now=NOW))
             ).scalars()
             assert (sid in set(in_sql)) is expected, data
-    db.dispose()

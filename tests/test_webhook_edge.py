@@ -55,7 +55,6 @@ def test_a_genuine_stale_post_is_told_the_clock_may_be_off(migrated_db: Database
         )
         assert forged.status_code == 403
         assert forged.json()["detail"] == "invalid or missing signature"
-    db.dispose()
 
 
 @sqlite_only("refused before the body is read")
@@ -75,7 +74,6 @@ def test_refused_before_the_body_is_read(migrated_db: Database) -> None:
         assert r.status_code == 403 and r.headers.get("connection") == "close"
     with db.begin() as conn:
         assert conn.execute(select(func.count()).select_from(email_events)).scalar_one() == 0
-    db.dispose()
 
 
 @pytest.mark.real_clock

@@ -58,7 +58,6 @@ def hook(migrated_db: Database, signer: Signer) -> Iterator[Hook]:
     app.include_router(sendgrid_router(db, signer.public_key))
     with TestClient(app) as client:
         yield Hook(db, client, signer)
-    db.dispose()
 
 
 def test_signed_batch_is_stored_once(hook: Hook) -> None:
@@ -104,9 +103,7 @@ def test_signed_posts_far_from_now_are_refused(hook: Hook, signer: Signer, skew:
 
 
 @pytest.mark.parametrize("skew", [-240, 0, 240])
-@sqlite_only(
-    "the time window is judged before the batch is stored; storing it is test_signed_batch_is_stored_once's, on both"
-)
+@sqlite_only("the time window is judged before the batch is stored (stored: on both, above)")
 def test_signed_posts_within_minutes_are_accepted(hook: Hook, signer: Signer, skew: int) -> None:
     body = body_of([event("open", "a@example.com", 1)])
     r = hook.client.post(
@@ -190,7 +187,6 @@ def test_without_a_key_the_webhook_is_closed(migrated_db: Database, key: str | N
             assert r.status_code == 403, r.text
     with db.begin() as conn:
         assert conn.execute(select(func.count()).select_from(email_events)).scalar_one() == 0
-    db.dispose()
 
 
 @sqlite_only("a configured key is judged before anything is stored")
@@ -202,7 +198,6 @@ def test_an_unusable_configured_key_refuses_everything(migrated_db: Database) ->
     with TestClient(app) as client:
         r = client.post("/webhooks/sendgrid", content=body, headers=Signer().headers(body))
         assert r.status_code == 403
-    db.dispose()
 
 
 @sqlite_only("a key's format is judged before anything is stored")
@@ -214,7 +209,6 @@ def test_a_pem_key_is_accepted_too(migrated_db: Database, signer: Signer) -> Non
     body = body_of([event("open", "a@x.org", 1)])
     with TestClient(app) as client:
         assert signer.post(client, body).status_code == 200
-    db.dispose()
 
 
 # -- applying stored events to people -------------------------------------------------------------
