@@ -52,6 +52,7 @@ from api.models import (
 from api.problems import PROBLEM_JSON, Problem, described, install_handlers
 from campaigns import enrollment, goals
 from campaigns.loader import Catalog
+from core.routes import add_routes
 from core.throttle import Throttle
 from outgoing import events as outgoing_events
 from outgoing import queue
@@ -744,7 +745,7 @@ def install(app: FastAPI, ports: ApiPorts) -> None:
     app.state.api_ports = ports
     app.state.api_limiter = Throttle(ports.requests_per_minute, 60.0)
     install_handlers(app)
-    app.include_router(router)
+    add_routes(app, router)
 
 
 __all__ = ["PROBLEM_JSON", "ApiPorts", "install"]

@@ -27,6 +27,7 @@ from campaigns import enrollment
 from console.auth import SESSION_COOKIE
 from console.ports import ConsolePorts
 from console.web import install as install_console
+from core.routes import add_routes
 from engagement import complaints
 from engagement import own as own_events
 from engagement.keep import KeepPorts
@@ -182,11 +183,13 @@ def create_app(
             [(names.get(cid, cid), at) for cid, at in again.not_yet],
         )
 
-    app.include_router(sendgrid_router(ctx.db, ctx.settings.sendgrid_webhook_public_key))
-    app.include_router(
-        keep_router(KeepPorts(db=ctx.db, tokens=ctx.tokens, clinic_name=ctx.settings.clinic_name))
+    add_routes(app, sendgrid_router(ctx.db, ctx.settings.sendgrid_webhook_public_key))
+    add_routes(
+        app,
+        keep_router(KeepPorts(db=ctx.db, tokens=ctx.tokens, clinic_name=ctx.settings.clinic_name)),
     )
-    app.include_router(
+    add_routes(
+        app,
         engagement_router(
             EngagementPorts(
                 db=ctx.db,
@@ -205,9 +208,10 @@ def create_app(
                     followup=ctx.settings.followup,
                 ),
             )
-        )
+        ),
     )
-    app.include_router(
+    add_routes(
+        app,
         subscriber_router(
             SubscriberPorts(
                 db=ctx.db,
@@ -222,7 +226,7 @@ def create_app(
                 on_new_episode=new_episode_names,
                 care_lines=ctx.clinic.care_lines(),
             )
-        )
+        ),
     )
     install_api(app, api_ports(ctx, unsubscribed))
     # The staff console last: its catch-all keeps every other /admin path behind the sign-in.

@@ -6,11 +6,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from console import dashboard, integrations, newsletters, ops, outbox
+from core.routes import add_routes
 
 
 def include(app: FastAPI) -> None:
-    app.include_router(dashboard.router)
-    app.include_router(newsletters.router)
-    app.include_router(outbox.router)
-    app.include_router(ops.router)
-    app.include_router(integrations.router)
+    add_routes(app, dashboard.router)
+    add_routes(app, newsletters.router)
+    add_routes(app, outbox.router)
+    add_routes(app, ops.router)
+    add_routes(app, integrations.router)

@@ -28,6 +28,7 @@ from console import (
 from console.auth import forbidden, not_found, sign_in_required
 from console.errors import Forbidden, NotFound, SignInRequired
 from console.ports import ConsolePorts
+from core.routes import add_routes
 
 
 def install(app: FastAPI, ports: ConsolePorts) -> None:
@@ -37,15 +38,15 @@ def install(app: FastAPI, ports: ConsolePorts) -> None:
     app.add_exception_handler(SignInRequired, sign_in_required)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(NotFound, not_found)
-    app.include_router(login.router)
-    app.include_router(home.router)
-    app.include_router(people.router)
+    add_routes(app, login.router)
+    add_routes(app, home.router)
+    add_routes(app, people.router)
     if ports.renderer is not None:
-        app.include_router(campaigns.router)
-        app.include_router(review_screen.router)
+        add_routes(app, campaigns.router)
+        add_routes(app, review_screen.router)
     operate.include(app)  # dashboard, newsletters, outbox, ops
-    app.include_router(followups.router)
-    app.include_router(clinic_settings.router)
-    app.include_router(importing.router)
-    app.include_router(docs.router)
-    app.include_router(home.catch_all)
+    add_routes(app, followups.router)
+    add_routes(app, clinic_settings.router)
+    add_routes(app, importing.router)
+    add_routes(app, docs.router)
+    add_routes(app, home.catch_all)

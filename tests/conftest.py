@@ -21,6 +21,7 @@ from storage import Database
 from tests.support.backends import BACKENDS, PG_URL, REQUIRE_PG, reset_postgres
 from tests.support.cli import CLI
 from tests.support.initcache import migrate_from_template
+from tests.support.sqlcache import share_compiled_statements
 
 # The fixtures the helper modules define, for every test (tests import helpers, never fixtures).
 pytest_plugins = [
@@ -37,6 +38,11 @@ pytest_plugins = [
 # same hashing slots. Servers the tests start as subprocesses keep the production parameters.
 _CHEAP_HASHER = PasswordHasher.from_parameters(CHEAPEST)
 passwords._hasher = lambda: _CHEAP_HASHER  # type: ignore[assignment]
+
+# Every engine the project makes in a test process compiles into one statement cache
+# (tests/support/sqlcache.py): a server compiles each statement once; the suite made hundreds
+# of engines and compiled them all again in each.
+share_compiled_statements()
 
 
 # The property tests (Hypothesis) are a gate, so by default they try the same examples on every
@@ -184,3 +190,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """At the end, what the run made is frozen too: pytest collects garbage once more when it
+    stops, and with a run's worth of objects alive that last full collection took seconds of
+    each worker's time, with the other worker waiting for it."""
+    gc.freeze()

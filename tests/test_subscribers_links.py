@@ -87,9 +87,9 @@ def test_one_click_post_unsubscribes_and_later_ticks_send_nothing(cli: CLI, tmp_
         with ctx.db.begin() as conn:
             actions = (
                 conn.execute(
-                    select(consent_events.c.action).where(
-                        consent_events.c.subscriber_id == ann["id"]
-                    )
+                    select(consent_events.c.action)
+                    .where(consent_events.c.subscriber_id == ann["id"])
+                    .order_by(consent_events.c.id)  # PostgreSQL keeps no order unasked
                 )
                 .scalars()
                 .all()
