@@ -44,11 +44,12 @@ fmt: $(VENV)/.installed-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Three workers on a 2-core machine: a test often waits (on a subprocess, a browser, the
-# database, the signup timing probe's fixed answer moments), and with two workers a core stood
-# idle for about a sixth of the run; the third fills it (measured: idle CPU 100 s -> 20 s of a
-# 5-minute run). PYTEST_WORKERS=0 runs in one process (pdb, print debugging).
-PYTEST_WORKERS ?= 3
+# Two workers fill a 2-core machine: much of a test is waiting on a subprocess, a browser or
+# the database, and the lint (and in CI the wheel check) runs beside them in that time. A third
+# worker left less CPU idle but cost more than it saved: .ci/run took 382-392 s with three against
+# 376 s with two, back to back on one machine. PYTEST_WORKERS=0 runs in one process (pdb, print
+# debugging).
+PYTEST_WORKERS ?= 2
 
 # worksteal: a worker that runs out of tests takes some of the other's, so one long test near
 # the end does not leave a core idle.
