@@ -55,19 +55,14 @@ PYTEST_WORKERS ?= 2
 # the end does not leave a core idle.
 PYTEST_DIST := $(if $(filter 0,$(PYTEST_WORKERS)),,--dist worksteal)
 
-# The lint runs beside the suite, not before it: it is one process, and the suite leaves part of
-# a core idle while its tests wait on servers, browsers and the clock, so the two together take
-# about as long as the suite alone. The lint's report is printed when the suite has finished;
-# either failing fails the target. The forty slowest steps are listed at the end: where the next
-# minute of the suite is.
+# The lint runs beside the suite, not before it (scripts/beside): it is one process, and the
+# suite leaves part of a core idle while its tests wait, so the two together take about as long as
+# the suite alone. The lint's report is printed when the suite has finished; either failing
+# fails the target. The forty slowest steps are listed at the end: where the next minute of the
+# suite is.
 test: $(VENV)/.installed-test
-	@lint_log=$$(mktemp); \
-	( $(MAKE) --no-print-directory lint > "$$lint_log" 2>&1; echo $$? > "$$lint_log.status" ) & \
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DIST) --durations=40; suite=$$?; \
-	wait; echo "--- make lint (run beside the suite)"; cat "$$lint_log"; \
-	lint=$$(cat "$$lint_log.status"); rm -f "$$lint_log" "$$lint_log.status"; \
-	if [ "$$lint" != 0 ]; then echo "make test: the lint failed (above)"; fi; \
-	[ "$$suite" = 0 ] && [ "$$lint" = 0 ]
+	bash scripts/beside '$(MAKE) --no-print-directory lint' \
+	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DIST) --durations=40
 
 # The inner loop: SQLite only, no browser, no slow end-to-end checks, no lint.
 test-fast: $(VENV)/.installed-test
@@ -81,7 +76,7 @@ test-explore: $(VENV)/.installed-test
 	  -m "not slow and not browser" $$(grep -l "from hypothesis" tests/test_*.py)
 
 # Install as software: build the wheel, install it into a fresh venv, run init, an import and a
-# tick from the installed package in a temporary folder (.ci/run runs it before `make test`).
+# tick from the installed package in a temporary folder (.ci/run runs it beside `make test`).
 wheel-check: $(VENV)/.installed-test
 	$(BIN)/python scripts/check_wheel.py
 
