@@ -10,10 +10,11 @@ of this installation approves it (:mod:`campaigns.review`). After that the datab
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from campaigns import versions
 from campaigns.loader import (
@@ -25,7 +26,14 @@ from campaigns.loader import (
     with_placeholders,
 )
 from storage import Database, utcnow
-from templates import Renderer
+from storage.schema import kv
+from templates import Renderer, check_memory
+
+# The template checks passed by any process, kept for the next (templates.check_memory): a
+# command then checks only what changed since, not the whole library. One row, written only when
+# a process passed new checks; a write that loses a race loses nothing but a little speed.
+CHECKS_KEY = "template_checks"
+CHECKS_KEPT = 2000  # passes kept at most (the bundled library with one clinic needs about 60)
 
 
 def seed(conn: Connection, library: Path, renderer: Renderer) -> dict[str, list[Problem]]:
@@ -83,6 +91,7 @@ def load(
     for attempt in (1, 2):
         try:
             with db.begin() as conn:
+                recall_checks(conn)
                 unseeded = seed(conn, library, renderer)
                 campaigns, broken = versions.load_active(
                     conn, renderer, require_approval=require_approval
@@ -101,7 +110,48 @@ def load(
             if split is None:  # a problem with the library as a whole
                 raise CatalogError(problems) from None
             return split[0], "", split[1]
+    keep_checks(db)
     return with_placeholders(campaigns, broken), generation, broken
+
+
+def recall_checks(conn: Connection) -> None:
+    """Trust the template checks stored by processes running this same code."""
+    stored = conn.execute(select(kv.c.value).where(kv.c.key == CHECKS_KEY)).scalar()
+    kept = _stored_checks(stored)
+    if kept:
+        check_memory.memory.trust(kept)
+
+
+def keep_checks(db: Database) -> None:
+    """Store the template checks this process passed since it last stored them, beside those
+    stored already (by this code: another fingerprint's are dropped). Best effort: the
+    catalog is loaded whether or not this is written."""
+    new = check_memory.memory.unsaved()
+    if not new:
+        return
+    try:
+        with db.begin() as conn:
+            stored = conn.execute(select(kv.c.value).where(kv.c.key == CHECKS_KEY)).scalar()
+            checks = sorted(new) + sorted(_stored_checks(stored) - new)
+            value = json.dumps(
+                {"fingerprint": check_memory.fingerprint(), "passed": checks[:CHECKS_KEPT]}
+            )
+            if stored is None:
+                conn.execute(insert(kv).values(key=CHECKS_KEY, value=value))
+            else:
+                conn.execute(update(kv).where(kv.c.key == CHECKS_KEY).values(value=value))
+    except SQLAlchemyError:  # a race with another process, or a database that cannot write
+        pass
+
+
+def _stored_checks(stored: str | None) -> set[str]:
+    try:
+        data = json.loads(stored or "{}")
+    except ValueError:
+        return set()
+    if not isinstance(data, dict) or data.get("fingerprint") != check_memory.fingerprint():
+        return set()
+    return {c for c in data.get("passed", ()) if isinstance(c, str)}
 
 
 def current_generation(db: Database) -> str:

@@ -45,7 +45,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from core.errors import InputError
-from templates import warning_signs
+from templates import check_memory, warning_signs
 from templates.checkin import CHOICES, QUESTION
 from templates.checkin import URL_FIELD as CHECKIN_FIELD
 
@@ -684,13 +684,19 @@ class Renderer:
         """Raise :class:`TemplateProblem` if the content would fail or escape the sandbox.
 
         ``line`` on the problem is 1-based within the part named by ``part`` (subject,
-        preheader or body).
+        preheader or body). A pass is remembered (:mod:`templates.check_memory`): the same
+        check by the same code is not made again.
         """
-        found = _check_once(self.clinic, replace(content, name=""), allowed)
+        anonymous = replace(content, name="")
+        key = check_memory.digest(self.clinic, anonymous, sorted(allowed))
+        if key in check_memory.memory:
+            return
+        found = _check_once(self.clinic, anonymous, allowed)
         if found:
             raise TemplateProblem.of(
                 [TemplateProblem(m, line, part=part) for m, line, part in found]
             )
+        check_memory.memory.passed(key)
 
     def _check(self, content: Content, allowed: frozenset[str]) -> None:
         fields = {"clinic": frozenset(self.clinic.as_context())} if "clinic" in allowed else {}

@@ -66,7 +66,10 @@ def wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 90) -> 
 @contextmanager
 def real_server(app: Any) -> Iterator[str]:
     """uvicorn on a free loopback port, in a thread, for the duration of the block."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, as uvicorn names it when it binds: asyncio turns Nagle off only on
+    # sockets whose protocol says TCP, and with it on every answer written in two parts (head,
+    # then body) waited about 40 ms for the client's delayed ACK. `clinicmail serve` never did.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
