@@ -70,19 +70,17 @@ def main() -> None:
             if not any(n.startswith(needed) for n in names):
                 sys.exit(f"wheel check: the wheel lacks {needed}")
         venv = tmp / "venv"
-        run(sys.executable, "-m", "venv", str(venv), cwd=tmp)
+        # Without pip of its own (bootstrapping it cost more than the rest of the install):
+        # this venv's uv, or its pip, installs into it.
+        run(sys.executable, "-m", "venv", "--without-pip", str(venv), cwd=tmp)
         py = venv / "bin" / "python"
-        run(
-            str(py),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            str(wheel),
-            cwd=tmp,
+        uv = Path(sys.executable).with_name("uv")
+        installer = (
+            [str(uv), "pip", "install", "--python", str(py)]
+            if uv.exists()
+            else [sys.executable, "-m", "pip", "--python", str(py), "install"]
         )
+        run(*installer, "--quiet", "--no-deps", "--no-index", str(wheel), cwd=tmp)
         fresh_site = run(
             str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp
         ).strip()

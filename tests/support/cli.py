@@ -47,6 +47,10 @@ class CLI:
         self.env("CLINICMAIL_DATABASE_URL", db_url)
         self.env("CLINICMAIL_FROM_EMAIL", "care@clinic.example")
         self.env("CLINICMAIL_BASE_URL", "https://mail.clinic.example")
+        # Signups answered at once: the answer's fixed moment (0.1 s by default) hides what a
+        # signup found, and tests/test_signup_timing.py probes it with the default set again;
+        # in every other test it was only waiting (hundreds of signups, most of a minute).
+        self.env("CLINICMAIL_SIGNUP_ANSWER_SECONDS", "0")
 
     def env(self, name: str, value: str | None) -> None:
         if value is None:
