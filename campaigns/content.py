@@ -10,10 +10,10 @@ of this installation approves it (:mod:`campaigns.review`). After that the datab
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from campaigns import versions
@@ -25,15 +25,20 @@ from campaigns.loader import (
     set_aside,
     with_placeholders,
 )
-from storage import Database, utcnow
-from storage.schema import kv
+from storage import Database, kvstate, utcnow
 from templates import Renderer, check_memory
 
 # The template checks passed by any process, kept for the next (templates.check_memory): a
 # command then checks only what changed since, not the whole library. One row, written only when
-# a process passed new checks; a write that loses a race loses nothing but a little speed.
+# a process passed new checks.
 CHECKS_KEY = "template_checks"
 CHECKS_KEPT = 2000  # passes kept at most (the bundled library with one clinic needs about 60)
+
+
+@dataclass
+class KeptChecks(kvstate.JsonState):
+    fingerprint: str = ""  # of the code that made them (templates.check_memory.fingerprint)
+    passed: list[str] = field(default_factory=list)
 
 
 def seed(conn: Connection, library: Path, renderer: Renderer) -> dict[str, list[Problem]]:
@@ -116,10 +121,7 @@ def load(
 
 def recall_checks(conn: Connection) -> None:
     """Trust the template checks stored by processes running this same code."""
-    stored = conn.execute(select(kv.c.value).where(kv.c.key == CHECKS_KEY)).scalar()
-    kept = _stored_checks(stored)
-    if kept:
-        check_memory.memory.trust(kept)
+    check_memory.memory.trust(_trusted(kvstate.read(conn, CHECKS_KEY)))
 
 
 def keep_checks(db: Database) -> None:
@@ -131,27 +133,23 @@ def keep_checks(db: Database) -> None:
         return
     try:
         with db.begin() as conn:
-            stored = conn.execute(select(kv.c.value).where(kv.c.key == CHECKS_KEY)).scalar()
-            checks = sorted(new) + sorted(_stored_checks(stored) - new)
-            value = json.dumps(
-                {"fingerprint": check_memory.fingerprint(), "passed": checks[:CHECKS_KEPT]}
-            )
-            if stored is None:
-                conn.execute(insert(kv).values(key=CHECKS_KEY, value=value))
-            else:
-                conn.execute(update(kv).where(kv.c.key == CHECKS_KEY).values(value=value))
-    except SQLAlchemyError:  # a race with another process, or a database that cannot write
+            stored = _trusted(kvstate.read_locked(conn, CHECKS_KEY, KeptChecks().dump()))
+            passed = sorted(new) + sorted(stored - new)
+            kept = KeptChecks(check_memory.fingerprint(), passed[:CHECKS_KEPT])
+            kvstate.write(conn, CHECKS_KEY, kept.dump())
+    except SQLAlchemyError:  # a database this process cannot write: the next one checks again
         pass
 
 
-def _stored_checks(stored: str | None) -> set[str]:
+def _trusted(raw: str | None) -> set[str]:
+    """The passes in a stored row, if this code made them (an unreadable row holds none)."""
     try:
-        data = json.loads(stored or "{}")
-    except ValueError:
+        kept = KeptChecks.load(raw)
+    except (ValueError, TypeError, AttributeError):  # not JSON, or not an object
         return set()
-    if not isinstance(data, dict) or data.get("fingerprint") != check_memory.fingerprint():
+    if kept.fingerprint != check_memory.fingerprint() or not isinstance(kept.passed, list):
         return set()
-    return {c for c in data.get("passed", ()) if isinstance(c, str)}
+    return {c for c in kept.passed if isinstance(c, str)}
 
 
 def current_generation(db: Database) -> str:

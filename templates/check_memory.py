@@ -84,12 +84,8 @@ class CheckMemory:
             taken, self._unsaved = self._unsaved, set()
         return taken
 
-    def known(self) -> set[str]:
-        with self._lock:
-            return set(self._passed)
-
     def forget(self) -> None:
-        """Start empty (for tests of the memory itself)."""
+        """Start empty, as a new process does."""
         with self._lock:
             self._passed.clear()
             self._unsaved.clear()
