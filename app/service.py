@@ -25,6 +25,7 @@ import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from app.context import AppContext
+from app.entry import long_lived
 from scheduler.tick import run_tick
 
 log = logging.getLogger("clinicmail.service")
@@ -267,7 +268,8 @@ def warn_if_awaiting_review(ctx: AppContext) -> None:
 
 
 def serve(ctx: AppContext, host: str, port: int, *, scheduler: bool = True) -> None:
-    from app.http import create_app
+    with long_lived():
+        from app.http import create_app
 
     warn_if_webhook_closed(ctx)
     warn_if_awaiting_review(ctx)
@@ -281,7 +283,8 @@ def serve(ctx: AppContext, host: str, port: int, *, scheduler: bool = True) -> N
         if sched is not None:
             sched.shutdown(wait=True)  # uvicorn calls this on SIGTERM/SIGINT
 
-    app = create_app(ctx, lifespan_hooks=(start, stop))
+    with long_lived():  # the routes and their schemas: built once, kept for the process
+        app = create_app(ctx, lifespan_hooks=(start, stop))
     # Access logs are off: link paths carry signed tokens, which are credentials.
     # proxy_headers off: uvicorn would trust X-Forwarded-For from any loopback peer; the app
     # trusts CLINICMAIL_TRUSTED_PROXIES only (app.http).

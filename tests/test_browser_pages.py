@@ -1,5 +1,5 @@
-"""The hosted pages in a real browser (Debian's chromium driven by Playwright) against a real
-`clinicmail serve`: the signup form's red-flag warning appears at once, the zone fills itself,
+"""The hosted pages in a real browser (Debian's full chromium, the browser patients use, driven
+by Playwright; the console's tests use its headless build) against a real `clinicmail serve`: the signup form's red-flag warning appears at once, the zone fills itself,
 a signup confirms through the emailed link's button and unsubscribe needs the button (GET changes
 nothing), urgent-care advice shows after a red-flag signup, and the form fits a 390 px phone.
 """
@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser import Site, unlabelled
+from tests.support.browser import FULL_CHROMIUM, Site, launch, unlabelled
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """The full chromium, not its headless build: these are the pages patients open."""
+    yield from launch(FULL_CHROMIUM, "chromium")
 
 
 @pytest.fixture(scope="module")
