@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-
-from prometheus_client import CollectorRegistry
+from typing import TYPE_CHECKING
 
 from app import clinic_settings
-from app.metrics import TickMetrics, make_registry
 from app.settings import Settings, secret_keys
 from campaigns import BUNDLED_LIBRARY, content
 from campaigns.broadcasts import BroadcastSource
@@ -18,6 +16,11 @@ from storage import Database
 from subscribers.tokens import Tokens
 from templates import ClinicInfo, Renderer
 from transports import Transport
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from app.metrics import TickMetrics
 
 
 @dataclass
@@ -87,7 +90,11 @@ class AppContext:
 
     @cached_property
     def metrics(self) -> tuple[CollectorRegistry, TickMetrics]:
-        """Prometheus registry for ``GET /metrics`` and the tick counters (one per context)."""
+        """Prometheus registry for ``GET /metrics`` and the tick counters (one per context).
+        Imported here: only ``serve`` has metrics, and the client library is a tenth of every
+        other command's start-up."""
+        from app.metrics import make_registry
+
         return make_registry(self.db)
 
     @cached_property
