@@ -93,10 +93,11 @@ def load(
     every other campaign keeps sending. Before the database is created (``campaigns preview`` on
     a new machine) the folder is read directly, exactly as it would be imported.
     """
+    scope = check_memory.clinic_scope(renderer.clinic)
     for attempt in (1, 2):
         try:
             with db.begin() as conn:
-                recall_checks(conn)
+                stored = recall_checks(conn, scope)
                 unseeded = seed(conn, library, renderer)
                 campaigns, broken = versions.load_active(
                     conn, renderer, require_approval=require_approval
@@ -115,20 +116,24 @@ def load(
             if split is None:  # a problem with the library as a whole
                 raise CatalogError(problems) from None
             return split[0], "", split[1]
-    keep_checks(db)
+    keep_checks(db, stored, scope)
     return with_placeholders(campaigns, broken), generation, broken
 
 
-def recall_checks(conn: Connection) -> None:
-    """Trust the template checks stored by processes running this same code."""
-    check_memory.memory.trust(_trusted(kvstate.read(conn, CHECKS_KEY)))
+def recall_checks(conn: Connection, scope: str) -> set[str]:
+    """Trust the template checks stored by processes running this same code, as the checks of
+    the clinic ``scope`` names (the one loading); answers them."""
+    stored = _trusted(kvstate.read(conn, CHECKS_KEY))
+    check_memory.memory.trust(stored, scope)
+    return stored
 
 
-def keep_checks(db: Database) -> None:
-    """Store the template checks this process passed since it last stored them, beside those
-    stored already (by this code: another fingerprint's are dropped). Best effort: the
-    catalog is loaded whether or not this is written."""
-    new = check_memory.memory.unsaved()
+def keep_checks(db: Database, stored: set[str], scope: str) -> None:
+    """Store the passes this process knows for the clinic ``scope`` names that the database
+    lacks (``stored`` is what it held: another database this process opened may have checked
+    them), beside those stored already (by this code: another fingerprint's are dropped). Best
+    effort: the catalog is loaded whether or not this is written."""
+    new = check_memory.memory.passes(scope) - stored
     if not new:
         return
     try:

@@ -8,9 +8,11 @@ remembered by a digest of all four (:func:`digest`); a digest made by other code
 version of this package or of the libraries that render) never matches. Only passes are
 remembered: a template with a problem is checked again every time, and says why.
 
-The memory lives for the process; :mod:`campaigns.content` lays the passes other processes
-stored in the database over it (:meth:`CheckMemory.trust`) and stores the new ones
-(:meth:`CheckMemory.unsaved`).
+The memory lives for the process and holds each pass under the clinic it was made for;
+:mod:`campaigns.content` lays the passes other processes stored in the database over it
+(:meth:`CheckMemory.trust`) and stores the clinic's passes the database lacks
+(:meth:`CheckMemory.passes`): one process may open several databases of the same clinic (a
+test run does), and the second must be given what the first checked.
 """
 
 from __future__ import annotations
@@ -56,39 +58,41 @@ def digest(*verdict_of: object) -> str:
 
 
 class CheckMemory:
-    """Digests of passed checks: those trusted from storage and those made here, the latter
-    also kept aside until stored."""
+    """Digests of passed checks, trusted from storage or made here, each under the clinic it
+    was made for (:func:`clinic_scope`)."""
 
     def __init__(self) -> None:
-        self._passed: set[str] = set()
-        self._unsaved: set[str] = set()
+        self._passed: dict[str, set[str]] = {}
         self._lock = threading.Lock()
 
     def __contains__(self, key: object) -> bool:
-        return key in self._passed
-
-    def passed(self, key: str) -> None:
         with self._lock:
-            if key not in self._passed:
-                self._passed.add(key)
-                self._unsaved.add(key)
+            return any(key in keys for keys in self._passed.values())
 
-    def trust(self, keys: Iterable[str]) -> None:
-        """Passes another process made with the same code (the caller compared fingerprints)."""
+    def passed(self, key: str, scope: str) -> None:
         with self._lock:
-            self._passed.update(keys)
+            self._passed.setdefault(scope, set()).add(key)
 
-    def unsaved(self) -> set[str]:
-        """The passes made here since the last call (handed over once, to be stored)."""
+    def trust(self, keys: Iterable[str], scope: str) -> None:
+        """Passes another process made with the same code (the caller compared fingerprints),
+        stored beside the checks of the clinic ``scope`` names."""
         with self._lock:
-            taken, self._unsaved = self._unsaved, set()
-        return taken
+            self._passed.setdefault(scope, set()).update(keys)
+
+    def passes(self, scope: str) -> set[str]:
+        """The passes this process knows for the clinic ``scope`` names."""
+        with self._lock:
+            return set(self._passed.get(scope, ()))
 
     def forget(self) -> None:
         """Start empty, as a new process does."""
         with self._lock:
             self._passed.clear()
-            self._unsaved.clear()
+
+
+def clinic_scope(clinic: object) -> str:
+    """The name the memory files a clinic's passes under (a digest of its details)."""
+    return digest(clinic)
 
 
 memory = CheckMemory()

@@ -696,7 +696,7 @@ class Renderer:
             raise TemplateProblem.of(
                 [TemplateProblem(m, line, part=part) for m, line, part in found]
             )
-        check_memory.memory.passed(key)
+        check_memory.memory.passed(key, check_memory.clinic_scope(self.clinic))
 
     def _check(self, content: Content, allowed: frozenset[str]) -> None:
         fields = {"clinic": frozenset(self.clinic.as_context())} if "clinic" in allowed else {}

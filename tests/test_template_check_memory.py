@@ -86,6 +86,17 @@ def test_the_library_checks_are_kept_and_only_what_is_missing_is_checked_again(
     assert sorted(stored(ctx)["passed"]) == sorted(passed)  # type: ignore[call-overload]
 
 
+def test_a_database_lacking_what_this_process_checked_is_given_it(ctx: AppContext) -> None:
+    """One process opening several databases of one clinic (a test run does): the next one is
+    given the passes made for the first, though nothing is checked again for it."""
+    content.load(ctx.db, ctx.campaigns_dir, ctx.renderer)
+    passed = sorted(stored(ctx)["passed"])  # type: ignore[call-overload]
+    assert passed
+    store(ctx, check_memory.fingerprint(), [])  # as another database of this clinic holds
+    content.load(ctx.db, ctx.campaigns_dir, ctx.renderer)
+    assert sorted(stored(ctx)["passed"]) == passed  # type: ignore[call-overload]
+
+
 def test_another_clinic_s_checks_are_added_beside(ctx: AppContext) -> None:
     store(ctx, check_memory.fingerprint(), [])
     new_process()
@@ -101,19 +112,20 @@ def test_a_pass_is_trusted_only_from_the_same_code(ctx: AppContext) -> None:
     renderer = Renderer(CLINIC)
     with pytest.raises(TemplateProblem, match="no_such_thing"):
         renderer.check(BROKEN, ALLOWED)
-    assert check_memory.memory.unsaved() == set()  # a problem is never remembered as a pass
+    # a problem is never remembered as a pass
+    assert check_memory.memory.passes(check_memory.clinic_scope(CLINIC)) == set()
     forged = check_memory.digest(CLINIC, replace(BROKEN, name=""), sorted(ALLOWED))
     # Stored by other code (another version, other libraries): not trusted, checked again.
     store(ctx, "another-version", [forged])
     with ctx.db.begin() as conn:
-        content.recall_checks(conn)
+        content.recall_checks(conn, check_memory.clinic_scope(CLINIC))
     with pytest.raises(TemplateProblem, match="no_such_thing"):
         renderer.check(BROKEN, ALLOWED)
     # Stored by this code: trusted, so the check is not made again (nothing but this code
     # writes a pass, and it writes one only for a check that found nothing).
     store(ctx, check_memory.fingerprint(), [forged])
     with ctx.db.begin() as conn:
-        content.recall_checks(conn)
+        content.recall_checks(conn, check_memory.clinic_scope(CLINIC))
     renderer.check(BROKEN, ALLOWED)
 
 

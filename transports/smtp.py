@@ -92,8 +92,7 @@ class SMTPTransport(Transport):
         self.starttls_required = not self.tls and (
             mode == "required" or (mode is None and not is_loopback(self.host))
         )
-        # Tests hand in a context that trusts their own certificate authority.
-        self.context = ssl.create_default_context()
+        self._context: ssl.SSLContext | None = None
         if self.plain:
             log.warning(
                 "SMTP to %s:%d without TLS (CLINICMAIL_SMTP_URL has ?tls=off): messages%s "
@@ -103,6 +102,19 @@ class SMTPTransport(Transport):
                 " and the password" if self.user else "",
             )
         self._conn: smtplib.SMTP | None = None
+
+    @property
+    def context(self) -> ssl.SSLContext:
+        """The TLS settings, made on first use: loading the system's certificate authorities
+        takes tens of milliseconds, for nothing where TLS is never used (a loopback relay)."""
+        if self._context is None:
+            self._context = ssl.create_default_context()
+        return self._context
+
+    @context.setter
+    def context(self, value: ssl.SSLContext) -> None:
+        # Tests hand in a context that trusts their own certificate authority.
+        self._context = value
 
     def _connect(self) -> smtplib.SMTP:
         if self._conn is not None:
