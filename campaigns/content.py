@@ -138,8 +138,8 @@ def keep_checks(db: Database, stored: set[str], scope: str) -> None:
         return
     try:
         with db.begin() as conn:
-            stored = _trusted(kvstate.read_locked(conn, CHECKS_KEY, KeptChecks().dump()))
-            passed = sorted(new) + sorted(stored - new)
+            held = _trusted(kvstate.read_locked(conn, CHECKS_KEY, KeptChecks().dump()))
+            passed = sorted(new) + sorted(held - new)
             kept = KeptChecks(check_memory.fingerprint(), passed[:CHECKS_KEPT])
             kvstate.write(conn, CHECKS_KEY, kept.dump())
     except SQLAlchemyError:  # a database this process cannot write: the next one checks again

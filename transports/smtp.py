@@ -111,11 +111,6 @@ class SMTPTransport(Transport):
             self._context = ssl.create_default_context()
         return self._context
 
-    @context.setter
-    def context(self, value: ssl.SSLContext) -> None:
-        # Tests hand in a context that trusts their own certificate authority.
-        self._context = value
-
     def _connect(self) -> smtplib.SMTP:
         if self._conn is not None:
             try:
