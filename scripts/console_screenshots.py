@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a file: the tests' support code is imported from here
     sys.path.insert(0, str(ROOT))
 
-from tests.support.browser import CHROMIUM, Site, console_site, sign_in  # noqa: E402
+from tests.support.browser import HEADLESS_CHROMIUM, Site, console_site, sign_in  # noqa: E402
 from tests.test_console_axe_browser import (  # noqa: E402
     ROWS,
     SCROLLERS_REACHABLE,
@@ -80,7 +80,7 @@ def take(folder: Path) -> list[Path]:
         console_site(Path(tmp), ROWS) as site,
         sync_playwright() as pw,
     ):
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = pw.chromium.launch(executable_path=HEADLESS_CHROMIUM, args=["--no-sandbox"])
         try:
             signed_out = browser.new_context()
             login = signed_out.new_page()
@@ -103,8 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT)
     args = parser.parse_args(argv)
-    if not Path(CHROMIUM).exists():
-        print(f"no chromium at {CHROMIUM}: install Debian's chromium", file=sys.stderr)
+    if not Path(HEADLESS_CHROMIUM).exists():
+        print(
+            f"no browser at {HEADLESS_CHROMIUM}: install Debian's chromium-headless-shell",
+            file=sys.stderr,
+        )
         return 1
     for path in take(args.folder):
         print(path)

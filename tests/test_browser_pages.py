@@ -25,7 +25,7 @@ def browser() -> Iterator[Any]:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     # One site for the module: each test signs up its own address, and reads only its own mail.
     s = Site(tmp_path_factory.mktemp("pages"))
-    s.cli("init")
+    s.init()
     with s.serving():
         yield s
 

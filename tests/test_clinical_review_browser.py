@@ -26,8 +26,7 @@ CORA = "cora@clinic.example"
 @pytest.fixture
 def review_site(tmp_path: Path) -> Iterator[Site]:
     s = Site(tmp_path)
-    s.cli("init")
-    s.add_staff()
+    s.init(staff=True)
     s.cli("users", "add", CORA, "--role", "clinician", stdin=PASSWORD + "\n")
     with s.serving():
         yield s

@@ -22,8 +22,7 @@ from tests.support.browser import Site, open_draft, sign_in
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp_path = tmp_path_factory.mktemp("authoring")
     s = Site(tmp_path)
-    s.cli("init")
-    s.add_staff()
+    s.init(staff=True)
     with s.serving():
         yield s
 

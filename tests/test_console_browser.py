@@ -24,8 +24,7 @@ CID = "spasm-education"
 @pytest.fixture
 def console_site(tmp_path: Path) -> Iterator[Site]:
     s = Site(tmp_path)
-    s.cli("init")
-    s.add_staff()
+    s.init(staff=True)
     with s.serving():
         yield s
 

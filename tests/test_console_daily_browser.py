@@ -31,8 +31,7 @@ AT = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp_path = tmp_path_factory.mktemp("daily")
     s = Site(tmp_path)
-    s.cli("init")
-    s.add_staff()
+    s.init(staff=True)
     csv = tmp_path / "people.csv"
     csv.write_text(
         "email,first_name,symptoms,timezone,consent,consent_at,source\n"

@@ -111,8 +111,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp_path = tmp_path_factory.mktemp("console2")
     s = Site(tmp_path)
     s.env["CLINICMAIL_STAFF_EMAIL"] = "frontdesk@clinic.example"
-    s.cli("init")
-    s.add_staff()
+    s.init(staff=True)
     csv = tmp_path / "people.csv"
     csv.write_text(
         "email,first_name,symptoms,timezone,consent,consent_at,source\n"

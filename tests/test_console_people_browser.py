@@ -20,8 +20,7 @@ PEOPLE = 10_000
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp_path = tmp_path_factory.mktemp("people")
     s = Site(tmp_path)
-    s.cli("init")
-    s.add_staff()
+    s.init(staff=True)
     csv = tmp_path / "people.csv"
     # every fourth person without a spreading symptom (sciatica), for the group filter
     symptoms = ("lower_back", "lower_back;sciatica", "lower_back;sciatica", "lower_back;sciatica")

@@ -27,8 +27,7 @@ FRONT_DESK = "frontdesk@clinic.example"
 def site(tmp_path: Path) -> Iterator[Site]:
     s = Site(tmp_path)
     s.env["CLINICMAIL_STAFF_EMAIL"] = FRONT_DESK
-    s.cli("init")
-    s.add_staff()
+    s.init(staff=True)
     with s.serving():
         yield s
 

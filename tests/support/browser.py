@@ -19,16 +19,18 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import time_machine
 from sqlalchemy import create_engine, text
 
 from tests.support.console import PASSWORD, STAFF
+from tests.support.initcache import init_from_template
 from tests.support.run import Run
-from tests.support.serve import free_port, serve_env, spawn_web, wait_healthy
+from tests.support.serve import free_port, serve_env, spawn_web, steady_port, wait_healthy
 from tests.support.wait import wait_until
 
 HEADLESS_CHROMIUM = shutil.which("chromium-headless-shell") or "/usr/bin/chromium-headless-shell"
@@ -62,14 +64,53 @@ def browser() -> Iterator[Any]:
     yield from launch(HEADLESS_CHROMIUM, "chromium-headless-shell")
 
 
+def _real_now() -> datetime:
+    """The machine's clock, also inside a test that fixed its own (conftest)."""
+    hatch = time_machine.escape_hatch
+    return datetime.fromtimestamp(
+        hatch.time.time() if hatch.is_travelling() else time.time(), tz=UTC
+    )
+
+
+def _command(args: tuple[str, ...], stdin: str = "") -> Run:
+    """The real ``clinicmail`` entry point run in this process, in its current environment and
+    working directory, on the real clock, as the command would run beside the server: a test's
+    fixed clock would make a signup the server stored look to the command as if it came from
+    the future."""
+    from app.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_argv, saved_stdin = sys.argv, sys.stdin
+    sys.argv, sys.stdin = ["clinicmail", *args], io.StringIO(stdin)
+    code = 0
+    try:
+        with (
+            time_machine.travel(_real_now(), tick=True),
+            redirect_stdout(out),
+            redirect_stderr(err),
+        ):
+            main()
+    except SystemExit as exc:
+        code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    finally:
+        sys.argv, sys.stdin = saved_argv, saved_stdin
+    return Run(code, out.getvalue(), err.getvalue())
+
+
 class Site:
     """A clinicmail database in ``tmp_path``, seeded by the real CLI, served by a real
     ``clinicmail serve`` (:meth:`serving`). Tests that only read, or write rows no other test
     looks at, share one per module (a module-scoped fixture)."""
 
+    _held: ClassVar[set[int]] = set()  # ports of this process's sites that may still serve
+
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
-        self.port = free_port()
+        # The modules' sites take turns on one port, so a site's settings (its base URL among
+        # them) are those of the site before it: :meth:`init` copies the database that site's
+        # real init made, instead of migrating and checking the whole library again.
+        self.port = free_port() if Site._held else steady_port()
+        Site._held.add(self.port)
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = serve_env(tmp_path)
         self.env["CLINICMAIL_BASE_URL"] = self.base
@@ -80,46 +121,50 @@ class Site:
         and working directory, as the command would run beside the server. In-process, because a
         fresh Python for every seeding command cost more than the command itself; the server the
         browser drives stays a real process (:meth:`serving`)."""
-        from app.cli import main
+        with self._inside():
+            return _command(args, stdin)
 
-        out, err = io.StringIO(), io.StringIO()
+    @contextmanager
+    def _inside(self) -> Iterator[None]:
+        """The site's environment and working directory for the block, then this process's."""
         saved_env, saved_cwd = dict(os.environ), os.getcwd()
-        saved_argv, saved_stdin = sys.argv, sys.stdin
         os.environ.clear()
         os.environ.update(self.env)
         os.chdir(self.tmp_path)
-        sys.argv, sys.stdin = ["clinicmail", *args], io.StringIO(stdin)
-        code = 0
-        # On the real clock, as the server's process is: a test's fixed clock (conftest) would
-        # make a signup the server stored look to this command as if it came from the future.
-        hatch = time_machine.escape_hatch
-        real_now = hatch.time.time() if hatch.is_travelling() else time.time()
         try:
-            with (
-                time_machine.travel(real_now, tick=True),
-                redirect_stdout(out),
-                redirect_stderr(err),
-            ):
-                main()
-        except SystemExit as exc:
-            code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
+            yield
         finally:
-            sys.argv, sys.stdin = saved_argv, saved_stdin
             os.chdir(saved_cwd)
             os.environ.clear()
             os.environ.update(saved_env)
-        return Run(code, out.getvalue(), err.getvalue())
+
+    def init(self, *, staff: bool = False) -> None:
+        """``clinicmail init`` (and with ``staff`` one console account per role in STAFF, all
+        with PASSWORD): a copy of the database a real run of the same commands made with the
+        same settings earlier in this process (tests/support/initcache.py), or the real run
+        where there is none to copy."""
+
+        def run() -> Run:
+            first = _command(("init",))
+            if first.code == 0 and staff:
+                for role, email in STAFF.items():
+                    added = _command(("users", "add", email, "--role", role), PASSWORD + "\n")
+                    assert added.code == 0, added.err
+            return first
+
+        with self._inside():
+            made = init_from_template(
+                self.db_url, self.tmp_path, run, _real_now(), "staff" if staff else "init"
+            )
+            if made is None:
+                made = run()
+        assert made.code == 0, made.err
 
     def cli(self, *args: str, stdin: str = "") -> str:
         """What the command printed; it must succeed."""
         run = self.run(*args, stdin=stdin)
         assert run.code == 0, run.err
         return run.out
-
-    def add_staff(self) -> None:
-        """One console account per role in STAFF, all with PASSWORD."""
-        for role, email in STAFF.items():
-            self.cli("users", "add", email, "--role", role, stdin=PASSWORD + "\n")
 
     @contextmanager
     def serving(self) -> Iterator[Site]:
@@ -131,6 +176,7 @@ class Site:
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.communicate(timeout=20)
+            Site._held.discard(self.port)
 
     def link_in_latest(self, kind: str, to: str | None = None) -> str:
         """The `kind` link (confirm, unsubscribe…) in the newest outbox message (to ``to``: a
@@ -176,8 +222,7 @@ def console_site(
     from tests.support.cli import CSV_HEADER
 
     s = Site(tmp_path)
-    s.cli("init")
-    s.add_staff()
+    s.init(staff=True)
     csv = tmp_path / "people.csv"
     csv.write_text(CSV_HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
     s.cli("subscribers", "import", str(csv))

@@ -46,6 +46,8 @@ STATE_HOME, STATE = "XDG_STATE_HOME", "state"
 # there, so each test runs its own)
 _made: dict[str, tuple[Path, str, Run] | None] = {}
 _swept: set[str] = set()
+SCHEMA = "schema" * 2  # the schema's template database takes a name of a fingerprint's length
+_schemas: dict[str, tuple[Path, str]] = {}  # backend → the schema's folder and URL
 # fingerprint → the PostgreSQL template's rows, loaded into the worker's database in place
 _snapshots: dict[str, Snapshot] = {}
 
@@ -143,21 +145,62 @@ def _sweep_postgres() -> None:
     admin_execute(PG_URL, *(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in stale))
 
 
+def _schema(backend: str, clock: datetime) -> tuple[Path, str]:
+    """A database with this version's schema and no rows, and its key file, made once per
+    process by ``Database.migrate``: its folder and URL. Every template starts as a copy of it,
+    and ``init`` finds the schema current, as it does on a database it made a moment before:
+    ``init`` migrates whatever it finds first, so running it on this copy gives what running
+    it on an empty database does."""
+    from storage import Database
+
+    folder = _ROOT / f"schema-{backend}"
+    if backend == "sqlite":
+        url = f"sqlite:///{folder / DB_FILE}"
+    else:
+        assert PG_URL
+        url = (
+            make_url(PG_URL)
+            .set(database=_template_db(SCHEMA))
+            .render_as_string(hide_password=False)
+        )
+    if backend in _schemas:
+        return _schemas[backend]
+    shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
+    folder.mkdir()
+    if backend != "sqlite":
+        _sweep_postgres()
+        name = _template_db(SCHEMA)
+        admin_execute(
+            url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
+        )
+    with _as_if(folder, url), time_machine.travel(clock, tick=True):
+        db = Database(url)
+        try:
+            db.migrate()
+        finally:
+            db.dispose()
+    _schemas[backend] = folder, url
+    return folder, url
+
+
 def _make(
     fp: str, backend: str, workdir: Path, run_init: Callable[[], Run], clock: datetime
 ) -> tuple[Path, str, Run] | None:
     folder = _ROOT / fp
-    folder.mkdir()
+    # The real init runs on a copy of the schema alone: migrating is the same for any settings.
+    schema_folder, schema_url = _schema(backend, clock)
+    shutil.copytree(schema_folder, folder)
     if (workdir / ".env").exists():
         shutil.copy2(workdir / ".env", folder / ".env")
     if backend == "sqlite":
         url = f"sqlite:///{folder / DB_FILE}"
     else:
         assert PG_URL
-        _sweep_postgres()
         name = _template_db(fp)
         admin_execute(
-            PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
+            PG_URL,
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'CREATE DATABASE "{name}" TEMPLATE "{make_url(schema_url).database}"',
         )
         url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     # A little before the test's own clock, so nothing the library records lies in its future.

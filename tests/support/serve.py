@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -24,6 +25,38 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# Below the kernel's range of ports for outgoing connections (32768 and up here): a port from
+# it is taken only by a process that asks for it by number, so one found free stays free
+# between two servers of this process that use it in turn.
+_STEADY_PORTS = range(20_000, 32_000)
+_steady: list[int] = []  # this process's steady port, once chosen
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as `clinicmail serve` binds
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def steady_port() -> int:
+    """A loopback port free now, the same one on every call in this process while it stays
+    free: servers started one after another (one per test module) then share one address, and
+    with it the settings their databases are made with (tests/support/initcache.py)."""
+    if _steady and _bindable(_steady[0]):
+        return _steady[0]
+    rng = random.Random()
+    for _ in range(100):
+        port = rng.choice(_STEADY_PORTS)
+        if _bindable(port):
+            _steady[:] = [port]
+            return port
+    return free_port()
 
 
 def serve_env(tmp_path: Path) -> dict[str, str]:
