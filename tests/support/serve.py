@@ -50,9 +50,12 @@ def steady_port() -> int:
     with it the settings their databases are made with (tests/support/initcache.py)."""
     if _steady and _bindable(_steady[0]):
         return _steady[0]
+    # Each test worker draws from a slice of its own, so two workers never choose the same.
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    ports = _STEADY_PORTS[worker % 8 :: 8]
     rng = random.Random()
     for _ in range(100):
-        port = rng.choice(_STEADY_PORTS)
+        port = rng.choice(ports)
         if _bindable(port):
             _steady[:] = [port]
             return port
