@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -70,6 +71,13 @@ def _real_now() -> datetime:
     return datetime.fromtimestamp(
         hatch.time.time() if hatch.is_travelling() else time.time(), tz=UTC
     )
+
+
+@cache
+def _site_clock() -> datetime:
+    """The moment this process's sites' templates are made as of: the first site's, so that
+    they all start from one copy of the schema (tests/support/initcache.py)."""
+    return _real_now()
 
 
 def _command(args: tuple[str, ...], stdin: str = "") -> Run:
@@ -154,7 +162,7 @@ class Site:
 
         with self._inside():
             made = init_from_template(
-                self.db_url, self.tmp_path, run, _real_now(), "staff" if staff else "init"
+                self.db_url, self.tmp_path, run, _site_clock(), "staff" if staff else "init"
             )
             if made is None:
                 made = run()

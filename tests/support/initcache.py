@@ -13,6 +13,10 @@ switches, ``SENDGRID_API_KEY``, and the ``.env`` file in the working directory. 
 settings point into its own folder (a campaigns folder it wrote) runs the real ``init``: its
 result could not be shared. Templates live for one test process; the PostgreSQL ones left by an
 earlier run are dropped when a process makes its first.
+
+The real ``init`` that makes a template runs on a copy of a database ``Database.migrate`` made
+once per process (:func:`_schema`): migrating is the same whatever the settings, and ``init``
+migrates before anything else, so it finds that copy as it would have left an empty database.
 """
 
 from __future__ import annotations
@@ -46,8 +50,7 @@ STATE_HOME, STATE = "XDG_STATE_HOME", "state"
 # there, so each test runs its own)
 _made: dict[str, tuple[Path, str, Run] | None] = {}
 _swept: set[str] = set()
-SCHEMA = "schema" * 2  # the schema's template database takes a name of a fingerprint's length
-_schemas: dict[str, tuple[Path, str]] = {}  # backend → the schema's folder and URL
+_schemas: dict[str, tuple[Path, str]] = {}  # fingerprint → a schema's folder and URL
 # fingerprint → the PostgreSQL template's rows, loaded into the worker's database in place
 _snapshots: dict[str, Snapshot] = {}
 
@@ -147,29 +150,26 @@ def _sweep_postgres() -> None:
 
 def _schema(backend: str, clock: datetime) -> tuple[Path, str]:
     """A database with this version's schema and no rows, and its key file, made once per
-    process by ``Database.migrate``: its folder and URL. Every template starts as a copy of it,
+    process and clock by ``Database.migrate`` (the key file says when it was made): its folder
+    and URL. Every template starts as a copy of it,
     and ``init`` finds the schema current, as it does on a database it made a moment before:
     ``init`` migrates whatever it finds first, so running it on this copy gives what running
     it on an empty database does."""
     from storage import Database
 
-    folder = _ROOT / f"schema-{backend}"
+    fp = _fingerprint(backend, [], f"schema at {clock.isoformat()}")
+    if fp in _schemas:
+        return _schemas[fp]
+    folder = _ROOT / fp
+    shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
+    folder.mkdir()
     if backend == "sqlite":
         url = f"sqlite:///{folder / DB_FILE}"
     else:
         assert PG_URL
-        url = (
-            make_url(PG_URL)
-            .set(database=_template_db(SCHEMA))
-            .render_as_string(hide_password=False)
-        )
-    if backend in _schemas:
-        return _schemas[backend]
-    shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
-    folder.mkdir()
-    if backend != "sqlite":
         _sweep_postgres()
-        name = _template_db(SCHEMA)
+        name = _template_db(fp)
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
         admin_execute(
             url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
         )
@@ -179,7 +179,7 @@ def _schema(backend: str, clock: datetime) -> tuple[Path, str]:
             db.migrate()
         finally:
             db.dispose()
-    _schemas[backend] = folder, url
+    _schemas[fp] = folder, url
     return folder, url
 
 
