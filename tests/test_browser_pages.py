@@ -1,7 +1,8 @@
 """The hosted pages in a real browser (Debian's full chromium, the browser patients use, driven
-by Playwright; the console's tests use its headless build) against a real `clinicmail serve`: the signup form's red-flag warning appears at once, the zone fills itself,
-a signup confirms through the emailed link's button and unsubscribe needs the button (GET changes
-nothing), urgent-care advice shows after a red-flag signup, and the form fits a 390 px phone.
+by Playwright; the console's tests use its headless build) against a real `clinicmail serve`:
+the signup form's red-flag warning appears at once, the zone fills itself, a signup confirms
+through the emailed link's button and unsubscribe needs the button (GET changes nothing),
+urgent-care advice shows after a red-flag signup, and the form fits a 390 px phone.
 """
 
 from __future__ import annotations

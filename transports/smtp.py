@@ -20,6 +20,7 @@ import ipaddress
 import logging
 import smtplib
 import ssl
+from functools import cached_property
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from transports.base import (
@@ -92,7 +93,6 @@ class SMTPTransport(Transport):
         self.starttls_required = not self.tls and (
             mode == "required" or (mode is None and not is_loopback(self.host))
         )
-        self._context: ssl.SSLContext | None = None
         if self.plain:
             log.warning(
                 "SMTP to %s:%d without TLS (CLINICMAIL_SMTP_URL has ?tls=off): messages%s "
@@ -103,13 +103,11 @@ class SMTPTransport(Transport):
             )
         self._conn: smtplib.SMTP | None = None
 
-    @property
+    @cached_property
     def context(self) -> ssl.SSLContext:
         """The TLS settings, made on first use: loading the system's certificate authorities
         takes tens of milliseconds, for nothing where TLS is never used (a loopback relay)."""
-        if self._context is None:
-            self._context = ssl.create_default_context()
-        return self._context
+        return ssl.create_default_context()
 
     def _connect(self) -> smtplib.SMTP:
         if self._conn is not None:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from app.service import port_problem
 from tests.support.wait import wait_until
 
 EXE = str(Path(sys.executable).with_name("clinicmail"))
@@ -35,13 +36,8 @@ _steady: list[int] = []  # this process's steady port, once chosen
 
 
 def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as `clinicmail serve` binds
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    """Whether ``clinicmail serve`` could listen on the port now: the check it makes itself."""
+    return port_problem("127.0.0.1", port) is None
 
 
 def steady_port() -> int:
