@@ -44,22 +44,24 @@ fmt: $(VENV)/.installed-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Two workers fill a 2-core machine: much of a test is waiting on a subprocess, a browser or
-# the database, and the lint (and in CI the wheel check) runs beside them in that time. A third
-# worker left less CPU idle but cost more than it saved: .ci/run took 382-392 s with three against
-# 376 s with two, back to back on one machine. PYTEST_WORKERS=0 runs in one process (pdb, print
-# debugging).
-PYTEST_WORKERS ?= 2
+# Three workers on a 2-core machine: much of a test is waiting on a subprocess, a browser, the
+# database or the clock (the signup-timing probe sleeps for most of its time), and with two
+# workers a tenth to a sixth of the CPU stayed idle (88-94 core-seconds of a .ci/run). A third
+# worker fills most of it (27-30 left) for some more CPU (each worker makes its own database
+# templates and collects the tests): .ci/run took 305 and 292 s with three against 324 and
+# 295 s with two, the four runs alternating on one machine. PYTEST_WORKERS=0 runs in one
+# process (pdb, print debugging).
+PYTEST_WORKERS ?= 3
 
-# worksteal: a worker that runs out of tests takes some of the other's, so one long test near
+# worksteal: a worker that runs out of tests takes some of another's, so one long test near
 # the end does not leave a core idle.
 PYTEST_DIST := $(if $(filter 0,$(PYTEST_WORKERS)),,--dist worksteal)
 
-# The lint runs beside the suite, not before it (scripts/beside): it is one process, and the
-# suite leaves part of a core idle while its tests wait, so the two together take about as long as
-# the suite alone. The lint's report is printed when the suite has finished; either failing
-# fails the target. The forty slowest steps are listed at the end: where the next minute of the
-# suite is.
+# The lint runs beside the suite, not before it (scripts/beside, at the lowest priority): it is
+# one process, and it takes the CPU the workers leave while their tests wait, so the two together
+# take about as long as the suite alone. The lint's report is printed when the suite has
+# finished; either failing fails the target. The forty slowest steps are listed at the end:
+# where the next minute of the suite is.
 test: $(VENV)/.installed-test
 	bash scripts/beside '$(MAKE) --no-print-directory lint' \
 	  $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DIST) --durations=40

@@ -174,14 +174,20 @@ def restore_logging() -> Iterator[None]:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """The second worker imports the test modules last to first before collecting them. On a
-    fresh checkout each module is first compiled, with its asserts rewritten (about three
-    quarters of collecting); the two workers collect at the same moment, so in the same order
-    they did all of it twice. In opposite orders each finds the other's half already written
-    to ``__pycache__``. What fails to import here is left for the collection to report."""
-    if os.environ.get("PYTEST_XDIST_WORKER") != "gw1":
+    """Each worker but the first imports the test modules from its own starting point before
+    collecting them. On a fresh checkout each module is first compiled, with its asserts
+    rewritten (about three quarters of collecting); the workers collect at the same moment, so
+    in the same order they all did all of it. Worker k of n starts k/n of the way along the
+    list, and finds the part after its share already written to ``__pycache__`` by the worker
+    that started there. What fails to import here is left for the collection to report."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker.removeprefix("gw"))
+    if index == 0:
         return
-    for path in sorted(Path(__file__).parent.glob("test_*.py"), reverse=True):
+    modules = sorted(Path(__file__).parent.glob("test_*.py"))
+    start = len(modules) * index // count
+    for path in modules[start:] + modules[:start]:
         try:
             importlib.import_module(f"tests.{path.stem}")
         except Exception:  # noqa: S112 - reported when collected
