@@ -21,7 +21,7 @@ from staff import passwords
 from storage import Database
 from tests.support.backends import BACKENDS, PG_URL, REQUIRE_PG, reset_postgres
 from tests.support.cli import CLI
-from tests.support.initcache import migrate_from_template
+from tests.support.initcache import migrate_from_template, sweep_postgres_templates
 from tests.support.sqlcache import share_compiled_statements
 
 # The fixtures the helper modules define, for every test (tests import helpers, never fixtures).
@@ -174,13 +174,20 @@ def restore_logging() -> Iterator[None]:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Each worker but the first imports the test modules from its own starting point before
+    """The controller drops the PostgreSQL templates earlier runs left, before pytest-xdist
+    starts the workers that make this run's (tests/support/initcache.py).
+
+    Each worker but the first imports the test modules from its own starting point before
     collecting them. On a fresh checkout each module is first compiled, with its asserts
     rewritten (about three quarters of collecting); the workers collect at the same moment, so
     in the same order they all did all of it. Worker k of n starts k/n of the way along the
     list, and finds the part after its share already written to ``__pycache__`` by the worker
     that started there. What fails to import here is left for the collection to report."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:  # the run's controller (or its only process), before any test process
+        if PG_URL:
+            sweep_postgres_templates(PG_URL)
+        return
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     index = int(worker.removeprefix("gw"))
     if index == 0:

@@ -12,7 +12,7 @@ What the settings are: every ``CLINICMAIL_*`` variable but the database URL and 
 switches, ``SENDGRID_API_KEY``, and the ``.env`` file in the working directory. A test whose
 settings point into its own folder (a campaigns folder it wrote) runs the real ``init``: its
 result could not be shared. Templates live for one test process; the PostgreSQL ones left by an
-earlier run are dropped when a process makes its first.
+earlier run are dropped when the next run starts (:func:`sweep_postgres_templates`).
 
 The real ``init`` that makes a template runs on a copy of a database ``Database.migrate`` made
 once per process (:func:`_schema`): migrating is the same whatever the settings, and ``init``
@@ -36,6 +36,7 @@ import psycopg
 import time_machine
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from tests.support.backends import PG_URL, admin_execute, ensure_database
 from tests.support.pg_snapshot import Snapshot
@@ -49,7 +50,6 @@ STATE_HOME, STATE = "XDG_STATE_HOME", "state"
 # fingerprint → the folder the real init ran in, its URL and what it printed (None: init failed
 # there, so each test runs its own)
 _made: dict[str, tuple[Path, str, Run] | None] = {}
-_swept: set[str] = set()
 _schemas: dict[str, tuple[Path, str]] = {}  # fingerprint → a schema's folder and URL
 # fingerprint → the PostgreSQL template's rows, loaded into the worker's database in place
 _snapshots: dict[str, Snapshot] = {}
@@ -127,25 +127,28 @@ def _template_db(fp: str) -> str:
     return f"{make_url(PG_URL).database}_t{fp}"
 
 
-def _sweep_postgres() -> None:
-    """Drop the template databases an earlier run of this worker left behind."""
-    assert PG_URL
-    prefix = f"{make_url(PG_URL).database}_t"
-    if prefix in _swept:
-        return
-    _swept.add(prefix)
-    ensure_database(PG_URL)
-    engine = create_engine(PG_URL)
+def sweep_postgres_templates(base_url: str) -> None:
+    """Drop the template databases earlier runs left behind: every ``<base>_t<fingerprint>`` and
+    ``<base>_gw<N>_t<fingerprint>`` beside the configured test database ``<base>``.
+
+    Called once, at the start of a run, before any test process makes a template (the
+    controller's session start, before pytest-xdist starts its workers). Dropping a database
+    makes PostgreSQL checkpoint and wait for it: one at a time in the middle of a run, with the
+    other workers' writes to flush, each took about a second, and a worker's first test waited
+    15-20 s for its sweep; here, before anything is written, the whole sweep takes a moment."""
+    base = make_url(base_url).database or ""
+    pattern = re.compile(rf"{re.escape(base)}(_gw\d+)?_t[0-9a-f]{{12}}")
+    engine = create_engine(make_url(base_url).set(database="postgres"))
     try:
         with engine.connect() as conn:
-            names = conn.execute(
-                text("SELECT datname FROM pg_database WHERE starts_with(datname, :p)"),
-                {"p": prefix},
-            ).scalars()
-            stale = [n for n in names if len(n) == len(prefix) + 12]
+            names = conn.execute(text("SELECT datname FROM pg_database")).scalars().all()
+    except OperationalError:
+        return  # no server to sweep: the PostgreSQL tests say so themselves
     finally:
         engine.dispose()
-    admin_execute(PG_URL, *(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in stale))
+    stale = [name for name in names if pattern.fullmatch(name)]
+    if stale:
+        admin_execute(base_url, *(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in stale))
 
 
 def _schema(backend: str, clock: datetime) -> tuple[Path, str]:
@@ -167,7 +170,7 @@ def _schema(backend: str, clock: datetime) -> tuple[Path, str]:
         url = f"sqlite:///{folder / DB_FILE}"
     else:
         assert PG_URL
-        _sweep_postgres()
+        ensure_database(PG_URL)
         name = _template_db(fp)
         url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
         admin_execute(
