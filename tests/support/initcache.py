@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from secrets import token_hex
 
 import psycopg
 import time_machine
@@ -38,7 +39,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from tests.support.backends import PG_URL, admin_execute, ensure_database
+from tests.support.backends import PG_URL, admin_execute, database_exists, ensure_database
 from tests.support.pg_snapshot import Snapshot
 from tests.support.run import Run
 
@@ -128,8 +129,9 @@ def _template_db(fp: str) -> str:
 
 
 def sweep_postgres_templates(base_url: str) -> None:
-    """Drop the template databases earlier runs left behind: every ``<base>_t<fingerprint>`` and
-    ``<base>_gw<N>_t<fingerprint>`` beside the configured test database ``<base>``.
+    """Drop the template databases earlier runs left behind, and the test databases they renamed
+    out of the way: every ``<base>_t<12 hex digits>`` and ``<base>_gw<N>_t<12 hex digits>``
+    beside the configured test database ``<base>``.
 
     Called once, at the start of a run, before any test process makes a template (the
     controller's session start, before pytest-xdist starts its workers). Dropping a database
@@ -274,14 +276,18 @@ def init_from_template(
     if db_path is None and not _load_rows(fp, template_url, db_url):
         assert PG_URL
         template, target = _template_db(fp), url.database
-        admin_execute(
-            PG_URL,
-            # Both names are made here from a hash and the configured test database's name.
+        # Both names are made here from a hash and the configured test database's name.
+        statements = [
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"  # noqa: S608
-            f" WHERE datname = '{template}' AND pid <> pg_backend_pid()",
-            f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)',
-            f'CREATE DATABASE "{target}" TEMPLATE "{template}"',
-        )
+            f" WHERE datname IN ('{template}', '{target}') AND pid <> pg_backend_pid()"
+        ]
+        if database_exists(PG_URL, target):
+            # Renamed out of the way, not dropped: dropping a database makes the server
+            # checkpoint and wait (about a second in the middle of a run); the next run's sweep
+            # drops it with the templates, before anything is written.
+            statements.append(f'ALTER DATABASE "{target}" RENAME TO "{target}_t{token_hex(6)}"')
+        statements.append(f'CREATE DATABASE "{target}" TEMPLATE "{template}"')
+        admin_execute(PG_URL, *statements)
     _copy_files(folder, workdir, db_path)
     shown, ours = (make_url(u).render_as_string(hide_password=True) for u in (template_url, db_url))
     return Run(0, printed.out.replace(shown, ours), printed.err.replace(shown, ours))
