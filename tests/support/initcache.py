@@ -39,7 +39,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from tests.support.backends import PG_URL, admin_execute, database_exists, ensure_database
+from tests.support.backends import PG_URL, admin_execute, database_exists
 from tests.support.pg_snapshot import Snapshot
 from tests.support.run import Run
 
@@ -128,6 +128,16 @@ def _template_db(fp: str) -> str:
     return f"{make_url(PG_URL).database}_t{fp}"
 
 
+def _new_template_db(fp: str, copy_of: str | None = None) -> str:
+    """A new database named for the fingerprint (a copy of the database ``copy_of`` when
+    given), on the configured server: its URL."""
+    assert PG_URL
+    name = _template_db(fp)
+    create = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{copy_of}"' if copy_of else "")
+    admin_execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', create)
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
 def sweep_postgres_templates(base_url: str) -> None:
     """Drop the template databases earlier runs left behind, and the test databases they renamed
     out of the way: every ``<base>_t<12 hex digits>`` and ``<base>_gw<N>_t<12 hex digits>``
@@ -168,16 +178,7 @@ def _schema(backend: str, clock: datetime) -> tuple[Path, str]:
     folder = _ROOT / fp
     shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
     folder.mkdir()
-    if backend == "sqlite":
-        url = f"sqlite:///{folder / DB_FILE}"
-    else:
-        assert PG_URL
-        ensure_database(PG_URL)
-        name = _template_db(fp)
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        admin_execute(
-            url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
-        )
+    url = f"sqlite:///{folder / DB_FILE}" if backend == "sqlite" else _new_template_db(fp)
     with _as_if(folder, url), time_machine.travel(clock, tick=True):
         db = Database(url)
         try:
@@ -200,14 +201,7 @@ def _make(
     if backend == "sqlite":
         url = f"sqlite:///{folder / DB_FILE}"
     else:
-        assert PG_URL
-        name = _template_db(fp)
-        admin_execute(
-            PG_URL,
-            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-            f'CREATE DATABASE "{name}" TEMPLATE "{make_url(schema_url).database}"',
-        )
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        url = _new_template_db(fp, copy_of=make_url(schema_url).database)
     # A little before the test's own clock, so nothing the library records lies in its future.
     with _as_if(folder, url), time_machine.travel(clock, tick=True):
         run = run_init()
